@@ -1,0 +1,59 @@
+//! Keys of one player, all in the player's slot `{p:<player>}`.
+//!
+//! Connect (write the session, replace an older one) and the per-player rate limit are
+//! single-slot steps because everything they touch is here.
+
+/// Keys of one player. Built by [`crate::Keys::player`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerKeys {
+    prefix: String,
+}
+
+impl PlayerKeys {
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    /// Hash: the live session (gateway id, connection id, connected at). TTL kept alive by
+    /// heartbeats ([`crate::ttl::SESSION`]).
+    pub fn session(&self) -> String {
+        self.key("session")
+    }
+
+    /// Sharded channel: every push to this player (match found, whisper, kick, ...).
+    /// The gateway holding the player's socket subscribes to it.
+    pub fn inbox_channel(&self) -> String {
+        self.key("inbox")
+    }
+
+    /// String: which queue, region and ticket the player waits in. Enforces one ticket per
+    /// player across all queues.
+    pub fn ticket(&self) -> String {
+        self.key("ticket")
+    }
+
+    /// String: the player's live match, if any.
+    pub fn current_match(&self) -> String {
+        self.key("match")
+    }
+
+    /// Hash: the cached profile (display name, rating, games played, version).
+    pub fn profile(&self) -> String {
+        self.key("profile")
+    }
+
+    /// String counter: chat messages sent in the current rate window (`room.send`,
+    /// `whisper`), shared by every gateway so the limit holds across reconnects.
+    pub fn chat_rate(&self) -> String {
+        self.key("chat-rate")
+    }
+
+    /// Set: the rooms the player is in, so a reconnect on another gateway restores them.
+    pub fn rooms(&self) -> String {
+        self.key("rooms")
+    }
+}

@@ -1,0 +1,81 @@
+//! Keys of one region's server pool, all in the slot `{pool:<region>}`.
+//!
+//! Allocation (pick the least-loaded ready server with room, take a slot on it, record the
+//! assignment) is one script on this slot, so no server is ever given more games than its
+//! capacity, however many server-pool instances allocate at once.
+
+/// Keys of one region's pool. Built by [`crate::Keys::pool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKeys {
+    prefix: String,
+}
+
+impl PoolKeys {
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    /// Sorted set: ready server ids scored by load (active games / capacity).
+    pub fn servers_by_load(&self) -> String {
+        self.key("servers")
+    }
+
+    /// Sorted set: server ids scored by the time their heartbeat lapses (ms).
+    pub fn liveness(&self) -> String {
+        self.key("liveness")
+    }
+
+    /// Hash: one server (address, capacity, active games, labels, status).
+    pub fn server(&self, server: &str) -> String {
+        self.key(&format!("server:{server}"))
+    }
+
+    /// Sorted set: matches of one server not yet acknowledged, scored by assignment time.
+    pub fn assignments(&self, server: &str) -> String {
+        self.key(&format!("assignments:{server}"))
+    }
+
+    /// Sharded channel: "an assignment is ready" for one server's long poll.
+    pub fn assignments_channel(&self, server: &str) -> String {
+        self.key(&format!("assigned:{server}"))
+    }
+
+    /// Sorted set: matches waiting for a server, scored by the time they were handed over.
+    pub fn pending(&self) -> String {
+        self.key("pending")
+    }
+
+    /// Hash: one match as the pool knows it (teams, server, state).
+    pub fn pool_match(&self, match_id: &str) -> String {
+        self.key(&format!("match:{match_id}"))
+    }
+
+    /// Sharded channel: "a match waits for allocation" hints for the region's allocator.
+    pub fn events_channel(&self) -> String {
+        self.key("events")
+    }
+
+    /// String: lease of the instance allocating for this region.
+    pub fn allocator_lease(&self) -> String {
+        self.key("lease:allocate")
+    }
+
+    /// String: lease of the instance reaping dead servers of this region.
+    pub fn reaper_lease(&self) -> String {
+        self.key("lease:reap")
+    }
+
+    /// List: match results of this region waiting to be written to PostgreSQL (outbox).
+    pub fn results_outbox(&self) -> String {
+        self.key("results")
+    }
+
+    /// Hash: counters of this region (allocations, cancellations, ...), for stats.
+    pub fn stats(&self) -> String {
+        self.key("stats")
+    }
+}

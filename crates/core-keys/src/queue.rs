@@ -1,0 +1,61 @@
+//! Keys of one queue in one region, all in the slot `{q:<queue>:<region>}`.
+//!
+//! The matchmaker's claim (check every chosen ticket is still queued, remove them, record
+//! the match) is one script on this slot; so is join and leave.
+
+/// Keys of one queue-region. Built by [`crate::Keys::queue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueKeys {
+    prefix: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    /// Sorted set: ticket id scored by rating. The matchmaker reads candidates from it.
+    pub fn tickets(&self) -> String {
+        self.key("tickets")
+    }
+
+    /// Sorted set: ticket id scored by enqueue time (ms). Oldest first; timeouts.
+    pub fn waiting(&self) -> String {
+        self.key("waiting")
+    }
+
+    /// Hash: one ticket (player, rating, enqueued at, ...).
+    pub fn ticket(&self, ticket: &str) -> String {
+        self.key(&format!("ticket:{ticket}"))
+    }
+
+    /// Hash: a match claimed from this queue and not yet handed to the server pool.
+    pub fn claimed_match(&self, match_id: &str) -> String {
+        self.key(&format!("match:{match_id}"))
+    }
+
+    /// Sorted set: claimed match ids scored by claim time; the hand-over to the pool is
+    /// retried from here after a crash.
+    pub fn claimed(&self) -> String {
+        self.key("claimed")
+    }
+
+    /// String: the lease of the matchmaker instance that matches this queue-region.
+    pub fn lease(&self) -> String {
+        self.key("lease")
+    }
+
+    /// Sharded channel: "this queue changed" hints (a join, a requeue) for the lease holder.
+    pub fn events_channel(&self) -> String {
+        self.key("events")
+    }
+
+    /// Hash: counters of this queue (matches formed, timeouts, ...), for stats.
+    pub fn stats(&self) -> String {
+        self.key("stats")
+    }
+}

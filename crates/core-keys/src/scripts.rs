@@ -1,0 +1,97 @@
+//! For each Lua script (and MULTI block), the exact keys it touches.
+//!
+//! In Redis Cluster a script may only touch keys of one slot. The code that runs a script
+//! takes its `KEYS` from the function here, and the tests prove that every such set shares
+//! one slot for any ids. A workflow that spans slots is a sequence of these steps.
+
+use crate::Keys;
+
+/// `lease_*.lua` (acquire, renew, release): the lease key alone.
+pub fn lease(lease_key: &str) -> Vec<String> {
+    vec![lease_key.to_owned()]
+}
+
+/// Announcing an instance: its info hash and the registry's expiry index.
+pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> Vec<String> {
+    let registry = keys.instances();
+    vec![registry.info(service, instance), registry.all()]
+}
+
+/// Opening or replacing a player's session: the session hash and the player's rooms.
+pub fn session_open(keys: &Keys, player: &str) -> Vec<String> {
+    let p = keys.player(player);
+    vec![p.session(), p.rooms()]
+}
+
+/// The per-player chat rate limit.
+pub fn chat_rate(keys: &Keys, player: &str) -> Vec<String> {
+    vec![keys.player(player).chat_rate()]
+}
+
+/// Putting a ticket into a queue (and taking it out again on leave or timeout).
+pub fn queue_enqueue(keys: &Keys, queue: &str, region: &str, ticket: &str) -> Vec<String> {
+    let q = keys.queue(queue, region);
+    vec![q.tickets(), q.waiting(), q.ticket(ticket)]
+}
+
+/// Claiming tickets for a match: every chosen ticket, the queue's indexes, the claimed
+/// match record and the queue's lease (checked so a stale holder cannot claim).
+pub fn queue_claim(
+    keys: &Keys,
+    queue: &str,
+    region: &str,
+    match_id: &str,
+    tickets: &[&str],
+) -> Vec<String> {
+    let q = keys.queue(queue, region);
+    let mut out = vec![
+        q.lease(),
+        q.tickets(),
+        q.waiting(),
+        q.claimed(),
+        q.claimed_match(match_id),
+        q.stats(),
+    ];
+    out.extend(tickets.iter().map(|t| q.ticket(t)));
+    out
+}
+
+/// Allocating a server for a match in a region.
+pub fn pool_allocate(keys: &Keys, region: &str, match_id: &str, servers: &[&str]) -> Vec<String> {
+    let p = keys.pool(region);
+    let mut out = vec![
+        p.allocator_lease(),
+        p.servers_by_load(),
+        p.pending(),
+        p.pool_match(match_id),
+        p.stats(),
+    ];
+    for server in servers {
+        out.push(p.server(server));
+        out.push(p.assignments(server));
+    }
+    out
+}
+
+/// Registering or heartbeating a game server.
+pub fn pool_register(keys: &Keys, region: &str, server: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![p.server(server), p.servers_by_load(), p.liveness()]
+}
+
+/// Joining or leaving a room.
+pub fn room_membership(keys: &Keys, room: &str) -> Vec<String> {
+    vec![keys.room(room).members()]
+}
+
+/// Recording a match result until it is persisted.
+pub fn match_result(keys: &Keys, match_id: &str) -> Vec<String> {
+    let m = keys.match_(match_id);
+    vec![m.record(), m.result()]
+}
+
+/// Warming one kind of static data: documents, version and the warm lease.
+pub fn data_warm(keys: &Keys, kind: &str) -> Vec<String> {
+    let d = keys.data(kind);
+    vec![d.documents(), d.version(), d.warm_lease()]
+}
