@@ -1,0 +1,170 @@
+//! Requests a game client sends to a gateway (PROTOCOL.md section 1, "Client -> server").
+//!
+//! Decoding goes through [`crate::decode_request`]: the input is parsed once into a generic
+//! value, then `rid` and `type` are read first so that any later failure can still echo the
+//! `rid` and an unknown `type` is reported as `unknown_type`, not `bad_request`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::body::Body;
+use crate::error::{DecodeError, RequestError};
+use crate::fields::Fields;
+use crate::ids::{PlayerId, QueueName, RegionName, RoomId};
+use crate::rid::Rid;
+
+/// One request frame: the request itself plus the optional `rid` to echo.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    /// What the client asks for.
+    #[serde(flatten)]
+    pub body: ClientRequest,
+    /// Echoed in the reply when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rid: Option<Rid>,
+}
+
+impl Request {
+    /// A request without `rid`.
+    pub fn new(body: ClientRequest) -> Self {
+        Request { body, rid: None }
+    }
+
+    /// A request with a `rid`.
+    pub fn with_rid(body: ClientRequest, rid: Rid) -> Self {
+        Request {
+            body,
+            rid: Some(rid),
+        }
+    }
+
+    /// Decodes a request from an already parsed value.
+    pub fn from_value(value: Value) -> Result<Self, RequestError> {
+        let Value::Object(map) = value else {
+            return Err(DecodeError::NotAnObject.into());
+        };
+        let mut fields = Fields::new(map);
+        // An invalid `rid` fails the request and cannot be echoed.
+        let rid: Option<Rid> = fields.take_opt("rid")?;
+        match ClientRequest::from_fields(&mut fields) {
+            Ok(body) => Ok(Request { body, rid }),
+            Err(error) => Err(RequestError { rid, error }),
+        }
+    }
+}
+
+/// Goes through [`Request::from_value`] so that serde users get the same checks as the codec.
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Request::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A client request, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum ClientRequest {
+    /// Liveness check; answered with `pong`.
+    #[serde(rename = "ping")]
+    Ping,
+    /// Enter a matchmaking queue; answered with `queue.joined`.
+    #[serde(rename = "queue.join")]
+    QueueJoin {
+        /// Queue name.
+        queue: QueueName,
+        /// Region name.
+        region: RegionName,
+    },
+    /// Leave the queue; answered with `queue.left`.
+    #[serde(rename = "queue.leave")]
+    QueueLeave,
+    /// Ask where the ticket stands; answered with `queue.status`.
+    #[serde(rename = "queue.status")]
+    QueueStatus,
+    /// Join a chat room; answered with `room.joined`.
+    #[serde(rename = "room.join")]
+    RoomJoin {
+        /// Room id.
+        room: RoomId,
+    },
+    /// Leave a chat room; answered with `room.left`.
+    #[serde(rename = "room.leave")]
+    RoomLeave {
+        /// Room id.
+        room: RoomId,
+    },
+    /// Send to every member of a room; answered with `room.sent`.
+    #[serde(rename = "room.send")]
+    RoomSend {
+        /// Room id.
+        room: RoomId,
+        /// Payload, at most 4 KiB as JSON.
+        body: Body,
+    },
+    /// Send to one player; answered with `whisper.sent`.
+    #[serde(rename = "whisper")]
+    Whisper {
+        /// Target player.
+        to: PlayerId,
+        /// Payload, at most 4 KiB as JSON.
+        body: Body,
+    },
+}
+
+impl ClientRequest {
+    /// Every `type` a client may send.
+    pub const TYPES: [&'static str; 8] = [
+        "ping",
+        "queue.join",
+        "queue.leave",
+        "queue.status",
+        "room.join",
+        "room.leave",
+        "room.send",
+        "whisper",
+    ];
+
+    /// The wire `type` (bounded set, usable as a metrics label).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientRequest::Ping => "ping",
+            ClientRequest::QueueJoin { .. } => "queue.join",
+            ClientRequest::QueueLeave => "queue.leave",
+            ClientRequest::QueueStatus => "queue.status",
+            ClientRequest::RoomJoin { .. } => "room.join",
+            ClientRequest::RoomLeave { .. } => "room.leave",
+            ClientRequest::RoomSend { .. } => "room.send",
+            ClientRequest::Whisper { .. } => "whisper",
+        }
+    }
+
+    /// Unknown fields stay in `fields` and are ignored.
+    fn from_fields(fields: &mut Fields) -> Result<Self, DecodeError> {
+        let ty = fields.type_tag()?;
+        Ok(match ty.as_str() {
+            "ping" => ClientRequest::Ping,
+            "queue.join" => ClientRequest::QueueJoin {
+                queue: fields.take("queue")?,
+                region: fields.take("region")?,
+            },
+            "queue.leave" => ClientRequest::QueueLeave,
+            "queue.status" => ClientRequest::QueueStatus,
+            "room.join" => ClientRequest::RoomJoin {
+                room: fields.take("room")?,
+            },
+            "room.leave" => ClientRequest::RoomLeave {
+                room: fields.take("room")?,
+            },
+            "room.send" => ClientRequest::RoomSend {
+                room: fields.take("room")?,
+                body: fields.body("body")?,
+            },
+            "whisper" => ClientRequest::Whisper {
+                to: fields.take("to")?,
+                body: fields.body("body")?,
+            },
+            other => return Err(DecodeError::unknown_type(other)),
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! Protocol error codes (`error.code`) and the WebSocket close codes the gateway uses.
+//!
+//! Clients branch on these, so the set is exactly what PROTOCOL.md lists; adding one is a
+//! protocol change.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The `code` of an `error` push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON/MessagePack, or a field is wrong.
+    BadRequest,
+    /// The `type` is not one the server knows.
+    UnknownType,
+    /// The client sends too fast.
+    RateLimited,
+    /// `queue.join` while a ticket is already waiting.
+    AlreadyQueued,
+    /// `queue.leave` without a ticket.
+    NotQueued,
+    /// No such queue.
+    UnknownQueue,
+    /// No such region.
+    UnknownRegion,
+    /// The whisper target is not connected.
+    NotOnline,
+    /// The frame or a body is over its size limit.
+    TooLarge,
+    /// A dependency is down; the client should retry.
+    Unavailable,
+    /// A bug on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in documentation order.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownType,
+        ErrorCode::RateLimited,
+        ErrorCode::AlreadyQueued,
+        ErrorCode::NotQueued,
+        ErrorCode::UnknownQueue,
+        ErrorCode::UnknownRegion,
+        ErrorCode::NotOnline,
+        ErrorCode::TooLarge,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire spelling, e.g. `"bad_request"` (also handy as a metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::AlreadyQueued => "already_queued",
+            ErrorCode::NotQueued => "not_queued",
+            ErrorCode::UnknownQueue => "unknown_queue",
+            ErrorCode::UnknownRegion => "unknown_region",
+            ErrorCode::NotOnline => "not_online",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// WebSocket close codes the gateway sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// 1008: repeated abuse (e.g. rate limit exceeded again and again).
+    PolicyViolation,
+    /// 1009: a frame over the size limit.
+    TooLarge,
+    /// 1011: an internal error.
+    Internal,
+    /// 4001: the same player connected again elsewhere.
+    SessionReplaced,
+    /// 4002: this gateway is draining; reconnect to any gateway.
+    Draining,
+}
+
+impl CloseCode {
+    /// Every close code.
+    pub const ALL: [CloseCode; 5] = [
+        CloseCode::PolicyViolation,
+        CloseCode::TooLarge,
+        CloseCode::Internal,
+        CloseCode::SessionReplaced,
+        CloseCode::Draining,
+    ];
+
+    /// The numeric code put in the close frame.
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::TooLarge => 1009,
+            CloseCode::Internal => 1011,
+            CloseCode::SessionReplaced => 4001,
+            CloseCode::Draining => 4002,
+        }
+    }
+
+    /// The close code for a number, if it is one of ours.
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// A short reason for the close frame (well under the 123-byte limit).
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::PolicyViolation => "policy violation",
+            CloseCode::TooLarge => "frame too large",
+            CloseCode::Internal => "internal error",
+            CloseCode::SessionReplaced => "session replaced",
+            CloseCode::Draining => "draining",
+        }
+    }
+}
+
+impl From<CloseCode> for u16 {
+    fn from(c: CloseCode) -> u16 {
+        c.code()
+    }
+}

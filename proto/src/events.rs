@@ -1,0 +1,161 @@
+//! Events services publish to each other over Redis pub/sub, MessagePack with named fields.
+//!
+//! Every event travels in an [`EventEnvelope`] whose version lets a consumer refuse what it
+//! does not understand, and whose `trace` carries W3C trace context across the hop. New events
+//! are new [`Event`] variants; new optional fields keep `#[serde(default)]` so mixed versions
+//! of a service can run side by side during a deploy.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::Body;
+use crate::ids::{ConnId, GatewayId, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId};
+use crate::server::ServerMessage;
+
+/// The envelope version this build writes and reads.
+pub const EVENT_VERSION: u8 = 1;
+
+/// What goes on the wire for every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    /// Envelope version, [`EVENT_VERSION`].
+    pub v: u8,
+    /// W3C trace context carrier (`traceparent`, `tracestate`), when the sender traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<BTreeMap<String, String>>,
+    /// When it was published, ms since the Unix epoch (lets consumers measure pub/sub lag).
+    pub sent_ms: u64,
+    /// The event.
+    pub event: Event,
+}
+
+impl EventEnvelope {
+    /// A current-version envelope without trace context.
+    pub fn new(event: Event, sent_ms: u64) -> Self {
+        EventEnvelope {
+            v: EVENT_VERSION,
+            trace: None,
+            sent_ms,
+            event,
+        }
+    }
+
+    /// Attaches a trace context carrier.
+    pub fn with_trace(mut self, trace: BTreeMap<String, String>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+}
+
+/// An inter-service event, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A push for a player's inbox; the gateway(s) holding the player's socket send it.
+    Deliver {
+        /// Recipient.
+        player: PlayerId,
+        /// Only this connection of the player, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<ConnId>,
+        /// What to send.
+        message: ServerMessage,
+    },
+    /// Sent to a player's inbox when they connect again: the gateway holding the old socket
+    /// (any connection other than `new_conn`) kicks it with close code 4001.
+    SessionReplaced {
+        /// The player.
+        player: PlayerId,
+        /// The connection that stays.
+        new_conn: ConnId,
+        /// The gateway that holds it.
+        new_gateway: GatewayId,
+    },
+    /// A message for every member of a room, wherever connected.
+    RoomMessage {
+        /// Room id.
+        room: RoomId,
+        /// Sender.
+        from: PlayerId,
+        /// Payload.
+        body: Body,
+        /// When the gateway accepted it, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// Matchmaker -> server pool: a match waits for a game server.
+    MatchFormed {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Queue name.
+        queue: QueueName,
+        /// Region name.
+        region: RegionName,
+    },
+    /// A game server has a pending assignment: wakes its long poll on whichever instance.
+    AssignmentReady {
+        /// Game server id.
+        server: ServerId,
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+    },
+    /// A match result was stored and ratings updated.
+    ResultRecorded {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+    },
+    /// Drop cached data: one dataset (or all when `None`) for these players (or all when empty).
+    CacheInvalidate {
+        /// Dataset name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dataset: Option<String>,
+        /// Players concerned.
+        #[serde(default)]
+        players: Vec<PlayerId>,
+    },
+    /// Load these players' profiles into the cache ahead of need (e.g. a match was formed).
+    WarmProfiles {
+        /// Players concerned.
+        players: Vec<PlayerId>,
+    },
+    /// Published by a subscription supervisor to itself to prove a shard's pub/sub path works.
+    Canary {
+        /// The publishing instance.
+        instance: String,
+        /// Increases with every canary from that instance.
+        seq: u64,
+    },
+}
+
+impl Event {
+    /// Every event `type`.
+    pub const TYPES: [&'static str; 9] = [
+        "deliver",
+        "session_replaced",
+        "room_message",
+        "match_formed",
+        "assignment_ready",
+        "result_recorded",
+        "cache_invalidate",
+        "warm_profiles",
+        "canary",
+    ];
+
+    /// The wire `type` (bounded set, usable as a metrics label).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::Deliver { .. } => "deliver",
+            Event::SessionReplaced { .. } => "session_replaced",
+            Event::RoomMessage { .. } => "room_message",
+            Event::MatchFormed { .. } => "match_formed",
+            Event::AssignmentReady { .. } => "assignment_ready",
+            Event::ResultRecorded { .. } => "result_recorded",
+            Event::CacheInvalidate { .. } => "cache_invalidate",
+            Event::WarmProfiles { .. } => "warm_profiles",
+            Event::Canary { .. } => "canary",
+        }
+    }
+}

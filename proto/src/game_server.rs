@@ -1,0 +1,252 @@
+//! HTTP bodies between game servers and the server pool (PROTOCOL.md section 2), with the
+//! checks serde cannot express (ranges, `host:port`, duplicate players).
+//!
+//! Ids are already valid once deserialised; `validate` covers the rest and names the field,
+//! so a 400 answer tells the game-server developer exactly what to fix.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::Ipv6Addr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{Id, MatchId, PlayerId, QueueName, RegionName, ServerId};
+use crate::server::Teams;
+
+/// Most concurrent games one game server may announce.
+pub const MAX_CAPACITY: u32 = 1024;
+/// Most labels on one game server.
+pub const MAX_LABELS: usize = 32;
+/// Longest label value, in bytes.
+pub const MAX_LABEL_VALUE_LEN: usize = 256;
+/// Longest `address`, in bytes (a DNS name is at most 253).
+pub const MAX_ADDRESS_LEN: usize = 261;
+/// Most players in one match result.
+pub const MAX_RESULT_PLAYERS: usize = 1024;
+
+/// A request body failed validation: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {reason}")]
+pub struct ValidationError {
+    /// The field, e.g. `capacity` or `placements[1][0]`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ValidationError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `POST /v1/servers`: a game server joins the pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterServer {
+    /// Chosen by the game server; registering again with the same id replaces the entry.
+    pub id: ServerId,
+    /// Region it serves.
+    pub region: RegionName,
+    /// `host:port` players connect to.
+    pub address: String,
+    /// Concurrent games it can run, 1..=[`MAX_CAPACITY`].
+    pub capacity: u32,
+    /// Free-form labels (e.g. `{"map_pool":"ranked"}`); keys follow the id rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl RegisterServer {
+    /// Checks ranges and formats serde does not.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(ValidationError::new(
+                "capacity",
+                format!("must be 1..={MAX_CAPACITY}, got {}", self.capacity),
+            ));
+        }
+        check_address(&self.address).map_err(|reason| ValidationError::new("address", reason))?;
+        if self.labels.len() > MAX_LABELS {
+            return Err(ValidationError::new(
+                "labels",
+                format!("at most {MAX_LABELS} labels, got {}", self.labels.len()),
+            ));
+        }
+        for (key, value) in &self.labels {
+            Id::parse(key).map_err(|e| ValidationError::new("labels", format!("key: {e}")))?;
+            if value.len() > MAX_LABEL_VALUE_LEN {
+                return Err(ValidationError::new(
+                    format!("labels.{key}"),
+                    format!("at most {MAX_LABEL_VALUE_LEN} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` with a non-zero port; the host is a DNS name, an IPv4 address or a bracketed
+/// IPv6 address. Nothing is resolved: the pool hands the string to players as is.
+fn check_address(address: &str) -> Result<(), String> {
+    if address.len() > MAX_ADDRESS_LEN {
+        return Err(format!("at most {MAX_ADDRESS_LEN} bytes"));
+    }
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err("must be host:port".to_owned());
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && !port.starts_with('+') => {}
+        _ => return Err(format!("port must be 1..=65535, got {port:?}")),
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| "host is not a valid IPv6 address".to_owned());
+    }
+    let name_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if name_ok {
+        Ok(())
+    } else {
+        Err("host must be a DNS name, an IPv4 address or a bracketed IPv6 address".to_owned())
+    }
+}
+
+/// `201` answer to [`RegisterServer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The registered id.
+    pub id: ServerId,
+    /// How often to heartbeat; missing a few gets the server dropped.
+    pub heartbeat_interval_ms: u64,
+}
+
+/// `POST /v1/servers/{id}/heartbeat`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Games running now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_games: Option<u32>,
+    /// Players connected now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub players: Option<u32>,
+}
+
+impl Heartbeat {
+    /// Checks the counts are plausible for any registered server.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self.active_games {
+            Some(n) if n > MAX_CAPACITY => Err(ValidationError::new(
+                "active_games",
+                format!("at most {MAX_CAPACITY}, got {n}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A match allocated to a game server: what `match.found` told the players.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Match id.
+    #[serde(rename = "match")]
+    pub match_id: MatchId,
+    /// Queue name.
+    pub queue: QueueName,
+    /// Region name.
+    pub region: RegionName,
+    /// The teams.
+    pub teams: Teams,
+    /// Optional hint identifying which join-token secret is in use (for key rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_hint: Option<String>,
+}
+
+/// Answer to a heartbeat and to `GET /v1/servers/{id}/assignments`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentsReply {
+    /// Pending assignments, possibly none.
+    pub assignments: Vec<Assignment>,
+}
+
+/// A heartbeat answer has the same shape as a long-poll answer.
+pub type HeartbeatReply = AssignmentsReply;
+
+/// `POST /v1/matches/{match}/result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchResult {
+    /// Player ids grouped by placement, best first (ties share a group).
+    pub placements: Vec<Vec<PlayerId>>,
+    /// Free-form game statistics, stored as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Value>,
+}
+
+impl MatchResult {
+    /// Placements must be non-empty, without empty groups or a player listed twice.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.placements.is_empty() {
+            return Err(ValidationError::new("placements", "must not be empty"));
+        }
+        let mut seen = HashSet::new();
+        for (i, group) in self.placements.iter().enumerate() {
+            if group.is_empty() {
+                return Err(ValidationError::new(
+                    format!("placements[{i}]"),
+                    "must not be empty",
+                ));
+            }
+            for (j, player) in group.iter().enumerate() {
+                if seen.len() >= MAX_RESULT_PLAYERS {
+                    return Err(ValidationError::new(
+                        "placements",
+                        format!("at most {MAX_RESULT_PLAYERS} players"),
+                    ));
+                }
+                if !seen.insert(player) {
+                    return Err(ValidationError::new(
+                        format!("placements[{i}][{j}]"),
+                        format!("player {player} is listed twice"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Error body of every non-2xx answer, e.g. `{"error":"unauthorized","message":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpError {
+    /// Short machine-readable code (`unauthorized`, `bad_request`, `not_found`, ...).
+    pub error: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl HttpError {
+    /// An error body.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
+        HttpError {
+            error: error.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The 401 body for a missing or invalid token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new("unauthorized", message)
+    }
+}
+
+impl From<ValidationError> for HttpError {
+    fn from(e: ValidationError) -> Self {
+        Self::new("bad_request", e.to_string())
+    }
+}

@@ -1,0 +1,325 @@
+//! Messages a gateway sends to a game client: replies to requests and unsolicited pushes
+//! (PROTOCOL.md section 1, "Server -> client").
+//!
+//! Replies carry the request's `rid`; pushes have no `rid` field at all, so a push can never
+//! be mistaken for a reply. `reason` fields are free-form strings (see [`reason`]) so that a
+//! new reason never breaks an old client.
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::Body;
+use crate::codes::ErrorCode;
+use crate::ids::{GatewayId, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId};
+use crate::ids::{SessionId, TicketId};
+use crate::rid::Rid;
+
+/// Well-known values of the `reason` fields.
+pub mod reason {
+    /// `kicked`: the same player connected again elsewhere.
+    pub const SESSION_REPLACED: &str = "session_replaced";
+    /// `reconnect`: the gateway is shutting down.
+    pub const DRAINING: &str = "draining";
+    /// `match.cancelled`: no game server was allocated in time.
+    pub const NO_SERVER: &str = "no_server";
+    /// `match.cancelled`: the allocated game server went away.
+    pub const SERVER_LOST: &str = "server_lost";
+}
+
+/// Where a player stands in matchmaking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Not queued.
+    Idle,
+    /// A ticket is waiting.
+    Searching,
+    /// A match was formed and is being started.
+    Matched,
+}
+
+/// One player of a team, as announced in `match.found` and assignments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamMember {
+    /// The player.
+    pub player: PlayerId,
+    /// Their rating when the match was formed.
+    pub rating: f64,
+}
+
+/// Teams of a match: `teams[i]` is team `i`.
+pub type Teams = Vec<Vec<TeamMember>>;
+
+/// The game server a match was allocated to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerEndpoint {
+    /// Game server id.
+    pub id: ServerId,
+    /// `host:port` players connect to.
+    pub address: String,
+}
+
+/// A server -> client message, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    // ---- Replies ----
+    /// Reply to `ping`.
+    #[serde(rename = "pong")]
+    Pong {
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `queue.join`.
+    #[serde(rename = "queue.joined")]
+    QueueJoined {
+        /// The new ticket.
+        ticket: TicketId,
+        /// Queue name.
+        queue: QueueName,
+        /// Region name.
+        region: RegionName,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `queue.leave`.
+    #[serde(rename = "queue.left")]
+    QueueLeft {
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `queue.status`.
+    #[serde(rename = "queue.status")]
+    QueueStatus {
+        /// Where the player stands.
+        state: QueueState,
+        /// Queue name, unless idle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<QueueName>,
+        /// Region name, unless idle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<RegionName>,
+        /// How long the ticket has waited, unless idle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waited_ms: Option<u64>,
+        /// The match, when matched.
+        #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+        match_id: Option<MatchId>,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `room.join`.
+    #[serde(rename = "room.joined")]
+    RoomJoined {
+        /// Room id.
+        room: RoomId,
+        /// Member count, this player included.
+        members: u32,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `room.leave`.
+    #[serde(rename = "room.left")]
+    RoomLeft {
+        /// Room id.
+        room: RoomId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `room.send`.
+    #[serde(rename = "room.sent")]
+    RoomSent {
+        /// Room id.
+        room: RoomId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `whisper`.
+    #[serde(rename = "whisper.sent")]
+    WhisperSent {
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+
+    // ---- Pushes ----
+    /// First frame after the upgrade.
+    #[serde(rename = "welcome")]
+    Welcome {
+        /// The authenticated player.
+        player: PlayerId,
+        /// This connection's session.
+        session: SessionId,
+        /// The gateway instance serving it.
+        gateway: GatewayId,
+        /// How often the client should ping.
+        heartbeat_ms: u64,
+    },
+    /// A match is formed and a game server allocated for it.
+    #[serde(rename = "match.found")]
+    MatchFound {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Queue name.
+        queue: QueueName,
+        /// Region name.
+        region: RegionName,
+        /// The teams.
+        teams: Teams,
+        /// Where to connect.
+        server: ServerEndpoint,
+        /// Proof for the game server that this player belongs to the match.
+        join_token: String,
+    },
+    /// The match could not start.
+    #[serde(rename = "match.cancelled")]
+    MatchCancelled {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Why, e.g. [`reason::NO_SERVER`].
+        reason: String,
+        /// Whether the player's ticket was put back in the queue.
+        requeued: bool,
+    },
+    /// The ticket waited longer than the queue allows.
+    #[serde(rename = "queue.timeout")]
+    QueueTimeout {
+        /// Queue name.
+        queue: QueueName,
+        /// How long it waited.
+        waited_ms: u64,
+    },
+    /// Someone sent to a room this client joined.
+    #[serde(rename = "room.message")]
+    RoomMessage {
+        /// Room id.
+        room: RoomId,
+        /// Sender.
+        from: PlayerId,
+        /// Payload.
+        body: Body,
+        /// When the gateway accepted it, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// A direct message.
+    #[serde(rename = "whisper")]
+    Whisper {
+        /// Sender.
+        from: PlayerId,
+        /// Payload.
+        body: Body,
+        /// When the gateway accepted it, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// The socket is about to be closed (code 4001 for [`reason::SESSION_REPLACED`]).
+    #[serde(rename = "kicked")]
+    Kicked {
+        /// Why, e.g. [`reason::SESSION_REPLACED`].
+        reason: String,
+    },
+    /// This gateway is draining; reconnect to any gateway after `after_ms`.
+    #[serde(rename = "reconnect")]
+    Reconnect {
+        /// Why, e.g. [`reason::DRAINING`].
+        reason: String,
+        /// How long to wait first (spreads the reconnect storm).
+        after_ms: u64,
+    },
+    /// A request failed; the connection stays open.
+    #[serde(rename = "error")]
+    Error {
+        /// What kind of failure.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// The failed request's `rid`, when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+}
+
+impl ServerMessage {
+    /// Every `type` a server may send.
+    pub const TYPES: [&'static str; 17] = [
+        "pong",
+        "queue.joined",
+        "queue.left",
+        "queue.status",
+        "room.joined",
+        "room.left",
+        "room.sent",
+        "whisper.sent",
+        "welcome",
+        "match.found",
+        "match.cancelled",
+        "queue.timeout",
+        "room.message",
+        "whisper",
+        "kicked",
+        "reconnect",
+        "error",
+    ];
+
+    /// An `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>, rid: Option<Rid>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            rid,
+        }
+    }
+
+    /// The wire `type` (bounded set, usable as a metrics label).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Pong { .. } => "pong",
+            ServerMessage::QueueJoined { .. } => "queue.joined",
+            ServerMessage::QueueLeft { .. } => "queue.left",
+            ServerMessage::QueueStatus { .. } => "queue.status",
+            ServerMessage::RoomJoined { .. } => "room.joined",
+            ServerMessage::RoomLeft { .. } => "room.left",
+            ServerMessage::RoomSent { .. } => "room.sent",
+            ServerMessage::WhisperSent { .. } => "whisper.sent",
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::MatchFound { .. } => "match.found",
+            ServerMessage::MatchCancelled { .. } => "match.cancelled",
+            ServerMessage::QueueTimeout { .. } => "queue.timeout",
+            ServerMessage::RoomMessage { .. } => "room.message",
+            ServerMessage::Whisper { .. } => "whisper",
+            ServerMessage::Kicked { .. } => "kicked",
+            ServerMessage::Reconnect { .. } => "reconnect",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+
+    /// The echoed `rid` of a reply or error; `None` for pushes.
+    pub fn rid(&self) -> Option<&Rid> {
+        match self {
+            ServerMessage::Pong { rid }
+            | ServerMessage::QueueJoined { rid, .. }
+            | ServerMessage::QueueLeft { rid }
+            | ServerMessage::QueueStatus { rid, .. }
+            | ServerMessage::RoomJoined { rid, .. }
+            | ServerMessage::RoomLeft { rid, .. }
+            | ServerMessage::RoomSent { rid, .. }
+            | ServerMessage::WhisperSent { rid }
+            | ServerMessage::Error { rid, .. } => rid.as_ref(),
+            ServerMessage::Welcome { .. }
+            | ServerMessage::MatchFound { .. }
+            | ServerMessage::MatchCancelled { .. }
+            | ServerMessage::QueueTimeout { .. }
+            | ServerMessage::RoomMessage { .. }
+            | ServerMessage::Whisper { .. }
+            | ServerMessage::Kicked { .. }
+            | ServerMessage::Reconnect { .. } => None,
+        }
+    }
+}

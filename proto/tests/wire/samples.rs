@@ -1,0 +1,290 @@
+//! One value of every message type, shared by the tests.
+
+use std::collections::BTreeMap;
+
+use proto::game_server::{
+    Assignment, AssignmentsReply, Heartbeat, HttpError, MatchResult, RegisterServer, Registered,
+};
+use proto::{
+    Body, ClientRequest, ErrorCode, Event, EventEnvelope, Id, QueueState, Rid, ServerEndpoint,
+    ServerMessage, TeamMember, Teams,
+};
+use serde_json::json;
+
+pub fn id(s: &str) -> Id {
+    Id::parse(s).expect("sample ids are valid")
+}
+
+pub fn body() -> Body {
+    Body::new(json!({"text": "gg", "n": [1, -2, 3.5], "nested": {"ok": true, "none": null}}))
+        .expect("small body")
+}
+
+pub fn teams() -> Teams {
+    vec![
+        vec![TeamMember {
+            player: id("p1"),
+            rating: 1512.5,
+        }],
+        vec![TeamMember {
+            player: id("p2"),
+            rating: 1490.0,
+        }],
+    ]
+}
+
+pub fn requests() -> Vec<ClientRequest> {
+    vec![
+        ClientRequest::Ping,
+        ClientRequest::QueueJoin {
+            queue: id("duel"),
+            region: id("eu"),
+        },
+        ClientRequest::QueueLeave,
+        ClientRequest::QueueStatus,
+        ClientRequest::RoomJoin { room: id("lobby") },
+        ClientRequest::RoomLeave { room: id("lobby") },
+        ClientRequest::RoomSend {
+            room: id("lobby"),
+            body: body(),
+        },
+        ClientRequest::Whisper {
+            to: id("p2"),
+            body: body(),
+        },
+    ]
+}
+
+pub fn rids() -> Vec<Option<Rid>> {
+    vec![
+        None,
+        Some(Rid::Int(7)),
+        Some(Rid::Int(-1)),
+        Some(Rid::Str("r-1".into())),
+    ]
+}
+
+pub fn server_messages() -> Vec<ServerMessage> {
+    let rid = Some(Rid::Int(3));
+    vec![
+        ServerMessage::Pong { rid: rid.clone() },
+        ServerMessage::QueueJoined {
+            ticket: id("t1"),
+            queue: id("duel"),
+            region: id("eu"),
+            rid: Some(Rid::Str("x".into())),
+        },
+        ServerMessage::QueueLeft { rid: None },
+        ServerMessage::QueueStatus {
+            state: QueueState::Idle,
+            queue: None,
+            region: None,
+            waited_ms: None,
+            match_id: None,
+            rid: rid.clone(),
+        },
+        ServerMessage::QueueStatus {
+            state: QueueState::Searching,
+            queue: Some(id("duel")),
+            region: Some(id("eu")),
+            waited_ms: Some(1200),
+            match_id: None,
+            rid: None,
+        },
+        ServerMessage::QueueStatus {
+            state: QueueState::Matched,
+            queue: Some(id("duel")),
+            region: Some(id("eu")),
+            waited_ms: Some(3000),
+            match_id: Some(id("m1")),
+            rid: None,
+        },
+        ServerMessage::RoomJoined {
+            room: id("lobby"),
+            members: 4,
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomLeft {
+            room: id("lobby"),
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomSent {
+            room: id("lobby"),
+            rid: rid.clone(),
+        },
+        ServerMessage::WhisperSent { rid: rid.clone() },
+        ServerMessage::Welcome {
+            player: id("p1"),
+            session: id("s-1"),
+            gateway: id("gw-a"),
+            heartbeat_ms: 15_000,
+        },
+        ServerMessage::MatchFound {
+            match_id: id("m1"),
+            queue: id("duel"),
+            region: id("eu"),
+            teams: teams(),
+            server: ServerEndpoint {
+                id: id("gs-1"),
+                address: "10.0.0.5:7777".into(),
+            },
+            join_token: "aGVsbG8".into(),
+        },
+        ServerMessage::MatchCancelled {
+            match_id: id("m1"),
+            reason: proto::server::reason::NO_SERVER.into(),
+            requeued: true,
+        },
+        ServerMessage::QueueTimeout {
+            queue: id("duel"),
+            waited_ms: 60_000,
+        },
+        ServerMessage::RoomMessage {
+            room: id("lobby"),
+            from: id("p1"),
+            body: body(),
+            ts: 1,
+        },
+        ServerMessage::Whisper {
+            from: id("p1"),
+            body: body(),
+            ts: 1_700_000_000_000,
+        },
+        ServerMessage::Kicked {
+            reason: proto::server::reason::SESSION_REPLACED.into(),
+        },
+        ServerMessage::Reconnect {
+            reason: "draining".into(),
+            after_ms: 250,
+        },
+        ServerMessage::error(ErrorCode::NotOnline, "p2 is not online", rid),
+        ServerMessage::error(ErrorCode::Internal, "boom", None),
+    ]
+}
+
+pub fn events() -> Vec<Event> {
+    vec![
+        Event::Deliver {
+            player: id("p1"),
+            conn: Some(id("c-9")),
+            message: ServerMessage::Kicked { reason: "x".into() },
+        },
+        Event::Deliver {
+            player: id("p1"),
+            conn: None,
+            message: server_messages()
+                .into_iter()
+                .find(|m| m.type_name() == "match.found")
+                .expect("match.found sample"),
+        },
+        Event::SessionReplaced {
+            player: id("p1"),
+            new_conn: id("c-10"),
+            new_gateway: id("gw-b"),
+        },
+        Event::RoomMessage {
+            room: id("lobby"),
+            from: id("p1"),
+            body: body(),
+            ts: 9,
+        },
+        Event::MatchFormed {
+            match_id: id("m1"),
+            queue: id("duel"),
+            region: id("eu"),
+        },
+        Event::AssignmentReady {
+            server: id("gs-1"),
+            match_id: id("m1"),
+        },
+        Event::ResultRecorded { match_id: id("m1") },
+        Event::CacheInvalidate {
+            dataset: Some("profiles".into()),
+            players: vec![id("p1")],
+        },
+        Event::CacheInvalidate {
+            dataset: None,
+            players: vec![],
+        },
+        Event::WarmProfiles {
+            players: vec![id("p1"), id("p2")],
+        },
+        Event::Canary {
+            instance: "gw-a/42".into(),
+            seq: u64::MAX,
+        },
+    ]
+}
+
+pub fn envelopes() -> Vec<EventEnvelope> {
+    let trace = BTreeMap::from([(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )]);
+    events()
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let env = EventEnvelope::new(event, 1_700_000_000_000 + i as u64);
+            if i % 2 == 0 {
+                env.with_trace(trace.clone())
+            } else {
+                env
+            }
+        })
+        .collect()
+}
+
+pub fn register() -> RegisterServer {
+    RegisterServer {
+        id: id("gs-1"),
+        region: id("eu"),
+        address: "gs1.example.com:7777".into(),
+        capacity: 8,
+        labels: BTreeMap::from([("map_pool".to_owned(), "ranked".to_owned())]),
+    }
+}
+
+pub fn registered() -> Registered {
+    Registered {
+        id: id("gs-1"),
+        heartbeat_interval_ms: 5000,
+    }
+}
+
+pub fn heartbeats() -> Vec<Heartbeat> {
+    vec![
+        Heartbeat::default(),
+        Heartbeat {
+            active_games: Some(3),
+            players: Some(6),
+        },
+    ]
+}
+
+pub fn assignment() -> Assignment {
+    Assignment {
+        match_id: id("m1"),
+        queue: id("duel"),
+        region: id("eu"),
+        teams: teams(),
+        secret_hint: Some("k2".into()),
+    }
+}
+
+pub fn assignments() -> AssignmentsReply {
+    AssignmentsReply {
+        assignments: vec![assignment()],
+    }
+}
+
+pub fn match_result() -> MatchResult {
+    MatchResult {
+        placements: vec![vec![id("p1")], vec![id("p2"), id("p3")]],
+        stats: Some(json!({"kills": {"p1": 3}})),
+    }
+}
+
+pub fn http_error() -> HttpError {
+    HttpError::unauthorized("missing bearer token")
+}
