@@ -1,0 +1,174 @@
+//! The instance registry: which service instances are alive right now.
+//!
+//! Each instance announces itself (service, id, version, address, start time) with a TTL
+//! it renews on a timer. Stats list live instances from here, and cleanup work tells a
+//! dead instance's leftovers (sessions, room memberships) from a live one's by asking
+//! [`Registry::is_live`]. Announcing is one script on the registry's slot.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
+use fred::types::scripts::Script;
+use tokio_util::sync::CancellationToken;
+
+static ANNOUNCE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("instances/instance_announce.lua")));
+
+/// What an instance says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    pub service: String,
+    pub id: String,
+    pub version: String,
+    /// Where it can be reached (its ops address, or the advertised one).
+    pub address: String,
+    /// Start time, ms since the Unix epoch.
+    pub started_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads and writes the registry of one namespace.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    keys: core_keys::Keys,
+}
+
+impl Registry {
+    pub fn new(keys: core_keys::Keys) -> Self {
+        Self { keys }
+    }
+
+    /// Announces (or renews) `info` for `ttl`. Returns how many instances are live.
+    pub async fn announce(
+        &self,
+        redis: &Client,
+        info: &InstanceInfo,
+        ttl: Duration,
+    ) -> Result<u64, fred::error::Error> {
+        let member = format!("{}/{}", info.service, info.id);
+        let keys = core_keys::scripts::instance_announce(&self.keys, &info.service, &info.id);
+        let args = vec![
+            member,
+            now_ms().to_string(),
+            ttl.as_millis().to_string(),
+            "service".into(),
+            info.service.clone(),
+            "id".into(),
+            info.id.clone(),
+            "version".into(),
+            info.version.clone(),
+            "address".into(),
+            info.address.clone(),
+            "started_ms".into(),
+            info.started_ms.to_string(),
+        ];
+        ANNOUNCE.evalsha_with_reload(redis, keys, args).await
+    }
+
+    /// Removes the instance at once (on a clean shutdown), so nobody waits for its TTL.
+    pub async fn withdraw(
+        &self,
+        redis: &Client,
+        service: &str,
+        id: &str,
+    ) -> Result<(), fred::error::Error> {
+        let registry = self.keys.instances();
+        let pipeline = redis.pipeline();
+        let _: () = pipeline
+            .zrem(registry.all(), format!("{service}/{id}"))
+            .await?;
+        let _: () = pipeline.del(registry.info(service, id)).await?;
+        pipeline.all::<()>().await
+    }
+
+    /// Whether `service/id` has a live announcement.
+    pub async fn is_live(
+        &self,
+        redis: &Client,
+        service: &str,
+        id: &str,
+    ) -> Result<bool, fred::error::Error> {
+        let lapses: Option<f64> = redis
+            .zscore(self.keys.instances().all(), format!("{service}/{id}"))
+            .await?;
+        Ok(lapses.is_some_and(|at| at > now_ms() as f64))
+    }
+
+    /// Every live instance, optionally of one service.
+    pub async fn live(
+        &self,
+        redis: &Client,
+        service: Option<&str>,
+    ) -> Result<Vec<InstanceInfo>, fred::error::Error> {
+        let registry = self.keys.instances();
+        let members: Vec<String> = redis
+            .zrangebyscore(registry.all(), now_ms() as f64, "+inf", false, None)
+            .await?;
+        let wanted: Vec<(String, String)> = members
+            .iter()
+            .filter_map(|m| m.split_once('/'))
+            .filter(|(s, _)| service.is_none_or(|want| want == *s))
+            .map(|(s, i)| (s.to_owned(), i.to_owned()))
+            .collect();
+        let pipeline = redis.pipeline();
+        for (s, i) in &wanted {
+            let _: () = pipeline.hgetall(registry.info(s, i)).await?;
+        }
+        let hashes: Vec<HashMap<String, String>> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            pipeline.all().await?
+        };
+        Ok(hashes
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .map(|mut h| InstanceInfo {
+                service: h.remove("service").unwrap_or_default(),
+                id: h.remove("id").unwrap_or_default(),
+                version: h.remove("version").unwrap_or_default(),
+                address: h.remove("address").unwrap_or_default(),
+                started_ms: h
+                    .get("started_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Keeps `info` announced every `interval` until `stop`, then withdraws it.
+    pub fn spawn_announcer(
+        &self,
+        redis: Client,
+        info: InstanceInfo,
+        interval: Duration,
+        ttl: Duration,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = ticker.tick() => match registry.announce(&redis, &info, ttl).await {
+                        Ok(live) => metrics::gauge!("rallypoint_instances_live").set(live as f64),
+                        Err(err) => tracing::debug!(error = %err, "could not announce this instance; retrying"),
+                    },
+                }
+            }
+            if let Err(err) = registry.withdraw(&redis, &info.service, &info.id).await {
+                tracing::warn!(error = %err, "could not withdraw this instance; its entry lapses by itself");
+            }
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Leases: work that one instance must do at a time (match a queue, reap a region's dead
+//! servers, warm a data set) is held by a lease.
+//!
+//! A lease is a key holding the holder's random owner token with a TTL (`SET NX PX`). It
+//! is renewed and released only by compare-and-delete scripts (`lease_*.lua`), so an
+//! instance that paused past its TTL can never extend or delete a lease another instance
+//! has since taken. Scripts that do leased work can check the token too (fencing): the
+//! lease key of a queue lives in the queue's slot for that reason (see `core_keys`).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use fred::prelude::Client;
+use fred::types::scripts::Script;
+
+static ACQUIRE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_acquire.lua")));
+static RENEW: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_renew.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_release.lua")));
+
+/// One lease, as seen by one would-be holder.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    key: String,
+    owner: String,
+    ttl: Duration,
+}
+
+impl Lease {
+    /// A lease on `key` with a fresh random owner token.
+    pub fn new(key: impl Into<String>, ttl: Duration) -> Self {
+        Self::with_owner(key, format!("{}", uuid::Uuid::new_v4().simple()), ttl)
+    }
+
+    /// A lease on `key` for a given owner token (e.g. `<instance>:<unit>`); tokens must
+    /// be unique per holder.
+    pub fn with_owner(key: impl Into<String>, owner: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            key: key.into(),
+            owner: owner.into(),
+            ttl,
+        }
+    }
+
+    /// The lease key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// This holder's owner token (what fencing scripts compare against).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The lease length.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Takes the lease if free (or extends it if already ours). True if we hold it now.
+    pub async fn try_acquire(&self, redis: &Client) -> Result<bool, fred::error::Error> {
+        self.run(&ACQUIRE, redis, true).await
+    }
+
+    /// Extends the lease if we still hold it. False means it was lost: stop the work.
+    pub async fn renew(&self, redis: &Client) -> Result<bool, fred::error::Error> {
+        self.run(&RENEW, redis, true).await
+    }
+
+    /// Gives the lease up if we hold it, so another instance can take it at once.
+    pub async fn release(&self, redis: &Client) -> Result<bool, fred::error::Error> {
+        self.run(&RELEASE, redis, false).await
+    }
+
+    async fn run(
+        &self,
+        script: &Script,
+        redis: &Client,
+        with_ttl: bool,
+    ) -> Result<bool, fred::error::Error> {
+        let ttl_ms = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .to_string();
+        let args = if with_ttl {
+            vec![self.owner.clone(), ttl_ms]
+        } else {
+            vec![self.owner.clone()]
+        };
+        let held: i64 = script
+            .evalsha_with_reload(redis, vec![self.key.clone()], args)
+            .await?;
+        Ok(held == 1)
+    }
+}
+
+/// How often a holder should renew a lease of length `ttl`: three times per TTL, so
+/// two lost renewals in a row still keep it.
+pub fn renew_interval(ttl: Duration) -> Duration {
+    ttl / 3
+}

@@ -1,0 +1,33 @@
+//! What every Rallypoint service shares: config, the Redis connection, sharded
+//! subscriptions that survive cluster changes, the publish path, leases, the instance
+//! registry, telemetry, the ops HTTP server and graceful shutdown.
+//!
+//! # Layout
+//! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
+//! - [`redis`]: fred clients for a cluster or a single node; Redis health.
+//! - [`subscriptions`]: the one manager of `SSUBSCRIBE`s, with its supervisor and canaries.
+//! - [`publish`]: the one publish path (`SPUBLISH` with a bounded retry).
+//! - [`lease`]: leases with owner tokens, renewed and released by compare-and-delete.
+//! - [`instances`]: the registry of live service instances.
+//! - [`telemetry`]: logs (text or JSON), OTLP traces, the Prometheus recorder.
+//! - [`readiness`] and [`ops`]: `/health/live`, `/health/ready`, `/metrics`.
+//! - [`shutdown`]: signals and the drain.
+//! - [`service`]: the [`Service`] trait and the runner every `main.rs` calls.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod config;
+pub mod instances;
+pub mod lease;
+pub mod ops;
+pub mod publish;
+pub mod readiness;
+pub mod redis;
+pub mod service;
+pub mod shutdown;
+pub mod subscriptions;
+pub mod telemetry;
+
+pub use config::{ConfigError, LoadedConfig};
+pub use service::{RunningService, Service, ServiceContext, main, start};

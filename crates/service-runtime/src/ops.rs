@@ -1,0 +1,123 @@
+//! The ops HTTP server: `/health/live`, `/health/ready`, `/metrics`, plus whatever
+//! operator routes the service adds (`/v1/stats`, ...).
+//!
+//! Kept apart from client-facing listeners, so health checks and scraping work even
+//! when the service's own port is saturated.
+
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use crate::readiness::Readiness;
+
+#[derive(Clone)]
+struct OpsState {
+    readiness: Readiness,
+    metrics: PrometheusHandle,
+}
+
+/// The health and metrics routes; merge the service's own routes into it.
+pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route(
+            "/health/live",
+            get(|| async { Json(json!({"status": "live"})) }),
+        )
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState { readiness, metrics })
+}
+
+async fn ready(State(state): State<OpsState>) -> Response {
+    match state.readiness.check() {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unready", "reason": reason})),
+        )
+            .into_response(),
+    }
+}
+
+async fn render_metrics(State(state): State<OpsState>) -> Response {
+    state.metrics.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Checks `Authorization: Bearer <admin token>` for operator routes, in constant time.
+/// An empty configured token refuses every call.
+pub fn admin_authorized(headers: &HeaderMap, admin_token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    !admin_token.is_empty() && bool::from(given.as_bytes().ct_eq(admin_token.as_bytes()))
+}
+
+/// A running ops server.
+#[derive(Debug)]
+pub struct OpsServer {
+    pub local_addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl OpsServer {
+    /// Binds `listen` and serves `router` until `stop`.
+    pub async fn start(
+        listen: &str,
+        router: Router,
+        stop: CancellationToken,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let local_addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        Ok(Self { local_addr, task })
+    }
+
+    /// Waits for the server to finish after its stop token fired.
+    pub async fn wait(self) {
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "ops server ended with an error"),
+            Err(err) => tracing::warn!(error = %err, "ops server task failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_token_must_match_exactly() {
+        let mut headers = HeaderMap::new();
+        assert!(!admin_authorized(&headers, "secret"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer secret".parse().expect("header"),
+        );
+        assert!(admin_authorized(&headers, "secret"));
+        assert!(!admin_authorized(&headers, "secret2"));
+        assert!(!admin_authorized(&headers, "secre"));
+        assert!(!admin_authorized(&headers, ""));
+    }
+}

@@ -1,0 +1,66 @@
+//! The one publish path: `SPUBLISH` with a bounded retry.
+//!
+//! A publish can fail while a slot migrates or a master fails over (../shared/STACK.md
+//! measured one such failure); a couple of quick retries ride over that. Pub/sub is a
+//! hint on top of state already written (DESIGN.md), so after the retries the error is
+//! returned and counted, and the reader reconciles from state.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::prelude::{Client, PubsubInterface};
+
+/// Publishes to sharded channels.
+#[derive(Clone)]
+pub struct Publisher {
+    client: Client,
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// A publisher on `client` (a command connection, not a subscriber one), trying each
+    /// publish up to 3 times, 25 ms then 50 ms apart.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            attempts: 3,
+            backoff: Duration::from_millis(25),
+        }
+    }
+
+    /// `SPUBLISH channel payload`: the number of subscribers that got it (on the shard).
+    pub async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, fred::error::Error> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .client
+                .spublish::<u64, _, _>(channel, payload.clone())
+                .await
+            {
+                Ok(receivers) => {
+                    metrics::counter!("rallypoint_pubsub_published_total").increment(1);
+                    return Ok(receivers);
+                }
+                Err(err) if attempt < self.attempts => {
+                    metrics::counter!("rallypoint_pubsub_publish_retries_total").increment(1);
+                    tracing::debug!(channel, attempt, error = %err, "spublish failed; retrying");
+                    tokio::time::sleep(self.backoff * 2_u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    metrics::counter!("rallypoint_pubsub_publish_failures_total").increment(1);
+                    return Err(err);
+                }
+            }
+        }
+    }
+}

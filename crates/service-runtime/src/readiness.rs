@@ -1,0 +1,70 @@
+//! Readiness: whether this instance should get traffic, and if not, why.
+//!
+//! Ready means Redis is reachable, the service is not draining, and every check the
+//! service added passes. `/health/ready` answers 503 with the first reason otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::redis::{Availability, RedisHealth};
+
+/// Shared readiness state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    redis: RedisHealth,
+    draining: Arc<AtomicBool>,
+    /// Service-specific reasons to be unready, by name (`warm-up`, ...).
+    blockers: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl Readiness {
+    pub fn new(redis: RedisHealth) -> Self {
+        Self {
+            redis,
+            draining: Arc::default(),
+            blockers: Arc::default(),
+        }
+    }
+
+    /// Marks the instance as draining: it stays alive but takes no new work.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Sets (`Some(reason)`) or clears (`None`) a named reason to be unready.
+    pub fn set_blocker(&self, name: &str, reason: Option<String>) {
+        let mut blockers = self
+            .blockers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match reason {
+            Some(reason) => blockers.insert(name.to_owned(), reason),
+            None => blockers.remove(name),
+        };
+    }
+
+    /// `Ok` when ready, else the reason.
+    pub fn check(&self) -> Result<(), String> {
+        if self.is_draining() {
+            return Err("draining: shutting down".to_owned());
+        }
+        match self.redis.current() {
+            Availability::Up => {}
+            Availability::Starting => return Err("redis: not connected yet".to_owned()),
+            Availability::Down(reason) => return Err(format!("redis unavailable: {reason}")),
+        }
+        let blockers = self
+            .blockers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match blockers.iter().next() {
+            Some((name, reason)) => Err(format!("{name}: {reason}")),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Whether Redis is reachable right now, as readiness and `/metrics` report it.
+//!
+//! A probe pings every master of the cluster on a timer (a dead shard makes the service
+//! unready, not just a dead seed node); fred's error events mark Redis down at once, so
+//! readiness turns 503 without waiting for the next probe.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::prelude::{Client, ClientLike, ClusterInterface, EventInterface};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Redis as the service sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    /// Not probed yet.
+    Starting,
+    Up,
+    /// Unreachable or failing, with the reason an operator reads in `/health/ready`.
+    Down(String),
+}
+
+/// A shared, watchable view of Redis availability.
+#[derive(Debug, Clone)]
+pub struct RedisHealth {
+    state: Arc<watch::Sender<Availability>>,
+}
+
+impl Default for RedisHealth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RedisHealth {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::new(watch::Sender::new(Availability::Starting)),
+        }
+    }
+
+    /// The current state.
+    pub fn current(&self) -> Availability {
+        self.state.borrow().clone()
+    }
+
+    /// Whether Redis answered the last probe.
+    pub fn is_up(&self) -> bool {
+        matches!(*self.state.borrow(), Availability::Up)
+    }
+
+    /// A receiver that wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<Availability> {
+        self.state.subscribe()
+    }
+
+    fn set(&self, next: Availability) {
+        self.state.send_if_modified(|current| {
+            if *current == next {
+                return false;
+            }
+            match &next {
+                Availability::Up => tracing::info!("redis is reachable"),
+                Availability::Down(reason) => {
+                    tracing::warn!(%reason, "redis is unavailable; retrying")
+                }
+                Availability::Starting => {}
+            }
+            metrics::gauge!("rallypoint_redis_up").set(if next == Availability::Up {
+                1.0
+            } else {
+                0.0
+            });
+            *current = next;
+            true
+        });
+    }
+
+    /// Probes `client` every `interval` until `stop`, keeping the state current.
+    pub fn spawn_probe(
+        &self,
+        client: Client,
+        interval: Duration,
+        timeout: Duration,
+        stop: CancellationToken,
+    ) {
+        let health = self.clone();
+        let mut errors = client.error_rx();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticker.tick() => {
+                        let started = Instant::now();
+                        let result = probe(&client, timeout).await;
+                        metrics::histogram!("rallypoint_redis_probe_seconds").record(started.elapsed().as_secs_f64());
+                        match result {
+                            Ok(()) => health.set(Availability::Up),
+                            Err(reason) => health.set(Availability::Down(reason)),
+                        }
+                    }
+                    err = errors.recv() => match err {
+                        Ok((err, server)) => {
+                            metrics::counter!("rallypoint_redis_connection_errors_total").increment(1);
+                            let at = server.map(|s| s.to_string()).unwrap_or_else(|| "redis".to_owned());
+                            health.set(Availability::Down(format!("{at}: {err}")));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
+    }
+}
+
+/// Pings every known master (or the one node), each within `timeout`.
+async fn probe(client: &Client, timeout: Duration) -> Result<(), String> {
+    let masters = client
+        .cached_cluster_state()
+        .map(|state| state.unique_primary_nodes())
+        .unwrap_or_default();
+    let ping = |target: Option<fred::types::config::Server>| async move {
+        let answer = match &target {
+            Some(server) => {
+                tokio::time::timeout(
+                    timeout,
+                    client.with_cluster_node(server).ping::<String>(None),
+                )
+                .await
+            }
+            None => tokio::time::timeout(timeout, client.ping::<String>(None)).await,
+        };
+        let at = target
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "redis".to_owned());
+        match answer {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(format!("{at}: {err}")),
+            Err(_) => Err(format!("{at}: no answer within {} ms", timeout.as_millis())),
+        }
+    };
+    if masters.is_empty() {
+        return ping(None).await;
+    }
+    let results = futures::future::join_all(masters.into_iter().map(|m| ping(Some(m)))).await;
+    results
+        .into_iter()
+        .collect::<Result<Vec<()>, String>>()
+        .map(|_| ())
+}

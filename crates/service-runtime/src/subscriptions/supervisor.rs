@@ -1,0 +1,286 @@
+//! The tasks behind [`super::Subscriptions`]: the dispatcher, which hands each message
+//! to the subscriptions of its channel, and the supervisor, which keeps every tracked
+//! `SSUBSCRIBE` in place while the cluster changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use fred::prelude::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
+use fred::types::config::Server;
+use futures::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::{Channel, Shared, SubscriptionConfig, SupervisorEvent};
+use crate::publish::Publisher;
+
+/// At most this many `SSUBSCRIBE` calls in flight while restoring.
+const RESUBSCRIBE_CONCURRENCY: usize = 64;
+
+pub(super) fn spawn(
+    shared: Arc<Shared>,
+    publisher: Publisher,
+    config: SubscriptionConfig,
+    released: mpsc::UnboundedReceiver<Arc<str>>,
+) {
+    tokio::spawn(dispatch(shared.clone()));
+    tokio::spawn(supervise(shared, publisher, config, released));
+}
+
+/// Reads every message of the subscriber connections and hands it on.
+async fn dispatch(shared: Arc<Shared>) {
+    let mut messages = shared.subscriber.message_rx();
+    loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            message = messages.recv() => match message {
+                Ok(message) => deliver(&shared, &message.channel, message.value.into_bytes()),
+                Err(RecvError::Lagged(missed)) => {
+                    // fred's broadcast buffer overflowed: those messages are gone. Consumers
+                    // reconcile from state (DESIGN.md: signals are hints).
+                    metrics::counter!("rallypoint_pubsub_lagged_total").increment(missed);
+                    tracing::warn!(missed, "pub/sub dispatcher fell behind; messages lost");
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    // Dropping every sender ends every subscription's stream.
+    shared.table().clear();
+}
+
+fn deliver(shared: &Shared, channel: &str, payload: Option<Bytes>) {
+    if shared.canaries.heard(channel) {
+        return;
+    }
+    let Some(payload) = payload else {
+        metrics::counter!("rallypoint_pubsub_undecodable_total").increment(1);
+        return;
+    };
+    let mut table = shared.table();
+    let Some(entry) = table.get_mut(channel) else {
+        // A message that raced an unsubscribe.
+        metrics::counter!("rallypoint_pubsub_unrouted_total").increment(1);
+        return;
+    };
+    entry
+        .receivers
+        .retain(|(_, tx)| match tx.try_send(payload.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("rallypoint_pubsub_dropped_total", "reason" => "consumer_full")
+                    .increment(1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    metrics::counter!("rallypoint_pubsub_received_total").increment(1);
+}
+
+/// Keeps subscriptions in place: reacts to reconnects, slot-map changes and quiet
+/// canaries, and unsubscribes released channels.
+async fn supervise(
+    shared: Arc<Shared>,
+    publisher: Publisher,
+    config: SubscriptionConfig,
+    mut released: mpsc::UnboundedReceiver<Arc<str>>,
+) {
+    let mut reconnects = shared.subscriber.reconnect_rx();
+    let mut topology_changes = shared.subscriber.cluster_change_rx();
+    let mut topology_tick = tokio::time::interval(config.topology_check_interval);
+    let mut canary_tick = tokio::time::interval(config.canary_interval);
+    for tick in [&mut topology_tick, &mut canary_tick] {
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    let canary_seq = Arc::new(AtomicU64::new(0));
+    loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            server = reconnects.recv() => {
+                let server = match server {
+                    Ok(server) => Some(server.to_string()),
+                    Err(RecvError::Lagged(_)) => None,
+                    Err(RecvError::Closed) => break,
+                };
+                invalidate(&shared, |entry, owner| {
+                    server.is_none() || owner == server.as_deref() || subscribed_on(entry) == server
+                });
+                let reason = format!("reconnected to {}", server.as_deref().unwrap_or("redis"));
+                refresh(&shared, &reason).await;
+            }
+            change = topology_changes.recv() => {
+                if matches!(change, Err(RecvError::Closed)) { break; }
+                refresh(&shared, "the slot map changed").await;
+            }
+            _ = topology_tick.tick() => {
+                if shared.subscriber.cached_cluster_state().is_some()
+                    && let Err(err) = shared.subscriber.sync_cluster().await
+                {
+                    tracing::debug!(error = %err, "could not re-read the slot map");
+                }
+                refresh(&shared, "periodic check").await;
+            }
+            _ = canary_tick.tick() => {
+                for silent in shared.canaries.take_silent(config.canary_timeout) {
+                    shared.emit(SupervisorEvent::ShardPathDead { server: silent.server.clone(), silent_for: silent.silent_for });
+                    if shared.subscriber.cached_cluster_state().is_some() {
+                        let _best_effort = shared.subscriber.sync_cluster().await;
+                    }
+                    let dead = silent.server;
+                    invalidate(&shared, |entry, owner| {
+                        owner.is_none() || owner == Some(dead.as_str()) || subscribed_on(entry).as_deref() == Some(dead.as_str())
+                    });
+                    refresh(&shared, &format!("canary of {dead} went quiet")).await;
+                }
+                publish_canaries(&shared, &publisher, &canary_seq);
+            }
+            Some(channel) = released.recv() => unsubscribe_if_unused(&shared, channel).await,
+        }
+    }
+    let _closing_anyway = shared.subscriber.quit().await;
+}
+
+/// The master a channel was last subscribed on, as `host:port`.
+fn subscribed_on(entry: &Channel) -> Option<String> {
+    entry.subscribed_on.as_ref().map(ToString::to_string)
+}
+
+/// Marks the entries matching `filter(entry, current owner)` as needing `SSUBSCRIBE`.
+fn invalidate(shared: &Shared, filter: impl Fn(&Channel, Option<&str>) -> bool) {
+    let mut table = shared.table();
+    let routing = shared.subscriber.cached_cluster_state();
+    for entry in table.values_mut() {
+        let owner = routing
+            .as_ref()
+            .and_then(|r| r.get_server(entry.slot))
+            .map(ToString::to_string);
+        if filter(entry, owner.as_deref()) {
+            entry.confirmed = false;
+        }
+    }
+}
+
+/// Aligns canaries with the masters, then subscribes every channel that is unconfirmed or
+/// whose slot moved to another master since it was subscribed.
+async fn refresh(shared: &Arc<Shared>, reason: &str) {
+    let routing = shared.subscriber.cached_cluster_state();
+    let (added, removed) = shared.canaries.plan(routing.as_ref());
+    let mut moved_from: Vec<(Arc<str>, Server)> = Vec::new();
+    let pending: Vec<(u16, Arc<str>)> = {
+        let mut table = shared.table();
+        for channel in &removed {
+            table.remove(channel);
+        }
+        for channel in added {
+            table.entry(channel.clone()).or_insert_with(|| Channel {
+                slot: core_keys::slot_of(&channel),
+                subscribed_on: None,
+                confirmed: false,
+                receivers: Vec::new(),
+                canary: true,
+            });
+        }
+        table
+            .iter_mut()
+            .filter_map(|(name, entry)| {
+                let owner = routing.as_ref().and_then(|r| r.get_server(entry.slot));
+                let moved =
+                    routing.is_some() && entry.confirmed && entry.subscribed_on.as_ref() != owner;
+                if moved {
+                    if let Some(old) = entry.subscribed_on.take() {
+                        moved_from.push((name.clone(), old));
+                    }
+                    entry.confirmed = false;
+                }
+                (!entry.confirmed).then(|| (entry.slot, name.clone()))
+            })
+            .collect()
+    };
+    // The old master may still hold a subscription (a slot migrated away from a live
+    // node): drop it there so a message is never delivered twice.
+    for (channel, old) in moved_from {
+        let _gone_already = shared
+            .subscriber
+            .with_cluster_node(&old)
+            .sunsubscribe(channel.as_ref())
+            .await;
+    }
+    for channel in removed {
+        let _gone_already = shared.subscriber.sunsubscribe(channel.as_ref()).await;
+    }
+    if pending.is_empty() {
+        return;
+    }
+    // One SSUBSCRIBE per slot (a multi-channel SSUBSCRIBE is routed by its first channel).
+    let mut by_slot: BTreeMap<u16, Vec<Arc<str>>> = BTreeMap::new();
+    for (slot, channel) in pending {
+        by_slot.entry(slot).or_default().push(channel);
+    }
+    let restored = futures::stream::iter(by_slot.into_values())
+        .map(|channels| {
+            let shared = shared.clone();
+            async move {
+                let names: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+                match shared.subscriber.ssubscribe(names).await {
+                    Ok(()) => {
+                        let mut table = shared.table();
+                        for channel in &channels {
+                            if let Some(entry) = table.get_mut(channel) {
+                                entry.subscribed_on = shared.owner_of(entry.slot);
+                                entry.confirmed = true;
+                            }
+                        }
+                        channels.len()
+                    }
+                    Err(err) => {
+                        tracing::debug!(error = %err, "SSUBSCRIBE failed; retrying on the next check");
+                        0
+                    }
+                }
+            }
+        })
+        .buffer_unordered(RESUBSCRIBE_CONCURRENCY)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    if restored > 0 {
+        shared.emit(SupervisorEvent::Resubscribed {
+            reason: reason.to_owned(),
+            count: restored,
+        });
+    }
+}
+
+/// `SUNSUBSCRIBE` a channel whose last subscription went away (unless one came back).
+async fn unsubscribe_if_unused(shared: &Shared, channel: Arc<str>) {
+    let unused = {
+        let mut table = shared.table();
+        match table.get(&channel) {
+            Some(entry) if entry.receivers.is_empty() && !entry.canary => {
+                table.remove(&channel);
+                true
+            }
+            _ => false,
+        }
+    };
+    if unused && let Err(err) = shared.subscriber.sunsubscribe(channel.as_ref()).await {
+        tracing::debug!(channel = %channel, error = %err, "SUNSUBSCRIBE failed; the connection will drop it");
+    }
+}
+
+/// Publishes the next sequence number to every canary, without waiting for the answers.
+fn publish_canaries(shared: &Shared, publisher: &Publisher, seq: &Arc<AtomicU64>) {
+    let n = seq.fetch_add(1, Ordering::Relaxed);
+    for channel in shared.canaries.channels() {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            if let Err(err) = publisher
+                .publish(&channel, Bytes::from(n.to_string()))
+                .await
+            {
+                tracing::debug!(%channel, error = %err, "canary publish failed");
+            }
+        });
+    }
+}

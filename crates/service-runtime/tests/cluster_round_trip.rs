@@ -1,0 +1,170 @@
+//! Against the shared 6-node test cluster: keys on several slots (and so several shards)
+//! written and read back, and a sharded publish/subscribe round trip.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::prelude::{ClusterInterface, KeysInterface};
+use service_runtime::publish::Publisher;
+use service_runtime::subscriptions::{SubscriptionConfig, Subscriptions};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn writes_and_reads_keys_on_every_shard() {
+    let config = common::redis_config(
+        &testkit::redis_urls(),
+        &testkit::unique_namespace("roundtrip"),
+    );
+    let redis = common::connect(&config).await;
+    let keys = config.keys().expect("namespace");
+    let routing = redis
+        .cached_cluster_state()
+        .expect("the test stack is a cluster");
+    assert_eq!(
+        routing.unique_primary_nodes().len(),
+        3,
+        "the test cluster has 3 masters"
+    );
+
+    let players: Vec<String> = (0..60).map(|i| format!("player-{i}")).collect();
+    let pipeline = redis.pipeline();
+    for player in &players {
+        let _: () = pipeline
+            .set(
+                keys.player(player).session(),
+                player.as_str(),
+                Some(fred::types::Expiration::EX(60)),
+                None,
+                false,
+            )
+            .await
+            .expect("queued");
+    }
+    let _: Vec<fred::types::Value> = pipeline.all().await.expect("pipeline across slots");
+
+    let mut shards = BTreeSet::new();
+    for player in &players {
+        let key = keys.player(player).session();
+        let value: Option<String> = redis.get(&key).await.expect("get");
+        assert_eq!(value.as_deref(), Some(player.as_str()));
+        shards.insert(
+            routing
+                .get_server(core_keys::slot_of(&key))
+                .expect("owned slot")
+                .to_string(),
+        );
+    }
+    assert_eq!(
+        shards.len(),
+        3,
+        "60 players landed on {shards:?}, expected every shard"
+    );
+    let deleted: u64 = {
+        let pipeline = redis.pipeline();
+        for player in &players {
+            let _: () = pipeline
+                .del(keys.player(player).session())
+                .await
+                .expect("queued");
+        }
+        pipeline
+            .all::<Vec<u64>>()
+            .await
+            .expect("delete")
+            .into_iter()
+            .sum()
+    };
+    assert_eq!(deleted, 60);
+}
+
+#[tokio::test]
+async fn sharded_publish_reaches_every_subscriber_once() {
+    let namespace = testkit::unique_namespace("pubsub");
+    let config = common::redis_config(&testkit::redis_urls(), &namespace);
+    let redis = common::connect(&config).await;
+    let keys = config.keys().expect("namespace");
+    let stop = CancellationToken::new();
+    let publisher = Publisher::new(redis.clone());
+    let subscriptions = Subscriptions::start(
+        &redis,
+        publisher.clone(),
+        keys.clone(),
+        "test-instance",
+        SubscriptionConfig::from_redis(&config),
+        stop.clone(),
+    );
+
+    // Inboxes of players on different shards, one of them with two subscribers.
+    let channels: Vec<String> = (0..6)
+        .map(|i| keys.player(&format!("p{i}")).inbox_channel())
+        .collect();
+    let mut subs = Vec::new();
+    for channel in &channels {
+        subs.push(subscriptions.subscribe(channel).await.expect("subscribed"));
+    }
+    let mut second = subscriptions
+        .subscribe(&channels[0])
+        .await
+        .expect("second subscriber");
+
+    for (i, channel) in channels.iter().enumerate() {
+        let receivers = publisher
+            .publish(channel, Bytes::from(format!("hello {i}")))
+            .await
+            .expect("published");
+        assert_eq!(
+            receivers, 1,
+            "one SSUBSCRIBE per channel, however many local subscribers"
+        );
+    }
+    for (i, sub) in subs.iter_mut().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+            .await
+            .expect("delivered in time");
+        assert_eq!(got, Some(Bytes::from(format!("hello {i}"))));
+    }
+    let got = tokio::time::timeout(Duration::from_secs(5), second.recv())
+        .await
+        .expect("delivered in time");
+    assert_eq!(got, Some(Bytes::from("hello 0")));
+
+    // Once: nothing else is waiting on any subscription.
+    let receivers = publisher
+        .publish(&channels[1], Bytes::from("marker"))
+        .await
+        .expect("published");
+    assert_eq!(receivers, 1);
+    let next = tokio::time::timeout(Duration::from_secs(5), subs[1].recv())
+        .await
+        .expect("marker in time");
+    assert_eq!(
+        next,
+        Some(Bytes::from("marker")),
+        "no duplicate came before the marker"
+    );
+
+    // Dropping the last subscription of a channel unsubscribes it.
+    drop(subs.remove(2));
+    let unsubscribed = testkit::wait_until(
+        "the channel to be unsubscribed",
+        Duration::from_secs(5),
+        || {
+            let publisher = publisher.clone();
+            let channel = channels[2].clone();
+            async move {
+                (publisher
+                    .publish(&channel, Bytes::from("gone"))
+                    .await
+                    .ok()?
+                    == 0)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(unsubscribed.is_ok(), "{unsubscribed:?}");
+    stop.cancel();
+}

@@ -1,0 +1,106 @@
+//! The instance registry against the shared test cluster.
+
+mod common;
+
+use std::time::Duration;
+
+use service_runtime::instances::{InstanceInfo, Registry, now_ms};
+use tokio_util::sync::CancellationToken;
+
+fn info(service: &str, id: &str) -> InstanceInfo {
+    InstanceInfo {
+        service: service.into(),
+        id: id.into(),
+        version: "0.1.0".into(),
+        address: "127.0.0.1:9100".into(),
+        started_ms: now_ms(),
+    }
+}
+
+#[tokio::test]
+async fn live_instances_are_listed_and_lapsed_ones_are_not() {
+    let config = common::redis_config(
+        &testkit::redis_urls(),
+        &testkit::unique_namespace("registry"),
+    );
+    let redis = common::connect(&config).await;
+    let registry = Registry::new(config.keys().expect("ns"));
+
+    let stop = CancellationToken::new();
+    let announcer = registry.spawn_announcer(
+        redis.clone(),
+        info("gateway", "gw-1"),
+        Duration::from_millis(100),
+        Duration::from_secs(2),
+        stop.clone(),
+    );
+    // A crashed instance: announced once with a short TTL, never renewed.
+    registry
+        .announce(
+            &redis,
+            &info("matchmaker", "mm-dead"),
+            Duration::from_millis(300),
+        )
+        .await
+        .expect("announce");
+
+    let live = testkit::wait_until("gw-1 to be announced", Duration::from_secs(5), || {
+        let (registry, redis) = (registry.clone(), redis.clone());
+        async move {
+            registry
+                .is_live(&redis, "gateway", "gw-1")
+                .await
+                .ok()
+                .filter(|l| *l)
+        }
+    })
+    .await;
+    assert!(live.is_ok(), "{live:?}");
+    let gateways = registry.live(&redis, Some("gateway")).await.expect("list");
+    assert_eq!(
+        gateways,
+        vec![info("gateway", "gw-1")]
+            .into_iter()
+            .map(|mut i| {
+                i.started_ms = gateways.first().map_or(0, |g| g.started_ms);
+                i
+            })
+            .collect::<Vec<_>>()
+    );
+
+    let lapsed = testkit::wait_until("mm-dead to lapse", Duration::from_secs(5), || {
+        let (registry, redis) = (registry.clone(), redis.clone());
+        async move {
+            (!registry
+                .is_live(&redis, "matchmaker", "mm-dead")
+                .await
+                .ok()?)
+            .then_some(())
+        }
+    })
+    .await;
+    assert!(lapsed.is_ok(), "{lapsed:?}");
+    assert!(
+        registry
+            .live(&redis, Some("matchmaker"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        registry
+            .is_live(&redis, "gateway", "gw-1")
+            .await
+            .expect("still renewed")
+    );
+
+    // A clean stop withdraws at once.
+    stop.cancel();
+    announcer.await.expect("announcer ends");
+    assert!(
+        !registry
+            .is_live(&redis, "gateway", "gw-1")
+            .await
+            .expect("read")
+    );
+}

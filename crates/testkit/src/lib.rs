@@ -1,0 +1,21 @@
+//! Test helpers: where the shared test cluster and database are, unique namespaces so
+//! tests run side by side on one cluster, and private Redis Clusters for tests that
+//! break things (failover, migration, stopping the cluster).
+//!
+//! # Layout
+//! - [`shared`]: the cluster and database `make test` started (`RALLYPOINT_REDIS__URLS`,
+//!   `DATABASE_URL`), and unique namespaces.
+//! - [`cluster`]: [`PrivateCluster`], a throw-away Redis Cluster of `redis-server`
+//!   processes on free loopback ports, killed when dropped.
+//! - [`wait`]: waiting for a condition with a deadline (never a bare sleep).
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cluster;
+pub mod shared;
+pub mod wait;
+
+pub use cluster::PrivateCluster;
+pub use shared::{database_url, redis_urls, unique_namespace};
+pub use wait::wait_until;
