@@ -1,0 +1,40 @@
+//! The Rallypoint gateway: the WebSocket endpoint for game clients: sessions on any instance, rooms, whispers, pushes.
+//!
+//! This is the service's skeleton on the shared runtime: it starts, connects to Redis,
+//! serves its ops endpoints (`/health/live`, `/health/ready`, `/metrics`), announces
+//! itself in the instance registry and drains on SIGTERM. Its own work lands in its own
+//! issue; until then it holds no state and takes no traffic of its own.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+use serde::Deserialize;
+use service_runtime::{Service, ServiceContext};
+
+/// The `[gateway]` config section. Empty for now: the service's own settings arrive with its
+/// work.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {}
+
+/// The gateway service.
+#[derive(Debug)]
+pub struct Gateway;
+
+impl Service for Gateway {
+    const NAME: &'static str = "gateway";
+    const DEFAULTS: &'static str = r#"
+[ops]
+listen = "127.0.0.1:9100"
+"#;
+    type Config = Config;
+
+    async fn build(_ctx: &ServiceContext, _config: Config) -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
+        ctx.shutdown.cancelled().await;
+        Ok(())
+    }
+}
