@@ -1,0 +1,44 @@
+# Rallypoint: the commands a developer and CI run. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+LOCAL := deploy/local
+
+# cargo-nextest when installed (parallel, per-test timeouts), else cargo test.
+ifeq ($(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes),yes)
+TEST_RUNNER := $(CARGO) nextest run --workspace $(if $(CI),--profile ci,)
+else
+TEST_RUNNER := $(CARGO) test --workspace
+endif
+
+.PHONY: help build test lint fmt up down status
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build every service binary
+	$(CARGO) build --workspace --bins
+
+test: ## run every test against a real Redis Cluster and PostgreSQL (started here unless RALLYPOINT_REDIS__URLS / DATABASE_URL are set)
+	@echo "==> building the workspace and its tests (the first build takes a few minutes)"
+	$(CARGO) build --workspace --bins --tests
+	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
+
+lint: ## formatting check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+up: ## start the local Redis Cluster (7000-7005) and PostgreSQL (5433) in the background
+	$(LOCAL)/redis-cluster.sh start
+	$(LOCAL)/postgres.sh start
+
+down: ## stop what `make up` started
+	$(LOCAL)/redis-cluster.sh stop
+	$(LOCAL)/postgres.sh stop
+
+status: ## is the local stack running?
+	$(LOCAL)/redis-cluster.sh status || true
+	$(LOCAL)/postgres.sh status || true

@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# Helpers shared by the local-stack scripts in deploy/local/. Sourced, never run.
+#
+# Sets REPO_ROOT (two levels up from deploy/local/) and RUN_DIR (env knob,
+# default "$REPO_ROOT/.run", made absolute). Provides logging, port checks,
+# bounded waits and the "install this Debian package if missing" step.
+
+LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$LOCAL_DIR/../.." && pwd)"
+RUN_DIR="${RUN_DIR:-$REPO_ROOT/.run}"
+case "$RUN_DIR" in
+  /*) ;;
+  *) RUN_DIR="$PWD/$RUN_DIR" ;;
+esac
+export RUN_DIR
+
+# The script name used as a prefix on stderr messages.
+LOG_NAME="${LOG_NAME:-$(basename "$0")}"
+
+say() { printf '==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf '%s: warning: %s\n' "$LOG_NAME" "$*" >&2; }
+die() {
+  printf '%s: error: %s\n' "$LOG_NAME" "$*" >&2
+  exit 1
+}
+
+# is_uint VALUE: true when VALUE is a non-empty string of digits.
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+# port_in_use PORT: true when something listens on TCP PORT on any address
+# that would clash with binding 127.0.0.1:PORT.
+port_in_use() {
+  local port="$1"
+  if command -v ss >/dev/null 2>&1; then
+    if [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then
+      return 0
+    fi
+  fi
+  # Fallback (and double check): try to connect on loopback.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    return 0
+  fi
+  return 1
+}
+
+# port_owner PORT: best-effort description of who listens on PORT.
+port_owner() {
+  local port="$1"
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n1
+  fi
+}
+
+# pid_alive PID: true when PID is a live process (not a zombie).
+pid_alive() {
+  local pid="$1" state
+  is_uint "$pid" || return 1
+  [[ -r "/proc/$pid/stat" ]] || return 1
+  state="$(sed -e 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+  [[ -n "$state" && "$state" != "Z" && "$state" != "X" ]]
+}
+
+# pid_comm PID: the process's command name ("" when gone).
+pid_comm() { cat "/proc/$1/comm" 2>/dev/null || true; }
+
+# pid_cmdline PID: the process's command line, NULs turned into spaces.
+pid_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+
+# ensure_packages "cmd pkg" ...: for every "command package" pair whose command
+# is missing, install the packages with apt-get (root only); otherwise print
+# exactly what to install and exit non-zero.
+ensure_packages() {
+  local pair cmd pkg missing=()
+  for pair in "$@"; do
+    cmd="${pair%% *}"
+    pkg="${pair#* }"
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+      [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+    fi
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  install_packages "${missing[@]}"
+}
+
+# install_packages PKG...: apt-get install PKG... as root, or explain and exit.
+install_packages() {
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing missing packages: $*"
+    if ! apt-get update -qq; then
+      die "apt-get update failed; install by hand: apt-get install -y $*"
+    fi
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; then
+      die "apt-get install failed; install by hand: apt-get install -y $*"
+    fi
+    return 0
+  fi
+  if command -v apt-get >/dev/null 2>&1; then
+    die "missing packages: $*. Install them with: sudo apt-get update && sudo apt-get install -y $*"
+  fi
+  die "missing packages: $* (Debian/Ubuntu names; no apt-get here: install the equivalent with your package manager and make sure the commands are on PATH)"
+}
