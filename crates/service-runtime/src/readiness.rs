@@ -68,3 +68,37 @@ impl Readiness {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_redis_is_up_nothing_blocks_and_not_draining() {
+        let readiness = Readiness::new(RedisHealth::new());
+        assert_eq!(
+            readiness.check(),
+            Err("redis: not connected yet".to_owned())
+        );
+        readiness.redis.set(Availability::Up);
+        assert_eq!(readiness.check(), Ok(()));
+        readiness.set_blocker("warm-up", Some("loading game data".to_owned()));
+        assert_eq!(
+            readiness.check(),
+            Err("warm-up: loading game data".to_owned())
+        );
+        readiness.set_blocker("warm-up", None);
+        assert_eq!(readiness.check(), Ok(()));
+        readiness.redis.set(Availability::Down(
+            "127.0.0.1:7000: connection refused".to_owned(),
+        ));
+        assert!(
+            readiness
+                .check()
+                .is_err_and(|r| r.starts_with("redis unavailable"))
+        );
+        readiness.redis.set(Availability::Up);
+        readiness.set_draining();
+        assert_eq!(readiness.check(), Err("draining: shutting down".to_owned()));
+    }
+}

@@ -408,3 +408,72 @@ fn free_port_block(n: usize) -> Result<u16, ClusterError> {
 fn port_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
+
+/// A single, non-cluster `redis-server` on a free loopback port, killed on drop: for
+/// testing the `single` Redis mode.
+#[derive(Debug)]
+pub struct StandaloneRedis {
+    _dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+}
+
+impl StandaloneRedis {
+    /// Starts the server and waits until it answers PING.
+    pub async fn start() -> Result<Self, ClusterError> {
+        let dir = tempfile::Builder::new().prefix("rp-redis-").tempdir()?;
+        let port = free_port_block(1)?;
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    ClusterError::NotInstalled
+                } else {
+                    e.into()
+                }
+            })?;
+        wait_until(
+            &format!("redis-server on {port} to answer"),
+            Duration::from_secs(10),
+            || async move {
+                cli(port, &["PING"])
+                    .await
+                    .ok()
+                    .filter(|r| r.trim() == "PONG")
+            },
+        )
+        .await
+        .map_err(ClusterError::Setup)?;
+        Ok(Self {
+            _dir: dir,
+            child,
+            port,
+        })
+    }
+
+    /// The URL services are configured with.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILLs the server.
+    pub async fn kill(&mut self) {
+        let _already_dead = self.child.kill().await;
+    }
+}

@@ -16,6 +16,6 @@ pub mod cluster;
 pub mod shared;
 pub mod wait;
 
-pub use cluster::PrivateCluster;
+pub use cluster::{PrivateCluster, StandaloneRedis};
 pub use shared::{database_url, redis_urls, unique_namespace};
 pub use wait::wait_until;

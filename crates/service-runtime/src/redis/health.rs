@@ -55,7 +55,7 @@ impl RedisHealth {
         self.state.subscribe()
     }
 
-    fn set(&self, next: Availability) {
+    pub(crate) fn set(&self, next: Availability) {
         self.state.send_if_modified(|current| {
             if *current == next {
                 return false;

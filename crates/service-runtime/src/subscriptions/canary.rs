@@ -30,6 +30,9 @@ struct Canary {
 pub(super) struct Canaries {
     keys: core_keys::Keys,
     instance: String,
+    /// What every canary channel of this process starts with: lets the dispatcher skip
+    /// the lock for ordinary messages.
+    prefix: String,
     by_server: Mutex<HashMap<String, Canary>>,
 }
 
@@ -42,9 +45,13 @@ pub(super) struct Silent {
 
 impl Canaries {
     pub(super) fn new(keys: core_keys::Keys, instance: &str) -> Self {
+        // `<ns>:{canary:<instance>:0}` without its `0}`.
+        let first = keys.canary_channel(instance, 0);
+        let prefix = first.strip_suffix("0}").unwrap_or(&first).to_owned();
         Self {
             keys,
             instance: instance.to_owned(),
+            prefix,
             by_server: Mutex::new(HashMap::new()),
         }
     }
@@ -99,6 +106,9 @@ impl Canaries {
 
     /// Marks `channel` heard if it is a canary; false for any other channel.
     pub(super) fn heard(&self, channel: &str) -> bool {
+        if !channel.starts_with(&self.prefix) {
+            return false;
+        }
         let mut current = self.lock();
         match current.values_mut().find(|c| &*c.channel == channel) {
             Some(canary) => {
