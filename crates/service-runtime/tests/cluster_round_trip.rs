@@ -168,3 +168,51 @@ async fn sharded_publish_reaches_every_subscriber_once() {
     assert!(unsubscribed.is_ok(), "{unsubscribed:?}");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_channel_resubscribed_right_after_its_last_subscriber_left_still_delivers() {
+    let config = common::redis_config(&testkit::redis_urls(), &testkit::unique_namespace("churn"));
+    let redis = common::connect(&config).await;
+    let keys = config.keys().expect("namespace");
+    let stop = CancellationToken::new();
+    let publisher = Publisher::new(redis.clone());
+    let subscriptions = Subscriptions::start(
+        &redis,
+        publisher.clone(),
+        keys.clone(),
+        "churn-test",
+        SubscriptionConfig::from_redis(&config),
+        stop.clone(),
+    );
+    let channel = keys.player("flaky-connection").inbox_channel();
+    // A player reconnecting over and over: the old socket's subscription is dropped just
+    // as the new one subscribes, racing the manager's SUNSUBSCRIBE.
+    for round in 0..50 {
+        let old = subscriptions.subscribe(&channel).await.expect("subscribed");
+        drop(old);
+        let mut new = subscriptions
+            .subscribe(&channel)
+            .await
+            .expect("subscribed again");
+        // Publish until the new subscriber hears it (a publish in flight during the race
+        // may be lost: pub/sub is a hint), for at most 5 s.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut delivered = false;
+        while !delivered && std::time::Instant::now() < deadline {
+            publisher
+                .publish(&channel, Bytes::from(format!("r{round}")))
+                .await
+                .expect("published");
+            delivered = tokio::time::timeout(Duration::from_millis(200), new.recv())
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+        }
+        assert!(
+            delivered,
+            "round {round}: the new subscriber never heard a message"
+        );
+    }
+    stop.cancel();
+}

@@ -264,8 +264,26 @@ async fn unsubscribe_if_unused(shared: &Shared, channel: Arc<str>) {
             _ => false,
         }
     };
-    if unused && let Err(err) = shared.subscriber.sunsubscribe(channel.as_ref()).await {
+    if !unused {
+        return;
+    }
+    if let Err(err) = shared.subscriber.sunsubscribe(channel.as_ref()).await {
         tracing::debug!(channel = %channel, error = %err, "SUNSUBSCRIBE failed; the connection will drop it");
+    }
+    // A new subscriber may have arrived while the SUNSUBSCRIBE was in flight, and its
+    // SSUBSCRIBE may have reached Redis first: subscribe again so it is not left deaf.
+    let resubscribe = {
+        let mut table = shared.table();
+        match table.get_mut(&channel) {
+            Some(entry) => {
+                entry.confirmed = false;
+                true
+            }
+            None => false,
+        }
+    };
+    if resubscribe && let Err(err) = shared.ssubscribe(&channel).await {
+        tracing::debug!(channel = %channel, error = %err, "SSUBSCRIBE failed; retrying on the next check");
     }
 }
 
