@@ -145,7 +145,12 @@ async fn sharded_subscriptions_survive_failover_migration_and_a_killed_master() 
         .expect("delivery resumes after CLUSTER FAILOVER");
     eprintln!("CLUSTER FAILOVER {master} -> {replica}: delivery interrupted for at most {gap:?}");
 
-    // 2. The channel's slot migrates to another master.
+    // 2. The channel's slot migrates to another master, once every node agrees on the
+    // roles the failover changed (SETSLOT goes to masters only).
+    cluster
+        .wait_healthy(RECOVERY_DEADLINE)
+        .await
+        .expect("healthy after the failover");
     let owner = cluster.master_of_slot(slot).await.expect("owner");
     let target = cluster
         .masters()

@@ -219,15 +219,20 @@ impl PrivateCluster {
         Ok(cli(port, &["CLUSTER", "MYID"]).await?.trim().to_owned())
     }
 
-    /// Ports of all masters.
+    /// Ports of all masters. Each candidate is asked for its own role: right after a
+    /// failover the node asked for the table may still list the demoted master as one.
     pub async fn masters(&self) -> Result<Vec<u16>, ClusterError> {
-        Ok(self
-            .nodes_table()
-            .await?
-            .into_iter()
-            .filter(|n| n.is_master)
-            .map(|n| n.port)
-            .collect())
+        let mut masters = Vec::new();
+        for node in self.nodes_table().await? {
+            if !node.is_master {
+                continue;
+            }
+            let role = cli(node.port, &["ROLE"]).await?;
+            if role.lines().next().map(str::trim) == Some("master") {
+                masters.push(node.port);
+            }
+        }
+        Ok(masters)
     }
 
     /// Moves `slot` (with no keys in it) from its master to the master on `to_port`,
