@@ -5,33 +5,42 @@
 //! and after the drain deadline whatever is left is abandoned: leases lapse and other
 //! instances take over (DESIGN.md: killing an instance loses nothing).
 
-/// Waits for SIGTERM or SIGINT (Ctrl-C). Returns the signal's name.
-pub async fn signal() -> &'static str {
+use std::future::Future;
+
+/// Starts listening for SIGTERM and SIGINT (Ctrl-C) at once, so a signal that arrives
+/// while the service is still starting is not lost to the default handler; the returned
+/// future resolves with the signal's name.
+pub fn listen() -> impl Future<Output = &'static str> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let handlers = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            _ => {
-                tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
-                if let Err(err) = tokio::signal::ctrl_c().await {
-                    tracing::error!(error = %err, "cannot listen for signals either");
+        );
+        async move {
+            match handlers {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                },
+                _ => {
+                    tracing::warn!("cannot listen for SIGTERM; stopping on Ctrl-C only");
+                    ctrl_c().await
                 }
-                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for signals either");
-        }
-        "Ctrl-C"
+        ctrl_c()
     }
+}
+
+async fn ctrl_c() -> &'static str {
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %err, "cannot listen for signals either");
+        std::future::pending::<()>().await;
+    }
+    "SIGINT"
 }

@@ -144,9 +144,31 @@ struct Channel {
     subscribed_on: Option<Server>,
     /// Whether it has been confirmed at all (single-node mode has no owner to record).
     confirmed: bool,
+    /// Bumped whenever the subscription is found possibly lost, so an `SSUBSCRIBE` that
+    /// was in flight across that moment does not mark the channel confirmed.
+    epoch: u64,
     receivers: Vec<(u64, mpsc::Sender<Bytes>)>,
     /// Canary channels are owned by the supervisor and never released.
     canary: bool,
+}
+
+impl Channel {
+    fn new(slot: u16, canary: bool) -> Self {
+        Self {
+            slot,
+            subscribed_on: None,
+            confirmed: false,
+            epoch: 0,
+            receivers: Vec::new(),
+            canary,
+        }
+    }
+
+    /// The subscription may be gone: the next check subscribes again.
+    fn invalidate(&mut self) {
+        self.confirmed = false;
+        self.epoch += 1;
+    }
 }
 
 /// State shared by the handle, the subscriptions, the dispatcher and the supervisor.
@@ -184,15 +206,40 @@ impl Shared {
             .and_then(|state| state.get_server(slot).cloned())
     }
 
-    /// `SSUBSCRIBE channel`, then records where it landed.
-    async fn ssubscribe(&self, channel: &Arc<str>) -> Result<(), fred::error::Error> {
-        self.subscriber.ssubscribe(channel.as_ref()).await?;
-        let mut table = self.table();
-        if let Some(entry) = table.get_mut(channel) {
-            entry.subscribed_on = self.owner_of(entry.slot);
-            entry.confirmed = true;
+    /// `SSUBSCRIBE` `channels` (all of one slot) and marks them confirmed on the master
+    /// that owned the slot when the command was sent, unless the slot moved or a channel
+    /// was invalidated meanwhile (then the next check tries again). Returns how many were
+    /// confirmed.
+    async fn ssubscribe(&self, channels: &[Arc<str>]) -> Result<usize, fred::error::Error> {
+        let Some(first) = channels.first() else {
+            return Ok(0);
+        };
+        let slot = core_keys::slot_of(first);
+        let owner_before = self.owner_of(slot);
+        let epochs: Vec<Option<u64>> = {
+            let table = self.table();
+            channels
+                .iter()
+                .map(|c| table.get(c).map(|e| e.epoch))
+                .collect()
+        };
+        let names: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
+        self.subscriber.ssubscribe(names).await?;
+        if self.owner_of(slot) != owner_before {
+            return Ok(0);
         }
-        Ok(())
+        let mut table = self.table();
+        let mut confirmed = 0;
+        for (channel, epoch) in channels.iter().zip(epochs) {
+            if let Some(entry) = table.get_mut(channel)
+                && Some(entry.epoch) == epoch
+            {
+                entry.subscribed_on = owner_before.clone();
+                entry.confirmed = true;
+                confirmed += 1;
+            }
+        }
+        Ok(confirmed)
     }
 
     fn emit(&self, event: SupervisorEvent) {
@@ -252,17 +299,17 @@ impl Subscriptions {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (channel, confirmed) = {
             let mut table = self.shared.table();
+            // Checked again under the lock: the dispatcher clears the table when it stops.
+            if self.shared.stop.is_cancelled() {
+                return Err(SubscribeError::Stopped);
+            }
             let key: Arc<str> = match table.get_key_value(channel) {
                 Some((key, _)) => key.clone(),
                 None => Arc::from(channel),
             };
-            let entry = table.entry(key.clone()).or_insert_with(|| Channel {
-                slot: core_keys::slot_of(channel),
-                subscribed_on: None,
-                confirmed: false,
-                receivers: Vec::new(),
-                canary: false,
-            });
+            let entry = table
+                .entry(key.clone())
+                .or_insert_with(|| Channel::new(core_keys::slot_of(channel), false));
             entry.receivers.push((id, tx));
             (key, entry.confirmed)
         };
@@ -275,7 +322,7 @@ impl Subscriptions {
         if !confirmed {
             // Dropping `subscription` on error releases the entry again.
             self.shared
-                .ssubscribe(&channel)
+                .ssubscribe(std::slice::from_ref(&channel))
                 .await
                 .map_err(|source| SubscribeError::Redis {
                     channel: channel.to_string(),

@@ -146,6 +146,12 @@ async fn probe(client: &Client, timeout: Duration) -> Result<(), String> {
     if masters.is_empty() {
         return ping(None).await;
     }
+    // A command aimed at a node fred holds no connection to makes fred reconnect every
+    // node, so a master without a connection is reported, not pinged.
+    let connected = client.active_connections();
+    if let Some(missing) = masters.iter().find(|m| !connected.contains(m)) {
+        return Err(format!("{missing}: not connected"));
+    }
     let results = futures::future::join_all(masters.into_iter().map(|m| ping(Some(m)))).await;
     results
         .into_iter()

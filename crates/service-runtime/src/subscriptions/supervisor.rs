@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use fred::prelude::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
-use fred::types::config::Server;
 use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -149,15 +148,17 @@ fn subscribed_on(entry: &Channel) -> Option<String> {
 
 /// Marks the entries matching `filter(entry, current owner)` as needing `SSUBSCRIBE`.
 fn invalidate(shared: &Shared, filter: impl Fn(&Channel, Option<&str>) -> bool) {
-    let mut table = shared.table();
+    // Read the slot map before taking the table lock: copying it is not free, and the
+    // dispatcher waits on that lock.
     let routing = shared.subscriber.cached_cluster_state();
+    let mut table = shared.table();
     for entry in table.values_mut() {
         let owner = routing
             .as_ref()
             .and_then(|r| r.get_server(entry.slot))
             .map(ToString::to_string);
         if filter(entry, owner.as_deref()) {
-            entry.confirmed = false;
+            entry.invalidate();
         }
     }
 }
@@ -167,20 +168,15 @@ fn invalidate(shared: &Shared, filter: impl Fn(&Channel, Option<&str>) -> bool) 
 async fn refresh(shared: &Arc<Shared>, reason: &str) {
     let routing = shared.subscriber.cached_cluster_state();
     let (added, removed) = shared.canaries.plan(routing.as_ref());
-    let mut moved_from: Vec<(Arc<str>, Server)> = Vec::new();
     let pending: Vec<(u16, Arc<str>)> = {
         let mut table = shared.table();
         for channel in &removed {
             table.remove(channel);
         }
         for channel in added {
-            table.entry(channel.clone()).or_insert_with(|| Channel {
-                slot: core_keys::slot_of(&channel),
-                subscribed_on: None,
-                confirmed: false,
-                receivers: Vec::new(),
-                canary: true,
-            });
+            table
+                .entry(channel.clone())
+                .or_insert_with(|| Channel::new(core_keys::slot_of(&channel), true));
         }
         table
             .iter_mut()
@@ -189,24 +185,16 @@ async fn refresh(shared: &Arc<Shared>, reason: &str) {
                 let moved =
                     routing.is_some() && entry.confirmed && entry.subscribed_on.as_ref() != owner;
                 if moved {
-                    if let Some(old) = entry.subscribed_on.take() {
-                        moved_from.push((name.clone(), old));
-                    }
-                    entry.confirmed = false;
+                    entry.invalidate();
                 }
                 (!entry.confirmed).then(|| (entry.slot, name.clone()))
             })
             .collect()
     };
-    // The old master may still hold a subscription (a slot migrated away from a live
-    // node): drop it there so a message is never delivered twice.
-    for (channel, old) in moved_from {
-        let _gone_already = shared
-            .subscriber
-            .with_cluster_node(&old)
-            .sunsubscribe(channel.as_ref())
-            .await;
-    }
+    // No SUNSUBSCRIBE on the old master of a moved channel: Redis drops sharded
+    // subscriptions of a slot when the slot leaves a node, and fred closes connections
+    // to nodes that stopped being masters (a command to a node fred has no connection
+    // to would make it reconnect everything).
     for channel in removed {
         let _gone_already = shared.subscriber.sunsubscribe(channel.as_ref()).await;
     }
@@ -222,18 +210,8 @@ async fn refresh(shared: &Arc<Shared>, reason: &str) {
         .map(|channels| {
             let shared = shared.clone();
             async move {
-                let names: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
-                match shared.subscriber.ssubscribe(names).await {
-                    Ok(()) => {
-                        let mut table = shared.table();
-                        for channel in &channels {
-                            if let Some(entry) = table.get_mut(channel) {
-                                entry.subscribed_on = shared.owner_of(entry.slot);
-                                entry.confirmed = true;
-                            }
-                        }
-                        channels.len()
-                    }
+                match shared.ssubscribe(&channels).await {
+                    Ok(confirmed) => confirmed,
                     Err(err) => {
                         tracing::debug!(error = %err, "SSUBSCRIBE failed; retrying on the next check");
                         0
@@ -276,13 +254,13 @@ async fn unsubscribe_if_unused(shared: &Shared, channel: Arc<str>) {
         let mut table = shared.table();
         match table.get_mut(&channel) {
             Some(entry) => {
-                entry.confirmed = false;
+                entry.invalidate();
                 true
             }
             None => false,
         }
     };
-    if resubscribe && let Err(err) = shared.ssubscribe(&channel).await {
+    if resubscribe && let Err(err) = shared.ssubscribe(std::slice::from_ref(&channel)).await {
         tracing::debug!(channel = %channel, error = %err, "SSUBSCRIBE failed; retrying on the next check");
     }
 }
