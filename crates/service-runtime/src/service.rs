@@ -38,12 +38,18 @@ pub trait Service: Sized + Send + 'static {
     /// TOML defaults for the service's own section (and any common key it changes,
     /// such as `[ops] listen`).
     const DEFAULTS: &'static str;
-    /// The service's own config section.
-    type Config: DeserializeOwned + Send + Sync + 'static;
+    /// Everything the service reads from the config beyond the common sections.
+    type Config: Send + Sync + 'static;
 
-    /// Checks the section beyond what its types say; errors name the key.
-    fn validate(_config: &Self::Config) -> Result<(), ConfigError> {
-        Ok(())
+    /// Reads and checks the service's config (usually its own section, with
+    /// [`load_section`]; the gateway also reads the shared `[matchmaking]`). A bad value
+    /// stops the service at start, with an error naming the key.
+    fn load_config(config: &LoadedConfig) -> Result<Self::Config, ConfigError>;
+
+    /// The service's own listeners (`("ws", 127.0.0.1:8080)`), logged at start and
+    /// reported by [`RunningService::endpoint`].
+    fn endpoints(&self) -> Vec<(&'static str, SocketAddr)> {
+        Vec::new()
     }
 
     /// Builds the service: binds its listeners, loads its scripts. Runs before the
@@ -87,6 +93,8 @@ pub struct RunningService {
     pub name: &'static str,
     pub instance_id: String,
     pub ops_addr: SocketAddr,
+    /// The service's own listeners, by name.
+    pub endpoints: Vec<(&'static str, SocketAddr)>,
     readiness: Readiness,
     shutdown: CancellationToken,
     background: CancellationToken,
@@ -97,10 +105,21 @@ pub struct RunningService {
     redis: Client,
 }
 
+/// Reads section `name` as `T` and checks it with `validate`: the usual
+/// [`Service::load_config`].
+pub fn load_section<T: DeserializeOwned>(
+    config: &LoadedConfig,
+    name: &str,
+    validate: impl FnOnce(&T) -> Result<(), ConfigError>,
+) -> Result<T, ConfigError> {
+    let section: T = config.section(name)?;
+    validate(&section)?;
+    Ok(section)
+}
+
 /// Starts service `S` with `config`: everything [`main`] does except signals and logs.
 pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningService> {
-    let section: S::Config = config.section(S::NAME)?;
-    S::validate(&section)?;
+    let section = S::load_config(&config)?;
     let common = &config.common;
     let keys = common.redis.keys()?;
     let instance_id = if common.instance.id.is_empty() {
@@ -176,12 +195,17 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
         Duration::from_millis(common.instance.announce_ttl_ms),
         background.clone(),
     );
+    let endpoints = service.endpoints();
+    for (name, addr) in &endpoints {
+        tracing::info!(endpoint = name, addr = %addr, "listening");
+    }
     tracing::info!(service = S::NAME, instance = %instance_id, ops = %ops.local_addr, "started");
     let work = tokio::spawn(service.run(ctx));
     Ok(RunningService {
         name: S::NAME,
         instance_id,
         ops_addr: ops.local_addr,
+        endpoints,
         readiness,
         shutdown,
         background,
@@ -194,6 +218,14 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
 }
 
 impl RunningService {
+    /// The address of the service's listener `name` (`"ws"` for the gateway).
+    pub fn endpoint(&self, name: &str) -> Option<SocketAddr> {
+        self.endpoints
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, addr)| *addr)
+    }
+
     /// Waits until the service's work ends by itself (an error, usually).
     pub async fn finished(&mut self) -> anyhow::Result<()> {
         match (&mut self.work).await {
@@ -227,7 +259,13 @@ impl RunningService {
         if let Err(err) = self.announcer.await {
             tracing::warn!(error = %err, "registry announcer task failed");
         }
-        self.ops.wait().await;
+        // Open ops connections (a scraper, a stuck client) must not hold the exit up.
+        if tokio::time::timeout(Duration::from_secs(5), self.ops.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("ops server still had open connections after 5 s; leaving them");
+        }
         if let Err(err) = self.redis.quit().await {
             tracing::debug!(error = %err, "redis quit failed; the connection closes anyway");
         }
@@ -255,12 +293,8 @@ pub fn main<S: Service>() -> ExitCode {
         Ok(config) => config,
         Err(err) => return config_error(&binary, &err),
     };
-    match config
-        .section::<S::Config>(S::NAME)
-        .and_then(|section| S::validate(&section))
-    {
-        Ok(()) => {}
-        Err(err) => return config_error(&binary, &err),
+    if let Err(err) = S::load_config(&config) {
+        return config_error(&binary, &err);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -291,9 +325,17 @@ pub fn main<S: Service>() -> ExitCode {
 }
 
 async fn run_until_signal<S: Service>(config: LoadedConfig) -> anyhow::Result<()> {
-    let mut running = start::<S>(config).await?;
+    let signal = crate::shutdown::listen();
+    tokio::pin!(signal);
+    let mut running = tokio::select! {
+        started = start::<S>(config) => started?,
+        signal = &mut signal => {
+            tracing::info!(signal, "stopped while starting");
+            return Ok(());
+        }
+    };
     tokio::select! {
-        signal = crate::shutdown::signal() => {
+        signal = &mut signal => {
             tracing::info!(signal, "shutting down: draining");
             running.stop().await
         }

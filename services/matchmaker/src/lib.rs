@@ -9,7 +9,7 @@
 #![deny(rust_2018_idioms)]
 
 use serde::Deserialize;
-use service_runtime::{Service, ServiceContext};
+use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 
 /// The `[matchmaker]` config section. Empty for now: the service's own settings arrive with its
 /// work.
@@ -28,6 +28,10 @@ impl Service for Matchmaker {
 listen = "127.0.0.1:9200"
 "#;
     type Config = Config;
+
+    fn load_config(config: &LoadedConfig) -> Result<Config, ConfigError> {
+        service_runtime::service::load_section(config, Self::NAME, |_: &Config| Ok(()))
+    }
 
     async fn build(_ctx: &ServiceContext, _config: Config) -> anyhow::Result<Self> {
         Ok(Self)
