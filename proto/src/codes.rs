@@ -88,16 +88,24 @@ pub enum CloseCode {
     SessionReplaced,
     /// 4002: this gateway is draining; reconnect to any gateway.
     Draining,
+    /// 4003: the client did not read its messages fast enough and its outbound queue filled
+    /// up; reconnect and catch up with `queue.status`.
+    TooSlow,
+    /// 4004: no frame (not even a `ping`) arrived within the idle timeout; ping every
+    /// `welcome.heartbeat_ms`.
+    IdleTimeout,
 }
 
 impl CloseCode {
     /// Every close code.
-    pub const ALL: [CloseCode; 5] = [
+    pub const ALL: [CloseCode; 7] = [
         CloseCode::PolicyViolation,
         CloseCode::TooLarge,
         CloseCode::Internal,
         CloseCode::SessionReplaced,
         CloseCode::Draining,
+        CloseCode::TooSlow,
+        CloseCode::IdleTimeout,
     ];
 
     /// The numeric code put in the close frame.
@@ -108,6 +116,8 @@ impl CloseCode {
             CloseCode::Internal => 1011,
             CloseCode::SessionReplaced => 4001,
             CloseCode::Draining => 4002,
+            CloseCode::TooSlow => 4003,
+            CloseCode::IdleTimeout => 4004,
         }
     }
 
@@ -124,6 +134,8 @@ impl CloseCode {
             CloseCode::Internal => "internal error",
             CloseCode::SessionReplaced => "session replaced",
             CloseCode::Draining => "draining",
+            CloseCode::TooSlow => "too slow",
+            CloseCode::IdleTimeout => "idle timeout",
         }
     }
 }

@@ -300,6 +300,31 @@ impl ServerMessage {
         }
     }
 
+    /// The same reply with `rid` echoed; pushes are returned unchanged (they never carry
+    /// one).
+    pub fn with_rid(mut self, new: Option<Rid>) -> Self {
+        match &mut self {
+            ServerMessage::Pong { rid }
+            | ServerMessage::QueueJoined { rid, .. }
+            | ServerMessage::QueueLeft { rid }
+            | ServerMessage::QueueStatus { rid, .. }
+            | ServerMessage::RoomJoined { rid, .. }
+            | ServerMessage::RoomLeft { rid, .. }
+            | ServerMessage::RoomSent { rid, .. }
+            | ServerMessage::WhisperSent { rid }
+            | ServerMessage::Error { rid, .. } => *rid = new,
+            ServerMessage::Welcome { .. }
+            | ServerMessage::MatchFound { .. }
+            | ServerMessage::MatchCancelled { .. }
+            | ServerMessage::QueueTimeout { .. }
+            | ServerMessage::RoomMessage { .. }
+            | ServerMessage::Whisper { .. }
+            | ServerMessage::Kicked { .. }
+            | ServerMessage::Reconnect { .. } => {}
+        }
+        self
+    }
+
     /// The echoed `rid` of a reply or error; `None` for pushes.
     pub fn rid(&self) -> Option<&Rid> {
         match self {

@@ -238,7 +238,7 @@ fn error_codes_are_exactly_the_documented_ones() {
 #[test]
 fn close_codes() {
     let codes: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
-    assert_eq!(codes, [1008, 1009, 1011, 4001, 4002]);
+    assert_eq!(codes, [1008, 1009, 1011, 4001, 4002, 4003, 4004]);
     for c in CloseCode::ALL {
         assert_eq!(CloseCode::from_code(c.into()), Some(c));
         assert!(c.reason().len() < 123);
