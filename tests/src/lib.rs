@@ -54,6 +54,13 @@ impl ServiceProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RALLYPOINT_LOG__FORMAT", "json")
             .env("RALLYPOINT_OPS__LISTEN", "127.0.0.1:0")
+            // The gateway's own listener and its required secret (other services ignore
+            // the section).
+            .env("RALLYPOINT_GATEWAY__LISTEN", "127.0.0.1:0")
+            .env(
+                "RALLYPOINT_GATEWAY__JWT_SECRET",
+                "lifecycle-test-secret-0123456789",
+            )
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,7 +1,10 @@
 //! Keys of one chat room, all in the slot `{r:<room>}`.
 //!
-//! Membership is kept per gateway so a gateway that died can be swept out of every room
-//! it held members of, and counts stay true.
+//! Each membership carries an expiry that the gateway holding the member keeps pushing
+//! forward with its heartbeat, and the connection that owns it. A gateway that dies
+//! (SIGKILL, no cleanup) stops refreshing, so its members lapse within the session TTL and
+//! are pruned before any count is taken; a stale connection's cleanup cannot remove a
+//! membership a newer connection of the same player took over.
 
 /// Keys of one room. Built by [`crate::Keys::room`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +21,14 @@ impl RoomKeys {
         format!("{}:{name}", self.prefix)
     }
 
-    /// Hash: member player id -> gateway instance id holding them.
+    /// Sorted set: member player id scored by the time the membership lapses (ms).
     pub fn members(&self) -> String {
         self.key("members")
+    }
+
+    /// Hash: member player id -> the connection id that holds the membership.
+    pub fn owners(&self) -> String {
+        self.key("owners")
     }
 
     /// Sharded channel: messages to the room; every gateway with a local member

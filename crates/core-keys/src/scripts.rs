@@ -17,10 +17,18 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> Vec<Stri
     vec![registry.info(service, instance), registry.all()]
 }
 
-/// Opening or replacing a player's session: the session hash and the player's rooms.
+/// Opening, refreshing or closing a player's session: the session hash and the player's
+/// rooms (kept while connected and for a grace period after, so a reconnect restores them).
 pub fn session_open(keys: &Keys, player: &str) -> Vec<String> {
     let p = keys.player(player);
     vec![p.session(), p.rooms()]
+}
+
+/// Reserving a player's one ticket (or releasing it): the ticket marker, the live match
+/// (a player in a match cannot queue) and the profile the rating is read from.
+pub fn ticket_reserve(keys: &Keys, player: &str) -> Vec<String> {
+    let p = keys.player(player);
+    vec![p.ticket(), p.current_match(), p.profile()]
 }
 
 /// The per-player chat rate limit.
@@ -79,9 +87,11 @@ pub fn pool_register(keys: &Keys, region: &str, server: &str) -> Vec<String> {
     vec![p.server(server), p.servers_by_load(), p.liveness()]
 }
 
-/// Joining or leaving a room.
+/// Joining, refreshing or leaving a room: the members with their expiry and the
+/// connection owning each membership.
 pub fn room_membership(keys: &Keys, room: &str) -> Vec<String> {
-    vec![keys.room(room).members()]
+    let r = keys.room(room);
+    vec![r.members(), r.owners()]
 }
 
 /// Recording a match result until it is persisted.

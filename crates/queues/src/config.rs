@@ -1,0 +1,295 @@
+//! The `[matchmaking]` config section: which queues exist, in which regions, and how they
+//! match. Read by the gateway (to validate `queue.join`) and by the matchmaker (to match).
+//!
+//! ```toml
+//! [matchmaking]
+//! default_rating = 1500
+//! ticket_grace_ms = 30000
+//!
+//! [matchmaking.queues.duel]
+//! teams = 2
+//! team_size = 1
+//! regions = ["eu", "us"]
+//! initial_window = 100     # rating points either side at first
+//! widen_per_second = 50    # added to the window per second of wait
+//! max_window = 600
+//! max_wait_ms = 120000     # then the ticket times out
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The built-in `[matchmaking]` defaults as a TOML string literal, for a service's
+/// `DEFAULTS` (`concat!(queues::default_toml!(), ...)`): `duel` (1v1) and `squad` (2v2)
+/// in `eu` and `us`.
+#[macro_export]
+macro_rules! default_toml {
+    () => {
+        r#"
+[matchmaking]
+default_rating = 1500.0
+ticket_grace_ms = 30000
+
+[matchmaking.queues.duel]
+teams = 2
+team_size = 1
+regions = ["eu", "us"]
+initial_window = 100.0
+widen_per_second = 50.0
+max_window = 600.0
+max_wait_ms = 120000
+
+[matchmaking.queues.squad]
+teams = 2
+team_size = 2
+regions = ["eu", "us"]
+initial_window = 150.0
+widen_per_second = 50.0
+max_window = 800.0
+max_wait_ms = 180000
+"#
+    };
+}
+
+/// The config section's name.
+pub const SECTION: &str = "matchmaking";
+
+/// `[matchmaking]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchmakingConfig {
+    /// The rating of a player without a cached profile.
+    pub default_rating: f64,
+    /// How long a ticket outlives its player's dropped socket, in ms.
+    pub ticket_grace_ms: u64,
+    /// The queues by name.
+    pub queues: BTreeMap<String, QueueDefinition>,
+}
+
+/// `[matchmaking.queues.<name>]`: one queue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueDefinition {
+    /// Number of teams in a match.
+    pub teams: u32,
+    /// Players per team.
+    pub team_size: u32,
+    /// Regions the queue runs in.
+    pub regions: Vec<String>,
+    /// Rating difference accepted at first, either side of the oldest ticket.
+    pub initial_window: f64,
+    /// Added to the window per second the oldest ticket has waited.
+    pub widen_per_second: f64,
+    /// The window never grows past this.
+    pub max_window: f64,
+    /// A ticket that waited this long is removed and its player told (`queue.timeout`).
+    pub max_wait_ms: u64,
+}
+
+impl QueueDefinition {
+    /// Players in one match.
+    pub fn match_size(&self) -> usize {
+        self.teams as usize * self.team_size as usize
+    }
+}
+
+/// Why a queue or region named by a client is not one we run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lookup {
+    #[error("no queue named {0:?}")]
+    UnknownQueue(String),
+    #[error("queue {queue:?} does not run in region {region:?}")]
+    UnknownRegion { queue: String, region: String },
+}
+
+/// A config problem: the dotted key and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct InvalidQueueConfig {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: String, message: impl Into<String>) -> InvalidQueueConfig {
+    InvalidQueueConfig {
+        key,
+        message: message.into(),
+    }
+}
+
+impl MatchmakingConfig {
+    /// The definition of `queue` if it runs in `region`.
+    pub fn lookup(&self, queue: &str, region: &str) -> Result<&QueueDefinition, Lookup> {
+        let definition = self
+            .queues
+            .get(queue)
+            .ok_or_else(|| Lookup::UnknownQueue(queue.to_owned()))?;
+        if !definition.regions.iter().any(|r| r == region) {
+            return Err(Lookup::UnknownRegion {
+                queue: queue.to_owned(),
+                region: region.to_owned(),
+            });
+        }
+        Ok(definition)
+    }
+
+    /// Every (queue, region) pair: the units the matchmaker leases.
+    pub fn units(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.queues.iter().flat_map(|(name, definition)| {
+            definition
+                .regions
+                .iter()
+                .map(move |region| (name.as_str(), region.as_str()))
+        })
+    }
+
+    /// Checks what the types cannot; the error names the key (`matchmaking.queues.duel.teams`).
+    pub fn validate(&self) -> Result<(), InvalidQueueConfig> {
+        let key = |rest: &str| format!("{SECTION}.{rest}");
+        if !(self.default_rating.is_finite() && self.default_rating >= 0.0) {
+            return Err(invalid(key("default_rating"), "must be a number >= 0"));
+        }
+        if self.ticket_grace_ms == 0 {
+            return Err(invalid(key("ticket_grace_ms"), "must be greater than 0"));
+        }
+        if self.queues.is_empty() {
+            return Err(invalid(key("queues"), "define at least one queue"));
+        }
+        for (name, q) in &self.queues {
+            let key = |field: &str| format!("{SECTION}.queues.{name}.{field}");
+            if proto::Id::parse(name).is_err() {
+                return Err(invalid(
+                    format!("{SECTION}.queues.{name}"),
+                    "a queue name is 1 to 64 characters of letters, digits, '_', '.', ':' or '-'",
+                ));
+            }
+            if q.teams == 0 {
+                return Err(invalid(key("teams"), "must be at least 1"));
+            }
+            if q.team_size == 0 {
+                return Err(invalid(key("team_size"), "must be at least 1"));
+            }
+            if q.match_size() < 2 {
+                return Err(invalid(
+                    key("team_size"),
+                    "a match needs at least 2 players (teams x team_size)",
+                ));
+            }
+            if q.match_size() > 100 {
+                return Err(invalid(
+                    key("team_size"),
+                    "a match has at most 100 players (teams x team_size)",
+                ));
+            }
+            if q.regions.is_empty() {
+                return Err(invalid(key("regions"), "name at least one region"));
+            }
+            if let Some(bad) = q.regions.iter().find(|r| proto::Id::parse(r).is_err()) {
+                return Err(invalid(
+                    key("regions"),
+                    format!("{bad:?} is not a region name (letters, digits, '_', '.', ':', '-')"),
+                ));
+            }
+            for (field, value) in [
+                ("initial_window", q.initial_window),
+                ("widen_per_second", q.widen_per_second),
+                ("max_window", q.max_window),
+            ] {
+                if !(value.is_finite() && value >= 0.0) {
+                    return Err(invalid(key(field), "must be a number >= 0"));
+                }
+            }
+            if q.max_window < q.initial_window {
+                return Err(invalid(
+                    key("max_window"),
+                    "must be at least initial_window",
+                ));
+            }
+            if q.max_wait_ms == 0 {
+                return Err(invalid(key("max_wait_ms"), "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duel() -> QueueDefinition {
+        QueueDefinition {
+            teams: 2,
+            team_size: 1,
+            regions: vec!["eu".into(), "us".into()],
+            initial_window: 100.0,
+            widen_per_second: 50.0,
+            max_window: 600.0,
+            max_wait_ms: 60_000,
+        }
+    }
+
+    fn config(q: QueueDefinition) -> MatchmakingConfig {
+        MatchmakingConfig {
+            default_rating: 1500.0,
+            ticket_grace_ms: 30_000,
+            queues: [("duel".to_owned(), q)].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn lookup_names_what_is_unknown() {
+        let c = config(duel());
+        assert!(c.lookup("duel", "eu").is_ok());
+        assert_eq!(
+            c.lookup("squad", "eu"),
+            Err(Lookup::UnknownQueue("squad".into()))
+        );
+        assert_eq!(
+            c.lookup("duel", "ap"),
+            Err(Lookup::UnknownRegion {
+                queue: "duel".into(),
+                region: "ap".into()
+            })
+        );
+        assert_eq!(
+            c.units().collect::<Vec<_>>(),
+            vec![("duel", "eu"), ("duel", "us")]
+        );
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        assert_eq!(config(duel()).validate(), Ok(()));
+        type Change = fn(&mut QueueDefinition);
+        let cases: [(Change, &str); 5] = [
+            (|q| q.teams = 0, "matchmaking.queues.duel.teams"),
+            (|q| q.regions.clear(), "matchmaking.queues.duel.regions"),
+            (
+                |q| q.regions.push("e u".into()),
+                "matchmaking.queues.duel.regions",
+            ),
+            (
+                |q| q.max_window = 10.0,
+                "matchmaking.queues.duel.max_window",
+            ),
+            (
+                |q| q.widen_per_second = f64::NAN,
+                "matchmaking.queues.duel.widen_per_second",
+            ),
+        ];
+        for (change, key) in cases {
+            let mut q = duel();
+            change(&mut q);
+            assert_eq!(config(q).validate().map_err(|e| e.key), Err(key.to_owned()));
+        }
+        let mut q = duel();
+        q.teams = 1;
+        assert_eq!(
+            config(q).validate().map_err(|e| e.key),
+            Err("matchmaking.queues.duel.team_size".to_owned()),
+            "a 1x1 queue cannot match"
+        );
+    }
+}

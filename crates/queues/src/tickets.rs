@@ -1,0 +1,371 @@
+//! A player's one ticket, in Redis.
+//!
+//! A ticket lives in two slots, so joining is two idempotent steps (DESIGN.md, "one slot
+//! per atomic step"):
+//! 1. **reserve** in the player's slot (`ticket_reserve.lua`): set the player's ticket
+//!    marker unless one exists or the player is in a match, and read the rating from the
+//!    cached profile. The marker is what makes "one ticket per player, across all queues"
+//!    hold: it is set with one atomic check.
+//! 2. **enqueue** in the queue's slot (`ticket_enqueue.lua`): the ticket hash and the two
+//!    sorted sets the matchmaker reads (by rating, by age).
+//!
+//! If step 2 fails the marker is released again; if the process dies between the steps, the
+//! marker names a ticket that does not exist, and the next join or leave of that player
+//! finds it stale and clears it. Leaving (`ticket_remove.lua`) runs on the queue's slot, so it
+//! races the matchmaker's claim safely: a ticket is either removed while still queued, or
+//! found claimed and the player told `not_queued`.
+//!
+//! Marker format: `"<queue> <region> <ticket> <enqueued_ms>"` (ids never contain spaces).
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use core_keys::{Keys, scripts};
+use fred::prelude::{Client, HashesInterface, KeysInterface};
+use fred::types::scripts::Script;
+
+static RESERVE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_reserve.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_release.lua")));
+static ENQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_enqueue.lua")));
+static REMOVE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_remove.lua")));
+
+/// A marker whose ticket is missing is stale once it is this old: a join in flight
+/// enqueues within milliseconds of reserving.
+const STALE_MARKER_AFTER: Duration = Duration::from_secs(5);
+
+/// A Redis failure while working on tickets.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("unexpected reply from {script}: {reply}")]
+    Protocol { script: &'static str, reply: String },
+}
+
+/// A ticket in a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub id: String,
+    pub player: String,
+    pub queue: String,
+    pub region: String,
+    pub rating: f64,
+    pub enqueued_ms: u64,
+}
+
+/// What `queue.join` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinOutcome {
+    /// The ticket is queued.
+    Joined(Ticket),
+    /// The player already has a ticket (in this or another queue).
+    AlreadyQueued { queue: String, region: String },
+    /// The player is in a live match and cannot queue until it ends.
+    InMatch { match_id: String },
+}
+
+/// What `queue.leave` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveOutcome {
+    /// The ticket was removed before any match claimed it.
+    Left,
+    /// There was no queued ticket: none at all, or it was already matched.
+    NotQueued,
+}
+
+/// Where a player stands (`queue.status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketStatus {
+    Idle,
+    Searching {
+        queue: String,
+        region: String,
+        ticket: String,
+        waited_ms: u64,
+    },
+    Matched {
+        match_id: String,
+        queue: Option<String>,
+        region: Option<String>,
+    },
+}
+
+/// The parsed ticket marker of a player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Marker {
+    queue: String,
+    region: String,
+    ticket: String,
+    enqueued_ms: u64,
+}
+
+impl Marker {
+    fn encode(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.queue, self.region, self.ticket, self.enqueued_ms
+        )
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split(' ');
+        let marker = Marker {
+            queue: parts.next()?.to_owned(),
+            region: parts.next()?.to_owned(),
+            ticket: parts.next()?.to_owned(),
+            enqueued_ms: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(marker)
+    }
+}
+
+/// Tickets of one deployment (namespace). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Tickets {
+    keys: Keys,
+    redis: Client,
+    default_rating: f64,
+}
+
+impl Tickets {
+    pub fn new(keys: Keys, redis: Client, default_rating: f64) -> Self {
+        Self {
+            keys,
+            redis,
+            default_rating,
+        }
+    }
+
+    /// Queues `player` in `queue`/`region` (already validated against the config).
+    pub async fn join(
+        &self,
+        player: &str,
+        queue: &str,
+        region: &str,
+    ) -> Result<JoinOutcome, TicketError> {
+        // At most two rounds: the second after clearing a stale marker.
+        for _ in 0..2 {
+            let marker = Marker {
+                queue: queue.to_owned(),
+                region: region.to_owned(),
+                ticket: uuid::Uuid::new_v4().simple().to_string(),
+                enqueued_ms: now_ms(),
+            };
+            let reply: Vec<String> = RESERVE
+                .evalsha_with_reload(
+                    &self.redis,
+                    scripts::ticket_reserve(&self.keys, player),
+                    vec![marker.encode(), self.default_rating.to_string()],
+                )
+                .await?;
+            match reply.as_slice() {
+                [tag, rating] if tag == "reserved" => {
+                    let rating = rating.parse::<f64>().unwrap_or(self.default_rating);
+                    return self.enqueue(player, marker, rating).await;
+                }
+                [tag, match_id] if tag == "matched" => {
+                    return Ok(JoinOutcome::InMatch {
+                        match_id: match_id.clone(),
+                    });
+                }
+                [tag, existing] if tag == "queued" => {
+                    let Some(old) = Marker::parse(existing) else {
+                        // Not ours to interpret: clear it, it blocks the player forever.
+                        self.release(player, existing).await?;
+                        continue;
+                    };
+                    if self.is_stale(&old).await? {
+                        self.release(player, existing).await?;
+                        continue;
+                    }
+                    return Ok(JoinOutcome::AlreadyQueued {
+                        queue: old.queue,
+                        region: old.region,
+                    });
+                }
+                _ => return Err(protocol("ticket_reserve", &reply)),
+            }
+        }
+        // A stale marker came back twice in a row: someone else is racing this player.
+        Err(TicketError::Protocol {
+            script: "ticket_reserve",
+            reply: "the ticket marker kept changing; try again".to_owned(),
+        })
+    }
+
+    async fn enqueue(
+        &self,
+        player: &str,
+        marker: Marker,
+        rating: f64,
+    ) -> Result<JoinOutcome, TicketError> {
+        let enqueued: Result<i64, _> = ENQUEUE
+            .evalsha_with_reload(
+                &self.redis,
+                scripts::queue_enqueue(&self.keys, &marker.queue, &marker.region, &marker.ticket),
+                vec![
+                    marker.ticket.clone(),
+                    player.to_owned(),
+                    rating.to_string(),
+                    marker.enqueued_ms.to_string(),
+                ],
+            )
+            .await;
+        if let Err(err) = enqueued {
+            // Undo step 1 so the player can try again; if this fails too, the marker is
+            // found stale on the next join.
+            let _stale_if_failed = self.release(player, &marker.encode()).await;
+            return Err(err.into());
+        }
+        Ok(JoinOutcome::Joined(Ticket {
+            id: marker.ticket,
+            player: player.to_owned(),
+            queue: marker.queue,
+            region: marker.region,
+            rating,
+            enqueued_ms: marker.enqueued_ms,
+        }))
+    }
+
+    /// Takes `player`'s ticket out of its queue, unless a match claimed it first.
+    pub async fn leave(&self, player: &str) -> Result<LeaveOutcome, TicketError> {
+        let raw: Option<String> = self.redis.get(self.keys.player(player).ticket()).await?;
+        let Some(raw) = raw else {
+            return Ok(LeaveOutcome::NotQueued);
+        };
+        let Some(marker) = Marker::parse(&raw) else {
+            self.release(player, &raw).await?;
+            return Ok(LeaveOutcome::NotQueued);
+        };
+        let reply: Vec<String> = REMOVE
+            .evalsha_with_reload(
+                &self.redis,
+                scripts::queue_enqueue(&self.keys, &marker.queue, &marker.region, &marker.ticket),
+                vec![marker.ticket.clone()],
+            )
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("removed") => {
+                self.release(player, &raw).await?;
+                Ok(LeaveOutcome::Left)
+            }
+            Some("missing") => {
+                if self.is_stale(&marker).await? {
+                    self.release(player, &raw).await?;
+                }
+                Ok(LeaveOutcome::NotQueued)
+            }
+            Some(_) => Ok(LeaveOutcome::NotQueued),
+            None => Err(protocol("ticket_remove", &reply)),
+        }
+    }
+
+    /// Where `player` stands.
+    pub async fn status(&self, player: &str) -> Result<TicketStatus, TicketError> {
+        let keys = self.keys.player(player);
+        let pipeline = self.redis.pipeline();
+        let _: () = pipeline.get(keys.ticket()).await?;
+        let _: () = pipeline.get(keys.current_match()).await?;
+        let (raw, live_match): (Option<String>, Option<String>) = pipeline.all().await?;
+        if let Some(marker) = raw.as_deref().and_then(Marker::parse) {
+            let ticket_key = self
+                .keys
+                .queue(&marker.queue, &marker.region)
+                .ticket(&marker.ticket);
+            let (state, match_id): (Option<String>, Option<String>) =
+                self.redis.hmget(ticket_key, vec!["state", "match"]).await?;
+            match (state.as_deref(), match_id) {
+                (Some("queued"), _) => {
+                    return Ok(TicketStatus::Searching {
+                        waited_ms: now_ms().saturating_sub(marker.enqueued_ms),
+                        queue: marker.queue,
+                        region: marker.region,
+                        ticket: marker.ticket,
+                    });
+                }
+                (Some(_), Some(match_id)) => {
+                    return Ok(TicketStatus::Matched {
+                        match_id,
+                        queue: Some(marker.queue),
+                        region: Some(marker.region),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(match live_match {
+            Some(match_id) => TicketStatus::Matched {
+                match_id,
+                queue: None,
+                region: None,
+            },
+            None => TicketStatus::Idle,
+        })
+    }
+
+    /// Whether the marker names a ticket that is gone and was reserved long enough ago
+    /// that no join is still in flight for it.
+    async fn is_stale(&self, marker: &Marker) -> Result<bool, TicketError> {
+        let age = now_ms().saturating_sub(marker.enqueued_ms);
+        if age < STALE_MARKER_AFTER.as_millis() as u64 {
+            return Ok(false);
+        }
+        let exists: i64 = self
+            .redis
+            .exists(
+                self.keys
+                    .queue(&marker.queue, &marker.region)
+                    .ticket(&marker.ticket),
+            )
+            .await?;
+        Ok(exists == 0)
+    }
+
+    async fn release(&self, player: &str, marker: &str) -> Result<(), TicketError> {
+        let _removed: i64 = RELEASE
+            .evalsha_with_reload(
+                &self.redis,
+                vec![self.keys.player(player).ticket()],
+                vec![marker.to_owned()],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn protocol(script: &'static str, reply: &[String]) -> TicketError {
+    TicketError::Protocol {
+        script,
+        reply: format!("{reply:?}"),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_round_trips_and_rejects_junk() {
+        let m = Marker {
+            queue: "duel".into(),
+            region: "eu".into(),
+            ticket: "abc".into(),
+            enqueued_ms: 17,
+        };
+        assert_eq!(Marker::parse(&m.encode()), Some(m));
+        assert_eq!(Marker::parse("duel eu abc"), None);
+        assert_eq!(Marker::parse("duel eu abc x"), None);
+        assert_eq!(Marker::parse("duel eu abc 1 extra"), None);
+    }
+}

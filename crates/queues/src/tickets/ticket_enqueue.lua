@@ -1,0 +1,16 @@
+-- ticket_enqueue.lua: put a reserved ticket into its queue (second step of queue.join).
+-- KEYS[1]  the queue's tickets by rating (sorted set)
+-- KEYS[2]  the queue's tickets by enqueue time (sorted set)
+-- KEYS[3]  the ticket's hash
+-- ARGV[1]  ticket id
+-- ARGV[2]  player id
+-- ARGV[3]  rating
+-- ARGV[4]  enqueued at, ms since the epoch
+-- Returns 1 (0 if the ticket already existed: a retried step changes nothing).
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms', ARGV[4], 'state', 'queued')
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return 1
