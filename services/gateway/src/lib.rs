@@ -1,40 +1,133 @@
-//! The Rallypoint gateway: the WebSocket endpoint for game clients: sessions on any instance, rooms, whispers, pushes.
+//! The Rallypoint gateway: the WebSocket endpoint for game clients (PROTOCOL.md section 1).
 //!
-//! This is the service's skeleton on the shared runtime: it starts, connects to Redis,
-//! serves its ops endpoints (`/health/live`, `/health/ready`, `/metrics`), announces
-//! itself in the instance registry and drains on SIGTERM. Its own work lands in its own
-//! issue; until then it holds no state and takes no traffic of its own.
+//! A client connects to any instance; its session, inbox, rooms and ticket live in Redis,
+//! so every push, room message and whisper reaches it wherever its socket is, and a
+//! reconnect to another instance carries on where it was. Instances share nothing else.
+//!
+//! # Layout
+//! - [`config`]: `[gateway]` (listener, secrets, limits, timings) and `[matchmaking]`.
+//! - [`http`]: `GET /ws`: credentials, encoding and readiness checked before the upgrade.
+//! - [`auth`]: JWT HS256 and guest access.
+//! - [`connection`]: one socket's life: open, requests, inbox, limits, cleanup.
+//! - [`outbound`]: the bounded queue and writer task of each socket; encode-once frames.
+//! - [`session`]: the player's one live session in Redis, with replacement.
+//! - [`rooms`]: room membership in Redis and the reference-counted room fan-out.
+//! - [`chat`]: the per-player chat limit, kept in Redis.
+//! - [`hub`]: the connections this instance holds.
+//! - [`heartbeat`]: the periodic refresh of sessions and room memberships.
+//! - [`drain`]: SIGTERM: reconnect hints, grace, close 4002, cleanup.
+//! - [`state`]: what all of these share.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-use serde::Deserialize;
-use service_runtime::{Service, ServiceContext};
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod connection;
+pub mod drain;
+pub mod heartbeat;
+pub mod http;
+pub mod hub;
+pub mod outbound;
+pub mod rooms;
+pub mod session;
+pub mod state;
 
-/// The `[gateway]` config section. Empty for now: the service's own settings arrive with its
-/// work.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use proto::GatewayId;
+use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use state::Shared;
 
 /// The gateway service.
 #[derive(Debug)]
-pub struct Gateway;
+pub struct Gateway {
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
 
 impl Service for Gateway {
     const NAME: &'static str = "gateway";
-    const DEFAULTS: &'static str = r#"
+    const DEFAULTS: &'static str = concat!(
+        queues::default_toml!(),
+        r#"
 [ops]
 listen = "127.0.0.1:9100"
-"#;
+
+[gateway]
+listen = "127.0.0.1:8080"
+jwt_secret = ""
+allow_guests = false
+heartbeat_ms = 10000
+idle_timeout_ms = 30000
+session_ttl_ms = 30000
+reconnect_grace_ms = 30000
+max_frame_bytes = 65536
+read_buffer_bytes = 4096
+outbound_queue = 256
+rate_per_second = 20.0
+rate_burst = 40
+chat_per_minute = 30
+abuse_strikes = 10
+max_rooms = 32
+drain_grace_ms = 3000
+reconnect_spread_ms = 2000
+"#
+    );
     type Config = Config;
 
-    async fn build(_ctx: &ServiceContext, _config: Config) -> anyhow::Result<Self> {
-        Ok(Self)
+    fn load_config(config: &LoadedConfig) -> Result<Config, ConfigError> {
+        Config::load(config)
+    }
+
+    async fn build(ctx: &ServiceContext, config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.gateway.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on gateway.listen = {}",
+                    config.gateway.listen
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        let gateway_id = GatewayId::parse(&ctx.instance_id)
+            .with_context(|| format!("instance id {:?} is not a valid id", ctx.instance_id))?;
+        let shared = Arc::new(Shared::new(config, gateway_id, ctx));
+        Ok(Self {
+            listener,
+            addr,
+            shared,
+        })
+    }
+
+    fn endpoints(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("ws", self.addr)]
     }
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
+        let Self {
+            listener, shared, ..
+        } = self;
+        let server = axum::serve(listener, http::router(shared.clone()))
+            .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
+        let server = tokio::spawn(async move { server.await });
+        let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), ctx.shutdown.clone()));
         ctx.shutdown.cancelled().await;
-        Ok(())
+        drain::run(&shared).await;
+        if let Err(err) = heartbeat.await {
+            tracing::warn!(error = %err, "heartbeat task failed");
+        }
+        match server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(anyhow::anyhow!("the client listener failed: {err}")),
+            Err(err) => Err(anyhow::anyhow!("the client listener task failed: {err}")),
+        }
     }
 }

@@ -1,0 +1,268 @@
+//! Who is connecting: a JWT (HS256, claims `sub`, `exp`, optional `name`) in the
+//! `Authorization: Bearer` header or `?token=`, or `?guest=<player id>` where the config
+//! allows guests. Checked before the WebSocket upgrade, so a refused client gets HTTP 401
+//! with PROTOCOL.md's JSON body and never a socket.
+
+use axum::http::{HeaderMap, header};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use proto::PlayerId;
+use serde::Deserialize;
+
+/// The query parameters of `GET /ws` that carry credentials.
+#[derive(Debug, Default, Deserialize)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub guest: Option<String>,
+}
+
+/// An authenticated player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub player: PlayerId,
+    /// The token's optional `name` claim.
+    pub name: Option<String>,
+    pub guest: bool,
+}
+
+/// Why a client was refused; the message is what the 401 body says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "no credentials: send `Authorization: Bearer <token>` or `?token=<token>`{}",
+        if *.0 { " (or `?guest=<player id>`)" } else { "" }
+    )]
+    Missing(bool),
+    #[error("the token has expired: get a new one")]
+    Expired,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token's `sub` is not a valid player id: {0}")]
+    BadSubject(String),
+    #[error("guest access is disabled on this deployment: connect with a token")]
+    GuestsDisabled,
+    #[error("`guest` is not a valid player id: {0}")]
+    BadGuest(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Checks credentials. Built once from the config.
+pub struct Authenticator {
+    key: Option<DecodingKey>,
+    validation: Validation,
+    allow_guests: bool,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("tokens", &self.key.is_some())
+            .field("allow_guests", &self.allow_guests)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// `jwt_secret` empty: no token is accepted (guest-only local stacks).
+    pub fn new(jwt_secret: &str, allow_guests: bool) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A few seconds of clock skew between the token issuer and us, no more.
+        validation.leeway = 5;
+        Self {
+            key: (!jwt_secret.is_empty()).then(|| DecodingKey::from_secret(jwt_secret.as_bytes())),
+            validation,
+            allow_guests,
+        }
+    }
+
+    /// The player these credentials prove, or why not.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: &Credentials,
+    ) -> Result<Identity, AuthError> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
+        if let Some(token) = bearer.or(query.token.as_deref()) {
+            return self.verify(token);
+        }
+        if let Some(guest) = &query.guest {
+            if !self.allow_guests {
+                return Err(AuthError::GuestsDisabled);
+            }
+            let player = PlayerId::parse(guest).map_err(|e| AuthError::BadGuest(e.to_string()))?;
+            return Ok(Identity {
+                player,
+                name: None,
+                guest: true,
+            });
+        }
+        Err(AuthError::Missing(self.allow_guests))
+    }
+
+    fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let Some(key) = &self.key else {
+            return Err(AuthError::Invalid(
+                "this deployment accepts no tokens (no jwt_secret configured)".to_owned(),
+            ));
+        };
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".to_owned()),
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        AuthError::Invalid(format!("the `{claim}` claim is required"))
+                    }
+                    ErrorKind::InvalidAlgorithm => {
+                        AuthError::Invalid("only HS256 tokens are accepted".to_owned())
+                    }
+                    _ => AuthError::Invalid(e.to_string()),
+                }
+            })?;
+        let player =
+            PlayerId::parse(&data.claims.sub).map_err(|e| AuthError::BadSubject(e.to_string()))?;
+        Ok(Identity {
+            player,
+            name: data.claims.name,
+            guest: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &str = "a-test-secret-of-some-length";
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encodes")
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn query(token: Option<String>, guest: Option<&str>) -> Credentials {
+        Credentials {
+            token,
+            guest: guest.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn tokens_in_header_or_query() {
+        let auth = Authenticator::new(SECRET, false);
+        let t = token(
+            json!({"sub": "alice", "exp": now() + 60, "name": "Al"}),
+            SECRET,
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {t}").parse().expect("header"),
+        );
+        let id = auth
+            .authenticate(&headers, &Credentials::default())
+            .expect("valid header token");
+        assert_eq!(id.player.as_str(), "alice");
+        assert_eq!(id.name.as_deref(), Some("Al"));
+        assert!(!id.guest);
+        let id = auth
+            .authenticate(&HeaderMap::new(), &query(Some(t), None))
+            .expect("valid query token");
+        assert_eq!(id.player.as_str(), "alice");
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let auth = Authenticator::new(SECRET, false);
+        let none = HeaderMap::new();
+        let cases = [
+            (
+                query(
+                    Some(token(json!({"sub": "a", "exp": now() - 600}), SECRET)),
+                    None,
+                ),
+                AuthError::Expired,
+            ),
+            (
+                query(
+                    Some(token(
+                        json!({"sub": "a", "exp": now() + 60}),
+                        "another-secret-xx",
+                    )),
+                    None,
+                ),
+                AuthError::Invalid("bad signature".into()),
+            ),
+            (
+                query(Some(token(json!({"sub": "a"}), SECRET)), None),
+                AuthError::Invalid("the `exp` claim is required".into()),
+            ),
+            (
+                query(Some("garbage".into()), None),
+                AuthError::Invalid(String::new()),
+            ),
+            (
+                query(
+                    Some(token(json!({"sub": "bad id", "exp": now() + 60}), SECRET)),
+                    None,
+                ),
+                AuthError::BadSubject(String::new()),
+            ),
+            (query(None, Some("bob")), AuthError::GuestsDisabled),
+            (query(None, None), AuthError::Missing(false)),
+        ];
+        for (creds, want) in cases {
+            let got = auth.authenticate(&none, &creds).expect_err("refused");
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&want),
+                "{got:?} vs {want:?}"
+            );
+            if matches!(want, AuthError::Expired | AuthError::GuestsDisabled)
+                || matches!(&want, AuthError::Invalid(m) if !m.is_empty())
+            {
+                assert_eq!(got, want);
+            }
+        }
+    }
+
+    #[test]
+    fn guests_only_when_enabled() {
+        let auth = Authenticator::new("", true);
+        let id = auth
+            .authenticate(&HeaderMap::new(), &query(None, Some("guest-1")))
+            .expect("guest");
+        assert!(id.guest);
+        assert!(matches!(
+            auth.authenticate(&HeaderMap::new(), &query(None, Some("no spaces"))),
+            Err(AuthError::BadGuest(_))
+        ));
+        assert!(matches!(
+            auth.authenticate(&HeaderMap::new(), &query(Some("x".into()), None)),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+}

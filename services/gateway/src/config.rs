@@ -1,0 +1,167 @@
+//! The gateway's config: the `[gateway]` section, plus the shared `[matchmaking]` section
+//! it validates `queue.join` against.
+
+use std::net::SocketAddr;
+
+use queues::MatchmakingConfig;
+use serde::Deserialize;
+use service_runtime::{ConfigError, LoadedConfig};
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Where game clients connect (`GET /ws`); `0.0.0.0:8080` in a container.
+    pub listen: String,
+    /// The HS256 secret game clients' JWTs are signed with. Required unless guests are on.
+    pub jwt_secret: String,
+    /// Accept `?guest=<player id>` without a token. Local development only.
+    pub allow_guests: bool,
+    /// How often clients should ping (told in `welcome`); sessions are refreshed as often.
+    pub heartbeat_ms: u64,
+    /// A connection that sends nothing (not even a ping) for this long is closed (4004).
+    pub idle_timeout_ms: u64,
+    /// A session lives this long in Redis without a refresh from its gateway: a gateway
+    /// that dies leaves sessions and room memberships that lapse after this.
+    pub session_ttl_ms: u64,
+    /// A player's rooms are remembered this long after a disconnect, so a reconnect to any
+    /// gateway rejoins them.
+    pub reconnect_grace_ms: u64,
+    /// Largest frame accepted from a client; a larger one closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Read buffer per socket. tungstenite's default (128 KiB) costs far more memory per
+    /// idle connection than a client's frames need.
+    pub read_buffer_bytes: usize,
+    /// Frames waiting to be written to one client; a client that lets it fill is
+    /// disconnected (4003), never allowed to grow memory.
+    pub outbound_queue: usize,
+    /// Requests per second one connection may send (token bucket refill).
+    pub rate_per_second: f64,
+    /// Requests one connection may send in a burst (token bucket size).
+    pub rate_burst: u32,
+    /// `room.send` + `whisper` per player per minute, across gateways and reconnects.
+    pub chat_per_minute: u32,
+    /// Refused requests (rate limited or malformed) within a minute before the connection
+    /// is closed with 1008.
+    pub abuse_strikes: u32,
+    /// Rooms one connection may be in at once.
+    pub max_rooms: usize,
+    /// On SIGTERM: how long clients get to reconnect elsewhere before the rest are closed
+    /// with 4002. Keep it below `shutdown.drain_deadline_ms`.
+    pub drain_grace_ms: u64,
+    /// `reconnect.after_ms` is spread over 0..this, so a draining gateway's clients do not
+    /// all reconnect in the same instant.
+    pub reconnect_spread_ms: u64,
+}
+
+/// Everything the gateway reads from the config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewaySection,
+    pub matchmaking: MatchmakingConfig,
+}
+
+impl Config {
+    /// Reads `[gateway]` and `[matchmaking]` and checks them; errors name the key.
+    pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
+        let gateway: GatewaySection = config.section("gateway")?;
+        gateway.validate(config.common.shutdown.drain_deadline_ms)?;
+        let matchmaking: MatchmakingConfig = config.section(queues::config::SECTION)?;
+        matchmaking
+            .validate()
+            .map_err(|e| ConfigError::new(e.key, e.message))?;
+        Ok(Self {
+            gateway,
+            matchmaking,
+        })
+    }
+}
+
+impl GatewaySection {
+    fn validate(&self, drain_deadline_ms: u64) -> Result<(), ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "gateway.listen",
+                format!("{:?} is not an address like 0.0.0.0:8080", self.listen),
+            )
+        })?;
+        if self.jwt_secret.is_empty() && !self.allow_guests {
+            return Err(ConfigError::new(
+                "gateway.jwt_secret",
+                "is required: set RALLYPOINT_GATEWAY__JWT_SECRET to the HS256 secret game clients' tokens are signed with \
+                 (or, for local development only, gateway.allow_guests = true)",
+            ));
+        }
+        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 16 {
+            return Err(ConfigError::new(
+                "gateway.jwt_secret",
+                "is too short: use at least 16 characters (32 random bytes is better)",
+            ));
+        }
+        for (key, value) in [
+            ("gateway.heartbeat_ms", self.heartbeat_ms),
+            ("gateway.idle_timeout_ms", self.idle_timeout_ms),
+            ("gateway.session_ttl_ms", self.session_ttl_ms),
+            ("gateway.reconnect_grace_ms", self.reconnect_grace_ms),
+            ("gateway.drain_grace_ms", self.drain_grace_ms),
+        ] {
+            service_runtime::config::positive(key, value)?;
+        }
+        if self.idle_timeout_ms <= self.heartbeat_ms {
+            return Err(ConfigError::new(
+                "gateway.idle_timeout_ms",
+                "must be longer than gateway.heartbeat_ms (clients ping every heartbeat_ms)",
+            ));
+        }
+        if self.session_ttl_ms < 2 * self.heartbeat_ms {
+            return Err(ConfigError::new(
+                "gateway.session_ttl_ms",
+                "must be at least twice gateway.heartbeat_ms, so one late refresh does not end a session",
+            ));
+        }
+        if !(512..=16 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return Err(ConfigError::new(
+                "gateway.max_frame_bytes",
+                "must be between 512 and 16777216",
+            ));
+        }
+        if !(256..=1024 * 1024).contains(&self.read_buffer_bytes) {
+            return Err(ConfigError::new(
+                "gateway.read_buffer_bytes",
+                "must be between 256 and 1048576",
+            ));
+        }
+        if self.outbound_queue < 8 {
+            return Err(ConfigError::new(
+                "gateway.outbound_queue",
+                "must be at least 8",
+            ));
+        }
+        if !(self.rate_per_second.is_finite() && self.rate_per_second > 0.0) {
+            return Err(ConfigError::new(
+                "gateway.rate_per_second",
+                "must be a number greater than 0",
+            ));
+        }
+        for (key, value) in [
+            ("gateway.rate_burst", self.rate_burst),
+            ("gateway.chat_per_minute", self.chat_per_minute),
+            ("gateway.abuse_strikes", self.abuse_strikes),
+        ] {
+            service_runtime::config::positive(key, u64::from(value))?;
+        }
+        if self.max_rooms == 0 {
+            return Err(ConfigError::new(
+                "gateway.max_rooms",
+                "must be greater than 0",
+            ));
+        }
+        if self.drain_grace_ms >= drain_deadline_ms {
+            return Err(ConfigError::new(
+                "gateway.drain_grace_ms",
+                "must be shorter than shutdown.drain_deadline_ms (clients must be closed before the deadline)",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,274 @@
+//! One client connection, from the upgraded socket to its cleanup.
+//!
+//! Two tasks per socket: this one reads frames and the player's inbox and answers
+//! requests; the writer ([`crate::outbound::run_writer`]) drains the outbound queue. One
+//! deadline (the idle timeout, reset by every frame) and no other per-connection timer:
+//! sessions and room memberships are refreshed by the gateway-wide heartbeat.
+//!
+//! Connect: subscribe to the player's inbox (so nothing published after `welcome` is
+//! missed), open the session (replacing any other, whose holder is signalled through the
+//! same inbox), register locally, send `welcome`, rejoin the player's rooms.
+//! Close: deregister, leave rooms, close the session if this connection still holds it.
+
+mod limits;
+mod requests;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::StreamExt;
+use proto::server::reason;
+use proto::{CloseCode, ConnId, Encoding, Event, RoomId, ServerMessage};
+use service_runtime::subscriptions::Subscription;
+use tokio::time::Instant;
+
+use crate::auth::Identity;
+use crate::hub::LocalConn;
+use crate::outbound::{self, Outbound};
+use crate::state::Shared;
+
+use limits::{Strikes, TokenBucket};
+
+/// One live connection's state, owned by its reader task.
+struct Connection {
+    shared: Arc<Shared>,
+    identity: Identity,
+    conn: ConnId,
+    outbound: Outbound,
+    /// This connection as the hub and rooms know it.
+    member: LocalConn,
+    /// Rooms this connection is in.
+    rooms: HashSet<RoomId>,
+    limiter: TokenBucket,
+    strikes: Strikes,
+}
+
+/// Runs one upgraded socket to the end.
+pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, encoding: Encoding) {
+    let local_id = shared.next_local_id();
+    let conn_id = uuid::Uuid::new_v4().simple().to_string();
+    let Ok(conn) = ConnId::parse(&conn_id) else {
+        return;
+    };
+    let (sink, mut stream) = socket.split();
+    let (outbound, queue) = Outbound::new(shared.config.outbound_queue, encoding);
+    let writer = tokio::spawn(outbound::run_writer(sink, queue, outbound.clone()));
+    let mut connection = Connection {
+        member: LocalConn {
+            local_id,
+            player: identity.player.clone(),
+            conn: conn.to_string(),
+            outbound: outbound.clone(),
+        },
+        limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
+        strikes: Strikes::new(shared.config.abuse_strikes),
+        identity,
+        conn,
+        outbound,
+        rooms: HashSet::new(),
+        shared,
+    };
+    metrics::counter!("rallypoint_gateway_connections_total").increment(1);
+    match connection.open().await {
+        Ok(mut inbox) => {
+            connection.serve(&mut stream, &mut inbox).await;
+            connection.cleanup().await;
+        }
+        Err(err) => {
+            tracing::warn!(player = %connection.identity.player, error = %err, "cannot open a session; closing with 1011");
+            connection.outbound.send(&ServerMessage::error(
+                proto::ErrorCode::Unavailable,
+                "the gateway cannot reach its store right now; reconnect shortly",
+                None,
+            ));
+            connection.outbound.close(CloseCode::Internal);
+        }
+    }
+    // The writer sends what is queued (a close frame last) and stops; bounded, so a client
+    // that stopped reading cannot keep this task.
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        connection.outbound.abort(CloseCode::Internal);
+    }
+}
+
+impl Connection {
+    /// Subscribes the inbox, opens the session, sends `welcome`, rejoins rooms.
+    async fn open(&mut self) -> anyhow::Result<Subscription> {
+        let shared = self.shared.clone();
+        let player = self.identity.player.as_str();
+        let inbox = shared
+            .subscriptions
+            .subscribe(&shared.keys.player(player).inbox_channel())
+            .await?;
+        let opened = shared.sessions.open(player, self.conn.as_str()).await?;
+        if let Some((old_gateway, old_conn)) = &opened.replaced {
+            tracing::debug!(player, old_gateway, old_conn, "session replaced");
+            let replaced = Event::SessionReplaced {
+                player: self.identity.player.clone(),
+                new_conn: self.conn.clone(),
+                new_gateway: shared.gateway_id.clone(),
+            };
+            // A lost signal is caught by the old gateway's next heartbeat (its touch finds
+            // the session taken over), so a failure here only delays the kick.
+            let inbox = shared.keys.player(player).inbox_channel();
+            if let Err(refusal) = self.publish(&inbox, replaced).await {
+                tracing::warn!(player, error = %refusal.message, "could not signal the replaced session; its gateway's heartbeat will");
+            }
+        }
+        let previous = shared.hub.register(self.member.clone());
+        if let Some(previous) = previous {
+            kick(&previous.outbound);
+        }
+        self.outbound.send(&ServerMessage::Welcome {
+            player: self.identity.player.clone(),
+            session: self.conn.clone(),
+            gateway: shared.gateway_id.clone(),
+            heartbeat_ms: shared.config.heartbeat_ms,
+        });
+        for room in opened.rooms {
+            let Ok(room) = RoomId::parse(&room) else {
+                continue;
+            };
+            if self.rooms.len() >= shared.config.max_rooms {
+                break;
+            }
+            match shared.rooms.join(&room, &self.member).await {
+                Ok(_) => {
+                    self.rooms.insert(room);
+                }
+                Err(err) => {
+                    tracing::warn!(player, room = %room, error = %err, "could not rejoin a room after reconnect");
+                }
+            }
+        }
+        Ok(inbox)
+    }
+
+    /// Reads frames and inbox messages until the socket closes or we close it.
+    async fn serve(
+        &mut self,
+        stream: &mut futures::stream::SplitStream<WebSocket>,
+        inbox: &mut Subscription,
+    ) {
+        let idle_timeout = Duration::from_millis(self.shared.config.idle_timeout_ms);
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
+        let outbound = self.outbound.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = outbound.closed() => break,
+                () = &mut idle => {
+                    metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "idle").increment(1);
+                    self.outbound.close(CloseCode::IdleTimeout);
+                    break;
+                }
+                pushed = inbox.recv() => match pushed {
+                    Some(payload) => self.on_inbox(&payload),
+                    None => {
+                        // The subscription manager stopped: the gateway is shutting down.
+                        break;
+                    }
+                },
+                frame = stream.next() => {
+                    idle.as_mut().reset(Instant::now() + idle_timeout);
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.on_frame(text.as_bytes()).await,
+                        Some(Ok(Message::Binary(data))) => self.on_frame(&data).await,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => {
+                            self.outbound.abort_quietly();
+                            break;
+                        }
+                        Some(Err(err)) => {
+                            self.on_read_error(&err);
+                            break;
+                        }
+                    }
+                }
+            }
+            if self.outbound.close_code().is_some() {
+                break;
+            }
+        }
+    }
+
+    fn on_read_error(&self, err: &axum::Error) {
+        let too_large = std::error::Error::source(err)
+            .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+        if too_large {
+            metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "too_large")
+                .increment(1);
+            self.outbound.close(CloseCode::TooLarge);
+        } else {
+            tracing::debug!(error = %err, "socket read failed; the client is gone");
+            self.outbound.abort_quietly();
+        }
+    }
+
+    /// A message on the player's inbox channel.
+    fn on_inbox(&mut self, payload: &[u8]) {
+        let event = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+            Ok(envelope) => envelope.event,
+            Err(err) => {
+                tracing::warn!(error = %err, "undecodable message on an inbox channel");
+                return;
+            }
+        };
+        match event {
+            Event::Deliver { conn, message, .. } => {
+                if conn.as_ref().is_none_or(|c| *c == self.conn) {
+                    metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "inbox")
+                        .increment(1);
+                    self.outbound.send(&message);
+                }
+            }
+            Event::SessionReplaced { new_conn, .. } => {
+                if new_conn != self.conn {
+                    kick(&self.outbound);
+                }
+            }
+            other => {
+                tracing::debug!(kind = other.type_name(), "ignoring an event on an inbox");
+            }
+        }
+    }
+
+    /// Leaves every room, ends the session (if still ours), forgets the connection.
+    async fn cleanup(&mut self) {
+        let shared = self.shared.clone();
+        shared.hub.deregister(self.member.local_id);
+        let player = self.identity.player.as_str();
+        let conn = self.conn.as_str();
+        let leaves = self
+            .rooms
+            .iter()
+            .map(|room| shared.rooms.leave(room, &self.member, false));
+        for result in futures::future::join_all(leaves).await {
+            if let Err(err) = result {
+                tracing::debug!(player, error = %err, "could not leave a room on close; the membership lapses by itself");
+            }
+        }
+        if let Err(err) = shared.sessions.close(player, conn).await {
+            tracing::debug!(player, error = %err, "could not close the session; it lapses by itself");
+        }
+        if !self.outbound.is_closed() {
+            self.outbound.close(CloseCode::Internal);
+        }
+    }
+}
+
+/// Tells a connection it was replaced and closes it with 4001.
+pub fn kick(outbound: &Outbound) {
+    metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "replaced").increment(1);
+    outbound.send(&ServerMessage::Kicked {
+        reason: reason::SESSION_REPLACED.to_owned(),
+    });
+    outbound.close(CloseCode::SessionReplaced);
+}

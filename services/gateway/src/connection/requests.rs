@@ -1,0 +1,347 @@
+//! Answering a client's requests: one handler per request type, and the one place where a
+//! failure becomes an `error` reply ([`Refusal`]).
+
+use std::time::Duration;
+
+use proto::{
+    ClientRequest, ErrorCode, Event, EventEnvelope, Id, PlayerId, QueueState, Request, Rid, RoomId,
+    ServerMessage,
+};
+use queues::{JoinOutcome, LeaveOutcome, Lookup, TicketError, TicketStatus};
+
+use super::Connection;
+use crate::rooms::RoomError;
+use crate::session::now_ms;
+
+/// A request that failed: the `error` reply's code and message.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %err, "a request failed on a dependency");
+        metrics::counter!("rallypoint_gateway_unavailable_total").increment(1);
+        Self::new(
+            ErrorCode::Unavailable,
+            "a dependency of the gateway is unavailable; retry shortly",
+        )
+    }
+}
+
+impl From<fred::error::Error> for Refusal {
+    fn from(err: fred::error::Error) -> Self {
+        Self::unavailable(err)
+    }
+}
+
+impl From<TicketError> for Refusal {
+    fn from(err: TicketError) -> Self {
+        Self::unavailable(err)
+    }
+}
+
+impl From<RoomError> for Refusal {
+    fn from(err: RoomError) -> Self {
+        Self::unavailable(err)
+    }
+}
+
+impl From<Lookup> for Refusal {
+    fn from(err: Lookup) -> Self {
+        let code = match err {
+            Lookup::UnknownQueue(_) => ErrorCode::UnknownQueue,
+            Lookup::UnknownRegion { .. } => ErrorCode::UnknownRegion,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+/// An id that came back from our own Redis state; a malformed one is our bug.
+fn stored_id(raw: &str) -> Result<Id, Refusal> {
+    Id::parse(raw).map_err(|e| {
+        tracing::error!(raw, error = %e, "an id in Redis is not a valid id");
+        Refusal::new(ErrorCode::Internal, "inconsistent state; please report")
+    })
+}
+
+impl Connection {
+    /// Decodes, limits and answers one frame.
+    pub(super) async fn on_frame(&mut self, data: &[u8]) {
+        let allowed = self.limiter.take();
+        let decoded = proto::decode_request(
+            data,
+            self.outbound.encoding(),
+            self.shared.config.max_frame_bytes,
+        );
+        let (rid, outcome) = match decoded {
+            Err(err) => {
+                metrics::counter!("rallypoint_gateway_messages_in_total", "type" => "invalid")
+                    .increment(1);
+                (
+                    err.rid.clone(),
+                    Err(Refusal::new(err.error_code(), err.error.to_string())),
+                )
+            }
+            Ok(Request { body, rid }) => {
+                metrics::counter!("rallypoint_gateway_messages_in_total", "type" => body.type_name())
+                    .increment(1);
+                if allowed {
+                    (rid, self.handle(body).await)
+                } else {
+                    metrics::counter!("rallypoint_gateway_rate_limited_total", "limit" => "connection")
+                        .increment(1);
+                    let refusal = Refusal::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "too many requests: at most {} per second",
+                            self.shared.config.rate_per_second
+                        ),
+                    );
+                    (rid, Err(refusal))
+                }
+            }
+        };
+        match outcome {
+            Ok(reply) => self.outbound.send(&reply.with_rid(rid)),
+            Err(refusal) => self.refuse(refusal, rid),
+        }
+    }
+
+    /// Sends the `error` reply; a client refused too often for its own fault is closed
+    /// with 1008.
+    fn refuse(&mut self, refusal: Refusal, rid: Option<Rid>) {
+        let abuse = matches!(
+            refusal.code,
+            ErrorCode::RateLimited
+                | ErrorCode::BadRequest
+                | ErrorCode::UnknownType
+                | ErrorCode::TooLarge
+        );
+        self.outbound
+            .send(&ServerMessage::error(refusal.code, refusal.message, rid));
+        if abuse && self.strikes.strike() {
+            tracing::info!(player = %self.identity.player, "closing a connection for repeated abuse (1008)");
+            metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "abuse")
+                .increment(1);
+            self.outbound.close(proto::CloseCode::PolicyViolation);
+        }
+    }
+
+    async fn handle(&mut self, request: ClientRequest) -> Result<ServerMessage, Refusal> {
+        match request {
+            ClientRequest::Ping => Ok(ServerMessage::Pong { rid: None }),
+            ClientRequest::QueueJoin { queue, region } => self.queue_join(queue, region).await,
+            ClientRequest::QueueLeave => self.queue_leave().await,
+            ClientRequest::QueueStatus => self.queue_status().await,
+            ClientRequest::RoomJoin { room } => self.room_join(room).await,
+            ClientRequest::RoomLeave { room } => self.room_leave(room).await,
+            ClientRequest::RoomSend { room, body } => self.room_send(room, body).await,
+            ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
+        }
+    }
+
+    async fn queue_join(&mut self, queue: Id, region: Id) -> Result<ServerMessage, Refusal> {
+        self.shared
+            .matchmaking
+            .lookup(queue.as_str(), region.as_str())?;
+        let outcome = self
+            .shared
+            .tickets
+            .join(
+                self.identity.player.as_str(),
+                queue.as_str(),
+                region.as_str(),
+            )
+            .await?;
+        match outcome {
+            JoinOutcome::Joined(ticket) => Ok(ServerMessage::QueueJoined {
+                ticket: stored_id(&ticket.id)?,
+                queue,
+                region,
+                rid: None,
+            }),
+            JoinOutcome::AlreadyQueued { queue, region } => Err(Refusal::new(
+                ErrorCode::AlreadyQueued,
+                format!("already queued in {queue}/{region}: send queue.leave first"),
+            )),
+            JoinOutcome::InMatch { match_id } => Err(Refusal::new(
+                ErrorCode::AlreadyQueued,
+                format!("in match {match_id}: queue again when it ends"),
+            )),
+        }
+    }
+
+    async fn queue_leave(&mut self) -> Result<ServerMessage, Refusal> {
+        match self
+            .shared
+            .tickets
+            .leave(self.identity.player.as_str())
+            .await?
+        {
+            LeaveOutcome::Left => Ok(ServerMessage::QueueLeft { rid: None }),
+            LeaveOutcome::NotQueued => Err(Refusal::new(
+                ErrorCode::NotQueued,
+                "no ticket is waiting (never queued, or already matched: see queue.status)",
+            )),
+        }
+    }
+
+    async fn queue_status(&mut self) -> Result<ServerMessage, Refusal> {
+        let status = self
+            .shared
+            .tickets
+            .status(self.identity.player.as_str())
+            .await?;
+        let idle = ServerMessage::QueueStatus {
+            state: QueueState::Idle,
+            queue: None,
+            region: None,
+            waited_ms: None,
+            match_id: None,
+            rid: None,
+        };
+        Ok(match status {
+            TicketStatus::Idle => idle,
+            TicketStatus::Searching {
+                queue,
+                region,
+                waited_ms,
+                ..
+            } => ServerMessage::QueueStatus {
+                state: QueueState::Searching,
+                queue: Some(stored_id(&queue)?),
+                region: Some(stored_id(&region)?),
+                waited_ms: Some(waited_ms),
+                match_id: None,
+                rid: None,
+            },
+            TicketStatus::Matched {
+                match_id,
+                queue,
+                region,
+            } => ServerMessage::QueueStatus {
+                state: QueueState::Matched,
+                queue: queue.as_deref().map(stored_id).transpose()?,
+                region: region.as_deref().map(stored_id).transpose()?,
+                waited_ms: None,
+                match_id: Some(stored_id(&match_id)?),
+                rid: None,
+            },
+        })
+    }
+
+    async fn room_join(&mut self, room: RoomId) -> Result<ServerMessage, Refusal> {
+        let max = self.shared.config.max_rooms;
+        if !self.rooms.contains(&room) && self.rooms.len() >= max {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("a connection may be in at most {max} rooms: leave one first"),
+            ));
+        }
+        let members = self.shared.rooms.join(&room, &self.member).await?;
+        self.rooms.insert(room.clone());
+        Ok(ServerMessage::RoomJoined {
+            room,
+            members,
+            rid: None,
+        })
+    }
+
+    async fn room_leave(&mut self, room: RoomId) -> Result<ServerMessage, Refusal> {
+        self.rooms.remove(&room);
+        self.shared.rooms.leave(&room, &self.member, true).await?;
+        Ok(ServerMessage::RoomLeft { room, rid: None })
+    }
+
+    async fn room_send(
+        &mut self,
+        room: RoomId,
+        body: proto::Body,
+    ) -> Result<ServerMessage, Refusal> {
+        if !self.rooms.contains(&room) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("not in room {room}: send room.join first"),
+            ));
+        }
+        self.check_chat_rate().await?;
+        let event = Event::RoomMessage {
+            room: room.clone(),
+            from: self.identity.player.clone(),
+            body,
+            ts: now_ms(),
+        };
+        let channel = self.shared.keys.room(room.as_str()).channel();
+        self.publish(&channel, event).await?;
+        Ok(ServerMessage::RoomSent { room, rid: None })
+    }
+
+    async fn whisper(&mut self, to: PlayerId, body: proto::Body) -> Result<ServerMessage, Refusal> {
+        self.check_chat_rate().await?;
+        let event = Event::Deliver {
+            player: to.clone(),
+            conn: None,
+            message: ServerMessage::Whisper {
+                from: self.identity.player.clone(),
+                body,
+                ts: now_ms(),
+            },
+        };
+        let channel = self.shared.keys.player(to.as_str()).inbox_channel();
+        if self.publish(&channel, event).await? > 0 {
+            return Ok(ServerMessage::WhisperSent { rid: None });
+        }
+        // Nobody subscribed: offline, or their gateway is re-subscribing right now.
+        if self.shared.sessions.is_online(to.as_str()).await? {
+            Err(Refusal::new(
+                ErrorCode::Unavailable,
+                format!("{to} is online but could not be reached just now; retry"),
+            ))
+        } else {
+            Err(Refusal::new(
+                ErrorCode::NotOnline,
+                format!("{to} is not online"),
+            ))
+        }
+    }
+
+    async fn check_chat_rate(&self) -> Result<(), Refusal> {
+        match self
+            .shared
+            .chat
+            .check(self.identity.player.as_str())
+            .await?
+        {
+            None => Ok(()),
+            Some(wait) => {
+                metrics::counter!("rallypoint_gateway_rate_limited_total", "limit" => "chat")
+                    .increment(1);
+                Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "chat limit: {} messages per minute; the next may go in {} ms",
+                        self.shared.config.chat_per_minute,
+                        wait.max(Duration::from_millis(1)).as_millis()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Publishes an event; the number of gateways subscribed.
+    pub(super) async fn publish(&self, channel: &str, event: Event) -> Result<u64, Refusal> {
+        let payload = proto::encode_event(&EventEnvelope::new(event, now_ms()))
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        Ok(self.shared.publisher.publish(channel, payload).await?)
+    }
+}

@@ -1,0 +1,67 @@
+//! The gateway-wide heartbeat: once per `heartbeat_ms`, refresh every local session and
+//! room membership in Redis (batched by fred's pipelining), and kick any connection whose
+//! session another connection took over while the signal was lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::kick;
+use crate::session::Touch;
+use crate::state::Shared;
+
+/// Session refreshes in flight at once.
+const CONCURRENCY: usize = 256;
+
+/// Runs until `stop`.
+pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(shared.config.heartbeat_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => beat(&shared).await,
+        }
+    }
+}
+
+async fn beat(shared: &Shared) {
+    let connections = shared.hub.snapshot();
+    let touches = futures::stream::iter(connections)
+        .map(|c| {
+            let sessions = shared.sessions.clone();
+            async move {
+                let result = sessions.touch(c.player.as_str(), &c.conn).await;
+                (c, result)
+            }
+        })
+        .buffer_unordered(CONCURRENCY);
+    let results: Vec<_> = touches.collect().await;
+    let mut failed = 0_usize;
+    for (conn, result) in results {
+        match result {
+            Ok(Touch::Refreshed) => {}
+            Ok(Touch::Restored) => {
+                tracing::info!(player = %conn.player, "a lapsed session was restored");
+            }
+            Ok(Touch::Replaced) => {
+                tracing::info!(player = %conn.player, "session taken over elsewhere (signal missed); kicking");
+                kick(&conn.outbound);
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    failed += shared.rooms.refresh_all().await;
+    if failed > 0 {
+        metrics::counter!("rallypoint_gateway_heartbeat_failures_total").increment(failed as u64);
+        tracing::warn!(
+            failed,
+            "heartbeat could not refresh some sessions or rooms; retrying next beat"
+        );
+    }
+    metrics::gauge!("rallypoint_gateway_connections").set(shared.hub.len() as f64);
+    metrics::gauge!("rallypoint_gateway_rooms").set(shared.rooms.local_room_count() as f64);
+}

@@ -1,0 +1,110 @@
+//! The client-facing HTTP endpoint: `GET /ws`. Credentials, encoding and the gateway's own
+//! state are checked before the upgrade, so a refused client gets a plain HTTP answer
+//! with PROTOCOL.md's JSON body (401 unauthorized, 400 bad request, 503 unavailable)
+//! instead of a socket that closes at once.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use proto::Encoding;
+use serde_json::json;
+
+use crate::auth::Credentials;
+use crate::connection;
+use crate::state::Shared;
+
+/// The router of the client listener.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new().route("/ws", get(upgrade)).with_state(shared)
+}
+
+/// A JSON error answer: `{"error": code, "message": ...}`.
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": code, "message": message.into()})),
+    )
+        .into_response()
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<Credentials>, axum::extract::rejection::QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(Query(credentials)) = query else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the query string could not be read: use ?token=<token> or ?guest=<player id>",
+        );
+    };
+    let identity = match shared.auth.authenticate(&headers, &credentials) {
+        Ok(identity) => identity,
+        Err(err) => {
+            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "unauthorized")
+                .increment(1);
+            return refuse(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string());
+        }
+    };
+    if let Err(reason) = shared.readiness.check() {
+        metrics::counter!("rallypoint_gateway_refused_total", "reason" => "unavailable")
+            .increment(1);
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "this gateway cannot take connections now ({reason}); connect to another or retry"
+            ),
+        );
+    }
+    let mut ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return refuse(
+                rejection.status(),
+                "bad_request",
+                format!("not a WebSocket upgrade: {}", rejection.body_text()),
+            );
+        }
+    };
+    let requested = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let Some(encoding) = Encoding::negotiate(Some(&requested)) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "unsupported subprotocol {requested:?}: use {} or {}",
+                Encoding::JSON_SUBPROTOCOL,
+                Encoding::MSGPACK_SUBPROTOCOL
+            ),
+        );
+    };
+    if !requested.trim().is_empty() {
+        ws.set_selected_protocol(HeaderValue::from_static(encoding.subprotocol()));
+    }
+    let config = &shared.config;
+    let max_frame = config.max_frame_bytes;
+    let ws = ws
+        .read_buffer_size(config.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_frame.saturating_mul(4).max(64 * 1024))
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame);
+    let tracker = shared.tracker.clone();
+    ws.on_upgrade(move |socket| {
+        tracker.track_future(connection::run(shared, socket, identity, encoding))
+    })
+}

@@ -1,0 +1,362 @@
+//! Chat rooms: membership in Redis, delivery through one subscription per gateway.
+//!
+//! **Membership** lives in the room's slot (`{r:<room>}`): a sorted set of members scored by
+//! when the membership lapses, and the connection owning each. The gateway holding a member
+//! pushes the lapse time forward every heartbeat (`room_refresh.lua`), so the members of a
+//! gateway that died lapse within the session TTL and are pruned before any count; a
+//! connection's cleanup removes only memberships it still owns (`room_leave.lua`), so a
+//! player who reconnected elsewhere keeps theirs. The player's own set of rooms
+//! (`{p:<player>}:rooms`) lets a reconnect on any gateway rejoin them.
+//!
+//! **Delivery**: a message is published once to the room's sharded channel. A gateway
+//! subscribes to that channel when its first local member joins and drops it when the last
+//! one leaves (reference count), and its fan-out task encodes each message once per wire
+//! encoding and hands the same bytes to every local member.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::Duration;
+
+use core_keys::{Keys, scripts};
+use fred::prelude::{Client, SetsInterface};
+use fred::types::scripts::Script;
+use proto::{Event, RoomId, ServerMessage};
+use service_runtime::subscriptions::Subscriptions;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::LocalConn;
+use crate::outbound::{Encoded, Outbound};
+use crate::session::now_ms;
+
+static REFRESH: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("rooms/room_refresh.lua")));
+static LEAVE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("rooms/room_leave.lua")));
+
+/// Why joining a room failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("cannot subscribe to the room: {0}")]
+    Subscribe(String),
+}
+
+/// A room with members on this gateway.
+#[derive(Debug)]
+struct LocalRoom {
+    /// Local members by connection number.
+    members: HashMap<u64, LocalConn>,
+    /// `None` while subscribing; then whether the subscription was made.
+    ready: watch::Receiver<Option<Result<(), String>>>,
+    /// Tells the fan-out task to stop (and so unsubscribe).
+    stop: CancellationToken,
+    /// Tells a failed subscription's entry from a newer one.
+    generation: u64,
+}
+
+/// The rooms of one gateway instance. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Rooms {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    keys: Keys,
+    redis: Client,
+    subscriptions: Subscriptions,
+    member_ttl: Duration,
+    local: Mutex<HashMap<RoomId, LocalRoom>>,
+    next_generation: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    /// The local room table. A std mutex: never held across an await.
+    fn local(&self) -> MutexGuard<'_, HashMap<RoomId, LocalRoom>> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Rooms {
+    pub fn new(
+        keys: Keys,
+        redis: Client,
+        subscriptions: Subscriptions,
+        member_ttl: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                keys,
+                redis,
+                subscriptions,
+                member_ttl,
+                local: Mutex::new(HashMap::new()),
+                next_generation: std::sync::atomic::AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Adds `member` to `room`: subscribes the gateway to the room if it is the first
+    /// local member, records the membership, and remembers the room for the player's
+    /// reconnects. Returns the member count across all gateways.
+    pub async fn join(&self, room: &RoomId, member: &LocalConn) -> Result<u32, RoomError> {
+        let mut ready = self.add_local(room, member);
+        let subscribed = loop {
+            if let Some(result) = ready.borrow_and_update().clone() {
+                break result;
+            }
+            if ready.changed().await.is_err() {
+                break Err("the room's fan-out task stopped".to_owned());
+            }
+        };
+        if let Err(reason) = subscribed {
+            self.remove_local(room, member.local_id);
+            return Err(RoomError::Subscribe(reason));
+        }
+        let counted = self
+            .refresh(
+                room,
+                "take",
+                &[(member.player.as_str(), member.conn.as_str())],
+            )
+            .await;
+        let remembered: Result<i64, _> = self
+            .inner
+            .redis
+            .sadd(
+                self.inner.keys.player(member.player.as_str()).rooms(),
+                room.as_str(),
+            )
+            .await;
+        match (counted, remembered) {
+            (Ok(count), Ok(_)) => Ok(count),
+            (Err(err), _) | (_, Err(err)) => {
+                self.remove_local(room, member.local_id);
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Removes the connection from `room`. `forget`: also drop the room from the player's
+    /// set (an explicit `room.leave`; a disconnect keeps it for a reconnect).
+    pub async fn leave(
+        &self,
+        room: &RoomId,
+        member: &LocalConn,
+        forget: bool,
+    ) -> Result<(), fred::error::Error> {
+        self.remove_local(room, member.local_id);
+        let _removed: i64 = LEAVE
+            .evalsha_with_reload(
+                &self.inner.redis,
+                scripts::room_membership(&self.inner.keys, room.as_str()),
+                vec![member.player.to_string(), member.conn.clone()],
+            )
+            .await?;
+        if forget {
+            let _: i64 = self
+                .inner
+                .redis
+                .srem(
+                    self.inner.keys.player(member.player.as_str()).rooms(),
+                    room.as_str(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Rooms with members on this gateway (each is one subscription).
+    pub fn local_room_count(&self) -> usize {
+        self.inner.local().len()
+    }
+
+    /// The heartbeat: pushes forward the memberships of every local member, room by room.
+    /// Returns how many rooms failed to refresh.
+    pub async fn refresh_all(&self) -> usize {
+        let snapshot: Vec<(RoomId, Vec<(String, String)>)> = self
+            .inner
+            .local()
+            .iter()
+            .map(|(room, local)| {
+                let members = local
+                    .members
+                    .values()
+                    .map(|m| (m.player.to_string(), m.conn.clone()))
+                    .collect();
+                (room.clone(), members)
+            })
+            .collect();
+        let refreshes = snapshot.iter().map(|(room, members)| async move {
+            let pairs: Vec<(&str, &str)> = members
+                .iter()
+                .map(|(p, c)| (p.as_str(), c.as_str()))
+                .collect();
+            self.refresh(room, "keep", &pairs).await
+        });
+        let results = futures::future::join_all(refreshes).await;
+        results.iter().filter(|r| r.is_err()).count()
+    }
+
+    async fn refresh(
+        &self,
+        room: &RoomId,
+        mode: &str,
+        members: &[(&str, &str)],
+    ) -> Result<u32, fred::error::Error> {
+        let mut args = Vec::with_capacity(3 + members.len() * 2);
+        args.push(now_ms().to_string());
+        args.push(self.inner.member_ttl.as_millis().to_string());
+        args.push(mode.to_owned());
+        for (player, conn) in members {
+            args.push((*player).to_owned());
+            args.push((*conn).to_owned());
+        }
+        let count: i64 = REFRESH
+            .evalsha_with_reload(
+                &self.inner.redis,
+                scripts::room_membership(&self.inner.keys, room.as_str()),
+                args,
+            )
+            .await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// Registers the local member, starting the room's fan-out task if it is the first.
+    fn add_local(
+        &self,
+        room: &RoomId,
+        member: &LocalConn,
+    ) -> watch::Receiver<Option<Result<(), String>>> {
+        let mut local = self.inner.local();
+        if let Some(existing) = local.get_mut(room) {
+            existing.members.insert(member.local_id, member.clone());
+            return existing.ready.clone();
+        }
+        let (ready_tx, ready) = watch::channel(None);
+        let stop = CancellationToken::new();
+        let generation = self
+            .inner
+            .next_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        local.insert(
+            room.clone(),
+            LocalRoom {
+                members: HashMap::from([(member.local_id, member.clone())]),
+                ready: ready.clone(),
+                stop: stop.clone(),
+                generation,
+            },
+        );
+        metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
+        tokio::spawn(fan_out(
+            self.inner.clone(),
+            room.clone(),
+            generation,
+            ready_tx,
+            stop,
+        ));
+        ready
+    }
+
+    fn remove_local(&self, room: &RoomId, local_id: u64) {
+        let mut local = self.inner.local();
+        let Some(entry) = local.get_mut(room) else {
+            return;
+        };
+        entry.members.remove(&local_id);
+        if entry.members.is_empty() {
+            entry.stop.cancel();
+            local.remove(room);
+            metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
+        }
+    }
+}
+
+/// Subscribes to the room's channel and delivers its messages to the local members until
+/// told to stop (the last local member left), then unsubscribes by dropping the
+/// subscription.
+async fn fan_out(
+    inner: Arc<Inner>,
+    room: RoomId,
+    generation: u64,
+    ready: watch::Sender<Option<Result<(), String>>>,
+    stop: CancellationToken,
+) {
+    let channel = inner.keys.room(room.as_str()).channel();
+    let subscribed = tokio::select! {
+        () = stop.cancelled() => return,
+        subscribed = inner.subscriptions.subscribe(&channel) => subscribed,
+    };
+    let mut subscription = match subscribed {
+        Ok(subscription) => {
+            ready.send_replace(Some(Ok(())));
+            subscription
+        }
+        Err(err) => {
+            tracing::warn!(room = %room, error = %err, "cannot subscribe to a room channel");
+            // Forget this attempt so the next join tries again.
+            let mut local = inner.local();
+            if local.get(&room).is_some_and(|r| r.generation == generation) {
+                local.remove(&room);
+            }
+            drop(local);
+            ready.send_replace(Some(Err(err.to_string())));
+            return;
+        }
+    };
+    loop {
+        let payload = tokio::select! {
+            () = stop.cancelled() => break,
+            payload = subscription.recv() => payload,
+        };
+        let Some(payload) = payload else { break };
+        let message = match proto::decode_event(&payload, proto::MAX_EVENT_BYTES) {
+            Ok(envelope) => match envelope.event {
+                Event::RoomMessage {
+                    room: to,
+                    from,
+                    body,
+                    ts,
+                } if to == room => ServerMessage::RoomMessage {
+                    room: to,
+                    from,
+                    body,
+                    ts,
+                },
+                other => {
+                    tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
+                    continue;
+                }
+            },
+            Err(err) => {
+                tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
+                continue;
+            }
+        };
+        deliver(&inner, &room, &message);
+    }
+}
+
+/// Hands one message to every local member of `room`, encoded once per encoding.
+fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
+    let members: Vec<Outbound> = match inner.local().get(room) {
+        Some(local) => local.members.values().map(|m| m.outbound.clone()).collect(),
+        None => return,
+    };
+    let encoded = Encoded::new(message);
+    let mut delivered = 0_u64;
+    for outbound in &members {
+        if outbound
+            .push(encoded.frame(outbound.encoding()), encoded.type_name())
+            .is_ok()
+        {
+            delivered += 1;
+        }
+    }
+    metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "room").increment(delivered);
+}

@@ -1,0 +1,22 @@
+-- session_touch.lua: the gateway's heartbeat for one local session.
+-- KEYS[1]  the player's session hash
+-- KEYS[2]  the player's rooms (set)
+-- ARGV[1]  this gateway's instance id
+-- ARGV[2]  the connection id
+-- ARGV[3]  now, ms since the epoch
+-- ARGV[4]  session TTL in ms
+-- ARGV[5]  rooms TTL in ms
+-- Returns 1 refreshed; 2 restored (it had lapsed, e.g. Redis was away longer than the
+-- TTL); 0 the session now belongs to another connection (this one was replaced).
+local conn = redis.call('HGET', KEYS[1], 'conn')
+if conn and conn ~= ARGV[2] then
+  return 0
+end
+local result = 1
+if not conn then
+  redis.call('HSET', KEYS[1], 'gateway', ARGV[1], 'conn', ARGV[2], 'connected_ms', ARGV[3])
+  result = 2
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return result

@@ -1,0 +1,96 @@
+//! What every connection of one gateway instance shares: config, Redis, the stores, the
+//! local connection table and the task tracker the drain waits on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use core_keys::Keys;
+use fred::prelude::Client;
+use proto::GatewayId;
+use queues::{MatchmakingConfig, Tickets};
+use service_runtime::ServiceContext;
+use service_runtime::publish::Publisher;
+use service_runtime::readiness::Readiness;
+use service_runtime::subscriptions::Subscriptions;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::chat::ChatLimit;
+use crate::config::{Config, GatewaySection};
+use crate::hub::Hub;
+use crate::rooms::Rooms;
+use crate::session::Sessions;
+
+/// The state of one gateway instance.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: GatewaySection,
+    pub matchmaking: MatchmakingConfig,
+    pub gateway_id: GatewayId,
+    pub keys: Keys,
+    pub redis: Client,
+    pub publisher: Publisher,
+    pub subscriptions: Subscriptions,
+    pub readiness: Readiness,
+    pub auth: Authenticator,
+    pub sessions: Sessions,
+    pub rooms: Rooms,
+    pub chat: ChatLimit,
+    pub tickets: Tickets,
+    pub hub: Hub,
+    /// Every connection task, so the drain can wait for their cleanup.
+    pub tracker: TaskTracker,
+    next_local_id: AtomicU64,
+}
+
+impl Shared {
+    /// The state of a gateway instance with `config`, on the runtime's Redis handles.
+    pub fn new(config: Config, gateway_id: GatewayId, ctx: &ServiceContext) -> Self {
+        let Config {
+            gateway: config,
+            matchmaking,
+        } = config;
+        let keys = ctx.keys.clone();
+        let redis = ctx.redis.clone();
+        let session_ttl = Duration::from_millis(config.session_ttl_ms);
+        Self {
+            auth: Authenticator::new(&config.jwt_secret, config.allow_guests),
+            sessions: Sessions::new(
+                keys.clone(),
+                redis.clone(),
+                gateway_id.to_string(),
+                session_ttl,
+                Duration::from_millis(config.reconnect_grace_ms),
+            ),
+            rooms: Rooms::new(
+                keys.clone(),
+                redis.clone(),
+                ctx.subscriptions.clone(),
+                session_ttl,
+            ),
+            chat: ChatLimit::new(
+                keys.clone(),
+                redis.clone(),
+                gateway_id.to_string(),
+                config.chat_per_minute,
+            ),
+            tickets: Tickets::new(keys.clone(), redis.clone(), matchmaking.default_rating),
+            hub: Hub::default(),
+            tracker: TaskTracker::new(),
+            next_local_id: AtomicU64::new(1),
+            config,
+            matchmaking,
+            gateway_id,
+            keys,
+            redis,
+            publisher: ctx.publisher.clone(),
+            subscriptions: ctx.subscriptions.clone(),
+            readiness: ctx.readiness.clone(),
+        }
+    }
+
+    /// A number for a new local connection, unique in this process.
+    pub fn next_local_id(&self) -> u64 {
+        self.next_local_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,228 @@
+//! Bad input gets the protocol's error or close code, and the other clients on the gateway
+//! keep being served.
+
+mod common;
+
+use common::{Client, assert_error, ws_addr};
+use proto::{Encoding, ErrorCode, ServerMessage};
+use serde_json::json;
+
+/// A bystander on the same gateway still gets answers.
+async fn still_served(bystander: &mut Client) {
+    let reply = bystander.request(json!({"type": "ping"})).await;
+    assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_error_replies_and_the_connection_stays() {
+    let ns = testkit::unique_namespace("badreq");
+    let gateway = common::start(&ns, &[]).await;
+    let addr = ws_addr(&gateway);
+    let mut bystander = Client::guest(addr, "bystander", Encoding::MsgPack).await;
+
+    let mut json_client = Client::guest(addr, "j", Encoding::Json).await;
+    let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+        ("invalid JSON", b"{not json".to_vec(), ErrorCode::BadRequest),
+        ("not an object", b"[1,2]".to_vec(), ErrorCode::BadRequest),
+        ("no type", br#"{"rid":1}"#.to_vec(), ErrorCode::BadRequest),
+        (
+            "unknown type",
+            br#"{"type":"teleport","rid":2}"#.to_vec(),
+            ErrorCode::UnknownType,
+        ),
+        (
+            "missing field",
+            br#"{"type":"room.join","rid":3}"#.to_vec(),
+            ErrorCode::BadRequest,
+        ),
+        (
+            "wrong type",
+            br#"{"type":"room.join","room":5}"#.to_vec(),
+            ErrorCode::BadRequest,
+        ),
+        (
+            "invalid id",
+            br#"{"type":"whisper","to":"a b","body":1}"#.to_vec(),
+            ErrorCode::BadRequest,
+        ),
+        (
+            "body over 4 KiB",
+            format!(
+                r#"{{"type":"whisper","to":"x","body":"{}"}}"#,
+                "x".repeat(5000)
+            )
+            .into_bytes(),
+            ErrorCode::TooLarge,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        json_client.send_raw(bytes).await;
+        let reply = json_client.recv().await;
+        assert_error(&reply, code);
+        eprintln!("{what}: {reply:?}");
+        still_served(&mut bystander).await;
+    }
+    // The rid of a bad request is echoed when it could be read.
+    json_client
+        .send_raw(br#"{"type":"teleport","rid":"r-9"}"#.to_vec())
+        .await;
+    let reply = json_client.recv().await;
+    assert_eq!(reply.rid(), Some(&proto::Rid::Str("r-9".into())));
+
+    let mut msgpack_client = Client::guest(addr, "m", Encoding::MsgPack).await;
+    for (what, bytes, code) in [
+        (
+            "invalid MessagePack",
+            vec![0xc1, 0x00, 0xff],
+            ErrorCode::BadRequest,
+        ),
+        (
+            "truncated MessagePack",
+            vec![0x82, 0xa4, b't', b'y'],
+            ErrorCode::BadRequest,
+        ),
+        (
+            "unknown type",
+            rmp_serde::to_vec_named(&json!({"type": "fly"})).expect("encodes"),
+            ErrorCode::UnknownType,
+        ),
+    ] {
+        msgpack_client.send_raw(bytes).await;
+        let reply = msgpack_client.recv().await;
+        eprintln!("{what}: {reply:?}");
+        assert_error(&reply, code);
+    }
+    // Both still work.
+    still_served(&mut json_client).await;
+    still_served(&mut msgpack_client).await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009() {
+    let ns = testkit::unique_namespace("big");
+    let gateway = common::start(&ns, &[("gateway.max_frame_bytes", "4096")]).await;
+    let addr = ws_addr(&gateway);
+    let mut bystander = Client::guest(addr, "bystander", Encoding::Json).await;
+    let mut client = Client::guest(addr, "big", Encoding::Json).await;
+    client
+        .send_raw(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(8000)).into_bytes())
+        .await;
+    let (_, code) = client.until_closed().await;
+    assert_eq!(code, Some(1009));
+    still_served(&mut bystander).await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_then_closed_with_1008() {
+    let ns = testkit::unique_namespace("flood");
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.rate_per_second", "5"),
+            ("gateway.rate_burst", "5"),
+            ("gateway.abuse_strikes", "10"),
+        ],
+    )
+    .await;
+    let addr = ws_addr(&gateway);
+    let mut bystander = Client::guest(addr, "bystander", Encoding::Json).await;
+    let mut flooder = Client::guest(addr, "flooder", Encoding::Json).await;
+    for i in 0..40 {
+        flooder.send(json!({"type": "ping", "rid": i})).await;
+    }
+    let (replies, code) = flooder.until_closed().await;
+    let pongs = replies
+        .iter()
+        .filter(|m| matches!(m, ServerMessage::Pong { .. }))
+        .count();
+    let limited = replies
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!((5..=7).contains(&pongs), "the burst passes: {pongs} pongs");
+    assert_eq!(limited, 10, "ten refusals, then the close");
+    assert_eq!(code, Some(1008));
+    still_served(&mut bystander).await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn the_chat_limit_holds_across_gateways_and_reconnects() {
+    let ns = testkit::unique_namespace("chat");
+    let limits = [
+        ("gateway.chat_per_minute", "5"),
+        ("gateway.abuse_strikes", "100"),
+    ];
+    let one = common::start(&ns, &limits).await;
+    let two = common::start(&ns, &limits).await;
+    let mut target = Client::guest(ws_addr(&two), "target", Encoding::Json).await;
+    let mut chatty = Client::guest(ws_addr(&one), "chatty", Encoding::Json).await;
+    for _ in 0..3 {
+        let reply = chatty
+            .request(json!({"type": "whisper", "to": "target", "body": "hi"}))
+            .await;
+        assert!(
+            matches!(reply, ServerMessage::WhisperSent { .. }),
+            "{reply:?}"
+        );
+    }
+    chatty.close().await;
+    // Reconnected on the other gateway: two more pass, the sixth is refused.
+    let mut chatty = Client::guest(ws_addr(&two), "chatty", Encoding::Json).await;
+    for _ in 0..2 {
+        let reply = chatty
+            .request(json!({"type": "whisper", "to": "target", "body": "hi"}))
+            .await;
+        assert!(
+            matches!(reply, ServerMessage::WhisperSent { .. }),
+            "{reply:?}"
+        );
+    }
+    let reply = chatty
+        .request(json!({"type": "room.join", "room": "r"}))
+        .await;
+    assert!(matches!(reply, ServerMessage::RoomJoined { .. }));
+    let reply = chatty
+        .request(json!({"type": "room.send", "room": "r", "body": "hi"}))
+        .await;
+    assert_error(&reply, ErrorCode::RateLimited);
+    let reply = chatty
+        .request(json!({"type": "whisper", "to": "target", "body": "hi"}))
+        .await;
+    assert_error(&reply, ErrorCode::RateLimited);
+    // The target got exactly the five allowed.
+    for _ in 0..5 {
+        assert!(matches!(target.recv().await, ServerMessage::Whisper { .. }));
+    }
+    still_served(&mut target).await;
+    one.stop().await.expect("stops");
+    two.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let ns = testkit::unique_namespace("idle");
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.heartbeat_ms", "200"),
+            ("gateway.session_ttl_ms", "1000"),
+            ("gateway.idle_timeout_ms", "600"),
+        ],
+    )
+    .await;
+    let mut client = Client::guest(ws_addr(&gateway), "sleepy", Encoding::Json).await;
+    let (_, code) = client.until_closed().await;
+    assert_eq!(code, Some(4004));
+    gateway.stop().await.expect("stops");
+}

@@ -1,0 +1,322 @@
+//! Shared set-up of the gateway's tests: gateways started in-process against the shared
+//! test cluster (each test in its own namespace), and a small WebSocket client speaking
+//! the protocol in either encoding.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use gateway::Gateway;
+use proto::{Encoding, ServerMessage};
+use serde_json::{Value, json};
+use service_runtime::{LoadedConfig, RunningService, Service};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const JWT_SECRET: &str = "gateway-test-secret-0123456789";
+
+/// How long a test waits for any one frame.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A gateway config for namespace `ns`, with `overrides` (`("gateway.allow_guests",
+/// "false")`) on top of quick test timings.
+pub fn config(ns: &str, overrides: &[(&str, &str)]) -> LoadedConfig {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "RALLYPOINT_REDIS__URLS".into(),
+            testkit::redis_urls().join(","),
+        ),
+        ("RALLYPOINT_REDIS__NAMESPACE".into(), ns.into()),
+        ("RALLYPOINT_OPS__LISTEN".into(), "127.0.0.1:0".into()),
+        ("RALLYPOINT_GATEWAY__LISTEN".into(), "127.0.0.1:0".into()),
+        ("RALLYPOINT_GATEWAY__JWT_SECRET".into(), JWT_SECRET.into()),
+        ("RALLYPOINT_GATEWAY__ALLOW_GUESTS".into(), "true".into()),
+        ("RALLYPOINT_GATEWAY__HEARTBEAT_MS".into(), "500".into()),
+        ("RALLYPOINT_GATEWAY__SESSION_TTL_MS".into(), "3000".into()),
+        ("RALLYPOINT_GATEWAY__IDLE_TIMEOUT_MS".into(), "20000".into()),
+        ("RALLYPOINT_GATEWAY__DRAIN_GRACE_MS".into(), "1500".into()),
+        (
+            "RALLYPOINT_GATEWAY__RECONNECT_SPREAD_MS".into(),
+            "100".into(),
+        ),
+        (
+            "RALLYPOINT_SHUTDOWN__DRAIN_DEADLINE_MS".into(),
+            "8000".into(),
+        ),
+    ];
+    for (key, value) in overrides {
+        let var = format!("RALLYPOINT_{}", key.to_uppercase().replace('.', "__"));
+        env.retain(|(k, _)| *k != var);
+        env.push((var, (*value).to_owned()));
+    }
+    LoadedConfig::load_with_env(Gateway::DEFAULTS, None, Some(env.into_iter().collect()))
+        .expect("a valid test config")
+}
+
+/// Starts a gateway in-process and waits until it reports ready (connected to Redis).
+pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> RunningService {
+    let gateway = service_runtime::start::<Gateway>(config(ns, overrides))
+        .await
+        .expect("the gateway starts");
+    let ready = format!("http://{}/health/ready", gateway.ops_addr);
+    testkit::wait_until(
+        "the gateway to be ready",
+        Duration::from_secs(20),
+        || async {
+            let response = reqwest::get(&ready).await.ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await
+    .expect("ready");
+    gateway
+}
+
+/// The gateway's client address.
+pub fn ws_addr(gateway: &RunningService) -> SocketAddr {
+    gateway
+        .endpoint("ws")
+        .expect("the gateway has a ws endpoint")
+}
+
+/// A signed JWT for `player`, valid for `valid_for_s` seconds (negative: expired).
+pub fn token(player: &str, valid_for_s: i64, secret: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": player, "exp": now + valid_for_s}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("encodes a token")
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A refused upgrade: the HTTP status and the JSON body.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// A protocol client.
+pub struct Client {
+    pub player: String,
+    pub encoding: Encoding,
+    socket: Socket,
+    pub welcome: ServerMessage,
+    /// Pushes that arrived while waiting for a reply, handed out by `recv` first.
+    pending: std::collections::VecDeque<ServerMessage>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("player", &self.player)
+            .finish()
+    }
+}
+
+/// Opens a socket to `/ws?<query>` with optional headers, without reading anything.
+pub async fn open(
+    addr: SocketAddr,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Socket, Option<String>), Refused> {
+    let mut request = format!("ws://{addr}/ws?{query}")
+        .into_client_request()
+        .expect("a request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, response)) => {
+            let protocol = response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok((socket, protocol))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let status = response.status().as_u16();
+            let body = response
+                .body()
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null);
+            Err(Refused { status, body })
+        }
+        Err(err) => panic!("cannot connect to {addr}: {err}"),
+    }
+}
+
+impl Client {
+    /// Connects as guest `player` in `encoding` and reads `welcome`.
+    pub async fn guest(addr: SocketAddr, player: &str, encoding: Encoding) -> Client {
+        Self::connect(addr, &format!("guest={player}"), player, encoding).await
+    }
+
+    /// Connects with `query` and reads `welcome`.
+    pub async fn connect(
+        addr: SocketAddr,
+        query: &str,
+        player: &str,
+        encoding: Encoding,
+    ) -> Client {
+        let protocol = encoding.subprotocol();
+        let (socket, _) = open(addr, query, &[("sec-websocket-protocol", protocol)])
+            .await
+            .expect("the upgrade is accepted");
+        let mut client = Client {
+            player: player.to_owned(),
+            encoding,
+            socket,
+            welcome: ServerMessage::Pong { rid: None },
+            pending: std::collections::VecDeque::new(),
+        };
+        let welcome = client.recv().await;
+        assert!(
+            matches!(welcome, ServerMessage::Welcome { .. }),
+            "the first frame is welcome, got {welcome:?}"
+        );
+        client.welcome = welcome;
+        client
+    }
+
+    /// The session id from `welcome`.
+    pub fn session(&self) -> String {
+        match &self.welcome {
+            ServerMessage::Welcome { session, .. } => session.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// Sends a request given as JSON, in the client's encoding.
+    pub async fn send(&mut self, request: Value) {
+        let frame = match self.encoding {
+            Encoding::Json => Message::text(request.to_string()),
+            Encoding::MsgPack => {
+                Message::binary(rmp_serde::to_vec_named(&request).expect("encodes as MessagePack"))
+            }
+        };
+        self.socket.send(frame).await.expect("the frame is sent");
+    }
+
+    /// Sends raw bytes as a frame of the client's encoding's kind.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        let frame = match self.encoding {
+            Encoding::Json => Message::text(String::from_utf8_lossy(&bytes).into_owned()),
+            Encoding::MsgPack => Message::binary(bytes),
+        };
+        self.socket.send(frame).await.expect("the frame is sent");
+    }
+
+    /// The next message (pings and pongs skipped). Panics on close or after the deadline.
+    pub async fn recv(&mut self) -> ServerMessage {
+        if let Some(message) = self.pending.pop_front() {
+            return message;
+        }
+        self.read().await
+    }
+
+    async fn read(&mut self) -> ServerMessage {
+        loop {
+            let frame = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no frame within {FRAME_DEADLINE:?}", self.player))
+                .unwrap_or_else(|| panic!("{}: the socket ended", self.player))
+                .unwrap_or_else(|e| panic!("{}: read failed: {e}", self.player));
+            let data = match frame {
+                Message::Text(text) => text.as_bytes().to_vec(),
+                Message::Binary(data) => data.to_vec(),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Close(close) => panic!("{}: closed: {close:?}", self.player),
+            };
+            return proto::decode_server(&data, self.encoding, usize::MAX)
+                .unwrap_or_else(|e| panic!("{}: undecodable frame: {e}", self.player));
+        }
+    }
+
+    /// Sends `request` with `rid` and returns the reply carrying it; pushes that arrive
+    /// first are kept for `recv`.
+    pub async fn request(&mut self, mut request: Value) -> ServerMessage {
+        let rid = fastrand::u32(..);
+        request["rid"] = json!(rid);
+        self.send(request).await;
+        loop {
+            let message = self.read().await;
+            if message.rid() == Some(&proto::Rid::Int(i64::from(rid))) {
+                return message;
+            }
+            if message.rid().is_none() && !matches!(message, ServerMessage::Error { .. }) {
+                self.pending.push_back(message);
+                continue;
+            }
+            panic!(
+                "{}: expected the reply to rid {rid}, got {message:?}",
+                self.player
+            );
+        }
+    }
+
+    /// Reads until the server closes; the close code (`None`: closed without one).
+    /// Messages before the close are returned too.
+    pub async fn until_closed(&mut self) -> (Vec<ServerMessage>, Option<u16>) {
+        let mut before: Vec<ServerMessage> = self.pending.drain(..).collect();
+        loop {
+            let frame = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{}: not closed within {FRAME_DEADLINE:?}", self.player)
+                });
+            match frame {
+                None | Some(Err(_)) => return (before, None),
+                Some(Ok(Message::Close(close))) => {
+                    return (before, close.map(|c| u16::from(c.code)));
+                }
+                Some(Ok(Message::Text(text))) => before.push(
+                    proto::decode_server(text.as_bytes(), self.encoding, usize::MAX)
+                        .expect("decodes"),
+                ),
+                Some(Ok(Message::Binary(data))) => before
+                    .push(proto::decode_server(&data, self.encoding, usize::MAX).expect("decodes")),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Closes the socket from the client side.
+    pub async fn close(mut self) {
+        let _already_closed_is_fine = self.socket.close(None).await;
+    }
+}
+
+/// Asserts that `message` is an `error` with `code`.
+pub fn assert_error(message: &ServerMessage, code: proto::ErrorCode) {
+    match message {
+        ServerMessage::Error { code: got, .. } => assert_eq!(*got, code, "{message:?}"),
+        other => panic!("expected error {code}, got {other:?}"),
+    }
+}
+
+/// A command connection to the test cluster, for looking at what the gateway wrote.
+pub async fn redis() -> fred::prelude::Client {
+    use fred::prelude::ClientLike;
+    let config = config(&testkit::unique_namespace("probe"), &[]);
+    let client = service_runtime::redis::build_client(&config.common.redis).expect("client");
+    client.wait_for_connect().await.expect("connected");
+    client
+}
