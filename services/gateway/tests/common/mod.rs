@@ -26,6 +26,16 @@ pub const FRAME_DEADLINE: Duration = Duration::from_secs(10);
 /// A gateway config for namespace `ns`, with `overrides` (`("gateway.allow_guests",
 /// "false")`) on top of quick test timings.
 pub fn config(ns: &str, overrides: &[(&str, &str)]) -> LoadedConfig {
+    LoadedConfig::load_with_env(
+        Gateway::DEFAULTS,
+        None,
+        Some(env_for(ns, overrides).into_iter().collect()),
+    )
+    .expect("a valid test config")
+}
+
+/// The environment of a test gateway: quick timings, namespace `ns`, `overrides`.
+fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         (
             "RALLYPOINT_REDIS__URLS".into(),
@@ -54,8 +64,7 @@ pub fn config(ns: &str, overrides: &[(&str, &str)]) -> LoadedConfig {
         env.retain(|(k, _)| *k != var);
         env.push((var, (*value).to_owned()));
     }
-    LoadedConfig::load_with_env(Gateway::DEFAULTS, None, Some(env.into_iter().collect()))
-        .expect("a valid test config")
+    env
 }
 
 /// Starts a gateway in-process and waits until it reports ready (connected to Redis).
@@ -82,6 +91,71 @@ pub fn ws_addr(gateway: &RunningService) -> SocketAddr {
     gateway
         .endpoint("ws")
         .expect("the gateway has a ws endpoint")
+}
+
+/// The real `rallypoint-gateway` binary as a child process (for tests that SIGKILL it).
+#[derive(Debug)]
+pub struct GatewayProcess {
+    pub ws: SocketAddr,
+    pub instance: String,
+    child: tokio::process::Child,
+}
+
+impl GatewayProcess {
+    /// Starts the binary with the same settings as [`config`], and waits for its
+    /// `listening` and `started` log lines.
+    pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> GatewayProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut env: Vec<(String, String)> = vec![
+            ("RALLYPOINT_LOG__FORMAT".into(), "json".into()),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ];
+        env.extend(env_for(ns, overrides));
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rallypoint-gateway"))
+            .env_clear()
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the gateway binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let (mut ws, mut instance) = (None, None);
+        let started = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if entry["message"] == "listening" && entry["endpoint"] == "ws" {
+                    ws = entry["addr"].as_str().and_then(|a| a.parse().ok());
+                }
+                if entry["message"] == "started" {
+                    instance = entry["instance"].as_str().map(str::to_owned);
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            started.is_ok(),
+            "the gateway binary logged `started` in time"
+        );
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let process = GatewayProcess {
+            ws: ws.expect("a `listening` line for the ws endpoint"),
+            instance: instance.expect("the instance id"),
+            child,
+        };
+        process
+    }
+
+    /// SIGKILL: no drain, no cleanup.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("killed");
+        let _status = self.child.wait().await;
+    }
 }
 
 /// A signed JWT for `player`, valid for `valid_for_s` seconds (negative: expired).
@@ -164,6 +238,27 @@ pub async fn open(
 }
 
 impl Client {
+    /// Connects as guest `player` over a socket with a tiny receive buffer, for a client
+    /// that stops reading; does not read `welcome`.
+    pub async fn guest_with_small_buffer(addr: SocketAddr, player: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+        let stream = socket.connect(addr).await.expect("connected");
+        let request = format!("ws://{addr}/ws?guest={player}")
+            .into_client_request()
+            .expect("a request");
+        let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("upgraded");
+        Client {
+            player: player.to_owned(),
+            encoding: Encoding::Json,
+            socket,
+            welcome: ServerMessage::Pong { rid: None },
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
     /// Connects as guest `player` in `encoding` and reads `welcome`.
     pub async fn guest(addr: SocketAddr, player: &str, encoding: Encoding) -> Client {
         Self::connect(addr, &format!("guest={player}"), player, encoding).await
