@@ -98,10 +98,8 @@ impl std::fmt::Debug for Subscriptions {
 /// subscription of the channel is left).
 #[derive(Debug)]
 pub struct Subscription {
-    channel: Arc<str>,
-    id: u64,
     rx: mpsc::Receiver<Bytes>,
-    shared: Arc<Shared>,
+    registration: Registration,
 }
 
 impl Subscription {
@@ -112,11 +110,56 @@ impl Subscription {
 
     /// The channel name.
     pub fn channel(&self) -> &str {
-        &self.channel
+        &self.registration.channel
     }
 }
 
-impl Drop for Subscription {
+/// A subscription whose messages are handed to a callback ([`Subscriptions::subscribe_with`]).
+/// Dropping it unsubscribes, like a [`Subscription`].
+#[derive(Debug)]
+pub struct HandlerSubscription {
+    registration: Registration,
+}
+
+impl HandlerSubscription {
+    /// The channel name.
+    pub fn channel(&self) -> &str {
+        &self.registration.channel
+    }
+}
+
+/// A callback taking a channel's messages. It runs on the dispatcher, which serves every
+/// channel of the process: it must be quick and never block (decode, hand on with a
+/// `try_send`, count what it drops).
+pub type Handler = Arc<dyn Fn(Bytes) + Send + Sync>;
+
+/// Where one subscription's messages go.
+enum Receiver {
+    /// A bounded queue the subscriber reads ([`Subscription`]).
+    Queue(mpsc::Sender<Bytes>),
+    /// A callback ([`HandlerSubscription`]): no queue and no task per subscriber.
+    Handler(Handler),
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Receiver::Queue(_) => "Queue",
+            Receiver::Handler(_) => "Handler",
+        })
+    }
+}
+
+/// One subscriber's place in the channel table; dropping it takes the place away and,
+/// for the last one, lets the supervisor unsubscribe.
+#[derive(Debug)]
+struct Registration {
+    channel: Arc<str>,
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Registration {
     fn drop(&mut self) {
         let now_empty = {
             let mut table = self.shared.table();
@@ -147,7 +190,7 @@ struct Channel {
     /// Bumped whenever the subscription is found possibly lost, so an `SSUBSCRIBE` that
     /// was in flight across that moment does not mark the channel confirmed.
     epoch: u64,
-    receivers: Vec<(u64, mpsc::Sender<Bytes>)>,
+    receivers: Vec<(u64, Receiver)>,
     /// Canary channels are owned by the supervisor and never released.
     canary: bool,
 }
@@ -292,10 +335,34 @@ impl Subscriptions {
     /// (or the channel was already subscribed), so a publish after this returns reaches
     /// the subscription.
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, SubscribeError> {
+        let (tx, rx) = mpsc::channel(self.shared.buffer);
+        let registration = self.register(channel, Receiver::Queue(tx)).await?;
+        Ok(Subscription { rx, registration })
+    }
+
+    /// Subscribes to a sharded channel with a callback instead of a queue: for the many
+    /// small subscriptions of a busy process (a gateway's player inboxes), where a queue
+    /// and a reading task each would cost more than the messages. Returns once Redis
+    /// confirmed the `SSUBSCRIBE`, as [`Subscriptions::subscribe`] does.
+    pub async fn subscribe_with(
+        &self,
+        channel: &str,
+        handler: impl Fn(Bytes) + Send + Sync + 'static,
+    ) -> Result<HandlerSubscription, SubscribeError> {
+        let registration = self
+            .register(channel, Receiver::Handler(Arc::new(handler)))
+            .await?;
+        Ok(HandlerSubscription { registration })
+    }
+
+    async fn register(
+        &self,
+        channel: &str,
+        receiver: Receiver,
+    ) -> Result<Registration, SubscribeError> {
         if self.shared.stop.is_cancelled() {
             return Err(SubscribeError::Stopped);
         }
-        let (tx, rx) = mpsc::channel(self.shared.buffer);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (channel, confirmed) = {
             let mut table = self.shared.table();
@@ -310,17 +377,18 @@ impl Subscriptions {
             let entry = table
                 .entry(key.clone())
                 .or_insert_with(|| Channel::new(core_keys::slot_of(channel), false));
-            entry.receivers.push((id, tx));
-            (key, entry.confirmed)
+            entry.receivers.push((id, receiver));
+            let confirmed = entry.confirmed;
+            metrics::gauge!("rallypoint_pubsub_channels").set(table.len() as f64);
+            (key, confirmed)
         };
-        let subscription = Subscription {
+        let registration = Registration {
             channel: channel.clone(),
             id,
-            rx,
             shared: self.shared.clone(),
         };
         if !confirmed {
-            // Dropping `subscription` on error releases the entry again.
+            // Dropping `registration` on error releases the entry again.
             self.shared
                 .ssubscribe(std::slice::from_ref(&channel))
                 .await
@@ -329,7 +397,7 @@ impl Subscriptions {
                     source,
                 })?;
         }
-        Ok(subscription)
+        Ok(registration)
     }
 
     /// Number of channels currently tracked (canaries included).

@@ -1,27 +1,31 @@
 //! One client connection, from the upgraded socket to its cleanup.
 //!
-//! Two tasks per socket: this one reads frames and the player's inbox and answers
-//! requests; the writer ([`crate::outbound::run_writer`]) drains the outbound queue. One
-//! deadline (the idle timeout, reset by every frame) and no other per-connection timer:
-//! sessions and room memberships are refreshed by the gateway-wide heartbeat.
+//! Two tasks per socket: this one reads frames and answers requests; the writer
+//! ([`crate::outbound::run_writer`]) drains the outbound queue. The player's inbox needs no
+//! task: its messages are handed straight to the outbound queue by a subscription
+//! callback ([`inbox_handler`]). One deadline (the idle timeout, reset by every frame) and
+//! no other per-connection timer: sessions and room memberships are refreshed by the
+//! gateway-wide heartbeat.
 //!
-//! Connect: subscribe to the player's inbox (so nothing published after `welcome` is
-//! missed), open the session (replacing any other, whose holder is signalled through the
-//! same inbox), register locally, send `welcome`, rejoin the player's rooms.
+//! Connect: subscribe to the player's inbox (so nothing published from now on is missed;
+//! what arrives before `welcome` is held back), open the session (replacing any other,
+//! whose holder is signalled through the same inbox), register locally, send `welcome`,
+//! rejoin the player's rooms.
 //! Close: deregister, leave rooms, close the session if this connection still holds it.
 
 mod limits;
 mod requests;
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
+use bytes::Bytes;
 use futures::StreamExt;
 use proto::server::reason;
 use proto::{CloseCode, ConnId, Encoding, Event, RoomId, ServerMessage};
-use service_runtime::subscriptions::Subscription;
+use service_runtime::subscriptions::HandlerSubscription;
 use tokio::time::Instant;
 
 use crate::auth::Identity;
@@ -53,8 +57,8 @@ pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, enc
         return;
     };
     let (sink, mut stream) = socket.split();
-    let (outbound, queue) = Outbound::new(shared.config.outbound_queue, encoding);
-    let writer = tokio::spawn(outbound::run_writer(sink, queue, outbound.clone()));
+    let outbound = Outbound::new(shared.config.outbound_queue, encoding);
+    let writer = tokio::spawn(outbound::run_writer(sink, outbound.clone()));
     let mut connection = Connection {
         member: LocalConn {
             local_id,
@@ -71,10 +75,14 @@ pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, enc
         shared,
     };
     metrics::counter!("rallypoint_gateway_connections_total").increment(1);
-    match connection.open().await {
-        Ok(mut inbox) => {
-            connection.serve(&mut stream, &mut inbox).await;
-            connection.cleanup().await;
+    // Opening, answering a request and cleaning up are boxed: their futures are large
+    // (Redis scripts, several awaits) and only live while they run, so an idle
+    // connection's task stays small.
+    match Box::pin(connection.open()).await {
+        Ok(inbox) => {
+            connection.serve(&mut stream).await;
+            Box::pin(connection.cleanup()).await;
+            drop(inbox);
         }
         Err(err) => {
             tracing::warn!(player = %connection.identity.player, error = %err, "cannot open a session; closing with 1011");
@@ -94,16 +102,36 @@ pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, enc
     {
         connection.outbound.abort(CloseCode::Internal);
     }
+    // We closed: let the client answer the close frame before the socket is dropped.
+    // Dropping it with the client's last frames still unread makes the kernel reset the
+    // connection, and a reset can destroy what we sent last (the error, the close frame).
+    if connection.outbound.close_code().is_some() {
+        let _answered_or_gone = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            while let Some(Ok(frame)) = stream.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 }
 
+/// How long a client gets to answer our close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 impl Connection {
-    /// Subscribes the inbox, opens the session, sends `welcome`, rejoins rooms.
-    async fn open(&mut self) -> anyhow::Result<Subscription> {
+    /// Sends `welcome`, subscribes the inbox, opens the session, rejoins rooms.
+    async fn open(&mut self) -> anyhow::Result<HandlerSubscription> {
         let shared = self.shared.clone();
         let player = self.identity.player.as_str();
+        let gate = Arc::new(Mutex::new(InboxGate::default()));
         let inbox = shared
             .subscriptions
-            .subscribe(&shared.keys.player(player).inbox_channel())
+            .subscribe_with(
+                &shared.keys.player(player).inbox_channel(),
+                inbox_handler(gate.clone(), self.conn.clone(), self.outbound.clone()),
+            )
             .await?;
         let opened = shared.sessions.open(player, self.conn.as_str()).await?;
         if let Some((old_gateway, old_conn)) = &opened.replaced {
@@ -130,6 +158,7 @@ impl Connection {
             gateway: shared.gateway_id.clone(),
             heartbeat_ms: shared.config.heartbeat_ms,
         });
+        open_gate(&gate, &self.conn, &self.outbound);
         for room in opened.rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
@@ -149,12 +178,8 @@ impl Connection {
         Ok(inbox)
     }
 
-    /// Reads frames and inbox messages until the socket closes or we close it.
-    async fn serve(
-        &mut self,
-        stream: &mut futures::stream::SplitStream<WebSocket>,
-        inbox: &mut Subscription,
-    ) {
+    /// Reads frames until the socket closes or we close it.
+    async fn serve(&mut self, stream: &mut futures::stream::SplitStream<WebSocket>) {
         let idle_timeout = Duration::from_millis(self.shared.config.idle_timeout_ms);
         let idle = tokio::time::sleep(idle_timeout);
         tokio::pin!(idle);
@@ -168,18 +193,11 @@ impl Connection {
                     self.outbound.close(CloseCode::IdleTimeout);
                     break;
                 }
-                pushed = inbox.recv() => match pushed {
-                    Some(payload) => self.on_inbox(&payload),
-                    None => {
-                        // The subscription manager stopped: the gateway is shutting down.
-                        break;
-                    }
-                },
                 frame = stream.next() => {
                     idle.as_mut().reset(Instant::now() + idle_timeout);
                     match frame {
-                        Some(Ok(Message::Text(text))) => self.on_frame(text.as_bytes()).await,
-                        Some(Ok(Message::Binary(data))) => self.on_frame(&data).await,
+                        Some(Ok(Message::Text(text))) => Box::pin(self.on_frame(text.as_bytes())).await,
+                        Some(Ok(Message::Binary(data))) => Box::pin(self.on_frame(&data)).await,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_))) | None => {
                             self.outbound.abort_quietly();
@@ -212,34 +230,6 @@ impl Connection {
         }
     }
 
-    /// A message on the player's inbox channel.
-    fn on_inbox(&mut self, payload: &[u8]) {
-        let event = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
-            Ok(envelope) => envelope.event,
-            Err(err) => {
-                tracing::warn!(error = %err, "undecodable message on an inbox channel");
-                return;
-            }
-        };
-        match event {
-            Event::Deliver { conn, message, .. } => {
-                if conn.as_ref().is_none_or(|c| *c == self.conn) {
-                    metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "inbox")
-                        .increment(1);
-                    self.outbound.send(&message);
-                }
-            }
-            Event::SessionReplaced { new_conn, .. } => {
-                if new_conn != self.conn {
-                    kick(&self.outbound);
-                }
-            }
-            other => {
-                tracing::debug!(kind = other.type_name(), "ignoring an event on an inbox");
-            }
-        }
-    }
-
     /// Leaves every room, ends the session (if still ours), forgets the connection.
     async fn cleanup(&mut self) {
         let shared = self.shared.clone();
@@ -264,8 +254,82 @@ impl Connection {
     }
 }
 
+/// Holds inbox messages that arrive while the connection is still opening, so `welcome`
+/// is always the first frame and nothing published after the subscription is lost.
+#[derive(Debug, Default)]
+struct InboxGate {
+    open: bool,
+    held: Vec<Bytes>,
+}
+
+fn lock(gate: &Mutex<InboxGate>) -> std::sync::MutexGuard<'_, InboxGate> {
+    gate.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens the gate once `welcome` is queued, handing on what it held.
+fn open_gate(gate: &Mutex<InboxGate>, conn: &ConnId, outbound: &Outbound) {
+    let mut gate = lock(gate);
+    gate.open = true;
+    for payload in std::mem::take(&mut gate.held) {
+        on_inbox(&payload, conn, outbound);
+    }
+}
+
+/// The callback that takes the messages of a player's inbox channel for one connection.
+/// Runs on the subscription dispatcher, so it only decodes and queues.
+fn inbox_handler(
+    gate: Arc<Mutex<InboxGate>>,
+    conn: ConnId,
+    outbound: Outbound,
+) -> impl Fn(Bytes) + Send + Sync + 'static {
+    move |payload| {
+        let mut gate = lock(&gate);
+        if gate.open {
+            on_inbox(&payload, &conn, &outbound);
+        } else {
+            gate.held.push(payload);
+        }
+    }
+}
+
+/// One inbox message: pushes go to the client, and a newer session of the player kicks
+/// this one.
+fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound) {
+    let event = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+        Ok(envelope) => envelope.event,
+        Err(err) => {
+            tracing::warn!(error = %err, "undecodable message on an inbox channel");
+            return;
+        }
+    };
+    match event {
+        Event::Deliver {
+            conn: to, message, ..
+        } => {
+            if to.as_ref().is_none_or(|c| c == conn) {
+                metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "inbox")
+                    .increment(1);
+                outbound.send(&message);
+            }
+        }
+        Event::SessionReplaced { new_conn, .. } => {
+            if new_conn != *conn {
+                kick(outbound);
+            }
+        }
+        other => {
+            tracing::debug!(kind = other.type_name(), "ignoring an event on an inbox");
+        }
+    }
+}
+
 /// Tells a connection it was replaced and closes it with 4001.
 pub fn kick(outbound: &Outbound) {
+    if outbound.close_code().is_some() {
+        // Already closing (the local hub and the inbox signal can both kick).
+        return;
+    }
     metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "replaced").increment(1);
     outbound.send(&ServerMessage::Kicked {
         reason: reason::SESSION_REPLACED.to_owned(),

@@ -10,36 +10,54 @@
 //! a thousand local members is one JSON encode, one MessagePack encode and a thousand
 //! reference-count bumps.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use futures::stream::SplitSink;
 use proto::{CloseCode, Encoding, ServerMessage};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
 
 /// Frames written per flush at most: a burst is written in one go, but one client's burst
 /// does not keep its writer busy forever.
 const MAX_BATCH: usize = 64;
 
-/// The sending side of one client's connection. Cheap to clone.
+/// A drained queue keeps at most this many slots: a burst must not leave an idle
+/// connection holding the memory it needed once.
+const IDLE_SLOTS: usize = 8;
+
+/// The sending side of one client's connection. Cheap to clone (one pointer).
 #[derive(Debug, Clone)]
 pub struct Outbound {
-    tx: mpsc::Sender<Message>,
-    encoding: Encoding,
-    control: Arc<Control>,
+    inner: Arc<Inner>,
 }
 
-/// How the connection's tasks tell each other to stop.
+/// The queue and the signals between the connection's tasks. A plain `VecDeque` under a
+/// std mutex (never held across an await) rather than a channel: an idle connection then
+/// holds a few hundred bytes here, not a channel's preallocated block.
+#[derive(Debug)]
+struct Inner {
+    encoding: Encoding,
+    capacity: usize,
+    state: Mutex<State>,
+    /// Wakes the idle writer: a frame was queued, or the connection was aborted.
+    wake: Notify,
+    /// Interrupts a writer blocked on the socket: the connection was aborted.
+    abort: Notify,
+    /// Wakes whoever waits for the writer to stop.
+    done: Notify,
+}
+
 #[derive(Debug, Default)]
-struct Control {
-    /// Set once: the code the socket is (to be) closed with.
-    close_code: OnceLock<CloseCode>,
-    /// Fires when the socket must close now, without writing what is still queued.
-    abort: CancellationToken,
-    /// Fires when the writer has stopped: the connection is over.
-    done: CancellationToken,
+struct State {
+    frames: VecDeque<Message>,
+    /// The code the socket is (to be) closed with; set once.
+    close_code: Option<CloseCode>,
+    /// Stop now, without writing what is still queued.
+    aborted: bool,
+    /// The writer has stopped: the connection is over.
+    finished: bool,
 }
 
 /// Why a frame was not queued.
@@ -52,22 +70,30 @@ pub enum PushError {
 }
 
 impl Outbound {
-    /// A queue of `capacity` frames for a connection speaking `encoding`, and its receiver
-    /// for [`run_writer`].
-    pub fn new(capacity: usize, encoding: Encoding) -> (Self, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            Self {
-                tx,
+    /// A queue of at most `capacity` frames for a connection speaking `encoding`; hand a
+    /// clone to [`run_writer`].
+    pub fn new(capacity: usize, encoding: Encoding) -> Self {
+        Self {
+            inner: Arc::new(Inner {
                 encoding,
-                control: Arc::default(),
-            },
-            rx,
-        )
+                capacity,
+                state: Mutex::new(State::default()),
+                wake: Notify::new(),
+                abort: Notify::new(),
+                done: Notify::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn encoding(&self) -> Encoding {
-        self.encoding
+        self.inner.encoding
     }
 
     /// Encodes `message` for this connection and queues it. A failure needs no handling
@@ -75,7 +101,7 @@ impl Outbound {
     /// and a closed one means the connection is over.
     pub fn send(&self, message: &ServerMessage) {
         let _handled_inside = self.push(
-            Encoded::new(message).frame(self.encoding),
+            Encoded::new(message).frame(self.encoding()),
             message.type_name(),
         );
     }
@@ -86,124 +112,188 @@ impl Outbound {
         let Some(frame) = frame else {
             return Ok(());
         };
-        match self.tx.try_send(frame) {
-            Ok(()) => {
-                metrics::counter!("rallypoint_gateway_messages_out_total", "type" => type_name)
+        {
+            let mut state = self.state();
+            if state.finished || state.close_code.is_some() {
+                return Err(PushError::Closed);
+            }
+            if state.frames.len() >= self.inner.capacity {
+                state.close_code = Some(CloseCode::TooSlow);
+                state.aborted = true;
+                drop(state);
+                self.wake_for_abort();
+                metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "too_slow")
                     .increment(1);
-                Ok(())
+                tracing::info!("a client's outbound queue is full: disconnecting it as too slow");
+                return Err(PushError::TooSlow);
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.abort(CloseCode::TooSlow) {
-                    metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "too_slow")
-                        .increment(1);
-                    tracing::info!(
-                        "a client's outbound queue is full: disconnecting it as too slow"
-                    );
-                }
-                Err(PushError::TooSlow)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Closed),
+            state.frames.push_back(frame);
         }
+        self.inner.wake.notify_one();
+        metrics::counter!("rallypoint_gateway_messages_out_total", "type" => type_name)
+            .increment(1);
+        Ok(())
     }
 
     /// Sends what is queued, then closes the socket with `code`. If the queue is full the
     /// socket is closed at once instead.
     pub fn close(&self, code: CloseCode) {
-        if self.control.close_code.set(code).is_err() {
-            return;
-        }
-        let frame = Message::Close(Some(CloseFrame {
-            code: code.code(),
-            reason: Utf8Bytes::from_static(code.reason()),
-        }));
-        if self.tx.try_send(frame).is_err() {
-            self.control.abort.cancel();
+        let aborted = {
+            let mut state = self.state();
+            if state.close_code.is_some() || state.finished {
+                return;
+            }
+            state.close_code = Some(code);
+            if state.frames.len() >= self.inner.capacity {
+                state.aborted = true;
+            } else {
+                state.frames.push_back(close_frame(code));
+            }
+            state.aborted
+        };
+        if aborted {
+            self.wake_for_abort();
+        } else {
+            self.inner.wake.notify_one();
         }
     }
 
     /// Closes the socket with `code` now, dropping what is queued. False if it was
     /// already closing.
     pub fn abort(&self, code: CloseCode) -> bool {
-        let first = self.control.close_code.set(code).is_ok();
-        self.control.abort.cancel();
+        let first = {
+            let mut state = self.state();
+            let first = state.close_code.is_none();
+            if first {
+                state.close_code = Some(code);
+            }
+            state.aborted = true;
+            first
+        };
+        self.wake_for_abort();
         first
     }
 
     /// Stops the writer without a close frame: the client closed, or the socket broke.
     pub fn abort_quietly(&self) {
-        self.control.abort.cancel();
+        self.state().aborted = true;
+        self.wake_for_abort();
+    }
+
+    /// Wakes the writer whether it is idle or blocked on the socket (both store a permit,
+    /// so a writer about to wait still sees it).
+    fn wake_for_abort(&self) {
+        self.inner.wake.notify_one();
+        self.inner.abort.notify_one();
     }
 
     /// Resolves once the writer has stopped (the socket is closed or broken).
     pub async fn closed(&self) {
-        self.control.done.cancelled().await;
+        loop {
+            let done = self.inner.done.notified();
+            tokio::pin!(done);
+            // Registered before the check, so a finish in between is not missed.
+            done.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            done.await;
+        }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.control.done.is_cancelled()
+        self.state().finished
     }
 
     /// The code the connection was closed with, if it was closed by us.
     pub fn close_code(&self) -> Option<CloseCode> {
-        self.control.close_code.get().copied()
+        self.state().close_code
     }
+
+    /// The next frame to write; `Err(())` when the writer must stop at once.
+    fn next_frame(&self) -> Result<Option<Message>, ()> {
+        let mut state = self.state();
+        if state.aborted {
+            return Err(());
+        }
+        let frame = state.frames.pop_front();
+        if frame.is_none() && state.frames.capacity() > IDLE_SLOTS {
+            state.frames.shrink_to(IDLE_SLOTS);
+        }
+        Ok(frame)
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.state().aborted
+    }
+}
+
+fn close_frame(code: CloseCode) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: code.code(),
+        reason: Utf8Bytes::from_static(code.reason()),
+    }))
 }
 
 /// Writes queued frames to the socket until a close frame is written, the connection is
 /// aborted, or the socket breaks. Batches what is queued into one flush.
-pub async fn run_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Message>,
-    outbound: Outbound,
-) {
-    let control = outbound.control.clone();
-    drop(outbound);
-    loop {
-        let first = tokio::select! {
-            biased;
-            () = control.abort.cancelled() => break,
-            frame = rx.recv() => frame,
-        };
-        let Some(first) = first else { break };
+pub async fn run_writer(mut sink: SplitSink<WebSocket, Message>, outbound: Outbound) {
+    'writing: loop {
+        let mut batch = 0;
+        let mut closing = false;
         let write = async {
-            let mut closing = matches!(first, Message::Close(_));
-            sink.feed(first).await?;
-            let mut batch = 1;
-            while !closing && batch < MAX_BATCH {
-                let Ok(next) = rx.try_recv() else { break };
-                closing = matches!(next, Message::Close(_));
-                sink.feed(next).await?;
+            while batch < MAX_BATCH && !closing {
+                let Ok(next) = outbound.next_frame() else {
+                    return Err(None::<axum::Error>);
+                };
+                let Some(frame) = next else { break };
+                closing = matches!(frame, Message::Close(_));
+                sink.feed(frame).await.map_err(Some)?;
                 batch += 1;
             }
-            sink.flush().await?;
-            Ok::<bool, axum::Error>(closing)
+            if batch > 0 {
+                sink.flush().await.map_err(Some)?;
+            }
+            Ok(())
         };
+        // A write blocked on a client that stopped reading must still give way to an abort.
         let outcome = tokio::select! {
             biased;
-            () = control.abort.cancelled() => break,
+            () = aborted(&outbound) => break 'writing,
             outcome = write => outcome,
         };
         match outcome {
-            Ok(false) => {}
-            Ok(true) => break,
-            Err(err) => {
+            Ok(()) if closing => break,
+            Ok(()) if batch > 0 => {}
+            Ok(()) => outbound.inner.wake.notified().await,
+            Err(None) => break,
+            Err(Some(err)) => {
                 tracing::debug!(error = %err, "socket write failed; the client is gone");
                 break;
             }
         }
     }
-    if control.abort.is_cancelled() {
+    let code = {
+        let state = outbound.state();
+        state.aborted.then_some(state.close_code).flatten()
+    };
+    if let Some(code) = code {
         // Best effort: a client that is merely slow still learns why, within a moment.
-        if let Some(code) = control.close_code.get() {
-            let frame = Message::Close(Some(CloseFrame {
-                code: code.code(),
-                reason: Utf8Bytes::from_static(code.reason()),
-            }));
-            let _gone_anyway =
-                tokio::time::timeout(std::time::Duration::from_millis(100), sink.send(frame)).await;
-        }
+        let _gone_anyway = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            sink.send(close_frame(code)),
+        )
+        .await;
     }
-    control.done.cancel();
+    outbound.state().finished = true;
+    outbound.inner.done.notify_waiters();
+}
+
+/// Resolves once the connection is aborted.
+async fn aborted(outbound: &Outbound) {
+    while !outbound.is_aborted() {
+        outbound.inner.abort.notified().await;
+    }
 }
 
 /// One server message, encoded at most once per encoding, lazily.

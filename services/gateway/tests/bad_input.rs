@@ -149,7 +149,10 @@ async fn a_flood_is_rate_limited_then_closed_with_1008() {
             )
         })
         .count();
-    assert!((5..=7).contains(&pongs), "the burst passes: {pongs} pongs");
+    assert!(
+        (5..=7).contains(&pongs),
+        "the burst passes: {pongs} pongs: {replies:?} {code:?}"
+    );
     assert_eq!(limited, 10, "ten refusals, then the close");
     assert_eq!(code, Some(1008));
     still_served(&mut bystander).await;

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::{Channel, Shared, SubscriptionConfig, SupervisorEvent};
+use super::{Channel, Handler, Receiver, Shared, SubscriptionConfig, SupervisorEvent};
 use crate::publish::Publisher;
 
 /// At most this many `SSUBSCRIBE` calls in flight while restoring.
@@ -58,23 +58,35 @@ fn deliver(shared: &Shared, channel: &str, payload: Option<Bytes>) {
         metrics::counter!("rallypoint_pubsub_undecodable_total").increment(1);
         return;
     };
-    let mut table = shared.table();
-    let Some(entry) = table.get_mut(channel) else {
-        // A message that raced an unsubscribe.
-        metrics::counter!("rallypoint_pubsub_unrouted_total").increment(1);
-        return;
-    };
-    entry
-        .receivers
-        .retain(|(_, tx)| match tx.try_send(payload.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("rallypoint_pubsub_dropped_total", "reason" => "consumer_full")
-                    .increment(1);
+    // Handlers run after the table lock is released: one that drops a subscription (and
+    // so takes the lock) must not deadlock the dispatcher.
+    let mut handlers: Vec<Handler> = Vec::new();
+    {
+        let mut table = shared.table();
+        let Some(entry) = table.get_mut(channel) else {
+            // A message that raced an unsubscribe.
+            metrics::counter!("rallypoint_pubsub_unrouted_total").increment(1);
+            return;
+        };
+        entry.receivers.retain(|(_, receiver)| match receiver {
+            Receiver::Queue(tx) => match tx.try_send(payload.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics::counter!("rallypoint_pubsub_dropped_total", "reason" => "consumer_full")
+                        .increment(1);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+            Receiver::Handler(handler) => {
+                handlers.push(handler.clone());
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
+    }
+    for handler in handlers {
+        handler(payload.clone());
+    }
     metrics::counter!("rallypoint_pubsub_received_total").increment(1);
 }
 
@@ -237,6 +249,7 @@ async fn unsubscribe_if_unused(shared: &Shared, channel: Arc<str>) {
         match table.get(&channel) {
             Some(entry) if entry.receivers.is_empty() && !entry.canary => {
                 table.remove(&channel);
+                metrics::gauge!("rallypoint_pubsub_channels").set(table.len() as f64);
                 true
             }
             _ => false,

@@ -143,12 +143,11 @@ impl GatewayProcess {
             "the gateway binary logged `started` in time"
         );
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let process = GatewayProcess {
+        GatewayProcess {
             ws: ws.expect("a `listening` line for the ws endpoint"),
             instance: instance.expect("the instance id"),
             child,
-        };
-        process
+        }
     }
 
     /// SIGKILL: no drain, no cleanup.
@@ -327,6 +326,14 @@ impl Client {
         self.read().await
     }
 
+    /// The next message if one arrives within `wait`.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<ServerMessage> {
+        if let Some(message) = self.pending.pop_front() {
+            return Some(message);
+        }
+        tokio::time::timeout(wait, self.read()).await.ok()
+    }
+
     async fn read(&mut self) -> ServerMessage {
         loop {
             let frame = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
@@ -378,7 +385,11 @@ impl Client {
                     panic!("{}: not closed within {FRAME_DEADLINE:?}", self.player)
                 });
             match frame {
-                None | Some(Err(_)) => return (before, None),
+                None => return (before, None),
+                Some(Err(err)) => {
+                    eprintln!("{}: read failed: {err}", self.player);
+                    return (before, None);
+                }
                 Some(Ok(Message::Close(close))) => {
                     return (before, close.map(|c| u16::from(c.code)));
                 }
