@@ -1,0 +1,149 @@
+//! Tickets against the shared test cluster: one ticket per player across every queue, even
+//! when joins race; leave; status; and a stale marker (a join that died between its two
+//! steps) does not lock the player out.
+
+use fred::prelude::{ClientLike, KeysInterface};
+use queues::{JoinOutcome, LeaveOutcome, TicketStatus, Tickets};
+
+async fn tickets(ns: &str) -> (Tickets, fred::prelude::Client, core_keys::Keys) {
+    let env = [
+        (
+            "RALLYPOINT_REDIS__URLS".to_owned(),
+            testkit::redis_urls().join(","),
+        ),
+        ("RALLYPOINT_REDIS__NAMESPACE".to_owned(), ns.to_owned()),
+    ];
+    let config =
+        service_runtime::LoadedConfig::load_with_env("", None, Some(env.into_iter().collect()))
+            .expect("config");
+    let redis = service_runtime::redis::build_client(&config.common.redis).expect("client");
+    redis.wait_for_connect().await.expect("connected");
+    let keys = config.common.redis.keys().expect("keys");
+    (
+        Tickets::new(keys.clone(), redis.clone(), 1500.0),
+        redis,
+        keys,
+    )
+}
+
+#[tokio::test]
+async fn racing_joins_of_one_player_leave_exactly_one_ticket() {
+    let (tickets, _, _) = tickets(&testkit::unique_namespace("race")).await;
+    for round in 0..10 {
+        let player = format!("racer-{round}");
+        let joins = (0..16).map(|i| {
+            let tickets = tickets.clone();
+            let player = player.clone();
+            let (queue, region) = [
+                ("duel", "eu"),
+                ("duel", "us"),
+                ("squad", "eu"),
+                ("squad", "us"),
+            ][i % 4];
+            async move { tickets.join(&player, queue, region).await }
+        });
+        let outcomes = futures::future::join_all(joins).await;
+        let joined = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(JoinOutcome::Joined(_))))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(JoinOutcome::AlreadyQueued { .. })))
+            .count();
+        assert_eq!((joined, refused), (1, 15), "round {round}: {outcomes:?}");
+        assert_eq!(
+            tickets.leave(&player).await.expect("leave"),
+            LeaveOutcome::Left
+        );
+        assert_eq!(
+            tickets.leave(&player).await.expect("leave"),
+            LeaveOutcome::NotQueued
+        );
+    }
+}
+
+#[tokio::test]
+async fn status_follows_the_ticket_and_the_rating_comes_from_the_profile() {
+    let (tickets, redis, keys) = tickets(&testkit::unique_namespace("status")).await;
+    assert_eq!(
+        tickets.status("pat").await.expect("status"),
+        TicketStatus::Idle
+    );
+    let _: () = fred::prelude::HashesInterface::hset(
+        &redis,
+        keys.player("pat").profile(),
+        ("rating", "1712.5"),
+    )
+    .await
+    .expect("profile");
+    let JoinOutcome::Joined(ticket) = tickets.join("pat", "duel", "eu").await.expect("join") else {
+        panic!("joined");
+    };
+    assert_eq!(ticket.rating, 1712.5);
+    let JoinOutcome::Joined(other) = tickets.join("newbie", "duel", "eu").await.expect("join")
+    else {
+        panic!("joined");
+    };
+    assert_eq!(other.rating, 1500.0, "no profile: the default rating");
+    match tickets.status("pat").await.expect("status") {
+        TicketStatus::Searching {
+            queue,
+            region,
+            ticket: id,
+            ..
+        } => {
+            assert_eq!((queue.as_str(), region.as_str()), ("duel", "eu"));
+            assert_eq!(id, ticket.id);
+        }
+        other => panic!("{other:?}"),
+    }
+    let score: Option<f64> = fred::prelude::SortedSetsInterface::zscore(
+        &redis,
+        keys.queue("duel", "eu").tickets(),
+        &ticket.id,
+    )
+    .await
+    .expect("zscore");
+    assert_eq!(score, Some(1712.5), "the queue is sorted by rating");
+    assert_eq!(
+        tickets.leave("pat").await.expect("leave"),
+        LeaveOutcome::Left
+    );
+    assert_eq!(
+        tickets.status("pat").await.expect("status"),
+        TicketStatus::Idle
+    );
+}
+
+#[tokio::test]
+async fn a_stale_marker_does_not_lock_the_player_out() {
+    let (tickets, redis, keys) = tickets(&testkit::unique_namespace("stale")).await;
+    // A join that reserved, then died before enqueueing, a minute ago.
+    let stale = format!("duel eu deadbeef {}", queues_now_ms() - 60_000);
+    let _: () = redis
+        .set(keys.player("lost").ticket(), stale, None, None, false)
+        .await
+        .expect("set");
+    assert!(matches!(
+        tickets.join("lost", "squad", "us").await.expect("join"),
+        JoinOutcome::Joined(_)
+    ));
+    // A fresh marker (a join in flight) is respected.
+    let fresh = format!("duel eu cafe {}", queues_now_ms());
+    let _: () = redis
+        .set(keys.player("busy").ticket(), fresh, None, None, false)
+        .await
+        .expect("set");
+    assert!(matches!(
+        tickets.join("busy", "duel", "eu").await.expect("join"),
+        JoinOutcome::AlreadyQueued { .. }
+    ));
+}
+
+fn queues_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
