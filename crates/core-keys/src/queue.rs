@@ -28,6 +28,19 @@ impl QueueKeys {
         self.key("waiting")
     }
 
+    /// Hash: ticket id -> player, for every queued ticket (the matchmaker's snapshot reads
+    /// it in one call).
+    pub fn players(&self) -> String {
+        self.key("players")
+    }
+
+    /// List: changes (joins and leaves) not yet seen by the matchmaker holding the queue,
+    /// which keeps the queue in memory and takes the list each tick instead of re-reading
+    /// the whole queue.
+    pub fn changes(&self) -> String {
+        self.key("changes")
+    }
+
     /// Hash: one ticket (player, rating, enqueued at, ...).
     pub fn ticket(&self, ticket: &str) -> String {
         self.key(&format!("ticket:{ticket}"))

@@ -36,10 +36,44 @@ pub fn chat_rate(keys: &Keys, player: &str) -> Vec<String> {
     vec![keys.player(player).chat_rate()]
 }
 
-/// Putting a ticket into a queue (and taking it out again on leave or timeout).
+/// Putting a ticket into a queue (and taking it out again on leave): the two indexes,
+/// the ticket, the player index and the change log the matchmaker follows.
 pub fn queue_enqueue(keys: &Keys, queue: &str, region: &str, ticket: &str) -> Vec<String> {
     let q = keys.queue(queue, region);
-    vec![q.tickets(), q.waiting(), q.ticket(ticket)]
+    vec![
+        q.tickets(),
+        q.waiting(),
+        q.ticket(ticket),
+        q.players(),
+        q.changes(),
+    ]
+}
+
+/// The matchmaker's view of a queue (a snapshot, or the changes since the last one),
+/// fenced by the queue's lease.
+pub fn queue_view(keys: &Keys, queue: &str, region: &str) -> Vec<String> {
+    let q = keys.queue(queue, region);
+    vec![
+        q.lease(),
+        q.tickets(),
+        q.waiting(),
+        q.players(),
+        q.changes(),
+    ]
+}
+
+/// Removing one queued ticket for good (it timed out, or its player left for longer than
+/// the grace), fenced by the queue's lease.
+pub fn queue_expire(keys: &Keys, queue: &str, region: &str, ticket: &str) -> Vec<String> {
+    let q = keys.queue(queue, region);
+    vec![
+        q.lease(),
+        q.tickets(),
+        q.waiting(),
+        q.players(),
+        q.stats(),
+        q.ticket(ticket),
+    ]
 }
 
 /// Claiming tickets for a match: every chosen ticket, the queue's indexes, the claimed
@@ -56,12 +90,20 @@ pub fn queue_claim(
         q.lease(),
         q.tickets(),
         q.waiting(),
+        q.players(),
         q.claimed(),
         q.claimed_match(match_id),
         q.stats(),
     ];
     out.extend(tickets.iter().map(|t| q.ticket(t)));
     out
+}
+
+/// Recording that a player's ticket became a match: the ticket marker (released) and the
+/// live match (set).
+pub fn player_matched(keys: &Keys, player: &str) -> Vec<String> {
+    let p = keys.player(player);
+    vec![p.ticket(), p.current_match()]
 }
 
 /// Allocating a server for a match in a region.

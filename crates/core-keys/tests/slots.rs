@@ -42,6 +42,12 @@ fn every_script_touches_one_slot() {
         assert_one_slot("session_open", &scripts::session_open(&k, &player));
         assert_one_slot("chat_rate", &scripts::chat_rate(&k, &player));
         assert_one_slot("ticket_reserve", &scripts::ticket_reserve(&k, &player));
+        assert_one_slot("player_matched", &scripts::player_matched(&k, &player));
+        assert_one_slot("queue_view", &scripts::queue_view(&k, queue, region));
+        assert_one_slot(
+            "queue_expire",
+            &scripts::queue_expire(&k, queue, region, &ticket),
+        );
         assert_one_slot(
             "queue_enqueue",
             &scripts::queue_enqueue(&k, queue, region, &ticket),

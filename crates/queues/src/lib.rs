@@ -7,12 +7,19 @@
 //!   regions, rating windows, maximum wait), the default rating, the ticket grace.
 //! - [`tickets`]: a player's one ticket in Redis: reserve it in the player's slot, enqueue
 //!   it in the queue's slot, leave, and ask where it stands.
+//! - [`holder`]: what the matchmaker holding a queue's lease does to it: snapshot, changes,
+//!   claim, expire, hand-over bookkeeping; every step fenced by the lease.
+//! - [`record`]: a formed match as recorded with its claim.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod config;
+pub mod holder;
+pub mod record;
 pub mod tickets;
 
 pub use config::{Lookup, MatchmakingConfig, QueueDefinition};
+pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket};
+pub use record::{MatchRecord, MatchedTicket};
 pub use tickets::{JoinOutcome, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets};

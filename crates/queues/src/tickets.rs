@@ -179,7 +179,7 @@ impl Tickets {
                         continue;
                     };
                     if self.is_stale(&old).await? {
-                        self.release(player, existing).await?;
+                        self.release(player, &old.ticket).await?;
                         continue;
                     }
                     return Ok(JoinOutcome::AlreadyQueued {
@@ -218,7 +218,7 @@ impl Tickets {
         if let Err(err) = enqueued {
             // Undo step 1 so the player can try again; if this fails too, the marker is
             // found stale on the next join.
-            let _stale_if_failed = self.release(player, &marker.encode()).await;
+            let _stale_if_failed = self.release(player, &marker.ticket).await;
             return Err(err.into());
         }
         Ok(JoinOutcome::Joined(Ticket {
@@ -250,12 +250,12 @@ impl Tickets {
             .await?;
         match reply.first().map(String::as_str) {
             Some("removed") => {
-                self.release(player, &raw).await?;
+                self.release(player, &marker.ticket).await?;
                 Ok(LeaveOutcome::Left)
             }
             Some("missing") => {
                 if self.is_stale(&marker).await? {
-                    self.release(player, &raw).await?;
+                    self.release(player, &marker.ticket).await?;
                 }
                 Ok(LeaveOutcome::NotQueued)
             }
@@ -325,12 +325,14 @@ impl Tickets {
         Ok(exists == 0)
     }
 
-    async fn release(&self, player: &str, marker: &str) -> Result<(), TicketError> {
+    /// Drops `player`'s marker if it names `ticket` (or is exactly `ticket`, for a marker
+    /// that could not be parsed).
+    pub async fn release(&self, player: &str, ticket: &str) -> Result<(), TicketError> {
         let _removed: i64 = RELEASE
             .evalsha_with_reload(
                 &self.redis,
                 vec![self.keys.player(player).ticket()],
-                vec![marker.to_owned()],
+                vec![ticket.to_owned()],
             )
             .await?;
         Ok(())

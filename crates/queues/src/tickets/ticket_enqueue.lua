@@ -1,7 +1,10 @@
--- ticket_enqueue.lua: put a reserved ticket into its queue (second step of queue.join).
+-- ticket_enqueue.lua: put a reserved ticket into its queue (second step of queue.join; also
+-- a requeue after a cancelled match, with the ticket's original enqueue time).
 -- KEYS[1]  the queue's tickets by rating (sorted set)
 -- KEYS[2]  the queue's tickets by enqueue time (sorted set)
 -- KEYS[3]  the ticket's hash
+-- KEYS[4]  the queue's player index (hash: ticket -> player)
+-- KEYS[5]  the queue's change log (list) for the matchmaker holding the queue
 -- ARGV[1]  ticket id
 -- ARGV[2]  player id
 -- ARGV[3]  rating
@@ -13,4 +16,9 @@ end
 redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms', ARGV[4], 'state', 'queued')
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[5], 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+-- Nobody may be following the log (no matchmaker running): keep it bounded; the next
+-- holder starts from a snapshot anyway.
+redis.call('LTRIM', KEYS[5], -100000, -1)
 return 1

@@ -1,9 +1,11 @@
--- ticket_remove.lua: take a queued ticket out of its queue (queue.leave, or a stale join).
+-- ticket_remove.lua: take a queued ticket out of its queue (queue.leave).
 -- Races the matchmaker's claim safely: both run on the queue's slot, so a ticket is either
 -- removed here while still queued, or found claimed and left alone.
 -- KEYS[1]  the queue's tickets by rating (sorted set)
 -- KEYS[2]  the queue's tickets by enqueue time (sorted set)
 -- KEYS[3]  the ticket's hash
+-- KEYS[4]  the queue's player index (hash)
+-- KEYS[5]  the queue's change log (list)
 -- ARGV[1]  ticket id
 -- Returns {'removed'} | {'missing'} | {state, match id} when no longer queued (claimed).
 local state = redis.call('HGET', KEYS[3], 'state')
@@ -16,4 +18,6 @@ end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('RPUSH', KEYS[5], 'l ' .. ARGV[1])
 return {'removed'}

@@ -1,0 +1,296 @@
+//! What the matchmaker instance holding a queue's lease does to the queue in Redis: take a
+//! snapshot of it, take the changes since, claim the tickets of a match, expire a ticket,
+//! and finish (or, after a crash, redo) the hand-over of claimed matches.
+//!
+//! Every step is a script on the queue's slot that first checks the caller still holds the
+//! lease (fencing): an instance that paused past its lease cannot claim or expire anything.
+
+use std::sync::LazyLock;
+
+use core_keys::{Keys, scripts};
+use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
+use fred::types::scripts::Script;
+
+use crate::record::MatchRecord;
+use crate::tickets::TicketError;
+
+static SNAPSHOT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_snapshot.lua")));
+static CHANGES: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_changes.lua")));
+static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_claim.lua")));
+static EXPIRE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_expire.lua")));
+
+/// A queued ticket as the holder sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedTicket {
+    pub id: String,
+    pub player: String,
+    pub rating: f64,
+    pub enqueued_ms: u64,
+}
+
+/// One change to a queue since the last look.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Joined(QueuedTicket),
+    Left(String),
+}
+
+/// The answer of a fenced step: done, or the caller no longer holds the lease.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fenced<T> {
+    Held(T),
+    NotHolder,
+}
+
+/// What claiming a match did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    /// These tickets were no longer queued (left, or expired); nothing was claimed.
+    Gone(Vec<String>),
+}
+
+/// Why a ticket is expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireReason {
+    /// It waited longer than the queue's maximum.
+    Timeout,
+    /// Its player has had no session for longer than the grace.
+    Abandoned,
+}
+
+impl ExpireReason {
+    fn counter(self) -> &'static str {
+        match self {
+            ExpireReason::Timeout => "timeouts",
+            ExpireReason::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// The holder's handle on one queue-region.
+#[derive(Debug, Clone)]
+pub struct QueueHolder {
+    keys: Keys,
+    redis: Client,
+    queue: String,
+    region: String,
+    /// The holder's lease owner token.
+    owner: String,
+}
+
+impl QueueHolder {
+    pub fn new(keys: Keys, redis: Client, queue: &str, region: &str, owner: &str) -> Self {
+        Self {
+            keys,
+            redis,
+            queue: queue.to_owned(),
+            region: region.to_owned(),
+            owner: owner.to_owned(),
+        }
+    }
+
+    /// Every queued ticket, oldest first; the change log starts afresh.
+    pub async fn snapshot(&self) -> Result<Fenced<Vec<QueuedTicket>>, TicketError> {
+        let reply: Vec<String> = SNAPSHOT
+            .evalsha_with_reload(
+                &self.redis,
+                scripts::queue_view(&self.keys, &self.queue, &self.region),
+                vec![self.owner.clone()],
+            )
+            .await?;
+        let Some((status, rest)) = reply.split_first() else {
+            return Err(protocol("queue_snapshot", &reply));
+        };
+        if status != "ok" {
+            return Ok(Fenced::NotHolder);
+        }
+        let tickets = rest
+            .chunks_exact(4)
+            .filter_map(|c| {
+                Some(QueuedTicket {
+                    id: c[0].clone(),
+                    player: c[1].clone(),
+                    rating: c[2].parse().ok()?,
+                    enqueued_ms: c[3].parse::<f64>().ok()? as u64,
+                })
+            })
+            .collect();
+        Ok(Fenced::Held(tickets))
+    }
+
+    /// The joins and leaves since the last snapshot or take, in order.
+    pub async fn changes(&self) -> Result<Fenced<Vec<Change>>, TicketError> {
+        let q = self.keys.queue(&self.queue, &self.region);
+        let reply: Vec<String> = CHANGES
+            .evalsha_with_reload(
+                &self.redis,
+                vec![q.lease(), q.changes()],
+                vec![self.owner.clone()],
+            )
+            .await?;
+        let Some((status, rest)) = reply.split_first() else {
+            return Err(protocol("queue_changes", &reply));
+        };
+        if status != "ok" {
+            return Ok(Fenced::NotHolder);
+        }
+        Ok(Fenced::Held(
+            rest.iter().filter_map(|c| parse_change(c)).collect(),
+        ))
+    }
+
+    /// Claims the tickets of `record`, all or none.
+    pub async fn claim(&self, record: &MatchRecord) -> Result<Fenced<Claim>, TicketError> {
+        let ids: Vec<&str> = record.players().map(|t| t.ticket.as_str()).collect();
+        let json = serde_json::to_string(record).map_err(|e| TicketError::Protocol {
+            script: "queue_claim",
+            reply: e.to_string(),
+        })?;
+        let mut args = vec![
+            self.owner.clone(),
+            record.match_id.clone(),
+            record.formed_ms.to_string(),
+            json,
+        ];
+        args.extend(ids.iter().map(|id| (*id).to_owned()));
+        let reply: Vec<String> = CLAIM
+            .evalsha_with_reload(
+                &self.redis,
+                scripts::queue_claim(
+                    &self.keys,
+                    &self.queue,
+                    &self.region,
+                    &record.match_id,
+                    &ids,
+                ),
+                args,
+            )
+            .await?;
+        match reply.split_first() {
+            Some((status, _)) if status == "claimed" => Ok(Fenced::Held(Claim::Claimed)),
+            Some((status, gone)) if status == "gone" => {
+                Ok(Fenced::Held(Claim::Gone(gone.to_vec())))
+            }
+            Some((status, _)) if status == "not_holder" => Ok(Fenced::NotHolder),
+            _ => Err(protocol("queue_claim", &reply)),
+        }
+    }
+
+    /// Removes a queued ticket for good; the player it belonged to, if it was still queued.
+    pub async fn expire(
+        &self,
+        ticket: &str,
+        reason: ExpireReason,
+    ) -> Result<Fenced<Option<String>>, TicketError> {
+        let reply: Vec<String> = EXPIRE
+            .evalsha_with_reload(
+                &self.redis,
+                scripts::queue_expire(&self.keys, &self.queue, &self.region, ticket),
+                vec![
+                    self.owner.clone(),
+                    ticket.to_owned(),
+                    reason.counter().to_owned(),
+                ],
+            )
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("expired") => Ok(Fenced::Held(reply.get(1).cloned())),
+            Some("gone") => Ok(Fenced::Held(None)),
+            Some("not_holder") => Ok(Fenced::NotHolder),
+            _ => Err(protocol("queue_expire", &reply)),
+        }
+    }
+
+    /// Claimed matches whose hand-over was not finished `older_than_ms` after the claim
+    /// (the instance doing it died): their records, to hand over again.
+    pub async fn unfinished(
+        &self,
+        older_than_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<MatchRecord>, TicketError> {
+        let q = self.keys.queue(&self.queue, &self.region);
+        let ids: Vec<String> = self
+            .redis
+            .zrangebyscore(
+                q.claimed(),
+                "-inf",
+                now_ms.saturating_sub(older_than_ms) as f64,
+                false,
+                Some((0, 100)),
+            )
+            .await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let json: Option<String> = self.redis.hget(q.claimed_match(&id), "record").await?;
+            match json.as_deref().map(serde_json::from_str::<MatchRecord>) {
+                Some(Ok(record)) => records.push(record),
+                // The record lapsed or is unreadable: nothing left to hand over.
+                _ => {
+                    let _: i64 = self.redis.zrem(q.claimed(), &id).await?;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Marks the hand-over of a claimed match done.
+    pub async fn finish(&self, match_id: &str) -> Result<(), TicketError> {
+        let q = self.keys.queue(&self.queue, &self.region);
+        let _: i64 = self.redis.zrem(q.claimed(), match_id).await?;
+        let _: i64 = self.redis.del(q.claimed_match(match_id)).await?;
+        Ok(())
+    }
+
+    /// Queued tickets right now (for stats).
+    pub async fn size(&self) -> Result<u64, TicketError> {
+        let q = self.keys.queue(&self.queue, &self.region);
+        Ok(self.redis.zcard(q.waiting()).await?)
+    }
+}
+
+fn parse_change(raw: &str) -> Option<Change> {
+    let mut parts = raw.split(' ');
+    match parts.next()? {
+        "j" => Some(Change::Joined(QueuedTicket {
+            id: parts.next()?.to_owned(),
+            rating: parts.next()?.parse().ok()?,
+            enqueued_ms: parts.next()?.parse().ok()?,
+            player: parts.next()?.to_owned(),
+        })),
+        "l" => Some(Change::Left(parts.next()?.to_owned())),
+        _ => None,
+    }
+}
+
+fn protocol(script: &'static str, reply: &[String]) -> TicketError {
+    TicketError::Protocol {
+        script,
+        reply: format!("{reply:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_parse() {
+        assert_eq!(
+            parse_change("j t1 1512.5 1700000000000 alice"),
+            Some(Change::Joined(QueuedTicket {
+                id: "t1".into(),
+                player: "alice".into(),
+                rating: 1512.5,
+                enqueued_ms: 1_700_000_000_000,
+            }))
+        );
+        assert_eq!(parse_change("l t1"), Some(Change::Left("t1".into())));
+        assert_eq!(parse_change("x"), None);
+        assert_eq!(parse_change("j t1 nan?"), None);
+    }
+}

@@ -1,0 +1,34 @@
+//! A formed match as the matchmaker records it: which tickets, which players in which
+//! team, at what ratings. Stored (JSON) with the claim, so whichever instance finishes the
+//! hand-over after a crash has everything it needs, and read by the server pool.
+
+use serde::{Deserialize, Serialize};
+
+/// One player of a formed match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedTicket {
+    pub ticket: String,
+    pub player: String,
+    pub rating: f64,
+    pub enqueued_ms: u64,
+}
+
+/// A formed match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    #[serde(rename = "match")]
+    pub match_id: String,
+    pub queue: String,
+    pub region: String,
+    /// When the tickets were claimed, ms since the epoch.
+    pub formed_ms: u64,
+    /// `teams[i]` is team `i`.
+    pub teams: Vec<Vec<MatchedTicket>>,
+}
+
+impl MatchRecord {
+    /// Every player, team by team.
+    pub fn players(&self) -> impl Iterator<Item = &MatchedTicket> {
+        self.teams.iter().flatten()
+    }
+}
