@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// The four services, by binary name.
 pub const SERVICES: [&str; 4] = ["gateway", "matchmaker", "server-pool", "cache-warmer"];
@@ -21,13 +20,7 @@ pub const SERVICES: [&str; 4] = ["gateway", "matchmaker", "server-pool", "cache-
 /// # Panics
 /// When the binary has not been built: run `make test` (or `cargo build --bins` first).
 pub fn binary(service: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    // target/<profile>/deps/<test> -> target/<profile>/rallypoint-<service>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join(format!("rallypoint-{service}"));
+    let path = testkit::binary_beside_test(service).expect("the test executable's folder");
     assert!(
         path.is_file(),
         "{} is missing: run `make test`, or `cargo build --bins` before the tests",
@@ -41,54 +34,28 @@ pub fn binary(service: &str) -> PathBuf {
 pub struct ServiceProcess {
     pub service: String,
     pub ops_addr: String,
-    child: Child,
+    child: testkit::ServiceChild,
 }
 
 impl ServiceProcess {
-    /// Starts `rallypoint-<service>` with `env` (on top of a JSON log format and an ops
-    /// port chosen by the OS) and waits for its "started" log line, which names the ops
-    /// address.
+    /// Starts `rallypoint-<service>` with `env` (on top of an ops port chosen by the OS and
+    /// the gateway's required listener and secret) and waits for its `started` log line.
     pub async fn start(service: &str, env: &[(&str, String)]) -> Result<Self, String> {
-        let mut child = Command::new(binary(service))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RALLYPOINT_LOG__FORMAT", "json")
-            .env("RALLYPOINT_OPS__LISTEN", "127.0.0.1:0")
+        let mut all: Vec<(String, String)> = vec![
+            (testkit::env_var("ops.listen"), "127.0.0.1:0".to_owned()),
             // The gateway's own listener and its required secret (other services ignore
             // the section).
-            .env("RALLYPOINT_GATEWAY__LISTEN", "127.0.0.1:0")
-            .env(
-                "RALLYPOINT_GATEWAY__JWT_SECRET",
-                "lifecycle-test-secret-0123456789",
-            )
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {service}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let ops_addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                if entry["message"] == "started" {
-                    return entry["ops"].as_str().map(str::to_owned);
-                }
-            }
-            None
-        })
-        .await
-        .map_err(|_| format!("{service} did not log `started` within 30 s"))?
-        .ok_or_else(|| format!("{service} exited before it started"))?;
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            (testkit::env_var("gateway.listen"), "127.0.0.1:0".to_owned()),
+            (
+                testkit::env_var("gateway.jwt_secret"),
+                "lifecycle-test-secret-0123456789".to_owned(),
+            ),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let child = testkit::ServiceChild::start(&binary(service), &all).await?;
         Ok(Self {
             service: service.to_owned(),
-            ops_addr,
+            ops_addr: child.ops.clone(),
             child,
         })
     }
@@ -123,20 +90,15 @@ impl ServiceProcess {
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub async fn terminate(mut self, deadline: Duration) -> Result<ExitStatus, String> {
-        let pid = self.child.id().ok_or("already exited")?;
+    pub async fn terminate(self, deadline: Duration) -> Result<ExitStatus, String> {
+        let pid = self.child.pid().ok_or("already exited")?;
         let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).map_err(|e| e.to_string())?);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
             .map_err(|e| e.to_string())?;
-        tokio::time::timeout(deadline, self.child.wait())
+        self.child
+            .wait(deadline)
             .await
-            .map_err(|_| {
-                format!(
-                    "{} did not exit within {deadline:?} of SIGTERM",
-                    self.service
-                )
-            })?
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("{}: {e} after SIGTERM", self.service))
     }
 }
 

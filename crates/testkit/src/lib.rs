@@ -7,15 +7,19 @@
 //!   `DATABASE_URL`), and unique namespaces.
 //! - [`cluster`]: [`PrivateCluster`], a throw-away Redis Cluster of `redis-server`
 //!   processes on free loopback ports, killed when dropped.
+//! - [`service`]: a service's settings as environment variables, and the real binary as a
+//!   child process.
 //! - [`wait`]: waiting for a condition with a deadline (never a bare sleep).
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod service;
 pub mod shared;
 pub mod wait;
 
 pub use cluster::{PrivateCluster, StandaloneRedis};
+pub use service::{ServiceChild, binary_beside_test, env_var, service_env};
 pub use shared::{database_url, redis_urls, unique_namespace};
 pub use wait::wait_until;

@@ -36,35 +36,21 @@ pub fn config(ns: &str, overrides: &[(&str, &str)]) -> LoadedConfig {
 
 /// The environment of a test gateway: quick timings, namespace `ns`, `overrides`.
 fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        (
-            "RALLYPOINT_REDIS__URLS".into(),
-            testkit::redis_urls().join(","),
-        ),
-        ("RALLYPOINT_REDIS__NAMESPACE".into(), ns.into()),
-        ("RALLYPOINT_OPS__LISTEN".into(), "127.0.0.1:0".into()),
-        ("RALLYPOINT_GATEWAY__LISTEN".into(), "127.0.0.1:0".into()),
-        ("RALLYPOINT_GATEWAY__JWT_SECRET".into(), JWT_SECRET.into()),
-        ("RALLYPOINT_GATEWAY__ALLOW_GUESTS".into(), "true".into()),
-        ("RALLYPOINT_GATEWAY__HEARTBEAT_MS".into(), "500".into()),
-        ("RALLYPOINT_GATEWAY__SESSION_TTL_MS".into(), "3000".into()),
-        ("RALLYPOINT_GATEWAY__IDLE_TIMEOUT_MS".into(), "20000".into()),
-        ("RALLYPOINT_GATEWAY__DRAIN_GRACE_MS".into(), "1500".into()),
-        (
-            "RALLYPOINT_GATEWAY__RECONNECT_SPREAD_MS".into(),
-            "100".into(),
-        ),
-        (
-            "RALLYPOINT_SHUTDOWN__DRAIN_DEADLINE_MS".into(),
-            "8000".into(),
-        ),
-    ];
-    for (key, value) in overrides {
-        let var = format!("RALLYPOINT_{}", key.to_uppercase().replace('.', "__"));
-        env.retain(|(k, _)| *k != var);
-        env.push((var, (*value).to_owned()));
-    }
-    env
+    testkit::service_env(
+        ns,
+        &[
+            ("gateway.listen", "127.0.0.1:0"),
+            ("gateway.jwt_secret", JWT_SECRET),
+            ("gateway.allow_guests", "true"),
+            ("gateway.heartbeat_ms", "500"),
+            ("gateway.session_ttl_ms", "3000"),
+            ("gateway.idle_timeout_ms", "20000"),
+            ("gateway.drain_grace_ms", "1500"),
+            ("gateway.reconnect_spread_ms", "100"),
+            ("shutdown.drain_deadline_ms", "8000"),
+        ],
+        overrides,
+    )
 }
 
 /// Starts a gateway in-process and waits until it reports ready (connected to Redis).
@@ -97,63 +83,32 @@ pub fn ws_addr(gateway: &RunningService) -> SocketAddr {
 #[derive(Debug)]
 pub struct GatewayProcess {
     pub ws: SocketAddr,
-    pub instance: String,
-    child: tokio::process::Child,
+    pub process: testkit::ServiceChild,
 }
 
 impl GatewayProcess {
-    /// Starts the binary with the same settings as [`config`], and waits for its
-    /// `listening` and `started` log lines.
+    /// Starts the binary with the same settings as [`config`].
     pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> GatewayProcess {
-        use tokio::io::AsyncBufReadExt;
-        let mut env: Vec<(String, String)> = vec![
-            ("RALLYPOINT_LOG__FORMAT".into(), "json".into()),
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-        ];
-        env.extend(env_for(ns, overrides));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rallypoint-gateway"))
-            .env_clear()
-            .envs(env)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
+        // Cargo names the binary for the gateway's own tests; other crates that include this
+        // module find it beside their test executable (`make test` builds every binary).
+        let binary = option_env!("CARGO_BIN_EXE_rallypoint-gateway")
+            .map(std::path::PathBuf::from)
+            .or_else(|| testkit::binary_beside_test("gateway"))
+            .expect("the gateway binary's path");
+        let process = testkit::ServiceChild::start(&binary, &env_for(ns, overrides))
+            .await
             .expect("the gateway binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let (mut ws, mut instance) = (None, None);
-        let started = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if entry["message"] == "listening" && entry["endpoint"] == "ws" {
-                    ws = entry["addr"].as_str().and_then(|a| a.parse().ok());
-                }
-                if entry["message"] == "started" {
-                    instance = entry["instance"].as_str().map(str::to_owned);
-                    return;
-                }
-            }
-        })
-        .await;
-        assert!(
-            started.is_ok(),
-            "the gateway binary logged `started` in time"
-        );
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        GatewayProcess {
-            ws: ws.expect("a `listening` line for the ws endpoint"),
-            instance: instance.expect("the instance id"),
-            child,
-        }
+        let ws = process
+            .endpoints
+            .get("ws")
+            .and_then(|a| a.parse().ok())
+            .expect("a `listening` line for the ws endpoint");
+        GatewayProcess { ws, process }
     }
 
     /// SIGKILL: no drain, no cleanup.
-    pub async fn kill(mut self) {
-        self.child.start_kill().expect("killed");
-        let _status = self.child.wait().await;
+    pub async fn kill(self) {
+        self.process.kill().await;
     }
 }
 

@@ -1,0 +1,131 @@
+//! Running a service under test: its settings as `RALLYPOINT_` environment variables (the
+//! shared test cluster, a namespace, quick timings, overrides by dotted key), and the real
+//! binary as a child process that tests can SIGKILL.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The environment variable of a dotted config key: `gateway.listen` ->
+/// `RALLYPOINT_GATEWAY__LISTEN`.
+pub fn env_var(key: &str) -> String {
+    format!("RALLYPOINT_{}", key.to_uppercase().replace('.', "__"))
+}
+
+/// Settings for a service on the shared test cluster in namespace `ns`: `defaults` (dotted
+/// keys), then `overrides` on top, as environment variables.
+pub fn service_env(
+    ns: &str,
+    defaults: &[(&str, &str)],
+    overrides: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        (env_var("redis.urls"), crate::redis_urls().join(",")),
+        (env_var("redis.namespace"), ns.to_owned()),
+        (env_var("ops.listen"), "127.0.0.1:0".to_owned()),
+    ];
+    for (key, value) in defaults.iter().chain(overrides) {
+        let var = env_var(key);
+        env.retain(|(k, _)| *k != var);
+        env.push((var, (*value).to_owned()));
+    }
+    env
+}
+
+/// A service binary running as a child process, started with JSON logs.
+#[derive(Debug)]
+pub struct ServiceChild {
+    /// The instance id it announced.
+    pub instance: String,
+    /// Its ops address (health, metrics, stats).
+    pub ops: String,
+    /// Its own listeners by name (`ws` for the gateway), from its `listening` log lines.
+    pub endpoints: HashMap<String, String>,
+    child: tokio::process::Child,
+}
+
+impl ServiceChild {
+    /// Starts `binary` with exactly `env` (plus `PATH` and JSON logs) and waits for its
+    /// `started` log line.
+    pub async fn start(binary: &Path, env: &[(String, String)]) -> Result<Self, String> {
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(env_var("log.format"), "json")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut endpoints = HashMap::new();
+        let started = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if entry["message"] == "listening"
+                    && let (Some(name), Some(addr)) =
+                        (entry["endpoint"].as_str(), entry["addr"].as_str())
+                {
+                    endpoints.insert(name.to_owned(), addr.to_owned());
+                }
+                if entry["message"] == "started" {
+                    return Some((
+                        entry["instance"].as_str().unwrap_or_default().to_owned(),
+                        entry["ops"].as_str().unwrap_or_default().to_owned(),
+                    ));
+                }
+            }
+            None
+        })
+        .await
+        .map_err(|_| format!("{} did not log `started` within 30 s", binary.display()))?
+        .ok_or_else(|| format!("{} exited before it started", binary.display()))?;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            instance: started.0,
+            ops: started.1,
+            endpoints,
+            child,
+        })
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGKILL: no drain, no cleanup; waits until it is gone.
+    pub async fn kill(mut self) {
+        if self.child.start_kill().is_ok() {
+            let _exit_status = self.child.wait().await;
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself, e.g. after a SIGTERM.
+    pub async fn wait(mut self, deadline: Duration) -> Result<std::process::ExitStatus, String> {
+        tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .map_err(|_| format!("did not exit within {deadline:?}"))?
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The path of `rallypoint-<service>` in the target folder beside the running test.
+pub fn binary_beside_test(service: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<test> -> target/<profile>/rallypoint-<service>
+    Some(
+        exe.parent()?
+            .parent()?
+            .join(format!("rallypoint-{service}")),
+    )
+}
