@@ -1,44 +1,133 @@
-//! The Rallypoint matchmaker: rating-sorted queues turned into balanced matches, race-free across instances.
+//! The Rallypoint matchmaker: queued tickets turned into fair matches, fast, with any
+//! number of instances running at once.
 //!
-//! This is the service's skeleton on the shared runtime: it starts, connects to Redis,
-//! serves its ops endpoints (`/health/live`, `/health/ready`, `/metrics`), announces
-//! itself in the instance registry and drains on SIGTERM. Its own work lands in its own
-//! issue; until then it holds no state and takes no traffic of its own.
+//! Every queue-region is a unit of work held by one instance through a lease; instances
+//! share the units and take over a dead one's within the lease TTL. The holder keeps the
+//! queue in memory, forms matches every tick (oldest first, a widening rating window,
+//! balanced teams), claims each match's tickets in one fenced script, and hands the match
+//! to the server pool.
+//!
+//! # Layout
+//! - [`config`]: `[matchmaker]` (timings) and the shared `[matchmaking]` (queues).
+//! - [`unit`]: the worker of one queue-region: lease, view, timeouts, sessions, matches.
+//! - [`mirror`]: the in-memory queue, indexed by age and rating.
+//! - [`matching`]: the pure rules: window, oldest first, nearest ratings, balanced teams.
+//! - [`handover`]: the idempotent steps after a claim: players, match record, server pool.
+//! - [`stats`]: `/v1/stats` and the metrics.
+//! - [`state`]: what the workers share.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-use serde::Deserialize;
+pub mod config;
+pub mod handover;
+pub mod matching;
+pub mod mirror;
+pub mod state;
+pub mod stats;
+pub mod unit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use queues::Tickets;
 use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 
-/// The `[matchmaker]` config section. Empty for now: the service's own settings arrive with its
-/// work.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+pub use config::Config;
+use handover::Handover;
+use state::Shared;
 
 /// The matchmaker service.
 #[derive(Debug)]
-pub struct Matchmaker;
+pub struct Matchmaker {
+    shared: Arc<Shared>,
+}
 
 impl Service for Matchmaker {
     const NAME: &'static str = "matchmaker";
-    const DEFAULTS: &'static str = r#"
+    const DEFAULTS: &'static str = concat!(
+        queues::default_toml!(),
+        r#"
 [ops]
 listen = "127.0.0.1:9200"
-"#;
+
+[matchmaker]
+tick_ms = 100
+lease_ms = 5000
+resync_ms = 5000
+session_check_ms = 2000
+handover_retry_ms = 3000
+max_matches_per_tick = 1000
+match_ttl_ms = 3600000
+"#
+    );
     type Config = Config;
 
     fn load_config(config: &LoadedConfig) -> Result<Config, ConfigError> {
-        service_runtime::service::load_section(config, Self::NAME, |_: &Config| Ok(()))
+        Config::load(config)
     }
 
-    async fn build(_ctx: &ServiceContext, _config: Config) -> anyhow::Result<Self> {
-        Ok(Self)
+    async fn build(ctx: &ServiceContext, config: Config) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared {
+            tickets: Tickets::new(
+                ctx.keys.clone(),
+                ctx.redis.clone(),
+                config.matchmaking.default_rating,
+            ),
+            handover: Handover {
+                keys: ctx.keys.clone(),
+                redis: ctx.redis.clone(),
+                publisher: ctx.publisher.clone(),
+                match_ttl: Duration::from_millis(config.matchmaker.match_ttl_ms),
+            },
+            config,
+            instance_id: ctx.instance_id.clone(),
+            admin_token: ctx.config.common.ops.admin_token.clone(),
+            keys: ctx.keys.clone(),
+            redis: ctx.redis.clone(),
+            publisher: ctx.publisher.clone(),
+            recent: stats::Recent::default(),
+            held: stats::Held::default(),
+        });
+        Ok(Self { shared })
+    }
+
+    fn ops_routes(&self) -> Router {
+        stats::routes(self.shared.clone())
     }
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
+        let stop = ctx.shutdown.child_token();
+        let workers: Vec<_> = self
+            .shared
+            .config
+            .matchmaking
+            .queues
+            .iter()
+            .flat_map(|(queue, definition)| {
+                definition
+                    .regions
+                    .iter()
+                    .map(move |region| (queue.clone(), region.clone(), definition.clone()))
+            })
+            .map(|(queue, region, definition)| {
+                tokio::spawn(unit::run(
+                    self.shared.clone(),
+                    queue,
+                    region,
+                    definition,
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        tracing::info!(units = workers.len(), "matching");
         ctx.shutdown.cancelled().await;
+        for worker in workers {
+            if let Err(err) = worker.await {
+                tracing::warn!(error = %err, "a queue worker failed");
+            }
+        }
         Ok(())
     }
 }

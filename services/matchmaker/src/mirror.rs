@@ -1,0 +1,110 @@
+//! A queue-region held in memory by the instance holding its lease: loaded from a
+//! snapshot, kept current from the queue's change log, and indexed by age and by rating so
+//! a tick never re-reads the queue from Redis.
+
+use std::collections::{BTreeSet, HashMap};
+
+use queues::{Change, QueuedTicket};
+
+/// A rating as a sortable key: thousandths of a point.
+pub fn rating_key(rating: f64) -> i64 {
+    (rating * 1000.0).round() as i64
+}
+
+/// The tickets of one queue-region.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    tickets: HashMap<String, QueuedTicket>,
+    by_age: BTreeSet<(u64, String)>,
+    by_rating: BTreeSet<(i64, String)>,
+}
+
+impl Mirror {
+    /// A mirror holding exactly `tickets`.
+    pub fn load(tickets: Vec<QueuedTicket>) -> Self {
+        let mut mirror = Self::default();
+        for ticket in tickets {
+            mirror.insert(ticket);
+        }
+        mirror
+    }
+
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::Joined(ticket) => self.insert(ticket),
+            Change::Left(id) => {
+                self.remove(&id);
+            }
+        }
+    }
+
+    pub fn insert(&mut self, ticket: QueuedTicket) {
+        self.remove(&ticket.id);
+        self.by_age.insert((ticket.enqueued_ms, ticket.id.clone()));
+        self.by_rating
+            .insert((rating_key(ticket.rating), ticket.id.clone()));
+        self.tickets.insert(ticket.id.clone(), ticket);
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<QueuedTicket> {
+        let ticket = self.tickets.remove(id)?;
+        self.by_age.remove(&(ticket.enqueued_ms, ticket.id.clone()));
+        self.by_rating
+            .remove(&(rating_key(ticket.rating), ticket.id.clone()));
+        Some(ticket)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&QueuedTicket> {
+        self.tickets.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tickets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tickets.is_empty()
+    }
+
+    /// Tickets, oldest first.
+    pub fn oldest_first(&self) -> impl Iterator<Item = &QueuedTicket> {
+        self.by_age
+            .iter()
+            .filter_map(|(_, id)| self.tickets.get(id))
+    }
+
+    /// The oldest ticket's enqueue time.
+    pub fn oldest_enqueued_ms(&self) -> Option<u64> {
+        self.by_age.first().map(|(at, _)| *at)
+    }
+
+    /// Tickets with a rating below `ticket`'s (ties broken by id), nearest first.
+    pub fn below<'a>(
+        &'a self,
+        ticket: &QueuedTicket,
+    ) -> impl Iterator<Item = &'a QueuedTicket> + 'a {
+        self.by_rating
+            .range(..(rating_key(ticket.rating), ticket.id.clone()))
+            .rev()
+            .filter_map(|(_, id)| self.tickets.get(id))
+    }
+
+    /// Tickets with a rating above `ticket`'s (ties broken by id), nearest first.
+    pub fn above<'a>(
+        &'a self,
+        ticket: &QueuedTicket,
+    ) -> impl Iterator<Item = &'a QueuedTicket> + 'a {
+        use std::ops::Bound;
+        self.by_rating
+            .range((
+                Bound::Excluded((rating_key(ticket.rating), ticket.id.clone())),
+                Bound::Unbounded,
+            ))
+            .filter_map(|(_, id)| self.tickets.get(id))
+    }
+
+    /// Every ticket, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = &QueuedTicket> {
+        self.tickets.values()
+    }
+}

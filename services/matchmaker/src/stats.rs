@@ -1,0 +1,165 @@
+//! What the matchmaker reports: `/v1/stats` for operators (cluster-wide queue sizes and
+//! counters from Redis, plus wait times and rating spreads of the matches this instance
+//! formed recently) and the Prometheus metrics behind autoscaling and alarms.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use serde_json::{Value, json};
+
+use crate::state::Shared;
+
+/// Recent formed matches kept for percentiles.
+const RECENT: usize = 10_000;
+
+/// Wait times and rating spreads of the matches this instance formed recently.
+#[derive(Debug, Default)]
+pub struct Recent {
+    inner: Mutex<RecentInner>,
+}
+
+#[derive(Debug, Default)]
+struct RecentInner {
+    waits_ms: VecDeque<u64>,
+    spreads: VecDeque<f64>,
+    matches: u64,
+}
+
+impl Recent {
+    /// Records one formed match: each player's wait, and the match's rating spread.
+    pub fn record(&self, queue: &str, region: &str, waits_ms: &[u64], spread: f64) {
+        let labels = [("queue", queue.to_owned()), ("region", region.to_owned())];
+        metrics::counter!("rallypoint_matchmaker_matches_total", &labels).increment(1);
+        metrics::counter!("rallypoint_matchmaker_tickets_matched_total", &labels)
+            .increment(waits_ms.len() as u64);
+        metrics::histogram!("rallypoint_matchmaker_rating_spread", &labels).record(spread);
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for wait in waits_ms {
+            metrics::histogram!("rallypoint_matchmaker_wait_seconds", &labels)
+                .record(*wait as f64 / 1000.0);
+            if inner.waits_ms.len() == RECENT {
+                inner.waits_ms.pop_front();
+            }
+            inner.waits_ms.push_back(*wait);
+        }
+        if inner.spreads.len() == RECENT {
+            inner.spreads.pop_front();
+        }
+        inner.spreads.push_back(spread);
+        inner.matches += 1;
+    }
+
+    fn summary(&self) -> Value {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waits: Vec<f64> = inner.waits_ms.iter().map(|w| *w as f64).collect();
+        let mut spreads: Vec<f64> = inner.spreads.iter().copied().collect();
+        json!({
+            "matches_formed_here": inner.matches,
+            "wait_ms": percentiles(&mut waits),
+            "rating_spread": percentiles(&mut spreads),
+        })
+    }
+}
+
+fn percentiles(values: &mut [f64]) -> Value {
+    if values.is_empty() {
+        return Value::Null;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+    json!({"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": at(1.0), "samples": values.len()})
+}
+
+/// `GET /v1/stats`.
+pub fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/stats", get(stats))
+        .with_state(shared)
+}
+
+async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
+        )
+            .into_response();
+    }
+    let mut queues = Vec::new();
+    for (queue, region) in shared.config.matchmaking.units() {
+        let q = shared.keys.queue(queue, region);
+        let size: Result<u64, _> = shared.redis.zcard(q.waiting()).await;
+        let oldest: Result<Vec<(String, f64)>, _> = shared
+            .redis
+            .zrange(q.waiting(), 0, 0, None, false, None, true)
+            .await;
+        let counters: Result<std::collections::HashMap<String, u64>, _> =
+            shared.redis.hgetall(q.stats()).await;
+        let (Ok(size), Ok(oldest), Ok(counters)) = (size, oldest, counters) else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "message": "Redis did not answer; retry"})),
+            )
+                .into_response();
+        };
+        let now = service_runtime::instances::now_ms() as f64;
+        queues.push(json!({
+            "queue": queue,
+            "region": region,
+            "queued": size,
+            "oldest_wait_ms": oldest.first().map(|(_, at)| (now - at).max(0.0) as u64),
+            "held_here": shared.held.is_held(queue, region),
+            "matches": counters.get("matches").copied().unwrap_or(0),
+            "tickets_matched": counters.get("tickets_matched").copied().unwrap_or(0),
+            "timeouts": counters.get("timeouts").copied().unwrap_or(0),
+            "abandoned": counters.get("abandoned").copied().unwrap_or(0),
+        }));
+    }
+    Json(json!({
+        "service": "matchmaker",
+        "instance": shared.instance_id,
+        "queues": queues,
+        "recent": shared.recent.summary(),
+    }))
+    .into_response()
+}
+
+/// Which queue-regions this instance holds right now.
+#[derive(Debug, Default)]
+pub struct Held {
+    units: Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+impl Held {
+    pub fn set(&self, queue: &str, region: &str, held: bool) {
+        let mut units = self
+            .units
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held {
+            units.insert((queue.to_owned(), region.to_owned()));
+        } else {
+            units.remove(&(queue.to_owned(), region.to_owned()));
+        }
+        metrics::gauge!("rallypoint_matchmaker_units_held").set(units.len() as f64);
+    }
+
+    pub fn is_held(&self, queue: &str, region: &str) -> bool {
+        self.units
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(queue.to_owned(), region.to_owned()))
+    }
+}

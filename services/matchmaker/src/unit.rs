@@ -1,0 +1,435 @@
+//! One queue-region, worked by whichever instance holds its lease.
+//!
+//! Every instance runs a worker per queue-region; the worker that holds the lease does the
+//! work, the others try to take the lease now and then, so a dead holder's queue is taken
+//! over within the lease TTL. The holder keeps the queue in memory ([`Mirror`]): a
+//! snapshot when it takes the lease and every `resync_ms`, the queue's change log each
+//! tick in between. Each tick it expires tickets that waited too long, drops tickets whose
+//! player has been gone longer than the grace, forms matches ([`crate::matching`]), claims
+//! each match's tickets in one fenced script, and hands the match on
+//! ([`crate::handover`]). A claim that finds a ticket gone (its player left a moment ago)
+//! claims nothing, and the rest wait for the next tick.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::prelude::KeysInterface;
+use proto::{Event, EventEnvelope, Id, ServerMessage};
+use queues::{
+    Claim, ExpireReason, Fenced, MatchRecord, MatchedTicket, QueueDefinition, QueueHolder,
+    QueuedTicket,
+};
+use service_runtime::lease::{Lease, renew_interval};
+use tokio_util::sync::CancellationToken;
+
+use crate::matching::form_matches;
+use crate::mirror::Mirror;
+use crate::state::Shared;
+
+/// Session lookups per pipeline.
+const SESSION_BATCH: usize = 1000;
+
+/// The worker of one queue-region.
+struct Worker {
+    shared: Arc<Shared>,
+    queue: String,
+    region: String,
+    definition: QueueDefinition,
+    lease: Lease,
+    holder: QueueHolder,
+    held: bool,
+    next_lease_check: Instant,
+    mirror: Option<Mirror>,
+    next_resync: Instant,
+    next_session_check: Instant,
+    /// Tickets whose player had no session when last checked, and since when (ms).
+    disconnected: HashMap<String, u64>,
+}
+
+/// Works `queue`/`region` until `stop`, then lets the lease go.
+pub async fn run(
+    shared: Arc<Shared>,
+    queue: String,
+    region: String,
+    definition: QueueDefinition,
+    stop: CancellationToken,
+) {
+    let config = &shared.config.matchmaker;
+    let owner = format!("{}/{queue}/{region}", shared.instance_id);
+    let lease_key = shared.keys.queue(&queue, &region).lease();
+    let lease = Lease::with_owner(lease_key, &owner, Duration::from_millis(config.lease_ms));
+    let holder = QueueHolder::new(
+        shared.keys.clone(),
+        shared.redis.clone(),
+        &queue,
+        &region,
+        &owner,
+    );
+    let tick = Duration::from_millis(config.tick_ms);
+    let now = Instant::now();
+    let mut worker = Worker {
+        shared,
+        queue,
+        region,
+        definition,
+        lease,
+        holder,
+        held: false,
+        next_lease_check: now,
+        mirror: None,
+        next_resync: now,
+        next_session_check: now,
+        disconnected: HashMap::new(),
+    };
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticker.tick() => worker.tick().await,
+        }
+    }
+    if worker.held {
+        match worker.lease.release(&worker.shared.redis).await {
+            Ok(_) => {
+                tracing::info!(queue = %worker.queue, region = %worker.region, "released the queue for another instance")
+            }
+            Err(err) => {
+                tracing::warn!(queue = %worker.queue, region = %worker.region, error = %err, "could not release the queue's lease; it lapses by itself")
+            }
+        }
+        worker.set_held(false);
+    }
+}
+
+impl Worker {
+    async fn tick(&mut self) {
+        if !self.hold_lease().await {
+            return;
+        }
+        if let Err(err) = self.work().await {
+            metrics::counter!("rallypoint_matchmaker_tick_errors_total").increment(1);
+            tracing::warn!(queue = %self.queue, region = %self.region, error = %err, "a matchmaking tick failed; retrying next tick");
+        }
+    }
+
+    /// Takes or renews the lease when due; whether this worker holds it.
+    async fn hold_lease(&mut self) -> bool {
+        let now = Instant::now();
+        if now < self.next_lease_check {
+            return self.held;
+        }
+        let redis = &self.shared.redis;
+        let result = if self.held {
+            self.lease.renew(redis).await
+        } else {
+            self.lease.try_acquire(redis).await
+        };
+        self.next_lease_check = now + renew_interval(self.lease.ttl());
+        match result {
+            Ok(true) if !self.held => {
+                tracing::info!(queue = %self.queue, region = %self.region, "holding the queue");
+                self.set_held(true);
+                self.mirror = None;
+            }
+            Ok(true) => {}
+            Ok(false) if self.held => self.lose("the lease was taken over"),
+            Ok(false) => {}
+            Err(err) => {
+                // Keep working: every step is fenced by the lease, so a lost lease makes
+                // them refuse rather than race the new holder.
+                tracing::debug!(queue = %self.queue, region = %self.region, error = %err, "lease check failed");
+                self.next_lease_check =
+                    now + Duration::from_millis(self.shared.config.matchmaker.tick_ms);
+            }
+        }
+        self.held
+    }
+
+    fn set_held(&mut self, held: bool) {
+        self.held = held;
+        self.shared.held.set(&self.queue, &self.region, held);
+    }
+
+    fn lose(&mut self, why: &str) {
+        tracing::info!(queue = %self.queue, region = %self.region, why, "no longer holding the queue");
+        self.set_held(false);
+        self.mirror = None;
+        self.disconnected.clear();
+    }
+
+    async fn work(&mut self) -> Result<(), queues::TicketError> {
+        let now = Instant::now();
+        if self.mirror.is_none() || now >= self.next_resync {
+            let Fenced::Held(tickets) = self.holder.snapshot().await? else {
+                self.lose("the lease was lost (snapshot)");
+                return Ok(());
+            };
+            self.mirror = Some(Mirror::load(tickets));
+            self.next_resync = now + Duration::from_millis(self.shared.config.matchmaker.resync_ms);
+            self.finish_unfinished().await;
+        } else {
+            let Fenced::Held(changes) = self.holder.changes().await? else {
+                self.lose("the lease was lost (changes)");
+                return Ok(());
+            };
+            if let Some(mirror) = &mut self.mirror {
+                for change in changes {
+                    mirror.apply(change);
+                }
+            }
+        }
+        self.expire_timeouts().await?;
+        if now >= self.next_session_check {
+            self.check_sessions().await?;
+            self.next_session_check =
+                now + Duration::from_millis(self.shared.config.matchmaker.session_check_ms);
+        }
+        self.form_and_claim().await?;
+        if let Some(mirror) = &self.mirror {
+            let labels = [
+                ("queue", self.queue.clone()),
+                ("region", self.region.clone()),
+            ];
+            metrics::gauge!("rallypoint_matchmaker_queued", &labels).set(mirror.len() as f64);
+            let oldest = mirror
+                .oldest_enqueued_ms()
+                .map_or(0, |at| now_ms().saturating_sub(at));
+            metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels)
+                .set(oldest as f64 / 1000.0);
+        }
+        Ok(())
+    }
+
+    /// Tickets that waited longer than the queue allows are removed; their players are told.
+    async fn expire_timeouts(&mut self) -> Result<(), queues::TicketError> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let max_wait = self.definition.max_wait_ms;
+        let expired: Vec<QueuedTicket> = mirror
+            .oldest_first()
+            .take_while(|t| now.saturating_sub(t.enqueued_ms) > max_wait)
+            .cloned()
+            .collect();
+        for ticket in expired {
+            if !self.expire(&ticket, ExpireReason::Timeout).await? {
+                return Ok(());
+            }
+            let waited_ms = now.saturating_sub(ticket.enqueued_ms);
+            if let Ok(queue) = Id::parse(&self.queue) {
+                self.push(
+                    &ticket.player,
+                    ServerMessage::QueueTimeout { queue, waited_ms },
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Expires one ticket and releases its player's marker. False if the lease was lost.
+    async fn expire(
+        &mut self,
+        ticket: &QueuedTicket,
+        reason: ExpireReason,
+    ) -> Result<bool, queues::TicketError> {
+        let Fenced::Held(expired) = self.holder.expire(&ticket.id, reason).await? else {
+            self.lose("the lease was lost (expire)");
+            return Ok(false);
+        };
+        if let Some(mirror) = &mut self.mirror {
+            mirror.remove(&ticket.id);
+        }
+        self.disconnected.remove(&ticket.id);
+        if expired.is_some() {
+            self.shared
+                .tickets
+                .release(&ticket.player, &ticket.id)
+                .await?;
+            let what = match reason {
+                ExpireReason::Timeout => "timeout",
+                ExpireReason::Abandoned => "abandoned",
+            };
+            metrics::counter!("rallypoint_matchmaker_expired_total", "reason" => what).increment(1);
+        }
+        Ok(true)
+    }
+
+    /// Notes which queued players have no live session; a ticket whose player has been
+    /// gone longer than the grace is removed, so abandoned tickets never form matches.
+    async fn check_sessions(&mut self) -> Result<(), queues::TicketError> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(());
+        };
+        let tickets: Vec<QueuedTicket> = mirror.iter().cloned().collect();
+        let now = now_ms();
+        let mut still_queued = std::collections::HashSet::with_capacity(tickets.len());
+        let mut abandoned = Vec::new();
+        for chunk in tickets.chunks(SESSION_BATCH) {
+            let pipeline = self.shared.redis.pipeline();
+            for ticket in chunk {
+                let _: () = pipeline
+                    .exists(self.shared.keys.player(&ticket.player).session())
+                    .await?;
+            }
+            let online: Vec<i64> = pipeline.all().await?;
+            for (ticket, online) in chunk.iter().zip(online) {
+                still_queued.insert(ticket.id.clone());
+                if online == 1 {
+                    self.disconnected.remove(&ticket.id);
+                    continue;
+                }
+                let since = *self.disconnected.entry(ticket.id.clone()).or_insert(now);
+                if now.saturating_sub(since) > self.shared.config.matchmaking.ticket_grace_ms {
+                    abandoned.push(ticket.clone());
+                }
+            }
+        }
+        self.disconnected.retain(|id, _| still_queued.contains(id));
+        for ticket in abandoned {
+            tracing::debug!(player = %ticket.player, "removing the ticket of a player gone longer than the grace");
+            if !self.expire(&ticket, ExpireReason::Abandoned).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Forms this tick's matches, claims them, and hands the claimed ones on.
+    async fn form_and_claim(&mut self) -> Result<(), queues::TicketError> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let disconnected = &self.disconnected;
+        let formed: Vec<MatchRecord> = form_matches(
+            &self.definition,
+            now,
+            mirror,
+            |t| !disconnected.contains_key(&t.id),
+            self.shared.config.matchmaker.max_matches_per_tick,
+        )
+        .into_iter()
+        .map(|teams| MatchRecord {
+            match_id: uuid::Uuid::new_v4().simple().to_string(),
+            queue: self.queue.clone(),
+            region: self.region.clone(),
+            formed_ms: now,
+            teams: teams
+                .into_iter()
+                .map(|team| {
+                    team.into_iter()
+                        .map(|t| MatchedTicket {
+                            ticket: t.id.clone(),
+                            player: t.player.clone(),
+                            rating: t.rating,
+                            enqueued_ms: t.enqueued_ms,
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect();
+        if formed.is_empty() {
+            return Ok(());
+        }
+        let claims = futures::future::join_all(formed.iter().map(|r| self.holder.claim(r))).await;
+        let mut claimed = Vec::new();
+        for (record, claim) in formed.into_iter().zip(claims) {
+            match claim? {
+                Fenced::NotHolder => {
+                    self.lose("the lease was lost (claim)");
+                    return Ok(());
+                }
+                Fenced::Held(Claim::Gone(gone)) => {
+                    metrics::counter!("rallypoint_matchmaker_claim_conflicts_total").increment(1);
+                    if let Some(mirror) = &mut self.mirror {
+                        for id in gone {
+                            mirror.remove(&id);
+                        }
+                    }
+                }
+                Fenced::Held(Claim::Claimed) => {
+                    if let Some(mirror) = &mut self.mirror {
+                        for t in record.players() {
+                            mirror.remove(&t.ticket);
+                        }
+                    }
+                    let waits: Vec<u64> = record
+                        .players()
+                        .map(|t| now.saturating_sub(t.enqueued_ms))
+                        .collect();
+                    let (low, high) = record.players().fold((f64::MAX, f64::MIN), |(lo, hi), t| {
+                        (lo.min(t.rating), hi.max(t.rating))
+                    });
+                    self.shared
+                        .recent
+                        .record(&self.queue, &self.region, &waits, high - low);
+                    claimed.push(record);
+                }
+            }
+        }
+        let handovers = futures::future::join_all(
+            claimed
+                .iter()
+                .map(|record| self.shared.handover.run(&self.holder, record)),
+        )
+        .await;
+        for (record, result) in claimed.iter().zip(handovers) {
+            if let Err(err) = result {
+                // The claim is recorded: the next resync hands it over again.
+                tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed; it is retried");
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands over again the matches a crashed instance claimed but did not hand over.
+    async fn finish_unfinished(&mut self) {
+        let retry = self.shared.config.matchmaker.handover_retry_ms;
+        let records = match self.holder.unfinished(retry, now_ms()).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot list unfinished hand-overs");
+                return;
+            }
+        };
+        for record in records {
+            tracing::info!(match_id = %record.match_id, "finishing the hand-over of a match claimed by an instance that stopped");
+            if let Err(err) = self.shared.handover.run(&self.holder, &record).await {
+                tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed again; it is retried");
+            }
+        }
+    }
+
+    /// Pushes `message` to `player`'s inbox (a hint: a player not connected asks
+    /// `queue.status` when back).
+    async fn push(&self, player: &str, message: ServerMessage) {
+        let Ok(player_id) = Id::parse(player) else {
+            return;
+        };
+        let event = Event::Deliver {
+            player: player_id,
+            conn: None,
+            message,
+        };
+        let Ok(payload) = proto::encode_event(&EventEnvelope::new(event, now_ms())) else {
+            return;
+        };
+        if let Err(err) = self
+            .shared
+            .publisher
+            .publish(&self.shared.keys.player(player).inbox_channel(), payload)
+            .await
+        {
+            tracing::debug!(player, error = %err, "push lost");
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    service_runtime::instances::now_ms()
+}

@@ -1,0 +1,155 @@
+//! Matches formed end to end in Redis: tickets in, balanced teams out, handed over to the
+//! server pool, players marked as in a match.
+
+mod common;
+
+use std::time::Duration;
+
+use queues::{JoinOutcome, TicketStatus, Tickets};
+
+#[tokio::test]
+async fn squad_tickets_become_two_balanced_matches_handed_to_the_pool() {
+    let ns = testkit::unique_namespace("form");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    // Two groups of four, far apart in rating: each group is one match.
+    let ratings = [
+        ("a1", 1900.0),
+        ("a2", 1600.0),
+        ("a3", 1400.0),
+        ("a4", 1100.0),
+        ("b1", 3000.0),
+        ("b2", 3010.0),
+        ("b3", 3020.0),
+        ("b4", 3030.0),
+    ];
+    for (player, rating) in ratings {
+        common::online(&redis, &keys, player).await;
+        common::rating(&redis, &keys, player, rating).await;
+    }
+    // Group a spans 800 points: it matches once the window has widened that far (at
+    // 1000 points per second, within a second).
+    let matchmaker = common::start(
+        &ns,
+        &[("matchmaking.queues.squad.widen_per_second", "1000")],
+    )
+    .await;
+    for (player, _) in ratings {
+        assert!(matches!(
+            tickets.join(player, "squad", "eu").await.expect("join"),
+            JoinOutcome::Joined(_)
+        ));
+    }
+    let started = std::time::Instant::now();
+    common::eventually(
+        "every player to be matched",
+        Duration::from_secs(10),
+        || async {
+            for (player, _) in ratings {
+                if common::live_match(&redis, &keys, player).await.is_none() {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+
+    eprintln!("matched within {:?}", started.elapsed());
+    let records = common::handed_over(&redis, &keys, "eu").await;
+    assert_eq!(records.len(), 2);
+    for record in records.values() {
+        assert_eq!(
+            (record.queue.as_str(), record.region.as_str()),
+            ("squad", "eu")
+        );
+        assert_eq!(record.teams.len(), 2);
+        assert!(record.teams.iter().all(|t| t.len() == 2));
+        let sums: Vec<f64> = record
+            .teams
+            .iter()
+            .map(|t| t.iter().map(|p| p.rating).sum())
+            .collect();
+        let group = &record.teams[0][0].player[..1];
+        assert!(
+            record.players().all(|p| p.player.starts_with(group)),
+            "nearest ratings play together: {record:?}"
+        );
+        // a: 1900+1100 vs 1600+1400 (0 apart); b: 3030+3000 vs 3020+3010 (0 apart).
+        assert_eq!(sums[0], sums[1], "{record:?}");
+        for player in record.players() {
+            assert_eq!(
+                common::live_match(&redis, &keys, &player.player)
+                    .await
+                    .as_deref(),
+                Some(record.match_id.as_str())
+            );
+            match tickets.status(&player.player).await.expect("status") {
+                TicketStatus::Matched { match_id, .. } => assert_eq!(match_id, record.match_id),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // A matched player cannot queue again until the match ends.
+    assert!(matches!(
+        tickets.join("a1", "duel", "eu").await.expect("join"),
+        JoinOutcome::InMatch { .. }
+    ));
+
+    // The operator's view.
+    let stats: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/v1/stats", matchmaker.ops_addr))
+        .bearer_auth("test-admin")
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let squad_eu = stats["queues"]
+        .as_array()
+        .and_then(|q| {
+            q.iter()
+                .find(|u| u["queue"] == "squad" && u["region"] == "eu")
+        })
+        .expect("squad/eu listed")
+        .clone();
+    assert_eq!(squad_eu["matches"], 2);
+    assert_eq!(squad_eu["tickets_matched"], 8);
+    assert_eq!(squad_eu["queued"], 0);
+    assert_eq!(stats["recent"]["matches_formed_here"], 2);
+    let refused = reqwest::get(format!("http://{}/v1/stats", matchmaker.ops_addr))
+        .await
+        .expect("stats");
+    assert_eq!(refused.status(), 401, "stats need the admin token");
+    matchmaker.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn tickets_of_players_gone_past_the_grace_are_removed_not_matched() {
+    let ns = testkit::unique_namespace("gone");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    let matchmaker = common::start(&ns, &[("matchmaking.ticket_grace_ms", "600")]).await;
+    // Nobody is online: both tickets are abandoned.
+    for player in ["ghost1", "ghost2"] {
+        assert!(matches!(
+            tickets.join(player, "duel", "us").await.expect("join"),
+            JoinOutcome::Joined(_)
+        ));
+    }
+    common::eventually(
+        "the abandoned tickets to be removed",
+        Duration::from_secs(10),
+        || async {
+            tickets.status("ghost1").await.expect("status") == TicketStatus::Idle
+                && tickets.status("ghost2").await.expect("status") == TicketStatus::Idle
+        },
+    )
+    .await;
+    assert!(common::handed_over(&redis, &keys, "us").await.is_empty());
+    assert_eq!(common::live_match(&redis, &keys, "ghost1").await, None);
+    matchmaker.stop().await.expect("stops");
+}
