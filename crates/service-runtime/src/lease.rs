@@ -100,3 +100,91 @@ impl Lease {
 pub fn renew_interval(ttl: Duration) -> Duration {
     ttl / 3
 }
+
+/// What a [`LeaseKeeper`] check changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The lease is ours now (start the work: load state afresh).
+    Gained,
+    /// The lease is no longer ours (stop the work; another instance does it).
+    Lost,
+    Unchanged,
+}
+
+/// Holds a lease for a unit of work on a schedule: tries to take it while not held and
+/// renews it while held, each every third of its TTL. The one lease loop every leased
+/// worker (a matchmaker's queue, a server pool's region) uses.
+#[derive(Debug)]
+pub struct LeaseKeeper {
+    lease: Lease,
+    held: bool,
+    next_check: tokio::time::Instant,
+}
+
+impl LeaseKeeper {
+    pub fn new(lease: Lease) -> Self {
+        Self {
+            lease,
+            held: false,
+            next_check: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Takes or renews the lease if a check is due. A Redis error changes nothing (the
+    /// check is retried on the next call): work done meanwhile is fenced by the lease.
+    pub async fn check(&mut self, redis: &Client) -> Transition {
+        let now = tokio::time::Instant::now();
+        if now < self.next_check {
+            return Transition::Unchanged;
+        }
+        let result = if self.held {
+            self.lease.renew(redis).await
+        } else {
+            self.lease.try_acquire(redis).await
+        };
+        match result {
+            Ok(held) => {
+                self.next_check = now + renew_interval(self.lease.ttl());
+                match (self.held, held) {
+                    (false, true) => {
+                        self.held = true;
+                        Transition::Gained
+                    }
+                    (true, false) => {
+                        self.held = false;
+                        Transition::Lost
+                    }
+                    _ => Transition::Unchanged,
+                }
+            }
+            Err(err) => {
+                tracing::debug!(lease = %self.lease.key(), error = %err, "lease check failed; retrying");
+                Transition::Unchanged
+            }
+        }
+    }
+
+    /// A fenced step found the lease gone: stop holding now.
+    pub fn lost(&mut self) {
+        self.held = false;
+    }
+
+    /// Lets the lease go (on shutdown), so another instance takes over at once.
+    pub async fn release(&mut self, redis: &Client) {
+        if !self.held {
+            return;
+        }
+        self.held = false;
+        if let Err(err) = self.lease.release(redis).await {
+            tracing::warn!(lease = %self.lease.key(), error = %err, "could not release a lease; it lapses by itself");
+        }
+    }
+}

@@ -20,7 +20,7 @@ use queues::{
     Claim, ExpireReason, Fenced, MatchRecord, MatchedTicket, QueueDefinition, QueueHolder,
     QueuedTicket,
 };
-use service_runtime::lease::{Lease, renew_interval};
+use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio_util::sync::CancellationToken;
 
 use crate::matching::form_matches;
@@ -36,10 +36,8 @@ struct Worker {
     queue: String,
     region: String,
     definition: QueueDefinition,
-    lease: Lease,
+    lease: LeaseKeeper,
     holder: QueueHolder,
-    held: bool,
-    next_lease_check: Instant,
     mirror: Option<Mirror>,
     next_resync: Instant,
     next_session_check: Instant,
@@ -68,15 +66,14 @@ pub async fn run(
     );
     let tick = Duration::from_millis(config.tick_ms);
     let now = Instant::now();
+
     let mut worker = Worker {
         shared,
         queue,
         region,
         definition,
-        lease,
+        lease: LeaseKeeper::new(lease),
         holder,
-        held: false,
-        next_lease_check: now,
         mirror: None,
         next_resync: now,
         next_session_check: now,
@@ -90,15 +87,9 @@ pub async fn run(
             _ = ticker.tick() => worker.tick().await,
         }
     }
-    if worker.held {
-        match worker.lease.release(&worker.shared.redis).await {
-            Ok(_) => {
-                tracing::info!(queue = %worker.queue, region = %worker.region, "released the queue for another instance")
-            }
-            Err(err) => {
-                tracing::warn!(queue = %worker.queue, region = %worker.region, error = %err, "could not release the queue's lease; it lapses by itself")
-            }
-        }
+    if worker.lease.is_held() {
+        worker.lease.release(&worker.shared.redis).await;
+        tracing::info!(queue = %worker.queue, region = %worker.region, "released the queue for another instance");
         worker.set_held(false);
     }
 }
@@ -116,44 +107,25 @@ impl Worker {
 
     /// Takes or renews the lease when due; whether this worker holds it.
     async fn hold_lease(&mut self) -> bool {
-        let now = Instant::now();
-        if now < self.next_lease_check {
-            return self.held;
-        }
-        let redis = &self.shared.redis;
-        let result = if self.held {
-            self.lease.renew(redis).await
-        } else {
-            self.lease.try_acquire(redis).await
-        };
-        self.next_lease_check = now + renew_interval(self.lease.ttl());
-        match result {
-            Ok(true) if !self.held => {
+        match self.lease.check(&self.shared.redis).await {
+            Transition::Gained => {
                 tracing::info!(queue = %self.queue, region = %self.region, "holding the queue");
                 self.set_held(true);
                 self.mirror = None;
             }
-            Ok(true) => {}
-            Ok(false) if self.held => self.lose("the lease was taken over"),
-            Ok(false) => {}
-            Err(err) => {
-                // Keep working: every step is fenced by the lease, so a lost lease makes
-                // them refuse rather than race the new holder.
-                tracing::debug!(queue = %self.queue, region = %self.region, error = %err, "lease check failed");
-                self.next_lease_check =
-                    now + Duration::from_millis(self.shared.config.matchmaker.tick_ms);
-            }
+            Transition::Lost => self.lose("the lease was taken over"),
+            Transition::Unchanged => {}
         }
-        self.held
+        self.lease.is_held()
     }
 
-    fn set_held(&mut self, held: bool) {
-        self.held = held;
+    fn set_held(&self, held: bool) {
         self.shared.held.set(&self.queue, &self.region, held);
     }
 
     fn lose(&mut self, why: &str) {
         tracing::info!(queue = %self.queue, region = %self.region, why, "no longer holding the queue");
+        self.lease.lost();
         self.set_held(false);
         self.mirror = None;
         self.disconnected.clear();
