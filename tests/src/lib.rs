@@ -50,6 +50,12 @@ impl ServiceProcess {
                 testkit::env_var("gateway.jwt_secret"),
                 "lifecycle-test-secret-0123456789".to_owned(),
             ),
+            // Likewise the server pool's.
+            (testkit::env_var("pool.listen"), "127.0.0.1:0".to_owned()),
+            (
+                testkit::env_var("pool.token"),
+                "lifecycle-test-pool-token-0123".to_owned(),
+            ),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let child = testkit::ServiceChild::start(&binary(service), &all).await?;

@@ -54,6 +54,12 @@ impl PoolKeys {
         self.key(&format!("match:{match_id}"))
     }
 
+    /// Sorted set: matches allocated but not yet announced to their players (`match.found`),
+    /// scored by allocation time; the allocator retries announcements from here.
+    pub fn announce(&self) -> String {
+        self.key("announce")
+    }
+
     /// Sharded channel: "a match waits for allocation" hints for the region's allocator.
     pub fn events_channel(&self) -> String {
         self.key("events")

@@ -115,12 +115,28 @@ pub fn pool_allocate(keys: &Keys, region: &str, match_id: &str, servers: &[&str]
         p.pending(),
         p.pool_match(match_id),
         p.stats(),
+        p.liveness(),
+        p.announce(),
     ];
     for server in servers {
         out.push(p.server(server));
         out.push(p.assignments(server));
     }
     out
+}
+
+/// A game ended: its match, its server, the region's indexes, outbox and counters.
+pub fn pool_result(keys: &Keys, region: &str, match_id: &str, server: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![
+        p.pool_match(match_id),
+        p.server(server),
+        p.servers_by_load(),
+        p.assignments(server),
+        p.results_outbox(),
+        p.stats(),
+        p.liveness(),
+    ]
 }
 
 /// Registering or heartbeating a game server.

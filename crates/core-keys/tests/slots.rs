@@ -64,6 +64,10 @@ fn every_script_touches_one_slot() {
             "pool_register",
             &scripts::pool_register(&k, region, &servers[0]),
         );
+        assert_one_slot(
+            "pool_result",
+            &scripts::pool_result(&k, region, &match_id, &servers[0]),
+        );
         assert_one_slot("room_membership", &scripts::room_membership(&k, &player));
         assert_one_slot("match_result", &scripts::match_result(&k, &match_id));
         assert_one_slot("data_warm", &scripts::data_warm(&k, queue));

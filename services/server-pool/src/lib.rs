@@ -1,44 +1,138 @@
-//! The Rallypoint server-pool: dedicated game servers: registration, heartbeats, least-loaded allocation, reaping, drain.
+//! The Rallypoint server pool: dedicated game servers register and heartbeat over HTTP
+//! (PROTOCOL.md section 2), and every formed match is given to a server with room.
 //!
-//! This is the service's skeleton on the shared runtime: it starts, connects to Redis,
-//! serves its ops endpoints (`/health/live`, `/health/ready`, `/metrics`), announces
-//! itself in the instance registry and drains on SIGTERM. Its own work lands in its own
-//! issue; until then it holds no state and takes no traffic of its own.
+//! # Layout
+//! - [`config`]: `[pool]` and the regions of `[matchmaking]`.
+//! - [`api`]: the game-server HTTP API: token, bodies, answers.
+//! - [`registry`]: servers per region in Redis: register, heartbeat, drain, assignments.
+//! - [`allocator`]: per region, under a lease: pending matches to the least-loaded server
+//!   with room, atomically; `match.found` with join tokens; long-poll wake-ups.
+//! - [`games`]: acknowledgements and results (slot freed, outbox, players freed).
+//! - [`join_token`]: the HMAC players show the game server.
+//! - [`ops`]: `/v1/stats` and the operator's drain.
+//! - [`state`]: what all of these share.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-use serde::Deserialize;
-use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
+pub mod allocator;
+pub mod api;
+pub mod config;
+pub mod games;
+pub mod join_token;
+pub mod ops;
+pub mod registry;
+pub mod state;
 
-/// The `[server-pool]` config section. Empty for now: the service's own settings arrive with its
-/// work.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use games::Games;
+use registry::Registry;
+use state::Shared;
 
 /// The server-pool service.
 #[derive(Debug)]
-pub struct ServerPool;
+pub struct ServerPool {
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
 
 impl Service for ServerPool {
     const NAME: &'static str = "server-pool";
-    const DEFAULTS: &'static str = r#"
+    const DEFAULTS: &'static str = concat!(
+        queues::default_toml!(),
+        r#"
 [ops]
 listen = "127.0.0.1:9300"
-"#;
+
+[pool]
+listen = "127.0.0.1:8090"
+token = ""
+heartbeat_interval_ms = 10000
+heartbeat_ttl_ms = 60000
+tick_ms = 50
+lease_ms = 5000
+announce_retry_ms = 2000
+long_poll_max_ms = 30000
+max_body_bytes = 65536
+"#
+    );
     type Config = Config;
 
     fn load_config(config: &LoadedConfig) -> Result<Config, ConfigError> {
-        service_runtime::service::load_section(config, Self::NAME, |_: &Config| Ok(()))
+        Config::load(config)
     }
 
-    async fn build(_ctx: &ServiceContext, _config: Config) -> anyhow::Result<Self> {
-        Ok(Self)
+    async fn build(ctx: &ServiceContext, config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.pool.listen)
+            .await
+            .with_context(|| format!("cannot listen on pool.listen = {}", config.pool.listen))?;
+        let addr = listener.local_addr()?;
+        let registry = Registry {
+            keys: ctx.keys.clone(),
+            redis: ctx.redis.clone(),
+            heartbeat_ttl: Duration::from_millis(config.pool.heartbeat_ttl_ms),
+        };
+        let shared = Arc::new(Shared {
+            games: Games {
+                keys: ctx.keys.clone(),
+                redis: ctx.redis.clone(),
+                registry: registry.clone(),
+            },
+            registry,
+            config,
+            instance_id: ctx.instance_id.clone(),
+            admin_token: ctx.config.common.ops.admin_token.clone(),
+            keys: ctx.keys.clone(),
+            redis: ctx.redis.clone(),
+            publisher: ctx.publisher.clone(),
+            subscriptions: ctx.subscriptions.clone(),
+        });
+        Ok(Self {
+            listener,
+            addr,
+            shared,
+        })
+    }
+
+    fn endpoints(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("http", self.addr)]
+    }
+
+    fn ops_routes(&self) -> Router {
+        ops::routes(self.shared.clone())
     }
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
-        ctx.shutdown.cancelled().await;
-        Ok(())
+        let Self {
+            listener, shared, ..
+        } = self;
+        let stop = ctx.shutdown.child_token();
+        let allocators: Vec<_> = shared
+            .config
+            .regions
+            .iter()
+            .map(|region| {
+                tokio::spawn(allocator::run(shared.clone(), region.clone(), stop.clone()))
+            })
+            .collect();
+        let server = axum::serve(listener, api::router(shared.clone()))
+            .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
+        let served = server.await;
+        for allocator in allocators {
+            if let Err(err) = allocator.await {
+                tracing::warn!(error = %err, "an allocator failed");
+            }
+        }
+        served.map_err(|err| anyhow::anyhow!("the game-server listener failed: {err}"))
     }
 }

@@ -135,12 +135,13 @@ where
 
 /// The real `rallypoint-matchmaker` binary as a child process (for tests that SIGKILL it).
 pub async fn start_process(ns: &str, overrides: &[(&str, &str)]) -> testkit::ServiceChild {
-    testkit::ServiceChild::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_rallypoint-matchmaker")),
-        &env_for(ns, overrides),
-    )
-    .await
-    .expect("the matchmaker binary starts")
+    let binary = option_env!("CARGO_BIN_EXE_rallypoint-matchmaker")
+        .map(std::path::PathBuf::from)
+        .or_else(|| testkit::binary_beside_test("matchmaker"))
+        .expect("the matchmaker binary's path");
+    testkit::ServiceChild::start(&binary, &env_for(ns, overrides))
+        .await
+        .expect("the matchmaker binary starts")
 }
 
 /// The instance holding `queue`/`region`'s lease (owner tokens are `<instance>/<queue>/<region>`).

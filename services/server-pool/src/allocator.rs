@@ -1,0 +1,254 @@
+//! Allocation: every region is worked by the instance holding its allocator lease. Each
+//! tick (and at once on a `match_formed` hint) it takes the region's pending matches,
+//! oldest first, and gives each to the least-loaded live, ready server with a free slot
+//! (`pool_allocate.lua`: atomic on the region's slot, so no server is ever given more games
+//! than its capacity). Then it announces the match: `match.found` with each player's join
+//! token to every player's inbox, and a wake-up for the server's long poll. A match that
+//! was allocated but not announced (the instance died in between) is announced again.
+//!
+//! Not yet: a match that finds no capacity waits in the pending set until a server has
+//! room; cancelling it after a deadline and requeueing its players is still to come.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use core_keys::scripts;
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use fred::types::scripts::Script;
+use proto::{Event, EventEnvelope, Id, ServerEndpoint, ServerMessage};
+use queues::MatchRecord;
+use service_runtime::lease::{Lease, LeaseKeeper, Transition};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::join_token::join_token;
+use crate::registry::{now_ms, teams};
+use crate::state::Shared;
+
+static ALLOCATE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("allocator/pool_allocate.lua")));
+
+/// Pending matches looked at per tick.
+const BATCH: i64 = 256;
+/// Candidate servers per allocation (the least loaded with room).
+const CANDIDATES: i64 = 16;
+
+/// Allocates for `region` until `stop`, while holding its lease.
+pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
+    let config = &shared.config.pool;
+    let pool = shared.keys.pool(&region);
+    let owner = format!("{}/{region}", shared.instance_id);
+    let mut lease = LeaseKeeper::new(Lease::with_owner(
+        pool.allocator_lease(),
+        &owner,
+        Duration::from_millis(config.lease_ms),
+    ));
+    // Hints wake the loop early; the tick catches whatever a lost hint would have said.
+    let woken = Arc::new(Notify::new());
+    let hints = {
+        let woken = woken.clone();
+        shared
+            .subscriptions
+            .subscribe_with(&pool.events_channel(), move |_| woken.notify_one())
+            .await
+    };
+    if let Err(err) = &hints {
+        tracing::warn!(region, error = %err, "no allocation hints; allocating on the tick only");
+    }
+    let mut ticker = tokio::time::interval(Duration::from_millis(config.tick_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticker.tick() => {}
+            () = woken.notified() => {}
+        }
+        match lease.check(&shared.redis).await {
+            Transition::Gained => tracing::info!(region, "allocating for the region"),
+            Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
+            Transition::Unchanged => {}
+        }
+        if !lease.is_held() {
+            continue;
+        }
+        if let Err(err) = allocate_pending(&shared, &region, lease.lease().owner()).await {
+            if matches!(err, AllocateError::NotHolder) {
+                lease.lost();
+                continue;
+            }
+            metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
+            tracing::warn!(region, error = %err, "an allocation round failed; retrying next tick");
+        }
+    }
+    lease.release(&shared.redis).await;
+    drop(hints);
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AllocateError {
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("the allocator lease was lost")]
+    NotHolder,
+}
+
+async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<(), AllocateError> {
+    let pool = shared.keys.pool(region);
+    let now = now_ms();
+    // Announcements a crashed instance left undone.
+    let retry_before = now.saturating_sub(shared.config.pool.announce_retry_ms) as f64;
+    let unannounced: Vec<String> = shared
+        .redis
+        .zrangebyscore(
+            pool.announce(),
+            "-inf",
+            retry_before,
+            false,
+            Some((0, BATCH)),
+        )
+        .await?;
+    for match_id in unannounced {
+        announce(shared, region, &match_id).await?;
+    }
+    let pending: Vec<String> = shared
+        .redis
+        .zrange(pool.pending(), 0, BATCH - 1, None, false, None, false)
+        .await?;
+    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(
+        shared
+            .redis
+            .zcard::<u64, _>(pool.pending())
+            .await
+            .unwrap_or(0) as f64,
+    );
+    for match_id in pending {
+        let candidates: Vec<String> = shared
+            .redis
+            .zrangebyscore(
+                pool.servers_by_load(),
+                "-inf",
+                "(1",
+                false,
+                Some((0, CANDIDATES)),
+            )
+            .await?;
+        if candidates.is_empty() {
+            // No server has room: the rest wait too.
+            break;
+        }
+        let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let mut args = vec![owner.to_owned(), match_id.clone(), now_ms().to_string()];
+        args.extend(candidates.iter().cloned());
+        let reply: Vec<String> = ALLOCATE
+            .evalsha_with_reload(
+                &shared.redis,
+                scripts::pool_allocate(&shared.keys, region, &match_id, &refs),
+                args,
+            )
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("assigned") => {
+                metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned())
+                    .increment(1);
+                announce(shared, region, &match_id).await?;
+            }
+            Some("not_holder") => return Err(AllocateError::NotHolder),
+            Some("no_capacity") => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Tells the players their match and server, and wakes the server's long poll.
+async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
+    let pool = shared.keys.pool(region);
+    let (record, server, address): (Option<String>, Option<String>, Option<String>) = shared
+        .redis
+        .hmget(
+            pool.pool_match(match_id),
+            vec!["record", "server", "address"],
+        )
+        .await?;
+    let record = record.and_then(|r| serde_json::from_str::<MatchRecord>(&r).ok());
+    let (Some(record), Some(server), Some(address)) = (record, server, address) else {
+        let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
+        return Ok(());
+    };
+    let _: i64 = shared
+        .redis
+        .hset(
+            shared.keys.match_(match_id).record(),
+            [("state", "assigned"), ("server", server.as_str())],
+        )
+        .await?;
+    if let (Ok(mid), Ok(queue), Ok(region_id), Ok(server_id), Some(teams)) = (
+        Id::parse(match_id),
+        Id::parse(&record.queue),
+        Id::parse(region),
+        Id::parse(&server),
+        teams(&record),
+    ) {
+        let secret = shared.config.pool.token.as_bytes();
+        let pushes = record.players().map(|p| {
+            let message = ServerMessage::MatchFound {
+                match_id: mid.clone(),
+                queue: queue.clone(),
+                region: region_id.clone(),
+                teams: teams.clone(),
+                server: ServerEndpoint {
+                    id: server_id.clone(),
+                    address: address.clone(),
+                },
+                join_token: join_token(secret, match_id, &p.player),
+            };
+            deliver(shared, &p.player, message)
+        });
+        futures::future::join_all(pushes).await;
+        let ready = Event::AssignmentReady {
+            server: server_id,
+            match_id: mid,
+        };
+        if let Some(payload) = encode(ready) {
+            let _woken_or_polled_later = shared
+                .publisher
+                .publish(&pool.assignments_channel(&server), payload)
+                .await;
+        }
+    }
+    let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
+    Ok(())
+}
+
+/// Publishes a push to a player's inbox (a hint: a player who misses it asks
+/// `queue.status`).
+pub async fn deliver(shared: &Shared, player: &str, message: ServerMessage) {
+    let Ok(player_id) = Id::parse(player) else {
+        return;
+    };
+    let Some(payload) = encode(Event::Deliver {
+        player: player_id,
+        conn: None,
+        message,
+    }) else {
+        return;
+    };
+    if let Err(err) = shared
+        .publisher
+        .publish(&shared.keys.player(player).inbox_channel(), payload)
+        .await
+    {
+        tracing::debug!(player, error = %err, "push lost");
+    }
+}
+
+fn encode(event: Event) -> Option<Bytes> {
+    match proto::encode_event(&EventEnvelope::new(event, now_ms())) {
+        Ok(payload) => Some(payload),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot encode an event");
+            None
+        }
+    }
+}

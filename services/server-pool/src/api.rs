@@ -1,0 +1,337 @@
+//! The game-server HTTP API (PROTOCOL.md section 2): bearer token checked in constant
+//! time, bodies size-limited and parsed with the failing field named, every error a JSON
+//! body `{"error": code, "message": ...}` with the status PROTOCOL.md gives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use proto::{AssignmentsReply, Heartbeat, HttpError, Id, MatchResult, RegisterServer, Registered};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::games::Outcome;
+use crate::registry::{Drained, Registration};
+use crate::state::Shared;
+
+/// The router of the game-server listener.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.config.pool.max_body_bytes;
+    Router::new()
+        .route("/v1/servers", post(register))
+        .route("/v1/servers/{id}/heartbeat", post(heartbeat))
+        .route("/v1/servers/{id}/assignments", get(assignments))
+        .route("/v1/servers/{id}", axum::routing::delete(leave))
+        .route("/v1/matches/{id}/ack", post(ack))
+        .route("/v1/matches/{id}/result", post(result))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .with_state(shared)
+}
+
+/// A failed call: the status and the JSON body.
+#[derive(Debug)]
+pub struct Failure(StatusCode, HttpError);
+
+impl Failure {
+    fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
+        Self(status, HttpError::new(error, message))
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<fred::error::Error> for Failure {
+    fn from(err: fred::error::Error) -> Self {
+        tracing::warn!(error = %err, "a game-server call failed on Redis");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the pool cannot reach its store right now; retry shortly",
+        )
+    }
+}
+
+async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if service_runtime::ops::admin_authorized(request.headers(), &shared.config.pool.token) {
+        return next.run(request).await;
+    }
+    metrics::counter!("rallypoint_pool_refused_total", "reason" => "unauthorized").increment(1);
+    Failure(
+        StatusCode::UNAUTHORIZED,
+        HttpError::unauthorized("send Authorization: Bearer <the deployment's game-server token>"),
+    )
+    .into_response()
+}
+
+/// Parses a JSON body, naming the field that is wrong.
+fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    let bytes = bytes.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is over the size limit",
+            )
+        } else {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                rejection.body_text(),
+            )
+        }
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let malformed = matches!(
+            err.inner().classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let message = if malformed {
+            format!("the body is not valid JSON: {}", err.inner())
+        } else if path.is_empty() || path == "." {
+            format!("invalid JSON body: {}", err.inner())
+        } else {
+            format!("invalid `{path}`: {}", err.inner())
+        };
+        Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    })
+}
+
+/// An id from the path.
+fn id(raw: &str, what: &str) -> Result<Id, Failure> {
+    Id::parse(raw).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{what}: {e}"),
+        )
+    })
+}
+
+async fn register(
+    State(shared): State<Arc<Shared>>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let server: RegisterServer = body(bytes)?;
+    server
+        .validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
+    if !shared.config.regions.contains(server.region.as_str()) {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "invalid `region`: {} is not served (regions: {})",
+                server.region,
+                shared
+                    .config
+                    .regions
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    match shared.registry.register(&server).await? {
+        Registration::Registered => {
+            tracing::info!(server = %server.id, region = %server.region, capacity = server.capacity, "game server registered");
+            Ok((
+                StatusCode::CREATED,
+                Json(Registered {
+                    id: server.id,
+                    heartbeat_interval_ms: shared.config.pool.heartbeat_interval_ms,
+                }),
+            )
+                .into_response())
+        }
+        Registration::OtherRegion(other) => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "{} is registered in region {other}: DELETE it there first",
+                server.id
+            ),
+        )),
+    }
+}
+
+/// The region of a known server, or 404.
+async fn region_of(shared: &Shared, server: &Id) -> Result<String, Failure> {
+    shared
+        .registry
+        .region_of(server.as_str())
+        .await?
+        .ok_or_else(|| {
+            Failure::not_found(format!("server {server} is not registered: register again"))
+        })
+}
+
+async fn heartbeat(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<AssignmentsReply>, Failure> {
+    let server = id(&raw, "server id")?;
+    // An empty body is a heartbeat with nothing to report.
+    let beat: Heartbeat = match &bytes {
+        Ok(b) if b.is_empty() => Heartbeat::default(),
+        _ => body(bytes)?,
+    };
+    beat.validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
+    let region = region_of(&shared, &server).await?;
+    if !shared
+        .registry
+        .heartbeat(&region, server.as_str(), beat.active_games, beat.players)
+        .await?
+    {
+        return Err(Failure::not_found(format!(
+            "server {server} is not registered: register again"
+        )));
+    }
+    let assignments = shared
+        .registry
+        .assignments(&region, server.as_str())
+        .await?;
+    Ok(Json(AssignmentsReply { assignments }))
+}
+
+#[derive(Debug, Deserialize)]
+struct Wait {
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+async fn assignments(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    wait: Result<Query<Wait>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AssignmentsReply>, Failure> {
+    let server = id(&raw, "server id")?;
+    let Query(wait) = wait.map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid `wait_ms`: {}", e.body_text()),
+        )
+    })?;
+    let region = region_of(&shared, &server).await?;
+    let found = shared
+        .registry
+        .assignments(&region, server.as_str())
+        .await?;
+    let wait = Duration::from_millis(wait.wait_ms.min(shared.config.pool.long_poll_max_ms));
+    if !found.is_empty() || wait.is_zero() {
+        return Ok(Json(AssignmentsReply { assignments: found }));
+    }
+    // Subscribe first, then look again: an assignment made in between is not missed.
+    let woken = Arc::new(Notify::new());
+    let channel = shared
+        .keys
+        .pool(&region)
+        .assignments_channel(server.as_str());
+    let subscription = {
+        let woken = woken.clone();
+        shared
+            .subscriptions
+            .subscribe_with(&channel, move |_| woken.notify_one())
+            .await
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let found = shared
+            .registry
+            .assignments(&region, server.as_str())
+            .await?;
+        if !found.is_empty() {
+            return Ok(Json(AssignmentsReply { assignments: found }));
+        }
+        if subscription.is_err() {
+            // No wake-ups: poll every 100 ms instead.
+            tokio::time::sleep(Duration::from_millis(100).min(wait)).await;
+        } else if tokio::time::timeout_at(deadline, woken.notified())
+            .await
+            .is_err()
+        {
+            return Ok(Json(AssignmentsReply::default()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Json(AssignmentsReply::default()));
+        }
+    }
+}
+
+async fn leave(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let server = id(&raw, "server id")?;
+    let region = region_of(&shared, &server).await?;
+    match shared.registry.drain(&region, server.as_str()).await? {
+        Drained::Left | Drained::Draining => {
+            tracing::info!(server = %server, "game server leaving the pool");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Drained::Unknown => Err(Failure::not_found(format!(
+            "server {server} is not registered"
+        ))),
+    }
+}
+
+async fn ack(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let match_id = id(&raw, "match id")?;
+    match shared.games.ack(match_id.as_str()).await? {
+        Outcome::Done | Outcome::Duplicate => Ok(StatusCode::NO_CONTENT),
+        Outcome::Unknown => Err(Failure::not_found(format!(
+            "no match {match_id} is assigned"
+        ))),
+        Outcome::Conflict(state) => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} is {state}"),
+        )),
+    }
+}
+
+async fn result(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, Failure> {
+    let match_id = id(&raw, "match id")?;
+    let posted: MatchResult = body(bytes)?;
+    posted
+        .validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
+    match shared.games.result(match_id.as_str(), &posted).await? {
+        Outcome::Done | Outcome::Duplicate => Ok(StatusCode::ACCEPTED),
+        Outcome::Unknown => Err(Failure::not_found(format!("no match {match_id} is known"))),
+        Outcome::Conflict(state) => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} is {state}"),
+        )),
+    }
+}

@@ -1,0 +1,98 @@
+//! The server pool's config: the `[pool]` section, and the regions of the shared
+//! `[matchmaking]` section (a game server may register only in a region a queue runs in).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use queues::MatchmakingConfig;
+use serde::Deserialize;
+use service_runtime::{ConfigError, LoadedConfig};
+
+/// `[pool]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Where game servers call (`/v1/servers`, `/v1/matches`); `0.0.0.0:8090` in containers.
+    pub listen: String,
+    /// The bearer token game servers authenticate with; also the key of the players'
+    /// join tokens (`base64url(HMAC-SHA256(token, "<match>:<player>"))`). Required.
+    pub token: String,
+    /// How often game servers should heartbeat (told at registration).
+    pub heartbeat_interval_ms: u64,
+    /// A server that has not sent a heartbeat for this long gets no new games.
+    pub heartbeat_ttl_ms: u64,
+    /// How often the allocator looks at each region it holds.
+    pub tick_ms: u64,
+    /// Allocator lease per region: a dead instance's regions are taken over within this.
+    pub lease_ms: u64,
+    /// An allocated match not announced to its players after this is announced again.
+    pub announce_retry_ms: u64,
+    /// The longest `wait_ms` a long poll for assignments may ask for.
+    pub long_poll_max_ms: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// Everything the server pool reads from the config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub pool: PoolSection,
+    /// Every region a queue runs in.
+    pub regions: BTreeSet<String>,
+}
+
+impl Config {
+    pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
+        let pool: PoolSection = config.section("pool")?;
+        pool.validate()?;
+        let matchmaking: MatchmakingConfig = config.section(queues::config::SECTION)?;
+        matchmaking
+            .validate()
+            .map_err(|e| ConfigError::new(e.key, e.message))?;
+        let regions = matchmaking
+            .units()
+            .map(|(_, region)| region.to_owned())
+            .collect();
+        Ok(Self { pool, regions })
+    }
+}
+
+impl PoolSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        use service_runtime::config::positive;
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "pool.listen",
+                format!("{:?} is not an address like 0.0.0.0:8090", self.listen),
+            )
+        })?;
+        if self.token.len() < 16 {
+            return Err(ConfigError::new(
+                "pool.token",
+                "is required, at least 16 characters: set RALLYPOINT_POOL__TOKEN to the game servers' shared secret",
+            ));
+        }
+        positive("pool.heartbeat_interval_ms", self.heartbeat_interval_ms)?;
+        positive("pool.tick_ms", self.tick_ms)?;
+        positive("pool.announce_retry_ms", self.announce_retry_ms)?;
+        if self.heartbeat_ttl_ms <= self.heartbeat_interval_ms {
+            return Err(ConfigError::new(
+                "pool.heartbeat_ttl_ms",
+                "must be longer than pool.heartbeat_interval_ms",
+            ));
+        }
+        if self.lease_ms < 3 * self.tick_ms {
+            return Err(ConfigError::new(
+                "pool.lease_ms",
+                "must be at least three times pool.tick_ms",
+            ));
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(ConfigError::new(
+                "pool.max_body_bytes",
+                "must be between 1024 and 1048576",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+-- player_free.lua: a player's match ended (or was cancelled): they may queue again.
+-- KEYS[1]  the player's live match (string)
+-- ARGV[1]  the match id (only that match is cleared)
+-- Returns 1 if cleared.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0

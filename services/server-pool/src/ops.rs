@@ -1,0 +1,123 @@
+//! Operator routes on the ops port (admin token): `GET /v1/stats` (servers per region by
+//! status and load, capacity used, pending matches, counters) and
+//! `POST /v1/servers/{id}/drain`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use serde_json::{Value, json};
+
+use crate::registry::{Drained, now_ms};
+use crate::state::Shared;
+
+pub fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/stats", get(stats))
+        .route("/v1/servers/{id}/drain", post(drain))
+        .with_state(shared)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "unavailable", "message": "Redis did not answer; retry"})),
+    )
+        .into_response()
+}
+
+async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return unauthorized();
+    }
+    let mut regions = Vec::new();
+    for region in &shared.config.regions {
+        match region_stats(&shared, region).await {
+            Ok(stats) => regions.push(stats),
+            Err(_) => return unavailable(),
+        }
+    }
+    Json(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
+        .into_response()
+}
+
+async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::error::Error> {
+    let pool = shared.keys.pool(region);
+    let members: Vec<(String, f64)> = shared
+        .redis
+        .zrange(pool.liveness(), 0, -1, None, false, None, true)
+        .await?;
+    let now = now_ms() as f64;
+    let mut by_status: HashMap<String, u64> = HashMap::new();
+    let (mut capacity, mut used) = (0_u64, 0_u64);
+    let mut servers = Vec::new();
+    for (server, lapses) in members {
+        let (status, active, cap): (Option<String>, Option<u64>, Option<u64>) = shared
+            .redis
+            .hmget(pool.server(&server), vec!["status", "active", "capacity"])
+            .await?;
+        let status = match (status, lapses > now) {
+            (Some(_), false) => "lapsed".to_owned(),
+            (Some(status), true) => status,
+            (None, _) => continue,
+        };
+        *by_status.entry(status.clone()).or_default() += 1;
+        capacity += cap.unwrap_or(0);
+        used += active.unwrap_or(0);
+        servers.push(json!({"id": server, "status": status, "active": active, "capacity": cap}));
+    }
+    let pending: u64 = shared.redis.zcard(pool.pending()).await?;
+    let counters: HashMap<String, u64> = shared.redis.hgetall(pool.stats()).await?;
+    metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned())
+        .set(capacity.saturating_sub(used) as f64);
+    Ok(json!({
+        "region": region,
+        "servers_by_status": by_status,
+        "capacity": capacity,
+        "capacity_used": used,
+        "pending_matches": pending,
+        "allocations": counters.get("allocations").copied().unwrap_or(0),
+        "results": counters.get("results").copied().unwrap_or(0),
+        "servers": servers,
+    }))
+}
+
+async fn drain(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(server): Path<String>,
+) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return unauthorized();
+    }
+    let Ok(Some(region)) = shared.registry.region_of(&server).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": format!("server {server} is not registered")})),
+        )
+            .into_response();
+    };
+    match shared.registry.drain(&region, &server).await {
+        Ok(Drained::Left) => Json(json!({"server": server, "state": "left"})).into_response(),
+        Ok(Drained::Draining) => Json(json!({"server": server, "state": "draining"})).into_response(),
+        Ok(Drained::Unknown) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": format!("server {server} is not registered")})),
+        )
+            .into_response(),
+        Err(_) => unavailable(),
+    }
+}

@@ -1,0 +1,15 @@
+-- pool_heartbeat.lua: a game server is alive.
+-- KEYS[1]  the server's hash
+-- KEYS[2]  the region's liveness (sorted set)
+-- ARGV[1]  server id
+-- ARGV[2]  now, ms since the epoch
+-- ARGV[3]  heartbeat TTL in ms
+-- ARGV[4]  games the server reports running ('' if not said)
+-- ARGV[5]  players it reports connected ('' if not said)
+-- Returns 1, or 0 if the pool does not know the server (it must register again).
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[1], 'heartbeat_ms', ARGV[2], 'reported_games', ARGV[4], 'players', ARGV[5])
+return 1

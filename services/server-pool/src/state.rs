@@ -1,0 +1,23 @@
+//! What the server pool's handlers and allocators share.
+
+use core_keys::Keys;
+use fred::prelude::Client;
+use service_runtime::publish::Publisher;
+use service_runtime::subscriptions::Subscriptions;
+
+use crate::config::Config;
+use crate::games::Games;
+use crate::registry::Registry;
+
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub instance_id: String,
+    pub admin_token: String,
+    pub keys: Keys,
+    pub redis: Client,
+    pub publisher: Publisher,
+    pub subscriptions: Subscriptions,
+    pub registry: Registry,
+    pub games: Games,
+}

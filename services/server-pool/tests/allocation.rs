@@ -1,0 +1,204 @@
+//! Allocation on hand-made pools: least-loaded first, only in the match's region, never
+//! above capacity; assignments reach the game server by heartbeat and long poll; ack and
+//! result free the slot; a repeated result counts once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Api;
+use fred::prelude::HashesInterface;
+use serde_json::json;
+
+#[tokio::test]
+async fn least_loaded_servers_of_the_region_get_the_matches_up_to_capacity() {
+    let ns = testkit::unique_namespace("alloc");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(&ns, &[]).await;
+    let api = Api::new(&pool);
+    api.register("big", "eu", 4).await;
+    api.register("small", "eu", 2).await;
+    api.register("far", "us", 8).await;
+
+    // One at a time, so each allocation sees the loads the last one left.
+    let mut order = Vec::new();
+    for i in 0..6 {
+        let id = format!("m{i}");
+        common::pend(
+            &redis,
+            &keys,
+            "eu",
+            &id,
+            &[&format!("a{i}"), &format!("b{i}")],
+        )
+        .await;
+        let server = testkit::wait_until(
+            "the match to be allocated",
+            Duration::from_secs(5),
+            || async { common::server_of(&redis, &keys, "eu", &id).await },
+        )
+        .await
+        .expect("allocated");
+        order.push(server);
+    }
+    // Loads: big 0/4 and small 0/2 tie (big first by name), then small 0 < big .25, then
+    // big .25 < small .5, then big .5 = small .5 (big), big .75 > small .5 (small), big.
+    assert_eq!(order, ["big", "small", "big", "big", "small", "big"]);
+    assert_eq!(common::active(&redis, &keys, "eu", "big").await, 4);
+    assert_eq!(common::active(&redis, &keys, "eu", "small").await, 2);
+    assert_eq!(
+        common::active(&redis, &keys, "us", "far").await,
+        0,
+        "eu matches stay in eu"
+    );
+
+    // The eu pool is full: a seventh match waits.
+    common::pend(&redis, &keys, "eu", "m6", &["a6", "b6"]).await;
+    let (_, body) = api
+        .call("GET", "/v1/servers/far/assignments?wait_ms=300", None)
+        .await;
+    assert_eq!(
+        body,
+        json!({"assignments": []}),
+        "the long poll ends empty after wait_ms"
+    );
+    assert_eq!(common::server_of(&redis, &keys, "eu", "m6").await, None);
+
+    // The game server sees its assignments in the heartbeat answer; ack takes one off.
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/servers/small/heartbeat",
+            Some(json!({"active_games": 2})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut matches: Vec<String> = body["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .map(|a| a["match"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    matches.sort();
+    assert_eq!(matches, ["m1", "m4"]);
+    assert_eq!(body["assignments"][0]["teams"][0][0]["rating"], 1500.0);
+    let (status, _) = api.call("POST", "/v1/matches/m1/ack", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api.call("POST", "/v1/matches/m1/ack", None).await;
+    assert_eq!(status, 204, "a repeated ack is fine");
+    let (_, body) = api.call("GET", "/v1/servers/small/assignments", None).await;
+    assert_eq!(body["assignments"].as_array().map(Vec::len), Some(1));
+
+    // A result frees the slot: the waiting match goes to the server that has room.
+    let result = json!({"placements": [["a1"], ["b1"]], "stats": {"kills": 3}});
+    let (status, _) = api
+        .call("POST", "/v1/matches/m1/result", Some(result.clone()))
+        .await;
+    assert_eq!(status, 202);
+    let server = testkit::wait_until("m6 to be allocated", Duration::from_secs(5), || async {
+        common::server_of(&redis, &keys, "eu", "m6").await
+    })
+    .await
+    .expect("allocated");
+    assert_eq!(server, "small");
+    // The same result again: accepted, counted once.
+    let (status, _) = api
+        .call("POST", "/v1/matches/m1/result", Some(result))
+        .await;
+    assert_eq!(status, 202);
+    let results: Option<u64> = redis
+        .hget(keys.pool("eu").stats(), "results")
+        .await
+        .expect("hget");
+    assert_eq!(results, Some(1));
+    let outbox: Vec<String> =
+        fred::prelude::ListInterface::lrange(&redis, keys.pool("eu").results_outbox(), 0, -1)
+            .await
+            .expect("lrange");
+    assert_eq!(outbox.len(), 1, "the result waits in the outbox once");
+    assert!(outbox[0].contains("\"kills\":3"));
+    pool.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_a_match_is_assigned() {
+    let ns = testkit::unique_namespace("poll");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(&ns, &[]).await;
+    let api = Api::new(&pool);
+    api.register("gs", "us", 1).await;
+    let poll = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = api
+                .call("GET", "/v1/servers/gs/assignments?wait_ms=10000", None)
+                .await;
+            (answer, started.elapsed())
+        })
+    };
+    common::pend(&redis, &keys, "us", "late", &["x", "y"]).await;
+    let pended = Instant::now();
+    let ((status, body), waited) = poll.await.expect("poll");
+    assert_eq!(status, 200);
+    assert_eq!(body["assignments"][0]["match"], "late");
+    assert!(waited < Duration::from_secs(10), "returned before wait_ms");
+    eprintln!(
+        "long poll answered {:?} after the match was pended",
+        pended.elapsed()
+    );
+    pool.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
+    let ns = testkit::unique_namespace("drainsrv");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(&ns, &[]).await;
+    let api = Api::new(&pool);
+    api.register("old", "eu", 4).await;
+    common::pend(&redis, &keys, "eu", "g1", &["p1", "p2"]).await;
+    testkit::wait_until("g1 to be allocated", Duration::from_secs(5), || async {
+        common::server_of(&redis, &keys, "eu", "g1").await
+    })
+    .await
+    .expect("allocated");
+    // The operator drains it through the ops port.
+    let drained: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/v1/servers/old/drain", pool.ops_addr))
+        .bearer_auth("test-admin")
+        .send()
+        .await
+        .expect("drain")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(drained["state"], "draining");
+    api.register("new", "eu", 4).await;
+    common::pend(&redis, &keys, "eu", "g2", &["p3", "p4"]).await;
+    let server = testkit::wait_until("g2 to be allocated", Duration::from_secs(5), || async {
+        common::server_of(&redis, &keys, "eu", "g2").await
+    })
+    .await
+    .expect("allocated");
+    assert_eq!(server, "new", "nothing new for a draining server");
+    let (status, _) = api
+        .call(
+            "POST",
+            "/v1/matches/g1/result",
+            Some(json!({"placements": [["p1", "p2"]]})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, _) = api
+        .call("POST", "/v1/servers/old/heartbeat", Some(json!({})))
+        .await;
+    assert_eq!(status, 404, "the drained server left after its last game");
+    // A game server leaving by itself with no games goes at once.
+    let (status, _) = api.call("DELETE", "/v1/servers/new", None).await;
+    assert_eq!(status, 204);
+    pool.stop().await.expect("stops");
+}
