@@ -39,6 +39,23 @@ impl PoolKeys {
         self.key(&format!("assignments:{server}"))
     }
 
+    /// Set: matches on one server that have not ended (assigned or started), so a server
+    /// that dies can have its games cancelled or ended.
+    pub fn games(&self, server: &str) -> String {
+        self.key(&format!("games:{server}"))
+    }
+
+    /// Sorted set: servers whose heartbeat lapsed, by when they were found dead, until
+    /// their games are dealt with.
+    pub fn lost(&self) -> String {
+        self.key("lost")
+    }
+
+    /// Sorted set: cancelled matches whose players are still to be requeued and told.
+    pub fn cancelling(&self) -> String {
+        self.key("cancelling")
+    }
+
     /// Sharded channel: "an assignment is ready" for one server's long poll.
     pub fn assignments_channel(&self, server: &str) -> String {
         self.key(&format!("assigned:{server}"))

@@ -121,8 +121,42 @@ pub fn pool_allocate(keys: &Keys, region: &str, match_id: &str, servers: &[&str]
     for server in servers {
         out.push(p.server(server));
         out.push(p.assignments(server));
+        out.push(p.games(server));
     }
     out
+}
+
+/// Cancelling a match (no server in time, or its server died), or ending it as lost.
+pub fn pool_cancel(keys: &Keys, region: &str, match_id: &str, server: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![
+        p.pool_match(match_id),
+        p.pending(),
+        p.cancelling(),
+        p.stats(),
+        p.assignments(server),
+        p.games(server),
+        p.server(server),
+        p.servers_by_load(),
+    ]
+}
+
+/// Finding a server dead: its hash, the region's indexes, the lost set and its games.
+pub fn pool_reap(keys: &Keys, region: &str, server: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![
+        p.server(server),
+        p.servers_by_load(),
+        p.liveness(),
+        p.lost(),
+        p.games(server),
+        p.assignments(server),
+    ]
+}
+
+/// Putting a cancelled match's ticket back in its queue, with its original wait.
+pub fn queue_requeue(keys: &Keys, queue: &str, region: &str, ticket: &str) -> Vec<String> {
+    queue_enqueue(keys, queue, region, ticket)
 }
 
 /// A game ended: its match, its server, the region's indexes, outbox and counters.
@@ -136,6 +170,7 @@ pub fn pool_result(keys: &Keys, region: &str, match_id: &str, server: &str) -> V
         p.results_outbox(),
         p.stats(),
         p.liveness(),
+        p.games(server),
     ]
 }
 

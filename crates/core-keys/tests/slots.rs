@@ -65,6 +65,15 @@ fn every_script_touches_one_slot() {
             &scripts::pool_register(&k, region, &servers[0]),
         );
         assert_one_slot(
+            "pool_cancel",
+            &scripts::pool_cancel(&k, region, &match_id, &servers[0]),
+        );
+        assert_one_slot("pool_reap", &scripts::pool_reap(&k, region, &servers[0]));
+        assert_one_slot(
+            "queue_requeue",
+            &scripts::queue_requeue(&k, queue, region, &ticket),
+        );
+        assert_one_slot(
             "pool_result",
             &scripts::pool_result(&k, region, &match_id, &servers[0]),
         );

@@ -32,6 +32,10 @@ static ENQUEUE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_enqueue.lua")));
 static REMOVE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_remove.lua")));
+static REQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_requeue.lua")));
+static PLAYER_REQUEUED: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("tickets/player_requeued.lua")));
 
 /// A marker whose ticket is missing is stale once it is this old: a join in flight
 /// enqueues within milliseconds of reserving.
@@ -323,6 +327,46 @@ impl Tickets {
             )
             .await?;
         Ok(exists == 0)
+    }
+
+    /// Puts the tickets of a cancelled match back in their queue with their original
+    /// enqueue times, and frees the players from the match. Idempotent: a cancellation
+    /// finished twice (after a crash) requeues once.
+    pub async fn requeue(&self, record: &crate::MatchRecord) -> Result<(), TicketError> {
+        for player in record.players() {
+            let _: i64 = REQUEUE
+                .evalsha_with_reload(
+                    &self.redis,
+                    scripts::queue_requeue(
+                        &self.keys,
+                        &record.queue,
+                        &record.region,
+                        &player.ticket,
+                    ),
+                    vec![
+                        player.ticket.clone(),
+                        player.player.clone(),
+                        player.rating.to_string(),
+                        player.enqueued_ms.to_string(),
+                        record.match_id.clone(),
+                    ],
+                )
+                .await?;
+            let marker = Marker {
+                queue: record.queue.clone(),
+                region: record.region.clone(),
+                ticket: player.ticket.clone(),
+                enqueued_ms: player.enqueued_ms,
+            };
+            let _: i64 = PLAYER_REQUEUED
+                .evalsha_with_reload(
+                    &self.redis,
+                    scripts::player_matched(&self.keys, &player.player),
+                    vec![record.match_id.clone(), marker.encode()],
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Drops `player`'s marker if it names `ticket` (or is exactly `ticket`, for a marker

@@ -6,8 +6,9 @@
 //! token to every player's inbox, and a wake-up for the server's long poll. A match that
 //! was allocated but not announced (the instance died in between) is announced again.
 //!
-//! Not yet: a match that finds no capacity waits in the pending set until a server has
-//! room; cancelling it after a deadline and requeueing its players is still to come.
+//! The same worker cancels matches that found no server with room within
+//! `allocate_timeout_ms` ([`crate::cancel`]) and reaps servers whose heartbeat lapsed
+//! ([`crate::reaper`]), every `reap_interval_ms`.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
     }
     let mut ticker = tokio::time::interval(Duration::from_millis(config.tick_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let reap_every = Duration::from_millis(config.reap_interval_ms);
+    let mut next_reap = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -80,9 +83,46 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
             metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
             tracing::warn!(region, error = %err, "an allocation round failed; retrying next tick");
         }
+        if let Err(err) = cancel_overdue(&shared, &region).await {
+            tracing::warn!(region, error = %err, "cancelling overdue matches failed; retrying next tick");
+        }
+        if tokio::time::Instant::now() >= next_reap {
+            next_reap = tokio::time::Instant::now() + reap_every;
+            if let Err(err) = crate::reaper::reap(&shared, &region).await {
+                tracing::warn!(region, error = %err, "reaping failed; retrying");
+            }
+        }
     }
     lease.release(&shared.redis).await;
     drop(hints);
+}
+
+/// Cancels the matches that waited for a server longer than the deadline, and finishes
+/// cancellations left half-done.
+async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
+    let before = now_ms().saturating_sub(shared.config.pool.allocate_timeout_ms) as f64;
+    let overdue: Vec<String> = shared
+        .redis
+        .zrangebyscore(
+            shared.keys.pool(region).pending(),
+            "-inf",
+            before,
+            false,
+            Some((0, BATCH)),
+        )
+        .await?;
+    for match_id in overdue {
+        crate::cancel::cancel(
+            shared,
+            region,
+            &match_id,
+            None,
+            proto::server::reason::NO_SERVER,
+            true,
+        )
+        .await?;
+    }
+    crate::cancel::finish_all(shared, region).await
 }
 
 #[derive(Debug, thiserror::Error)]

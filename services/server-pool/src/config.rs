@@ -27,6 +27,11 @@ pub struct PoolSection {
     pub lease_ms: u64,
     /// An allocated match not announced to its players after this is announced again.
     pub announce_retry_ms: u64,
+    /// A match that found no server with room for this long is cancelled and its players
+    /// requeued with their original wait.
+    pub allocate_timeout_ms: u64,
+    /// How often dead servers are looked for.
+    pub reap_interval_ms: u64,
     /// The longest `wait_ms` a long poll for assignments may ask for.
     pub long_poll_max_ms: u64,
     /// Largest request body accepted.
@@ -75,6 +80,8 @@ impl PoolSection {
         positive("pool.heartbeat_interval_ms", self.heartbeat_interval_ms)?;
         positive("pool.tick_ms", self.tick_ms)?;
         positive("pool.announce_retry_ms", self.announce_retry_ms)?;
+        positive("pool.allocate_timeout_ms", self.allocate_timeout_ms)?;
+        positive("pool.reap_interval_ms", self.reap_interval_ms)?;
         if self.heartbeat_ttl_ms <= self.heartbeat_interval_ms {
             return Err(ConfigError::new(
                 "pool.heartbeat_ttl_ms",

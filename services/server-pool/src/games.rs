@@ -136,13 +136,17 @@ impl Games {
                         [("state", "ended"), ("ended_ms", now.to_string().as_str())],
                     )
                     .await?;
-                self.free_players(match_id, at.record.as_deref()).await?;
+                if let Some(record) = parse(at.record.as_deref()) {
+                    self.free_players(match_id, &record).await?;
+                }
                 metrics::counter!("rallypoint_pool_results_total").increment(1);
                 Ok(Outcome::Done)
             }
             // A repeat may follow a crash between the two steps: free the players again.
             "duplicate" => {
-                self.free_players(match_id, at.record.as_deref()).await?;
+                if let Some(record) = parse(at.record.as_deref()) {
+                    self.free_players(match_id, &record).await?;
+                }
                 Ok(Outcome::Duplicate)
             }
             "unknown" => Ok(Outcome::Unknown),
@@ -150,15 +154,12 @@ impl Games {
         }
     }
 
-    async fn free_players(
+    /// Clears the players' live-match markers of `match_id`: they may queue again.
+    pub async fn free_players(
         &self,
         match_id: &str,
-        record: Option<&str>,
+        record: &queues::MatchRecord,
     ) -> Result<(), fred::error::Error> {
-        let Some(record) = record.and_then(|r| serde_json::from_str::<queues::MatchRecord>(r).ok())
-        else {
-            return Ok(());
-        };
         let frees = record.players().map(|p| {
             PLAYER_FREE.evalsha_with_reload::<i64, _, _>(
                 &self.redis,
@@ -171,4 +172,8 @@ impl Games {
         }
         Ok(())
     }
+}
+
+fn parse(record: Option<&str>) -> Option<queues::MatchRecord> {
+    record.and_then(|r| serde_json::from_str(r).ok())
 }

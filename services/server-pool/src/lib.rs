@@ -5,9 +5,12 @@
 //! - [`config`]: `[pool]` and the regions of `[matchmaking]`.
 //! - [`api`]: the game-server HTTP API: token, bodies, answers.
 //! - [`registry`]: servers per region in Redis: register, heartbeat, drain, assignments.
-//! - [`allocator`]: per region, under a lease: pending matches to the least-loaded server
-//!   with room, atomically; `match.found` with join tokens; long-poll wake-ups.
+//! - [`allocator`]: the worker of each region, under a lease: pending matches to the
+//!   least-loaded server with room, atomically; `match.found` with join tokens; long-poll
+//!   wake-ups; the no-capacity deadline; reaping.
 //! - [`games`]: acknowledgements and results (slot freed, outbox, players freed).
+//! - [`cancel`]: matches that cannot go on: requeue and tell, or end as lost.
+//! - [`reaper`]: servers whose heartbeat lapsed: out of the pool, their games dealt with.
 //! - [`join_token`]: the HMAC players show the game server.
 //! - [`ops`]: `/v1/stats` and the operator's drain.
 //! - [`state`]: what all of these share.
@@ -17,10 +20,12 @@
 
 pub mod allocator;
 pub mod api;
+pub mod cancel;
 pub mod config;
 pub mod games;
 pub mod join_token;
 pub mod ops;
+pub mod reaper;
 pub mod registry;
 pub mod state;
 
@@ -62,6 +67,8 @@ heartbeat_ttl_ms = 60000
 tick_ms = 50
 lease_ms = 5000
 announce_retry_ms = 2000
+allocate_timeout_ms = 10000
+reap_interval_ms = 1000
 long_poll_max_ms = 30000
 max_body_bytes = 65536
 "#
@@ -89,6 +96,7 @@ max_body_bytes = 65536
                 registry: registry.clone(),
             },
             registry,
+            tickets: queues::Tickets::new(ctx.keys.clone(), ctx.redis.clone(), 1500.0),
             config,
             instance_id: ctx.instance_id.clone(),
             admin_token: ctx.config.common.ops.admin_token.clone(),

@@ -20,4 +20,5 @@ pub struct Shared {
     pub subscriptions: Subscriptions,
     pub registry: Registry,
     pub games: Games,
+    pub tickets: queues::Tickets,
 }

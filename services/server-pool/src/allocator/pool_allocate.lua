@@ -8,7 +8,7 @@
 -- KEYS[5]  the region's counters (hash)
 -- KEYS[6]  the region's liveness (sorted set)
 -- KEYS[7]  the region's matches still to be announced to players (sorted set)
--- KEYS[8..] per candidate: its hash, then its assignments (sorted set)
+-- KEYS[8..] per candidate: its hash, its assignments (sorted set), its games (set)
 -- ARGV[1]  the caller's lease owner token
 -- ARGV[2]  match id
 -- ARGV[3]  now, ms since the epoch
@@ -21,9 +21,9 @@ if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
   return {'not_pending'}
 end
 local now = tonumber(ARGV[3])
-local best, best_load, best_hash, best_assignments = nil, nil, nil, nil
+local best, best_load, best_hash, best_assignments, best_games = nil, nil, nil, nil, nil
 for i = 4, #ARGV do
-  local hash = KEYS[8 + (i - 4) * 2]
+  local hash = KEYS[8 + (i - 4) * 3]
   local server = redis.call('HMGET', hash, 'status', 'active', 'capacity')
   local alive = tonumber(redis.call('ZSCORE', KEYS[6], ARGV[i]) or '0') > now
   if server[1] == 'ready' and alive then
@@ -31,7 +31,8 @@ for i = 4, #ARGV do
     if active < capacity then
       local load = active / capacity
       if best_load == nil or load < best_load then
-        best, best_load, best_hash, best_assignments = ARGV[i], load, hash, KEYS[9 + (i - 4) * 2]
+        best, best_load, best_hash = ARGV[i], load, hash
+        best_assignments, best_games = KEYS[9 + (i - 4) * 3], KEYS[10 + (i - 4) * 3]
       end
     end
   end
@@ -45,6 +46,7 @@ redis.call('ZADD', KEYS[2], active / capacity, best)
 local address = redis.call('HGET', best_hash, 'address')
 redis.call('HSET', KEYS[4], 'state', 'assigned', 'server', best, 'address', address, 'assigned_ms', ARGV[3])
 redis.call('ZADD', best_assignments, now, ARGV[2])
+redis.call('SADD', best_games, ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[7], now, ARGV[2])
 redis.call('HINCRBY', KEYS[5], 'allocations', 1)

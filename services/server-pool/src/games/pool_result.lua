@@ -8,6 +8,7 @@
 -- KEYS[5]  the region's results outbox (list)
 -- KEYS[6]  the region's counters (hash)
 -- KEYS[7]  the region's liveness (sorted set)
+-- KEYS[8]  the server's games (set)
 -- ARGV[1]  match id
 -- ARGV[2]  server id
 -- ARGV[3]  the result (JSON)
@@ -25,6 +26,7 @@ redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_ms', ARGV[4])
 -- Kept a day, so a result posted again is still recognised.
 redis.call('PEXPIRE', KEYS[1], 86400000)
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[8], ARGV[1])
 redis.call('RPUSH', KEYS[5], ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'results', 1)
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -40,6 +42,7 @@ if server[1] == 'ready' then
   redis.call('ZADD', KEYS[3], active / tonumber(server[2]), ARGV[2])
 elseif server[1] == 'draining' and active == 0 then
   redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[8])
   redis.call('ZREM', KEYS[7], ARGV[2])
   return 'recorded_server_left'
 end

@@ -1,0 +1,28 @@
+-- ticket_requeue.lua: put the ticket of a cancelled match back in its queue, with its
+-- original enqueue time, so the player keeps their place. Idempotent.
+-- KEYS[1]  the queue's tickets by rating (sorted set)
+-- KEYS[2]  the queue's tickets by enqueue time (sorted set)
+-- KEYS[3]  the ticket's hash
+-- KEYS[4]  the queue's player index (hash)
+-- KEYS[5]  the queue's change log (list)
+-- ARGV[1]  ticket id
+-- ARGV[2]  player id
+-- ARGV[3]  rating
+-- ARGV[4]  enqueued at, ms since the epoch (the original)
+-- ARGV[5]  the cancelled match id
+-- Returns 1 if requeued, 0 if it was already (or belongs to another match).
+local state = redis.call('HGET', KEYS[3], 'state')
+if state == 'queued' then
+  return 0
+end
+if state and redis.call('HGET', KEYS[3], 'match') ~= ARGV[5] then
+  return 0
+end
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms', ARGV[4], 'state', 'queued')
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[5], 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+redis.call('LTRIM', KEYS[5], -100000, -1)
+return 1

@@ -1,0 +1,46 @@
+-- pool_cancel.lua: a match cannot go on. A match still pending (no server in time) or
+-- assigned but not started (its server died) is cancelled and its players are to be
+-- requeued; a started game whose server died is ended as lost.
+-- KEYS[1]  the match's hash in the pool
+-- KEYS[2]  the region's pending matches (sorted set)
+-- KEYS[3]  the region's cancelled matches still to requeue and tell (sorted set)
+-- KEYS[4]  the region's counters (hash)
+-- KEYS[5]  the server's assignments (sorted set) ('' server: an unused key)
+-- KEYS[6]  the server's games (set)
+-- KEYS[7]  the server's hash
+-- KEYS[8]  the region's ready servers by load (sorted set)
+-- ARGV[1]  match id
+-- ARGV[2]  the reason ('no_server' or 'server_lost')
+-- ARGV[3]  now, ms since the epoch
+-- ARGV[4]  only if still pending: '1' (the no-capacity deadline), '0' (server lost)
+-- Returns 'requeue' (cancelled: requeue the players), 'lost' (a running game ended) or
+-- 'none' (already ended, cancelled, or no longer in the state asked about).
+local state = redis.call('HGET', KEYS[1], 'state') or 'pending'
+if ARGV[4] == '1' and (state ~= 'pending' or not redis.call('ZSCORE', KEYS[2], ARGV[1])) then
+  return 'none'
+end
+if state == 'ended' or state == 'cancelled' then
+  return 'none'
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('SREM', KEYS[6], ARGV[1])
+if state == 'assigned' or state == 'started' then
+  -- Its slot is free again (the server may be gone already).
+  if redis.call('EXISTS', KEYS[7]) == 1 then
+    local active = redis.call('HINCRBY', KEYS[7], 'active', -1)
+    if active < 0 then
+      redis.call('HSET', KEYS[7], 'active', 0)
+    end
+  end
+end
+redis.call('PEXPIRE', KEYS[1], 86400000)
+if state == 'started' then
+  redis.call('HSET', KEYS[1], 'state', 'ended', 'outcome', ARGV[2], 'ended_ms', ARGV[3])
+  redis.call('HINCRBY', KEYS[4], 'lost_games', 1)
+  return 'lost'
+end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'reason', ARGV[2], 'cancelled_ms', ARGV[3])
+redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'cancellations', 1)
+return 'requeue'
