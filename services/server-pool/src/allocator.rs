@@ -91,6 +91,10 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
             if let Err(err) = crate::reaper::reap(&shared, &region).await {
                 tracing::warn!(region, error = %err, "reaping failed; retrying");
             }
+            // The autoscaling signals: free capacity and matches waiting for a server.
+            if let Err(err) = crate::ops::region_stats(&shared, &region).await {
+                tracing::debug!(region, error = %err, "cannot refresh the region's gauges");
+            }
         }
     }
     lease.release(&shared.redis).await;
@@ -151,18 +155,11 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
     for match_id in unannounced {
         announce(shared, region, &match_id).await?;
     }
-    let pending: Vec<String> = shared
+    let pending: Vec<(String, f64)> = shared
         .redis
-        .zrange(pool.pending(), 0, BATCH - 1, None, false, None, false)
+        .zrange(pool.pending(), 0, BATCH - 1, None, false, None, true)
         .await?;
-    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(
-        shared
-            .redis
-            .zcard::<u64, _>(pool.pending())
-            .await
-            .unwrap_or(0) as f64,
-    );
-    for match_id in pending {
+    for (match_id, formed_ms) in pending {
         let candidates: Vec<String> = shared
             .redis
             .zrangebyscore(
@@ -191,6 +188,9 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
             Some("assigned") => {
                 metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned())
                     .increment(1);
+                let waited = now_ms().saturating_sub(formed_ms as u64);
+                metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned())
+                    .record(waited as f64 / 1000.0);
                 announce(shared, region, &match_id).await?;
             }
             Some("not_holder") => return Err(AllocateError::NotHolder),

@@ -54,7 +54,8 @@ async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::error::Error> {
+/// A region's servers and counters; also refreshes its gauges.
+pub async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::error::Error> {
     let pool = shared.keys.pool(region);
     let members: Vec<(String, f64)> = shared
         .redis
@@ -83,6 +84,11 @@ async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::erro
     let counters: HashMap<String, u64> = shared.redis.hgetall(pool.stats()).await?;
     metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned())
         .set(capacity.saturating_sub(used) as f64);
+    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(pending as f64);
+    for (status, count) in &by_status {
+        metrics::gauge!("rallypoint_pool_servers", "region" => region.to_owned(), "status" => status.clone())
+            .set(*count as f64);
+    }
     Ok(json!({
         "region": region,
         "servers_by_status": by_status,
