@@ -11,7 +11,7 @@ else
 TEST_RUNNER := $(CARGO) test --workspace
 endif
 
-.PHONY: help build test lint fmt up down status
+.PHONY: help build test lint fmt up down status bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,17 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	@echo "==> building the workspace and its tests (the first build takes a few minutes)"
 	$(CARGO) build --workspace --bins --tests
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
+
+bench: ## release-build benchmarks on the local stack: idle connection memory, matchmaking (a few minutes)
+	@echo "==> building the release binaries and benchmarks (the first release build takes a few minutes)"
+	$(CARGO) build --release -p gateway --bin rallypoint-gateway --example idle_memory
+	$(CARGO) build --release -p server-pool --example matchmaking_bench
+	$(LOCAL)/test-stack.sh -- bash -c '\
+	  echo "==> idle WebSocket connections: gateway RSS per connection"; \
+	  $(CARGO) run -q --release -p gateway --example idle_memory -- 10000; \
+	  echo "==> matchmaking: 2000 pairs at 500/s with 10,000 and 100,000 tickets already queued"; \
+	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 10000; \
+	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 100000'
 
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
