@@ -1,4 +1,5 @@
-//! The one publish path: `SPUBLISH` with a bounded retry.
+//! The one publish path: `SPUBLISH` with a bounded retry, and the push to a player's
+//! inbox that every service uses to reach a client.
 //!
 //! A publish can fail while a slot migrates or a master fails over (../shared/STACK.md
 //! measured one such failure); a couple of quick retries ride over that. Pub/sub is a
@@ -61,6 +62,46 @@ impl Publisher {
                     return Err(err);
                 }
             }
+        }
+    }
+}
+
+impl Publisher {
+    /// Pushes `message` to `player`'s inbox, for whichever gateway holds their socket. A
+    /// hint like every publish: a player who misses it (not connected, or their gateway
+    /// resubscribing) finds the state with `queue.status`. Failures are logged and counted,
+    /// not returned: there is nothing a caller could do but what the client will do.
+    pub async fn push_to_player(
+        &self,
+        keys: &core_keys::Keys,
+        player: &str,
+        message: proto::ServerMessage,
+    ) {
+        let Ok(player_id) = proto::Id::parse(player) else {
+            tracing::warn!(player, "not pushing to an invalid player id");
+            return;
+        };
+        let event = proto::Event::Deliver {
+            player: player_id,
+            conn: None,
+            message,
+        };
+        let payload = match proto::encode_event(&proto::EventEnvelope::new(
+            event,
+            crate::instances::now_ms(),
+        )) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode a push");
+                return;
+            }
+        };
+        if let Err(err) = self
+            .publish(&keys.player(player).inbox_channel(), payload)
+            .await
+        {
+            metrics::counter!("rallypoint_pushes_lost_total").increment(1);
+            tracing::debug!(player, error = %err, "push lost");
         }
     }
 }

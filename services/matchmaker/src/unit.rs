@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fred::prelude::KeysInterface;
-use proto::{Event, EventEnvelope, Id, ServerMessage};
+use proto::{Id, ServerMessage};
 use queues::{
     Claim, ExpireReason, Fenced, MatchRecord, MatchedTicket, QueueDefinition, QueueHolder,
     QueuedTicket,
@@ -192,11 +192,14 @@ impl Worker {
             }
             let waited_ms = now.saturating_sub(ticket.enqueued_ms);
             if let Ok(queue) = Id::parse(&self.queue) {
-                self.push(
-                    &ticket.player,
-                    ServerMessage::QueueTimeout { queue, waited_ms },
-                )
-                .await;
+                self.shared
+                    .publisher
+                    .push_to_player(
+                        &self.shared.keys,
+                        &ticket.player,
+                        ServerMessage::QueueTimeout { queue, waited_ms },
+                    )
+                    .await;
             }
         }
         Ok(())
@@ -374,30 +377,6 @@ impl Worker {
             if let Err(err) = self.shared.handover.run(&self.holder, &record).await {
                 tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed again; it is retried");
             }
-        }
-    }
-
-    /// Pushes `message` to `player`'s inbox (a hint: a player not connected asks
-    /// `queue.status` when back).
-    async fn push(&self, player: &str, message: ServerMessage) {
-        let Ok(player_id) = Id::parse(player) else {
-            return;
-        };
-        let event = Event::Deliver {
-            player: player_id,
-            conn: None,
-            message,
-        };
-        let Ok(payload) = proto::encode_event(&EventEnvelope::new(event, now_ms())) else {
-            return;
-        };
-        if let Err(err) = self
-            .shared
-            .publisher
-            .publish(&self.shared.keys.player(player).inbox_channel(), payload)
-            .await
-        {
-            tracing::debug!(player, error = %err, "push lost");
         }
     }
 }

@@ -261,26 +261,12 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
     Ok(())
 }
 
-/// Publishes a push to a player's inbox (a hint: a player who misses it asks
-/// `queue.status`).
+/// Pushes a message to a player (the runtime's one push path).
 pub async fn deliver(shared: &Shared, player: &str, message: ServerMessage) {
-    let Ok(player_id) = Id::parse(player) else {
-        return;
-    };
-    let Some(payload) = encode(Event::Deliver {
-        player: player_id,
-        conn: None,
-        message,
-    }) else {
-        return;
-    };
-    if let Err(err) = shared
+    shared
         .publisher
-        .publish(&shared.keys.player(player).inbox_channel(), payload)
-        .await
-    {
-        tracing::debug!(player, error = %err, "push lost");
-    }
+        .push_to_player(&shared.keys, player, message)
+        .await;
 }
 
 fn encode(event: Event) -> Option<Bytes> {
