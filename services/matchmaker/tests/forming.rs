@@ -153,3 +153,68 @@ async fn tickets_of_players_gone_past_the_grace_are_removed_not_matched() {
     assert_eq!(common::live_match(&redis, &keys, "ghost1").await, None);
     matchmaker.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_player_briefly_away_keeps_the_ticket_and_is_matched_only_when_back() {
+    let ns = testkit::unique_namespace("away");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    let matchmaker = common::start(&ns, &[("matchmaking.ticket_grace_ms", "30000")]).await;
+    common::online(&redis, &keys, "here").await;
+    // "away" queues, then loses its session (its socket dropped).
+    common::online(&redis, &keys, "away").await;
+    assert!(matches!(
+        tickets.join("away", "duel", "eu").await.expect("join"),
+        JoinOutcome::Joined(_)
+    ));
+    let _: i64 = fred::prelude::KeysInterface::del(&redis, keys.player("away").session())
+        .await
+        .expect("del");
+    // Two session checks (500 ms apart) later, the matchmaker has seen it gone...
+    let marked = std::time::Instant::now();
+    common::eventually(
+        "the matchmaker to see the player gone",
+        Duration::from_secs(5),
+        || async { marked.elapsed() > Duration::from_millis(1200) },
+    )
+    .await;
+    // ...so a partner arriving now is not matched with nobody there.
+    assert!(matches!(
+        tickets.join("here", "duel", "eu").await.expect("join"),
+        JoinOutcome::Joined(_)
+    ));
+    let waited_before = match tickets.status("away").await.expect("status") {
+        TicketStatus::Searching { waited_ms, .. } => waited_ms,
+        other => panic!("the ticket outlives the dropped socket: {other:?}"),
+    };
+    // ...and ten ticks (50 ms each) in which a match would have formed if it could.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(
+        tickets.status("here").await.expect("status"),
+        TicketStatus::Searching { .. }
+    ));
+    // Back within the grace (a reconnect to any gateway writes the session): matched,
+    // having kept its place and its wait.
+    common::online(&redis, &keys, "away").await;
+    common::eventually(
+        "the returning player to be matched",
+        Duration::from_secs(10),
+        || async { common::live_match(&redis, &keys, "away").await.is_some() },
+    )
+    .await;
+    let record = common::handed_over(&redis, &keys, "eu")
+        .await
+        .into_values()
+        .next()
+        .expect("one match");
+    let away = record
+        .players()
+        .find(|p| p.player == "away")
+        .expect("in the match");
+    assert!(
+        record.formed_ms - away.enqueued_ms >= waited_before,
+        "the wait counts from the first join"
+    );
+    matchmaker.stop().await.expect("stops");
+}
