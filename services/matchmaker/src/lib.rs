@@ -55,7 +55,7 @@ listen = "127.0.0.1:9200"
 [matchmaker]
 tick_ms = 100
 lease_ms = 5000
-resync_ms = 5000
+resync_ms = 30000
 session_check_ms = 2000
 handover_retry_ms = 3000
 max_matches_per_tick = 1000

@@ -41,6 +41,7 @@ struct Worker {
     mirror: Option<Mirror>,
     next_resync: Instant,
     next_session_check: Instant,
+    next_handover_check: Instant,
     /// Tickets whose player had no session when last checked, and since when (ms).
     disconnected: HashMap<String, u64>,
 }
@@ -77,6 +78,7 @@ pub async fn run(
         mirror: None,
         next_resync: now,
         next_session_check: now,
+        next_handover_check: now,
         disconnected: HashMap::new(),
     };
     let mut ticker = tokio::time::interval(tick);
@@ -140,7 +142,6 @@ impl Worker {
             };
             self.mirror = Some(Mirror::load(tickets));
             self.next_resync = now + Duration::from_millis(self.shared.config.matchmaker.resync_ms);
-            self.finish_unfinished().await;
         } else {
             let Fenced::Held(changes) = self.holder.changes().await? else {
                 self.lose("the lease was lost (changes)");
@@ -151,6 +152,11 @@ impl Worker {
                     mirror.apply(change);
                 }
             }
+        }
+        if now >= self.next_handover_check {
+            self.finish_unfinished().await;
+            self.next_handover_check =
+                now + Duration::from_millis(self.shared.config.matchmaker.handover_retry_ms);
         }
         self.expire_timeouts().await?;
         if now >= self.next_session_check {
