@@ -138,6 +138,7 @@ pub fn pool_cancel(keys: &Keys, region: &str, match_id: &str, server: &str) -> V
         p.games(server),
         p.server(server),
         p.servers_by_load(),
+        p.announce(),
     ]
 }
 

@@ -168,7 +168,12 @@ impl Tickets {
                 .await?;
             match reply.as_slice() {
                 [tag, rating] if tag == "reserved" => {
-                    let rating = rating.parse::<f64>().unwrap_or(self.default_rating);
+                    // A profile with a rating that is not a finite number plays at the default.
+                    let rating = rating
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| r.is_finite())
+                        .unwrap_or(self.default_rating);
                     return self.enqueue(player, marker, rating).await;
                 }
                 [tag, match_id] if tag == "matched" => {
@@ -219,12 +224,10 @@ impl Tickets {
                 ],
             )
             .await;
-        if let Err(err) = enqueued {
-            // Undo step 1 so the player can try again; if this fails too, the marker is
-            // found stale on the next join.
-            let _stale_if_failed = self.release(player, &marker.ticket).await;
-            return Err(err.into());
-        }
+        // On an error the script may still have run (a timeout, a reply lost in a
+        // failover): the marker stays. If the ticket is not there, the next join finds
+        // the marker stale and clears it; if it is, the player is queued as they asked.
+        enqueued?;
         Ok(JoinOutcome::Joined(Ticket {
             id: marker.ticket,
             player: player.to_owned(),
@@ -334,6 +337,24 @@ impl Tickets {
     /// finished twice (after a crash) requeues once.
     pub async fn requeue(&self, record: &crate::MatchRecord) -> Result<(), TicketError> {
         for player in record.players() {
+            let marker = Marker {
+                queue: record.queue.clone(),
+                region: record.region.clone(),
+                ticket: player.ticket.clone(),
+                enqueued_ms: player.enqueued_ms,
+            };
+            // The player first (out of the match, marker back), then the ticket: the
+            // other order could let a new match claim the ticket before the marker is set.
+            let freed: i64 = PLAYER_REQUEUED
+                .evalsha_with_reload(
+                    &self.redis,
+                    scripts::player_matched(&self.keys, &player.player),
+                    vec![record.match_id.clone(), marker.encode()],
+                )
+                .await?;
+            if freed == 0 {
+                continue;
+            }
             let _: i64 = REQUEUE
                 .evalsha_with_reload(
                     &self.redis,
@@ -350,19 +371,6 @@ impl Tickets {
                         player.enqueued_ms.to_string(),
                         record.match_id.clone(),
                     ],
-                )
-                .await?;
-            let marker = Marker {
-                queue: record.queue.clone(),
-                region: record.region.clone(),
-                ticket: player.ticket.clone(),
-                enqueued_ms: player.enqueued_ms,
-            };
-            let _: i64 = PLAYER_REQUEUED
-                .evalsha_with_reload(
-                    &self.redis,
-                    scripts::player_matched(&self.keys, &player.player),
-                    vec![record.match_id.clone(), marker.encode()],
                 )
                 .await?;
         }

@@ -147,3 +147,64 @@ fn queues_now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back() {
+    use queues::{Claim, Fenced, MatchRecord, MatchedTicket, QueueHolder};
+    let (tickets, redis, keys) = tickets(&testkit::unique_namespace("requeue")).await;
+    let owner = "test-holder";
+    let _: () = redis
+        .set(keys.queue("duel", "eu").lease(), owner, None, None, false)
+        .await
+        .expect("lease");
+    let holder = QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", owner);
+    let mut teams = Vec::new();
+    for player in ["r1", "r2"] {
+        let JoinOutcome::Joined(t) = tickets.join(player, "duel", "eu").await.expect("join") else {
+            panic!("joined");
+        };
+        teams.push(vec![MatchedTicket {
+            ticket: t.id,
+            player: player.to_owned(),
+            rating: t.rating,
+            enqueued_ms: t.enqueued_ms,
+        }]);
+    }
+    let record = MatchRecord {
+        match_id: "m-requeue".into(),
+        queue: "duel".into(),
+        region: "eu".into(),
+        formed_ms: queues_now_ms(),
+        teams,
+    };
+    assert_eq!(
+        holder.claim(&record).await.expect("claim"),
+        Fenced::Held(Claim::Claimed)
+    );
+    assert!(matches!(
+        tickets.status("r1").await.expect("status"),
+        TicketStatus::Matched { .. }
+    ));
+    // The match is cancelled: both go back, keeping their tickets.
+    tickets.requeue(&record).await.expect("requeue");
+    assert!(matches!(
+        tickets.status("r1").await.expect("status"),
+        TicketStatus::Searching { .. }
+    ));
+    // r1 leaves; the cancellation is finished again (its instance died half-way).
+    assert_eq!(
+        tickets.leave("r1").await.expect("leave"),
+        LeaveOutcome::Left
+    );
+    tickets.requeue(&record).await.expect("requeue again");
+    assert_eq!(
+        tickets.status("r1").await.expect("status"),
+        TicketStatus::Idle,
+        "not revived"
+    );
+    let queued: u64 =
+        fred::prelude::SortedSetsInterface::zcard(&redis, keys.queue("duel", "eu").waiting())
+            .await
+            .expect("zcard");
+    assert_eq!(queued, 1, "only r2's ticket is queued, once");
+}

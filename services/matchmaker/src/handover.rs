@@ -4,14 +4,19 @@
 //!
 //! 1. every player: ticket marker released, live match recorded (`player_matched.lua`);
 //! 2. the match record (`{m:<match>}:record`);
-//! 3. the server pool's pending set for the region, and its hint channel;
+//! 3. the server pool's pending set for the region (`pool_pend.lua`, once), and its hint;
 //! 4. the claim marked done.
+//!
+//! A redone hand-over first looks for step 3: if the pool has the match, steps 1-3 were
+//! done (they run in order) and the pool may have moved on (allocated, cancelled,
+//! requeued), so only step 4 is left. Otherwise the steps before it were never seen by
+//! anyone else and are safe to repeat.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
-use fred::prelude::{Client, HashesInterface, SortedSetsInterface};
+use fred::prelude::{Client, HashesInterface, KeysInterface};
 use fred::types::scripts::Script;
 use proto::{Event, EventEnvelope, Id};
 use queues::{MatchRecord, QueueHolder};
@@ -19,6 +24,11 @@ use service_runtime::publish::Publisher;
 
 static PLAYER_MATCHED: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("handover/player_matched.lua")));
+static POOL_PEND: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("handover/pool_pend.lua")));
+
+/// How long a match's record is kept (for operators and the result's persistence).
+const RECORD_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Why a hand-over step failed (it is retried).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +57,12 @@ impl Handover {
         holder: &QueueHolder,
         record: &MatchRecord,
     ) -> Result<(), HandoverError> {
+        let pool = self.keys.pool(&record.region);
+        let handed_over: i64 = self.redis.exists(pool.pool_match(&record.match_id)).await?;
+        if handed_over == 1 {
+            holder.finish(&record.match_id).await?;
+            return Ok(());
+        }
         let ttl = self.match_ttl.as_millis().to_string();
         let players = record.players().map(|t| async {
             let _: i64 = PLAYER_MATCHED
@@ -76,23 +92,23 @@ impl Handover {
                 ],
             )
             .await?;
-        let pool = self.keys.pool(&record.region);
-        let _: i64 = self
+        let _: bool = self
             .redis
-            .hset(
-                pool.pool_match(&record.match_id),
-                [("record", json.as_str())],
+            .pexpire(
+                self.keys.match_(&record.match_id).record(),
+                RECORD_TTL_MS,
+                None,
             )
             .await?;
-        let _: i64 = self
-            .redis
-            .zadd(
-                pool.pending(),
-                None,
-                None,
-                false,
-                false,
-                (record.formed_ms as f64, record.match_id.as_str()),
+        let _: i64 = POOL_PEND
+            .evalsha_with_reload(
+                &self.redis,
+                vec![pool.pool_match(&record.match_id), pool.pending()],
+                vec![
+                    record.match_id.clone(),
+                    json.clone(),
+                    record.formed_ms.to_string(),
+                ],
             )
             .await?;
         self.signal_pool(record).await;

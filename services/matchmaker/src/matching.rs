@@ -76,6 +76,8 @@ pub fn form_matches<'a>(
                 (None, None) => None,
             };
             match next {
+                // Two tickets of one player (a join racing a lost reply) never meet.
+                Some(ticket) if chosen.iter().any(|c| c.player == ticket.player) => {}
                 Some(ticket) => chosen.push(ticket),
                 None => break,
             }

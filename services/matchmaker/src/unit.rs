@@ -30,6 +30,15 @@ use crate::state::Shared;
 /// Session lookups per pipeline.
 const SESSION_BATCH: usize = 1000;
 
+/// What expiring a ticket did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expired {
+    Removed,
+    /// It had left or been matched meanwhile.
+    AlreadyGone,
+    LeaseLost,
+}
+
 /// The worker of one queue-region.
 struct Worker {
     shared: Arc<Shared>,
@@ -193,8 +202,11 @@ impl Worker {
             .cloned()
             .collect();
         for ticket in expired {
-            if !self.expire(&ticket, ExpireReason::Timeout).await? {
-                return Ok(());
+            match self.expire(&ticket, ExpireReason::Timeout).await? {
+                Expired::LeaseLost => return Ok(()),
+                // Left or matched meanwhile: nothing timed out, nobody to tell.
+                Expired::AlreadyGone => continue,
+                Expired::Removed => {}
             }
             let waited_ms = now.saturating_sub(ticket.enqueued_ms);
             if let Ok(queue) = Id::parse(&self.queue) {
@@ -211,15 +223,15 @@ impl Worker {
         Ok(())
     }
 
-    /// Expires one ticket and releases its player's marker. False if the lease was lost.
+    /// Expires one ticket and releases its player's marker.
     async fn expire(
         &mut self,
         ticket: &QueuedTicket,
         reason: ExpireReason,
-    ) -> Result<bool, queues::TicketError> {
+    ) -> Result<Expired, queues::TicketError> {
         let Fenced::Held(expired) = self.holder.expire(&ticket.id, reason).await? else {
             self.lose("the lease was lost (expire)");
-            return Ok(false);
+            return Ok(Expired::LeaseLost);
         };
         if let Some(mirror) = &mut self.mirror {
             mirror.remove(&ticket.id);
@@ -235,8 +247,9 @@ impl Worker {
                 ExpireReason::Abandoned => "abandoned",
             };
             metrics::counter!("rallypoint_matchmaker_expired_total", "reason" => what).increment(1);
+            return Ok(Expired::Removed);
         }
-        Ok(true)
+        Ok(Expired::AlreadyGone)
     }
 
     /// Notes which queued players have no live session; a ticket whose player has been
@@ -272,7 +285,7 @@ impl Worker {
         self.disconnected.retain(|id, _| still_queued.contains(id));
         for ticket in abandoned {
             tracing::debug!(player = %ticket.player, "removing the ticket of a player gone longer than the grace");
-            if !self.expire(&ticket, ExpireReason::Abandoned).await? {
+            if self.expire(&ticket, ExpireReason::Abandoned).await? == Expired::LeaseLost {
                 return Ok(());
             }
         }

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use fred::prelude::HashesInterface;
 use queues::{JoinOutcome, TicketStatus, Tickets};
 
 #[tokio::test]
@@ -216,5 +217,60 @@ async fn a_player_briefly_away_keeps_the_ticket_and_is_matched_only_when_back() 
         record.formed_ms - away.enqueued_ms >= waited_before,
         "the wait counts from the first join"
     );
+    matchmaker.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_redone_hand_over_never_hands_a_match_to_the_pool_twice() {
+    let ns = testkit::unique_namespace("redo");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    let matchmaker = common::start(&ns, &[]).await;
+    for player in ["x1", "x2"] {
+        common::online(&redis, &keys, player).await;
+        assert!(matches!(
+            tickets.join(player, "duel", "eu").await.expect("join"),
+            JoinOutcome::Joined(_)
+        ));
+    }
+    common::eventually(
+        "the match to be handed over",
+        Duration::from_secs(10),
+        || async { !common::handed_over(&redis, &keys, "eu").await.is_empty() },
+    )
+    .await;
+    let record = common::handed_over(&redis, &keys, "eu")
+        .await
+        .into_values()
+        .next()
+        .expect("the match");
+    // The pool moved on (say it cancelled the match and took it off its pending set)...
+    let pool = keys.pool("eu");
+    let _: i64 = redis
+        .hset(pool.pool_match(&record.match_id), [("state", "cancelled")])
+        .await
+        .expect("hset");
+    let _: i64 = fred::prelude::SortedSetsInterface::zrem(&redis, pool.pending(), &record.match_id)
+        .await
+        .expect("zrem");
+    // ...when a new holder redoes the hand-over of the same claim.
+    let handover = matchmaker::handover::Handover {
+        keys: keys.clone(),
+        redis: redis.clone(),
+        publisher: service_runtime::publish::Publisher::new(redis.clone()),
+        match_ttl: Duration::from_secs(60),
+    };
+    let holder = queues::QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", "someone");
+    handover.run(&holder, &record).await.expect("redone");
+    assert!(
+        common::handed_over(&redis, &keys, "eu").await.is_empty(),
+        "the match is not pending again"
+    );
+    let state: Option<String> = redis
+        .hget(pool.pool_match(&record.match_id), "state")
+        .await
+        .expect("hget");
+    assert_eq!(state.as_deref(), Some("cancelled"));
     matchmaker.stop().await.expect("stops");
 }

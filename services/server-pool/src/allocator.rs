@@ -160,16 +160,34 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
         .zrange(pool.pending(), 0, BATCH - 1, None, false, None, true)
         .await?;
     for (match_id, formed_ms) in pending {
-        let candidates: Vec<String> = shared
+        // The least-loaded servers with room, less those whose heartbeat lapsed (not
+        // reaped yet): dead servers must not hide live ones with room.
+        let least_loaded: Vec<String> = shared
             .redis
             .zrangebyscore(
                 pool.servers_by_load(),
                 "-inf",
                 "(1",
                 false,
-                Some((0, CANDIDATES)),
+                Some((0, 4 * CANDIDATES)),
             )
             .await?;
+        let lapses: Vec<Option<f64>> = if least_loaded.is_empty() {
+            Vec::new()
+        } else {
+            shared
+                .redis
+                .zmscore(pool.liveness(), least_loaded.clone())
+                .await?
+        };
+        let now_f = now_ms() as f64;
+        let candidates: Vec<String> = least_loaded
+            .into_iter()
+            .zip(lapses)
+            .filter(|(_, lapse)| lapse.is_some_and(|at| at > now_f))
+            .map(|(server, _)| server)
+            .take(CANDIDATES as usize)
+            .collect();
         if candidates.is_empty() {
             // No server has room: the rest wait too.
             break;
@@ -204,15 +222,23 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
 /// Tells the players their match and server, and wakes the server's long poll.
 async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
     let pool = shared.keys.pool(region);
-    let (record, server, address): (Option<String>, Option<String>, Option<String>) = shared
+    let (record, server, address, state): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = shared
         .redis
         .hmget(
             pool.pool_match(match_id),
-            vec!["record", "server", "address"],
+            vec!["record", "server", "address", "state"],
         )
         .await?;
     let record = record.and_then(|r| serde_json::from_str::<MatchRecord>(&r).ok());
-    let (Some(record), Some(server), Some(address)) = (record, server, address) else {
+    // Only a match still on its server is announced (not one cancelled meanwhile).
+    let on_server = matches!(state.as_deref(), Some("assigned" | "started"));
+    let (Some(record), Some(server), Some(address), true) = (record, server, address, on_server)
+    else {
         let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
         return Ok(());
     };

@@ -67,19 +67,7 @@ pub async fn cancel(
                 region,
                 "a running game's server died; the game is ended as lost"
             );
-            let record = record(shared, region, match_id).await?;
-            let _: i64 = shared
-                .redis
-                .hset(
-                    shared.keys.match_(match_id).record(),
-                    [("state", "ended"), ("outcome", why)],
-                )
-                .await?;
-            if let Some(record) = record {
-                shared.games.free_players(match_id, &record).await?;
-                tell(shared, &record, why, false).await;
-            }
-            Ok(())
+            finish(shared, region, match_id).await
         }
         _ => Ok(()),
     }
@@ -105,32 +93,49 @@ pub async fn finish_all(shared: &Shared, region: &str) -> Result<(), fred::error
     Ok(())
 }
 
-/// Requeues a cancelled match's players, tells them, and marks the cancellation done.
+/// Finishes a cancelled match (requeue its players and tell them) or a lost game (free
+/// its players and tell them), and takes it off the region's `cancelling` set.
 async fn finish(shared: &Shared, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
     let pool = shared.keys.pool(region);
-    let why: Option<String> = shared
+    let (state, why, outcome): (Option<String>, Option<String>, Option<String>) = shared
         .redis
-        .hget(pool.pool_match(match_id), "reason")
+        .hmget(
+            pool.pool_match(match_id),
+            vec!["state", "reason", "outcome"],
+        )
         .await?;
     if let Some(record) = record(shared, region, match_id).await? {
-        if let Err(err) = shared.tickets.requeue(&record).await {
-            tracing::warn!(match_id, error = %err, "could not requeue a cancelled match's players; retrying");
-            return Ok(());
-        }
-        let _: i64 = shared
-            .redis
-            .hset(
-                shared.keys.match_(match_id).record(),
-                [("state", "cancelled")],
+        if state.as_deref() == Some("ended") {
+            let why = outcome.unwrap_or_else(|| reason::SERVER_LOST.to_owned());
+            shared.games.free_players(match_id, &record).await?;
+            let _: i64 = shared
+                .redis
+                .hset(
+                    shared.keys.match_(match_id).record(),
+                    [("state", "ended"), ("outcome", why.as_str())],
+                )
+                .await?;
+            tell(shared, &record, &why, false).await;
+        } else {
+            if let Err(err) = shared.tickets.requeue(&record).await {
+                tracing::warn!(match_id, error = %err, "could not requeue a cancelled match's players; retrying");
+                return Ok(());
+            }
+            let _: i64 = shared
+                .redis
+                .hset(
+                    shared.keys.match_(match_id).record(),
+                    [("state", "cancelled")],
+                )
+                .await?;
+            tell(
+                shared,
+                &record,
+                why.as_deref().unwrap_or(reason::NO_SERVER),
+                true,
             )
-            .await?;
-        tell(
-            shared,
-            &record,
-            why.as_deref().unwrap_or(reason::NO_SERVER),
-            true,
-        )
-        .await;
+            .await;
+        }
     }
     let _: i64 = shared.redis.zrem(pool.cancelling(), match_id).await?;
     Ok(())

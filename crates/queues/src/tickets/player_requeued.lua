@@ -4,10 +4,14 @@
 -- KEYS[2]  the player's live match (string)
 -- ARGV[1]  the cancelled match id
 -- ARGV[2]  the marker ("<queue> <region> <ticket> <enqueued_ms>")
--- Returns 1.
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('DEL', KEYS[2])
+-- Returns 1, or 0 if the player is in another match by now (then nothing changes).
+-- Runs before the ticket goes back in the queue, so the marker never names a ticket that
+-- a newer match has claimed.
+local live = redis.call('GET', KEYS[2])
+if live and live ~= ARGV[1] then
+  return 0
 end
+redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[2])
 end

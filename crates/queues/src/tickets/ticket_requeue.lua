@@ -10,12 +10,11 @@
 -- ARGV[3]  rating
 -- ARGV[4]  enqueued at, ms since the epoch (the original)
 -- ARGV[5]  the cancelled match id
--- Returns 1 if requeued, 0 if it was already (or belongs to another match).
+-- Returns 1 if requeued, 0 if not: only a ticket still claimed by this very match goes
+-- back, so a requeue redone after the player left, or after the ticket expired or was
+-- matched again, changes nothing.
 local state = redis.call('HGET', KEYS[3], 'state')
-if state == 'queued' then
-  return 0
-end
-if state and redis.call('HGET', KEYS[3], 'match') ~= ARGV[5] then
+if state ~= 'claimed' or redis.call('HGET', KEYS[3], 'match') ~= ARGV[5] then
   return 0
 end
 redis.call('DEL', KEYS[3])

@@ -197,3 +197,24 @@ fn squad_matches_form_from_the_nearest_four() {
     let s = sums(teams);
     assert_eq!((s[0] - s[1]).abs(), 10.0);
 }
+
+#[test]
+fn two_tickets_of_one_player_never_meet() {
+    let d = def(2, 1);
+    let mut twin = ticket("t2", 1501.0, NOW + 1);
+    twin.player = "p-t1".into();
+    let mirror = Mirror::load(vec![
+        ticket("t1", 1500.0, NOW),
+        twin,
+        ticket("t3", 1510.0, NOW + 2),
+    ]);
+    let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
+    assert_eq!(formed.len(), 1);
+    let players: Vec<&str> = formed[0]
+        .iter()
+        .flatten()
+        .map(|t| t.player.as_str())
+        .collect();
+    assert!(players.contains(&"p-t3"), "{players:?}");
+    assert_ne!(players[0], players[1]);
+}

@@ -20,6 +20,12 @@ end
 if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
   return {'not_pending'}
 end
+local state = redis.call('HGET', KEYS[4], 'state')
+if state and state ~= 'pending' then
+  -- Already allocated, cancelled or ended: a stray pending entry, never allocated twice.
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return {'not_pending'}
+end
 local now = tonumber(ARGV[3])
 local best, best_load, best_hash, best_assignments, best_games = nil, nil, nil, nil, nil
 for i = 4, #ARGV do

@@ -9,10 +9,13 @@
 -- KEYS[6]  the server's games (set)
 -- KEYS[7]  the server's hash
 -- KEYS[8]  the region's ready servers by load (sorted set)
+-- KEYS[9]  the region's matches still to be announced (sorted set)
 -- ARGV[1]  match id
 -- ARGV[2]  the reason ('no_server' or 'server_lost')
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4]  only if still pending: '1' (the no-capacity deadline), '0' (server lost)
+-- Either way the match goes into the region's `cancelling` set, from which the players
+-- are requeued (or freed) and told, until that is done.
 -- Returns 'requeue' (cancelled: requeue the players), 'lost' (a running game ended) or
 -- 'none' (already ended, cancelled, or no longer in the state asked about).
 local state = redis.call('HGET', KEYS[1], 'state') or 'pending'
@@ -25,6 +28,7 @@ end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('SREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
 if state == 'assigned' or state == 'started' then
   -- Its slot is free again (the server may be gone already).
   if redis.call('EXISTS', KEYS[7]) == 1 then
@@ -37,6 +41,7 @@ end
 redis.call('PEXPIRE', KEYS[1], 86400000)
 if state == 'started' then
   redis.call('HSET', KEYS[1], 'state', 'ended', 'outcome', ARGV[2], 'ended_ms', ARGV[3])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]), ARGV[1])
   redis.call('HINCRBY', KEYS[4], 'lost_games', 1)
   return 'lost'
 end
