@@ -17,11 +17,12 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> Vec<Stri
     vec![registry.info(service, instance), registry.all()]
 }
 
-/// Opening, refreshing or closing a player's session: the session hash and the player's
-/// rooms (kept while connected and for a grace period after, so a reconnect restores them).
+/// Opening, refreshing or closing a player's session: the session hash, the player's
+/// rooms (kept while connected and for a grace period after, so a reconnect restores them)
+/// and the player's live match (so a reconnect is told its match again).
 pub fn session_open(keys: &Keys, player: &str) -> Vec<String> {
     let p = keys.player(player);
-    vec![p.session(), p.rooms()]
+    vec![p.session(), p.rooms(), p.current_match()]
 }
 
 /// Reserving a player's one ticket (or releasing it): the ticket marker, the live match

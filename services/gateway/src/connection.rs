@@ -159,6 +159,17 @@ impl Connection {
             heartbeat_ms: shared.config.heartbeat_ms,
         });
         open_gate(&gate, &self.conn, &self.outbound);
+        // A player reconnecting while in a match is told the match again (the push may
+        // have gone to the old socket, or nowhere).
+        if let Some(match_id) = &opened.live_match {
+            match shared.sessions.match_found(player, match_id).await {
+                Ok(Some(found)) => self.outbound.send(&found),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::debug!(player, error = %err, "cannot look up the live match; queue.status tells it");
+                }
+            }
+        }
         for room in opened.rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;

@@ -29,6 +29,8 @@ static CLOSE: LazyLock<Script> =
 pub struct Opened {
     /// The session it replaced: (gateway, connection).
     pub replaced: Option<(String, String)>,
+    /// The player's live match, whose `match.found` a reconnecting client is owed again.
+    pub live_match: Option<String>,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
@@ -98,8 +100,10 @@ impl Sessions {
         let mut reply = reply.into_iter();
         let old_gateway = reply.next().unwrap_or_default();
         let old_conn = reply.next().unwrap_or_default();
+        let live_match = reply.next().unwrap_or_default();
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
+            live_match: (!live_match.is_empty()).then_some(live_match),
             rooms: reply.collect(),
         })
     }
@@ -130,6 +134,26 @@ impl Sessions {
             )
             .await?;
         Ok(removed == 1)
+    }
+
+    /// The `match.found` the server pool stored for `player` in `match_id`, if the match
+    /// was allocated.
+    pub async fn match_found(
+        &self,
+        player: &str,
+        match_id: &str,
+    ) -> Result<Option<proto::ServerMessage>, fred::error::Error> {
+        use fred::prelude::HashesInterface;
+        let json: Option<String> = self
+            .redis
+            .hget(
+                self.keys.match_(match_id).record(),
+                format!("found:{player}"),
+            )
+            .await?;
+        Ok(json.and_then(|j| {
+            proto::decode_server(j.as_bytes(), proto::Encoding::Json, proto::MAX_EVENT_BYTES).ok()
+        }))
     }
 
     /// Whether `player` has a live session anywhere.

@@ -257,20 +257,43 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
         teams(&record),
     ) {
         let secret = shared.config.pool.token.as_bytes();
-        let pushes = record.players().map(|p| {
-            let message = ServerMessage::MatchFound {
-                match_id: mid.clone(),
-                queue: queue.clone(),
-                region: region_id.clone(),
-                teams: teams.clone(),
-                server: ServerEndpoint {
-                    id: server_id.clone(),
-                    address: address.clone(),
-                },
-                join_token: join_token(secret, match_id, &p.player),
-            };
-            deliver(shared, &p.player, message)
-        });
+        let messages: Vec<(String, ServerMessage)> = record
+            .players()
+            .map(|p| {
+                let message = ServerMessage::MatchFound {
+                    match_id: mid.clone(),
+                    queue: queue.clone(),
+                    region: region_id.clone(),
+                    teams: teams.clone(),
+                    server: ServerEndpoint {
+                        id: server_id.clone(),
+                        address: address.clone(),
+                    },
+                    join_token: join_token(secret, match_id, &p.player),
+                };
+                (p.player.clone(), message)
+            })
+            .collect();
+        // Kept with the match, so a player who reconnects is told again by the gateway.
+        let stored: Vec<(String, String)> = messages
+            .iter()
+            .filter_map(|(player, message)| {
+                let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
+                Some((
+                    format!("found:{player}"),
+                    String::from_utf8_lossy(&json).into_owned(),
+                ))
+            })
+            .collect();
+        if !stored.is_empty() {
+            let _: i64 = shared
+                .redis
+                .hset(shared.keys.match_(match_id).record(), stored)
+                .await?;
+        }
+        let pushes = messages
+            .into_iter()
+            .map(|(player, message)| async move { deliver(shared, &player, message).await });
         futures::future::join_all(pushes).await;
         let ready = Event::AssignmentReady {
             server: server_id,

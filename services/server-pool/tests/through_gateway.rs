@@ -66,6 +66,24 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
     assert_eq!(found[0], found[1], "the same match for both");
     let match_id = found[0].to_string();
 
+    // Alice's connection drops; she reconnects to the other gateway and is told again.
+    alice.close().await;
+    let mut alice = Client::guest(ws_addr(&two), "alice", Encoding::Json).await;
+    match alice.recv().await {
+        ServerMessage::MatchFound {
+            match_id: again,
+            join_token,
+            ..
+        } => {
+            assert_eq!(again.as_str(), match_id);
+            assert_eq!(
+                join_token,
+                server_pool::join_token::join_token(common::TOKEN.as_bytes(), &match_id, "alice")
+            );
+        }
+        other => panic!("a reconnect in a match is told the match again: {other:?}"),
+    }
+
     // The game server takes it, plays, posts the result.
     let (status, body) = api
         .call("GET", "/v1/servers/gs-eu-1/assignments?wait_ms=2000", None)
