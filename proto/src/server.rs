@@ -23,6 +23,8 @@ pub mod reason {
     pub const NO_SERVER: &str = "no_server";
     /// `match.cancelled`: the allocated game server went away.
     pub const SERVER_LOST: &str = "server_lost";
+    /// `match.cancelled`: the allocated game server did not take the match in time.
+    pub const NOT_STARTED: &str = "not_started";
 }
 
 /// Where a player stands in matchmaking.

@@ -51,6 +51,12 @@ impl PoolKeys {
         self.key("lost")
     }
 
+    /// Sorted set: matches given to a server and not yet acknowledged, by assignment time;
+    /// one not acknowledged in time is cancelled and its players requeued.
+    pub fn unacked(&self) -> String {
+        self.key("unacked")
+    }
+
     /// Sorted set: cancelled matches whose players are still to be requeued and told.
     pub fn cancelling(&self) -> String {
         self.key("cancelling")

@@ -118,6 +118,7 @@ pub fn pool_allocate(keys: &Keys, region: &str, match_id: &str, servers: &[&str]
         p.stats(),
         p.liveness(),
         p.announce(),
+        p.unacked(),
     ];
     for server in servers {
         out.push(p.server(server));
@@ -140,6 +141,7 @@ pub fn pool_cancel(keys: &Keys, region: &str, match_id: &str, server: &str) -> V
         p.server(server),
         p.servers_by_load(),
         p.announce(),
+        p.unacked(),
     ]
 }
 
@@ -173,6 +175,7 @@ pub fn pool_result(keys: &Keys, region: &str, match_id: &str, server: &str) -> V
         p.stats(),
         p.liveness(),
         p.games(server),
+        p.unacked(),
     ]
 }
 

@@ -122,9 +122,33 @@ async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error
             &match_id,
             None,
             proto::server::reason::NO_SERVER,
-            true,
+            Some("pending"),
         )
         .await?;
+    }
+    // Matches a live server never acknowledged (it lost or ignored the assignment).
+    let pool = shared.keys.pool(region);
+    let before = now_ms().saturating_sub(shared.config.pool.ack_timeout_ms) as f64;
+    let unacked: Vec<String> = shared
+        .redis
+        .zrangebyscore(pool.unacked(), "-inf", before, false, Some((0, BATCH)))
+        .await?;
+    for match_id in unacked {
+        let server: Option<String> = shared
+            .redis
+            .hget(pool.pool_match(&match_id), "server")
+            .await?;
+        crate::cancel::cancel(
+            shared,
+            region,
+            &match_id,
+            server.as_deref(),
+            proto::server::reason::NOT_STARTED,
+            Some("assigned"),
+        )
+        .await?;
+        // A match already started or ended leaves the set here.
+        let _: i64 = shared.redis.zrem(pool.unacked(), &match_id).await?;
     }
     crate::cancel::finish_all(shared, region).await
 }

@@ -24,15 +24,15 @@ static CANCEL: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_cancel.lua")));
 
 /// Cancels `match_id` in `region`. `server`: the server it was given to (if any);
-/// `only_if_pending`: the no-capacity deadline, which must not cancel a match that was
-/// allocated meanwhile.
+/// `only_in`: the state the match must still be in (a deadline must not cancel a match
+/// that moved on meanwhile: allocated, or acknowledged).
 pub async fn cancel(
     shared: &Shared,
     region: &str,
     match_id: &str,
     server: Option<&str>,
     why: &str,
-    only_if_pending: bool,
+    only_in: Option<&str>,
 ) -> Result<(), fred::error::Error> {
     // A match with no server yet touches no server's keys; '-' names none.
     let server = server.unwrap_or("-");
@@ -44,7 +44,8 @@ pub async fn cancel(
                 match_id.to_owned(),
                 why.to_owned(),
                 now_ms().to_string(),
-                if only_if_pending { "1" } else { "0" }.to_owned(),
+                only_in.unwrap_or_default().to_owned(),
+                server.to_owned(),
             ],
         )
         .await?;

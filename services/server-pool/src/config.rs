@@ -32,6 +32,9 @@ pub struct PoolSection {
     pub allocate_timeout_ms: u64,
     /// How often dead servers are looked for.
     pub reap_interval_ms: u64,
+    /// A match its server has not acknowledged this long after the assignment is
+    /// cancelled and its players requeued (a live server that lost or ignored it).
+    pub ack_timeout_ms: u64,
     /// The longest `wait_ms` a long poll for assignments may ask for.
     pub long_poll_max_ms: u64,
     /// Largest request body accepted.
@@ -82,6 +85,7 @@ impl PoolSection {
         positive("pool.announce_retry_ms", self.announce_retry_ms)?;
         positive("pool.allocate_timeout_ms", self.allocate_timeout_ms)?;
         positive("pool.reap_interval_ms", self.reap_interval_ms)?;
+        positive("pool.ack_timeout_ms", self.ack_timeout_ms)?;
         if self.heartbeat_ttl_ms <= self.heartbeat_interval_ms {
             return Err(ConfigError::new(
                 "pool.heartbeat_ttl_ms",

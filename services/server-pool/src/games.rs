@@ -81,7 +81,11 @@ impl Games {
         let state: String = ACK
             .evalsha_with_reload(
                 &self.redis,
-                vec![pool.pool_match(match_id), pool.assignments(&at.server)],
+                vec![
+                    pool.pool_match(match_id),
+                    pool.assignments(&at.server),
+                    pool.unacked(),
+                ],
                 vec![match_id.to_owned(), now_ms().to_string()],
             )
             .await?;

@@ -69,6 +69,7 @@ lease_ms = 5000
 announce_retry_ms = 2000
 allocate_timeout_ms = 10000
 reap_interval_ms = 1000
+ack_timeout_ms = 30000
 long_poll_max_ms = 30000
 max_body_bytes = 65536
 "#

@@ -57,7 +57,7 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
                 match_id,
                 Some(&server),
                 reason::SERVER_LOST,
-                false,
+                None,
             )
             .await?;
         }

@@ -202,3 +202,63 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
     assert_eq!(status, 204);
     pool.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_match_its_server_never_acknowledges_is_cancelled_and_the_slot_freed() {
+    let ns = testkit::unique_namespace("noack");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(&ns, &[("pool.ack_timeout_ms", "500")]).await;
+    let api = Api::new(&pool);
+    api.register("forgetful", "eu", 1).await;
+    common::pend(&redis, &keys, "eu", "ignored", &["i1", "i2"]).await;
+    testkit::wait_until(
+        "the match to be allocated",
+        Duration::from_secs(5),
+        || async { common::server_of(&redis, &keys, "eu", "ignored").await },
+    )
+    .await
+    .expect("allocated");
+    assert_eq!(common::active(&redis, &keys, "eu", "forgetful").await, 1);
+    // The server is alive (registered, heartbeat TTL not lapsed) but never acks.
+    testkit::wait_until(
+        "the unacknowledged match to be cancelled",
+        Duration::from_secs(5),
+        || async {
+            let state: Option<String> = redis
+                .hget(keys.pool("eu").pool_match("ignored"), "state")
+                .await
+                .ok()?;
+            (state.as_deref() == Some("cancelled")).then_some(())
+        },
+    )
+    .await
+    .expect("cancelled");
+    let reason: Option<String> = redis
+        .hget(keys.pool("eu").pool_match("ignored"), "reason")
+        .await
+        .expect("hget");
+    assert_eq!(reason.as_deref(), Some("not_started"));
+    assert_eq!(
+        common::active(&redis, &keys, "eu", "forgetful").await,
+        0,
+        "the slot is free again"
+    );
+    let (_, body) = api
+        .call("GET", "/v1/servers/forgetful/assignments", None)
+        .await;
+    assert_eq!(body, json!({"assignments": []}));
+    let (status, _) = api.call("POST", "/v1/matches/ignored/ack", None).await;
+    assert_eq!(status, 409, "too late to take it");
+    // And the freed slot is used again.
+    common::pend(&redis, &keys, "eu", "next", &["n1", "n2"]).await;
+    let server = testkit::wait_until(
+        "the next match to be allocated",
+        Duration::from_secs(5),
+        || async { common::server_of(&redis, &keys, "eu", "next").await },
+    )
+    .await
+    .expect("allocated");
+    assert_eq!(server, "forgetful");
+    pool.stop().await.expect("stops");
+}

@@ -8,11 +8,12 @@
 -- KEYS[5]  the region's counters (hash)
 -- KEYS[6]  the region's liveness (sorted set)
 -- KEYS[7]  the region's matches still to be announced to players (sorted set)
--- KEYS[8..] per candidate: its hash, its assignments (sorted set), its games (set)
+-- KEYS[8]  the region's matches not yet acknowledged by their server (sorted set)
+-- KEYS[9..] per candidate: its hash, its assignments (sorted set), its games (set)
 -- ARGV[1]  the caller's lease owner token
 -- ARGV[2]  match id
 -- ARGV[3]  now, ms since the epoch
--- ARGV[4..] candidate server ids, in the order of KEYS[8..]
+-- ARGV[4..] candidate server ids, in the order of KEYS[9..]
 -- Returns {'assigned', server, address} | {'no_capacity'} | {'not_pending'} | {'not_holder'}.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'not_holder'}
@@ -29,7 +30,7 @@ end
 local now = tonumber(ARGV[3])
 local best, best_load, best_hash, best_assignments, best_games = nil, nil, nil, nil, nil
 for i = 4, #ARGV do
-  local hash = KEYS[8 + (i - 4) * 3]
+  local hash = KEYS[9 + (i - 4) * 3]
   local server = redis.call('HMGET', hash, 'status', 'active', 'capacity')
   local alive = tonumber(redis.call('ZSCORE', KEYS[6], ARGV[i]) or '0') > now
   if server[1] == 'ready' and alive then
@@ -38,7 +39,7 @@ for i = 4, #ARGV do
       local load = active / capacity
       if best_load == nil or load < best_load then
         best, best_load, best_hash = ARGV[i], load, hash
-        best_assignments, best_games = KEYS[9 + (i - 4) * 3], KEYS[10 + (i - 4) * 3]
+        best_assignments, best_games = KEYS[10 + (i - 4) * 3], KEYS[11 + (i - 4) * 3]
       end
     end
   end
@@ -55,5 +56,6 @@ redis.call('ZADD', best_assignments, now, ARGV[2])
 redis.call('SADD', best_games, ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[7], now, ARGV[2])
+redis.call('ZADD', KEYS[8], now, ARGV[2])
 redis.call('HINCRBY', KEYS[5], 'allocations', 1)
 return {'assigned', best, address}

@@ -10,16 +10,22 @@
 -- KEYS[7]  the server's hash
 -- KEYS[8]  the region's ready servers by load (sorted set)
 -- KEYS[9]  the region's matches still to be announced (sorted set)
+-- KEYS[10] the region's matches not yet acknowledged (sorted set)
 -- ARGV[1]  match id
--- ARGV[2]  the reason ('no_server' or 'server_lost')
+-- ARGV[2]  the reason ('no_server', 'not_started' or 'server_lost')
 -- ARGV[3]  now, ms since the epoch
--- ARGV[4]  only if still pending: '1' (the no-capacity deadline), '0' (server lost)
+-- ARGV[4]  only if the match is in this state ('pending' for the no-capacity deadline,
+--          'assigned' for the acknowledgement deadline), or '' (its server died)
+-- ARGV[5]  the server id ('-' if none)
 -- Either way the match goes into the region's `cancelling` set, from which the players
 -- are requeued (or freed) and told, until that is done.
 -- Returns 'requeue' (cancelled: requeue the players), 'lost' (a running game ended) or
 -- 'none' (already ended, cancelled, or no longer in the state asked about).
 local state = redis.call('HGET', KEYS[1], 'state') or 'pending'
-if ARGV[4] == '1' and (state ~= 'pending' or not redis.call('ZSCORE', KEYS[2], ARGV[1])) then
+if ARGV[4] ~= '' and state ~= ARGV[4] then
+  return 'none'
+end
+if ARGV[4] == 'pending' and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 'none'
 end
 if state == 'ended' or state == 'cancelled' then
@@ -29,12 +35,18 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('SREM', KEYS[6], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])
+redis.call('ZREM', KEYS[10], ARGV[1])
 if state == 'assigned' or state == 'started' then
   -- Its slot is free again (the server may be gone already).
   if redis.call('EXISTS', KEYS[7]) == 1 then
     local active = redis.call('HINCRBY', KEYS[7], 'active', -1)
     if active < 0 then
+      active = 0
       redis.call('HSET', KEYS[7], 'active', 0)
+    end
+    local server = redis.call('HMGET', KEYS[7], 'status', 'capacity')
+    if server[1] == 'ready' then
+      redis.call('ZADD', KEYS[8], active / tonumber(server[2]), ARGV[5])
     end
   end
 end

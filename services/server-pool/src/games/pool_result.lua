@@ -9,6 +9,7 @@
 -- KEYS[6]  the region's counters (hash)
 -- KEYS[7]  the region's liveness (sorted set)
 -- KEYS[8]  the server's games (set)
+-- KEYS[9]  the region's matches not yet acknowledged (sorted set)
 -- ARGV[1]  match id
 -- ARGV[2]  server id
 -- ARGV[3]  the result (JSON)
@@ -27,6 +28,7 @@ redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_ms', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], 86400000)
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[8], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
 redis.call('RPUSH', KEYS[5], ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'results', 1)
 if redis.call('EXISTS', KEYS[2]) == 0 then
