@@ -39,7 +39,37 @@ pub fn form_matches<'a>(
     if size < 2 || mirror.len() < size {
         return matches;
     }
-    for anchor in mirror.oldest_first() {
+    // A ticket with no other ticket within the widest window on either side cannot be in
+    // any match this tick: one pass in rating order finds the few that can, so a large
+    // queue of far-apart tickets costs a walk, not a neighbour search per ticket.
+    let reach = definition.max_window;
+    let mut possible: Vec<&QueuedTicket> = Vec::new();
+    let mut previous: Option<&QueuedTicket> = None;
+    let mut previous_added = false;
+    for ticket in mirror.by_rating() {
+        if let Some(prev) = previous
+            && ticket.rating - prev.rating <= reach
+        {
+            if !previous_added {
+                possible.push(prev);
+            }
+            possible.push(ticket);
+            previous_added = true;
+        } else {
+            previous_added = false;
+        }
+        previous = Some(ticket);
+    }
+    if possible.len() < size {
+        return matches;
+    }
+    // Anchors oldest first, as the rules say.
+    possible.sort_by(|a, b| {
+        a.enqueued_ms
+            .cmp(&b.enqueued_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    for anchor in possible {
         if matches.len() >= limit {
             break;
         }

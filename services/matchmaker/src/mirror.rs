@@ -103,6 +103,13 @@ impl Mirror {
             .filter_map(|(_, id)| self.tickets.get(id))
     }
 
+    /// Tickets, lowest rating first.
+    pub fn by_rating(&self) -> impl Iterator<Item = &QueuedTicket> {
+        self.by_rating
+            .iter()
+            .filter_map(|(_, id)| self.tickets.get(id))
+    }
+
     /// Every ticket, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &QueuedTicket> {
         self.tickets.values()

@@ -10,7 +10,7 @@
 //! ([`crate::handover`]). A claim that finds a ticket gone (its player left a moment ago)
 //! claims nothing, and the rest wait for the next tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,15 @@ struct Worker {
     holder: QueueHolder,
     mirror: Option<Mirror>,
     next_resync: Instant,
-    next_session_check: Instant,
     next_handover_check: Instant,
+    /// The session-check round in progress: tickets still to look at. A round walks the
+    /// whole queue over `session_check_ms`, a slice per tick, so a large queue never
+    /// stalls one tick with a long check.
+    session_round: VecDeque<(String, String)>,
+    /// Ticks a round is spread over, and the tickets checked per tick in this round.
+    session_round_ticks: usize,
+    session_slice: usize,
+    next_session_round: Instant,
     /// Tickets whose player had no session when last checked, and since when (ms).
     disconnected: HashMap<String, u64>,
 }
@@ -75,6 +82,7 @@ pub async fn run(
         &owner,
     );
     let tick = Duration::from_millis(config.tick_ms);
+    let session_round_ticks = (config.session_check_ms / config.tick_ms).max(1) as usize;
     let now = Instant::now();
 
     let mut worker = Worker {
@@ -86,8 +94,11 @@ pub async fn run(
         holder,
         mirror: None,
         next_resync: now,
-        next_session_check: now,
         next_handover_check: now,
+        session_round: VecDeque::new(),
+        session_round_ticks,
+        session_slice: 0,
+        next_session_round: now,
         disconnected: HashMap::new(),
     };
     let mut ticker = tokio::time::interval(tick);
@@ -140,6 +151,7 @@ impl Worker {
         self.set_held(false);
         self.mirror = None;
         self.disconnected.clear();
+        self.session_round.clear();
     }
 
     async fn work(&mut self) -> Result<(), queues::TicketError> {
@@ -168,11 +180,7 @@ impl Worker {
                 now + Duration::from_millis(self.shared.config.matchmaker.handover_retry_ms);
         }
         self.expire_timeouts().await?;
-        if now >= self.next_session_check {
-            self.check_sessions().await?;
-            self.next_session_check =
-                now + Duration::from_millis(self.shared.config.matchmaker.session_check_ms);
-        }
+        self.check_sessions().await?;
         self.form_and_claim().await?;
         if let Some(mirror) = &self.mirror {
             let labels = [
@@ -258,32 +266,52 @@ impl Worker {
         let Some(mirror) = &self.mirror else {
             return Ok(());
         };
-        let tickets: Vec<QueuedTicket> = mirror.iter().cloned().collect();
+        if self.session_round.is_empty() {
+            let started = Instant::now();
+            if started < self.next_session_round {
+                return Ok(());
+            }
+            // A new round: forget players of tickets no longer queued, then queue them all.
+            self.next_session_round =
+                started + Duration::from_millis(self.shared.config.matchmaker.session_check_ms);
+            self.disconnected.retain(|id, _| mirror.get(id).is_some());
+            self.session_round = mirror
+                .iter()
+                .map(|t| (t.id.clone(), t.player.clone()))
+                .collect();
+            self.session_slice = self
+                .session_round
+                .len()
+                .div_ceil(self.session_round_ticks)
+                .max(1);
+        }
+        let slice = self.session_slice.min(self.session_round.len());
+        let batch: Vec<(String, String)> = self.session_round.drain(..slice).collect();
         let now = now_ms();
-        let mut still_queued = std::collections::HashSet::with_capacity(tickets.len());
         let mut abandoned = Vec::new();
-        for chunk in tickets.chunks(SESSION_BATCH) {
+        for chunk in batch.chunks(SESSION_BATCH) {
             let pipeline = self.shared.redis.pipeline();
-            for ticket in chunk {
+            for (_, player) in chunk {
                 let _: () = pipeline
-                    .exists(self.shared.keys.player(&ticket.player).session())
+                    .exists(self.shared.keys.player(player).session())
                     .await?;
             }
             let online: Vec<i64> = pipeline.all().await?;
-            for (ticket, online) in chunk.iter().zip(online) {
-                still_queued.insert(ticket.id.clone());
+            for ((ticket, _), online) in chunk.iter().zip(online) {
                 if online == 1 {
-                    self.disconnected.remove(&ticket.id);
+                    self.disconnected.remove(ticket);
                     continue;
                 }
-                let since = *self.disconnected.entry(ticket.id.clone()).or_insert(now);
+                let since = *self.disconnected.entry(ticket.clone()).or_insert(now);
                 if now.saturating_sub(since) > self.shared.config.matchmaking.ticket_grace_ms {
                     abandoned.push(ticket.clone());
                 }
             }
         }
-        self.disconnected.retain(|id, _| still_queued.contains(id));
-        for ticket in abandoned {
+        for id in abandoned {
+            let Some(ticket) = self.mirror.as_ref().and_then(|m| m.get(&id)).cloned() else {
+                continue;
+            };
             tracing::debug!(player = %ticket.player, "removing the ticket of a player gone longer than the grace");
             if self.expire(&ticket, ExpireReason::Abandoned).await? == Expired::LeaseLost {
                 return Ok(());
