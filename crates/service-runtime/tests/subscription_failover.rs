@@ -125,19 +125,11 @@ async fn sharded_subscriptions_survive_failover_migration_and_a_killed_master() 
     eprintln!("baseline: longest gap {baseline:?}");
 
     // 1. A graceful failover of the channel's master.
-    let master = cluster.master_of_slot(slot).await.expect("owner");
-    let replica = cluster.replica_of(master).await.expect("replica");
     let started = Instant::now();
-    let reply = cluster
-        .cli(replica, &["CLUSTER", "FAILOVER"])
+    let (master, replica) = cluster
+        .fail_over_slot(slot, RECOVERY_DEADLINE)
         .await
-        .expect("failover");
-    assert_eq!(reply.trim(), "OK");
-    testkit::wait_until("the replica to be promoted", RECOVERY_DEADLINE, || async {
-        (cluster.master_of_slot(slot).await.ok()? == replica).then_some(())
-    })
-    .await
-    .expect("promoted");
+        .expect("failed over");
     let resume = next_seq.load(Ordering::SeqCst) + STEADY;
     let gap = probe
         .until(resume, started)

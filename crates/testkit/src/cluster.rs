@@ -214,6 +214,24 @@ impl PrivateCluster {
             .ok_or_else(|| ClusterError::Setup(format!("{master_port} has no replica")))
     }
 
+    /// Fails over the master owning `slot` to its replica (`CLUSTER FAILOVER`) and waits
+    /// until the replica owns the slot. Returns (old master, new master).
+    pub async fn fail_over_slot(
+        &self,
+        slot: u16,
+        deadline: Duration,
+    ) -> Result<(u16, u16), ClusterError> {
+        let master = self.master_of_slot(slot).await?;
+        let replica = self.replica_of(master).await?;
+        expect_ok(cli(replica, &["CLUSTER", "FAILOVER"]).await?)?;
+        wait_until("the replica to be promoted", deadline, || async {
+            (self.master_of_slot(slot).await.ok()? == replica).then_some(())
+        })
+        .await
+        .map_err(ClusterError::Setup)?;
+        Ok((master, replica))
+    }
+
     /// The node id of the node on `port`.
     pub async fn node_id(&self, port: u16) -> Result<String, ClusterError> {
         Ok(cli(port, &["CLUSTER", "MYID"]).await?.trim().to_owned())

@@ -76,19 +76,11 @@ async fn clients_stay_connected_and_keep_receiving_through_a_master_failover() {
     // Fail over the master that holds alice's inbox.
     let keys = core_keys::Keys::new(&ns).expect("ns");
     let slot = core_keys::slot_of(&keys.player("alice").inbox_channel());
-    let master = cluster.master_of_slot(slot).await.expect("owner");
-    let replica = cluster.replica_of(master).await.expect("replica");
     let started = Instant::now();
-    let reply = cluster
-        .cli(replica, &["CLUSTER", "FAILOVER"])
+    let (master, replica) = cluster
+        .fail_over_slot(slot, RECOVERY)
         .await
-        .expect("failover");
-    assert_eq!(reply.trim(), "OK");
-    testkit::wait_until("the replica to be promoted", RECOVERY, || async {
-        (cluster.master_of_slot(slot).await.ok()? == replica).then_some(())
-    })
-    .await
-    .expect("promoted");
+        .expect("failed over");
 
     let took = whisper_until_delivered(&mut bob, &mut alice, started).await;
     eprintln!("whispers to alice were back {took:?} after CLUSTER FAILOVER {master} -> {replica}");

@@ -266,13 +266,12 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
         let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
         return Ok(());
     };
-    let _: i64 = shared
-        .redis
-        .hset(
-            shared.keys.match_(match_id).record(),
-            [("state", "assigned"), ("server", server.as_str())],
-        )
-        .await?;
+    // The match record: its state and server, and (below) each player's match.found,
+    // kept so a player who reconnects is told again by the gateway. One write.
+    let mut record_fields: Vec<(String, String)> = vec![
+        ("state".to_owned(), "assigned".to_owned()),
+        ("server".to_owned(), server.clone()),
+    ];
     if let (Ok(mid), Ok(queue), Ok(region_id), Ok(server_id), Some(teams)) = (
         Id::parse(match_id),
         Id::parse(&record.queue),
@@ -298,23 +297,17 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
                 (p.player.clone(), message)
             })
             .collect();
-        // Kept with the match, so a player who reconnects is told again by the gateway.
-        let stored: Vec<(String, String)> = messages
-            .iter()
-            .filter_map(|(player, message)| {
-                let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
-                Some((
-                    format!("found:{player}"),
-                    String::from_utf8_lossy(&json).into_owned(),
-                ))
-            })
-            .collect();
-        if !stored.is_empty() {
-            let _: i64 = shared
-                .redis
-                .hset(shared.keys.match_(match_id).record(), stored)
-                .await?;
-        }
+        record_fields.extend(messages.iter().filter_map(|(player, message)| {
+            let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
+            Some((
+                format!("found:{player}"),
+                String::from_utf8_lossy(&json).into_owned(),
+            ))
+        }));
+        let _: i64 = shared
+            .redis
+            .hset(shared.keys.match_(match_id).record(), record_fields)
+            .await?;
         let pushes = messages
             .into_iter()
             .map(|(player, message)| async move { deliver(shared, &player, message).await });
@@ -329,6 +322,11 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
                 .publish(&pool.assignments_channel(&server), payload)
                 .await;
         }
+    } else {
+        let _: i64 = shared
+            .redis
+            .hset(shared.keys.match_(match_id).record(), record_fields)
+            .await?;
     }
     let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
     Ok(())

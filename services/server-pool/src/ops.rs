@@ -62,14 +62,22 @@ pub async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::
         .zrange(pool.liveness(), 0, -1, None, false, None, true)
         .await?;
     let now = now_ms() as f64;
+    // Every server's status and load in one pipeline (this runs every reap interval).
+    let pipeline = shared.redis.pipeline();
+    for (server, _) in &members {
+        let _: () = pipeline
+            .hmget(pool.server(server), vec!["status", "active", "capacity"])
+            .await?;
+    }
+    let rows: Vec<(Option<String>, Option<u64>, Option<u64>)> = if members.is_empty() {
+        Vec::new()
+    } else {
+        pipeline.all().await?
+    };
     let mut by_status: HashMap<String, u64> = HashMap::new();
     let (mut capacity, mut used) = (0_u64, 0_u64);
     let mut servers = Vec::new();
-    for (server, lapses) in members {
-        let (status, active, cap): (Option<String>, Option<u64>, Option<u64>) = shared
-            .redis
-            .hmget(pool.server(&server), vec!["status", "active", "capacity"])
-            .await?;
+    for ((server, lapses), (status, active, cap)) in members.into_iter().zip(rows) {
         let status = match (status, lapses > now) {
             (Some(_), false) => "lapsed".to_owned(),
             (Some(status), true) => status,
