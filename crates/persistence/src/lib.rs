@@ -3,11 +3,24 @@
 //! PostgreSQL is the system of record (players, ratings, match history, game data).
 //! Production points `DATABASE_URL` at RDS; locally and in tests the private server that
 //! `deploy/local/postgres.sh` starts serves. Queries are runtime-checked (`sqlx::query`),
-//! so building never needs a database. The schema and its migrations arrive with the
-//! data issue.
+//! so building never needs a database; the store tests run every query against the real
+//! server.
+//!
+//! - [`migrations`](MIGRATOR): the schema, embedded at build time, applied by [`migrate`]
+//!   (the cache-warmer at start; `rallypoint-cache-warmer migrate` for operators).
+//! - [`players`]: profiles and their creation at the default rating.
+//! - [`results`]: a match result, its participants and the new ratings in one idempotent
+//!   transaction.
+//! - [`elo`]: the rating arithmetic (pure).
+//! - [`game_data`]: static game data documents and their versions.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+
+pub mod elo;
+pub mod game_data;
+pub mod players;
+pub mod results;
 
 use std::time::Duration;
 
@@ -21,6 +34,8 @@ pub enum DbError {
     BadUrl(String),
     #[error("cannot reach PostgreSQL: {0}")]
     Unreachable(sqlx::Error),
+    #[error("migrating the schema failed: {0}")]
+    Migration(String),
     #[error("query failed: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -50,4 +65,16 @@ pub async fn server_version(pool: &PgPool) -> Result<String, DbError> {
     Ok(sqlx::query_scalar::<_, String>("SELECT version()")
         .fetch_one(pool)
         .await?)
+}
+
+/// The schema's migrations (`crates/persistence/migrations`), embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Brings the schema up to date. Safe to run from several processes at once (PostgreSQL's
+/// advisory lock serialises them) and again on an up-to-date database (a no-op).
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(e) => DbError::Query(e),
+        other => DbError::Migration(other.to_string()),
+    })
 }

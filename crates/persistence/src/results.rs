@@ -1,0 +1,281 @@
+//! Match results: the match row, its participants and everyone's new rating, stored in one
+//! transaction, once per match id however often the same result is delivered.
+//!
+//! The ratings a result moves are the players' ratings in the database at the time of the
+//! commit (locked, in id order so two results sharing a player never deadlock). A player
+//! cannot be in two live matches at once and cannot queue again before their last result
+//! is stored, so each player's results are applied in the order they were played.
+
+use std::collections::HashMap;
+
+use sqlx::PgPool;
+
+use crate::DbError;
+use crate::elo::{self, TeamResult};
+use crate::players::{self, Profile};
+
+/// A finished match as the server pool recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedMatch {
+    pub match_id: String,
+    pub queue: String,
+    pub region: String,
+    pub server: String,
+    /// ms since the Unix epoch.
+    pub formed_ms: Option<u64>,
+    pub started_ms: Option<u64>,
+    pub ended_ms: u64,
+    /// The teams as formed (player ids). Empty when the formation record is lost: then
+    /// each placement group is a team.
+    pub teams: Vec<Vec<String>>,
+    /// Player ids grouped by placement, best first (ties share a group).
+    pub placements: Vec<Vec<String>>,
+    /// Game statistics as posted.
+    pub stats: Option<serde_json::Value>,
+}
+
+/// How ratings move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RatingRules {
+    /// Elo's K factor: the most a rating moves in an even game is K/2.
+    pub k: f64,
+    /// The rating of a player the database has never seen.
+    pub default_rating: f64,
+}
+
+/// What storing a result did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Stored now; the participants' profiles after the change.
+    New(Vec<Profile>),
+    /// Stored before (a repeated delivery); nothing changed. The participants' profiles
+    /// as they are now.
+    Already(Vec<Profile>),
+}
+
+impl Stored {
+    pub fn profiles(&self) -> &[Profile] {
+        match self {
+            Stored::New(p) | Stored::Already(p) => p,
+        }
+    }
+}
+
+/// One participant: team index and placement (1 = best).
+#[derive(Debug, Clone, PartialEq)]
+struct Seat {
+    player: String,
+    team: usize,
+    placement: usize,
+}
+
+/// Who sat where: every player of the teams (or of the placements when there are no
+/// teams) with their team's placement. A team's placement is its best-placed member's;
+/// a team with no member placed is placed after everyone.
+fn seats(m: &FinishedMatch) -> Vec<Seat> {
+    let place_of: HashMap<&str, usize> = m
+        .placements
+        .iter()
+        .enumerate()
+        .flat_map(|(i, group)| group.iter().map(move |p| (p.as_str(), i + 1)))
+        .collect();
+    let teams: &[Vec<String>] = if m.teams.is_empty() {
+        &m.placements
+    } else {
+        &m.teams
+    };
+    let last = m.placements.len() + 1;
+    let mut seats = Vec::new();
+    for (team, members) in teams.iter().enumerate() {
+        let placement = members
+            .iter()
+            .filter_map(|p| place_of.get(p.as_str()).copied())
+            .min()
+            .unwrap_or(last);
+        seats.extend(members.iter().map(|player| Seat {
+            player: player.clone(),
+            team,
+            placement,
+        }));
+    }
+    seats
+}
+
+fn timestamp(ms: Option<u64>) -> Option<f64> {
+    ms.map(|ms| ms as f64 / 1000.0)
+}
+
+/// Stores `m` and moves the participants' ratings, in one transaction; a match id already
+/// stored changes nothing.
+pub async fn store(db: &PgPool, m: &FinishedMatch, rules: RatingRules) -> Result<Stored, DbError> {
+    let seats = seats(m);
+    let ids: Vec<String> = seats.iter().map(|s| s.player.clone()).collect();
+    let outcome = serde_json::json!({ "placements": m.placements, "stats": m.stats });
+
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO matches (id, queue, region, server, formed_at, started_at, ended_at, outcome)
+         VALUES ($1, $2, $3, $4, to_timestamp($5), to_timestamp($6), to_timestamp($7), $8::jsonb)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&m.match_id)
+    .bind(&m.queue)
+    .bind(&m.region)
+    .bind(&m.server)
+    .bind(timestamp(m.formed_ms))
+    .bind(timestamp(m.started_ms))
+    .bind(m.ended_ms as f64 / 1000.0)
+    .bind(outcome.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        // Another delivery of this result committed first (or is committing: the insert
+        // waited for it on the primary key).
+        tx.rollback().await?;
+        return Ok(Stored::Already(players::get(db, &ids).await?));
+    }
+
+    players::create_missing(&mut *tx, &ids, rules.default_rating).await?;
+    let before: HashMap<String, f64> = sqlx::query_as::<_, (String, f64)>(
+        "SELECT id, rating FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let rating_of = |p: &str| before.get(p).copied().unwrap_or(rules.default_rating);
+
+    let team_count = seats.iter().map(|s| s.team + 1).max().unwrap_or(0);
+    let teams: Vec<TeamResult> = (0..team_count)
+        .map(|team| {
+            let members: Vec<&Seat> = seats.iter().filter(|s| s.team == team).collect();
+            TeamResult {
+                ratings: members.iter().map(|s| rating_of(&s.player)).collect(),
+                placement: members.first().map_or(usize::MAX, |s| s.placement),
+            }
+        })
+        .collect();
+    let changes = elo::team_changes(&teams, rules.k);
+
+    let rating_before: Vec<f64> = seats.iter().map(|s| rating_of(&s.player)).collect();
+    let rating_after: Vec<f64> = seats
+        .iter()
+        .zip(&rating_before)
+        .map(|(s, r)| r + changes.get(s.team).copied().unwrap_or(0.0))
+        .collect();
+    let team_numbers: Vec<i32> = seats.iter().map(|s| s.team as i32).collect();
+    let placements: Vec<i32> = seats.iter().map(|s| s.placement as i32).collect();
+
+    sqlx::query(
+        "INSERT INTO match_participants (match_id, player_id, team, placement, rating_before, rating_after)
+         SELECT $1::text, * FROM unnest($2::text[], $3::int4[], $4::int4[], $5::float8[], $6::float8[])",
+    )
+    .bind(&m.match_id)
+    .bind(&ids)
+    .bind(&team_numbers)
+    .bind(&placements)
+    .bind(&rating_before)
+    .bind(&rating_after)
+    .execute(&mut *tx)
+    .await?;
+    let after = sqlx::query_as::<_, Profile>(
+        "UPDATE players
+            SET rating = new.rating, games_played = games_played + 1,
+                version = version + 1, updated_at = now()
+           FROM unnest($1::text[], $2::float8[]) AS new(id, rating)
+          WHERE players.id = new.id
+      RETURNING players.id, display_name, players.rating, games_played, version",
+    )
+    .bind(&ids)
+    .bind(&rating_after)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Stored::New(after))
+}
+
+/// A participant's row, for history and tests.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Participant {
+    pub player_id: String,
+    pub team: i32,
+    pub placement: i32,
+    pub rating_before: f64,
+    pub rating_after: f64,
+}
+
+/// The participants of a stored match, by team then player.
+pub async fn participants(db: &PgPool, match_id: &str) -> Result<Vec<Participant>, DbError> {
+    Ok(sqlx::query_as::<_, Participant>(
+        "SELECT player_id, team, placement, rating_before, rating_after
+           FROM match_participants WHERE match_id = $1 ORDER BY team, player_id",
+    )
+    .bind(match_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// How many matches with this id are stored (0 or 1: the test of idempotence).
+pub async fn count(db: &PgPool, match_id: &str) -> Result<i64, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM matches WHERE id = $1")
+            .bind(match_id)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(teams: &[&[&str]], placements: &[&[&str]]) -> FinishedMatch {
+        let owned = |groups: &[&[&str]]| -> Vec<Vec<String>> {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|p| (*p).to_owned()).collect())
+                .collect()
+        };
+        FinishedMatch {
+            match_id: "m".into(),
+            queue: "squad".into(),
+            region: "eu".into(),
+            server: "s".into(),
+            formed_ms: None,
+            started_ms: None,
+            ended_ms: 0,
+            teams: owned(teams),
+            placements: owned(placements),
+            stats: None,
+        }
+    }
+
+    #[test]
+    fn a_team_places_where_its_best_member_does() {
+        let s = seats(&finished(
+            &[&["a", "b"], &["c", "d"]],
+            &[&["c"], &["a"], &["b", "d"]],
+        ));
+        let place = |p: &str| {
+            s.iter()
+                .find(|x| x.player == p)
+                .map(|x| (x.team, x.placement))
+        };
+        assert_eq!(place("a"), Some((0, 2)));
+        assert_eq!(place("b"), Some((0, 2)));
+        assert_eq!(place("c"), Some((1, 1)));
+        assert_eq!(place("d"), Some((1, 1)));
+    }
+
+    #[test]
+    fn unplaced_teams_come_last_and_lost_teams_follow_placements() {
+        let s = seats(&finished(&[&["a"], &["b"]], &[&["a"]]));
+        assert_eq!(s[1].placement, 2);
+        let s = seats(&finished(&[], &[&["x"], &["y", "z"]]));
+        assert_eq!(
+            s.iter().map(|x| (x.team, x.placement)).collect::<Vec<_>>(),
+            vec![(0, 1), (1, 2), (1, 2)]
+        );
+    }
+}
