@@ -50,6 +50,8 @@ impl ServiceProcess {
                 testkit::env_var("gateway.jwt_secret"),
                 "lifecycle-test-secret-0123456789".to_owned(),
             ),
+            // The cache-warmer's PostgreSQL.
+            (testkit::env_var("database.url"), testkit::database_url()),
             // Likewise the server pool's.
             (testkit::env_var("pool.listen"), "127.0.0.1:0".to_owned()),
             (

@@ -92,6 +92,13 @@ async fn a_bad_config_value_stops_each_service_with_one_line_naming_the_key() {
             );
         }
     }
+    // The cache-warmer cannot work without PostgreSQL's address.
+    let (code, stderr) = run_to_exit("cache-warmer", &[]).await.expect("runs");
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("database.url") && stderr.contains("DATABASE_URL"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

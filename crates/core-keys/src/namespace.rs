@@ -116,10 +116,24 @@ impl Keys {
         format!("{}:requests", self.tagged("warm"))
     }
 
-    /// `<ns>:cache:invalidate`: the one classic (not sharded) channel: a rare broadcast
-    /// that every instance of every service hears, telling local caches to drop entries.
+    /// `<ns>:{cache}:invalidate`: sharded channel every instance that keeps a local cache
+    /// subscribes to: the cache-warmer announces here what it changed in Redis, and local
+    /// copies of it are dropped. Rare traffic, so one shard carries it; sharded like every
+    /// other channel so the one subscription manager keeps it through failovers.
     pub fn cache_invalidate_channel(&self) -> String {
-        format!("{}:cache:invalidate", self.ns)
+        format!("{}:invalidate", self.tagged("cache"))
+    }
+
+    /// `<ns>:{cache}:stats`: hash of cache lookups by layer and outcome (`local_hit`,
+    /// `redis_hit`, `redis_miss`), added to by every reader, for a cluster-wide hit rate.
+    pub fn cache_stats(&self) -> String {
+        format!("{}:stats", self.tagged("cache"))
+    }
+
+    /// String: lease of the cache-warmer instance warming profiles (requests and the
+    /// reconcile scan).
+    pub fn profile_warm_lease(&self) -> String {
+        self.lease("warm:profiles")
     }
 
     /// `<ns>:{canary:<instance>:<n>}`: a sharded channel used by the subscription
@@ -149,7 +163,7 @@ mod tests {
         let keys = Keys::new("rp")?;
         assert_eq!(keys.player("alice").session(), "rp:{p:alice}:session");
         assert_eq!(keys.queue("duel", "eu").tickets(), "rp:{q:duel:eu}:tickets");
-        assert_eq!(keys.cache_invalidate_channel(), "rp:cache:invalidate");
+        assert_eq!(keys.cache_invalidate_channel(), "rp:{cache}:invalidate");
         Ok(())
     }
 }

@@ -46,6 +46,15 @@ impl PlayerKeys {
         self.key("profile")
     }
 
+    /// String: the match whose result is posted but whose rating change is not yet in the
+    /// profile. While it exists a `queue.join` waits (bounded) rather than queue at the old
+    /// rating. Set by the server pool before the result enters the outbox, removed by the
+    /// cache-warmer with the profile refresh after the commit; [`crate::ttl::RATING_PENDING`]
+    /// bounds it if the result is never committed.
+    pub fn rating_pending(&self) -> String {
+        self.key("rating-pending")
+    }
+
     /// String counter: chat messages sent in the current rate window (`room.send`,
     /// `whisper`), shared by every gateway so the limit holds across reconnects.
     pub fn chat_rate(&self) -> String {

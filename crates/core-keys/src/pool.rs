@@ -103,6 +103,16 @@ impl PoolKeys {
         self.key("results")
     }
 
+    /// String: lease of the cache-warmer instance committing this region's outbox.
+    pub fn results_lease(&self) -> String {
+        self.key("lease:results")
+    }
+
+    /// List: outbox entries that could not be read (kept for an operator, never dropped).
+    pub fn results_dead(&self) -> String {
+        self.key("results:dead")
+    }
+
     /// Hash: counters of this region (allocations, cancellations, ...), for stats.
     pub fn stats(&self) -> String {
         self.key("stats")

@@ -19,17 +19,44 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> Vec<Stri
 
 /// Opening, refreshing or closing a player's session: the session hash, the player's
 /// rooms (kept while connected and for a grace period after, so a reconnect restores them)
-/// and the player's live match (so a reconnect is told its match again).
+/// the player's live match (so a reconnect is told its match again) and whether their
+/// profile is cached (if not, the gateway asks the cache-warmer for it).
 pub fn session_open(keys: &Keys, player: &str) -> Vec<String> {
     let p = keys.player(player);
-    vec![p.session(), p.rooms(), p.current_match()]
+    vec![p.session(), p.rooms(), p.current_match(), p.profile()]
 }
 
 /// Reserving a player's one ticket (or releasing it): the ticket marker, the live match
-/// (a player in a match cannot queue) and the profile the rating is read from.
+/// (a player in a match cannot queue), the profile the rating is read from, and the
+/// result whose rating change is still pending.
 pub fn ticket_reserve(keys: &Keys, player: &str) -> Vec<String> {
     let p = keys.player(player);
-    vec![p.ticket(), p.current_match(), p.profile()]
+    vec![
+        p.ticket(),
+        p.current_match(),
+        p.profile(),
+        p.rating_pending(),
+    ]
+}
+
+/// A result was posted: the player leaves the match and their rating becomes pending.
+/// The live match and the pending rating.
+pub fn player_result(keys: &Keys, player: &str) -> Vec<String> {
+    let p = keys.player(player);
+    vec![p.current_match(), p.rating_pending()]
+}
+
+/// Writing a warmed or updated profile: the profile and the pending rating it settles.
+pub fn profile_put(keys: &Keys, player: &str) -> Vec<String> {
+    let p = keys.player(player);
+    vec![p.profile(), p.rating_pending()]
+}
+
+/// Taking committed entries off a region's results outbox: the outbox, the lease that
+/// fences it, and the dead-letter list.
+pub fn results_ack(keys: &Keys, region: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![p.results_outbox(), p.results_lease(), p.results_dead()]
 }
 
 /// The per-player chat rate limit.

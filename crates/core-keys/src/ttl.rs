@@ -20,4 +20,12 @@ pub const SERVER_HEARTBEAT: Duration = Duration::from_secs(60);
 pub const TICKET_GRACE: Duration = Duration::from_secs(30);
 
 /// Window of the per-player chat rate limit.
+/// The longest a posted result holds back its players' next `queue.join` (if PostgreSQL
+/// stays down longer, they queue at the rating the cache holds).
+pub const RATING_PENDING: Duration = Duration::from_secs(3600);
+
+/// How long a warmed profile stays in Redis without being warmed again (players online
+/// or queued are re-warmed well within it).
+pub const PROFILE: Duration = Duration::from_secs(6 * 3600);
+
 pub const CHAT_RATE_WINDOW: Duration = Duration::from_secs(60);

@@ -80,6 +80,9 @@ fn every_script_touches_one_slot() {
         assert_one_slot("room_membership", &scripts::room_membership(&k, &player));
         assert_one_slot("match_result", &scripts::match_result(&k, &match_id));
         assert_one_slot("data_warm", &scripts::data_warm(&k, queue));
+        assert_one_slot("player_result", &scripts::player_result(&k, &player));
+        assert_one_slot("profile_put", &scripts::profile_put(&k, &player));
+        assert_one_slot("results_ack", &scripts::results_ack(&k, region));
     }
 }
 

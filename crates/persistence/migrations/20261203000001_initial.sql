@@ -73,7 +73,8 @@ CREATE TRIGGER game_data_stamp BEFORE INSERT OR UPDATE ON game_data
 
 CREATE FUNCTION game_data_kind_bump() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
+    -- A deleted row, or a row moved to another kind, changes the kind it left.
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.kind <> NEW.kind) THEN
         INSERT INTO game_data_kinds (kind, version) VALUES (OLD.kind, nextval('game_data_version'))
             ON CONFLICT (kind) DO UPDATE SET version = EXCLUDED.version;
     END IF;

@@ -40,22 +40,43 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
-/// Opens a pool of at most `max_connections` to `url`, failing after `connect_timeout`.
-pub async fn connect(
+fn options(
     url: &str,
     max_connections: u32,
     connect_timeout: Duration,
-) -> Result<PgPool, DbError> {
+) -> Result<(PgPoolOptions, PgConnectOptions), DbError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(DbError::BadUrl("the scheme must be postgres://".to_owned()));
     }
     let options: PgConnectOptions = url
         .parse()
         .map_err(|e: sqlx::Error| DbError::BadUrl(e.to_string()))?;
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(connect_timeout)
-        .connect_with(options.application_name("rallypoint"))
+    Ok((
+        PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(connect_timeout),
+        options.application_name("rallypoint"),
+    ))
+}
+
+/// A pool that connects on first use: a service can start while PostgreSQL is down.
+pub fn connect_lazy(
+    url: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+) -> Result<PgPool, DbError> {
+    let (pool, options) = options(url, max_connections, connect_timeout)?;
+    Ok(pool.connect_lazy_with(options))
+}
+
+/// Opens a pool of at most `max_connections` to `url`, failing after `connect_timeout`.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+) -> Result<PgPool, DbError> {
+    let (pool, options) = options(url, max_connections, connect_timeout)?;
+    pool.connect_with(options)
         .await
         .map_err(DbError::Unreachable)
 }

@@ -30,6 +30,9 @@ macro_rules! default_toml {
 [matchmaking]
 default_rating = 1500.0
 ticket_grace_ms = 30000
+profiles = "required"
+profile_wait_ms = 1500
+result_wait_ms = 3000
 
 [matchmaking.queues.duel]
 teams = 2
@@ -63,8 +66,26 @@ pub struct MatchmakingConfig {
     pub default_rating: f64,
     /// How long a ticket outlives its player's dropped socket, in ms.
     pub ticket_grace_ms: u64,
+    /// Where a ticket's rating comes from: `required` (the player's cached profile, warmed
+    /// from PostgreSQL by the cache-warmer; a join without one asks for it and waits
+    /// `profile_wait_ms`, then answers `unavailable`) or `optional` (a player without a
+    /// cached profile plays at `default_rating`: a deployment without PostgreSQL).
+    pub profiles: ProfilePolicy,
+    /// How long a join waits for a missing profile to be warmed.
+    pub profile_wait_ms: u64,
+    /// How long a join waits for the player's last result to reach their rating (it never
+    /// queues at the old one; after this it answers `unavailable`).
+    pub result_wait_ms: u64,
     /// The queues by name.
     pub queues: BTreeMap<String, QueueDefinition>,
+}
+
+/// Whether a ticket needs the player's cached profile ([`MatchmakingConfig::profiles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfilePolicy {
+    Required,
+    Optional,
 }
 
 /// `[matchmaking.queues.<name>]`: one queue.
@@ -119,6 +140,23 @@ fn invalid(key: String, message: impl Into<String>) -> InvalidQueueConfig {
 }
 
 impl MatchmakingConfig {
+    /// Reads `[matchmaking]` from a service's config and checks it: the one loader every
+    /// service uses. The error names the key.
+    pub fn load(
+        config: &service_runtime::LoadedConfig,
+    ) -> Result<Self, service_runtime::ConfigError> {
+        let matchmaking: MatchmakingConfig = config.section(SECTION)?;
+        matchmaking
+            .validate()
+            .map_err(|e| service_runtime::ConfigError::new(e.key, e.message))?;
+        Ok(matchmaking)
+    }
+
+    /// Every region some queue runs in.
+    pub fn regions(&self) -> std::collections::BTreeSet<String> {
+        self.units().map(|(_, region)| region.to_owned()).collect()
+    }
+
     /// The definition of `queue` if it runs in `region`.
     pub fn lookup(&self, queue: &str, region: &str) -> Result<&QueueDefinition, Lookup> {
         let definition = self
@@ -152,6 +190,12 @@ impl MatchmakingConfig {
         }
         if self.ticket_grace_ms == 0 {
             return Err(invalid(key("ticket_grace_ms"), "must be greater than 0"));
+        }
+        if self.profile_wait_ms == 0 {
+            return Err(invalid(key("profile_wait_ms"), "must be greater than 0"));
+        }
+        if self.result_wait_ms == 0 {
+            return Err(invalid(key("result_wait_ms"), "must be greater than 0"));
         }
         if self.queues.is_empty() {
             return Err(invalid(key("queues"), "define at least one queue"));
@@ -234,6 +278,9 @@ mod tests {
         MatchmakingConfig {
             default_rating: 1500.0,
             ticket_grace_ms: 30_000,
+            profiles: ProfilePolicy::Required,
+            profile_wait_ms: 1500,
+            result_wait_ms: 3000,
             queues: [("duel".to_owned(), q)].into_iter().collect(),
         }
     }

@@ -19,7 +19,9 @@ pub mod holder;
 pub mod record;
 pub mod tickets;
 
-pub use config::{Lookup, MatchmakingConfig, QueueDefinition};
+pub use config::{Lookup, MatchmakingConfig, ProfilePolicy, QueueDefinition};
 pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket};
-pub use record::{MatchRecord, MatchedTicket};
-pub use tickets::{JoinOutcome, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets};
+pub use record::{MatchRecord, MatchedTicket, ResultEntry};
+pub use tickets::{
+    JoinOutcome, JoinPolicy, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets,
+};

@@ -5,7 +5,11 @@
 //! 1. **reserve** in the player's slot (`ticket_reserve.lua`): set the player's ticket
 //!    marker unless one exists or the player is in a match, and read the rating from the
 //!    cached profile. The marker is what makes "one ticket per player, across all queues"
-//!    hold: it is set with one atomic check.
+//!    hold: it is set with one atomic check. Two answers make the join wait, bounded,
+//!    instead of queueing at a wrong rating: the player's last result is posted but not
+//!    yet in their rating (`rating_pending`: wait for the cache-warmer's commit), or the
+//!    profile is not cached (`no_profile`: ask the cache-warmer to warm it, wait for it).
+//!    If the wait runs out the join fails with an error the client sees as `unavailable`.
 //! 2. **enqueue** in the queue's slot (`ticket_enqueue.lua`): the ticket hash and the two
 //!    sorted sets the matchmaker reads (by rating, by age).
 //!
@@ -23,6 +27,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use core_keys::{Keys, scripts};
 use fred::prelude::{Client, HashesInterface, KeysInterface};
 use fred::types::scripts::Script;
+use service_runtime::publish::Publisher;
+
+use crate::config::{MatchmakingConfig, ProfilePolicy};
 
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_reserve.lua")));
@@ -48,7 +55,49 @@ pub enum TicketError {
     Redis(#[from] fred::error::Error),
     #[error("unexpected reply from {script}: {reply}")]
     Protocol { script: &'static str, reply: String },
+    /// The player's last result (match `match_id`) is not in their rating yet.
+    #[error("the result of match {match_id} is still being recorded")]
+    RatingPending { match_id: String },
+    /// The player's profile is not cached and was not warmed in time.
+    #[error("the player's profile is not available yet")]
+    ProfileUnavailable,
 }
+
+/// How a join gets its rating ([`MatchmakingConfig::profiles`] and the waits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JoinPolicy {
+    pub default_rating: f64,
+    pub profiles: ProfilePolicy,
+    pub profile_wait: Duration,
+    pub result_wait: Duration,
+}
+
+impl JoinPolicy {
+    pub fn from_config(config: &MatchmakingConfig) -> Self {
+        Self {
+            default_rating: config.default_rating,
+            profiles: config.profiles,
+            profile_wait: Duration::from_millis(config.profile_wait_ms),
+            result_wait: Duration::from_millis(config.result_wait_ms),
+        }
+    }
+
+    /// Every player without a cached profile plays at `rating` (no cache-warmer).
+    pub fn default_rating(rating: f64) -> Self {
+        Self {
+            default_rating: rating,
+            profiles: ProfilePolicy::Optional,
+            profile_wait: Duration::from_millis(1500),
+            result_wait: Duration::from_millis(3000),
+        }
+    }
+}
+
+/// How often a waiting join looks again (the waits are short and rare).
+const WAIT_POLL: Duration = Duration::from_millis(20);
+
+/// How often a join waiting for a profile asks for it again.
+const WARM_REQUEST_AGAIN: Duration = Duration::from_millis(250);
 
 /// A ticket in a queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,15 +181,17 @@ impl Marker {
 pub struct Tickets {
     keys: Keys,
     redis: Client,
-    default_rating: f64,
+    policy: JoinPolicy,
+    publisher: Publisher,
 }
 
 impl Tickets {
-    pub fn new(keys: Keys, redis: Client, default_rating: f64) -> Self {
+    pub fn new(keys: Keys, redis: Client, policy: JoinPolicy) -> Self {
         Self {
+            publisher: Publisher::new(redis.clone()),
             keys,
             redis,
-            default_rating,
+            policy,
         }
     }
 
@@ -151,8 +202,12 @@ impl Tickets {
         queue: &str,
         region: &str,
     ) -> Result<JoinOutcome, TicketError> {
-        // At most two rounds: the second after clearing a stale marker.
-        for _ in 0..2 {
+        // At most two rounds after clearing a stale marker; waits for a pending rating or a
+        // missing profile are bounded by their own deadlines.
+        let mut stale_rounds = 0;
+        let started = tokio::time::Instant::now();
+        let mut warm_requested_at: Option<tokio::time::Instant> = None;
+        while stale_rounds < 2 {
             let marker = Marker {
                 queue: queue.to_owned(),
                 region: region.to_owned(),
@@ -163,17 +218,39 @@ impl Tickets {
                 .evalsha_with_reload(
                     &self.redis,
                     scripts::ticket_reserve(&self.keys, player),
-                    vec![marker.encode(), self.default_rating.to_string()],
+                    vec![marker.encode(), self.fallback_rating()],
                 )
                 .await?;
             match reply.as_slice() {
+                [tag, match_id] if tag == "rating_pending" => {
+                    if started.elapsed() >= self.policy.result_wait {
+                        return Err(TicketError::RatingPending {
+                            match_id: match_id.clone(),
+                        });
+                    }
+                    tokio::time::sleep(WAIT_POLL).await;
+                    continue;
+                }
+                [tag, _] if tag == "no_profile" => {
+                    // Asked again now and then: the request is a hint and may be lost (the
+                    // cache-warmer restarting, its subscription not yet made).
+                    if warm_requested_at.is_none_or(|at| at.elapsed() >= WARM_REQUEST_AGAIN) {
+                        self.request_warm(player).await;
+                        warm_requested_at = Some(tokio::time::Instant::now());
+                    }
+                    if started.elapsed() >= self.policy.profile_wait {
+                        return Err(TicketError::ProfileUnavailable);
+                    }
+                    tokio::time::sleep(WAIT_POLL).await;
+                    continue;
+                }
                 [tag, rating] if tag == "reserved" => {
                     // A profile with a rating that is not a finite number plays at the default.
                     let rating = rating
                         .parse::<f64>()
                         .ok()
                         .filter(|r| r.is_finite())
-                        .unwrap_or(self.default_rating);
+                        .unwrap_or(self.policy.default_rating);
                     return self.enqueue(player, marker, rating).await;
                 }
                 [tag, match_id] if tag == "matched" => {
@@ -185,10 +262,12 @@ impl Tickets {
                     let Some(old) = Marker::parse(existing) else {
                         // Not ours to interpret: clear it, it blocks the player forever.
                         self.release(player, existing).await?;
+                        stale_rounds += 1;
                         continue;
                     };
                     if self.is_stale(&old).await? {
                         self.release(player, &old.ticket).await?;
+                        stale_rounds += 1;
                         continue;
                     }
                     return Ok(JoinOutcome::AlreadyQueued {
@@ -204,6 +283,37 @@ impl Tickets {
             script: "ticket_reserve",
             reply: "the ticket marker kept changing; try again".to_owned(),
         })
+    }
+
+    /// The rating a player without a cached profile plays at, or '' when a profile is
+    /// required (the script then answers `no_profile`).
+    fn fallback_rating(&self) -> String {
+        match self.policy.profiles {
+            ProfilePolicy::Required => String::new(),
+            ProfilePolicy::Optional => self.policy.default_rating.to_string(),
+        }
+    }
+
+    /// Asks the cache-warmer to load `player`'s profile now (a hint: its reconcile scan
+    /// finds the player's marker-less session too).
+    async fn request_warm(&self, player: &str) {
+        let Ok(id) = proto::Id::parse(player) else {
+            return;
+        };
+        let event = proto::Event::WarmProfiles { players: vec![id] };
+        let sent_ms = now_ms();
+        match proto::encode_event(&proto::EventEnvelope::new(event, sent_ms)) {
+            Ok(payload) => {
+                if let Err(err) = self
+                    .publisher
+                    .publish(&self.keys.warm_requests_channel(), payload)
+                    .await
+                {
+                    tracing::debug!(error = %err, "warm request lost; the cache-warmer's scan finds the player");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot encode warm_profiles"),
+        }
     }
 
     async fn enqueue(

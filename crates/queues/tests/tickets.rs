@@ -20,7 +20,11 @@ async fn tickets(ns: &str) -> (Tickets, fred::prelude::Client, core_keys::Keys) 
     redis.wait_for_connect().await.expect("connected");
     let keys = config.common.redis.keys().expect("keys");
     (
-        Tickets::new(keys.clone(), redis.clone(), 1500.0),
+        Tickets::new(
+            keys.clone(),
+            redis.clone(),
+            queues::JoinPolicy::default_rating(1500.0),
+        ),
         redis,
         keys,
     )

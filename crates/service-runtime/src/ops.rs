@@ -38,7 +38,14 @@ pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
 
 async fn ready(State(state): State<OpsState>) -> Response {
     match state.readiness.check() {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => {
+            let degraded = state.readiness.degraded();
+            if degraded.is_empty() {
+                Json(json!({"status": "ready"})).into_response()
+            } else {
+                Json(json!({"status": "degraded", "degraded": degraded})).into_response()
+            }
+        }
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unready", "reason": reason})),

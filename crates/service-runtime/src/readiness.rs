@@ -2,6 +2,11 @@
 //!
 //! Ready means Redis is reachable, the service is not draining, and every check the
 //! service added passes. `/health/ready` answers 503 with the first reason otherwise.
+//!
+//! Degraded is ready with a reason attached: the instance still does useful work (say,
+//! matching players whose profiles are cached while PostgreSQL is down), so it must not be
+//! replaced, but an operator should see why it is not at its best. `/health/ready`
+//! answers 200 with `"status": "degraded"` and the reasons.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +21,8 @@ pub struct Readiness {
     draining: Arc<AtomicBool>,
     /// Service-specific reasons to be unready, by name (`warm-up`, ...).
     blockers: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Reasons the instance works below its best, by name (`database`, ...).
+    degraded: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Readiness {
@@ -24,6 +31,7 @@ impl Readiness {
             redis,
             draining: Arc::default(),
             blockers: Arc::default(),
+            degraded: Arc::default(),
         }
     }
 
@@ -38,14 +46,18 @@ impl Readiness {
 
     /// Sets (`Some(reason)`) or clears (`None`) a named reason to be unready.
     pub fn set_blocker(&self, name: &str, reason: Option<String>) {
-        let mut blockers = self
-            .blockers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match reason {
-            Some(reason) => blockers.insert(name.to_owned(), reason),
-            None => blockers.remove(name),
-        };
+        set_reason(&self.blockers, name, reason);
+    }
+
+    /// Sets (`Some(reason)`) or clears (`None`) a named reason the instance is degraded.
+    /// Returns whether that changed anything (for logging a transition once).
+    pub fn set_degraded(&self, name: &str, reason: Option<String>) -> bool {
+        set_reason(&self.degraded, name, reason)
+    }
+
+    /// The reasons the instance is degraded (empty when it is at its best).
+    pub fn degraded(&self) -> BTreeMap<String, String> {
+        lock(&self.degraded).clone()
     }
 
     /// `Ok` when ready, else the reason.
@@ -58,14 +70,31 @@ impl Readiness {
             Availability::Starting => return Err("redis: not connected yet".to_owned()),
             Availability::Down(reason) => return Err(format!("redis unavailable: {reason}")),
         }
-        let blockers = self
-            .blockers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blockers = lock(&self.blockers);
         match blockers.iter().next() {
             Some((name, reason)) => Err(format!("{name}: {reason}")),
             None => Ok(()),
         }
+    }
+}
+
+fn lock(
+    reasons: &Mutex<BTreeMap<String, String>>,
+) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+    reasons
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn set_reason(
+    reasons: &Mutex<BTreeMap<String, String>>,
+    name: &str,
+    reason: Option<String>,
+) -> bool {
+    let mut reasons = lock(reasons);
+    match reason {
+        Some(reason) => reasons.insert(name.to_owned(), reason.clone()) != Some(reason),
+        None => reasons.remove(name).is_some(),
     }
 }
 
@@ -89,6 +118,16 @@ mod tests {
         );
         readiness.set_blocker("warm-up", None);
         assert_eq!(readiness.check(), Ok(()));
+        // Degraded is still ready, with the reason kept for the operator.
+        assert!(readiness.set_degraded("database", Some("connection refused".to_owned())));
+        assert!(!readiness.set_degraded("database", Some("connection refused".to_owned())));
+        assert_eq!(readiness.check(), Ok(()));
+        assert_eq!(
+            readiness.degraded().get("database").map(String::as_str),
+            Some("connection refused")
+        );
+        assert!(readiness.set_degraded("database", None));
+        assert!(readiness.degraded().is_empty());
         readiness.redis.set(Availability::Down(
             "127.0.0.1:7000: connection refused".to_owned(),
         ));

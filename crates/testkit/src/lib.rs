@@ -20,6 +20,6 @@ pub mod shared;
 pub mod wait;
 
 pub use cluster::{PrivateCluster, StandaloneRedis};
-pub use service::{ServiceChild, binary_beside_test, env_var, service_env};
+pub use service::{ServiceChild, binary_beside_test, env_var, operator_stats, service_env};
 pub use shared::{database_url, redis_urls, unique_namespace};
 pub use wait::wait_until;

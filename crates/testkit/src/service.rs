@@ -129,3 +129,16 @@ pub fn binary_beside_test(service: &str) -> Option<std::path::PathBuf> {
             .join(format!("rallypoint-{service}")),
     )
 }
+
+/// `GET http://<ops>/v1/stats` with the admin token: the operator's JSON view of a service.
+pub async fn operator_stats(ops: std::net::SocketAddr, admin_token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{ops}/v1/stats"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .expect("the ops port answers /v1/stats")
+        .json()
+        .await
+        .expect("/v1/stats is JSON")
+}

@@ -66,10 +66,7 @@ impl Config {
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let gateway: GatewaySection = config.section("gateway")?;
         gateway.validate(config.common.shutdown.drain_deadline_ms)?;
-        let matchmaking: MatchmakingConfig = config.section(queues::config::SECTION)?;
-        matchmaking
-            .validate()
-            .map_err(|e| ConfigError::new(e.key, e.message))?;
+        let matchmaking = MatchmakingConfig::load(config)?;
         Ok(Self {
             gateway,
             matchmaking,

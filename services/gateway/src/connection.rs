@@ -148,6 +148,17 @@ impl Connection {
                 tracing::warn!(player, error = %refusal.message, "could not signal the replaced session; its gateway's heartbeat will");
             }
         }
+        if !opened.profile_cached {
+            let warm = Event::WarmProfiles {
+                players: vec![self.identity.player.clone()],
+            };
+            if let Err(refusal) = self
+                .publish(&shared.keys.warm_requests_channel(), warm)
+                .await
+            {
+                tracing::debug!(player, error = %refusal.message, "profile warm request lost; a join asks again");
+            }
+        }
         let previous = shared.hub.register(self.member.clone());
         if let Some(previous) = previous {
             kick(&previous.outbound);

@@ -31,6 +31,9 @@ pub struct Opened {
     pub replaced: Option<(String, String)>,
     /// The player's live match, whose `match.found` a reconnecting client is owed again.
     pub live_match: Option<String>,
+    /// Whether the player's profile is in the cache (if not, the cache-warmer is asked
+    /// for it now, so it is there by the time the player queues).
+    pub profile_cached: bool,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
@@ -101,9 +104,11 @@ impl Sessions {
         let old_gateway = reply.next().unwrap_or_default();
         let old_conn = reply.next().unwrap_or_default();
         let live_match = reply.next().unwrap_or_default();
+        let profile_cached = reply.next().is_some_and(|cached| cached == "1");
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
+            profile_cached,
             rooms: reply.collect(),
         })
     }

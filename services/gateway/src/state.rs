@@ -74,7 +74,11 @@ impl Shared {
                 gateway_id.to_string(),
                 config.chat_per_minute,
             ),
-            tickets: Tickets::new(keys.clone(), redis.clone(), matchmaking.default_rating),
+            tickets: Tickets::new(
+                keys.clone(),
+                redis.clone(),
+                queues::JoinPolicy::from_config(&matchmaking),
+            ),
             hub: Hub::default(),
             tracker: TaskTracker::new(),
             next_local_id: AtomicU64::new(1),

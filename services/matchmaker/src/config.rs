@@ -39,10 +39,7 @@ impl Config {
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let matchmaker: MatchmakerSection = config.section("matchmaker")?;
         matchmaker.validate()?;
-        let matchmaking: MatchmakingConfig = config.section(queues::config::SECTION)?;
-        matchmaking
-            .validate()
-            .map_err(|e| ConfigError::new(e.key, e.message))?;
+        let matchmaking = MatchmakingConfig::load(config)?;
         Ok(Self {
             matchmaker,
             matchmaking,

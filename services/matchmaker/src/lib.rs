@@ -73,7 +73,7 @@ match_ttl_ms = 3600000
             tickets: Tickets::new(
                 ctx.keys.clone(),
                 ctx.redis.clone(),
-                config.matchmaking.default_rating,
+                queues::JoinPolicy::from_config(&config.matchmaking),
             ),
             handover: Handover {
                 keys: ctx.keys.clone(),

@@ -17,7 +17,11 @@ async fn a_killed_holder_is_replaced_within_the_lease_and_nothing_is_lost() {
     let ns = testkit::unique_namespace("takeover");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    let tickets = Tickets::new(
+        keys.clone(),
+        redis.clone(),
+        queues::JoinPolicy::default_rating(1500.0),
+    );
     for i in 0..PLAYERS {
         common::online(&redis, &keys, &format!("p{i}")).await;
     }

@@ -98,7 +98,11 @@ async fn main() -> anyhow::Result<()> {
     let mm_config = config::<Matchmaker>(&ns, &[])?;
     let redis = service_runtime::redis::build_client(&mm_config.common.redis)?;
     redis.wait_for_connect().await?;
-    let tickets = Tickets::new(keys.clone(), redis.clone(), 1500.0);
+    let tickets = Tickets::new(
+        keys.clone(),
+        redis.clone(),
+        queues::JoinPolicy::default_rating(1500.0),
+    );
     let online = |player: String| {
         let (redis, keys) = (redis.clone(), keys.clone());
         async move {

@@ -307,12 +307,21 @@ async fn ack(
         Outcome::Unknown => Err(Failure::not_found(format!(
             "no match {match_id} is assigned"
         ))),
+        Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),
         Outcome::Conflict(state) => Err(Failure::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("match {match_id} is {state}"),
         )),
     }
+}
+
+fn not_in_match(player: &str, match_id: &Id) -> Failure {
+    Failure::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        format!("placements: player {player} is not in match {match_id}"),
+    )
 }
 
 async fn result(
@@ -328,6 +337,7 @@ async fn result(
     match shared.games.result(match_id.as_str(), &posted).await? {
         Outcome::Done | Outcome::Duplicate => Ok(StatusCode::ACCEPTED),
         Outcome::Unknown => Err(Failure::not_found(format!("no match {match_id} is known"))),
+        Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),
         Outcome::Conflict(state) => Err(Failure::new(
             StatusCode::CONFLICT,
             "conflict",

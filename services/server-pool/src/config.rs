@@ -53,14 +53,8 @@ impl Config {
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let pool: PoolSection = config.section("pool")?;
         pool.validate()?;
-        let matchmaking: MatchmakingConfig = config.section(queues::config::SECTION)?;
-        matchmaking
-            .validate()
-            .map_err(|e| ConfigError::new(e.key, e.message))?;
-        let regions = matchmaking
-            .units()
-            .map(|(_, region)| region.to_owned())
-            .collect();
+        let matchmaking = MatchmakingConfig::load(config)?;
+        let regions = matchmaking.regions();
         Ok(Self { pool, regions })
     }
 }

@@ -1,9 +1,12 @@
 //! Games on servers: the acknowledgement of an assignment and the posted result.
 //!
 //! A match's region comes from its record (`{m:<match>}:record`, written by the
-//! matchmaker). The result frees the server's slot and goes into the region's outbox in one
-//! script (`pool_result.lua`), counted once however often it is posted; then the players'
-//! live-match markers are cleared so they can queue again.
+//! matchmaker). A posted result first takes the players out of the match and marks their
+//! rating pending (`player_result.lua`, one script per player slot), then frees the
+//! server's slot and goes into the region's outbox in one script (`pool_result.lua`),
+//! counted once however often it is posted. The cache-warmer commits the outbox to
+//! PostgreSQL and clears the pending marks with the new ratings; a join in between waits
+//! for them rather than queue at the old rating.
 
 use std::sync::LazyLock;
 
@@ -11,7 +14,6 @@ use core_keys::{Keys, scripts};
 use fred::prelude::{Client, HashesInterface};
 use fred::types::scripts::Script;
 use proto::MatchResult;
-use serde_json::json;
 
 use crate::registry::{Registry, now_ms};
 
@@ -21,6 +23,8 @@ static RESULT: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_result.lua")));
 static PLAYER_FREE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/player_free.lua")));
+static PLAYER_RESULT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("games/player_result.lua")));
 
 /// What a game server's call about a match found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub enum Outcome {
     Duplicate,
     /// The pool knows no such match (or not on this server).
     Unknown,
+    /// The result names a player who is not in the match.
+    NotInMatch(String),
     /// The match is in another state (e.g. cancelled).
     Conflict(String),
 }
@@ -38,6 +44,8 @@ pub enum Outcome {
 struct Located {
     region: String,
     server: String,
+    state: Option<String>,
+    started_ms: Option<u64>,
     record: Option<String>,
 }
 
@@ -58,16 +66,23 @@ impl Games {
         let Some(region) = region else {
             return Ok(None);
         };
-        let (server, record): (Option<String>, Option<String>) = self
+        let (server, state, started_ms, record): (
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+        ) = self
             .redis
             .hmget(
                 self.keys.pool(&region).pool_match(match_id),
-                vec!["server", "record"],
+                vec!["server", "state", "started_ms", "record"],
             )
             .await?;
         Ok(server.map(|server| Located {
             region,
             server,
+            state,
+            started_ms,
             record,
         }))
     }
@@ -105,16 +120,38 @@ impl Games {
         let Some(at) = self.locate(match_id).await? else {
             return Ok(Outcome::Unknown);
         };
+        let record = parse(at.record.as_deref());
+        if let Some(record) = &record {
+            let stranger = result
+                .placements
+                .iter()
+                .flatten()
+                .find(|p| !record.players().any(|t| t.player == p.as_str()));
+            if let Some(stranger) = stranger {
+                return Ok(Outcome::NotInMatch(stranger.to_string()));
+            }
+        }
+        let fresh = matches!(at.state.as_deref(), Some("assigned" | "started"));
+        if let (true, Some(record)) = (fresh, &record) {
+            self.mark_rating_pending(match_id, record).await?;
+        }
         let now = now_ms();
-        let entry = json!({
-            "match": match_id,
-            "region": at.region,
-            "server": at.server,
-            "ended_ms": now,
-            "placements": result.placements,
-            "stats": result.stats,
-            "record": at.record.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()),
-        });
+        let entry = queues::ResultEntry {
+            match_id: match_id.to_owned(),
+            region: at.region.clone(),
+            server: at.server.clone(),
+            started_ms: at.started_ms,
+            ended_ms: now,
+            placements: result
+                .placements
+                .iter()
+                .map(|group| group.iter().map(ToString::to_string).collect())
+                .collect(),
+            stats: result.stats.clone(),
+            record: record.clone(),
+        };
+        let entry = serde_json::to_string(&entry)
+            .map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Parse, e.to_string()))?;
         let outcome: String = RESULT
             .evalsha_with_reload(
                 &self.redis,
@@ -122,7 +159,7 @@ impl Games {
                 vec![
                     match_id.to_owned(),
                     at.server.clone(),
-                    entry.to_string(),
+                    entry,
                     now.to_string(),
                 ],
             )
@@ -140,25 +177,46 @@ impl Games {
                         [("state", "ended"), ("ended_ms", now.to_string().as_str())],
                     )
                     .await?;
-                if let Some(record) = parse(at.record.as_deref()) {
-                    self.free_players(match_id, &record).await?;
-                }
                 metrics::counter!("rallypoint_pool_results_total").increment(1);
                 Ok(Outcome::Done)
             }
             // A repeat may follow a crash between the two steps: free the players again.
-            "duplicate" => {
-                if let Some(record) = parse(at.record.as_deref()) {
-                    self.free_players(match_id, &record).await?;
-                }
-                Ok(Outcome::Duplicate)
-            }
+            "duplicate" => Ok(Outcome::Duplicate),
             "unknown" => Ok(Outcome::Unknown),
-            other => Ok(Outcome::Conflict(other.to_owned())),
+            // Cancelled between the look-up and the script: the cancel freed the players;
+            // the pending marks set above must not hold their next join back.
+            other => {
+                if let Some(record) = &record {
+                    self.free_players(match_id, record).await?;
+                }
+                Ok(Outcome::Conflict(other.to_owned()))
+            }
         }
     }
 
-    /// Clears the players' live-match markers of `match_id`: they may queue again.
+    /// Takes the players out of `match_id` and marks their rating pending until the
+    /// cache-warmer commits the result.
+    async fn mark_rating_pending(
+        &self,
+        match_id: &str,
+        record: &queues::MatchRecord,
+    ) -> Result<(), fred::error::Error> {
+        let ttl = core_keys::ttl::RATING_PENDING.as_millis().to_string();
+        let marks = record.players().map(|p| {
+            PLAYER_RESULT.evalsha_with_reload::<i64, _, _>(
+                &self.redis,
+                core_keys::scripts::player_result(&self.keys, &p.player),
+                vec![match_id.to_owned(), ttl.clone()],
+            )
+        });
+        for marked in futures::future::join_all(marks).await {
+            marked?;
+        }
+        Ok(())
+    }
+
+    /// Clears the players' live-match markers of `match_id` (and a pending rating of it):
+    /// they may queue again.
     pub async fn free_players(
         &self,
         match_id: &str,
@@ -167,7 +225,7 @@ impl Games {
         let frees = record.players().map(|p| {
             PLAYER_FREE.evalsha_with_reload::<i64, _, _>(
                 &self.redis,
-                vec![self.keys.player(&p.player).current_match()],
+                core_keys::scripts::player_result(&self.keys, &p.player),
                 vec![match_id.to_owned()],
             )
         });

@@ -97,7 +97,12 @@ max_body_bytes = 65536
                 registry: registry.clone(),
             },
             registry,
-            tickets: queues::Tickets::new(ctx.keys.clone(), ctx.redis.clone(), 1500.0),
+            tickets: queues::Tickets::new(
+                ctx.keys.clone(),
+                ctx.redis.clone(),
+                // The pool only requeues tickets, at the rating they had.
+                queues::JoinPolicy::default_rating(1500.0),
+            ),
             config,
             instance_id: ctx.instance_id.clone(),
             admin_token: ctx.config.common.ops.admin_token.clone(),

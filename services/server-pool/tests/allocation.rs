@@ -185,15 +185,7 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
     .await
     .expect("allocated");
     assert_eq!(server, "new", "nothing new for a draining server");
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{}/v1/stats", pool.ops_addr))
-        .bearer_auth("test-admin")
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let stats = testkit::operator_stats(pool.ops_addr, "test-admin").await;
     let eu = stats["regions"]
         .as_array()
         .and_then(|r| r.iter().find(|r| r["region"] == "eu"))

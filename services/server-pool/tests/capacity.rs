@@ -86,6 +86,7 @@ async fn no_server_ever_exceeds_its_capacity_and_no_match_is_assigned_twice() {
             assert_eq!(status, 200, "{body}");
             for assignment in body["assignments"].as_array().into_iter().flatten() {
                 let id = assignment["match"].as_str().unwrap_or_default().to_owned();
+                let winner = assignment["teams"][0][0]["player"].clone();
                 let (status, _) = api
                     .call("POST", &format!("/v1/matches/{id}/ack"), None)
                     .await;
@@ -94,7 +95,7 @@ async fn no_server_ever_exceeds_its_capacity_and_no_match_is_assigned_twice() {
                     .call(
                         "POST",
                         &format!("/v1/matches/{id}/result"),
-                        Some(json!({"placements": [["x"]]})),
+                        Some(json!({"placements": [[winner]]})),
                     )
                     .await;
                 assert_eq!(status, 202);

@@ -1,13 +1,16 @@
 //! The whole path of a match with real services and WebSocket clients: two players queue
 //! on two gateways, the matchmaker matches them, the pool gives the match to a game server,
 //! both players get `match.found` (same match, the server's address, a join token the game
-//! server can check), the server posts the result, and the players may queue again.
+//! server can check), the server posts the result, and the players may queue again
+//! (once the cache-warmer has their result in PostgreSQL).
 
 mod common;
 #[path = "../../gateway/tests/common/mod.rs"]
 mod gateway_common;
 #[path = "../../matchmaker/tests/common/mod.rs"]
 mod matchmaker_common;
+#[path = "../../cache-warmer/tests/common/mod.rs"]
+mod warmer_common;
 
 use gateway_common::{Client, ws_addr};
 use proto::{Encoding, ServerMessage};
@@ -20,6 +23,7 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
     let two = gateway_common::start(&ns, &[]).await;
     let matchmaker = matchmaker_common::start(&ns, &[]).await;
     let pool = common::start(&ns, &[]).await;
+    let warmer = warmer_common::start(&ns, &[]).await;
     let api = common::Api::new(&pool);
     api.register("gs-eu-1", "eu", 8).await;
 
@@ -113,6 +117,7 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
             client.player
         );
     }
+    warmer.stop().await.expect("stops");
     pool.stop().await.expect("stops");
     matchmaker.stop().await.expect("stops");
     one.stop().await.expect("stops");

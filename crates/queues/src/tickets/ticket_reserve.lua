@@ -2,9 +2,12 @@
 -- KEYS[1]  the player's ticket marker (string "<queue> <region> <ticket> <enqueued_ms>")
 -- KEYS[2]  the player's live match (string: match id)
 -- KEYS[3]  the player's cached profile (hash with a `rating` field)
+-- KEYS[4]  the player's pending rating (string: the match whose result is not in yet)
 -- ARGV[1]  the marker to set
--- ARGV[2]  the rating to use when the profile has none
+-- ARGV[2]  the rating to use when the profile is not cached, or '' to refuse instead
 -- Returns {'reserved', rating} | {'queued', existing marker} | {'matched', match id}
+--       | {'rating_pending', match id} | {'no_profile', ''}
+-- Nothing is written unless the reply is 'reserved'.
 local existing = redis.call('GET', KEYS[1])
 if existing then
   return {'queued', existing}
@@ -13,9 +16,16 @@ local live_match = redis.call('GET', KEYS[2])
 if live_match then
   return {'matched', live_match}
 end
-redis.call('SET', KEYS[1], ARGV[1])
+local pending = redis.call('GET', KEYS[4])
+if pending then
+  return {'rating_pending', pending}
+end
 local rating = redis.call('HGET', KEYS[3], 'rating')
 if not rating then
+  if ARGV[2] == '' then
+    return {'no_profile', ''}
+  end
   rating = ARGV[2]
 end
+redis.call('SET', KEYS[1], ARGV[1])
 return {'reserved', rating}

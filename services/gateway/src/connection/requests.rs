@@ -46,7 +46,19 @@ impl From<fred::error::Error> for Refusal {
 
 impl From<TicketError> for Refusal {
     fn from(err: TicketError) -> Self {
-        Self::unavailable(err)
+        match err {
+            TicketError::RatingPending { match_id } => Self::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the result of your last match ({match_id}) is still being recorded; retry shortly to queue at your new rating"
+                ),
+            ),
+            TicketError::ProfileUnavailable => Self::new(
+                ErrorCode::Unavailable,
+                "your profile is being loaded; retry shortly",
+            ),
+            other => Self::unavailable(other),
+        }
     }
 }
 

@@ -48,6 +48,9 @@ fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
             ("gateway.drain_grace_ms", "1500"),
             ("gateway.reconnect_spread_ms", "100"),
             ("shutdown.drain_deadline_ms", "8000"),
+            // No cache-warmer runs in these tests: players play at the default rating.
+            // The cache-warmer's own tests cover required profiles.
+            ("matchmaking.profiles", "optional"),
         ],
         overrides,
     )

@@ -1,0 +1,173 @@
+//! Operator routes on the ops port (admin token): `POST /v1/cache/invalidate` reloads data
+//! kinds and profiles from PostgreSQL now; `GET /v1/stats` shows the outbox and the cache.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fred::prelude::HashesInterface;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::game_data;
+use crate::state::Shared;
+
+/// What an invalidation asks for. Both empty: every data kind is compared and reloaded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invalidate {
+    /// One data kind, reloaded even at the same version.
+    #[serde(default)]
+    dataset: Option<String>,
+    /// Players whose profiles are reloaded.
+    #[serde(default)]
+    players: Vec<String>,
+}
+
+pub fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/cache/invalidate", post(invalidate))
+        .route("/v1/stats", get(stats))
+        .with_state(shared)
+}
+
+fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
+    (status, Json(proto::HttpError::new(error, message))).into_response()
+}
+
+fn unauthorized() -> Response {
+    refuse(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send Authorization: Bearer <ops.admin_token>",
+    )
+}
+
+async fn invalidate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return unauthorized();
+    }
+    let body = match body {
+        Ok(body) if body.len() > shared.config.warmer.max_body_bytes => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is too large",
+            );
+        }
+        Ok(body) => body,
+        Err(err) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err.body_text()),
+    };
+    let request: Invalidate = if body.iter().all(u8::is_ascii_whitespace) {
+        Invalidate::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(err) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("expected {{\"dataset\"?: string, \"players\"?: [ids]}}: {err}"),
+                );
+            }
+        }
+    };
+    if let Some(bad) = request
+        .players
+        .iter()
+        .find(|p| proto::Id::parse(p).is_err())
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("players: {bad:?} is not a player id"),
+        );
+    }
+    let mut datasets = BTreeMap::new();
+    let outcome: anyhow::Result<usize> = async {
+        match &request.dataset {
+            Some(kind) => {
+                datasets.insert(
+                    kind.clone(),
+                    game_data::warm_kind(&shared, kind, true).await?,
+                );
+            }
+            None if request.players.is_empty() => {
+                game_data::refresh(&shared).await?;
+            }
+            None => {}
+        }
+        let warmed = crate::profiles::warm(&shared, &request.players).await?;
+        if !request.players.is_empty() {
+            shared.announce_change(None, request.players.clone()).await;
+        }
+        Ok(warmed)
+    }
+    .await;
+    match outcome {
+        Ok(players) => {
+            tracing::info!(dataset = ?request.dataset, players, "cache invalidated by an operator");
+            Json(json!({ "datasets": datasets, "players": players })).into_response()
+        }
+        Err(err) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("cannot reload from PostgreSQL right now: {err}; retry when it is back"),
+        ),
+    }
+}
+
+async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return unauthorized();
+    }
+    let outboxes = match crate::outbox::depths(&shared).await {
+        Ok(depths) => depths,
+        Err(err) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("cannot read Redis: {err}"),
+            );
+        }
+    };
+    let mut regions = serde_json::Map::new();
+    for (region, depth, dead) in outboxes {
+        regions.insert(region, json!({ "outbox": depth, "dead_letters": dead }));
+    }
+    let counters: BTreeMap<String, u64> = shared
+        .redis
+        .hgetall(shared.keys.cache_stats())
+        .await
+        .unwrap_or_default();
+    let hits = counters.get("local_hit").copied().unwrap_or(0)
+        + counters.get("redis_hit").copied().unwrap_or(0);
+    let lookups = hits + counters.get("redis_miss").copied().unwrap_or(0);
+    let hit_rate = if lookups == 0 {
+        None
+    } else {
+        Some(hits as f64 / lookups as f64)
+    };
+    let database = shared
+        .db
+        .observe(persistence::server_version(&shared.db.pool).await);
+    Json(json!({
+        "results": regions,
+        "cache": { "lookups": counters, "hit_rate": hit_rate },
+        "database": match database {
+            Ok(_) => json!({ "status": "up" }),
+            Err(err) => json!({ "status": "down", "reason": err.to_string() }),
+        },
+    }))
+    .into_response()
+}

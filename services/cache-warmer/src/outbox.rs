@@ -1,0 +1,270 @@
+//! Results: each region's outbox (`{pool:<region>}:results`, filled by the server pool)
+//! drained into PostgreSQL by the one instance holding the region's results lease.
+//!
+//! One round: read a batch from the head, store each result (match, participants, new
+//! ratings: one transaction, idempotent on the match id), write the new profiles into the
+//! cache and settle the players' pending ratings, then take the batch off the outbox
+//! (`results_ack.lua`, fenced by the lease and by the head being unchanged). A crash
+//! anywhere before the last step leaves the entries in the outbox; whoever takes the
+//! lease next stores them again, which the match id makes a no-op. An entry that cannot
+//! be read is moved to a dead-letter list, never dropped. While PostgreSQL is down,
+//! entries wait and the round is retried with a growing pause.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use fred::prelude::ListInterface;
+use fred::types::scripts::Script;
+use persistence::results::{self, FinishedMatch, RatingRules, Stored};
+use service_runtime::lease::{Lease, LeaseKeeper, Transition};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::Shared;
+
+static RESULTS_ACK: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("outbox/results_ack.lua")));
+
+/// The longest pause between rounds while PostgreSQL or Redis fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What one round did.
+enum Round {
+    /// Entries were committed (more may wait: go again at once).
+    Committed,
+    /// Nothing waited.
+    Empty,
+    /// The lease turned out to be gone.
+    LeaseLost,
+    /// PostgreSQL or Redis failed: pause and retry.
+    Failed,
+}
+
+/// Drains `region`'s outbox while holding its lease, until `stop`.
+pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
+    let keys = shared.keys.pool(&region);
+    let mut keeper = LeaseKeeper::new(Lease::with_owner(
+        keys.results_lease(),
+        shared.instance_id.clone(),
+        Duration::from_millis(shared.config.warmer.lease_ms),
+    ));
+    let poll = Duration::from_millis(shared.config.warmer.results_poll_ms);
+    let mut backoff = poll;
+    while !stop.is_cancelled() {
+        match keeper.check(&shared.redis).await {
+            Transition::Gained => {
+                tracing::info!(%region, "committing results: this instance holds the region's outbox")
+            }
+            Transition::Lost => {
+                tracing::info!(%region, "committing results: outbox lease lost to another instance")
+            }
+            Transition::Unchanged => {}
+        }
+        let pause = if keeper.is_held() {
+            match round(&shared, &region, keeper.lease().owner()).await {
+                Round::Committed => {
+                    backoff = poll;
+                    continue;
+                }
+                Round::Empty => {
+                    backoff = poll;
+                    poll
+                }
+                Round::LeaseLost => {
+                    keeper.lost();
+                    poll
+                }
+                Round::Failed => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            }
+        } else {
+            service_runtime::lease::renew_interval(keeper.lease().ttl())
+        };
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+    keeper.release(&shared.redis).await;
+}
+
+async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
+    let keys = shared.keys.pool(region);
+    let batch = shared.config.warmer.results_batch as i64;
+    let entries: Vec<String> = match shared
+        .redis
+        .lrange(keys.results_outbox(), 0, batch - 1)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(err) => {
+            tracing::debug!(%region, error = %err, "cannot read the results outbox; retrying");
+            return Round::Failed;
+        }
+    };
+    if entries.is_empty() {
+        metrics::gauge!("rallypoint_results_outbox_depth", "region" => region.to_owned()).set(0.0);
+        return Round::Empty;
+    }
+    let rules = RatingRules {
+        k: shared.config.warmer.k_factor,
+        default_rating: shared.config.default_rating,
+    };
+    let mut dispositions = String::new();
+    let mut changed_players = Vec::new();
+    let mut failed = false;
+    for entry in &entries {
+        let Some(finished) = parse(entry) else {
+            tracing::error!(%region, entry = %truncate(entry), "an outbox entry cannot be read; moved to the dead-letter list for an operator");
+            metrics::counter!("rallypoint_results_dead_lettered_total").increment(1);
+            dispositions.push('d');
+            continue;
+        };
+        let stored = shared
+            .db
+            .observe(results::store(&shared.db.pool, &finished, rules).await);
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(err) => {
+                tracing::warn!(%region, match_id = %finished.match_id, error = %err, "cannot store a result yet; it stays in the outbox");
+                failed = true;
+                break;
+            }
+        };
+        if let Err(err) = crate::profiles::put(
+            &shared.redis,
+            &shared.keys,
+            stored.profiles(),
+            Some(&finished.match_id),
+        )
+        .await
+        {
+            tracing::warn!(%region, match_id = %finished.match_id, error = %err, "stored a result but cannot refresh the profiles yet; retrying");
+            failed = true;
+            break;
+        }
+        match &stored {
+            Stored::New(_) => {
+                metrics::counter!("rallypoint_results_committed_total").increment(1);
+                tracing::info!(%region, match_id = %finished.match_id, players = stored.profiles().len(), "result stored and ratings updated");
+            }
+            Stored::Already(_) => {
+                metrics::counter!("rallypoint_results_redelivered_total").increment(1);
+                tracing::info!(%region, match_id = %finished.match_id, "result was already stored (delivered again); nothing changed");
+            }
+        }
+        changed_players.extend(stored.profiles().iter().map(|p| p.id.clone()));
+        dispositions.push('s');
+    }
+    if dispositions.is_empty() {
+        return Round::Failed;
+    }
+    let done = dispositions.len();
+    let mut args = Vec::with_capacity(done + 2);
+    args.push(owner.to_owned());
+    args.push(dispositions);
+    args.extend(entries.iter().take(done).cloned());
+    let acked: Result<i64, _> = RESULTS_ACK
+        .evalsha_with_reload(
+            &shared.redis,
+            core_keys::scripts::results_ack(&shared.keys, region),
+            args,
+        )
+        .await;
+    shared.announce_change(None, changed_players).await;
+    match acked {
+        Ok(-1) => Round::LeaseLost,
+        Ok(-2) => {
+            tracing::warn!(%region, "the outbox head changed under this instance (another took it over); its entries are idempotent");
+            Round::LeaseLost
+        }
+        Ok(depth) => {
+            metrics::gauge!("rallypoint_results_outbox_depth", "region" => region.to_owned())
+                .set(depth as f64);
+            if failed {
+                Round::Failed
+            } else {
+                Round::Committed
+            }
+        }
+        Err(err) => {
+            tracing::debug!(%region, error = %err, "cannot take committed entries off the outbox; they are stored again (a no-op) next round");
+            Round::Failed
+        }
+    }
+}
+
+/// An outbox entry as a match to store.
+fn parse(entry: &str) -> Option<FinishedMatch> {
+    let entry: queues::ResultEntry = serde_json::from_str(entry).ok()?;
+    let (queue, formed_ms, teams) = match &entry.record {
+        Some(record) => (
+            record.queue.clone(),
+            Some(record.formed_ms),
+            record
+                .teams
+                .iter()
+                .map(|team| team.iter().map(|t| t.player.clone()).collect())
+                .collect(),
+        ),
+        None => (String::new(), None, Vec::new()),
+    };
+    Some(FinishedMatch {
+        match_id: entry.match_id,
+        queue,
+        region: entry.region,
+        server: entry.server,
+        formed_ms,
+        started_ms: entry.started_ms,
+        ended_ms: entry.ended_ms,
+        teams,
+        placements: entry.placements,
+        stats: entry.stats,
+    })
+}
+
+fn truncate(entry: &str) -> &str {
+    let mut end = entry.len().min(200);
+    while !entry.is_char_boundary(end) {
+        end -= 1;
+    }
+    &entry[..end]
+}
+
+/// Outbox depth and dead letters per region, for `/v1/stats`.
+pub async fn depths(shared: &Shared) -> Result<Vec<(String, u64, u64)>, fred::error::Error> {
+    let mut out = Vec::new();
+    for region in &shared.config.regions {
+        let keys = shared.keys.pool(region);
+        let depth: u64 = shared.redis.llen(keys.results_outbox()).await?;
+        let dead: u64 = shared.redis.llen(keys.results_dead()).await?;
+        out.push((region.clone(), depth, dead));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_without_a_record_keep_their_placements() {
+        let entry =
+            r#"{"match":"m1","region":"eu","server":"s","ended_ms":5,"placements":[["a"],["b"]]}"#;
+        let parsed = parse(entry).expect("readable");
+        assert!(parsed.teams.is_empty());
+        assert_eq!(
+            parsed.placements,
+            vec![vec!["a".to_owned()], vec!["b".to_owned()]]
+        );
+        assert!(parse("not json").is_none());
+        assert!(parse(r#"{"match":"m1"}"#).is_none());
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        let long = "é".repeat(300);
+        assert!(truncate(&long).len() <= 200);
+    }
+}

@@ -1,0 +1,51 @@
+//! What the cache-warmer's workers share.
+
+use core_keys::Keys;
+use fred::prelude::Client;
+use service_runtime::publish::Publisher;
+use service_runtime::subscriptions::Subscriptions;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::database::Database;
+
+/// Shared by every worker and the operator routes.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub instance_id: String,
+    pub admin_token: String,
+    pub keys: Keys,
+    pub redis: Client,
+    pub publisher: Publisher,
+    pub subscriptions: Subscriptions,
+    pub db: Database,
+    /// Asks the game-data worker to reload kinds now (`None`: every kind).
+    pub data_requests: mpsc::UnboundedSender<Option<String>>,
+}
+
+impl Shared {
+    /// Tells every local cache (any service) that these players' profiles or this data
+    /// kind changed in Redis: they drop their copies. A hint: a copy missed here is gone
+    /// within the readers' TTL anyway.
+    pub async fn announce_change(&self, dataset: Option<String>, players: Vec<String>) {
+        let players = players
+            .iter()
+            .filter_map(|p| proto::Id::parse(p).ok())
+            .collect();
+        let event = proto::Event::CacheInvalidate { dataset, players };
+        let envelope = proto::EventEnvelope::new(event, crate::now_ms());
+        match proto::encode_event(&envelope) {
+            Ok(payload) => {
+                if let Err(err) = self
+                    .publisher
+                    .publish(&self.keys.cache_invalidate_channel(), payload)
+                    .await
+                {
+                    tracing::debug!(error = %err, "cache invalidation hint lost; readers' copies expire by TTL");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot encode cache_invalidate"),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Results from the game server to PostgreSQL, with real services: players queue on a
+//! gateway that requires cached profiles (warmed from PostgreSQL), are matched and placed,
+//! the game server posts the result, and the cache-warmer commits it: once, even when the
+//! instance committing it is SIGKILLed mid-transaction, with Elo ratings checked against
+//! values computed here, and the players' next tickets at their new ratings.
+
+mod common;
+#[path = "../../gateway/tests/common/mod.rs"]
+mod gateway_common;
+#[path = "../../matchmaker/tests/common/mod.rs"]
+mod matchmaker_common;
+#[path = "../../server-pool/tests/common/mod.rs"]
+mod pool_common;
+
+use std::time::Duration;
+
+use fred::prelude::{KeysInterface, ListInterface};
+use gateway_common::{Client, ws_addr};
+use proto::{Encoding, ServerMessage};
+use serde_json::json;
+
+/// Both players join `duel` in `eu`; returns each one's `match.found` (match id, the
+/// ratings of the teams as the matchmaker saw them).
+async fn play(clients: [&mut Client; 2]) -> Vec<(String, Vec<(String, f64)>)> {
+    let mut found = Vec::new();
+    let [a, b] = clients;
+    for client in [&mut *a, &mut *b] {
+        let reply = client
+            .request(json!({"type": "queue.join", "queue": "duel", "region": "eu"}))
+            .await;
+        assert!(
+            matches!(reply, ServerMessage::QueueJoined { .. }),
+            "{}: {reply:?}",
+            client.player
+        );
+    }
+    for client in [a, b] {
+        match client.recv().await {
+            ServerMessage::MatchFound {
+                match_id, teams, ..
+            } => {
+                let ratings = teams
+                    .iter()
+                    .flatten()
+                    .map(|m| (m.player.to_string(), m.rating))
+                    .collect();
+                found.push((match_id.to_string(), ratings));
+            }
+            other => panic!("{}: expected match.found, got {other:?}", client.player),
+        }
+    }
+    found
+}
+
+fn rating_of(found: &[(String, Vec<(String, f64)>)], player: &str) -> f64 {
+    found[0]
+        .1
+        .iter()
+        .find(|(p, _)| p == player)
+        .map(|(_, r)| *r)
+        .expect("the player is in the match")
+}
+
+/// The game server's side: takes the match and acknowledges it.
+async fn take(api: &pool_common::Api, server: &str, match_id: &str) {
+    let (status, body) = api
+        .call(
+            "GET",
+            &format!("/v1/servers/{server}/assignments?wait_ms=5000"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["assignments"][0]["match"], match_id);
+    let (status, _) = api
+        .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
+        .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_says() {
+    let ns = testkit::unique_namespace("results");
+    let winner = format!("win-{ns}");
+    let loser = format!("lose-{ns}");
+    let db = common::db().await;
+    common::set_rating(&db, &winner, 1600.0).await;
+    common::set_rating(&db, &loser, 1400.0).await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+
+    // The first cache-warmer is a real process, to be SIGKILLed.
+    let first = common::start_process(&ns, &[]).await;
+    let gateway = gateway_common::start(
+        &ns,
+        &[
+            ("matchmaking.profiles", "required"),
+            ("matchmaking.result_wait_ms", "300"),
+        ],
+    )
+    .await;
+    let matchmaker = matchmaker_common::start(&ns, &matchmaker_common::ANY_RATING).await;
+    let pool = pool_common::start(&ns, &[]).await;
+    let api = pool_common::Api::new(&pool);
+    let server = format!("gs-{ns}");
+    api.register(&server, "eu", 4).await;
+
+    let mut w = Client::guest(ws_addr(&gateway), &winner, Encoding::Json).await;
+    let mut l = Client::guest(ws_addr(&gateway), &loser, Encoding::MsgPack).await;
+    let found = play([&mut w, &mut l]).await;
+    // The tickets carried the ratings PostgreSQL holds, warmed into the cache on demand.
+    assert_eq!(rating_of(&found, &winner), 1600.0);
+    assert_eq!(rating_of(&found, &loser), 1400.0);
+    let match_id = found[0].0.clone();
+    take(&api, &server, &match_id).await;
+
+    // Hold the players' rows so the warmer's commit blocks inside its transaction.
+    let mut lock = db.begin().await.expect("a transaction");
+    sqlx::query("SELECT id FROM players WHERE id = ANY($1) FOR UPDATE")
+        .bind([winner.clone(), loser.clone()].as_slice())
+        .execute(&mut *lock)
+        .await
+        .expect("rows locked");
+    let holder: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *lock)
+        .await
+        .expect("pid");
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/v1/matches/{match_id}/result"),
+            Some(json!({"placements": [[winner], [loser]], "stats": {"rounds": 3}})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    testkit::wait_until(
+        "the warmer's commit to block on the locked rows",
+        Duration::from_secs(20),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+            )
+            .bind(holder)
+            .fetch_one(&db)
+            .await
+            .ok()?;
+            (waiting > 0).then_some(())
+        },
+    )
+    .await
+    .expect("in time");
+
+    // A join while the result is not in the rating waits, then refuses: never the old rating.
+    let reply = w
+        .request(json!({"type": "queue.join", "queue": "duel", "region": "eu"}))
+        .await;
+    match reply {
+        ServerMessage::Error { code, message, .. } => {
+            assert_eq!(code, proto::ErrorCode::Unavailable);
+            assert!(message.contains("still being recorded"), "{message}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+
+    first.kill().await;
+    lock.rollback().await.expect("rows released");
+    let outbox = keys.pool("eu").results_outbox();
+    let waiting: u64 = redis.llen(&outbox).await.expect("llen");
+    assert_eq!(
+        waiting, 1,
+        "the killed warmer's result is still in the outbox"
+    );
+    assert_eq!(
+        persistence::results::count(&db, &match_id)
+            .await
+            .expect("count"),
+        0
+    );
+
+    // Another instance takes the region over and commits it.
+    let second = common::start(&ns, &[]).await;
+    testkit::wait_until(
+        "the result to be committed",
+        Duration::from_secs(20),
+        || async {
+            let left: u64 = redis.llen(&outbox).await.ok()?;
+            let pending: u64 = redis
+                .exists(keys.player(&winner).rating_pending())
+                .await
+                .ok()?;
+            (left == 0 && pending == 0).then_some(())
+        },
+    )
+    .await
+    .expect("in time");
+    assert_eq!(
+        persistence::results::count(&db, &match_id)
+            .await
+            .expect("count"),
+        1
+    );
+    let gain = 32.0 * (1.0 - common::expected(1600.0, 1400.0));
+    let rows = persistence::results::participants(&db, &match_id)
+        .await
+        .expect("rows");
+    let row = |p: &str| {
+        rows.iter()
+            .find(|r| r.player_id == p)
+            .expect("participant")
+            .clone()
+    };
+    assert!(
+        common::close(row(&winner).rating_after, 1600.0 + gain),
+        "{rows:?}"
+    );
+    assert!(
+        common::close(row(&loser).rating_after, 1400.0 - gain),
+        "{rows:?}"
+    );
+    assert_eq!((row(&winner).placement, row(&loser).placement), (1, 2));
+    for (player, rating) in [(&winner, 1600.0 + gain), (&loser, 1400.0 - gain)] {
+        let cached = common::cached_rating(&redis, &keys, player)
+            .await
+            .expect("cached");
+        assert!(
+            common::close(cached, rating),
+            "{player}: cache {cached} vs {rating}"
+        );
+    }
+
+    // Their next tickets carry the new ratings.
+    let again = play([&mut w, &mut l]).await;
+    assert!(
+        common::close(rating_of(&again, &winner), 1600.0 + gain),
+        "{again:?}"
+    );
+    assert!(
+        common::close(rating_of(&again, &loser), 1400.0 - gain),
+        "{again:?}"
+    );
+
+    second.stop().await.expect("stops");
+    pool.stop().await.expect("stops");
+    matchmaker.stop().await.expect("stops");
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_result_delivered_twice_moves_ratings_once_and_unreadable_entries_are_kept_aside() {
+    let ns = testkit::unique_namespace("redeliver");
+    let (a, b) = (format!("a-{ns}"), format!("b-{ns}"));
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    let entry = queues::ResultEntry {
+        match_id: format!("m-{ns}"),
+        region: "us".into(),
+        server: "gs".into(),
+        started_ms: None,
+        ended_ms: 1_700_000_000_000,
+        placements: vec![vec![a.clone()], vec![b.clone()]],
+        stats: None,
+        record: None,
+    };
+    let entry = serde_json::to_string(&entry).expect("json");
+    let outbox = keys.pool("us").results_outbox();
+    // The same result twice (a replay), with something unreadable between them.
+    let _: u64 = redis
+        .rpush(&outbox, vec![entry.clone(), "{not json".to_owned(), entry])
+        .await
+        .expect("rpush");
+
+    let warmer = common::start(&ns, &[]).await;
+    testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
+        let left: u64 = redis.llen(&outbox).await.ok()?;
+        (left == 0).then_some(())
+    })
+    .await
+    .expect("in time");
+    assert_eq!(
+        persistence::results::count(&db, &format!("m-{ns}"))
+            .await
+            .expect("count"),
+        1
+    );
+    // Two new players at 1500, K = 32: +16 and -16, once.
+    let profiles = persistence::players::get(&db, &[a.clone(), b.clone()])
+        .await
+        .expect("players");
+    let rating = |p: &str| {
+        profiles
+            .iter()
+            .find(|x| x.id == p)
+            .map(|x| (x.rating, x.games_played))
+    };
+    assert_eq!(rating(&a), Some((1516.0, 1)));
+    assert_eq!(rating(&b), Some((1484.0, 1)));
+    let dead: Vec<String> = redis
+        .lrange(keys.pool("us").results_dead(), 0, -1)
+        .await
+        .expect("dead");
+    assert_eq!(dead, vec!["{not json".to_owned()]);
+
+    // The operator's view shows it.
+    let stats = testkit::operator_stats(warmer.ops_addr, common::ADMIN).await;
+    assert_eq!(stats["results"]["us"]["dead_letters"], 1, "{stats}");
+    assert_eq!(stats["results"]["us"]["outbox"], 0, "{stats}");
+    warmer.stop().await.expect("stops");
+}
