@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::body::Body;
 use crate::error::{DecodeError, RequestError};
 use crate::fields::Fields;
-use crate::ids::{PlayerId, QueueName, RegionName, RoomId};
+use crate::ids::{Id, PlayerId, QueueName, RegionName, RoomId};
 use crate::rid::Rid;
 
 /// One request frame: the request itself plus the optional `rid` to echo.
@@ -110,11 +110,22 @@ pub enum ClientRequest {
         /// Payload, at most 4 KiB as JSON.
         body: Body,
     },
+    /// The player's own profile (name, rating, games played); answered with `profile`.
+    #[serde(rename = "profile.get")]
+    ProfileGet,
+    /// One document of static game data; answered with `data`.
+    #[serde(rename = "data.get")]
+    DataGet {
+        /// The kind of data (`items`, `maps`, ...).
+        kind: Id,
+        /// The document's id within its kind.
+        id: Id,
+    },
 }
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 10] = [
         "ping",
         "queue.join",
         "queue.leave",
@@ -123,6 +134,8 @@ impl ClientRequest {
         "room.leave",
         "room.send",
         "whisper",
+        "profile.get",
+        "data.get",
     ];
 
     /// The wire `type` (bounded set, usable as a metrics label).
@@ -136,6 +149,8 @@ impl ClientRequest {
             ClientRequest::RoomLeave { .. } => "room.leave",
             ClientRequest::RoomSend { .. } => "room.send",
             ClientRequest::Whisper { .. } => "whisper",
+            ClientRequest::ProfileGet => "profile.get",
+            ClientRequest::DataGet { .. } => "data.get",
         }
     }
 
@@ -163,6 +178,11 @@ impl ClientRequest {
             "whisper" => ClientRequest::Whisper {
                 to: fields.take("to")?,
                 body: fields.body("body")?,
+            },
+            "profile.get" => ClientRequest::ProfileGet,
+            "data.get" => ClientRequest::DataGet {
+                kind: fields.take("kind")?,
+                id: fields.take("id")?,
             },
             other => return Err(DecodeError::unknown_type(other)),
         })

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
 use crate::codes::ErrorCode;
-use crate::ids::{GatewayId, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId};
+use crate::ids::{GatewayId, Id, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId};
 use crate::ids::{SessionId, TicketId};
 use crate::rid::Rid;
 
@@ -68,6 +68,36 @@ pub enum ServerMessage {
     /// Reply to `ping`.
     #[serde(rename = "pong")]
     Pong {
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `profile.get`: the player's profile as cached.
+    #[serde(rename = "profile")]
+    Profile {
+        /// The player.
+        player: PlayerId,
+        /// Display name.
+        name: String,
+        /// Current rating (after every result stored so far).
+        rating: f64,
+        /// Games played.
+        games: u64,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `data.get`.
+    #[serde(rename = "data")]
+    Data {
+        /// The kind asked for.
+        kind: Id,
+        /// The document id asked for.
+        id: Id,
+        /// The kind's version the document was read at (grows with every change).
+        version: u64,
+        /// The document, or null when the kind has no such document.
+        document: Option<serde_json::Value>,
         /// Echoed request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
@@ -250,8 +280,10 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 17] = [
+    pub const TYPES: [&'static str; 19] = [
         "pong",
+        "profile",
+        "data",
         "queue.joined",
         "queue.left",
         "queue.status",
@@ -283,6 +315,8 @@ impl ServerMessage {
     pub fn type_name(&self) -> &'static str {
         match self {
             ServerMessage::Pong { .. } => "pong",
+            ServerMessage::Profile { .. } => "profile",
+            ServerMessage::Data { .. } => "data",
             ServerMessage::QueueJoined { .. } => "queue.joined",
             ServerMessage::QueueLeft { .. } => "queue.left",
             ServerMessage::QueueStatus { .. } => "queue.status",
@@ -307,6 +341,8 @@ impl ServerMessage {
     pub fn with_rid(mut self, new: Option<Rid>) -> Self {
         match &mut self {
             ServerMessage::Pong { rid }
+            | ServerMessage::Profile { rid, .. }
+            | ServerMessage::Data { rid, .. }
             | ServerMessage::QueueJoined { rid, .. }
             | ServerMessage::QueueLeft { rid }
             | ServerMessage::QueueStatus { rid, .. }
@@ -331,6 +367,8 @@ impl ServerMessage {
     pub fn rid(&self) -> Option<&Rid> {
         match self {
             ServerMessage::Pong { rid }
+            | ServerMessage::Profile { rid, .. }
+            | ServerMessage::Data { rid, .. }
             | ServerMessage::QueueJoined { rid, .. }
             | ServerMessage::QueueLeft { rid }
             | ServerMessage::QueueStatus { rid, .. }

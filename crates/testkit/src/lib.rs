@@ -7,6 +7,7 @@
 //!   `DATABASE_URL`), and unique namespaces.
 //! - [`cluster`]: [`PrivateCluster`], a throw-away Redis Cluster of `redis-server`
 //!   processes on free loopback ports, killed when dropped.
+//! - [`postgres`]: [`PrivatePostgres`], a PostgreSQL of a test's own that it may stop.
 //! - [`service`]: a service's settings as environment variables, and the real binary as a
 //!   child process.
 //! - [`wait`]: waiting for a condition with a deadline (never a bare sleep).
@@ -15,11 +16,13 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod postgres;
 pub mod service;
 pub mod shared;
 pub mod wait;
 
 pub use cluster::{PrivateCluster, StandaloneRedis};
+pub use postgres::PrivatePostgres;
 pub use service::{ServiceChild, binary_beside_test, env_var, operator_stats, service_env};
 pub use shared::{database_url, redis_urls, unique_namespace};
 pub use wait::wait_until;

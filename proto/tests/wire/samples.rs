@@ -52,6 +52,11 @@ pub fn requests() -> Vec<ClientRequest> {
             to: id("p2"),
             body: body(),
         },
+        ClientRequest::ProfileGet,
+        ClientRequest::DataGet {
+            kind: id("items"),
+            id: id("sword"),
+        },
     ]
 }
 
@@ -68,6 +73,27 @@ pub fn server_messages() -> Vec<ServerMessage> {
     let rid = Some(Rid::Int(3));
     vec![
         ServerMessage::Pong { rid: rid.clone() },
+        ServerMessage::Profile {
+            player: id("p1"),
+            name: "Ann".into(),
+            rating: 1516.5,
+            games: 3,
+            rid: rid.clone(),
+        },
+        ServerMessage::Data {
+            kind: id("items"),
+            id: id("sword"),
+            version: 42,
+            document: Some(serde_json::json!({"damage": 10, "tags": ["sharp"]})),
+            rid: rid.clone(),
+        },
+        ServerMessage::Data {
+            kind: id("items"),
+            id: id("nothing"),
+            version: 42,
+            document: None,
+            rid: rid.clone(),
+        },
         ServerMessage::QueueJoined {
             ticket: id("t1"),
             queue: id("duel"),

@@ -46,6 +46,9 @@ pub struct GatewaySection {
     pub abuse_strikes: u32,
     /// Rooms one connection may be in at once.
     pub max_rooms: usize,
+    /// The longest a profile or game data document is served from this process's memory
+    /// without asking Redis (changes announced by the cache-warmer drop it sooner).
+    pub cache_ttl_ms: u64,
     /// On SIGTERM: how long clients get to reconnect elsewhere before the rest are closed
     /// with 4002. Keep it below `shutdown.drain_deadline_ms`.
     pub drain_grace_ms: u64,
@@ -147,6 +150,7 @@ impl GatewaySection {
         ] {
             service_runtime::config::positive(key, u64::from(value))?;
         }
+        service_runtime::config::positive("gateway.cache_ttl_ms", self.cache_ttl_ms)?;
         if self.max_rooms == 0 {
             return Err(ConfigError::new(
                 "gateway.max_rooms",

@@ -75,6 +75,7 @@ outbound_queue = 256
 rate_per_second = 20.0
 rate_burst = 40
 chat_per_minute = 30
+cache_ttl_ms = 5000
 abuse_strikes = 10
 max_rooms = 32
 drain_grace_ms = 3000
@@ -115,6 +116,20 @@ reconnect_spread_ms = 2000
         let Self {
             listener, shared, ..
         } = self;
+        // Changes the cache-warmer announces evict local copies; without this they expire
+        // within the reader's TTL.
+        let _cache_invalidations = match shared
+            .cache
+            .follow_invalidations(&shared.subscriptions)
+            .await
+        {
+            Ok(subscription) => Some(subscription),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot follow cache invalidations; cached profiles and data expire by TTL only");
+                None
+            }
+        };
+        shared.cache.spawn_stats_flush(ctx.shutdown.child_token());
         let server = axum::serve(listener, http::router(shared.clone()))
             .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });

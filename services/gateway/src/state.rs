@@ -38,6 +38,8 @@ pub struct Shared {
     pub chat: ChatLimit,
     pub tickets: Tickets,
     pub hub: Hub,
+    /// Profiles and game data through the local cache (`profile.get`, `data.get`).
+    pub cache: cache_reader::CacheReader,
     /// Every connection task, so the drain can wait for their cleanup.
     pub tracker: TaskTracker,
     next_local_id: AtomicU64,
@@ -80,6 +82,15 @@ impl Shared {
                 queues::JoinPolicy::from_config(&matchmaking),
             ),
             hub: Hub::default(),
+            cache: cache_reader::CacheReader::new(
+                keys.clone(),
+                redis.clone(),
+                cache_reader::ReaderConfig {
+                    ttl: Duration::from_millis(config.cache_ttl_ms),
+                    warm_wait: Duration::from_millis(matchmaking.profile_wait_ms),
+                    ..cache_reader::ReaderConfig::default()
+                },
+            ),
             tracker: TaskTracker::new(),
             next_local_id: AtomicU64::new(1),
             config,

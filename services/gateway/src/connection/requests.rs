@@ -62,6 +62,18 @@ impl From<TicketError> for Refusal {
     }
 }
 
+impl From<cache_reader::ReadError> for Refusal {
+    fn from(err: cache_reader::ReadError) -> Self {
+        match err {
+            cache_reader::ReadError::Unavailable(what) => Self::new(
+                ErrorCode::Unavailable,
+                format!("{what} is being loaded; retry shortly"),
+            ),
+            other => Self::unavailable(other),
+        }
+    }
+}
+
 impl From<RoomError> for Refusal {
     fn from(err: RoomError) -> Self {
         Self::unavailable(err)
@@ -159,7 +171,51 @@ impl Connection {
             ClientRequest::RoomLeave { room } => self.room_leave(room).await,
             ClientRequest::RoomSend { room, body } => self.room_send(room, body).await,
             ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
+            ClientRequest::ProfileGet => self.profile_get().await,
+            ClientRequest::DataGet { kind, id } => self.data_get(kind, id).await,
         }
+    }
+
+    async fn profile_get(&mut self) -> Result<ServerMessage, Refusal> {
+        let profile = self
+            .shared
+            .cache
+            .profile(self.identity.player.as_str())
+            .await?;
+        Ok(ServerMessage::Profile {
+            player: self.identity.player.clone(),
+            name: profile.display_name.clone(),
+            rating: profile.rating,
+            games: profile.games_played,
+            rid: None,
+        })
+    }
+
+    async fn data_get(&mut self, kind: Id, id: Id) -> Result<ServerMessage, Refusal> {
+        let document = self
+            .shared
+            .cache
+            .document(kind.as_str(), id.as_str())
+            .await?;
+        let (version, document) = match document {
+            Some(doc) => {
+                let json = serde_json::from_str(&doc.json).map_err(|err| {
+                    Refusal::new(
+                        ErrorCode::Internal,
+                        format!("game data {kind}/{id} is not valid JSON: {err}"),
+                    )
+                })?;
+                (doc.version, Some(json))
+            }
+            None => (self.shared.cache.version_of(kind.as_str()).await?, None),
+        };
+        Ok(ServerMessage::Data {
+            kind,
+            id,
+            version,
+            document,
+            rid: None,
+        })
     }
 
     async fn queue_join(&mut self, queue: Id, region: Id) -> Result<ServerMessage, Refusal> {
