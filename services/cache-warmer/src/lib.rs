@@ -169,7 +169,8 @@ pub fn migrate_command(args: Vec<String>) -> std::process::ExitCode {
         Ok(config) => config,
         Err(err) => {
             eprintln!("rallypoint-cache-warmer: {err}");
-            return ExitCode::FAILURE;
+            // EX_CONFIG, as the service itself exits on a bad config value.
+            return ExitCode::from(64);
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

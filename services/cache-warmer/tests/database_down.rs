@@ -110,18 +110,7 @@ async fn with_the_database_down_cached_players_still_match_and_results_wait_for_
             other => panic!("expected match.found, got {other:?}"),
         }
     }
-    let (status, _) = api
-        .call(
-            "GET",
-            &format!("/v1/servers/{server}/assignments?wait_ms=5000"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
-        .await;
-    assert_eq!(status, 204);
+    api.take(&server, &match_id).await;
     let (status, body) = api
         .call(
             "POST",

@@ -61,23 +61,6 @@ fn rating_of(found: &[(String, Vec<(String, f64)>)], player: &str) -> f64 {
         .expect("the player is in the match")
 }
 
-/// The game server's side: takes the match and acknowledges it.
-async fn take(api: &pool_common::Api, server: &str, match_id: &str) {
-    let (status, body) = api
-        .call(
-            "GET",
-            &format!("/v1/servers/{server}/assignments?wait_ms=5000"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["assignments"][0]["match"], match_id);
-    let (status, _) = api
-        .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
-        .await;
-    assert_eq!(status, 204);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_says() {
     let ns = testkit::unique_namespace("results");
@@ -112,7 +95,7 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
     assert_eq!(rating_of(&found, &winner), 1600.0);
     assert_eq!(rating_of(&found, &loser), 1400.0);
     let match_id = found[0].0.clone();
-    take(&api, &server, &match_id).await;
+    api.take(&server, &match_id).await;
 
     // Hold the players' rows so the warmer's commit blocks inside its transaction.
     let mut lock = db.begin().await.expect("a transaction");

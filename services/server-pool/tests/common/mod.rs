@@ -106,6 +106,24 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The game server's side of an assignment: long-polls for it, checks it is
+    /// `match_id`, and acknowledges it.
+    pub async fn take(&self, server: &str, match_id: &str) {
+        let (status, body) = self
+            .call(
+                "GET",
+                &format!("/v1/servers/{server}/assignments?wait_ms=5000"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["assignments"][0]["match"], match_id, "{body}");
+        let (status, body) = self
+            .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+
     pub async fn register(&self, id: &str, region: &str, capacity: u32) {
         let (status, body) = self
             .call(
