@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use core_keys::Keys;
-use fred::prelude::{Client, HashesInterface, KeysInterface};
+use fred::prelude::{Client, HashesInterface, KeysInterface, SetsInterface};
 use moka::future::Cache;
 use service_runtime::publish::Publisher;
 use service_runtime::subscriptions::{HandlerSubscription, SubscribeError, Subscriptions};
@@ -299,6 +299,15 @@ impl CacheReader {
             if first {
                 self.count("game_data", "redis_miss");
                 first = false;
+                // A kind PostgreSQL does not hold has no documents: no warm-up to wait for.
+                let kinds = self.inner.keys.data_kinds();
+                let (known, listed): (bool, bool) = (
+                    self.inner.redis.sismember(&kinds, kind).await?,
+                    self.inner.redis.exists::<u32, _>(&kinds).await? == 1,
+                );
+                if listed && !known {
+                    return Ok(None);
+                }
             }
             if asked.is_none_or(|at| at.elapsed() >= ASK_AGAIN) {
                 self.ask(proto::Event::CacheInvalidate {
@@ -378,6 +387,7 @@ impl CacheReader {
                 self.inner.documents.invalidate_all();
                 Ok(())
             }
+            // A data kind changed (rare): one predicate over the documents.
             (Some(kind), _) => {
                 let kind = kind.clone();
                 let documents = self
@@ -395,11 +405,20 @@ impl CacheReader {
                 };
                 documents.and(profiles)
             }
-            (None, false) => self
-                .inner
-                .profiles
-                .invalidate_entries_if(move |p, _| players.contains(p))
-                .map(|_| ()),
+            (None, false) => {
+                // The common case (after every stored result): evict by key, no scan.
+                let reader = self.clone();
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                runtime.spawn(async move {
+                    for player in &players {
+                        reader.inner.profiles.invalidate(player).await;
+                    }
+                    reader.inner.invalidations.fetch_add(1, Ordering::SeqCst);
+                });
+                return;
+            }
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, "cannot apply a cache invalidation; dropping every local entry");

@@ -124,6 +124,13 @@ impl Keys {
         format!("{}:invalidate", self.tagged("cache"))
     }
 
+    /// `<ns>:{data}:kinds`: set of the game data kinds PostgreSQL holds, written by the
+    /// cache-warmer: a reader asked for a kind not in it answers "no such document" at
+    /// once instead of asking for a warm-up.
+    pub fn data_kinds(&self) -> String {
+        format!("{}:kinds", self.tagged("data"))
+    }
+
     /// `<ns>:{cache}:stats`: hash of cache lookups by layer and outcome (`local_hit`,
     /// `redis_hit`, `redis_miss`), added to by every reader, for a cluster-wide hit rate.
     pub fn cache_stats(&self) -> String {

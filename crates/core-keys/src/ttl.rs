@@ -19,13 +19,14 @@ pub const SERVER_HEARTBEAT: Duration = Duration::from_secs(60);
 /// A ticket outlives a dropped socket this long, so a quick reconnect keeps its place.
 pub const TICKET_GRACE: Duration = Duration::from_secs(30);
 
-/// Window of the per-player chat rate limit.
 /// The longest a posted result holds back its players' next `queue.join` (if PostgreSQL
 /// stays down longer, they queue at the rating the cache holds).
 pub const RATING_PENDING: Duration = Duration::from_secs(3600);
 
-/// How long a warmed profile stays in Redis without being warmed again (players online
-/// or queued are re-warmed well within it).
+/// How long a warmed profile stays in Redis unless written again (a rating change, an
+/// invalidation). A profile that lapses while its player is online or queued is warmed
+/// again by the cache-warmer's reconcile scan or by the next join that misses it.
 pub const PROFILE: Duration = Duration::from_secs(6 * 3600);
 
+/// Window of the per-player chat rate limit.
 pub const CHAT_RATE_WINDOW: Duration = Duration::from_secs(60);

@@ -49,23 +49,30 @@ pub async fn snapshot(db: &PgPool, kind: &str) -> Result<Snapshot, DbError> {
     })
 }
 
-/// Writes one document (creating or replacing it); returns its new version.
+/// Writes one document (creating or replacing it); returns the kind's new version.
 pub async fn put(
     db: &PgPool,
     kind: &str,
     id: &str,
     document: &serde_json::Value,
 ) -> Result<i64, DbError> {
-    Ok(sqlx::query_scalar(
+    let mut tx = db.begin().await?;
+    sqlx::query(
         "INSERT INTO game_data (kind, id, document) VALUES ($1, $2, $3::jsonb)
-         ON CONFLICT (kind, id) DO UPDATE SET document = EXCLUDED.document
-         RETURNING version",
+         ON CONFLICT (kind, id) DO UPDATE SET document = EXCLUDED.document",
     )
     .bind(kind)
     .bind(id)
     .bind(document.to_string())
-    .fetch_one(db)
-    .await?)
+    .execute(&mut *tx)
+    .await?;
+    // The kind's row is locked by this transaction (its trigger): the version is ours.
+    let version = sqlx::query_scalar("SELECT version FROM game_data_kinds WHERE kind = $1")
+        .bind(kind)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(version)
 }
 
 /// Deletes one document; true if it existed.

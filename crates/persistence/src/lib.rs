@@ -88,6 +88,20 @@ pub async fn server_version(pool: &PgPool) -> Result<String, DbError> {
         .await?)
 }
 
+impl DbError {
+    /// A failure of the data itself (SQLSTATE class 22, data exception, or 23, integrity
+    /// violation): retrying the same statement fails the same way, while the database is
+    /// fine. Anything else (connection, timeouts, read-only after a failover) may pass on
+    /// a retry.
+    pub fn is_data_error(&self) -> bool {
+        let DbError::Query(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+    }
+}
+
 /// The schema's migrations (`crates/persistence/migrations`), embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -3,8 +3,9 @@
 //!
 //! The ratings a result moves are the players' ratings in the database at the time of the
 //! commit (locked, in id order so two results sharing a player never deadlock). A player
-//! cannot be in two live matches at once and cannot queue again before their last result
-//! is stored, so each player's results are applied in the order they were played.
+//! cannot be in two live matches at once, and their next join waits for their last result
+//! to be stored (bounded: see `core_keys::ttl::RATING_PENDING`), so normally each player's
+//! results are applied in the order they were played.
 
 use std::collections::HashMap;
 
@@ -73,12 +74,13 @@ struct Seat {
 /// teams) with their team's placement. A team's placement is its best-placed member's;
 /// a team with no member placed is placed after everyone.
 fn seats(m: &FinishedMatch) -> Vec<Seat> {
-    let place_of: HashMap<&str, usize> = m
-        .placements
-        .iter()
-        .enumerate()
-        .flat_map(|(i, group)| group.iter().map(move |p| (p.as_str(), i + 1)))
-        .collect();
+    // A player's best (first) placement counts if they are listed twice.
+    let mut place_of: HashMap<&str, usize> = HashMap::new();
+    for (i, group) in m.placements.iter().enumerate() {
+        for player in group {
+            place_of.entry(player.as_str()).or_insert(i + 1);
+        }
+    }
     let teams: &[Vec<String>] = if m.teams.is_empty() {
         &m.placements
     } else {
@@ -86,19 +88,41 @@ fn seats(m: &FinishedMatch) -> Vec<Seat> {
     };
     let last = m.placements.len() + 1;
     let mut seats = Vec::new();
+    let mut seated = std::collections::HashSet::new();
     for (team, members) in teams.iter().enumerate() {
+        // A player listed twice sits once, in the first team that names them.
+        let members: Vec<&String> = members
+            .iter()
+            .filter(|p| seated.insert(p.as_str()))
+            .collect();
         let placement = members
             .iter()
             .filter_map(|p| place_of.get(p.as_str()).copied())
             .min()
             .unwrap_or(last);
         seats.extend(members.iter().map(|player| Seat {
-            player: player.clone(),
+            player: (*player).clone(),
             team,
             placement,
         }));
     }
     seats
+}
+
+/// `stats` with NUL characters taken out of every string: PostgreSQL's jsonb cannot hold
+/// them, and a game server's free-form statistics must not make a result unstorable.
+fn without_nul(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.replace('\0', ""), without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn timestamp(ms: Option<u64>) -> Option<f64> {
@@ -110,7 +134,10 @@ fn timestamp(ms: Option<u64>) -> Option<f64> {
 pub async fn store(db: &PgPool, m: &FinishedMatch, rules: RatingRules) -> Result<Stored, DbError> {
     let seats = seats(m);
     let ids: Vec<String> = seats.iter().map(|s| s.player.clone()).collect();
-    let outcome = serde_json::json!({ "placements": m.placements, "stats": m.stats });
+    let outcome = serde_json::json!({
+        "placements": m.placements,
+        "stats": m.stats.as_ref().map(without_nul),
+    });
 
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
@@ -266,6 +293,26 @@ mod tests {
         assert_eq!(place("b"), Some((0, 2)));
         assert_eq!(place("c"), Some((1, 1)));
         assert_eq!(place("d"), Some((1, 1)));
+    }
+
+    #[test]
+    fn a_player_listed_twice_sits_once() {
+        let s = seats(&finished(&[], &[&["a"], &["a", "b"]]));
+        assert_eq!(
+            s.iter()
+                .map(|x| (x.player.as_str(), x.placement))
+                .collect::<Vec<_>>(),
+            vec![("a", 1), ("b", 2)]
+        );
+    }
+
+    #[test]
+    fn nul_characters_leave_the_stats() {
+        let stats = serde_json::json!({"name\u{0}": ["a\u{0}b", 1], "x": "ok"});
+        assert_eq!(
+            without_nul(&stats),
+            serde_json::json!({"name": ["ab", 1], "x": "ok"})
+        );
     }
 
     #[test]

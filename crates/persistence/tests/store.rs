@@ -323,7 +323,8 @@ async fn game_data_versions_move_on_every_change_however_it_is_made() {
             .contains(&(kind.clone(), after_sql.version))
     );
 
-    // So does a delete, and the kind stays known (empty) so its warm copy can be emptied.
+    // So does a delete, and the kind stays known (empty) so its warm copy can be emptied;
+    // and a TRUNCATE, which fires no row triggers.
     assert!(
         game_data::delete(&db, &kind, "sword")
             .await
@@ -342,4 +343,25 @@ async fn game_data_versions_move_on_every_change_however_it_is_made() {
     let empty = game_data::snapshot(&db, &kind).await.expect("snapshot");
     assert!(empty.version > after_sql.version);
     assert!(empty.documents.is_empty());
+    let other = format!("{kind}-other");
+    game_data::put(&db, &other, "x", &serde_json::json!(1))
+        .await
+        .expect("put");
+    let before = game_data::snapshot(&db, &other)
+        .await
+        .expect("snapshot")
+        .version;
+    // Only in a throw-away transaction: other tests share the table.
+    let mut tx = db.begin().await.expect("tx");
+    sqlx::query("TRUNCATE game_data")
+        .execute(&mut *tx)
+        .await
+        .expect("truncate");
+    let after: i64 = sqlx::query_scalar("SELECT version FROM game_data_kinds WHERE kind = $1")
+        .bind(&other)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("version");
+    assert!(after > before, "TRUNCATE moves every kind's version");
+    tx.rollback().await.expect("rollback");
 }

@@ -2,7 +2,36 @@
 //! team, at what ratings. Stored (JSON) with the claim, so whichever instance finishes the
 //! hand-over after a crash has everything it needs, and read by the server pool.
 
+use std::sync::LazyLock;
+
+use fred::prelude::Client;
+use fred::types::scripts::Script;
 use serde::{Deserialize, Serialize};
+
+static PLAYER_FREE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("record/player_free.lua")));
+
+/// Frees `players` of `match_id`: clears their live-match marker and a pending rating of
+/// that match, so they may queue again. The one way a match lets its players go when it
+/// will not be rated (cancelled, lost, or its result set aside).
+pub async fn free_players<'a>(
+    redis: &Client,
+    keys: &core_keys::Keys,
+    match_id: &str,
+    players: impl Iterator<Item = &'a str>,
+) -> Result<(), fred::error::Error> {
+    let frees = players.map(|player| {
+        PLAYER_FREE.evalsha_with_reload::<i64, _, _>(
+            redis,
+            core_keys::scripts::player_result(keys, player),
+            vec![match_id.to_owned()],
+        )
+    });
+    for freed in futures::future::join_all(frees).await {
+        freed?;
+    }
+    Ok(())
+}
 
 /// One player of a formed match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -207,6 +207,7 @@ impl Tickets {
         let mut stale_rounds = 0;
         let started = tokio::time::Instant::now();
         let mut warm_requested_at: Option<tokio::time::Instant> = None;
+        let mut profile_wait_started: Option<tokio::time::Instant> = None;
         while stale_rounds < 2 {
             let marker = Marker {
                 queue: queue.to_owned(),
@@ -218,7 +219,11 @@ impl Tickets {
                 .evalsha_with_reload(
                     &self.redis,
                     scripts::ticket_reserve(&self.keys, player),
-                    vec![marker.encode(), self.fallback_rating()],
+                    vec![
+                        marker.encode(),
+                        self.fallback_rating(),
+                        self.waits_for_results().to_owned(),
+                    ],
                 )
                 .await?;
             match reply.as_slice() {
@@ -238,7 +243,9 @@ impl Tickets {
                         self.request_warm(player).await;
                         warm_requested_at = Some(tokio::time::Instant::now());
                     }
-                    if started.elapsed() >= self.policy.profile_wait {
+                    let waiting_since =
+                        *profile_wait_started.get_or_insert_with(tokio::time::Instant::now);
+                    if waiting_since.elapsed() >= self.policy.profile_wait {
                         return Err(TicketError::ProfileUnavailable);
                     }
                     tokio::time::sleep(WAIT_POLL).await;
@@ -291,6 +298,15 @@ impl Tickets {
         match self.policy.profiles {
             ProfilePolicy::Required => String::new(),
             ProfilePolicy::Optional => self.policy.default_rating.to_string(),
+        }
+    }
+
+    /// '1' when a join waits for the player's last result to reach their rating: only
+    /// where a cache-warmer runs (profiles required) does anyone ever clear the mark.
+    fn waits_for_results(&self) -> &'static str {
+        match self.policy.profiles {
+            ProfilePolicy::Required => "1",
+            ProfilePolicy::Optional => "0",
         }
     }
 

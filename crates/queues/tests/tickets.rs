@@ -212,3 +212,49 @@ async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back()
             .expect("zcard");
     assert_eq!(queued, 1, "only r2's ticket is queued, once");
 }
+
+#[tokio::test]
+async fn a_pending_rating_holds_a_join_back_only_where_a_cache_warmer_settles_it() {
+    let ns = testkit::unique_namespace("pending");
+    let (optional, redis, keys) = tickets(&ns).await;
+    let player = "just-played";
+    let _: () = redis
+        .set(
+            keys.player(player).rating_pending(),
+            "m-1",
+            None,
+            None,
+            false,
+        )
+        .await
+        .expect("marked");
+    let _: i64 = fred::prelude::HashesInterface::hset(
+        &redis,
+        keys.player(player).profile(),
+        [("rating", "1600"), ("version", "3")],
+    )
+    .await
+    .expect("profile");
+    let required = Tickets::new(
+        keys.clone(),
+        redis.clone(),
+        queues::JoinPolicy {
+            default_rating: 1500.0,
+            profiles: queues::ProfilePolicy::Required,
+            profile_wait: std::time::Duration::from_millis(200),
+            result_wait: std::time::Duration::from_millis(200),
+        },
+    );
+    // Profiles required (a cache-warmer will settle the mark): the join waits, then refuses.
+    match required.join(player, "duel", "eu").await {
+        Err(queues::TicketError::RatingPending { match_id }) => assert_eq!(match_id, "m-1"),
+        other => panic!("expected rating pending, got {other:?}"),
+    }
+    let marker: Option<String> = redis.get(keys.player(player).ticket()).await.expect("get");
+    assert_eq!(marker, None, "a refused join leaves nothing behind");
+    // No cache-warmer (profiles optional): nobody would settle the mark, so it is ignored.
+    match optional.join(player, "duel", "eu").await.expect("joined") {
+        JoinOutcome::Joined(ticket) => assert_eq!(ticket.rating, 1600.0),
+        other => panic!("{other:?}"),
+    }
+}

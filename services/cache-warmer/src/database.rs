@@ -41,8 +41,14 @@ impl Database {
                     tracing::info!("PostgreSQL answers again; pending work resumes");
                 }
             }
+            // The database answered: it is up, the data was wrong.
+            Err(err) if err.is_data_error() => {
+                metrics::counter!("rallypoint_database_errors_total", "kind" => "data")
+                    .increment(1);
+            }
             Err(err) => {
-                metrics::counter!("rallypoint_database_errors_total").increment(1);
+                metrics::counter!("rallypoint_database_errors_total", "kind" => "unavailable")
+                    .increment(1);
                 let reason = format!("PostgreSQL unavailable: {err}; results wait in Redis");
                 if self.readiness.set_degraded("database", Some(reason)) {
                     tracing::warn!(error = %err, "PostgreSQL unavailable: results stay in the Redis outbox and profiles are served from the cache until it is back");

@@ -10,7 +10,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use fred::prelude::KeysInterface;
+use fred::prelude::{KeysInterface, SetsInterface};
 use fred::types::scripts::Script;
 use persistence::game_data;
 use service_runtime::lease::Lease;
@@ -32,6 +32,8 @@ pub enum Warmed {
     Current { version: i64 },
     /// Another instance is warming it right now.
     Busy,
+    /// PostgreSQL has no such kind (nothing is written for it).
+    Unknown,
 }
 
 /// Warms one kind from PostgreSQL. `force` rewrites it even at the same version.
@@ -69,6 +71,9 @@ async fn write_snapshot(
     let snapshot = shared
         .db
         .observe(game_data::snapshot(&shared.db.pool, kind).await)?;
+    if snapshot.version == 0 {
+        return Ok(Warmed::Unknown);
+    }
     let mut args = Vec::with_capacity(3 + snapshot.documents.len() * 2);
     args.push(lease.owner().to_owned());
     args.push(snapshot.version.to_string());
@@ -102,6 +107,10 @@ pub async fn refresh(shared: &Shared) -> anyhow::Result<usize> {
     let versions = shared
         .db
         .observe(game_data::versions(&shared.db.pool).await)?;
+    if !versions.is_empty() {
+        let kinds: Vec<&str> = versions.iter().map(|(kind, _)| kind.as_str()).collect();
+        let _: i64 = shared.redis.sadd(shared.keys.data_kinds(), kinds).await?;
+    }
     let mut written = 0;
     for (kind, version) in versions {
         let cached: Option<i64> = shared.redis.get(shared.keys.data(&kind).version()).await?;
@@ -121,7 +130,7 @@ pub async fn refresh(shared: &Shared) -> anyhow::Result<usize> {
 /// The game-data worker: a refresh at start and on the timer; reloads on request.
 pub async fn run(
     shared: Arc<Shared>,
-    mut requests: mpsc::UnboundedReceiver<Option<String>>,
+    mut requests: mpsc::Receiver<Option<String>>,
     stop: CancellationToken,
 ) {
     let mut timer = tokio::time::interval(Duration::from_millis(

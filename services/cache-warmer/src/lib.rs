@@ -49,7 +49,7 @@ pub fn now_ms() -> u64 {
 #[derive(Debug)]
 pub struct CacheWarmer {
     shared: Arc<Shared>,
-    data_requests: tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
+    data_requests: tokio::sync::mpsc::Receiver<Option<String>>,
 }
 
 impl Service for CacheWarmer {
@@ -95,7 +95,7 @@ max_body_bytes = 65536
                 }
             }
         }
-        let (data_tx, data_requests) = tokio::sync::mpsc::unbounded_channel();
+        let (data_tx, data_requests) = tokio::sync::mpsc::channel(64);
         let shared = Arc::new(Shared {
             config,
             instance_id: ctx.instance_id.clone(),

@@ -114,10 +114,18 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     let mut dispositions = String::new();
     let mut changed_players = Vec::new();
     let mut failed = false;
+    // A round ends well within the lease, so the ack still finds the lease ours.
+    let budget = service_runtime::lease::renew_interval(Duration::from_millis(
+        shared.config.warmer.lease_ms,
+    ));
+    let started = tokio::time::Instant::now();
     for entry in &entries {
+        if !dispositions.is_empty() && started.elapsed() >= budget {
+            break;
+        }
         let Some(finished) = parse(entry) else {
             tracing::error!(%region, entry = %truncate(entry), "an outbox entry cannot be read; moved to the dead-letter list for an operator");
-            metrics::counter!("rallypoint_results_dead_lettered_total").increment(1);
+            set_aside(shared, entry).await;
             dispositions.push('d');
             continue;
         };
@@ -126,6 +134,12 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
             .observe(results::store(&shared.db.pool, &finished, rules).await);
         let stored = match stored {
             Ok(stored) => stored,
+            Err(err) if err.is_data_error() => {
+                tracing::error!(%region, match_id = %finished.match_id, error = %err, "PostgreSQL refuses this result's data; moved to the dead-letter list for an operator, its players may queue again");
+                set_aside(shared, entry).await;
+                dispositions.push('d');
+                continue;
+            }
             Err(err) => {
                 tracing::warn!(%region, match_id = %finished.match_id, error = %err, "cannot store a result yet; it stays in the outbox");
                 failed = true;
@@ -195,6 +209,48 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     }
 }
 
+/// An entry that will not be stored: counted, and its players freed of their pending
+/// rating (their next join uses the rating they have) so they are not held back.
+async fn set_aside(shared: &Shared, entry: &str) {
+    metrics::counter!("rallypoint_results_dead_lettered_total").increment(1);
+    let Some((match_id, players)) = match_and_players(entry) else {
+        return;
+    };
+    if let Err(err) = queues::free_players(
+        &shared.redis,
+        &shared.keys,
+        &match_id,
+        players.iter().map(String::as_str),
+    )
+    .await
+    {
+        tracing::warn!(%match_id, error = %err, "cannot clear the pending ratings of a set-aside result; they lapse by themselves");
+    }
+}
+
+/// The match id and every player id an entry names, read as leniently as possible.
+fn match_and_players(entry: &str) -> Option<(String, Vec<String>)> {
+    let value: serde_json::Value = serde_json::from_str(entry).ok()?;
+    let match_id = value.get("match")?.as_str()?.to_owned();
+    let mut players = Vec::new();
+    let mut collect = |groups: Option<&serde_json::Value>, field: Option<&str>| {
+        for group in groups.and_then(|g| g.as_array()).into_iter().flatten() {
+            for member in group.as_array().into_iter().flatten() {
+                let id = match field {
+                    Some(field) => member.get(field).and_then(|p| p.as_str()),
+                    None => member.as_str(),
+                };
+                players.extend(id.map(str::to_owned));
+            }
+        }
+    };
+    collect(value.get("placements"), None);
+    collect(value.pointer("/record/teams"), Some("player"));
+    players.sort();
+    players.dedup();
+    Some((match_id, players))
+}
+
 /// An outbox entry as a match to store.
 fn parse(entry: &str) -> Option<FinishedMatch> {
     let entry: queues::ResultEntry = serde_json::from_str(entry).ok()?;
@@ -260,6 +316,20 @@ mod tests {
         );
         assert!(parse("not json").is_none());
         assert!(parse(r#"{"match":"m1"}"#).is_none());
+    }
+
+    #[test]
+    fn a_set_aside_entry_still_names_its_players() {
+        let entry = r#"{"match":"m1","placements":[["a"],["b", 7]],"record":{"teams":[[{"player":"c"}]]},"ended_ms":"oops"}"#;
+        assert!(parse(entry).is_none(), "unreadable as a result");
+        assert_eq!(
+            match_and_players(entry),
+            Some((
+                "m1".to_owned(),
+                vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]
+            ))
+        );
+        assert_eq!(match_and_players("{not json"), None);
     }
 
     #[test]

@@ -170,9 +170,12 @@ fn collect(shared: &Shared, payload: &[u8], wanted: &mut BTreeSet<String>) {
             }
             proto::Event::CacheInvalidate { dataset, players } => {
                 wanted.extend(players.iter().map(ToString::to_string));
-                if dataset.is_some() || players.is_empty() {
-                    // The worker ends only at shutdown; a request then has no one to serve.
-                    let _ = shared.data_requests.send(dataset);
+                if (dataset.is_some() || players.is_empty())
+                    && shared.data_requests.try_send(dataset).is_err()
+                {
+                    tracing::debug!(
+                        "game data reload requests are piling up; this one is dropped (its sender asks again)"
+                    );
                 }
             }
             other => {
@@ -219,13 +222,16 @@ async fn reconcile_once(shared: &Shared) {
                 }
             }
         }
-        let checks = found.iter().map(|p| {
-            let key = shared.keys.player(p).profile();
-            async move { (p, shared.redis.exists::<u32, _>(key).await) }
-        });
-        for (player, exists) in futures::future::join_all(checks).await {
-            if matches!(exists, Ok(0)) {
-                missing.push(player.clone());
+        // In slices, so a large online population is not one burst of commands.
+        for slice in found.chunks(500) {
+            let checks = slice.iter().map(|p| {
+                let key = shared.keys.player(p).profile();
+                async move { (p, shared.redis.exists::<u32, _>(key).await) }
+            });
+            for (player, exists) in futures::future::join_all(checks).await {
+                if matches!(exists, Ok(0)) {
+                    missing.push(player.clone());
+                }
             }
         }
     }

@@ -20,8 +20,9 @@ pub struct Shared {
     pub publisher: Publisher,
     pub subscriptions: Subscriptions,
     pub db: Database,
-    /// Asks the game-data worker to reload kinds now (`None`: every kind).
-    pub data_requests: mpsc::UnboundedSender<Option<String>>,
+    /// Asks the game-data worker to reload kinds now (`None`: every kind). Bounded: a
+    /// request that does not fit is a duplicate of one waiting, or retried by its sender.
+    pub data_requests: mpsc::Sender<Option<String>>,
 }
 
 impl Shared {

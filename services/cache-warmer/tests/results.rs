@@ -290,3 +290,88 @@ async fn a_result_delivered_twice_moves_ratings_once_and_unreadable_entries_are_
     assert_eq!(stats["results"]["us"]["outbox"], 0, "{stats}");
     warmer.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_result_postgresql_refuses_is_set_aside_and_frees_its_players_without_blocking_others() {
+    let ns = testkit::unique_namespace("refused");
+    let (a, b, c, d) = (
+        format!("a-{ns}"),
+        format!("b-{ns}"),
+        format!("c-{ns}"),
+        format!("d-{ns}"),
+    );
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    let entry = |match_id: &str, ended_ms: u64, first: &str, second: &str| {
+        serde_json::to_string(&queues::ResultEntry {
+            match_id: match_id.to_owned(),
+            region: "eu".into(),
+            server: "gs".into(),
+            started_ms: None,
+            ended_ms,
+            placements: vec![vec![first.to_owned()], vec![second.to_owned()]],
+            stats: None,
+            record: None,
+        })
+        .expect("json")
+    };
+    // An end time PostgreSQL cannot represent (year 31 million): a data error, forever.
+    let refused = entry(&format!("bad-{ns}"), 1_000_000_000_000_000_000, &a, &b);
+    let fine = entry(&format!("good-{ns}"), 1_700_000_000_000, &c, &d);
+    for player in [&a, &b] {
+        let _: () = redis
+            .set(
+                keys.player(player).rating_pending(),
+                format!("bad-{ns}"),
+                None,
+                None,
+                false,
+            )
+            .await
+            .expect("marked");
+    }
+    let outbox = keys.pool("eu").results_outbox();
+    let _: u64 = redis
+        .rpush(&outbox, vec![refused.clone(), fine])
+        .await
+        .expect("rpush");
+
+    let warmer = common::start(&ns, &[]).await;
+    testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
+        let left: u64 = redis.llen(&outbox).await.ok()?;
+        (left == 0).then_some(())
+    })
+    .await
+    .expect("in time");
+    let dead: Vec<String> = redis
+        .lrange(keys.pool("eu").results_dead(), 0, -1)
+        .await
+        .expect("dead");
+    assert_eq!(dead, vec![refused]);
+    for player in [&a, &b] {
+        let pending: u64 = redis
+            .exists(keys.player(player).rating_pending())
+            .await
+            .expect("exists");
+        assert_eq!(pending, 0, "{player} may queue again");
+    }
+    assert_eq!(
+        persistence::results::count(&db, &format!("good-{ns}"))
+            .await
+            .expect("count"),
+        1,
+        "the result behind it was committed"
+    );
+    let ready: serde_json::Value = reqwest::get(format!("http://{}/health/ready", warmer.ops_addr))
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        ready["status"], "ready",
+        "a data error is not a database outage: {ready}"
+    );
+    warmer.stop().await.expect("stops");
+}

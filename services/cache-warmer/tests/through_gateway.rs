@@ -120,6 +120,16 @@ async fn a_client_reads_its_profile_and_game_data_and_sees_changes_after_an_inva
         }
         other => panic!("expected data, got {other:?}"),
     }
+    // A kind PostgreSQL does not hold: no document, at once (nothing to warm).
+    match client
+        .request(json!({"type": "data.get", "kind": format!("nothing-{ns}"), "id": "x"}))
+        .await
+    {
+        ServerMessage::Data {
+            version, document, ..
+        } => assert_eq!((version, document), (0, None)),
+        other => panic!("expected data, got {other:?}"),
+    }
     gateway.stop().await.expect("stops");
     warmer.stop().await.expect("stops");
 }

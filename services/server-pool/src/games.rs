@@ -21,8 +21,6 @@ static ACK: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_ack.lua")));
 static RESULT: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_result.lua")));
-static PLAYER_FREE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("games/player_free.lua")));
 static PLAYER_RESULT: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/player_result.lua")));
 
@@ -180,11 +178,18 @@ impl Games {
                 metrics::counter!("rallypoint_pool_results_total").increment(1);
                 Ok(Outcome::Done)
             }
-            // A repeat may follow a crash between the two steps: free the players again.
+            // Posted before: counted once; the first post marked and freed the players.
             "duplicate" => Ok(Outcome::Duplicate),
-            "unknown" => Ok(Outcome::Unknown),
-            // Cancelled between the look-up and the script: the cancel freed the players;
-            // the pending marks set above must not hold their next join back.
+            // Gone or cancelled between the look-up and the script: nothing will be rated,
+            // so the pending marks set above must not hold the players' next join back.
+            // (On a Redis error the marks stay: the game server retries the post, which
+            // either records the result or finds it recorded.)
+            "unknown" => {
+                if let Some(record) = &record {
+                    self.free_players(match_id, record).await?;
+                }
+                Ok(Outcome::Unknown)
+            }
             other => {
                 if let Some(record) = &record {
                     self.free_players(match_id, record).await?;
@@ -222,17 +227,13 @@ impl Games {
         match_id: &str,
         record: &queues::MatchRecord,
     ) -> Result<(), fred::error::Error> {
-        let frees = record.players().map(|p| {
-            PLAYER_FREE.evalsha_with_reload::<i64, _, _>(
-                &self.redis,
-                core_keys::scripts::player_result(&self.keys, &p.player),
-                vec![match_id.to_owned()],
-            )
-        });
-        for freed in futures::future::join_all(frees).await {
-            freed?;
-        }
-        Ok(())
+        queues::free_players(
+            &self.redis,
+            &self.keys,
+            match_id,
+            record.players().map(|p| p.player.as_str()),
+        )
+        .await
     }
 }
 

@@ -5,6 +5,7 @@
 -- KEYS[4]  the player's pending rating (string: the match whose result is not in yet)
 -- ARGV[1]  the marker to set
 -- ARGV[2]  the rating to use when the profile is not cached, or '' to refuse instead
+-- ARGV[3]  '1' to wait for a pending rating, '0' to ignore it (no cache-warmer runs)
 -- Returns {'reserved', rating} | {'queued', existing marker} | {'matched', match id}
 --       | {'rating_pending', match id} | {'no_profile', ''}
 -- Nothing is written unless the reply is 'reserved'.
@@ -16,7 +17,7 @@ local live_match = redis.call('GET', KEYS[2])
 if live_match then
   return {'matched', live_match}
 end
-local pending = redis.call('GET', KEYS[4])
+local pending = ARGV[3] == '1' and redis.call('GET', KEYS[4])
 if pending then
   return {'rating_pending', pending}
 end
