@@ -228,6 +228,16 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
     gateway.stop().await.expect("stops");
 }
 
+/// Waits until the cache-warmer has taken everything off `outbox`.
+async fn drained(redis: &fred::prelude::Client, outbox: &str) {
+    testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
+        let left: u64 = redis.llen(outbox).await.ok()?;
+        (left == 0).then_some(())
+    })
+    .await
+    .expect("in time");
+}
+
 #[tokio::test]
 async fn a_result_delivered_twice_moves_ratings_once_and_unreadable_entries_are_kept_aside() {
     let ns = testkit::unique_namespace("redeliver");
@@ -254,12 +264,7 @@ async fn a_result_delivered_twice_moves_ratings_once_and_unreadable_entries_are_
         .expect("rpush");
 
     let warmer = common::start(&ns, &[]).await;
-    testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
-        let left: u64 = redis.llen(&outbox).await.ok()?;
-        (left == 0).then_some(())
-    })
-    .await
-    .expect("in time");
+    drained(&redis, &outbox).await;
     assert_eq!(
         persistence::results::count(&db, &format!("m-{ns}"))
             .await
@@ -338,12 +343,7 @@ async fn a_result_postgresql_refuses_is_set_aside_and_frees_its_players_without_
         .expect("rpush");
 
     let warmer = common::start(&ns, &[]).await;
-    testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
-        let left: u64 = redis.llen(&outbox).await.ok()?;
-        (left == 0).then_some(())
-    })
-    .await
-    .expect("in time");
+    drained(&redis, &outbox).await;
     let dead: Vec<String> = redis
         .lrange(keys.pool("eu").results_dead(), 0, -1)
         .await
@@ -374,4 +374,71 @@ async fn a_result_postgresql_refuses_is_set_aside_and_frees_its_players_without_
         "a data error is not a database outage: {ready}"
     );
     warmer.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_commit_every_result_exactly_once() {
+    let ns = testkit::unique_namespace("pair");
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    let one = common::start(&ns, &[]).await;
+    let two = common::start(&ns, &[]).await;
+    // 40 duels among 8 players, in both regions, delivered while both instances run.
+    let players: Vec<String> = (0..8).map(|i| format!("p{i}-{ns}")).collect();
+    let mut games = std::collections::HashMap::<String, i32>::new();
+    for n in 0..40_usize {
+        let (a, b) = (&players[n % 8], &players[(n * 3 + 1) % 8]);
+        if a == b {
+            continue;
+        }
+        *games.entry(a.clone()).or_default() += 1;
+        *games.entry(b.clone()).or_default() += 1;
+        let region = if n % 2 == 0 { "eu" } else { "us" };
+        let entry = queues::ResultEntry {
+            match_id: format!("m{n}-{ns}"),
+            region: region.into(),
+            server: "gs".into(),
+            started_ms: None,
+            ended_ms: 1_700_000_000_000 + n as u64,
+            placements: vec![vec![a.clone()], vec![b.clone()]],
+            stats: None,
+            record: None,
+        };
+        let _: u64 = redis
+            .rpush(
+                keys.pool(region).results_outbox(),
+                serde_json::to_string(&entry).expect("json"),
+            )
+            .await
+            .expect("rpush");
+    }
+    for region in ["eu", "us"] {
+        drained(&redis, &keys.pool(region).results_outbox()).await;
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM matches WHERE id LIKE $1")
+        .bind(format!("%-{ns}"))
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(stored as usize, games.values().sum::<i32>() as usize / 2);
+    let profiles = persistence::players::get(&db, &players)
+        .await
+        .expect("players");
+    for profile in &profiles {
+        assert_eq!(
+            Some(&profile.games_played),
+            games.get(&profile.id),
+            "{}: every result applied once",
+            profile.id
+        );
+    }
+    // Ratings only move between these players: their sum is unchanged.
+    let total: f64 = profiles.iter().map(|p| p.rating).sum();
+    assert!(
+        (total - 1500.0 * profiles.len() as f64).abs() < 1e-6,
+        "{total}"
+    );
+    one.stop().await.expect("stops");
+    two.stop().await.expect("stops");
 }

@@ -195,3 +195,54 @@ async fn the_reconcile_scan_warms_players_online_without_a_profile() {
     .expect("in time");
     warmer.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn an_invalidation_event_reloads_a_data_kind() {
+    let ns = testkit::unique_namespace("datachan");
+    let kind = format!("modes-{ns}");
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    persistence::game_data::put(&db, &kind, "ctf", &json!({"players": 8}))
+        .await
+        .expect("put");
+    // A slow timer: only the event can bring the change in time.
+    let warmer = common::start(&ns, &[("warmer.data_refresh_interval_ms", "600000")]).await;
+    let data = keys.data(&kind);
+    testkit::wait_until("the start-up warm", Duration::from_secs(20), || async {
+        let doc: Option<String> = redis.hget(data.documents(), "ctf").await.ok()?;
+        doc.map(|_| ())
+    })
+    .await
+    .expect("in time");
+    let newer = persistence::game_data::put(&db, &kind, "ctf", &json!({"players": 10}))
+        .await
+        .expect("put");
+    let event = proto::Event::CacheInvalidate {
+        dataset: Some(kind.clone()),
+        players: Vec::new(),
+    };
+    let payload = proto::encode_event(&proto::EventEnvelope::new(event, 0)).expect("encoded");
+    let publisher = service_runtime::publish::Publisher::new(redis.clone());
+    // Published until heard: the warmer's subscription may still be on its way.
+    testkit::wait_until(
+        "the event to reload the kind",
+        Duration::from_secs(20),
+        || async {
+            publisher
+                .publish(&keys.warm_requests_channel(), payload.clone())
+                .await
+                .ok()?;
+            let version: Option<i64> = redis.get(data.version()).await.ok()?;
+            (version == Some(newer)).then_some(())
+        },
+    )
+    .await
+    .expect("in time");
+    let doc: String = redis.hget(data.documents(), "ctf").await.expect("doc");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&doc).expect("json")["players"],
+        10
+    );
+    warmer.stop().await.expect("stops");
+}
