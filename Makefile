@@ -24,16 +24,19 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	$(CARGO) build --workspace --bins --tests
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
 
-bench: ## release-build benchmarks on the local stack: idle connection memory, matchmaking (a few minutes)
+bench: ## release-build benchmarks on the local stack: idle connection memory, matchmaking, result commits (a few minutes)
 	@echo "==> building the release binaries and benchmarks (the first release build takes a few minutes)"
 	$(CARGO) build --release -p gateway --bin rallypoint-gateway --example idle_memory
 	$(CARGO) build --release -p server-pool --example matchmaking_bench
+	$(CARGO) build --release -p cache-warmer --example results_bench
 	$(LOCAL)/test-stack.sh -- bash -c '\
 	  echo "==> idle WebSocket connections: gateway RSS per connection"; \
 	  $(CARGO) run -q --release -p gateway --example idle_memory -- 10000; \
 	  echo "==> matchmaking: 2000 pairs at 500/s with 10,000 and 100,000 tickets already queued"; \
 	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 10000; \
-	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 100000'
+	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 100000; \
+	  echo "==> results: 5000 duel results among 1000 players committed to PostgreSQL by one cache-warmer"; \
+	  $(CARGO) run -q --release -p cache-warmer --example results_bench -- 5000 1000'
 
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
