@@ -55,7 +55,9 @@ async fn main() -> anyhow::Result<()> {
     for chunk in batch.chunks(1000) {
         let _: u64 = redis.rpush(&outbox, chunk.to_vec()).await?;
     }
-    println!("{results} results among {players} players queued in the outbox; starting a cache-warmer");
+    println!(
+        "{results} results among {players} players queued in the outbox; starting a cache-warmer"
+    );
     let started = Instant::now();
     let warmer = service_runtime::start::<CacheWarmer>(config).await?;
     loop {

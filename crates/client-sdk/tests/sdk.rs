@@ -1,0 +1,193 @@
+//! The SDK against real gateways on the shared test cluster: replies matched to requests,
+//! pushes as events, refusals, a replaced session, and a reconnect that resumes on
+//! another gateway when the first one drains.
+
+#[path = "../../../services/gateway/tests/common/mod.rs"]
+mod gateway_common;
+
+use std::time::Duration;
+
+use gateway_common::ws_addr;
+use rallypoint_client::proto::{ErrorCode, QueueState, ServerMessage};
+use rallypoint_client::{Auth, Client, ClientConfig, ClientError, Event};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+fn url(gateway: &service_runtime::RunningService) -> String {
+    format!("ws://{}/ws", ws_addr(gateway))
+}
+
+/// The next event that is not a `Disconnected` notice, within ten seconds.
+async fn next(events: &mut mpsc::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the event stream is open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_find_their_requests_and_pushes_arrive_as_events() {
+    let ns = testkit::unique_namespace("sdk");
+    let one = gateway_common::start(&ns, &[]).await;
+    let two = gateway_common::start(&ns, &[]).await;
+    let (ann, mut ann_events) =
+        Client::connect(ClientConfig::new([url(&one)], Auth::Guest("ann".into())))
+            .await
+            .expect("ann connects");
+    let (bob, mut bob_events) =
+        Client::connect(ClientConfig::new([url(&two)], Auth::Guest("bob".into())).msgpack())
+            .await
+            .expect("bob connects");
+    assert_eq!(ann.player(), Some("ann"));
+
+    // Many requests in flight at once: each gets its own reply.
+    let pings = (0..32).map(|_| ann.ping());
+    for pong in futures::future::join_all(pings).await {
+        pong.expect("pong");
+    }
+    assert_eq!(ann.join_room("lobby").await.expect("joined"), 1);
+    assert_eq!(bob.join_room("lobby").await.expect("joined"), 2);
+    ann.send_to_room("lobby", json!({"hello": "room"}))
+        .await
+        .expect("sent");
+    match next(&mut bob_events).await {
+        Event::Push(ServerMessage::RoomMessage { from, body, .. }) => {
+            assert_eq!(from.as_str(), "ann");
+            assert_eq!(body.as_value(), &json!({"hello": "room"}));
+        }
+        other => panic!("expected room.message, got {other:?}"),
+    }
+    bob.whisper("ann", json!("psst")).await.expect("whispered");
+    loop {
+        match next(&mut ann_events).await {
+            // Ann hears her own room message too.
+            Event::Push(ServerMessage::RoomMessage { .. }) => {}
+            Event::Push(ServerMessage::Whisper { from, body, .. }) => {
+                assert_eq!((from.as_str(), body.as_value()), ("bob", &json!("psst")));
+                break;
+            }
+            other => panic!("expected whisper, got {other:?}"),
+        }
+    }
+
+    // An error reply is a typed error; the connection stays.
+    ann.join_queue("duel", "eu").await.expect("queued");
+    match ann.join_queue("duel", "eu").await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::AlreadyQueued),
+        other => panic!("expected already_queued, got {other:?}"),
+    }
+    match ann.queue_status().await.expect("status") {
+        ServerMessage::QueueStatus { state, .. } => assert_eq!(state, QueueState::Searching),
+        other => panic!("{other:?}"),
+    }
+    match ann.whisper("nobody-here", json!(1)).await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotOnline),
+        other => panic!("expected not_online, got {other:?}"),
+    }
+    ann.close().await;
+    assert!(matches!(ann.ping().await, Err(ClientError::Closed)));
+    one.stop().await.expect("stops");
+    two.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_gateway_sends_the_client_to_the_next_and_it_resumes_there() {
+    let ns = testkit::unique_namespace("sdkmove");
+    let one = gateway_common::start(&ns, &[]).await;
+    let two = gateway_common::start(&ns, &[]).await;
+    let mut config = ClientConfig::new([url(&one), url(&two)], Auth::Guest("mover".into()));
+    config.reconnect_initial = Duration::from_millis(50);
+    let (mover, mut events) = Client::connect(config).await.expect("connects");
+    mover.join_room("hall").await.expect("joined");
+    mover.join_queue("squad", "us").await.expect("queued");
+
+    one.stop().await.expect("the first gateway drains");
+    let mut disconnected = false;
+    let status = loop {
+        match next(&mut events).await {
+            Event::Disconnected { .. } => disconnected = true,
+            Event::Reconnected { status, welcome } => {
+                match welcome {
+                    ServerMessage::Welcome { gateway, .. } => {
+                        assert_eq!(
+                            gateway.as_str(),
+                            two.instance_id,
+                            "moved to the other gateway"
+                        )
+                    }
+                    other => panic!("{other:?}"),
+                }
+                break status;
+            }
+            Event::Push(_) => {}
+            Event::Closed { reason } => panic!("closed: {reason}"),
+        }
+    };
+    assert!(disconnected, "the game is told it was disconnected");
+    match status {
+        Some(ServerMessage::QueueStatus { state, queue, .. }) => {
+            assert_eq!(state, QueueState::Searching);
+            assert_eq!(queue.map(|q| q.to_string()).as_deref(), Some("squad"));
+        }
+        other => panic!("expected the resumed queue status, got {other:?}"),
+    }
+    // The room came along: a message sent there reaches the moved client.
+    let (other, _other_events) =
+        Client::connect(ClientConfig::new([url(&two)], Auth::Guest("stayer".into())))
+            .await
+            .expect("connects");
+    other.join_room("hall").await.expect("joined");
+    other
+        .send_to_room("hall", json!("welcome back"))
+        .await
+        .expect("sent");
+    loop {
+        match next(&mut events).await {
+            Event::Push(ServerMessage::RoomMessage { body, .. }) => {
+                assert_eq!(body.as_value(), &json!("welcome back"));
+                break;
+            }
+            Event::Push(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    two.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_refused_token_and_a_replaced_session_are_final() {
+    let ns = testkit::unique_namespace("sdkrefuse");
+    let closed = gateway_common::start(&ns, &[("gateway.allow_guests", "false")]).await;
+    match Client::connect(ClientConfig::new(
+        [url(&closed)],
+        Auth::Token("not-a-jwt".into()),
+    ))
+    .await
+    {
+        Err(ClientError::Refused { status, .. }) => assert_eq!(status, 401),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    closed.stop().await.expect("stops");
+
+    let open = gateway_common::start(&ns, &[]).await;
+    let (_first, mut first_events) =
+        Client::connect(ClientConfig::new([url(&open)], Auth::Guest("twin".into())))
+            .await
+            .expect("connects");
+    let (second, _second_events) =
+        Client::connect(ClientConfig::new([url(&open)], Auth::Guest("twin".into())))
+            .await
+            .expect("connects");
+    loop {
+        match next(&mut first_events).await {
+            Event::Closed { reason } => {
+                assert!(reason.contains("replaced"), "{reason}");
+                break;
+            }
+            Event::Push(ServerMessage::Kicked { .. }) => {}
+            other => panic!("expected the first session to close for good, got {other:?}"),
+        }
+    }
+    second.ping().await.expect("the newer session works");
+    open.stop().await.expect("stops");
+}
