@@ -13,6 +13,7 @@
 //! - [`server`]: replies and pushes a gateway sends to a game client.
 //! - [`codes`]: protocol error codes and WebSocket close codes.
 //! - [`game_server`]: HTTP bodies between game servers and the server pool, with validation.
+//! - [`join_token`]: the token a player shows a game server, and its check.
 //! - [`events`]: inter-service events carried over Redis pub/sub.
 //! - [`codec`]: JSON / MessagePack encoding, subprotocol negotiation and size limits.
 //! - [`error`]: decode and encode errors.
@@ -29,6 +30,7 @@ pub mod events;
 mod fields;
 pub mod game_server;
 pub mod ids;
+pub mod join_token;
 pub mod rid;
 pub mod server;
 

@@ -68,6 +68,11 @@ impl ServiceProcess {
         })
     }
 
+    /// The address of one of the service's own listeners (`ws`, `http`).
+    pub fn endpoint(&self, name: &str) -> Option<&str> {
+        self.child.endpoints.get(name).map(String::as_str)
+    }
+
     /// `GET /health/ready`: the status code and body.
     pub async fn ready(&self) -> Result<(u16, String), String> {
         let response = reqwest::get(format!("http://{}/health/ready", self.ops_addr))

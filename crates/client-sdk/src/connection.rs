@@ -39,8 +39,13 @@ pub(crate) async fn start(
                 tokio::spawn(task.run(socket, commands));
                 return Ok(welcome);
             }
-            // A refusal (401, ...) is the same on every gateway.
-            Err(err @ ClientError::Refused { .. }) => return Err(err),
+            // A refused identity (401, 403) is refused by every gateway; anything else (a
+            // gateway not ready, 503) may be fine on the next one.
+            Err(
+                err @ ClientError::Refused {
+                    status: 401 | 403, ..
+                },
+            ) => return Err(err),
             Err(err) => last = err,
         }
     }

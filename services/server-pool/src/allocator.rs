@@ -23,9 +23,9 @@ use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::join_token::join_token;
 use crate::registry::{now_ms, teams};
 use crate::state::Shared;
+use proto::join_token::join_token;
 
 static ALLOCATE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("allocator/pool_allocate.lua")));

@@ -11,7 +11,6 @@
 //! - [`games`]: acknowledgements and results (slot freed, outbox, players freed).
 //! - [`cancel`]: matches that cannot go on: requeue and tell, or end as lost.
 //! - [`reaper`]: servers whose heartbeat lapsed: out of the pool, their games dealt with.
-//! - [`join_token`]: the HMAC players show the game server.
 //! - [`ops`]: `/v1/stats` and the operator's drain.
 //! - [`state`]: what all of these share.
 
@@ -23,7 +22,6 @@ pub mod api;
 pub mod cancel;
 pub mod config;
 pub mod games;
-pub mod join_token;
 pub mod ops;
 pub mod reaper;
 pub mod registry;

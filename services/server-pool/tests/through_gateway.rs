@@ -55,7 +55,7 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
                 assert_eq!(teams.len(), 2);
                 assert_eq!(
                     join_token,
-                    server_pool::join_token::join_token(
+                    proto::join_token::join_token(
                         common::TOKEN.as_bytes(),
                         match_id.as_str(),
                         &client.player
@@ -82,7 +82,7 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
             assert_eq!(again.as_str(), match_id);
             assert_eq!(
                 join_token,
-                server_pool::join_token::join_token(common::TOKEN.as_bytes(), &match_id, "alice")
+                proto::join_token::join_token(common::TOKEN.as_bytes(), &match_id, "alice")
             );
         }
         other => panic!("a reconnect in a match is told the match again: {other:?}"),

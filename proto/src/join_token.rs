@@ -1,6 +1,7 @@
 //! Join tokens: proof for a game server that a connecting player belongs to the match,
 //! `base64url(HMAC-SHA256(secret, "<match>:<player>"))` (PROTOCOL.md section 1). The
-//! secret is the game servers' pool token, which they already hold.
+//! secret is the game servers' pool token, which they already hold. The server pool
+//! issues them in `match.found`; a game server checks them with [`verify`].
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -19,6 +20,13 @@ pub fn join_token(secret: &[u8], match_id: &str, player: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// Whether `token` is `player`'s join token for `match_id` (compared in constant time).
+pub fn verify(secret: &[u8], match_id: &str, player: &str, token: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let expected = join_token(secret, match_id, player);
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +43,11 @@ mod tests {
             join_token(b"k", "m1", "alice"),
             join_token(b"k", "m1", "bob")
         );
+        let token = join_token(b"k", "m1", "alice");
+        assert!(verify(b"k", "m1", "alice", &token));
+        assert!(!verify(b"k", "m1", "bob", &token));
+        assert!(!verify(b"k", "m2", "alice", &token));
+        assert!(!verify(b"k", "m1", "alice", ""));
         assert_ne!(
             join_token(b"k", "m1", "alice"),
             join_token(b"k2", "m1", "alice")

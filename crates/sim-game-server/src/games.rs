@@ -1,0 +1,207 @@
+//! Matches in play on this server, and the endpoint players join them through.
+//!
+//! `POST /v1/join` {`match`, `player`, `token`}: `200` when the token is the player's join
+//! token for that match (`proto::join_token`), `403` when it is not, `404` for a match
+//! this server is not running. A match starts when all its players joined or the join
+//! timeout passed, whichever is first.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use proto::{Assignment, MatchResult};
+use serde::Deserialize;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::pool::PoolClient;
+
+/// One match waiting for or in play.
+struct Match {
+    expected: HashSet<String>,
+    joined: HashSet<String>,
+    all_joined: Arc<Notify>,
+}
+
+struct Inner {
+    secret: Vec<u8>,
+    join_timeout: Duration,
+    game: Duration,
+    matches: Mutex<HashMap<String, Match>>,
+    /// Every match ever started, so an assignment seen twice starts once.
+    seen: Mutex<HashSet<String>>,
+    running: Mutex<JoinSet<()>>,
+}
+
+/// The server's games. Cheap to clone.
+#[derive(Clone)]
+pub struct Games {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Games {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Games")
+            .field("active", &self.active())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug, Deserialize)]
+struct Join {
+    #[serde(rename = "match")]
+    match_id: String,
+    player: String,
+    token: String,
+}
+
+impl Games {
+    pub fn new(secret: Vec<u8>, join_timeout: Duration, game: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                secret,
+                join_timeout,
+                game,
+                matches: Mutex::default(),
+                seen: Mutex::default(),
+                running: Mutex::new(JoinSet::new()),
+            }),
+        }
+    }
+
+    /// Games in play or waiting for players.
+    pub fn active(&self) -> u32 {
+        lock(&self.inner.matches).len() as u32
+    }
+
+    /// The players' join endpoint.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/join", post(join))
+            .with_state(self.clone())
+    }
+
+    /// Takes an assignment: acknowledges it and runs the match in the background.
+    pub fn start(&self, assignment: Assignment, pool: Arc<PoolClient>) {
+        let match_id = assignment.match_id.to_string();
+        if !lock(&self.inner.seen).insert(match_id.clone()) {
+            return;
+        }
+        let expected: HashSet<String> = assignment
+            .teams
+            .iter()
+            .flatten()
+            .map(|m| m.player.to_string())
+            .collect();
+        let all_joined = Arc::new(Notify::new());
+        lock(&self.inner.matches).insert(
+            match_id.clone(),
+            Match {
+                expected,
+                joined: HashSet::new(),
+                all_joined: all_joined.clone(),
+            },
+        );
+        let games = self.clone();
+        lock(&self.inner.running).spawn(async move {
+            games.play(assignment, pool, all_joined).await;
+        });
+    }
+
+    async fn play(&self, assignment: Assignment, pool: Arc<PoolClient>, all_joined: Arc<Notify>) {
+        let match_id = assignment.match_id.to_string();
+        match pool.ack(&match_id).await {
+            Ok(status) if status.is_success() => {}
+            Ok(status) => {
+                tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
+                lock(&self.inner.matches).remove(&match_id);
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(%match_id, error = %err, "acknowledgement failed; playing anyway")
+            }
+        }
+        let joined_all = tokio::time::timeout(self.inner.join_timeout, all_joined.notified())
+            .await
+            .is_ok();
+        let joined = lock(&self.inner.matches)
+            .get(&match_id)
+            .map_or(0, |m| m.joined.len());
+        tracing::info!(%match_id, joined, all = joined_all, "match starting");
+        let game_ms = self.inner.game.as_millis() as u64;
+        let length = Duration::from_millis(game_ms / 2 + fastrand::u64(0..=game_ms / 2));
+        tokio::time::sleep(length).await;
+
+        let mut teams = assignment.teams.clone();
+        fastrand::shuffle(&mut teams);
+        let placements = teams
+            .iter()
+            .map(|team| team.iter().map(|m| m.player.clone()).collect())
+            .filter(|group: &Vec<proto::Id>| !group.is_empty())
+            .collect();
+        let result = MatchResult {
+            placements,
+            stats: Some(
+                serde_json::json!({ "length_ms": length.as_millis() as u64, "joined": joined }),
+            ),
+        };
+        match pool.result(&match_id, &result).await {
+            Ok(status) if status.is_success() => tracing::info!(%match_id, "result posted"),
+            Ok(status) => tracing::warn!(%match_id, %status, "the pool refused the result"),
+            Err(err) => tracing::error!(%match_id, error = %err, "could not post the result"),
+        }
+        lock(&self.inner.matches).remove(&match_id);
+    }
+
+    /// Waits for every game in play to end.
+    pub async fn finish(&self) {
+        let mut running = std::mem::take(&mut *lock(&self.inner.running));
+        while running.join_next().await.is_some() {}
+    }
+}
+
+async fn join(
+    State(games): State<Games>,
+    Json(join): Json<Join>,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let mut matches = lock(&games.inner.matches);
+    let Some(game) = matches.get_mut(&join.match_id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(
+                serde_json::json!({"error": "not_found", "message": "no such match on this server"}),
+            ),
+        );
+    };
+    let valid = game.expected.contains(&join.player)
+        && proto::join_token::verify(
+            &games.inner.secret,
+            &join.match_id,
+            &join.player,
+            &join.token,
+        );
+    if !valid {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(
+                serde_json::json!({"error": "forbidden", "message": "not this player's join token for this match"}),
+            ),
+        );
+    }
+    game.joined.insert(join.player);
+    if game.joined.len() == game.expected.len() {
+        game.all_joined.notify_one();
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({"joined": game.joined.len(), "of": game.expected.len()})),
+    )
+}

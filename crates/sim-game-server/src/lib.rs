@@ -1,0 +1,148 @@
+//! A simulated dedicated game server, speaking the game-server protocol
+//! (`proto/PROTOCOL.md`, section 2) as a real one would: the local stack runs a few of them,
+//! and the end-to-end tests and the load generator use them.
+//!
+//! It registers with the server pool (trying each pool address in turn), heartbeats at the
+//! interval the pool asks for (registering again if the pool forgot it), long-polls for
+//! assignments and acknowledges each, then for each match: waits until every player has
+//! joined (`POST /v1/join` on its own address with the join token from `match.found`) or
+//! the join timeout passes, "plays" for a while, and posts a result (teams in a random
+//! order, best first), retrying until the pool has it. On Ctrl-C or SIGTERM it leaves the
+//! pool (`DELETE /v1/servers/{id}`), finishes its games and exits.
+//!
+//! Layout: [`pool`] (the HTTP client of the server pool), [`games`] (matches in play and
+//! the join endpoint), this file (the arguments and the main loop).
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod games;
+pub mod pool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::games::Games;
+use crate::pool::PoolClient;
+
+/// The simulated server's settings (flags, or the environment variables named).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "rallypoint-sim-server",
+    about = "A simulated Rallypoint game server"
+)]
+pub struct Args {
+    /// Server pool base URLs, tried in turn.
+    #[arg(
+        long,
+        env = "SIM_POOL_URLS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub pool: Vec<String>,
+    /// The pool's game-server token (also the key of the players' join tokens).
+    #[arg(long, env = "SIM_POOL_TOKEN")]
+    pub token: String,
+    /// This server's id.
+    #[arg(long, env = "SIM_ID")]
+    pub id: String,
+    #[arg(long, env = "SIM_REGION", default_value = "eu")]
+    pub region: String,
+    /// Games at once.
+    #[arg(long, env = "SIM_CAPACITY", default_value_t = 8)]
+    pub capacity: u32,
+    /// Where players join (`POST /v1/join`); its address is what `match.found` shows them.
+    #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// How long a game lasts once started, in ms (each game a random 50-100% of it).
+    #[arg(long, env = "SIM_GAME_MS", default_value_t = 3000)]
+    pub game_ms: u64,
+    /// How long a match waits for its players to join before it starts anyway, in ms.
+    #[arg(long, env = "SIM_JOIN_TIMEOUT_MS", default_value_t = 5000)]
+    pub join_timeout_ms: u64,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
+    let address = listener.local_addr()?.to_string();
+    let pool = Arc::new(PoolClient::new(args.pool.clone(), args.token.clone())?);
+    let games = Games::new(
+        args.token.as_bytes().to_vec(),
+        Duration::from_millis(args.join_timeout_ms),
+        Duration::from_millis(args.game_ms),
+    );
+    let join_api = axum::serve(listener, games.router());
+    tokio::spawn(async move {
+        if let Err(err) = join_api.await {
+            tracing::error!(error = %err, "the join endpoint failed");
+        }
+    });
+    let registration = proto::RegisterServer {
+        id: proto::Id::parse(&args.id).context("--id is not a valid id")?,
+        region: proto::Id::parse(&args.region).context("--region is not a valid id")?,
+        address: address.clone(),
+        capacity: args.capacity,
+        labels: Default::default(),
+    };
+    let heartbeat = pool.register(&registration).await?;
+    tracing::info!(id = %args.id, region = %args.region, %address, capacity = args.capacity, "registered with the server pool");
+
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut beat = tokio::time::interval(heartbeat);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = beat.tick() => {
+                if let Err(err) = pool.heartbeat(&registration, games.active()).await {
+                    tracing::warn!(error = %err, "heartbeat failed; retrying at the next beat");
+                }
+            }
+            assignments = pool.assignments(&args.id) => match assignments {
+                Ok(assignments) => {
+                    for assignment in assignments {
+                        games.start(assignment, pool.clone());
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "polling for assignments failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("leaving the pool: no new games; finishing the ones in play");
+    if let Err(err) = pool.leave(&args.id).await {
+        tracing::warn!(error = %err, "could not tell the pool; it reaps this server when heartbeats stop");
+    }
+    games.finish().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

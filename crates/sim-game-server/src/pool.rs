@@ -1,0 +1,177 @@
+//! The server pool's HTTP API as a game server uses it, over every pool address in turn.
+
+use std::time::Duration;
+
+use proto::{Assignment, AssignmentsReply, Heartbeat, RegisterServer, Registered};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a pool call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("the pool refused the token (401): check --token / SIM_POOL_TOKEN")]
+    Unauthorized,
+    #[error("the pool answered {status}: {body}")]
+    Status { status: StatusCode, body: String },
+    #[error("no pool address answered: {0}")]
+    Unreachable(String),
+}
+
+/// A client of the server pool.
+#[derive(Debug)]
+pub struct PoolClient {
+    http: reqwest::Client,
+    urls: Vec<String>,
+    token: String,
+}
+
+/// The longest a long poll for assignments waits.
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+impl PoolClient {
+    pub fn new(urls: Vec<String>, token: String) -> anyhow::Result<Self> {
+        anyhow::ensure!(!urls.is_empty(), "give at least one --pool URL");
+        let http = reqwest::Client::builder()
+            .timeout(LONG_POLL + Duration::from_secs(10))
+            .build()?;
+        Ok(Self { http, urls, token })
+    }
+
+    /// One call, tried on each pool address until one answers.
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Option<T>), PoolError> {
+        let mut last = String::new();
+        for url in &self.urls {
+            let mut request = self
+                .http
+                .request(
+                    method.clone(),
+                    format!("{}{path}", url.trim_end_matches('/')),
+                )
+                .bearer_auth(&self.token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if status == StatusCode::UNAUTHORIZED {
+                        return Err(PoolError::Unauthorized);
+                    }
+                    if status.is_server_error() {
+                        last = format!("{url}: {status}");
+                        continue;
+                    }
+                    let text = response.text().await.unwrap_or_default();
+                    if status.is_client_error() && status != StatusCode::NOT_FOUND {
+                        return Err(PoolError::Status { status, body: text });
+                    }
+                    return Ok((status, serde_json::from_str(&text).ok()));
+                }
+                Err(err) => last = format!("{url}: {err}"),
+            }
+        }
+        Err(PoolError::Unreachable(last))
+    }
+
+    /// Registers (retrying while no pool answers); returns the heartbeat interval.
+    pub async fn register(&self, server: &RegisterServer) -> Result<Duration, PoolError> {
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self
+                .call::<_, Registered>(Method::POST, "/v1/servers", Some(server))
+                .await
+            {
+                Ok((_, Some(registered))) => {
+                    return Ok(Duration::from_millis(
+                        registered.heartbeat_interval_ms.max(100),
+                    ));
+                }
+                Ok((status, None)) => {
+                    tracing::warn!(%status, "unexpected answer to registration; retrying");
+                }
+                Err(PoolError::Unreachable(err)) => {
+                    tracing::warn!(error = %err, "no pool answers yet; retrying");
+                }
+                Err(err) => return Err(err),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// A heartbeat; registers again when the pool no longer knows this server.
+    pub async fn heartbeat(&self, server: &RegisterServer, active: u32) -> Result<(), PoolError> {
+        let beat = Heartbeat {
+            active_games: Some(active),
+            players: None,
+        };
+        let path = format!("/v1/servers/{}/heartbeat", server.id);
+        let (status, _) = self
+            .call::<_, AssignmentsReply>(Method::POST, &path, Some(&beat))
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            tracing::warn!("the pool forgot this server (reaped); registering again");
+            self.register(server).await?;
+        }
+        Ok(())
+    }
+
+    /// Long-polls for new assignments.
+    pub async fn assignments(&self, id: &str) -> Result<Vec<Assignment>, PoolError> {
+        let path = format!(
+            "/v1/servers/{id}/assignments?wait_ms={}",
+            LONG_POLL.as_millis()
+        );
+        let (_, reply) = self
+            .call::<(), AssignmentsReply>(Method::GET, &path, None)
+            .await?;
+        Ok(reply.map(|r| r.assignments).unwrap_or_default())
+    }
+
+    /// Acknowledges an assignment.
+    pub async fn ack(&self, match_id: &str) -> Result<StatusCode, PoolError> {
+        let path = format!("/v1/matches/{match_id}/ack");
+        Ok(self
+            .call::<(), serde_json::Value>(Method::POST, &path, None)
+            .await?
+            .0)
+    }
+
+    /// Posts a result, retrying while no pool answers.
+    pub async fn result(
+        &self,
+        match_id: &str,
+        result: &proto::MatchResult,
+    ) -> Result<StatusCode, PoolError> {
+        let path = format!("/v1/matches/{match_id}/result");
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self
+                .call::<_, serde_json::Value>(Method::POST, &path, Some(result))
+                .await
+            {
+                Ok((status, _)) => return Ok(status),
+                Err(PoolError::Unreachable(err)) => {
+                    tracing::warn!(%match_id, error = %err, "cannot post the result yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Leaves the pool (after the games in play).
+    pub async fn leave(&self, id: &str) -> Result<(), PoolError> {
+        let path = format!("/v1/servers/{id}");
+        self.call::<(), serde_json::Value>(Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
+    }
+}
