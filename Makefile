@@ -11,7 +11,7 @@ else
 TEST_RUNNER := $(CARGO) test --workspace
 endif
 
-.PHONY: help build test lint fmt up down status bench
+.PHONY: help build test lint fmt run up down status bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,14 +45,16 @@ lint: ## formatting check and clippy with warnings as errors
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-up: ## start the local Redis Cluster (7000-7005) and PostgreSQL (5433) in the background
-	$(LOCAL)/redis-cluster.sh start
-	$(LOCAL)/postgres.sh start
+run: ## build and run the whole platform in the foreground (2 gateways, 2 matchmakers, 2 pools, a cache-warmer, 4 simulated game servers); Ctrl-C stops it
+	$(LOCAL)/stack.sh run
 
-down: ## stop what `make up` started
-	$(LOCAL)/redis-cluster.sh stop
-	$(LOCAL)/postgres.sh stop
+up: ## the same as `make run`, in the background; returns once every part answers ready
+	$(LOCAL)/stack.sh up
+
+down: ## stop what `make up` (or `make run`) started
+	$(LOCAL)/stack.sh down
 
 status: ## is the local stack running?
+	$(LOCAL)/stack.sh status
 	$(LOCAL)/redis-cluster.sh status || true
 	$(LOCAL)/postgres.sh status || true

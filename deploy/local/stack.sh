@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The whole platform on this machine, for playing with it and for demos: the local Redis
+# Cluster and PostgreSQL, two gateways, two matchmakers, two server pools, a
+# cache-warmer, and four simulated game servers (two per region, capacity 8 each).
+#
+# usage: deploy/local/stack.sh {run|up|down|status}
+#   run     build, start everything, print what is where, stay in the foreground;
+#           Ctrl-C stops everything it started
+#   up      the same in the background; returns once every part answers ready
+#   down    stop what `up` (or an interrupted `run`) started, by pid
+#   status  what is running
+#
+# Dev secrets (fixed, documented, local only; production configs have no defaults and
+# refuse to start without them): JWT secret rallypoint-dev-jwt, game-server token
+# rallypoint-dev-pool, admin token rallypoint-dev-admin. Guests are allowed.
+# DATABASE_URL, when set, is used instead of the local PostgreSQL.
+# Logs: $RUN_DIR/stack/<name>.log; pids: $RUN_DIR/stack/<name>.pid.
+set -euo pipefail
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STACK_DIR="$RUN_DIR/stack"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+BIN="$TARGET_DIR/debug"
+JWT_SECRET="rallypoint-dev-jwt"
+POOL_TOKEN="rallypoint-dev-pool"
+ADMIN_TOKEN="rallypoint-dev-admin"
+NAMESPACE="local"
+
+# name | binary | ops port | extra env (space separated KEY=VALUE)
+SERVICES=(
+  "gateway-1|gateway|9101|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8080"
+  "gateway-2|gateway|9102|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8081"
+  "matchmaker-1|matchmaker|9201|"
+  "matchmaker-2|matchmaker|9202|"
+  "server-pool-1|server-pool|9301|RALLYPOINT_POOL__LISTEN=127.0.0.1:8090"
+  "server-pool-2|server-pool|9302|RALLYPOINT_POOL__LISTEN=127.0.0.1:8091"
+  "cache-warmer|cache-warmer|9401|"
+)
+# name | region | join port
+GAME_SERVERS=(
+  "sim-eu-1|eu|7701"
+  "sim-eu-2|eu|7702"
+  "sim-us-1|us|7711"
+  "sim-us-2|us|7712"
+)
+
+build() {
+  say "building the services and the simulated game server (the first build takes several minutes; cargo shows its progress)"
+  (cd "$REPO_ROOT" && cargo build --bins)
+}
+
+start_infra() {
+  say "starting the local Redis Cluster"
+  REDIS_URLS="$("$LOCAL_DIR/redis-cluster.sh" start | sed -n 's/^RALLYPOINT_REDIS__URLS=//p' | tail -n1)"
+  [[ -n "$REDIS_URLS" ]] || die "redis-cluster.sh start printed no URLs"
+  if [[ -n "${DATABASE_URL:-}" ]]; then
+    info "using DATABASE_URL from the environment"
+  else
+    say "starting the local PostgreSQL"
+    DATABASE_URL="$("$LOCAL_DIR/postgres.sh" start | sed -n 's/^DATABASE_URL=//p' | tail -n1)"
+    [[ -n "$DATABASE_URL" ]] || die "postgres.sh start printed no DATABASE_URL"
+  fi
+}
+
+# launch NAME CMD...: start CMD in its own session, logging to NAME.log, pid in NAME.pid.
+launch() {
+  local name="$1"
+  shift
+  local pidfile="$STACK_DIR/$name.pid"
+  if [[ -f "$pidfile" ]] && pid_alive "$(cat "$pidfile")"; then
+    die "$name is already running (pid $(cat "$pidfile")); run: make down"
+  fi
+  setsid "$@" >"$STACK_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+start_services() {
+  mkdir -p "$STACK_DIR"
+  local entry name binary ops extra
+  for entry in "${SERVICES[@]}"; do
+    IFS='|' read -r name binary ops extra <<<"$entry"
+    port_in_use "$ops" && die "port $ops (ops of $name) is taken by $(port_owner "$ops"); stop it or run: make down"
+    # shellcheck disable=SC2086 # extra is a list of KEY=VALUE words
+    launch "$name" env \
+      RALLYPOINT_REDIS__URLS="$REDIS_URLS" \
+      RALLYPOINT_REDIS__NAMESPACE="$NAMESPACE" \
+      RALLYPOINT_INSTANCE__ID="$name" \
+      RALLYPOINT_OPS__LISTEN="127.0.0.1:$ops" \
+      RALLYPOINT_OPS__ADMIN_TOKEN="$ADMIN_TOKEN" \
+      RALLYPOINT_GATEWAY__JWT_SECRET="$JWT_SECRET" \
+      RALLYPOINT_GATEWAY__ALLOW_GUESTS=true \
+      RALLYPOINT_POOL__TOKEN="$POOL_TOKEN" \
+      DATABASE_URL="$DATABASE_URL" \
+      $extra \
+      "$BIN/rallypoint-$binary"
+  done
+  wait_ready
+  local region port
+  for entry in "${GAME_SERVERS[@]}"; do
+    IFS='|' read -r name region port <<<"$entry"
+    launch "$name" "$BIN/rallypoint-sim-server" \
+      --pool "http://127.0.0.1:8090,http://127.0.0.1:8091" --token "$POOL_TOKEN" \
+      --id "$name" --region "$region" --capacity 8 --listen "127.0.0.1:$port"
+  done
+}
+
+wait_ready() {
+  local entry name binary ops extra deadline
+  for entry in "${SERVICES[@]}"; do
+    IFS='|' read -r name binary ops extra <<<"$entry"
+    deadline=$((SECONDS + 60))
+    until curl -fsS "http://127.0.0.1:$ops/health/ready" >/dev/null 2>&1; do
+      if ! pid_alive "$(cat "$STACK_DIR/$name.pid")"; then
+        tail -n 20 "$STACK_DIR/$name.log" >&2 || true
+        die "$name exited; its log is $STACK_DIR/$name.log"
+      fi
+      ((SECONDS < deadline)) || die "$name is not ready after 60 s; see $STACK_DIR/$name.log"
+      sleep 0.2
+    done
+    info "$name ready"
+  done
+}
+
+print_table() {
+  cat <<EOF
+
+Rallypoint is running (namespace "$NAMESPACE"; logs in $STACK_DIR/).
+
+  what             where                                 ops (health, metrics, admin)
+  gateway-1        ws://127.0.0.1:8080/ws                http://127.0.0.1:9101
+  gateway-2        ws://127.0.0.1:8081/ws                http://127.0.0.1:9102
+  matchmaker-1/2   (no port of its own)                  http://127.0.0.1:9201, :9202
+  server-pool-1    http://127.0.0.1:8090                 http://127.0.0.1:9301
+  server-pool-2    http://127.0.0.1:8091                 http://127.0.0.1:9302
+  cache-warmer     PostgreSQL: $DATABASE_URL
+                                                         http://127.0.0.1:9401
+  game servers     sim-eu-1/2 (127.0.0.1:7701/7702), sim-us-1/2 (127.0.0.1:7711/7712), capacity 8
+  Redis Cluster    $REDIS_URLS
+
+Dev secrets: JWT rallypoint-dev-jwt, game servers rallypoint-dev-pool, admin rallypoint-dev-admin.
+
+Connect a client:
+  cargo run -p rallypoint-client --example queue -- --guest alice --queue duel --region eu
+  cargo run -p rallypoint-client --example queue -- --guest bob --url ws://127.0.0.1:8081/ws
+  websocat 'ws://127.0.0.1:8080/ws?guest=carol'   then send {"type":"queue.join","queue":"duel","region":"eu"}
+Operator view:
+  curl -H 'Authorization: Bearer rallypoint-dev-admin' http://127.0.0.1:9201/v1/stats
+EOF
+}
+
+stop_all() {
+  local pidfile pid name
+  shopt -s nullglob
+  for pidfile in "$STACK_DIR"/*.pid; do
+    name="$(basename "$pidfile" .pid)"
+    pid="$(cat "$pidfile")"
+    if pid_alive "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  local deadline=$((SECONDS + 20))
+  for pidfile in "$STACK_DIR"/*.pid; do
+    pid="$(cat "$pidfile")"
+    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    if pid_alive "$pid"; then
+      warn "$(basename "$pidfile" .pid) did not stop in time; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+  shopt -u nullglob
+  # Each stops only what it started itself (a DATABASE_URL of your own is left alone).
+  "$LOCAL_DIR/redis-cluster.sh" stop || true
+  "$LOCAL_DIR/postgres.sh" stop || true
+}
+
+status() {
+  local pidfile any=0
+  shopt -s nullglob
+  for pidfile in "$STACK_DIR"/*.pid; do
+    any=1
+    if pid_alive "$(cat "$pidfile")"; then
+      info "$(basename "$pidfile" .pid): running (pid $(cat "$pidfile"))"
+    else
+      info "$(basename "$pidfile" .pid): not running"
+    fi
+  done
+  ((any)) || info "nothing of the stack is running"
+}
+
+case "${1:-}" in
+  run)
+    ensure_packages "curl curl"
+    build
+    start_infra
+    trap 'echo; say "stopping everything"; stop_all; exit 0' INT TERM
+    start_services
+    print_table
+    say "press Ctrl-C to stop everything"
+    while true; do sleep 1; done
+    ;;
+  up)
+    ensure_packages "curl curl"
+    build
+    start_infra
+    start_services
+    print_table
+    ;;
+  down)
+    stop_all
+    say "stopped"
+    ;;
+  status)
+    status
+    ;;
+  *)
+    echo "usage: $0 {run|up|down|status}" >&2
+    exit 2
+    ;;
+esac
