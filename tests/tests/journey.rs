@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use rallypoint_client::proto::ServerMessage;
-use rallypoint_client::{Auth, Client, ClientConfig, Event};
+use rallypoint_client::proto::{ErrorCode, ServerMessage};
+use rallypoint_client::{Auth, Client, ClientConfig, ClientError, Event};
 use rallypoint_tests::ServiceProcess;
 use tokio::sync::mpsc;
 
@@ -51,10 +51,27 @@ async fn match_found(player: &mut Player) -> (String, String, String, String, Ve
     }
 }
 
+/// `queue.join`, retried on `unavailable` as PROTOCOL.md tells clients to (a profile still
+/// being warmed on a busy machine, a result still being committed).
+async fn join(client: &Client, queue: &str) {
+    for attempt in 1..=10 {
+        match client.join_queue(queue, "eu").await {
+            Ok(_) => return,
+            Err(ClientError::Server {
+                code: ErrorCode::Unavailable,
+                message,
+            }) if attempt < 10 => {
+                eprintln!("join attempt {attempt}: {message}; retrying");
+            }
+            Err(err) => panic!("queue.join failed: {err}"),
+        }
+    }
+}
+
 /// Every player queues, gets the same match and server, and joins the game server.
 async fn play(players: &mut [Player], queue: &str) -> (String, Vec<(String, f64)>) {
     for p in players.iter() {
-        p.client.join_queue(queue, "eu").await.expect("queued");
+        join(&p.client, queue).await;
     }
     let mut seen = Vec::new();
     let http = reqwest::Client::new();
@@ -117,6 +134,8 @@ async fn duel_and_squad_from_queue_to_new_ratings_across_two_gateways() {
         ("pool.token", POOL_TOKEN.to_owned()),
         ("ops.admin_token", "journey-admin".to_owned()),
         ("matchmaker.tick_ms", "50".to_owned()),
+        // Generous for a busy CI machine; a join waits only until the profile is there.
+        ("matchmaking.profile_wait_ms", "10000".to_owned()),
         // Any two players may meet: this test is about the journey, not the windows.
         (
             "matchmaking.queues.duel.initial_window",
@@ -222,6 +241,48 @@ async fn duel_and_squad_from_queue_to_new_ratings_across_two_gateways() {
         final_ratings.iter().all(|r| *r != 1500.0),
         "{final_ratings:?}"
     );
+
+    // Rooms and whispers cross gateways: players 0 and 2 are on the first, 1 and 3 on the
+    // second.
+    for p in &players {
+        p.client
+            .join_room(&format!("lobby-{ns}"))
+            .await
+            .expect("joined the room");
+    }
+    players[0]
+        .client
+        .send_to_room(&format!("lobby-{ns}"), serde_json::json!({"gg": true}))
+        .await
+        .expect("sent");
+    let whisper_to = players[3].id.clone();
+    players[0]
+        .client
+        .whisper(&whisper_to, serde_json::json!("well played"))
+        .await
+        .expect("whispered");
+    for (n, p) in players.iter_mut().enumerate() {
+        let mut got_room = false;
+        let mut got_whisper = n != 3;
+        while !(got_room && got_whisper) {
+            let event = tokio::time::timeout(Duration::from_secs(10), p.events.recv())
+                .await
+                .expect("a message in time")
+                .expect("events open");
+            match event {
+                Event::Push(ServerMessage::RoomMessage { body, .. }) => {
+                    assert_eq!(body.as_value(), &serde_json::json!({"gg": true}));
+                    got_room = true;
+                }
+                Event::Push(ServerMessage::Whisper { body, .. }) => {
+                    assert_eq!(n, 3, "only the addressee gets the whisper");
+                    assert_eq!(body.as_value(), &serde_json::json!("well played"));
+                    got_whisper = true;
+                }
+                _ => {}
+            }
+        }
+    }
 
     for mut sim in sims {
         let _ = sim.kill().await;

@@ -44,7 +44,15 @@ async fn with_the_database_down_cached_players_still_match_and_results_wait_for_
 
     let url = pg.url();
     let warmer = common::start(&ns, &[("database.url", url.as_str())]).await;
-    let gateway = gateway_common::start(&ns, &[("matchmaking.profiles", "required")]).await;
+    let gateway = gateway_common::start(
+        &ns,
+        &[
+            ("matchmaking.profiles", "required"),
+            // Generous for a busy CI machine; the wait ends as soon as the profile is there.
+            ("matchmaking.profile_wait_ms", "10000"),
+        ],
+    )
+    .await;
     let matchmaker = matchmaker_common::start(&ns, &matchmaker_common::ANY_RATING).await;
     let pool = pool_common::start(&ns, &[]).await;
     let api = pool_common::Api::new(&pool);

@@ -78,6 +78,8 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
         &ns,
         &[
             ("matchmaking.profiles", "required"),
+            // Generous for a busy CI machine; the wait ends as soon as the profile is there.
+            ("matchmaking.profile_wait_ms", "10000"),
             ("matchmaking.result_wait_ms", "300"),
         ],
     )

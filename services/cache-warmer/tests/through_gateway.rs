@@ -28,6 +28,8 @@ async fn a_client_reads_its_profile_and_game_data_and_sees_changes_after_an_inva
         &ns,
         &[
             ("matchmaking.profiles", "required"),
+            // Generous for a busy CI machine; the wait ends as soon as the profile is there.
+            ("matchmaking.profile_wait_ms", "10000"),
             ("gateway.cache_ttl_ms", "600000"),
         ],
     )
