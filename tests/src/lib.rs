@@ -1,7 +1,11 @@
 //! Black-box test helpers: the real service binaries as child processes.
 //!
 //! The binaries are built by `make test` (`cargo build --bins`) before the tests run;
-//! they are found next to the test executable in the target folder.
+//! they are found next to the test executable in the target folder. (`cargo nextest run`
+//! alone does not rebuild them: run `cargo build --bins` after changing a service.)
+//!
+//! - [`ServiceProcess`]: one service binary as a child process.
+//! - [`stack`]: the whole platform as processes, and players on the client SDK.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -11,6 +15,8 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::process::Command;
+
+pub mod stack;
 
 /// The four services, by binary name.
 pub const SERVICES: [&str; 4] = ["gateway", "matchmaker", "server-pool", "cache-warmer"];
@@ -100,6 +106,11 @@ impl ServiceProcess {
             },
         )
         .await
+    }
+
+    /// SIGKILL: the process dies at once, holding whatever it held.
+    pub async fn kill(self) {
+        self.child.kill().await;
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.

@@ -2,7 +2,9 @@
 //!
 //! `POST /v1/join` {`match`, `player`, `token`}: `200` when the token is the player's join
 //! token for that match (`proto::join_token`), `403` when it is not, `404` for a match
-//! this server is not running. A match starts when all its players joined or the join
+//! this server is not running. A player may arrive before the server's own long poll has
+//! brought the assignment (both learn of the match at the same moment): a join for an
+//! unknown match waits up to [`EARLY_JOIN_WAIT`] for it. A match starts when all its players joined or the join
 //! timeout passed, whichever is first.
 
 use std::collections::{HashMap, HashSet};
@@ -35,7 +37,12 @@ struct Inner {
     /// Every match ever started, so an assignment seen twice starts once.
     seen: Mutex<HashSet<String>>,
     running: Mutex<JoinSet<()>>,
+    /// Signalled whenever an assignment arrives (for joins that came first).
+    assigned: Notify,
 }
+
+/// How long a join for a match not yet assigned here waits for the assignment.
+pub const EARLY_JOIN_WAIT: Duration = Duration::from_secs(3);
 
 /// The server's games. Cheap to clone.
 #[derive(Clone)]
@@ -73,6 +80,7 @@ impl Games {
                 matches: Mutex::default(),
                 seen: Mutex::default(),
                 running: Mutex::new(JoinSet::new()),
+                assigned: Notify::new(),
             }),
         }
     }
@@ -110,6 +118,8 @@ impl Games {
                 all_joined: all_joined.clone(),
             },
         );
+        tracing::info!(%match_id, players = lock(&self.inner.matches).get(&match_id).map_or(0, |m| m.expected.len()), "took an assignment");
+        self.inner.assigned.notify_waiters();
         let games = self.clone();
         lock(&self.inner.running).spawn(async move {
             games.play(assignment, pool, all_joined).await;
@@ -172,6 +182,15 @@ async fn join(
     State(games): State<Games>,
     Json(join): Json<Join>,
 ) -> (StatusCode, Json<serde_json::Value>) {
+    let deadline = tokio::time::Instant::now() + EARLY_JOIN_WAIT;
+    loop {
+        let assigned = games.inner.assigned.notified();
+        if lock(&games.inner.matches).contains_key(&join.match_id)
+            || tokio::time::timeout_at(deadline, assigned).await.is_err()
+        {
+            break;
+        }
+    }
     let mut matches = lock(&games.inner.matches);
     let Some(game) = matches.get_mut(&join.match_id) else {
         return (

@@ -1,0 +1,292 @@
+//! The whole platform as child processes on the shared test cluster and database, and
+//! players driving it through the client SDK: what the end-to-end and fault tests share.
+
+use std::time::Duration;
+
+use rallypoint_client::proto::{ErrorCode, ServerMessage};
+use rallypoint_client::{Auth, Client, ClientConfig, ClientError, Event};
+use tokio::sync::mpsc;
+
+use crate::ServiceProcess;
+
+/// The game servers' token in these tests.
+pub const POOL_TOKEN: &str = "stack-pool-token-0123456789";
+
+/// How many of each service to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub gateways: usize,
+    pub matchmakers: usize,
+    pub pools: usize,
+    pub warmers: usize,
+    /// Simulated game servers, all in `eu`.
+    pub game_servers: usize,
+}
+
+/// A running platform.
+#[derive(Debug)]
+pub struct Stack {
+    pub ns: String,
+    pub gateways: Vec<ServiceProcess>,
+    pub matchmakers: Vec<ServiceProcess>,
+    pub pools: Vec<ServiceProcess>,
+    pub warmers: Vec<ServiceProcess>,
+    game_servers: Vec<tokio::process::Child>,
+}
+
+impl Stack {
+    /// Starts every process in namespace `ns` with quick leases (so a killed instance's
+    /// work is taken over within about a second and a half) and waits until all are ready.
+    pub async fn start(ns: &str, sizes: Sizes) -> Stack {
+        let settings = [
+            ("redis.namespace", ns.to_owned()),
+            ("redis.urls", testkit::redis_urls().join(",")),
+            ("gateway.allow_guests", "true".to_owned()),
+            ("pool.token", POOL_TOKEN.to_owned()),
+            ("ops.admin_token", "stack-admin".to_owned()),
+            ("matchmaker.tick_ms", "50".to_owned()),
+            ("matchmaker.lease_ms", "1500".to_owned()),
+            ("pool.lease_ms", "1500".to_owned()),
+            ("warmer.lease_ms", "1500".to_owned()),
+            ("warmer.results_poll_ms", "50".to_owned()),
+            // Generous for a busy CI machine; a join waits only until the profile is there.
+            ("matchmaking.profile_wait_ms", "10000".to_owned()),
+            // Any two players may meet: these tests are about the journey, not the windows.
+            (
+                "matchmaking.queues.duel.initial_window",
+                "100000".to_owned(),
+            ),
+            ("matchmaking.queues.duel.max_window", "100000".to_owned()),
+            (
+                "matchmaking.queues.squad.initial_window",
+                "100000".to_owned(),
+            ),
+            ("matchmaking.queues.squad.max_window", "100000".to_owned()),
+        ];
+        let names: Vec<String> = settings.iter().map(|(k, _)| testkit::env_var(k)).collect();
+        let env: Vec<(&str, String)> = names
+            .iter()
+            .zip(&settings)
+            .map(|(name, (_, value))| (name.as_str(), value.clone()))
+            .collect();
+        let start = |service: &'static str, count: usize| {
+            let env = env.clone();
+            async move {
+                let mut started = Vec::new();
+                for _ in 0..count {
+                    started.push(ServiceProcess::start(service, &env).await.expect("started"));
+                }
+                started
+            }
+        };
+        let mut stack = Stack {
+            ns: ns.to_owned(),
+            gateways: start("gateway", sizes.gateways).await,
+            matchmakers: start("matchmaker", sizes.matchmakers).await,
+            pools: start("server-pool", sizes.pools).await,
+            warmers: start("cache-warmer", sizes.warmers).await,
+            game_servers: Vec::new(),
+        };
+        for service in stack.all() {
+            service
+                .wait_ready_status(200, Duration::from_secs(30))
+                .await
+                .expect("ready");
+        }
+        let pools: Vec<String> = stack
+            .pools
+            .iter()
+            .map(|p| {
+                format!(
+                    "http://{}",
+                    p.endpoint("http").expect("the pool's http endpoint")
+                )
+            })
+            .collect();
+        for n in 0..sizes.game_servers {
+            let sim = tokio::process::Command::new(crate::binary("sim-server"))
+                .args(["--pool", &pools.join(","), "--token", POOL_TOKEN])
+                .args([
+                    "--id",
+                    &format!("sim-{n}-{ns}"),
+                    "--region",
+                    "eu",
+                    "--capacity",
+                    "8",
+                ])
+                .args(["--game-ms", "200", "--join-timeout-ms", "15000"])
+                .kill_on_drop(true)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("the simulated game server starts");
+            stack.game_servers.push(sim);
+        }
+        stack
+    }
+
+    fn all(&self) -> impl Iterator<Item = &ServiceProcess> {
+        self.gateways
+            .iter()
+            .chain(&self.matchmakers)
+            .chain(&self.pools)
+            .chain(&self.warmers)
+    }
+
+    /// The gateways' WebSocket URLs, in order.
+    pub fn gateway_urls(&self) -> Vec<String> {
+        self.gateways
+            .iter()
+            .map(|g| format!("ws://{}/ws", g.endpoint("ws").expect("ws endpoint")))
+            .collect()
+    }
+
+    /// Stops everything that is still running (SIGTERM, bounded).
+    pub async fn stop(mut self) {
+        for mut sim in std::mem::take(&mut self.game_servers) {
+            let _ = sim.kill().await;
+        }
+        let all = self
+            .gateways
+            .drain(..)
+            .chain(self.matchmakers.drain(..))
+            .chain(self.pools.drain(..))
+            .chain(self.warmers.drain(..));
+        for service in all {
+            service
+                .terminate(Duration::from_secs(15))
+                .await
+                .expect("exits");
+        }
+    }
+}
+
+/// A player: an SDK client and its events.
+#[derive(Debug)]
+pub struct Player {
+    pub id: String,
+    pub client: Client,
+    pub events: mpsc::Receiver<Event>,
+    /// Matches already announced: `match.found` may come more than once (a re-sent
+    /// announcement, a reconnect), as PROTOCOL.md allows.
+    seen: std::collections::HashSet<String>,
+}
+
+/// What a player's `match.found` said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub match_id: String,
+    pub server: String,
+    pub address: String,
+    pub join_token: String,
+    /// (player, rating) of everyone in the match.
+    pub ratings: Vec<(String, f64)>,
+}
+
+impl Player {
+    /// Connects guest `id` to `urls` (the first is home; reconnects go to the next).
+    pub async fn connect(id: &str, urls: Vec<String>, msgpack: bool) -> Player {
+        let mut config = ClientConfig::new(urls, Auth::Guest(id.to_owned()));
+        config.reconnect_initial = Duration::from_millis(100);
+        if msgpack {
+            config = config.msgpack();
+        }
+        let (client, events) = Client::connect(config).await.expect("connects");
+        Player {
+            id: id.to_owned(),
+            client,
+            events,
+            seen: Default::default(),
+        }
+    }
+
+    /// `queue.join`, retried on `unavailable` (and on a dropped connection) as
+    /// PROTOCOL.md tells clients to.
+    pub async fn join(&self, queue: &str) {
+        for attempt in 1..=10 {
+            match self.client.join_queue(queue, "eu").await {
+                Ok(_) => return,
+                Err(ClientError::Server {
+                    code: ErrorCode::Unavailable,
+                    message,
+                }) if attempt < 10 => eprintln!("{}: join attempt {attempt}: {message}", self.id),
+                Err(ClientError::Disconnected) if attempt < 10 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(err) => panic!("{}: queue.join failed: {err}", self.id),
+            }
+        }
+    }
+
+    /// The next `match.found` of a match not seen before among the player's events
+    /// (others, and repeats, are skipped).
+    pub async fn match_found(&mut self) -> Found {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(30), self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{}: match.found in time", self.id))
+                .expect("events open");
+            if let Event::Push(ServerMessage::MatchFound {
+                match_id,
+                server,
+                join_token,
+                teams,
+                ..
+            }) = event
+            {
+                if !self.seen.insert(match_id.to_string()) {
+                    continue;
+                }
+                return Found {
+                    match_id: match_id.to_string(),
+                    server: server.id.to_string(),
+                    address: server.address,
+                    join_token,
+                    ratings: teams
+                        .iter()
+                        .flatten()
+                        .map(|m| (m.player.to_string(), m.rating))
+                        .collect(),
+                };
+            }
+        }
+    }
+
+    /// Records a match as announced (seen outside [`Player::match_found`]).
+    pub fn mark_seen(&mut self, match_id: &str) {
+        self.seen.insert(match_id.to_owned());
+    }
+
+    /// Joins the game server of `found` with the join token.
+    pub async fn join_game(&self, found: &Found) {
+        let joined = reqwest::Client::new()
+            .post(format!("http://{}/v1/join", found.address))
+            .json(&serde_json::json!({"match": found.match_id, "player": self.id, "token": found.join_token}))
+            .send()
+            .await
+            .expect("the game server answers");
+        assert_eq!(
+            joined.status().as_u16(),
+            200,
+            "{} joins {found:?} with its token",
+            self.id
+        );
+    }
+
+    /// Waits until the player's profile counts `games` games; returns the rating.
+    pub async fn rating_after(&self, games: u64) -> f64 {
+        testkit::wait_until(
+            "the result to reach the profile",
+            Duration::from_secs(30),
+            || async {
+                match self.client.profile().await.ok()? {
+                    ServerMessage::Profile {
+                        games: g, rating, ..
+                    } if g == games => Some(rating),
+                    _ => None,
+                }
+            },
+        )
+        .await
+        .expect("in time")
+    }
+}
