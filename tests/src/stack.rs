@@ -160,6 +160,24 @@ impl Stack {
     }
 }
 
+/// Every player queues for `queue`.
+pub async fn queue_all(players: &[Player], queue: &str) {
+    for p in players {
+        p.join(queue).await;
+    }
+}
+
+/// Each player's next new match, joined on its game server.
+pub async fn take_matches(players: &mut [Player]) -> Vec<Found> {
+    let mut found = Vec::new();
+    for p in players.iter_mut() {
+        let f = p.match_found().await;
+        p.join_game(&f).await;
+        found.push(f);
+    }
+    found
+}
+
 /// A player: an SDK client and its events.
 #[derive(Debug)]
 pub struct Player {

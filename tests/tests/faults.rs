@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rallypoint_client::Event;
 use rallypoint_client::proto::{QueueState, ServerMessage};
-use rallypoint_tests::stack::{Found, Player, Sizes, Stack};
+use rallypoint_tests::stack::{Found, Player, Sizes, Stack, queue_all, take_matches};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
@@ -45,32 +45,18 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
     };
 
     // 1. A matchmaker dies while everyone is queued: the other takes its queues over.
-    for p in &players {
-        p.join("duel").await;
-    }
+    queue_all(&players, "duel").await;
     stack.matchmakers.remove(0).kill().await;
-    let mut found = Vec::new();
-    for p in players.iter_mut() {
-        let f = p.match_found().await;
-        p.join_game(&f).await;
-        found.push(f);
-    }
+    let found = take_matches(&mut players).await;
     record(&found, &players);
     for p in &players {
         p.rating_after(1).await;
     }
 
     // 2. A server pool dies while matches wait for allocation: the other allocates them.
-    for p in &players {
-        p.join("duel").await;
-    }
+    queue_all(&players, "duel").await;
     stack.pools.remove(0).kill().await;
-    let mut found = Vec::new();
-    for p in players.iter_mut() {
-        let f = p.match_found().await;
-        p.join_game(&f).await;
-        found.push(f);
-    }
+    let found = take_matches(&mut players).await;
     record(&found, &players);
 
     // 3. A cache-warmer dies while those results are being committed: the other commits them.
@@ -81,9 +67,7 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
 
     // 4. A gateway dies with players connected: they reconnect to the other one, and
     //    queue.status tells them they are queued.
-    for p in &players {
-        p.join("duel").await;
-    }
+    queue_all(&players, "duel").await;
     stack.gateways.remove(0).kill().await;
     let mut early: HashMap<String, Found> = HashMap::new();
     for (n, p) in players.iter_mut().enumerate() {

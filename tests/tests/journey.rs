@@ -9,19 +9,12 @@ use std::time::Duration;
 
 use rallypoint_client::Event;
 use rallypoint_client::proto::ServerMessage;
-use rallypoint_tests::stack::{Found, Player, Sizes, Stack};
+use rallypoint_tests::stack::{Found, Player, Sizes, Stack, queue_all, take_matches};
 
 /// Every player queues and gets the same match and server, and joins the game server.
 async fn play(players: &mut [Player], queue: &str) -> Found {
-    for p in players.iter() {
-        p.join(queue).await;
-    }
-    let mut seen: Vec<Found> = Vec::new();
-    for p in players.iter_mut() {
-        let found = p.match_found().await;
-        p.join_game(&found).await;
-        seen.push(found);
-    }
+    queue_all(players, queue).await;
+    let mut seen = take_matches(players).await;
     for found in &seen {
         assert_eq!(
             (&found.match_id, &found.server),
