@@ -38,9 +38,15 @@ impl Stack {
     /// Starts every process in namespace `ns` with quick leases (so a killed instance's
     /// work is taken over within about a second and a half) and waits until all are ready.
     pub async fn start(ns: &str, sizes: Sizes) -> Stack {
+        Self::start_on(ns, sizes, testkit::redis_urls()).await
+    }
+
+    /// As [`Stack::start`], on the Redis Cluster at `redis_urls` (a private one a test may
+    /// break).
+    pub async fn start_on(ns: &str, sizes: Sizes, redis_urls: Vec<String>) -> Stack {
         let settings = [
             ("redis.namespace", ns.to_owned()),
-            ("redis.urls", testkit::redis_urls().join(",")),
+            ("redis.urls", redis_urls.join(",")),
             ("gateway.allow_guests", "true".to_owned()),
             ("pool.token", POOL_TOKEN.to_owned()),
             ("ops.admin_token", "stack-admin".to_owned()),
@@ -187,6 +193,8 @@ pub struct Player {
     /// Matches already announced: `match.found` may come more than once (a re-sent
     /// announcement, a reconnect), as PROTOCOL.md allows.
     seen: std::collections::HashSet<String>,
+    /// `Disconnected` events passed over while waiting for a match.
+    pub disconnects: u32,
 }
 
 /// What a player's `match.found` said.
@@ -214,6 +222,7 @@ impl Player {
             client,
             events,
             seen: Default::default(),
+            disconnects: 0,
         }
     }
 
@@ -243,6 +252,9 @@ impl Player {
                 .await
                 .unwrap_or_else(|_| panic!("{}: match.found in time", self.id))
                 .expect("events open");
+            if matches!(event, Event::Disconnected { .. }) {
+                self.disconnects += 1;
+            }
             if let Event::Push(ServerMessage::MatchFound {
                 match_id,
                 server,
