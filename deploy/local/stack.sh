@@ -150,18 +150,21 @@ Operator view:
 EOF
 }
 
-stop_all() {
-  local pidfile pid name
-  shopt -s nullglob
-  for pidfile in "$STACK_DIR"/*.pid; do
-    name="$(basename "$pidfile" .pid)"
+# stop_group GLOB: SIGTERM the processes whose pid files match GLOB, wait (bounded), then
+# SIGKILL what is left.
+stop_group() {
+  local pidfile pid
+  local files=("$STACK_DIR"/$1.pid)
+  for pidfile in "${files[@]}"; do
+    [[ -f "$pidfile" ]] || continue
     pid="$(cat "$pidfile")"
     if pid_alive "$pid"; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done
   local deadline=$((SECONDS + 20))
-  for pidfile in "$STACK_DIR"/*.pid; do
+  for pidfile in "${files[@]}"; do
+    [[ -f "$pidfile" ]] || continue
     pid="$(cat "$pidfile")"
     while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
     if pid_alive "$pid"; then
@@ -170,7 +173,12 @@ stop_all() {
     fi
     rm -f "$pidfile"
   done
-  shopt -u nullglob
+}
+
+stop_all() {
+  # Game servers first (they finish their games against the pools), then the services.
+  stop_group 'sim-*'
+  stop_group '*'
   # Each stops only what it started itself (a DATABASE_URL of your own is left alone).
   "$LOCAL_DIR/redis-cluster.sh" stop || true
   "$LOCAL_DIR/postgres.sh" stop || true

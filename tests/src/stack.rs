@@ -23,6 +23,18 @@ pub struct Sizes {
     pub game_servers: usize,
 }
 
+impl Sizes {
+    /// Two gateways (so pushes cross instances), one of each other service, two game
+    /// servers.
+    pub const SMALL: Sizes = Sizes {
+        gateways: 2,
+        matchmakers: 1,
+        pools: 1,
+        warmers: 1,
+        game_servers: 2,
+    };
+}
+
 /// A running platform.
 #[derive(Debug)]
 pub struct Stack {

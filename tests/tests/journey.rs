@@ -28,17 +28,7 @@ async fn play(players: &mut [Player], queue: &str) -> Found {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duel_and_squad_from_queue_to_new_ratings_across_two_gateways() {
     let ns = testkit::unique_namespace("journey");
-    let stack = Stack::start(
-        &ns,
-        Sizes {
-            gateways: 2,
-            matchmakers: 1,
-            pools: 1,
-            warmers: 1,
-            game_servers: 2,
-        },
-    )
-    .await;
+    let stack = Stack::start(&ns, Sizes::SMALL).await;
     let urls = stack.gateway_urls();
     let mut players = Vec::new();
     for n in 0..4 {

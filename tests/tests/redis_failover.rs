@@ -16,18 +16,7 @@ async fn a_redis_failover_keeps_clients_connected_and_matching_going() {
         .await
         .expect("a private cluster");
     let ns = testkit::unique_namespace("rfail");
-    let stack = Stack::start_on(
-        &ns,
-        Sizes {
-            gateways: 2,
-            matchmakers: 1,
-            pools: 1,
-            warmers: 1,
-            game_servers: 1,
-        },
-        cluster.seed_urls(),
-    )
-    .await;
+    let stack = Stack::start_on(&ns, Sizes::SMALL, cluster.seed_urls()).await;
     let urls = stack.gateway_urls();
     let mut players = Vec::new();
     for n in 0..4 {
