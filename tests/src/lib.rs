@@ -74,6 +74,11 @@ impl ServiceProcess {
         })
     }
 
+    /// The instance id the service announced.
+    pub fn instance(&self) -> &str {
+        &self.child.instance
+    }
+
     /// The address of one of the service's own listeners (`ws`, `http`).
     pub fn endpoint(&self, name: &str) -> Option<&str> {
         self.child.endpoints.get(name).map(String::as_str)

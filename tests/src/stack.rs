@@ -142,6 +142,30 @@ impl Stack {
         stack
     }
 
+    /// The index in `services` of the instance holding lease `key` (waits until one does).
+    /// Lease owners are `<instance>` or `<instance>/<unit>`.
+    pub async fn holder(&self, services: &[ServiceProcess], key: &str) -> usize {
+        let url = testkit::redis_urls()[0].clone();
+        let address = url.trim_start_matches("redis://").to_owned();
+        let (host, port) = address.split_once(':').expect("host:port");
+        testkit::wait_until(
+            &format!("someone to hold {key}"),
+            Duration::from_secs(20),
+            || async {
+                let output = tokio::process::Command::new("redis-cli")
+                    .args(["-c", "-h", host, "-p", port, "GET", key])
+                    .output()
+                    .await
+                    .ok()?;
+                let owner = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+                let instance = owner.split('/').next()?;
+                services.iter().position(|s| s.instance() == instance)
+            },
+        )
+        .await
+        .expect("in time")
+    }
+
     fn all(&self) -> impl Iterator<Item = &ServiceProcess> {
         self.gateways
             .iter()

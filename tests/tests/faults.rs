@@ -44,23 +44,37 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
         }
     };
 
-    // 1. A matchmaker dies while everyone is queued: the other takes its queues over.
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+
+    // 1. The matchmaker holding duel/eu dies while everyone is queued there: the other
+    //    takes the queue over.
+    let holder = stack
+        .holder(&stack.matchmakers, &keys.queue("duel", "eu").lease())
+        .await;
     queue_all(&players, "duel").await;
-    stack.matchmakers.remove(0).kill().await;
+    stack.matchmakers.remove(holder).kill().await;
     let found = take_matches(&mut players).await;
     record(&found, &players);
     for p in &players {
         p.rating_after(1).await;
     }
 
-    // 2. A server pool dies while matches wait for allocation: the other allocates them.
+    // 2. The pool allocating eu dies while matches wait for allocation: the other
+    //    allocates them.
+    let holder = stack
+        .holder(&stack.pools, &keys.pool("eu").allocator_lease())
+        .await;
     queue_all(&players, "duel").await;
-    stack.pools.remove(0).kill().await;
+    stack.pools.remove(holder).kill().await;
     let found = take_matches(&mut players).await;
     record(&found, &players);
 
-    // 3. A cache-warmer dies while those results are being committed: the other commits them.
-    stack.warmers.remove(0).kill().await;
+    // 3. The cache-warmer committing eu's results dies while those results come in: the
+    //    other commits them.
+    let holder = stack
+        .holder(&stack.warmers, &keys.pool("eu").results_lease())
+        .await;
+    stack.warmers.remove(holder).kill().await;
     for p in &players {
         p.rating_after(2).await;
     }

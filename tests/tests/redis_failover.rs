@@ -25,6 +25,11 @@ async fn a_redis_failover_keeps_clients_connected_and_matching_going() {
     }
     queue_all(&players, "duel").await;
     take_matches(&mut players).await;
+    // Their games end and the results are stored before Redis is broken (a player in a
+    // live match cannot queue again).
+    for p in &players {
+        p.rating_after(1).await;
+    }
 
     // Planned failovers of the masters holding the queue and the region, then a crash of
     // the master holding a player's inbox.
