@@ -87,25 +87,33 @@ impl Default for ReaderConfig {
     }
 }
 
-/// Lookup counts since the last flush, per layer and outcome.
-#[derive(Debug, Default)]
-struct Counts {
-    local_hit: AtomicU64,
-    redis_hit: AtomicU64,
-    redis_miss: AtomicU64,
+/// What a lookup found, in which layer. The discriminant indexes the counters; the name
+/// is the field in `{cache}:stats`.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    LocalHit = 0,
+    RedisHit = 1,
+    RedisMiss = 2,
 }
 
-impl Counts {
-    fn count(&self, dataset: &'static str, outcome: &'static str) {
-        let counter = match outcome {
-            "local_hit" => &self.local_hit,
-            "redis_hit" => &self.redis_hit,
-            _ => &self.redis_miss,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let (layer, result) = outcome.split_once('_').unwrap_or((outcome, ""));
-        metrics::counter!("rallypoint_cache_lookups_total", "dataset" => dataset, "layer" => layer, "result" => result)
-            .increment(1);
+impl Lookup {
+    const ALL: [Lookup; 3] = [Lookup::LocalHit, Lookup::RedisHit, Lookup::RedisMiss];
+
+    fn field(self) -> &'static str {
+        match self {
+            Lookup::LocalHit => "local_hit",
+            Lookup::RedisHit => "redis_hit",
+            Lookup::RedisMiss => "redis_miss",
+        }
+    }
+
+    /// (layer, result) labels of `rallypoint_cache_lookups_total`.
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Lookup::LocalHit => ("local", "hit"),
+            Lookup::RedisHit => ("redis", "hit"),
+            Lookup::RedisMiss => ("redis", "miss"),
+        }
     }
 }
 
@@ -116,9 +124,10 @@ struct Inner {
     config: ReaderConfig,
     profiles: Cache<String, Arc<Profile>>,
     documents: Cache<(String, String), Arc<Document>>,
-    counts: Counts,
-    /// Lifetime totals, for tests and `/v1/stats` of the process.
+    /// Lookups since the process started, by [`Lookup`].
     totals: [AtomicU64; 3],
+    /// The part of `totals` already added to the cluster-wide stats.
+    flushed: [AtomicU64; 3],
     invalidations: AtomicU64,
 }
 
@@ -171,21 +180,18 @@ impl CacheReader {
                 config,
                 profiles,
                 documents,
-                counts: Counts::default(),
                 totals: Default::default(),
+                flushed: Default::default(),
                 invalidations: AtomicU64::new(0),
             }),
         }
     }
 
-    fn count(&self, dataset: &'static str, outcome: &'static str) {
-        self.inner.counts.count(dataset, outcome);
-        let i = match outcome {
-            "local_hit" => 0,
-            "redis_hit" => 1,
-            _ => 2,
-        };
-        self.inner.totals[i].fetch_add(1, Ordering::Relaxed);
+    fn count(&self, dataset: &'static str, lookup: Lookup) {
+        self.inner.totals[lookup as usize].fetch_add(1, Ordering::Relaxed);
+        let (layer, result) = lookup.labels();
+        metrics::counter!("rallypoint_cache_lookups_total", "dataset" => dataset, "layer" => layer, "result" => result)
+            .increment(1);
     }
 
     /// Lookups of this process so far.
@@ -206,14 +212,14 @@ impl CacheReader {
     /// wait.
     pub async fn profile(&self, player: &str) -> Result<Arc<Profile>, ReadError> {
         if let Some(found) = self.inner.profiles.get(player).await {
-            self.count("profiles", "local_hit");
+            self.count("profiles", Lookup::LocalHit);
             return Ok(found);
         }
         if let Some(found) = self.read_profile(player).await? {
-            self.count("profiles", "redis_hit");
+            self.count("profiles", Lookup::RedisHit);
             return Ok(self.keep_profile(found).await);
         }
-        self.count("profiles", "redis_miss");
+        self.count("profiles", Lookup::RedisMiss);
         let deadline = tokio::time::Instant::now() + self.inner.config.warm_wait;
         let mut asked: Option<tokio::time::Instant> = None;
         loop {
@@ -270,7 +276,7 @@ impl CacheReader {
     pub async fn document(&self, kind: &str, id: &str) -> Result<Option<Arc<Document>>, ReadError> {
         let key = (kind.to_owned(), id.to_owned());
         if let Some(found) = self.inner.documents.get(&key).await {
-            self.count("game_data", "local_hit");
+            self.count("game_data", Lookup::LocalHit);
             return Ok(Some(found));
         }
         let deadline = tokio::time::Instant::now() + self.inner.config.warm_wait;
@@ -281,7 +287,7 @@ impl CacheReader {
             let version: Option<u64> = self.inner.redis.get(data.version()).await?;
             if let Some(version) = version {
                 if first {
-                    self.count("game_data", "redis_hit");
+                    self.count("game_data", Lookup::RedisHit);
                 }
                 let json: Option<String> = self.inner.redis.hget(data.documents(), id).await?;
                 let Some(json) = json else {
@@ -297,7 +303,7 @@ impl CacheReader {
                 return Ok(Some(document));
             }
             if first {
-                self.count("game_data", "redis_miss");
+                self.count("game_data", Lookup::RedisMiss);
                 first = false;
                 // A kind PostgreSQL does not hold has no documents: no warm-up to wait for.
                 let kinds = self.inner.keys.data_kinds();
@@ -336,20 +342,10 @@ impl CacheReader {
 
     /// Asks the cache-warmer for something (a hint: a lost one is asked again).
     async fn ask(&self, event: proto::Event) {
-        let envelope = proto::EventEnvelope::new(event, now_ms());
-        match proto::encode_event(&envelope) {
-            Ok(payload) => {
-                if let Err(err) = self
-                    .inner
-                    .publisher
-                    .publish(&self.inner.keys.warm_requests_channel(), payload)
-                    .await
-                {
-                    tracing::debug!(error = %err, "warm request lost; asking again shortly");
-                }
-            }
-            Err(err) => tracing::error!(error = %err, "cannot encode a warm request"),
-        }
+        self.inner
+            .publisher
+            .publish_event(&self.inner.keys.warm_requests_channel(), event)
+            .await;
     }
 
     /// Drops local copies whenever the cache-warmer announces a change. Keep the returned
@@ -445,34 +441,25 @@ impl CacheReader {
     }
 
     async fn flush_counts(&self) {
-        let counts = &self.inner.counts;
-        let taken = [
-            ("local_hit", counts.local_hit.swap(0, Ordering::Relaxed)),
-            ("redis_hit", counts.redis_hit.swap(0, Ordering::Relaxed)),
-            ("redis_miss", counts.redis_miss.swap(0, Ordering::Relaxed)),
-        ];
         let key = self.inner.keys.cache_stats();
-        for (field, n) in taken {
-            if n == 0 {
+        for lookup in Lookup::ALL {
+            let i = lookup as usize;
+            let total = self.inner.totals[i].load(Ordering::Relaxed);
+            let delta = total.saturating_sub(self.inner.flushed[i].load(Ordering::Relaxed));
+            if delta == 0 {
                 continue;
             }
-            let added: Result<i64, _> = self.inner.redis.hincrby(&key, field, n as i64).await;
-            if let Err(err) = added {
-                // Put them back for the next flush.
-                let counter = match field {
-                    "local_hit" => &counts.local_hit,
-                    "redis_hit" => &counts.redis_hit,
-                    _ => &counts.redis_miss,
-                };
-                counter.fetch_add(n, Ordering::Relaxed);
-                tracing::debug!(error = %err, "cannot flush cache lookup counts; next round retries");
+            let added: Result<i64, _> = self
+                .inner
+                .redis
+                .hincrby(&key, lookup.field(), delta as i64)
+                .await;
+            match added {
+                Ok(_) => self.inner.flushed[i].store(total, Ordering::Relaxed),
+                Err(err) => {
+                    tracing::debug!(error = %err, "cannot flush cache lookup counts; next round adds them")
+                }
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

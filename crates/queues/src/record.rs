@@ -10,6 +10,29 @@ use serde::{Deserialize, Serialize};
 
 static PLAYER_FREE: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("record/player_free.lua")));
+static PLAYER_RESULT: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(include_str!("record/player_result.lua")));
+
+/// Runs `script` on each player's live-match and pending-rating keys (one slot each).
+async fn per_player<'a>(
+    script: &Script,
+    redis: &Client,
+    keys: &core_keys::Keys,
+    players: impl Iterator<Item = &'a str>,
+    args: Vec<String>,
+) -> Result<(), fred::error::Error> {
+    let runs = players.map(|player| {
+        script.evalsha_with_reload::<i64, _, _>(
+            redis,
+            core_keys::scripts::player_result(keys, player),
+            args.clone(),
+        )
+    });
+    for ran in futures::future::join_all(runs).await {
+        ran?;
+    }
+    Ok(())
+}
 
 /// Frees `players` of `match_id`: clears their live-match marker and a pending rating of
 /// that match, so they may queue again. The one way a match lets its players go when it
@@ -20,17 +43,34 @@ pub async fn free_players<'a>(
     match_id: &str,
     players: impl Iterator<Item = &'a str>,
 ) -> Result<(), fred::error::Error> {
-    let frees = players.map(|player| {
-        PLAYER_FREE.evalsha_with_reload::<i64, _, _>(
-            redis,
-            core_keys::scripts::player_result(keys, player),
-            vec![match_id.to_owned()],
-        )
-    });
-    for freed in futures::future::join_all(frees).await {
-        freed?;
-    }
-    Ok(())
+    per_player(
+        &PLAYER_FREE,
+        redis,
+        keys,
+        players,
+        vec![match_id.to_owned()],
+    )
+    .await
+}
+
+/// A result for `match_id` was posted: takes `players` out of the match and marks their
+/// rating pending until the cache-warmer has committed it (`player_result.lua`). Runs
+/// before the result enters the outbox, so the commit's refresh always clears the mark.
+pub async fn mark_rating_pending<'a>(
+    redis: &Client,
+    keys: &core_keys::Keys,
+    match_id: &str,
+    players: impl Iterator<Item = &'a str>,
+) -> Result<(), fred::error::Error> {
+    let ttl = core_keys::ttl::RATING_PENDING.as_millis().to_string();
+    per_player(
+        &PLAYER_RESULT,
+        redis,
+        keys,
+        players,
+        vec![match_id.to_owned(), ttl],
+    )
+    .await
 }
 
 /// One player of a formed match.

@@ -317,19 +317,9 @@ impl Tickets {
             return;
         };
         let event = proto::Event::WarmProfiles { players: vec![id] };
-        let sent_ms = now_ms();
-        match proto::encode_event(&proto::EventEnvelope::new(event, sent_ms)) {
-            Ok(payload) => {
-                if let Err(err) = self
-                    .publisher
-                    .publish(&self.keys.warm_requests_channel(), payload)
-                    .await
-                {
-                    tracing::debug!(error = %err, "warm request lost; the cache-warmer's scan finds the player");
-                }
-            }
-            Err(err) => tracing::error!(error = %err, "cannot encode warm_profiles"),
-        }
+        self.publisher
+            .publish_event(&self.keys.warm_requests_channel(), event)
+            .await;
     }
 
     async fn enqueue(

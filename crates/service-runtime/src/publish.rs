@@ -67,10 +67,32 @@ impl Publisher {
 }
 
 impl Publisher {
+    /// Publishes `event` (in a current envelope) on `channel` as a hint: state is already
+    /// written, so a lost hint is made good by whoever reads the state. Failures are
+    /// logged and counted, not returned. True when it went out.
+    pub async fn publish_event(&self, channel: &str, event: proto::Event) -> bool {
+        let kind = event.type_name();
+        let envelope = proto::EventEnvelope::new(event, crate::instances::now_ms());
+        let payload = match proto::encode_event(&envelope) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::error!(event = kind, error = %err, "cannot encode an event");
+                return false;
+            }
+        };
+        match self.publish(channel, payload).await {
+            Ok(_) => true,
+            Err(err) => {
+                metrics::counter!("rallypoint_events_lost_total", "event" => kind).increment(1);
+                tracing::debug!(channel, event = kind, error = %err, "event lost; readers reconcile from state");
+                false
+            }
+        }
+    }
+
     /// Pushes `message` to `player`'s inbox, for whichever gateway holds their socket. A
     /// hint like every publish: a player who misses it (not connected, or their gateway
-    /// resubscribing) finds the state with `queue.status`. Failures are logged and counted,
-    /// not returned: there is nothing a caller could do but what the client will do.
+    /// resubscribing) finds the state with `queue.status`.
     pub async fn push_to_player(
         &self,
         keys: &core_keys::Keys,
@@ -86,22 +108,11 @@ impl Publisher {
             conn: None,
             message,
         };
-        let payload = match proto::encode_event(&proto::EventEnvelope::new(
-            event,
-            crate::instances::now_ms(),
-        )) {
-            Ok(payload) => payload,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot encode a push");
-                return;
-            }
-        };
-        if let Err(err) = self
-            .publish(&keys.player(player).inbox_channel(), payload)
+        if !self
+            .publish_event(&keys.player(player).inbox_channel(), event)
             .await
         {
             metrics::counter!("rallypoint_pushes_lost_total").increment(1);
-            tracing::debug!(player, error = %err, "push lost");
         }
     }
 }

@@ -38,13 +38,6 @@ pub use config::Config;
 use database::Database;
 use state::Shared;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The cache-warmer service.
 #[derive(Debug)]
 pub struct CacheWarmer {

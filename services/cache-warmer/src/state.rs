@@ -35,18 +35,8 @@ impl Shared {
             .filter_map(|p| proto::Id::parse(p).ok())
             .collect();
         let event = proto::Event::CacheInvalidate { dataset, players };
-        let envelope = proto::EventEnvelope::new(event, crate::now_ms());
-        match proto::encode_event(&envelope) {
-            Ok(payload) => {
-                if let Err(err) = self
-                    .publisher
-                    .publish(&self.keys.cache_invalidate_channel(), payload)
-                    .await
-                {
-                    tracing::debug!(error = %err, "cache invalidation hint lost; readers' copies expire by TTL");
-                }
-            }
-            Err(err) => tracing::error!(error = %err, "cannot encode cache_invalidate"),
-        }
+        self.publisher
+            .publish_event(&self.keys.cache_invalidate_channel(), event)
+            .await;
     }
 }

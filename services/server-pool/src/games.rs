@@ -2,7 +2,7 @@
 //!
 //! A match's region comes from its record (`{m:<match>}:record`, written by the
 //! matchmaker). A posted result first takes the players out of the match and marks their
-//! rating pending (`player_result.lua`, one script per player slot), then frees the
+//! rating pending (`queues::mark_rating_pending`, one script per player slot), then frees the
 //! server's slot and goes into the region's outbox in one script (`pool_result.lua`),
 //! counted once however often it is posted. The cache-warmer commits the outbox to
 //! PostgreSQL and clears the pending marks with the new ratings; a join in between waits
@@ -21,8 +21,6 @@ static ACK: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_ack.lua")));
 static RESULT: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("games/pool_result.lua")));
-static PLAYER_RESULT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("games/player_result.lua")));
 
 /// What a game server's call about a match found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,18 +204,13 @@ impl Games {
         match_id: &str,
         record: &queues::MatchRecord,
     ) -> Result<(), fred::error::Error> {
-        let ttl = core_keys::ttl::RATING_PENDING.as_millis().to_string();
-        let marks = record.players().map(|p| {
-            PLAYER_RESULT.evalsha_with_reload::<i64, _, _>(
-                &self.redis,
-                core_keys::scripts::player_result(&self.keys, &p.player),
-                vec![match_id.to_owned(), ttl.clone()],
-            )
-        });
-        for marked in futures::future::join_all(marks).await {
-            marked?;
-        }
-        Ok(())
+        queues::mark_rating_pending(
+            &self.redis,
+            &self.keys,
+            match_id,
+            record.players().map(|p| p.player.as_str()),
+        )
+        .await
     }
 
     /// Clears the players' live-match markers of `match_id` (and a pending rating of it):
