@@ -1,5 +1,6 @@
 //! What a client connects to and how it behaves.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use proto::Encoding;
@@ -33,6 +34,13 @@ pub struct ClientConfig {
     pub event_buffer: usize,
     /// How often the client pings while idle (the gateway closes a silent connection).
     pub ping_interval: Duration,
+    /// The local address to connect from (`None`: the system chooses). A load generator
+    /// holding many thousands of sockets spreads them over `127.0.0.x` so that ports do
+    /// not run out.
+    pub local_address: Option<IpAddr>,
+    /// The socket's read buffer (tungstenite's default is 128 KiB; a game's one
+    /// connection needs far less, and a load generator holds thousands).
+    pub read_buffer_bytes: usize,
 }
 
 impl ClientConfig {
@@ -51,6 +59,8 @@ impl ClientConfig {
             reconnect_attempts: None,
             event_buffer: 1024,
             ping_interval: Duration::from_secs(15),
+            local_address: None,
+            read_buffer_bytes: 8 * 1024,
         }
     }
 

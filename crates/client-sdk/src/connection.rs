@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use proto::{ClientRequest, CloseCode, Encoding, Request, Rid, ServerMessage};
-use tokio::net::TcpStream;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -72,7 +75,7 @@ async fn open(config: &ClientConfig, index: usize) -> Result<(Socket, ServerMess
             .map_err(|_| ClientError::Connect("the token is not a valid header value".into()))?;
         headers.insert("authorization", value);
     }
-    let connect = tokio_tungstenite::connect_async(request);
+    let connect = connect_socket(config, request);
     let (mut socket, _) = match tokio::time::timeout(config.request_timeout, connect).await {
         Err(_) => return Err(ClientError::Connect(format!("{url}: timed out"))),
         Ok(Err(tungstenite::Error::Http(response))) => {
@@ -110,6 +113,60 @@ async fn open(config: &ClientConfig, index: usize) -> Result<(Socket, ServerMess
     }
 }
 
+/// Opens the TCP connection (from `config.local_address` when set, no Nagle delay: the
+/// protocol is small request/reply frames) and does the WebSocket handshake on it.
+async fn connect_socket(
+    config: &ClientConfig,
+    request: tungstenite::handshake::client::Request,
+) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or(tungstenite::Error::Url(
+            tungstenite::error::UrlError::NoHostName,
+        ))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    let mut stream = None;
+    for address in tokio::net::lookup_host((host.as_str(), port)).await? {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(local) = config.local_address
+            && local.is_ipv4() == address.is_ipv4()
+        {
+            socket.bind(SocketAddr::new(local, 0))?;
+        }
+        match socket.connect(address).await {
+            Ok(connected) => {
+                stream = Some(connected);
+                break;
+            }
+            Err(err) => last = err,
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    stream.set_nodelay(true)?;
+    let ws_config = WebSocketConfig::default().read_buffer_size(config.read_buffer_bytes);
+    tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(ws_config),
+    )
+    .await
+}
+
 fn with_query(url: &str, query: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{query}")
@@ -132,7 +189,7 @@ async fn next_message(socket: &mut Socket, encoding: Encoding) -> Option<Incomin
             }
         };
         let bytes = match frame {
-            Message::Text(text) => bytes::Bytes::copy_from_slice(text.as_bytes()),
+            Message::Text(text) => bytes::Bytes::from(text),
             Message::Binary(bytes) => bytes,
             Message::Close(frame) => {
                 let (code, reason) = frame

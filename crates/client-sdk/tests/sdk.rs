@@ -191,3 +191,29 @@ async fn a_refused_token_and_a_replaced_session_are_final() {
     second.ping().await.expect("the newer session works");
     open.stop().await.expect("stops");
 }
+
+/// A load generator spreads its sockets over loopback source addresses: the connection
+/// must come from the configured one. A plain TCP listener shows the peer address (and,
+/// as it speaks no WebSocket, the connect then fails cleanly).
+#[tokio::test]
+async fn connects_from_the_configured_local_address() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = listener.local_addr().expect("address");
+    let accepted = tokio::spawn(async move {
+        let (socket, peer) = listener.accept().await.expect("accepts");
+        drop(socket);
+        peer
+    });
+    let mut config = ClientConfig::new([format!("ws://{address}/ws")], Auth::Guest("src".into()));
+    config.local_address = Some("127.0.0.3".parse().expect("ip"));
+    config.request_timeout = Duration::from_secs(5);
+    let refused = Client::connect(config).await;
+    assert!(
+        matches!(refused, Err(ClientError::Connect(_))),
+        "{refused:?}"
+    );
+    let peer = accepted.await.expect("accept task");
+    assert_eq!(peer.ip().to_string(), "127.0.0.3");
+}
