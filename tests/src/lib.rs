@@ -79,6 +79,11 @@ impl ServiceProcess {
         &self.child.instance
     }
 
+    /// The OS process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.pid()
+    }
+
     /// The address of one of the service's own listeners (`ws`, `http`).
     pub fn endpoint(&self, name: &str) -> Option<&str> {
         self.child.endpoints.get(name).map(String::as_str)

@@ -67,6 +67,15 @@ pub struct Args {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    run_until(args, shutdown_signal()).await
+}
+
+/// Runs the server until `stop` resolves (the load generator runs several in one process),
+/// then leaves the pool and finishes its games.
+pub async fn run_until(
+    args: Args,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
@@ -93,7 +102,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let heartbeat = pool.register(&registration).await?;
     tracing::info!(id = %args.id, region = %args.region, %address, capacity = args.capacity, "registered with the server pool");
 
-    let stop = shutdown_signal();
     tokio::pin!(stop);
     let mut beat = tokio::time::interval(heartbeat);
     loop {

@@ -1,0 +1,207 @@
+//! The flags: what every scenario shares ([`Common`]) and each scenario's own.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rallypoint-loadgen",
+    about = "Load generator for Rallypoint: simulated players and game servers, with latency, loss and memory figures"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Gateway WebSocket URLs; players are spread over them in turn.
+    #[arg(
+        long = "url",
+        global = true,
+        value_delimiter = ',',
+        default_value = "ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws"
+    )]
+    pub urls: Vec<String>,
+    /// Sign player tokens with this JWT secret (HS256) instead of connecting as guests.
+    #[arg(long, global = true, env = "LOADGEN_JWT_SECRET")]
+    pub jwt_secret: Option<String>,
+    /// Speak MessagePack (binary frames) instead of JSON.
+    #[arg(long, global = true)]
+    pub msgpack: bool,
+    /// Spread sockets over this many loopback source addresses (127.0.0.1, .2, ...) so
+    /// that ports do not run out; only used for loopback gateways.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub source_ips: u8,
+    /// Connections being opened at once.
+    #[arg(long, global = true, default_value_t = 128)]
+    pub connect_concurrency: usize,
+    /// Pids of local gateway processes whose memory and CPU to report.
+    #[arg(long = "gateway-pid", global = true, value_delimiter = ',')]
+    pub gateway_pids: Vec<u32>,
+    /// A prefix for player ids, so runs do not collide (default: one per run).
+    #[arg(long, global = true)]
+    pub run_id: Option<String>,
+    /// Print the report as JSON (progress still goes to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Common {
+    /// This run's id prefix.
+    pub fn run_id(&self) -> String {
+        self.run_id.clone().unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            format!("lg{}", now.as_millis() % 100_000_000)
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// Open N idle sessions spread over the gateways and hold them; report gateway memory
+    /// per connection and CPU.
+    Connections(ConnectionsArgs),
+    /// (internal) one worker process of `connections`.
+    #[command(hide = true)]
+    ConnectionsWorker(WorkerArgs),
+    /// Rooms of M members spread over the gateways, messages sent at a fixed rate; report
+    /// delivered messages per second, delivery latency, loss and duplicates.
+    Fanout(FanoutArgs),
+    /// Player-to-player messages across gateways at a fixed rate; the same figures.
+    Whisper(WhisperArgs),
+    /// Players arriving at a fixed rate into `duel` and `squad`, simulated game servers
+    /// playing and posting results; report tickets matched per second, join-to-match
+    /// latency, queue depth, allocations, and any invariant broken.
+    Matchmaking(MatchmakingArgs),
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct ConnectionsArgs {
+    /// Idle sessions to open.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// How long to hold them once all are open, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub hold: u64,
+    /// Sockets per load generator process (a process may hold at most 20,000 file
+    /// descriptors here); more are spread over several worker processes.
+    #[arg(long, default_value_t = 8000)]
+    pub per_process: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub count: usize,
+    /// The index of this worker's first player.
+    #[arg(long)]
+    pub first: usize,
+}
+
+/// How fast and how long a scenario sends (messages, whispers, or arriving tickets).
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct Timing {
+    /// Sends (messages, whispers, queue joins) per second in total.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds at the start whose latencies are not counted (connections and caches
+    /// warming up); part of --duration.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+}
+
+impl Timing {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.rate > 0 && self.duration > 0,
+            "--rate and --duration must be at least 1"
+        );
+        anyhow::ensure!(
+            self.warmup < self.duration,
+            "--warmup must be shorter than --duration"
+        );
+        Ok(())
+    }
+
+    /// Sends in the whole run.
+    pub fn total(&self) -> u64 {
+        self.rate * self.duration
+    }
+
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.duration)
+    }
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct FanoutArgs {
+    /// Rooms.
+    #[arg(long, default_value_t = 20)]
+    pub rooms: usize,
+    /// Members per room (each on the next gateway in turn).
+    #[arg(long, default_value_t = 50)]
+    pub members: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct WhisperArgs {
+    /// Sender/receiver pairs, each pair on two different gateways.
+    #[arg(long, default_value_t = 500)]
+    pub pairs: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct MatchmakingArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+    /// Connected players to draw arrivals from (a player queues again after its game).
+    #[arg(long, default_value_t = 4000)]
+    pub players: usize,
+    /// The share of arrivals that go to `squad` (2v2); the rest go to `duel`.
+    #[arg(long, default_value_t = 0.2)]
+    pub squad_share: f64,
+    /// Regions, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "eu,us")]
+    pub regions: Vec<String>,
+    /// Server pool URLs for the simulated game servers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8090,http://127.0.0.1:8091"
+    )]
+    pub pool: Vec<String>,
+    /// The pool's game-server token.
+    #[arg(
+        long,
+        env = "LOADGEN_POOL_TOKEN",
+        default_value = "rallypoint-dev-pool"
+    )]
+    #[serde(skip)]
+    pub pool_token: String,
+    /// Simulated game servers started per region (0: use the servers already there).
+    #[arg(long, default_value_t = 2)]
+    pub servers_per_region: usize,
+    /// Games at once per simulated server (the pool takes at most 1024).
+    #[arg(long, default_value_t = 1000)]
+    pub capacity: u32,
+    /// How long a game lasts, in ms.
+    #[arg(long, default_value_t = 1000)]
+    pub game_ms: u64,
+    /// Players join their game server with their join token, as real clients do.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub join_game: bool,
+}

@@ -1,0 +1,135 @@
+//! Connecting many simulated players: spread over the gateways and over loopback source
+//! addresses, a bounded number at a time, with a progress bar.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use rallypoint_client::{Auth, Client, ClientConfig, Event};
+use tokio::sync::mpsc;
+
+use crate::cli::Common;
+
+/// One connected simulated player.
+#[derive(Debug)]
+pub struct Player {
+    pub id: String,
+    pub client: Client,
+    pub events: mpsc::Receiver<Event>,
+}
+
+impl Player {
+    /// Takes the player's event stream, for a task that reads it (an empty, closed one is
+    /// left behind).
+    pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
+        std::mem::replace(&mut self.events, mpsc::channel(1).1)
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn bar(len: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>24} [{bar:32}] {pos}/{len} ({per_sec}, {elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_owned());
+    bar
+}
+
+/// The settings of player `index`, homed on gateway `gateway` (reconnects go to the next
+/// gateways in turn).
+pub fn config_for(
+    common: &Common,
+    id: &str,
+    index: usize,
+    gateway: usize,
+) -> anyhow::Result<ClientConfig> {
+    anyhow::ensure!(
+        !common.urls.is_empty(),
+        "--url: give at least one gateway URL"
+    );
+    let urls: Vec<String> = (0..common.urls.len())
+        .map(|k| common.urls[(gateway + k) % common.urls.len()].clone())
+        .collect();
+    let auth = match &common.jwt_secret {
+        Some(secret) => Auth::Token(token(secret, id)?),
+        None => Auth::Guest(id.to_owned()),
+    };
+    let loopback = urls[0].contains("://127.") || urls[0].contains("://localhost");
+    let mut config = ClientConfig::new(urls, auth);
+    if common.msgpack {
+        config = config.msgpack();
+    }
+    config.request_timeout = Duration::from_secs(10);
+    if loopback && common.source_ips > 1 {
+        let last = 1 + (index % usize::from(common.source_ips)) as u8;
+        config.local_address = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)));
+    }
+    Ok(config)
+}
+
+fn token(secret: &str, player: &str) -> anyhow::Result<String> {
+    let exp = crate::latency::now_micros() / 1_000_000 + 6 * 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "sub": player, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .context("cannot sign a player token")
+}
+
+/// Connects every `(player id, gateway index)`, `--connect-concurrency` at a time,
+/// retrying each a few times. In the order given.
+pub async fn connect_all(
+    common: &Common,
+    players: Vec<(String, usize)>,
+    first_index: usize,
+    progress: ProgressBar,
+) -> anyhow::Result<Vec<Player>> {
+    progress.set_length(players.len() as u64);
+    let connected: Vec<anyhow::Result<Player>> = futures::stream::iter(
+        players.into_iter().enumerate(),
+    )
+    .map(|(k, (id, gateway))| {
+        let progress = progress.clone();
+        async move {
+            let config = config_for(common, &id, first_index + k, gateway)?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match Client::connect(config.clone()).await {
+                    Ok((client, events)) => {
+                        progress.inc(1);
+                        return Ok(Player { id, client, events });
+                    }
+                    Err(err) if attempt < 3 => {
+                        tracing::debug!(player = %id, error = %err, "connect failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    }
+                    Err(err) => return Err(anyhow::anyhow!("{id}: {err}")),
+                }
+            }
+        }
+    })
+    .buffered(common.connect_concurrency.max(1))
+    .collect()
+    .await;
+    progress.finish();
+    let mut players = Vec::with_capacity(connected.len());
+    for player in connected {
+        players.push(player.context("a player could not connect (is the stack up? `make up`)")?);
+    }
+    Ok(players)
+}
+
+/// Closes every player's connection, a bounded number at a time.
+pub async fn close_all(players: &[Player]) {
+    futures::stream::iter(players.iter().map(|p| p.client.close()))
+        .buffer_unordered(512)
+        .collect::<Vec<()>>()
+        .await;
+}

@@ -1,0 +1,110 @@
+//! Memory and CPU of local processes (the gateways under test), read from `/proc`.
+
+use std::time::Instant;
+
+/// Resident memory of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| {
+        anyhow::anyhow!("cannot read /proc/{pid}/status (is --gateway-pid a local gateway?): {e}")
+    })?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS for pid {pid}"))
+}
+
+/// CPU time (user + system) of `pid` in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field.
+    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(utime + stime)
+}
+
+/// Clock ticks per second (USER_HZ): 100 on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// A CPU usage measurement from `start` to [`CpuMeter::percent`].
+#[derive(Debug)]
+pub struct CpuMeter {
+    pid: u32,
+    ticks: u64,
+    at: Instant,
+}
+
+impl CpuMeter {
+    pub fn start(pid: u32) -> anyhow::Result<Self> {
+        Ok(Self {
+            pid,
+            ticks: cpu_ticks(pid)?,
+            at: Instant::now(),
+        })
+    }
+
+    /// CPU used since the start, in percent of one core.
+    pub fn percent(&self) -> anyhow::Result<f64> {
+        let used = cpu_ticks(self.pid)?.saturating_sub(self.ticks) as f64 / TICKS_PER_SECOND;
+        let elapsed = self.at.elapsed().as_secs_f64().max(1e-3);
+        Ok(100.0 * used / elapsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        assert!(rss_kib(pid).expect("rss") > 0);
+        let meter = CpuMeter::start(pid).expect("cpu");
+        let mut x = 0_u64;
+        for i in 0..5_000_000_u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        assert!(meter.percent().expect("percent") >= 0.0);
+        assert!(rss_kib(u32::MAX).is_err());
+    }
+}
+
+/// CPU meters on the `--gateway-pid` processes for the length of a run.
+#[derive(Debug)]
+pub struct Gateways {
+    meters: Vec<CpuMeter>,
+}
+
+impl Gateways {
+    pub fn start(pids: &[u32]) -> anyhow::Result<Self> {
+        Ok(Self {
+            meters: pids
+                .iter()
+                .map(|&pid| CpuMeter::start(pid))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Adds each gateway's CPU since the start and its memory now.
+    pub fn report(&self, report: &mut crate::figures::Report) {
+        for meter in &self.meters {
+            if let Ok(percent) = meter.percent() {
+                report.figure(format!("gateway {} CPU", meter.pid), percent, "% of a core");
+            }
+            if let Ok(rss) = rss_kib(meter.pid) {
+                report.figure(
+                    format!("gateway {} RSS", meter.pid),
+                    rss as f64 / 1024.0,
+                    "MiB",
+                );
+            }
+        }
+    }
+}

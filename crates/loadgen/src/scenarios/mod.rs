@@ -1,0 +1,8 @@
+//! The scenarios, one module each; [`delivery`] is what `fanout` and `whisper` share
+//! (stamped messages, who got what, latency at the receivers).
+
+pub mod connections;
+pub mod delivery;
+pub mod fanout;
+pub mod matchmaking;
+pub mod whisper;

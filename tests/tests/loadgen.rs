@@ -1,0 +1,137 @@
+//! The load generator against a real stack (two gateways, a matchmaker, a pool, a
+//! cache-warmer), each scenario at a tiny size: the reports must show every message
+//! delivered exactly once, every connection alive, every ticket matched, no invariant
+//! broken, and the figures a reader looks for. `make bench` runs the same binary at full
+//! size; this test keeps it working.
+
+use std::process::Output;
+
+use rallypoint_tests::stack::{Sizes, Stack};
+use serde_json::Value;
+
+/// Runs the load generator with `args` (split at spaces) and returns its JSON report.
+fn loadgen(stack: &Stack, args: &str) -> Value {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let output: Output = std::process::Command::new(rallypoint_tests::binary("loadgen"))
+        .arg("--json")
+        .arg("--url")
+        .arg(stack.gateway_urls().join(","))
+        .arg("--run-id")
+        .arg(format!("lg-{}", stack.ns))
+        .args(&args)
+        .output()
+        .expect("the load generator runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen {args:?} failed ({}): {stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("a JSON report ({e}): {stdout}"))
+}
+
+/// The value of the figure named `name`.
+fn figure(report: &Value, name: &str) -> f64 {
+    report["figures"]
+        .as_array()
+        .and_then(|figures| figures.iter().find(|f| f["name"] == name))
+        .and_then(|f| f["value"].as_f64())
+        .unwrap_or_else(|| panic!("no figure {name:?} in {report:#}"))
+}
+
+fn assert_clean(report: &Value) {
+    assert_eq!(
+        report["problems"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_runs_and_reports_what_it_measured() {
+    let ns = testkit::unique_namespace("loadgen");
+    let stack = Stack::start(
+        &ns,
+        Sizes {
+            game_servers: 0,
+            ..Sizes::SMALL
+        },
+    )
+    .await;
+    let gateway_pid = stack.gateways[0].pid().expect("gateway pid").to_string();
+
+    let fanout = loadgen(
+        &stack,
+        "fanout --rooms 2 --members 6 --rate 20 --duration 2 --warmup 0",
+    );
+    assert_clean(&fanout);
+    let sent = figure(&fanout, "sent");
+    assert_eq!(sent, 40.0, "{fanout:#}");
+    assert_eq!(
+        figure(&fanout, "delivered"),
+        sent * 6.0,
+        "each message to every member"
+    );
+    assert_eq!(figure(&fanout, "lost") + figure(&fanout, "duplicated"), 0.0);
+    assert!(figure(&fanout, "delivery latency p99") > 0.0);
+
+    let whisper = loadgen(
+        &stack,
+        "whisper --pairs 4 --rate 20 --duration 2 --warmup 0",
+    );
+    assert_clean(&whisper);
+    assert_eq!(figure(&whisper, "sent"), 40.0);
+    assert_eq!(figure(&whisper, "delivered"), figure(&whisper, "sent"));
+
+    let connections = loadgen(
+        &stack,
+        &format!(
+            "--gateway-pid {gateway_pid} --source-ips 3 connections --count 60 --per-process 25 --hold 1"
+        ),
+    );
+    assert_clean(&connections);
+    assert_eq!(
+        figure(&connections, "worker processes"),
+        3.0,
+        "60 sockets, 25 per process"
+    );
+    assert_eq!(
+        figure(&connections, "alive after the hold (answered a ping)"),
+        60.0
+    );
+    let per_connection = format!("gateway {gateway_pid} RSS per connection");
+    assert!(figure(&connections, &per_connection) >= 0.0);
+
+    let pool = stack
+        .pools
+        .iter()
+        .map(|p| format!("http://{}", p.endpoint("http").expect("pool http")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let matchmaking = loadgen(
+        &stack,
+        &format!(
+            "matchmaking --rate 20 --duration 3 --warmup 0 --players 60 --squad-share 0 \
+             --regions eu --pool {pool} --pool-token {} --servers-per-region 1 \
+             --capacity 50 --game-ms 200",
+            rallypoint_tests::stack::POOL_TOKEN
+        ),
+    );
+    assert_clean(&matchmaking);
+    let queued = figure(&matchmaking, "tickets queued");
+    assert_eq!(queued, 60.0, "{matchmaking:#}");
+    assert_eq!(
+        figure(&matchmaking, "tickets matched"),
+        queued,
+        "{matchmaking:#}"
+    );
+    assert_eq!(
+        figure(&matchmaking, "matches (server allocations)"),
+        queued / 2.0
+    );
+    assert!(figure(&matchmaking, "completing join to match.found p99") > 0.0);
+    assert!(figure(&matchmaking, "queue.join reply p50") > 0.0);
+
+    stack.stop().await;
+}
