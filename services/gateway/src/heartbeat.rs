@@ -1,6 +1,12 @@
 //! The gateway-wide heartbeat: once per `heartbeat_ms`, refresh every local session and
 //! room membership in Redis (batched by fred's pipelining), and kick any connection whose
 //! session another connection took over while the signal was lost.
+//!
+//! The sessions are refreshed in [`SLICES`] slices spread over the first half of the
+//! period rather than all at once: 15,000 refresh scripts in one burst queue in front of
+//! every player's requests on the same Redis connections (measured: whisper p99 went from
+//! under 2 ms to about 30 ms while a burst ran). Each session is still refreshed once per
+//! period, well within its TTL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +19,10 @@ use crate::session::Touch;
 use crate::state::Shared;
 
 /// Session refreshes in flight at once.
-const CONCURRENCY: usize = 256;
+const CONCURRENCY: usize = 64;
+
+/// A beat's sessions are refreshed in this many slices, over the first half of the period.
+const SLICES: usize = 20;
 
 /// Runs until `stop`.
 pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
@@ -23,23 +32,34 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = ticker.tick() => beat(&shared).await,
+            _ = ticker.tick() => beat(&shared, &stop).await,
         }
     }
 }
 
-async fn beat(shared: &Shared) {
+async fn beat(shared: &Shared, stop: &CancellationToken) {
     let connections = shared.hub.snapshot();
-    let touches = futures::stream::iter(connections)
-        .map(|c| {
-            let sessions = shared.sessions.clone();
-            async move {
-                let result = sessions.touch(c.player.as_str(), &c.conn).await;
-                (c, result)
+    let slice_len = connections.len().div_ceil(SLICES).max(1);
+    let gap = Duration::from_millis(shared.config.heartbeat_ms) / (2 * SLICES as u32);
+    let mut results = Vec::with_capacity(connections.len());
+    for (k, slice) in connections.chunks(slice_len).enumerate() {
+        if k > 0 {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(gap) => {}
             }
-        })
-        .buffer_unordered(CONCURRENCY);
-    let results: Vec<_> = touches.collect().await;
+        }
+        let touches = futures::stream::iter(slice.iter().cloned())
+            .map(|c| {
+                let sessions = shared.sessions.clone();
+                async move {
+                    let result = sessions.touch(c.player.as_str(), &c.conn).await;
+                    (c, result)
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
+        results.extend(touches.collect::<Vec<_>>().await);
+    }
     let mut failed = 0_usize;
     for (conn, result) in results {
         match result {

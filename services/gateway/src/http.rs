@@ -99,7 +99,9 @@ async fn upgrade(
     let max_frame = config.max_frame_bytes;
     let ws = ws
         .read_buffer_size(config.read_buffer_bytes)
-        .write_buffer_size(0)
+        // Frames queued while the writer was busy go out in one write: the writer feeds
+        // a batch, then flushes. Small, because the buffer keeps its capacity.
+        .write_buffer_size(WRITE_COALESCE_BYTES)
         .max_write_buffer_size(max_frame.saturating_mul(4).max(64 * 1024))
         .max_message_size(max_frame)
         .max_frame_size(max_frame);
@@ -108,3 +110,6 @@ async fn upgrade(
         tracker.track_future(connection::run(shared, socket, identity, encoding))
     })
 }
+
+/// Up to this many bytes of queued frames are written to the socket in one system call.
+const WRITE_COALESCE_BYTES: usize = 4 * 1024;

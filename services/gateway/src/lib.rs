@@ -38,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use proto::GatewayId;
 use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 use tokio::net::TcpListener;
@@ -130,6 +131,14 @@ reconnect_spread_ms = 2000
             }
         };
         shared.cache.spawn_stats_flush(ctx.shutdown.child_token());
+        // No Nagle delay: pushes are small frames written as they happen, and with Nagle
+        // a second frame waits for the client's delayed ACK of the first (measured: a
+        // 40 ms step in fan-out delivery latency).
+        let listener = listener.tap_io(|socket| {
+            if let Err(err) = socket.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY on a client socket");
+            }
+        });
         let server = axum::serve(listener, http::router(shared.clone()))
             .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
