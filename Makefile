@@ -11,7 +11,7 @@ else
 TEST_RUNNER := $(CARGO) test --workspace
 endif
 
-.PHONY: help build test lint fmt run up down status bench
+.PHONY: help build test lint fmt run up down status bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,19 +24,11 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	$(CARGO) build --workspace --bins --tests
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
 
-bench: ## release-build benchmarks on the local stack: idle connection memory, matchmaking, result commits (a few minutes)
-	@echo "==> building the release binaries and benchmarks (the first release build takes a few minutes)"
-	$(CARGO) build --release -p gateway --bin rallypoint-gateway --example idle_memory
-	$(CARGO) build --release -p server-pool --example matchmaking_bench
-	$(CARGO) build --release -p cache-warmer --example results_bench
-	$(LOCAL)/test-stack.sh -- bash -c '\
-	  echo "==> idle WebSocket connections: gateway RSS per connection"; \
-	  $(CARGO) run -q --release -p gateway --example idle_memory -- 10000; \
-	  echo "==> matchmaking: 2000 pairs at 500/s with 10,000 and 100,000 tickets already queued"; \
-	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 10000; \
-	  $(CARGO) run -q --release -p server-pool --example matchmaking_bench -- --queued 100000; \
-	  echo "==> results: 5000 duel results among 1000 players committed to PostgreSQL by one cache-warmer"; \
-	  $(CARGO) run -q --release -p cache-warmer --example results_bench -- 5000 1000'
+bench: ## release build of the whole stack under the load generator (connections, fan-out, whispers, matchmaking) and two focused benchmarks; writes bench/results/<date>.md and .json (several minutes)
+	$(LOCAL)/bench.sh
+
+bench-quick: ## the same pipeline at tiny sizes (about a minute): checks that make bench works
+	$(LOCAL)/bench.sh --quick
 
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -14,6 +14,9 @@
 # refuse to start without them): JWT secret rallypoint-dev-jwt, game-server token
 # rallypoint-dev-pool, admin token rallypoint-dev-admin. Guests are allowed.
 # DATABASE_URL, when set, is used instead of the local PostgreSQL.
+# STACK_PROFILE=release runs release builds (what `make bench` measures); the default is
+# the debug build `make test` already made. Any RALLYPOINT_* variable set in the
+# environment reaches every service (e.g. RALLYPOINT_GATEWAY__CHAT_PER_MINUTE).
 # Logs: $RUN_DIR/stack/<name>.log; pids: $RUN_DIR/stack/<name>.pid.
 set -euo pipefail
 
@@ -22,7 +25,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STACK_DIR="$RUN_DIR/stack"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
-BIN="$TARGET_DIR/debug"
+PROFILE="${STACK_PROFILE:-debug}"
+case "$PROFILE" in
+  debug) PROFILE_FLAG=() ;;
+  release) PROFILE_FLAG=(--release) ;;
+  *) echo "stack.sh: STACK_PROFILE must be debug or release, not $PROFILE" >&2; exit 2 ;;
+esac
+BIN="$TARGET_DIR/$PROFILE"
 JWT_SECRET="rallypoint-dev-jwt"
 POOL_TOKEN="rallypoint-dev-pool"
 ADMIN_TOKEN="rallypoint-dev-admin"
@@ -48,7 +57,7 @@ GAME_SERVERS=(
 
 build() {
   say "building the services and the simulated game server (the first build takes several minutes; cargo shows its progress)"
-  (cd "$REPO_ROOT" && cargo build --bins)
+  (cd "$REPO_ROOT" && cargo build "${PROFILE_FLAG[@]}" --bins)
 }
 
 start_infra() {

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make bench: release builds of the whole stack on this machine, the load generator's
+# scenarios at sizes that fit a 2-core box in a few minutes, and two focused benchmarks;
+# writes bench/results/<date>.md and .json (machine, versions, every figure).
+#
+# usage: deploy/local/bench.sh [--quick]
+#   --quick   tiny sizes (a smoke run of the whole pipeline, about a minute)
+#
+# The stack runs with the chat and request limits raised (a load generator's players send
+# far faster than people); everything else is the default configuration.
+set -euo pipefail
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+QUICK=0
+[[ "${1:-}" == "--quick" ]] && QUICK=1
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+RELEASE="$TARGET_DIR/release"
+WORK="$RUN_DIR/bench"
+OUT_DIR="$REPO_ROOT/bench/results"
+DATE="$(date -u +%Y-%m-%d)"
+
+say "building release binaries (the first release build takes several minutes)"
+(cd "$REPO_ROOT" && cargo build --release --bins &&
+  cargo build --release -p server-pool --example matchmaking_bench &&
+  cargo build --release -p cache-warmer --example results_bench)
+
+rm -rf "$WORK"
+mkdir -p "$WORK" "$OUT_DIR"
+export RALLYPOINT_GATEWAY__CHAT_PER_MINUTE=10000000
+export RALLYPOINT_GATEWAY__RATE_PER_SECOND=100000
+export RALLYPOINT_GATEWAY__RATE_BURST=100000
+export RALLYPOINT_GATEWAY__IDLE_TIMEOUT_MS=120000
+say "starting the stack (release build)"
+STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$WORK/stack-up.log" 2>&1 || {
+  cat "$WORK/stack-up.log" >&2
+  die "the stack did not start"
+}
+trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
+GW1="$(cat "$RUN_DIR/stack/gateway-1.pid")"
+GW2="$(cat "$RUN_DIR/stack/gateway-2.pid")"
+LOADGEN="$RELEASE/rallypoint-loadgen"
+BROKEN=0
+
+# scenario NAME LOADGEN-ARGS...: one load generator run, its JSON report kept as NAME.json.
+scenario() {
+  local name="$1"
+  shift
+  say "$name: rallypoint-loadgen $*"
+  local code=0
+  "$LOADGEN" --json --run-id "bench-$name-$$" "$@" >"$WORK/$name.json" || code=$?
+  if ((code == 2)); then
+    warn "$name: an invariant was broken (see the report)"
+    BROKEN=1
+  elif ((code != 0)); then
+    die "$name: the load generator failed (exit $code)"
+  fi
+  python3 "$LOCAL_DIR/bench_report.py" table "$WORK/$name.json"
+}
+
+# example NAME CMD...: a focused benchmark whose printed lines are kept as NAME.txt.
+example() {
+  local name="$1"
+  shift
+  say "$name: $*"
+  (eval "$("$LOCAL_DIR/env.sh")" && "$@") | tee "$WORK/$name.txt"
+}
+
+ONE_GATEWAY=(--url ws://127.0.0.1:8080/ws --gateway-pid "$GW1")
+BOTH=(--gateway-pid "$GW1,$GW2")
+if ((QUICK)); then
+  scenario connections "${ONE_GATEWAY[@]}" connections --count 500 --hold 2
+  scenario fanout "${BOTH[@]}" fanout --rooms 4 --members 20 --rate 200 --duration 3
+  scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
+  scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
+  example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 1000 --pairs 200
+  example results "$RELEASE/examples/results_bench" 200 100
+else
+  scenario connections "${ONE_GATEWAY[@]}" connections --count 15000 --hold 10
+  scenario fanout "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 4000 --duration 10
+  scenario whisper-10k "${BOTH[@]}" whisper --pairs 1000 --rate 10000 --duration 10
+  scenario whisper-20k "${BOTH[@]}" whisper --pairs 1000 --rate 20000 --duration 10
+  scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 6000 --game-ms 500
+  scenario matchmaking "${BOTH[@]}" matchmaking --rate 10000 --duration 10 --players 15000 --squad-share 0 --game-ms 300
+  example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 100000
+  example results "$RELEASE/examples/results_bench" 5000 1000
+fi
+
+"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
+trap - EXIT
+python3 "$LOCAL_DIR/bench_report.py" write "$WORK" "$OUT_DIR/$DATE" "$REPO_ROOT"
+say "wrote $OUT_DIR/$DATE.md and $OUT_DIR/$DATE.json"
+((BROKEN == 0)) || die "an invariant was broken in at least one scenario; see the reports"

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""make bench's reports: the load generator's JSON reports (and the focused benchmarks'
+printed lines) turned into bench/results/<date>.md and .json, with the machine and the
+versions they were measured with.
+
+usage: bench_report.py table REPORT.json       print one report as a table
+       bench_report.py write WORK_DIR OUT_BASE REPO_ROOT
+"""
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+
+def run(*command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not found"
+
+
+def fmt(value):
+    if value == int(value) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def table(report):
+    lines = [f"| {report['scenario']} | |", "|---|---|"]
+    for figure in report["figures"]:
+        unit = f" {figure['unit']}" if figure["unit"] else ""
+        lines.append(f"| {figure['name']} | {fmt(figure['value'])}{unit} |")
+    for problem in report["problems"]:
+        lines.append(f"| **BROKEN** | {problem} |")
+    for note in report["notes"]:
+        lines.append(f"| note | {note} |")
+    return "\n".join(lines)
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as meminfo:
+            mem_kib = int(meminfo.readline().split()[1])
+    except OSError:
+        mem_kib = 0
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+    }
+
+
+def versions(repo):
+    return {
+        "rallypoint": run("git", "-C", repo, "describe", "--always", "--dirty"),
+        "rustc": run("rustc", "--version"),
+        "redis": run("redis-server", "--version"),
+        "postgresql": run("pg_config", "--version") or run("psql", "--version"),
+    }
+
+
+def write(work, out_base, repo):
+    reports = []
+    for path in sorted(glob.glob(os.path.join(work, "*.json"))):
+        with open(path) as f:
+            report = json.load(f)
+        report["run"] = os.path.basename(path)[:-5]
+        reports.append(report)
+    texts = {}
+    for path in sorted(glob.glob(os.path.join(work, "*.txt"))):
+        with open(path) as f:
+            texts[os.path.basename(path)[:-4]] = f.read().strip()
+    result = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "versions": versions(repo),
+        "command": "make bench",
+        "scenarios": reports,
+        "benchmarks": texts,
+    }
+    with open(out_base + ".json", "w") as f:
+        json.dump(result, f, indent=2)
+    m, v = result["machine"], result["versions"]
+    md = [
+        f"# make bench, {result['date']}",
+        "",
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}; "
+        "the load generator, the whole stack (2 gateways, 2 matchmakers, 2 pools, a cache-warmer, "
+        "a 6-node Redis Cluster, PostgreSQL) all on this one machine.",
+        f"Versions: Rallypoint {v['rallypoint']}; {v['rustc']}; {v['redis']}; {v['postgresql']}.",
+        "Reproduce: `make bench` (each scenario's command is in its settings below).",
+        "",
+    ]
+    for report in reports:
+        md.append(f"## {report['run']}")
+        md.append("")
+        md.append(f"`rallypoint-loadgen {report['scenario']}` with `{json.dumps(report['settings'])}`")
+        md.append("")
+        md.append(table(report))
+        md.append("")
+    for name, text in texts.items():
+        md += [f"## {name}", "", "```", text, "```", ""]
+    with open(out_base + ".md", "w") as f:
+        f.write("\n".join(md))
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "table":
+        with open(argv[2]) as f:
+            print(table(json.load(f)))
+    elif len(argv) == 5 and argv[1] == "write":
+        write(argv[2], argv[3], argv[4])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
