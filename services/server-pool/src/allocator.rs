@@ -1,6 +1,6 @@
 //! Allocation: every region is worked by the instance holding its allocator lease. Each
 //! tick (and at once on a `match_formed` hint) it takes the region's pending matches,
-//! oldest first, and gives each to the least-loaded live, ready server with a free slot
+//! oldest first, a few dozen in flight at once, and gives each to the least-loaded live, ready server with a free slot
 //! (`pool_allocate.lua`: atomic on the region's slot, so no server is ever given more games
 //! than its capacity). Then it announces the match: `match.found` with each player's join
 //! token to every player's inbox, and a wake-up for the server's long poll. A match that
@@ -17,6 +17,7 @@ use bytes::Bytes;
 use core_keys::scripts;
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
+use futures::{StreamExt, TryStreamExt};
 use proto::{Event, EventEnvelope, Id, ServerEndpoint, ServerMessage};
 use queues::MatchRecord;
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
@@ -34,6 +35,10 @@ static ALLOCATE: LazyLock<Script> =
 const BATCH: i64 = 256;
 /// Candidate servers per allocation (the least loaded with room).
 const CANDIDATES: i64 = 16;
+/// Allocations (and announcements) in flight at once.
+const IN_FLIGHT: usize = 32;
+/// Batches worked through per wake-up at most, so a backlog need not wait for the ticks.
+const ROUNDS: usize = 8;
 
 /// Allocates for `region` until `stop`, while holding its lease.
 pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
@@ -176,71 +181,116 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
             Some((0, BATCH)),
         )
         .await?;
-    for match_id in unannounced {
-        announce(shared, region, &match_id).await?;
-    }
-    let pending: Vec<(String, f64)> = shared
-        .redis
-        .zrange(pool.pending(), 0, BATCH - 1, None, false, None, true)
+    futures::stream::iter(unannounced)
+        .map(|match_id| async move { announce(shared, region, &match_id).await })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<Vec<()>>()
         .await?;
-    for (match_id, formed_ms) in pending {
-        // The least-loaded servers with room, less those whose heartbeat lapsed (not
-        // reaped yet): dead servers must not hide live ones with room.
-        let least_loaded: Vec<String> = shared
+    for _ in 0..ROUNDS {
+        let pending: Vec<(String, f64)> = shared
             .redis
-            .zrangebyscore(
-                pool.servers_by_load(),
-                "-inf",
-                "(1",
-                false,
-                Some((0, 4 * CANDIDATES)),
-            )
+            .zrange(pool.pending(), 0, BATCH - 1, None, false, None, true)
             .await?;
-        let lapses: Vec<Option<f64>> = if least_loaded.is_empty() {
-            Vec::new()
-        } else {
-            shared
-                .redis
-                .zmscore(pool.liveness(), least_loaded.clone())
-                .await?
-        };
-        let now_f = now_ms() as f64;
-        let candidates: Vec<String> = least_loaded
-            .into_iter()
-            .zip(lapses)
-            .filter(|(_, lapse)| lapse.is_some_and(|at| at > now_f))
-            .map(|(server, _)| server)
-            .take(CANDIDATES as usize)
-            .collect();
-        if candidates.is_empty() {
-            // No server has room: the rest wait too.
+        if pending.is_empty() {
             break;
         }
-        let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
-        let mut args = vec![owner.to_owned(), match_id.clone(), now_ms().to_string()];
-        args.extend(candidates.iter().cloned());
-        let reply: Vec<String> = ALLOCATE
-            .evalsha_with_reload(
-                &shared.redis,
-                scripts::pool_allocate(&shared.keys, region, &match_id, &refs),
-                args,
-            )
+        let candidates = candidates(shared, region).await?;
+        if candidates.is_empty() {
+            // No server has room: the matches wait.
+            break;
+        }
+        // Oldest first, several at once: each allocation is one atomic script that checks
+        // capacity itself, so running them side by side only saves round trips (one at a
+        // time, a region topped out at a few hundred allocations a second).
+        let count = pending.len();
+        let candidates = &candidates;
+        let outcomes: Vec<Allocated> = futures::stream::iter(pending)
+            .map(|(match_id, formed_ms)| async move {
+                allocate_one(shared, region, owner, &match_id, formed_ms, candidates).await
+            })
+            .buffered(IN_FLIGHT)
+            .try_collect()
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("assigned") => {
-                metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned())
-                    .increment(1);
-                let waited = now_ms().saturating_sub(formed_ms as u64);
-                metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned())
-                    .record(waited as f64 / 1000.0);
-                announce(shared, region, &match_id).await?;
-            }
-            Some("not_holder") => return Err(AllocateError::NotHolder),
-            Some("no_capacity") => break,
-            _ => {}
+        let full = outcomes.iter().any(|o| matches!(o, Allocated::NoCapacity));
+        if full || count < BATCH as usize {
+            break;
         }
     }
     Ok(())
+}
+
+/// The least-loaded servers with room, less those whose heartbeat lapsed (not reaped
+/// yet): dead servers must not hide live ones with room.
+async fn candidates(shared: &Shared, region: &str) -> Result<Vec<String>, fred::error::Error> {
+    let pool = shared.keys.pool(region);
+    let least_loaded: Vec<String> = shared
+        .redis
+        .zrangebyscore(
+            pool.servers_by_load(),
+            "-inf",
+            "(1",
+            false,
+            Some((0, 4 * CANDIDATES)),
+        )
+        .await?;
+    if least_loaded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lapses: Vec<Option<f64>> = shared
+        .redis
+        .zmscore(pool.liveness(), least_loaded.clone())
+        .await?;
+    let now = now_ms() as f64;
+    Ok(least_loaded
+        .into_iter()
+        .zip(lapses)
+        .filter(|(_, lapse)| lapse.is_some_and(|at| at > now))
+        .map(|(server, _)| server)
+        .take(CANDIDATES as usize)
+        .collect())
+}
+
+/// What became of one pending match.
+enum Allocated {
+    Assigned,
+    NoCapacity,
+    /// Not pending any more (allocated, cancelled or ended meanwhile).
+    Gone,
+}
+
+/// Gives one match a server among `candidates` and announces it.
+async fn allocate_one(
+    shared: &Shared,
+    region: &str,
+    owner: &str,
+    match_id: &str,
+    formed_ms: f64,
+    candidates: &[String],
+) -> Result<Allocated, AllocateError> {
+    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    let mut args = vec![owner.to_owned(), match_id.to_owned(), now_ms().to_string()];
+    args.extend(candidates.iter().cloned());
+    let reply: Vec<String> = ALLOCATE
+        .evalsha_with_reload(
+            &shared.redis,
+            scripts::pool_allocate(&shared.keys, region, match_id, &refs),
+            args,
+        )
+        .await?;
+    match reply.first().map(String::as_str) {
+        Some("assigned") => {
+            metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned())
+                .increment(1);
+            let waited = now_ms().saturating_sub(formed_ms as u64);
+            metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned())
+                .record(waited as f64 / 1000.0);
+            announce(shared, region, match_id).await?;
+            Ok(Allocated::Assigned)
+        }
+        Some("not_holder") => Err(AllocateError::NotHolder),
+        Some("no_capacity") => Ok(Allocated::NoCapacity),
+        _ => Ok(Allocated::Gone),
+    }
 }
 
 /// Tells the players their match and server, and wakes the server's long poll.
