@@ -120,7 +120,14 @@ impl Connection {
                 metrics::counter!("rallypoint_gateway_messages_in_total", "type" => body.type_name())
                     .increment(1);
                 if allowed {
-                    (rid, self.handle(body).await)
+                    let kind = body.type_name();
+                    let started = std::time::Instant::now();
+                    let outcome = self.handle(body).await;
+                    // How long the gateway took to answer, by request type: the part of
+                    // a client's wait that is ours (Redis round trips included).
+                    metrics::histogram!("rallypoint_gateway_request_seconds", "type" => kind)
+                        .record(started.elapsed().as_secs_f64());
+                    (rid, outcome)
                 } else {
                     metrics::counter!("rallypoint_gateway_rate_limited_total", "limit" => "connection")
                         .increment(1);
