@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use rallypoint_client::proto::{ServerMessage, Teams};
 use rallypoint_client::{ClientError, Event};
 use tokio_util::sync::CancellationToken;
@@ -138,6 +139,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         .map(|i| (format!("{run}-m{i}"), i % gateways))
         .collect();
     let mut players = connect_all(common, ids, 0, bar(0, "connecting players")).await?;
+    warm_profiles(common, &players).await?;
     if let Some(Ok(Err(err))) = servers.try_join_next() {
         anyhow::bail!("a simulated game server could not start: {err:#}");
     }
@@ -294,6 +296,30 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         report.note("the simulated game servers did not finish their games in time");
     }
     Ok(Some(report))
+}
+
+/// Asks every player's profile once (`profile.get` waits until the cache-warmer has it),
+/// so the arrivals measure matchmaking, not a first visit's trip to PostgreSQL.
+async fn warm_profiles(common: &Common, players: &[crate::clients::Player]) -> anyhow::Result<()> {
+    let warming = bar(players.len() as u64, "warming profiles");
+    let failures = futures::stream::iter(players.iter().map(|p| {
+        let warming = warming.clone();
+        async move {
+            let fetched = p.client.profile().await;
+            warming.inc(1);
+            fetched.is_err()
+        }
+    }))
+    .buffer_unordered(common.connect_concurrency.max(1))
+    .filter(|failed| futures::future::ready(*failed))
+    .count()
+    .await;
+    warming.finish();
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} players' profiles could not be loaded (is the cache-warmer running?)"
+    );
+    Ok(())
 }
 
 /// One arrival: an idle player joins a queue.
