@@ -78,11 +78,15 @@ if ((QUICK)); then
   example results "$RELEASE/examples/results_bench" 200 100
 else
   scenario connections "${ONE_GATEWAY[@]}" connections --count 15000 --hold 10
-  scenario fanout "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 4000 --duration 10
+  scenario fanout-50k "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 1000 --duration 10
+  scenario fanout-200k "${BOTH[@]}" fanout --rooms 4 --members 500 --rate 400 --duration 10
+  scenario whisper-5k "${BOTH[@]}" whisper --pairs 1000 --rate 5000 --duration 10
   scenario whisper-10k "${BOTH[@]}" whisper --pairs 1000 --rate 10000 --duration 10
   scenario whisper-20k "${BOTH[@]}" whisper --pairs 1000 --rate 20000 --duration 10
-  scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 6000 --game-ms 500
-  scenario matchmaking "${BOTH[@]}" matchmaking --rate 10000 --duration 10 --players 15000 --squad-share 0 --game-ms 300
+  # Fresh players (no one queues twice): queue.join and matching without rating waits.
+  scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 10500 --game-ms 500
+  # Players queue again after their games: the whole loop, results and ratings included.
+  scenario matchmaking-10k "${BOTH[@]}" matchmaking --rate 10000 --duration 8 --players 15000 --squad-share 0 --game-ms 300
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 100000
   example results "$RELEASE/examples/results_bench" 5000 1000
 fi

@@ -236,6 +236,11 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     );
     report.figure("matches (server allocations)", matches as f64, "");
     report.figure("allocations per second", matches as f64 / span, "matches/s");
+    report.note(format!(
+        "latencies leave out the first {} s (the warm-up); join to match.found is timed from \
+         the sending of the join that completed the match",
+        args.timing.warmup
+    ));
     report.percentiles(
         "completing join to match.found",
         &lock(&shared.join_to_found),
