@@ -67,10 +67,25 @@ example() {
   (eval "$("$LOCAL_DIR/env.sh")" && "$@") | tee "$WORK/$name.txt"
 }
 
+# settle: waits (bounded) until the gateways have cleaned up the last scenario's
+# connections, so its teardown is not measured as the next scenario's latency.
+settle() {
+  local port count deadline=$((SECONDS + 60))
+  for port in 9101 9102; do
+    while ((SECONDS < deadline)); do
+      count="$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+        sed -n 's/^rallypoint_gateway_connections \([0-9.e+]*\)$/\1/p')"
+      [[ "${count:-1}" == "0" ]] && break
+      sleep 0.5
+    done
+  done
+}
+
 ONE_GATEWAY=(--url ws://127.0.0.1:8080/ws --gateway-pid "$GW1")
 BOTH=(--gateway-pid "$GW1,$GW2")
 if ((QUICK)); then
   scenario connections "${ONE_GATEWAY[@]}" connections --count 500 --hold 2
+  settle
   scenario fanout "${BOTH[@]}" fanout --rooms 4 --members 20 --rate 200 --duration 3
   scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
   scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
@@ -78,6 +93,7 @@ if ((QUICK)); then
   example results "$RELEASE/examples/results_bench" 200 100
 else
   scenario connections "${ONE_GATEWAY[@]}" connections --count 15000 --hold 10
+  settle
   scenario fanout-50k "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 1000 --duration 10
   scenario fanout-200k "${BOTH[@]}" fanout --rooms 4 --members 500 --rate 400 --duration 10
   scenario whisper-5k "${BOTH[@]}" whisper --pairs 1000 --rate 5000 --duration 10
@@ -86,7 +102,7 @@ else
   # Fresh players (no one queues twice): queue.join and matching without rating waits.
   scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 10500 --game-ms 500
   # Players queue again after their games: the whole loop, results and ratings included.
-  scenario matchmaking-10k "${BOTH[@]}" matchmaking --rate 10000 --duration 8 --players 15000 --squad-share 0 --game-ms 300
+  scenario matchmaking-10k "${BOTH[@]}" matchmaking --rate 10000 --duration 8 --players 12000 --squad-share 0 --game-ms 300
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 100000
   example results "$RELEASE/examples/results_bench" 5000 1000
 fi

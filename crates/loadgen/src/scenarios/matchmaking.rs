@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rallypoint_client::proto::{ServerMessage, Teams};
+use rallypoint_client::proto::{ErrorCode, ServerMessage, Teams};
 use rallypoint_client::{ClientError, Event};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,10 @@ use crate::clients::{bar, close_all, connect_all};
 use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
 use crate::procstat::Gateways;
+
+/// Joins of game servers in flight at once: each holds a socket at both ends in this
+/// process (the simulated servers run here), and a process may hold only so many.
+const GAME_JOINS_IN_FLIGHT: usize = 256;
 
 /// What the load generator knows of one player.
 #[derive(Debug, Default)]
@@ -71,6 +75,8 @@ struct Shared {
     problems: Mutex<Vec<String>>,
     counters: Counters,
     http: reqwest::Client,
+    /// Joins of game servers in flight at once.
+    game_joins: tokio::sync::Semaphore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,6 +99,21 @@ impl Shared {
             .parse()
             .ok()
             .filter(|&i| i < self.players.len())
+    }
+
+    /// Marks whether `player` has a ticket waiting, keeping the count of waiting tickets.
+    fn set_waiting(&self, player: usize, waiting: bool) {
+        let was = std::mem::replace(&mut lock(&self.players[player]).waiting, waiting);
+        match (was, waiting) {
+            (false, true) => {
+                let now = self.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+                self.counters.max_waiting.fetch_max(now, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 
     fn back_to_idle(&self, player: usize) {
@@ -161,6 +182,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
             ..Counters::default()
         },
         http: reqwest::Client::new(),
+        game_joins: tokio::sync::Semaphore::new(GAME_JOINS_IN_FLIGHT),
     });
     let stop = CancellationToken::new();
     let mut listeners = tokio::task::JoinSet::new();
@@ -344,16 +366,8 @@ async fn arrive(
         "duel"
     };
     let region = &shared.args.regions[(seq / 1000) as usize % shared.args.regions.len()];
-    {
-        let mut state = lock(&shared.players[player]);
-        state.waiting = true;
-        state.joined_at = now_micros();
-    }
-    let waiting = shared.waiting.fetch_add(1, Ordering::Relaxed) + 1;
-    shared
-        .counters
-        .max_waiting
-        .fetch_max(waiting, Ordering::Relaxed);
+    lock(&shared.players[player]).joined_at = now_micros();
+    shared.set_waiting(player, true);
     let started = Instant::now();
     match clients[player].join_queue(queue, region).await {
         Ok(_) => {
@@ -362,11 +376,18 @@ async fn arrive(
             }
             shared.counters.joined.fetch_add(1, Ordering::Relaxed);
         }
+        Err(ClientError::Server {
+            code: ErrorCode::AlreadyQueued,
+            message,
+        }) if message.starts_with("already queued") => {
+            // The player's ticket is in a queue (this run lost track of it): its
+            // match.found brings the player back.
+            *lock(&shared.join_errors)
+                .entry("already_queued (ticket kept)".to_owned())
+                .or_default() += 1;
+        }
         Err(err) => {
-            let was_waiting = std::mem::take(&mut lock(&shared.players[player]).waiting);
-            if was_waiting {
-                shared.waiting.fetch_sub(1, Ordering::Relaxed);
-            }
+            shared.set_waiting(player, false);
             let code = match &err {
                 ClientError::Server { code, .. } => code.as_str().to_owned(),
                 ClientError::Timeout(_) => "timeout".to_owned(),
@@ -415,10 +436,9 @@ async fn listen(
                             "{id} got match {match_id} without a waiting ticket (matched twice?)"
                         ));
                     }
-                    state.waiting = false;
                     state.last_match = Some(match_id.clone());
                 }
-                shared.waiting.fetch_sub(1, Ordering::Relaxed);
+                shared.set_waiting(index, false);
                 on_found(
                     &shared,
                     &id,
@@ -432,6 +452,8 @@ async fn listen(
                 let id = id.clone();
                 tokio::spawn(async move {
                     if shared.args.join_game {
+                        // Bounded: each join is a socket at both ends in this process.
+                        let _slot = shared.game_joins.acquire().await;
                         let joined = shared
                             .http
                             .post(format!("http://{address}/v1/join"))
@@ -446,30 +468,35 @@ async fn listen(
                                 .fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    // Queue again once the game is over and its result is in.
+                    // Queue again once the game is over and its result is in, unless the
+                    // match was cancelled and the ticket put back meanwhile.
                     tokio::time::sleep(Duration::from_millis(shared.args.game_ms + 500)).await;
-                    shared.back_to_idle(index);
+                    let still_this_match = {
+                        let state = lock(&shared.players[index]);
+                        !state.waiting && state.last_match.as_deref() == Some(match_id.as_str())
+                    };
+                    if still_this_match {
+                        shared.back_to_idle(index);
+                    }
                 });
             }
-            Event::Push(ServerMessage::MatchCancelled { requeued, .. }) => {
+            Event::Push(ServerMessage::MatchCancelled {
+                match_id, requeued, ..
+            }) => {
                 shared.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-                if !requeued {
-                    let was_waiting = {
-                        let mut state = lock(&shared.players[index]);
-                        std::mem::take(&mut state.waiting)
-                    };
-                    if was_waiting {
-                        shared.waiting.fetch_sub(1, Ordering::Relaxed);
-                    }
+                let current =
+                    lock(&shared.players[index]).last_match.as_deref() == Some(match_id.as_str());
+                if current && requeued {
+                    // The ticket is back in the queue: the next match.found is for it.
+                    shared.set_waiting(index, true);
+                } else if current {
+                    lock(&shared.players[index]).last_match = None;
                     shared.back_to_idle(index);
                 }
             }
             Event::Push(ServerMessage::QueueTimeout { .. }) => {
                 shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                let was_waiting = std::mem::take(&mut lock(&shared.players[index]).waiting);
-                if was_waiting {
-                    shared.waiting.fetch_sub(1, Ordering::Relaxed);
-                }
+                shared.set_waiting(index, false);
                 shared.back_to_idle(index);
             }
             _ => {}
