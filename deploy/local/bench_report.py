@@ -71,13 +71,14 @@ def versions(repo):
 
 def write(work, out_base, repo):
     reports = []
-    for path in sorted(glob.glob(os.path.join(work, "*.json"))):
+    # In the order they ran.
+    for path in sorted(glob.glob(os.path.join(work, "*.json")), key=os.path.getmtime):
         with open(path) as f:
             report = json.load(f)
         report["run"] = os.path.basename(path)[:-5]
         reports.append(report)
     texts = {}
-    for path in sorted(glob.glob(os.path.join(work, "*.txt"))):
+    for path in sorted(glob.glob(os.path.join(work, "*.txt")), key=os.path.getmtime):
         with open(path) as f:
             texts[os.path.basename(path)[:-4]] = f.read().strip()
     result = {
