@@ -49,7 +49,14 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
                 () = tokio::time::sleep(gap) => {}
             }
         }
-        let touches = futures::stream::iter(slice.iter().cloned())
+        // Only connections still open: one that closed since the snapshot has ended its
+        // session, and a touch would bring it back for a dead socket.
+        let open: Vec<_> = slice
+            .iter()
+            .filter(|c| shared.hub.is_open(c.local_id))
+            .cloned()
+            .collect();
+        let touches = futures::stream::iter(open)
             .map(|c| {
                 let sessions = shared.sessions.clone();
                 async move {

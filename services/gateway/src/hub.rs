@@ -69,6 +69,11 @@ impl Hub {
         self.table().by_id.values().cloned().collect()
     }
 
+    /// Whether connection `local_id` is still registered (not yet closed).
+    pub fn is_open(&self, local_id: u64) -> bool {
+        self.table().by_id.contains_key(&local_id)
+    }
+
     /// The number of local connections.
     pub fn len(&self) -> usize {
         self.table().by_id.len()
