@@ -186,6 +186,10 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<()>>()
         .await?;
+    // Rounds end well within the lease, which is renewed between wake-ups.
+    let started = tokio::time::Instant::now();
+    let budget =
+        service_runtime::lease::renew_interval(Duration::from_millis(shared.config.pool.lease_ms));
     for _ in 0..ROUNDS {
         let pending: Vec<(String, f64)> = shared
             .redis
@@ -204,15 +208,28 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
         // time, a region topped out at a few hundred allocations a second).
         let count = pending.len();
         let candidates = &candidates;
+        // Once one allocation finds no room, the rest of the batch is not tried (on a full
+        // region that would be a script per waiting match on every wake-up).
+        let full = &std::sync::atomic::AtomicBool::new(false);
         let outcomes: Vec<Allocated> = futures::stream::iter(pending)
             .map(|(match_id, formed_ms)| async move {
-                allocate_one(shared, region, owner, &match_id, formed_ms, candidates).await
+                if full.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(Allocated::NotTried);
+                }
+                let outcome =
+                    allocate_one(shared, region, owner, &match_id, formed_ms, candidates).await;
+                if matches!(outcome, Ok(Allocated::NoCapacity)) {
+                    full.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                outcome
             })
             .buffered(IN_FLIGHT)
             .try_collect()
             .await?;
-        let full = outcomes.iter().any(|o| matches!(o, Allocated::NoCapacity));
-        if full || count < BATCH as usize {
+        let full = outcomes
+            .iter()
+            .any(|o| matches!(o, Allocated::NoCapacity | Allocated::NotTried));
+        if full || count < BATCH as usize || started.elapsed() >= budget {
             break;
         }
     }
@@ -256,6 +273,8 @@ enum Allocated {
     NoCapacity,
     /// Not pending any more (allocated, cancelled or ended meanwhile).
     Gone,
+    /// Left for the next wake-up: the region was found full.
+    NotTried,
 }
 
 /// Gives one match a server among `candidates` and announces it.
