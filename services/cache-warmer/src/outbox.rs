@@ -123,7 +123,10 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     ));
     let started = tokio::time::Instant::now();
     let parsed: Vec<Option<FinishedMatch>> = entries.iter().map(|e| parse(e)).collect();
-    let in_flight = (shared.config.database.max_connections as usize).max(1);
+    // Leave connections for the other region's round and for profile warm-ups.
+    let in_flight = (shared.config.database.max_connections as usize
+        / (shared.config.regions.len() + 1))
+        .max(1);
     'waves: for wave in waves(&parsed) {
         if !dispositions.is_empty() && started.elapsed() >= budget {
             break;
@@ -142,9 +145,14 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
             .await;
         // Only a prefix of the outbox is taken off: stop at the first result that must
         // wait (those after it in this wave are stored again next round, a no-op).
-        for outcome in outcomes {
+        for (i, outcome) in wave.zip(outcomes) {
             match outcome {
-                Disposition::SetAside => dispositions.push('d'),
+                Disposition::SetAside => {
+                    // Here, in the acked prefix only, so a retried round does not count
+                    // or free anything twice.
+                    set_aside(shared, &entries[i]).await;
+                    dispositions.push('d');
+                }
                 Disposition::Stored(players) => {
                     changed_players.extend(players);
                     dispositions.push('s');
@@ -198,7 +206,7 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
 enum Disposition {
     /// Stored now or before; its players' new profiles are cached.
     Stored(Vec<String>),
-    /// Unreadable, or refused by PostgreSQL as data: on the dead-letter list.
+    /// Unreadable, or refused by PostgreSQL as data: for the dead-letter list.
     SetAside,
     /// PostgreSQL or Redis failed: the entry stays for the next round.
     Wait,
@@ -214,7 +222,6 @@ async fn dispose(
 ) -> Disposition {
     let Some(finished) = finished else {
         tracing::error!(%region, entry = %truncate(entry), "an outbox entry cannot be read; moved to the dead-letter list for an operator");
-        set_aside(shared, entry).await;
         return Disposition::SetAside;
     };
     let stored = shared
@@ -224,7 +231,6 @@ async fn dispose(
         Ok(stored) => stored,
         Err(err) if err.is_data_error() => {
             tracing::error!(%region, match_id = %finished.match_id, error = %err, "PostgreSQL refuses this result's data; moved to the dead-letter list for an operator, its players may queue again");
-            set_aside(shared, entry).await;
             return Disposition::SetAside;
         }
         Err(err) => {
