@@ -120,6 +120,12 @@ async fn connect_socket(
     request: tungstenite::handshake::client::Request,
 ) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
     let uri = request.uri();
+    if uri.scheme_str() == Some("wss") {
+        // Never send a token in clear text to a port that expects TLS.
+        return Err(tungstenite::Error::Url(
+            tungstenite::error::UrlError::TlsFeatureNotEnabled,
+        ));
+    }
     let host = uri
         .host()
         .ok_or(tungstenite::Error::Url(

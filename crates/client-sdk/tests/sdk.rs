@@ -217,3 +217,17 @@ async fn connects_from_the_configured_local_address() {
     let peer = accepted.await.expect("accept task");
     assert_eq!(peer.ip().to_string(), "127.0.0.3");
 }
+
+/// The SDK has no TLS: a `wss://` URL is refused before any connection is made, so a
+/// token is never sent in clear text to a port that expects TLS.
+#[tokio::test]
+async fn a_wss_url_is_refused_without_connecting() {
+    let config = ClientConfig::new(
+        ["wss://127.0.0.1:9/ws".to_owned()],
+        Auth::Token("secret".into()),
+    );
+    match Client::connect(config).await {
+        Err(ClientError::Connect(message)) => assert!(message.contains("TLS"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
