@@ -65,8 +65,8 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Opti
         if state.ready.load(Ordering::Relaxed) == worker_count {
             break;
         }
-        for (child, _) in &mut workers {
-            if let Some(status) = child.try_wait()? {
+        for worker in &mut workers {
+            if let Some(status) = worker.child.try_wait()? {
                 anyhow::bail!(
                     "a connections worker stopped early ({status}); run it with LOADGEN_LOG=debug to see why"
                 );
@@ -103,10 +103,22 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Opti
 
     // Closing stdin tells each worker to check its connections and stop.
     let mut outputs = Vec::new();
-    for (mut child, stdin) in workers {
+    for worker in workers {
+        let Worker {
+            mut child,
+            stdin,
+            reader,
+        } = worker;
         drop(stdin);
-        outputs
-            .push(async move { tokio::time::timeout(Duration::from_secs(60), child.wait()).await });
+        outputs.push(async move {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                let status = child.wait().await;
+                // Its last report (`alive`) is read before the count is.
+                let _read_to_the_end = reader.await;
+                status
+            })
+            .await
+        });
     }
     for waited in futures::future::join_all(outputs).await {
         match waited {
@@ -179,7 +191,7 @@ fn spawn_worker(
     first: usize,
     count: usize,
     state: Arc<WorkerState>,
-) -> anyhow::Result<(Child, tokio::process::ChildStdin)> {
+) -> anyhow::Result<Worker> {
     let exe = std::env::current_exe().context("cannot find this program to start workers")?;
     let mut command = Command::new(exe);
     command
@@ -211,7 +223,7 @@ fn spawn_worker(
         .context("cannot start a connections worker")?;
     let stdout = child.stdout.take().context("worker stdout")?;
     let stdin = child.stdin.take().context("worker stdin")?;
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         let mut opened_before = 0;
         while let Ok(Some(line)) = lines.next_line().await {
@@ -234,7 +246,19 @@ fn spawn_worker(
             }
         }
     });
-    Ok((child, stdin))
+    Ok(Worker {
+        child,
+        stdin,
+        reader,
+    })
+}
+
+/// A running worker process: its stdin (closed to stop it) and the task reading its
+/// reports.
+struct Worker {
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 /// One worker: opens its connections, reports, holds them until stdin closes, checks

@@ -38,6 +38,8 @@ struct PlayerState {
     joined_at: u64,
     /// The last match announced (repeats of it are ignored, as clients must).
     last_match: Option<String>,
+    /// In the idle list (so no path adds it twice).
+    idle: bool,
 }
 
 /// One match as its players announced it.
@@ -117,7 +119,19 @@ impl Shared {
     }
 
     fn back_to_idle(&self, player: usize) {
-        lock(&self.idle).push_back(player);
+        let mut state = lock(&self.players[player]);
+        if !state.idle {
+            state.idle = true;
+            drop(state);
+            lock(&self.idle).push_back(player);
+        }
+    }
+
+    /// The next idle player, taken out of the idle list.
+    fn take_idle(&self) -> Option<usize> {
+        let player = lock(&self.idle).pop_front()?;
+        lock(&self.players[player]).idle = false;
+        Some(player)
     }
 }
 
@@ -169,7 +183,14 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         args: args.clone(),
         warm_until: now_micros() + args.timing.warmup * 1_000_000,
         run: run.clone(),
-        players: (0..args.players).map(|_| Mutex::default()).collect(),
+        players: (0..args.players)
+            .map(|_| {
+                Mutex::new(PlayerState {
+                    idle: true,
+                    ..PlayerState::default()
+                })
+            })
+            .collect(),
         idle: Mutex::new((0..args.players).collect()),
         waiting: AtomicU64::new(0),
         matches: Mutex::default(),
@@ -356,7 +377,7 @@ async fn arrive(
     seq: u64,
     squad_per_mille: u64,
 ) {
-    let Some(player) = lock(&shared.idle).pop_front() else {
+    let Some(player) = shared.take_idle() else {
         shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
         return;
     };
