@@ -48,9 +48,10 @@ pub enum RoomError {
 struct LocalRoom {
     /// Local members by connection number.
     members: HashMap<u64, LocalConn>,
-    /// The members' outbound queues, rebuilt on every join and leave, so that delivering
-    /// a message copies one pointer instead of a list per message.
-    outbounds: Arc<[Outbound]>,
+    /// The members' outbound queues, built at the first delivery after a join or leave
+    /// (which only drop it), so that delivering a message copies one pointer instead of
+    /// a list per message, and a thousand joins do not rebuild it a thousand times.
+    outbounds: Option<Arc<[Outbound]>>,
     /// `None` while subscribing; then whether the subscription was made.
     ready: watch::Receiver<Option<Result<(), String>>>,
     /// Tells the fan-out task to stop (and so unsubscribe).
@@ -238,7 +239,7 @@ impl Rooms {
         let mut local = self.inner.local();
         if let Some(existing) = local.get_mut(room) {
             existing.members.insert(member.local_id, member.clone());
-            existing.outbounds = outbounds_of(&existing.members);
+            existing.outbounds = None;
             return existing.ready.clone();
         }
         let (ready_tx, ready) = watch::channel(None);
@@ -251,7 +252,7 @@ impl Rooms {
             room.clone(),
             LocalRoom {
                 members: HashMap::from([(member.local_id, member.clone())]),
-                outbounds: Arc::from([member.outbound.clone()]),
+                outbounds: None,
                 ready: ready.clone(),
                 stop: stop.clone(),
                 generation,
@@ -274,17 +275,13 @@ impl Rooms {
             return;
         };
         entry.members.remove(&local_id);
-        entry.outbounds = outbounds_of(&entry.members);
+        entry.outbounds = None;
         if entry.members.is_empty() {
             entry.stop.cancel();
             local.remove(room);
             metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
         }
     }
-}
-
-fn outbounds_of(members: &HashMap<u64, LocalConn>) -> Arc<[Outbound]> {
-    members.values().map(|m| m.outbound.clone()).collect()
 }
 
 /// Subscribes to the room's channel and delivers its messages to the local members until
@@ -354,8 +351,15 @@ async fn fan_out(
 
 /// Hands one message to every local member of `room`, encoded once per encoding.
 fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
-    let members = match inner.local().get(room) {
-        Some(local) => local.outbounds.clone(),
+    let members = match inner.local().get_mut(room) {
+        Some(local) => {
+            let LocalRoom {
+                members, outbounds, ..
+            } = local;
+            outbounds
+                .get_or_insert_with(|| members.values().map(|m| m.outbound.clone()).collect())
+                .clone()
+        }
         None => return,
     };
     let encoded = Encoded::new(message);
