@@ -55,7 +55,7 @@ listen = "127.0.0.1:9400"
 
 [database]
 url = ""
-max_connections = 8
+max_connections = 16
 connect_timeout_ms = 5000
 migrate_on_start = true
 

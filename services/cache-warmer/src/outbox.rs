@@ -123,9 +123,12 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     ));
     let started = tokio::time::Instant::now();
     let parsed: Vec<Option<FinishedMatch>> = entries.iter().map(|e| parse(e)).collect();
-    // Leave connections for the other region's round and for profile warm-ups.
-    let in_flight = (shared.config.database.max_connections as usize
-        / (shared.config.regions.len() + 1))
+    // Each region's round commits on its share of the pool, less two connections kept
+    // for profile warm-ups (which a join may be waiting for).
+    let in_flight = (shared.config.database.max_connections as usize)
+        .saturating_sub(2)
+        .checked_div(shared.config.regions.len())
+        .unwrap_or(1)
         .max(1);
     'waves: for wave in waves(&parsed) {
         if !dispositions.is_empty() && started.elapsed() >= budget {
