@@ -1,13 +1,15 @@
 //! Connecting many simulated players: spread over the gateways and over loopback source
 //! addresses, a bounded number at a time, with a progress bar.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use rallypoint_client::{Auth, Client, ClientConfig, Event};
+use rallypoint_client::{Auth, Client, ClientConfig, ClientError, Event};
 use tokio::sync::mpsc;
 
 use crate::cli::Common;
@@ -132,4 +134,36 @@ pub async fn close_all(players: &[Player]) {
         .buffer_unordered(512)
         .collect::<Vec<()>>()
         .await;
+}
+
+/// Requests refused or failed, counted by error code, for a report's note.
+#[derive(Debug, Default)]
+pub struct ErrorCounts(Mutex<BTreeMap<String, u64>>);
+
+impl ErrorCounts {
+    pub fn count(&self, err: &ClientError) {
+        let code = match err {
+            ClientError::Server { code, .. } => code.as_str().to_owned(),
+            ClientError::Timeout(_) => "timeout".to_owned(),
+            ClientError::Disconnected => "disconnected".to_owned(),
+            other => other.to_string(),
+        };
+        self.add(code);
+    }
+
+    pub fn add(&self, label: impl Into<String>) {
+        *crate::lock(&self.0).entry(label.into()).or_default() += 1;
+    }
+
+    /// `code n, code n, ...`, or `None` when nothing failed.
+    pub fn summary(&self) -> Option<String> {
+        let counts = crate::lock(&self.0);
+        (!counts.is_empty()).then(|| {
+            counts
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
 }

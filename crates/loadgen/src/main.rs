@@ -31,6 +31,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Scenario};
 
+/// Locks a std mutex, taking the data even if a panicking holder poisoned it (counters
+/// and latency histograms stay usable).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

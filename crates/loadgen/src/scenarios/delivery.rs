@@ -3,7 +3,6 @@
 //! what arrives and record the latency; at the end, anything short is lost and anything
 //! over is duplicated.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,8 +12,10 @@ use rallypoint_client::{ClientError, Event};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::ErrorCounts;
 use crate::figures::Report;
 use crate::latency::{Latency, now_micros, read_stamp};
+use crate::lock;
 use crate::pace::Paced;
 
 /// Who should get how many of each message, and who got how many.
@@ -29,7 +30,7 @@ pub struct Ledger {
     /// Deliveries of a sequence number never sent (a corrupted body).
     stray: AtomicU64,
     send_latency: Mutex<Latency>,
-    errors: Mutex<BTreeMap<String, u64>>,
+    errors: ErrorCounts,
 }
 
 impl Ledger {
@@ -43,7 +44,7 @@ impl Ledger {
             delivered: AtomicU64::new(0),
             stray: AtomicU64::new(0),
             send_latency: Mutex::new(Latency::new()),
-            errors: Mutex::new(BTreeMap::new()),
+            errors: ErrorCounts::default(),
         })
     }
 
@@ -67,15 +68,7 @@ impl Ledger {
                     lock(&self.send_latency).record(started.elapsed());
                 }
             }
-            Err(err) => {
-                let code = match err {
-                    ClientError::Server { code, .. } => code.as_str().to_owned(),
-                    ClientError::Timeout(_) => "timeout".to_owned(),
-                    ClientError::Disconnected => "disconnected".to_owned(),
-                    other => other.to_string(),
-                };
-                *lock(&self.errors).entry(code).or_default() += 1;
-            }
+            Err(err) => self.errors.count(&err),
         }
     }
 
@@ -161,22 +154,12 @@ impl Ledger {
         if stray > 0 {
             report.problem(format!("{stray} deliveries of messages never sent"));
         }
-        let errors = lock(&self.errors);
-        if !errors.is_empty() {
-            let listed: Vec<String> = errors
-                .iter()
-                .map(|(code, n)| format!("{code} {n}"))
-                .collect();
+        if let Some(errors) = self.errors.summary() {
             report.note(format!(
-                "sends refused or failed (not counted as lost): {}; {after_failed_send} deliveries of those arrived anyway",
-                listed.join(", ")
+                "sends refused or failed (not counted as lost): {errors}; {after_failed_send} deliveries of those arrived anyway"
             ));
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What the receivers saw.

@@ -9,9 +9,9 @@
 //! a player matched twice for one ticket, a match announced to someone not in it, players
 //! of one match sent to different servers, teams of the wrong shape.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -20,9 +20,10 @@ use rallypoint_client::{ClientError, Event};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Common, MatchmakingArgs};
-use crate::clients::{bar, close_all, connect_all};
+use crate::clients::{ErrorCounts, bar, close_all, connect_all};
 use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
+use crate::lock;
 use crate::procstat::Gateways;
 
 /// Joins of game servers in flight at once: each holds a socket at both ends in this
@@ -73,16 +74,12 @@ struct Shared {
     matches: Mutex<HashMap<String, MatchSeen>>,
     join_to_found: Mutex<Latency>,
     join_reply: Mutex<Latency>,
-    join_errors: Mutex<BTreeMap<String, u64>>,
+    join_errors: ErrorCounts,
     problems: Mutex<Vec<String>>,
     counters: Counters,
     http: reqwest::Client,
     /// Joins of game servers in flight at once.
     game_joins: tokio::sync::Semaphore,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {
@@ -196,7 +193,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         matches: Mutex::default(),
         join_to_found: Mutex::new(Latency::new()),
         join_reply: Mutex::new(Latency::new()),
-        join_errors: Mutex::default(),
+        join_errors: ErrorCounts::default(),
         problems: Mutex::default(),
         counters: Counters {
             first_found: AtomicU64::new(u64::MAX),
@@ -319,15 +316,8 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     if failed_game_joins > 0 {
         report.note(format!("{failed_game_joins} joins of a game server failed"));
     }
-    let errors: Vec<String> = lock(&shared.join_errors)
-        .iter()
-        .map(|(code, n)| format!("{code} {n}"))
-        .collect();
-    if !errors.is_empty() {
-        report.note(format!(
-            "queue.join refused or failed: {}",
-            errors.join(", ")
-        ));
+    if let Some(errors) = shared.join_errors.summary() {
+        report.note(format!("queue.join refused or failed: {errors}"));
     }
     let problems = lock(&shared.problems).clone();
     for problem in problems {
@@ -403,18 +393,11 @@ async fn arrive(
         }) if message.starts_with("already queued") => {
             // The player's ticket is in a queue (this run lost track of it): its
             // match.found brings the player back.
-            *lock(&shared.join_errors)
-                .entry("already_queued (ticket kept)".to_owned())
-                .or_default() += 1;
+            shared.join_errors.add("already_queued (ticket kept)");
         }
         Err(err) => {
             shared.set_waiting(player, false);
-            let code = match &err {
-                ClientError::Server { code, .. } => code.as_str().to_owned(),
-                ClientError::Timeout(_) => "timeout".to_owned(),
-                other => other.to_string(),
-            };
-            *lock(&shared.join_errors).entry(code).or_default() += 1;
+            shared.join_errors.count(&err);
             // Try this player again later.
             let cooldown = Duration::from_millis(shared.args.game_ms.max(500));
             tokio::time::sleep(cooldown).await;
