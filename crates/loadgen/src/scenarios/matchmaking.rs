@@ -387,6 +387,14 @@ async fn arrive(
             }
             shared.counters.joined.fetch_add(1, Ordering::Relaxed);
         }
+        Err(ClientError::Timeout(_) | ClientError::Disconnected) => {
+            // The join may or may not have been carried out: if its ticket exists, its
+            // match.found brings the player back; if not, the player stays out of play
+            // (counted among the tickets still waiting at the end).
+            shared
+                .join_errors
+                .add("no reply (ticket kept as maybe queued)");
+        }
         Err(ClientError::Server {
             code: ErrorCode::AlreadyQueued,
             message,
