@@ -10,6 +10,7 @@
 //! `allocate_timeout_ms` ([`crate::cancel`]) and reaps servers whose heartbeat lapsed
 //! ([`crate::reaper`]), every `reap_interval_ms`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -210,25 +211,23 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
         let candidates = &candidates;
         // Once one allocation finds no room, the rest of the batch is not tried (on a full
         // region that would be a script per waiting match on every wake-up).
-        let full = &std::sync::atomic::AtomicBool::new(false);
-        let outcomes: Vec<Allocated> = futures::stream::iter(pending)
+        let full = &AtomicBool::new(false);
+        futures::stream::iter(pending)
             .map(|(match_id, formed_ms)| async move {
-                if full.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Ok(Allocated::NotTried);
+                if !full.load(Ordering::Relaxed) {
+                    let outcome =
+                        allocate_one(shared, region, owner, &match_id, formed_ms, candidates)
+                            .await?;
+                    if matches!(outcome, Allocated::NoCapacity) {
+                        full.store(true, Ordering::Relaxed);
+                    }
                 }
-                let outcome =
-                    allocate_one(shared, region, owner, &match_id, formed_ms, candidates).await;
-                if matches!(outcome, Ok(Allocated::NoCapacity)) {
-                    full.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                outcome
+                Ok::<(), AllocateError>(())
             })
             .buffered(IN_FLIGHT)
-            .try_collect()
+            .try_collect::<Vec<()>>()
             .await?;
-        let full = outcomes
-            .iter()
-            .any(|o| matches!(o, Allocated::NoCapacity | Allocated::NotTried));
+        let full = full.load(Ordering::Relaxed);
         if full || count < BATCH as usize || started.elapsed() >= budget {
             break;
         }
@@ -273,8 +272,6 @@ enum Allocated {
     NoCapacity,
     /// Not pending any more (allocated, cancelled or ended meanwhile).
     Gone,
-    /// Left for the next wake-up: the region was found full.
-    NotTried,
 }
 
 /// Gives one match a server among `candidates` and announces it.
