@@ -2,9 +2,10 @@
 //! shared test cluster, a namespace, quick timings, overrides by dotted key), and the real
 //! binary as a child process that tests can SIGKILL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -45,6 +46,24 @@ pub struct ServiceChild {
     /// Its own listeners by name (`ws` for the gateway), from its `listening` log lines.
     pub endpoints: HashMap<String, String>,
     child: tokio::process::Child,
+    /// Its executable's name, to label the log tail.
+    name: String,
+    /// Its last log lines: printed if the test fails while it runs, since a CI log shows
+    /// only what a failed test wrote.
+    log_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How many of a service's last log lines a failed test prints.
+const LOG_TAIL_LINES: usize = 400;
+
+fn keep_line(tail: &Mutex<VecDeque<String>>, line: String) {
+    let mut tail = tail
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if tail.len() == LOG_TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line);
 }
 
 impl ServiceChild {
@@ -65,8 +84,10 @@ impl ServiceChild {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let mut endpoints = HashMap::new();
+        let log_tail = Arc::new(Mutex::new(VecDeque::new()));
         let started = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                keep_line(&log_tail, line.clone());
                 let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
                     continue;
                 };
@@ -89,12 +110,23 @@ impl ServiceChild {
         .map_err(|_| format!("{} did not log `started` within 30 s", binary.display()))?
         .ok_or_else(|| format!("{} exited before it started", binary.display()))?;
         // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let tail = Arc::clone(&log_tail);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep_line(&tail, line);
+            }
+        });
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Self {
             instance: started.0,
             ops: started.1,
             endpoints,
             child,
+            name,
+            log_tail,
         })
     }
 
@@ -116,6 +148,28 @@ impl ServiceChild {
             .await
             .map_err(|_| format!("did not exit within {deadline:?}"))?
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for ServiceChild {
+    /// A test failing while the service runs prints the service's last log lines.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let tail = self
+            .log_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        eprintln!(
+            "---- last {} log lines of {} (instance {}) ----",
+            tail.len(),
+            self.name,
+            self.instance
+        );
+        for line in tail.iter() {
+            eprintln!("{line}");
+        }
     }
 }
 
