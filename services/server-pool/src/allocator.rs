@@ -1,10 +1,12 @@
 //! Allocation: every region is worked by the instance holding its allocator lease. Each
 //! tick (and at once on a `match_formed` hint) it takes the region's pending matches,
-//! oldest first, a few dozen in flight at once, and gives each to the least-loaded live, ready server with a free slot
-//! (`pool_allocate.lua`: atomic on the region's slot, so no server is ever given more games
-//! than its capacity). Then it announces the match: `match.found` with each player's join
-//! token to every player's inbox, and a wake-up for the server's long poll. A match that
-//! was allocated but not announced (the instance died in between) is announced again.
+//! oldest first, a few dozen in flight at once, and gives each to the least-loaded live,
+//! ready server with a free slot (`pool_allocate.lua`: atomic on the region's slot, so no
+//! server is ever given more games than its capacity). Then it announces the match: the
+//! match record written, then side by side `match.found` with each player's join token to
+//! every player's inbox and a wake-up for the server's long poll. A match that was
+//! allocated but not announced (the instance died in between) is announced again; the
+//! batch's announced matches leave the to-announce set in one command at its end.
 //!
 //! The same worker cancels matches that found no server with room within
 //! `allocate_timeout_ms` ([`crate::cancel`]) and reaps servers whose heartbeat lapsed
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::registry::{now_ms, teams};
 use crate::state::Shared;
+use metrics::{Counter, Histogram};
 use proto::join_token::join_token;
 
 static ALLOCATE: LazyLock<Script> =
@@ -41,9 +44,25 @@ const IN_FLIGHT: usize = 32;
 /// Batches worked through per wake-up at most, so a backlog need not wait for the ticks.
 const ROUNDS: usize = 8;
 
+/// The region's allocation metrics, labelled once rather than per allocation.
+struct RegionMetrics {
+    allocations: Counter,
+    wait: Histogram,
+}
+
+impl RegionMetrics {
+    fn new(region: &str) -> Self {
+        Self {
+            allocations: metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned()),
+            wait: metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned()),
+        }
+    }
+}
+
 /// Allocates for `region` until `stop`, while holding its lease.
 pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
     let config = &shared.config.pool;
+    let region_metrics = RegionMetrics::new(&region);
     let pool = shared.keys.pool(&region);
     let owner = format!("{}/{region}", shared.instance_id);
     let mut lease = LeaseKeeper::new(Lease::with_owner(
@@ -81,7 +100,9 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         if !lease.is_held() {
             continue;
         }
-        if let Err(err) = allocate_pending(&shared, &region, lease.lease().owner()).await {
+        if let Err(err) =
+            allocate_pending(&shared, &region, lease.lease().owner(), &region_metrics).await
+        {
             if matches!(err, AllocateError::NotHolder) {
                 lease.lost();
                 continue;
@@ -167,7 +188,12 @@ enum AllocateError {
     NotHolder,
 }
 
-async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<(), AllocateError> {
+async fn allocate_pending(
+    shared: &Shared,
+    region: &str,
+    owner: &str,
+    region_metrics: &RegionMetrics,
+) -> Result<(), AllocateError> {
     let pool = shared.keys.pool(region);
     let now = now_ms();
     // Announcements a crashed instance left undone.
@@ -182,11 +208,15 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
             Some((0, BATCH)),
         )
         .await?;
-    futures::stream::iter(unannounced)
-        .map(|match_id| async move { announce(shared, region, &match_id).await })
+    let announced = futures::stream::iter(unannounced)
+        .map(|match_id| async move {
+            announce(shared, region, &match_id).await?;
+            Ok::<String, fred::error::Error>(match_id)
+        })
         .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<()>>()
+        .try_collect::<Vec<String>>()
         .await?;
+    announced_all(shared, region, announced).await?;
     // Rounds end well within the lease, which is renewed between wake-ups.
     let started = tokio::time::Instant::now();
     let budget =
@@ -212,21 +242,33 @@ async fn allocate_pending(shared: &Shared, region: &str, owner: &str) -> Result<
         // Once one allocation finds no room, the rest of the batch is not tried (on a full
         // region that would be a script per waiting match on every wake-up).
         let full = &AtomicBool::new(false);
-        futures::stream::iter(pending)
+        let announced = futures::stream::iter(pending)
             .map(|(match_id, formed_ms)| async move {
-                if !full.load(Ordering::Relaxed) {
-                    let outcome =
-                        allocate_one(shared, region, owner, &match_id, formed_ms, candidates)
-                            .await?;
-                    if matches!(outcome, Allocated::NoCapacity) {
-                        full.store(true, Ordering::Relaxed);
-                    }
+                if full.load(Ordering::Relaxed) {
+                    return Ok(None);
                 }
-                Ok::<(), AllocateError>(())
+                let outcome = allocate_one(
+                    shared,
+                    region,
+                    owner,
+                    &match_id,
+                    formed_ms,
+                    candidates,
+                    region_metrics,
+                )
+                .await?;
+                match outcome {
+                    Allocated::Assigned => return Ok(Some(match_id)),
+                    Allocated::NoCapacity => full.store(true, Ordering::Relaxed),
+                    Allocated::Gone => {}
+                }
+                Ok::<Option<String>, AllocateError>(None)
             })
             .buffered(IN_FLIGHT)
-            .try_collect::<Vec<()>>()
+            .try_filter_map(|announced| async move { Ok(announced) })
+            .try_collect::<Vec<String>>()
             .await?;
+        announced_all(shared, region, announced).await?;
         let full = full.load(Ordering::Relaxed);
         if full || count < BATCH as usize || started.elapsed() >= budget {
             break;
@@ -274,7 +316,8 @@ enum Allocated {
     Gone,
 }
 
-/// Gives one match a server among `candidates` and announces it.
+/// Gives one match a server among `candidates` and announces it (the caller takes it out
+/// of the to-announce set).
 async fn allocate_one(
     shared: &Shared,
     region: &str,
@@ -282,11 +325,12 @@ async fn allocate_one(
     match_id: &str,
     formed_ms: f64,
     candidates: &[String],
+    region_metrics: &RegionMetrics,
 ) -> Result<Allocated, AllocateError> {
     let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
     let mut args = vec![owner.to_owned(), match_id.to_owned(), now_ms().to_string()];
     args.extend(candidates.iter().cloned());
-    let reply: Vec<String> = ALLOCATE
+    let mut reply: Vec<String> = ALLOCATE
         .evalsha_with_reload(
             &shared.redis,
             scripts::pool_allocate(&shared.keys, region, match_id, &refs),
@@ -294,13 +338,15 @@ async fn allocate_one(
         )
         .await?;
     match reply.first().map(String::as_str) {
-        Some("assigned") => {
-            metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned())
-                .increment(1);
+        Some("assigned") if reply.len() == 4 => {
+            region_metrics.allocations.increment(1);
             let waited = now_ms().saturating_sub(formed_ms as u64);
-            metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned())
-                .record(waited as f64 / 1000.0);
-            announce(shared, region, match_id).await?;
+            region_metrics.wait.record(waited as f64 / 1000.0);
+            let record = reply.pop().unwrap_or_default();
+            let address = reply.pop().unwrap_or_default();
+            let server = reply.pop().unwrap_or_default();
+            let record = serde_json::from_str::<MatchRecord>(&record).ok();
+            announce_assigned(shared, region, match_id, record, &server, address).await?;
             Ok(Allocated::Assigned)
         }
         Some("not_holder") => Err(AllocateError::NotHolder),
@@ -309,7 +355,27 @@ async fn allocate_one(
     }
 }
 
-/// Tells the players their match and server, and wakes the server's long poll.
+/// The matches just announced leave the to-announce set: one command per batch. (An
+/// instance that dies first leaves them there, and they are announced again: `match.found`
+/// may come twice, as PROTOCOL.md allows.)
+async fn announced_all(
+    shared: &Shared,
+    region: &str,
+    announced: Vec<String>,
+) -> Result<(), fred::error::Error> {
+    if announced.is_empty() {
+        return Ok(());
+    }
+    let _: i64 = shared
+        .redis
+        .zrem(shared.keys.pool(region).announce(), announced)
+        .await?;
+    Ok(())
+}
+
+/// Announces a match found in the to-announce set (left by an instance that died before
+/// it announced): reads what it needs, then as [`announce_assigned`]. A match no longer
+/// on its server (cancelled meanwhile) is only taken out of the set.
 async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
     let pool = shared.keys.pool(region);
     let (record, server, address, state): (
@@ -327,24 +393,44 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
     let record = record.and_then(|r| serde_json::from_str::<MatchRecord>(&r).ok());
     // Only a match still on its server is announced (not one cancelled meanwhile).
     let on_server = matches!(state.as_deref(), Some("assigned" | "started"));
-    let (Some(record), Some(server), Some(address), true) = (record, server, address, on_server)
-    else {
-        let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
-        return Ok(());
-    };
+    match (server, address, on_server) {
+        (Some(server), Some(address), true) => {
+            announce_assigned(shared, region, match_id, record, &server, address).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Tells the players their match and server, and wakes the server's long poll: the match
+/// record first (so a player who reconnects is told again by the gateway), then the
+/// pushes and the wake-up side by side. A record that cannot be read only gets its state.
+async fn announce_assigned(
+    shared: &Shared,
+    region: &str,
+    match_id: &str,
+    record: Option<MatchRecord>,
+    server: &str,
+    address: String,
+) -> Result<(), fred::error::Error> {
+    let pool = shared.keys.pool(region);
     // The match record: its state and server, and (below) each player's match.found,
     // kept so a player who reconnects is told again by the gateway. One write.
     let mut record_fields: Vec<(String, String)> = vec![
         ("state".to_owned(), "assigned".to_owned()),
-        ("server".to_owned(), server.clone()),
+        ("server".to_owned(), server.to_owned()),
     ];
-    if let (Ok(mid), Ok(queue), Ok(region_id), Ok(server_id), Some(teams)) = (
-        Id::parse(match_id),
-        Id::parse(&record.queue),
-        Id::parse(region),
-        Id::parse(&server),
-        teams(&record),
-    ) {
+    let parsed = record.as_ref().map(|record| {
+        (
+            Id::parse(match_id),
+            Id::parse(&record.queue),
+            Id::parse(region),
+            Id::parse(server),
+            teams(record),
+        )
+    });
+    if let (Some(record), Some((Ok(mid), Ok(queue), Ok(region_id), Ok(server_id), Some(teams)))) =
+        (&record, parsed)
+    {
         let secret = shared.config.pool.token.as_bytes();
         let messages: Vec<(String, ServerMessage)> = record
             .players()
@@ -377,24 +463,25 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
         let pushes = messages
             .into_iter()
             .map(|(player, message)| async move { deliver(shared, &player, message).await });
-        futures::future::join_all(pushes).await;
         let ready = Event::AssignmentReady {
             server: server_id,
             match_id: mid,
         };
-        if let Some(payload) = encode(ready) {
-            let _woken_or_polled_later = shared
-                .publisher
-                .publish(&pool.assignments_channel(&server), payload)
-                .await;
-        }
+        let wake_server = async {
+            if let Some(payload) = encode(ready) {
+                let _woken_or_polled_later = shared
+                    .publisher
+                    .publish(&pool.assignments_channel(server), payload)
+                    .await;
+            }
+        };
+        futures::future::join(futures::future::join_all(pushes), wake_server).await;
     } else {
         let _: i64 = shared
             .redis
             .hset(shared.keys.match_(match_id).record(), record_fields)
             .await?;
     }
-    let _: i64 = shared.redis.zrem(pool.announce(), match_id).await?;
     Ok(())
 }
 

@@ -14,7 +14,8 @@
 -- ARGV[2]  match id
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4..] candidate server ids, in the order of KEYS[9..]
--- Returns {'assigned', server, address} | {'no_capacity'} | {'not_pending'} | {'not_holder'}.
+-- Returns {'assigned', server, address, record} | {'no_capacity'} | {'not_pending'} |
+-- {'not_holder'}: the match's record comes back so the caller can announce it at once.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'not_holder'}
 end
@@ -58,4 +59,4 @@ redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[7], now, ARGV[2])
 redis.call('ZADD', KEYS[8], now, ARGV[2])
 redis.call('HINCRBY', KEYS[5], 'allocations', 1)
-return {'assigned', best, address}
+return {'assigned', best, address, redis.call('HGET', KEYS[4], 'record') or ''}
