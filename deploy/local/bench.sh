@@ -6,6 +6,10 @@
 # usage: deploy/local/bench.sh [--quick]
 #   --quick   tiny sizes (a smoke run of the whole pipeline, about a minute)
 #
+# While each one runs, cpu_share.py records where the cores went (per program, and how
+# busy the machine was); a full run also keeps a perf profile of the whole machine per
+# scenario under bench/profiles/<date>/, so a figure short of its target shows its bound.
+#
 # The stack runs with the chat and request limits raised (a load generator's players send
 # far faster than people); everything else is the default configuration.
 set -euo pipefail
@@ -20,6 +24,8 @@ RELEASE="$TARGET_DIR/release"
 WORK="$RUN_DIR/bench"
 OUT_DIR="$REPO_ROOT/bench/results"
 DATE="$(date -u +%Y-%m-%d)"
+PROFILE_DIR="$REPO_ROOT/bench/profiles/$DATE"
+((QUICK)) || ensure_packages "perf linux-perf"
 
 say "building release binaries (the first release build takes several minutes)"
 (cd "$REPO_ROOT" && cargo build --release --bins &&
@@ -43,20 +49,44 @@ GW2="$(cat "$RUN_DIR/stack/gateway-2.pid")"
 LOADGEN="$RELEASE/rallypoint-loadgen"
 BROKEN=0
 
+# observe NAME: starts recording where the cores go (and, in a full run, a perf profile
+# of the whole machine) until `observed NAME`.
+observe() {
+  python3 "$LOCAL_DIR/cpu_share.py" watch "$WORK/$1.cpu" &
+  CPU_WATCH=$!
+  PERF=""
+  if ((!QUICK)); then
+    perf record -q -e cpu-clock -F 199 -a -o "$WORK/$1.perf" >/dev/null 2>&1 &
+    PERF=$!
+  fi
+}
+
+observed() {
+  kill -TERM "$CPU_WATCH" && wait "$CPU_WATCH" || warn "$1: no CPU figures"
+  if [[ -n "$PERF" ]]; then
+    kill -INT "$PERF" && wait "$PERF" || true
+    mkdir -p "$PROFILE_DIR"
+    perf report -q -i "$WORK/$1.perf" --stdio --sort comm,dso,symbol --percent-limit 0.5 \
+      >"$PROFILE_DIR/$1.txt" 2>/dev/null || warn "$1: no perf profile"
+  fi
+}
+
 # scenario NAME LOADGEN-ARGS...: one load generator run, its JSON report kept as NAME.json.
 scenario() {
   local name="$1"
   shift
   say "$name: rallypoint-loadgen $*"
   local code=0
+  observe "$name"
   "$LOADGEN" --json --run-id "bench-$name-$$" "$@" >"$WORK/$name.json" || code=$?
+  observed "$name"
   if ((code == 2)); then
     warn "$name: an invariant was broken (see the report)"
     BROKEN=1
   elif ((code != 0)); then
     die "$name: the load generator failed (exit $code)"
   fi
-  python3 "$LOCAL_DIR/bench_report.py" table "$WORK/$name.json"
+  python3 "$LOCAL_DIR/bench_report.py" table "$WORK/$name.json" "$WORK/$name.cpu"
 }
 
 # example NAME CMD...: a focused benchmark whose printed lines are kept as NAME.txt.
@@ -64,7 +94,9 @@ example() {
   local name="$1"
   shift
   say "$name: $*"
+  observe "$name"
   (eval "$("$LOCAL_DIR/env.sh")" && "$@") | tee "$WORK/$name.txt"
+  observed "$name"
 }
 
 # settle: waits (bounded) until the gateways have cleaned up the last scenario's

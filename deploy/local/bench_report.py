@@ -3,7 +3,7 @@
 printed lines) turned into bench/results/<date>.md and .json, with the machine and the
 versions they were measured with.
 
-usage: bench_report.py table REPORT.json       print one report as a table
+usage: bench_report.py table REPORT.json [CPU.json]  print one report as a table
        bench_report.py write WORK_DIR OUT_BASE REPO_ROOT
 """
 import glob
@@ -26,6 +26,26 @@ def fmt(value):
     if value == int(value) or abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.2f}"
+
+
+def cpu_line(cpu):
+    """Where the cores went, from cpu_share.py's figures."""
+    if not cpu:
+        return "CPU: not recorded"
+    top = [p for p in cpu["programs"] if p["cores"] >= 0.01][:8]
+    parts = ", ".join(f"{p['program']} {p['cores']:.2f}" for p in top)
+    return (
+        f"CPU: {cpu['machine_busy_cores']:.2f} of {cpu['cores']} cores busy over "
+        f"{cpu['seconds']:.0f} s; by program (cores): {parts}"
+    )
+
+
+def load_cpu(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def table(report):
@@ -76,11 +96,14 @@ def write(work, out_base, repo):
         with open(path) as f:
             report = json.load(f)
         report["run"] = os.path.basename(path)[:-5]
+        report["cpu"] = load_cpu(path[:-5] + ".cpu")
         reports.append(report)
-    texts = {}
+    texts, text_cpu = {}, {}
     for path in sorted(glob.glob(os.path.join(work, "*.txt")), key=os.path.getmtime):
+        name = os.path.basename(path)[:-4]
         with open(path) as f:
-            texts[os.path.basename(path)[:-4]] = f.read().strip()
+            texts[name] = f.read().strip()
+        text_cpu[name] = load_cpu(path[:-4] + ".cpu")
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
@@ -88,6 +111,7 @@ def write(work, out_base, repo):
         "command": "make bench",
         "scenarios": reports,
         "benchmarks": texts,
+        "benchmarks_cpu": text_cpu,
     }
     with open(out_base + ".json", "w") as f:
         json.dump(result, f, indent=2)
@@ -102,6 +126,14 @@ def write(work, out_base, repo):
         "Reproduce: `make bench` (each scenario's command is in its settings below).",
         "",
     ]
+    profiles = os.path.join("bench", "profiles", os.path.basename(out_base))
+    if os.path.isdir(os.path.join(repo, profiles)):
+        md += [
+            f"Profiles: `{profiles}/<run>.txt`, a perf profile of the whole machine while each "
+            "run below ran (`perf report --sort comm,dso,symbol`). Each run's CPU line says how "
+            "busy the machine was and which programs used it.",
+            "",
+        ]
     for report in reports:
         md.append(f"## {report['run']}")
         md.append("")
@@ -109,16 +141,20 @@ def write(work, out_base, repo):
         md.append("")
         md.append(table(report))
         md.append("")
+        md.append(cpu_line(report["cpu"]))
+        md.append("")
     for name, text in texts.items():
-        md += [f"## {name}", "", "```", text, "```", ""]
+        md += [f"## {name}", "", "```", text, "```", "", cpu_line(text_cpu[name]), ""]
     with open(out_base + ".md", "w") as f:
         f.write("\n".join(md))
 
 
 def main(argv):
-    if len(argv) == 3 and argv[1] == "table":
+    if len(argv) in (3, 4) and argv[1] == "table":
         with open(argv[2]) as f:
             print(table(json.load(f)))
+        if len(argv) == 4:
+            print(cpu_line(load_cpu(argv[3])))
     elif len(argv) == 5 and argv[1] == "write":
         write(argv[2], argv[3], argv[4])
     else:
