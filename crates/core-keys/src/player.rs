@@ -55,10 +55,10 @@ impl PlayerKeys {
         self.key("rating-pending")
     }
 
-    /// String counter: chat messages sent in the current rate window (`room.send`,
-    /// `whisper`), shared by every gateway so the limit holds across reconnects.
+    /// String: when the player's chat budget (`room.send`, `whisper`) is full again, ms
+    /// since the epoch; shared by every gateway so the limit holds across reconnects.
     pub fn chat_rate(&self) -> String {
-        self.key("chat-rate")
+        self.key("chat-budget")
     }
 
     /// Set: the rooms the player is in, so a reconnect on another gateway restores them.

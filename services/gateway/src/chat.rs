@@ -1,10 +1,10 @@
-//! The per-player chat limit: at most N `room.send` + `whisper` per minute, kept in Redis
-//! (`chat_rate.lua`, a sliding window log in the player's slot) so it holds whichever
-//! gateway the player is on and however often they reconnect. Redis's clock is used, so
-//! gateways with skewed clocks agree.
+//! The per-player chat limit: N `room.send` + `whisper` per minute, kept in Redis
+//! (`chat_rate.lua`, in the player's slot) so it holds whichever gateway the player is on
+//! and however often they reconnect. A budget of N messages that refills evenly over the
+//! minute (the generic cell rate algorithm: one number per player, a GET and a SET per
+//! message, however large N). Redis's clock is used, so gateways with skewed clocks agree.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
@@ -21,31 +21,21 @@ pub struct ChatLimit {
     redis: Client,
     per_window: u32,
     window: Duration,
-    /// Unique entry names: `<gateway>:<n>`.
-    gateway: String,
-    next: AtomicU64,
 }
 
 impl ChatLimit {
-    pub fn new(keys: Keys, redis: Client, gateway: String, per_minute: u32) -> Self {
+    pub fn new(keys: Keys, redis: Client, per_minute: u32) -> Self {
         Self {
             keys,
             redis,
             per_window: per_minute,
             window: core_keys::ttl::CHAT_RATE_WINDOW,
-            gateway,
-            next: AtomicU64::new(0),
         }
     }
 
     /// Counts one chat message of `player`: `Ok(None)` if allowed, `Ok(Some(wait))` if the
     /// player must wait that long.
     pub async fn check(&self, player: &str) -> Result<Option<Duration>, fred::error::Error> {
-        let entry = format!(
-            "{}:{}",
-            self.gateway,
-            self.next.fetch_add(1, Ordering::Relaxed)
-        );
         let wait_ms: i64 = CHAT_RATE
             .evalsha_with_reload(
                 &self.redis,
@@ -53,7 +43,6 @@ impl ChatLimit {
                 vec![
                     self.per_window.to_string(),
                     self.window.as_millis().to_string(),
-                    entry,
                 ],
             )
             .await?;

@@ -213,6 +213,62 @@ async fn the_chat_limit_holds_across_gateways_and_reconnects() {
 }
 
 #[tokio::test]
+async fn the_chat_budget_refills_evenly_and_says_when_the_next_may_go() {
+    let ns = testkit::unique_namespace("chatrefill");
+    // 12 a minute: a burst of 12, then one every 5 s (long enough that a slow machine
+    // does not see a second refill between the last two requests).
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.chat_per_minute", "12"),
+            ("gateway.abuse_strikes", "100"),
+        ],
+    )
+    .await;
+    let mut target = Client::guest(ws_addr(&gateway), "target", Encoding::Json).await;
+    let mut chatty = Client::guest(ws_addr(&gateway), "chatty", Encoding::Json).await;
+    let whisper = json!({"type": "whisper", "to": "target", "body": "hi"});
+    for n in 0..12 {
+        let reply = chatty.request(whisper.clone()).await;
+        assert!(
+            matches!(reply, ServerMessage::WhisperSent { .. }),
+            "message {n} of the burst: {reply:?}"
+        );
+    }
+    let wait_ms = |reply: &ServerMessage| -> u64 {
+        assert_error(reply, ErrorCode::RateLimited);
+        let ServerMessage::Error { message, .. } = reply else {
+            unreachable!("an error")
+        };
+        let ms = message
+            .rsplit("in ")
+            .next()
+            .and_then(|rest| rest.trim_end_matches(" ms").parse().ok())
+            .unwrap_or_else(|| panic!("the refusal says when: {message}"));
+        assert!(
+            (1..=5_000).contains(&ms),
+            "one message refills in 5 s: {message}"
+        );
+        ms
+    };
+    let wait = wait_ms(&chatty.request(whisper.clone()).await);
+    // The limit's own promise is a time: wait exactly what it said, then one more passes
+    // and the next is refused again.
+    tokio::time::sleep(std::time::Duration::from_millis(wait + 50)).await;
+    let reply = chatty.request(whisper.clone()).await;
+    assert!(
+        matches!(reply, ServerMessage::WhisperSent { .. }),
+        "refilled after {wait} ms: {reply:?}"
+    );
+    wait_ms(&chatty.request(whisper.clone()).await);
+    for _ in 0..13 {
+        assert!(matches!(target.recv().await, ServerMessage::Whisper { .. }));
+    }
+    still_served(&mut target).await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
 async fn a_silent_client_is_closed_after_the_idle_timeout() {
     let ns = testkit::unique_namespace("idle");
     let gateway = common::start(

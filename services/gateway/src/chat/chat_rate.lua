@@ -1,23 +1,23 @@
--- chat_rate.lua: the per-player chat limit (room.send and whisper), a sliding window log
--- shared by every gateway, so it holds across gateways and reconnects.
--- KEYS[1]  the player's chat log (sorted set: entry -> send time in ms)
--- ARGV[1]  messages allowed per window
+-- chat_rate.lua: the per-player chat limit (room.send and whisper), shared by every
+-- gateway so it holds across gateways and reconnects. A budget of ARGV[1] messages that
+-- refills evenly over the window (GCRA: one number per player, the time at which the
+-- budget is full again), so checking a message costs a GET and a SET whatever the limit.
+-- KEYS[1]  the player's chat budget (string: ms since the epoch when it is full again)
+-- ARGV[1]  messages allowed per window (also the largest burst)
 -- ARGV[2]  window length in ms
--- ARGV[3]  a unique entry name for this message
--- Returns 0 if the message may be sent (and logs it), else the ms until it may.
+-- Returns 0 if the message may be sent (and spends it), else the ms until it may.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + window - now
-  if wait < 1 then
-    wait = 1
-  end
-  return wait
+local full_at = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if full_at < now then
+  full_at = now
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
+local spent = full_at + window / limit
+local allowed_from = spent - window
+if allowed_from > now then
+  return math.max(1, math.ceil(allowed_from - now))
+end
+redis.call('SET', KEYS[1], string.format('%.3f', spent), 'PX', math.max(1, math.ceil(spent - now)))
 return 0
