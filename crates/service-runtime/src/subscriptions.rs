@@ -71,8 +71,13 @@ pub enum SubscribeError {
 /// What the supervisor did, for logs, metrics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SupervisorEvent {
-    /// `count` channels were subscribed again, and why.
-    Resubscribed { reason: String, count: usize },
+    /// `channels` were subscribed again, and why. Whatever was published to them while
+    /// they were not subscribed is gone: a service that owes its clients state (the
+    /// gateway: a player's live match) sends it again.
+    Resubscribed {
+        reason: String,
+        channels: Arc<[Arc<str>]>,
+    },
     /// A shard's canary went quiet: its pub/sub path was dead.
     ShardPathDead {
         server: String,
@@ -251,11 +256,11 @@ impl Shared {
 
     /// `SSUBSCRIBE` `channels` (all of one slot) and marks them confirmed on the master
     /// that owned the slot when the command was sent, unless the slot moved or a channel
-    /// was invalidated meanwhile (then the next check tries again). Returns how many were
+    /// was invalidated meanwhile (then the next check tries again). Returns those
     /// confirmed.
-    async fn ssubscribe(&self, channels: &[Arc<str>]) -> Result<usize, fred::error::Error> {
+    async fn ssubscribe(&self, channels: &[Arc<str>]) -> Result<Vec<Arc<str>>, fred::error::Error> {
         let Some(first) = channels.first() else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
         let slot = core_keys::slot_of(first);
         let owner_before = self.owner_of(slot);
@@ -269,17 +274,17 @@ impl Shared {
         let names: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
         self.subscriber.ssubscribe(names).await?;
         if self.owner_of(slot) != owner_before {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut table = self.table();
-        let mut confirmed = 0;
+        let mut confirmed = Vec::new();
         for (channel, epoch) in channels.iter().zip(epochs) {
             if let Some(entry) = table.get_mut(channel)
                 && Some(entry.epoch) == epoch
             {
                 entry.subscribed_on = owner_before.clone();
                 entry.confirmed = true;
-                confirmed += 1;
+                confirmed.push(channel.clone());
             }
         }
         Ok(confirmed)
@@ -287,9 +292,10 @@ impl Shared {
 
     fn emit(&self, event: SupervisorEvent) {
         match &event {
-            SupervisorEvent::Resubscribed { reason, count } => {
-                metrics::counter!("rallypoint_pubsub_resubscribed_total").increment(*count as u64);
-                tracing::info!(%reason, channels = count, "sharded subscriptions restored");
+            SupervisorEvent::Resubscribed { reason, channels } => {
+                metrics::counter!("rallypoint_pubsub_resubscribed_total")
+                    .increment(channels.len() as u64);
+                tracing::info!(%reason, channels = channels.len(), "sharded subscriptions restored");
             }
             SupervisorEvent::ShardPathDead { server, silent_for } => {
                 metrics::counter!("rallypoint_pubsub_dead_paths_total").increment(1);

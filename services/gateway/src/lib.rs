@@ -15,6 +15,7 @@
 //! - [`chat`]: the per-player chat limit, kept in Redis.
 //! - [`hub`]: the connections this instance holds.
 //! - [`heartbeat`]: the periodic refresh of sessions and room memberships.
+//! - [`catch_up`]: after a pub/sub gap, players' live matches told again.
 //! - [`drain`]: SIGTERM: reconnect hints, grace, close 4002, cleanup.
 //! - [`state`]: what all of these share.
 
@@ -22,6 +23,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod auth;
+pub mod catch_up;
 pub mod chat;
 pub mod config;
 pub mod connection;
@@ -143,6 +145,7 @@ reconnect_spread_ms = 2000
             .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), ctx.shutdown.clone()));
+        tokio::spawn(catch_up::run(shared.clone(), ctx.shutdown.clone()));
         ctx.shutdown.cancelled().await;
         drain::run(&shared).await;
         if let Err(err) = heartbeat.await {

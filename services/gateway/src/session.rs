@@ -161,6 +161,23 @@ impl Sessions {
         }))
     }
 
+    /// The `match.found` of `player`'s live match, if they are in one and it was
+    /// announced: what a client is owed again after a push may have been lost.
+    pub async fn owed_match_found(
+        &self,
+        player: &str,
+    ) -> Result<Option<proto::ServerMessage>, fred::error::Error> {
+        use fred::prelude::KeysInterface;
+        let live: Option<String> = self
+            .redis
+            .get(self.keys.player(player).current_match())
+            .await?;
+        match live {
+            Some(match_id) => self.match_found(player, &match_id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Whether `player` has a live session anywhere.
     pub async fn is_online(&self, player: &str) -> Result<bool, fred::error::Error> {
         use fred::prelude::KeysInterface;

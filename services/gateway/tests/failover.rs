@@ -113,3 +113,100 @@ async fn clients_stay_connected_and_keep_receiving_through_a_master_failover() {
     one.stop().await.expect("stops");
     two.stop().await.expect("stops");
 }
+
+/// A `match.found` published while the gateway's subscription to the player's inbox was
+/// down is gone; once the gateway subscribes again it tells the player their live match
+/// itself. Here nothing publishes at all: the match is only written, as the pool writes it
+/// before its push, and the inbox's pub/sub connection is cut.
+#[tokio::test]
+async fn a_live_match_is_told_again_once_a_lost_inbox_subscription_is_back() {
+    let cluster = PrivateCluster::start(3, 0)
+        .await
+        .expect("a private cluster");
+    let seeds = cluster.seed_urls().join(",");
+    let ns = testkit::unique_namespace("gwowed");
+    let overrides = [
+        ("redis.urls", seeds.as_str()),
+        ("redis.topology_check_interval_ms", "500"),
+        ("redis.reconnect_max_ms", "500"),
+    ];
+    let gateway = common::start(&ns, &overrides).await;
+    let mut player = Client::guest(ws_addr(&gateway), "owed", Encoding::Json).await;
+    let reply = player.request(json!({"type": "ping"})).await;
+    assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
+
+    let id = |s: &str| proto::Id::parse(s).expect("an id");
+    let found = ServerMessage::MatchFound {
+        match_id: id("m-owed"),
+        queue: id("duel"),
+        region: id("eu"),
+        teams: vec![
+            vec![proto::TeamMember {
+                player: id("owed"),
+                rating: 1500.0,
+            }],
+            vec![proto::TeamMember {
+                player: id("other"),
+                rating: 1500.0,
+            }],
+        ],
+        server: proto::ServerEndpoint {
+            id: id("gs-1"),
+            address: "127.0.0.1:7777".to_owned(),
+        },
+        join_token: "token".to_owned(),
+    };
+    let json = proto::encode_server(&found, Encoding::Json).expect("encodes");
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let write = |command: &'static str, key: String, args: Vec<String>| {
+        let cluster = &cluster;
+        async move {
+            let port = cluster
+                .master_of_slot(core_keys::slot_of(&key))
+                .await
+                .expect("a master");
+            let mut all = vec![command.to_owned(), key];
+            all.extend(args);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            cluster.cli(port, &all).await.expect("written");
+        }
+    };
+    write(
+        "HSET",
+        keys.match_("m-owed").record(),
+        vec![
+            "found:owed".to_owned(),
+            String::from_utf8(json.to_vec()).expect("utf-8"),
+        ],
+    )
+    .await;
+    write(
+        "SET",
+        keys.player("owed").current_match(),
+        vec!["m-owed".to_owned()],
+    )
+    .await;
+    // Nothing was pushed: the player has heard of no match.
+    assert_eq!(player.recv_within(Duration::from_millis(300)).await, None);
+
+    // Cut the pub/sub connections of the master holding the player's inbox.
+    let inbox_master = cluster
+        .master_of_slot(core_keys::slot_of(&keys.player("owed").inbox_channel()))
+        .await
+        .expect("a master");
+    cluster
+        .cli(inbox_master, &["CLIENT", "KILL", "TYPE", "pubsub"])
+        .await
+        .expect("killed");
+
+    match player.recv().await {
+        ServerMessage::MatchFound { match_id, .. } => assert_eq!(match_id, id("m-owed")),
+        other => panic!("expected the live match again, got {other:?}"),
+    }
+    let reply = player.request(json!({"type": "ping"})).await;
+    assert!(
+        matches!(reply, ServerMessage::Pong { .. }),
+        "still connected: {reply:?}"
+    );
+    gateway.stop().await.expect("stops");
+}

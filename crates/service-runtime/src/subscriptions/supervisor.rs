@@ -17,6 +17,21 @@ use crate::publish::Publisher;
 
 /// At most this many `SSUBSCRIBE` calls in flight while restoring.
 const RESUBSCRIBE_CONCURRENCY: usize = 64;
+/// The longest the supervisor waits to re-read the slot map: fred's `sync_cluster` waits
+/// for its reconnections, and the supervisor must keep checking canaries meanwhile.
+const SYNC_CLUSTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Re-reads the slot map, bounded by [`SYNC_CLUSTER_TIMEOUT`].
+async fn sync_cluster(shared: &Shared) {
+    if shared.subscriber.cached_cluster_state().is_none() {
+        return;
+    }
+    match tokio::time::timeout(SYNC_CLUSTER_TIMEOUT, shared.subscriber.sync_cluster()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::debug!(error = %err, "could not re-read the slot map"),
+        Err(_) => tracing::debug!("re-reading the slot map took too long; checking again later"),
+    }
+}
 
 pub(super) fn spawn(
     shared: Arc<Shared>,
@@ -126,19 +141,13 @@ async fn supervise(
                 refresh(&shared, "the slot map changed").await;
             }
             _ = topology_tick.tick() => {
-                if shared.subscriber.cached_cluster_state().is_some()
-                    && let Err(err) = shared.subscriber.sync_cluster().await
-                {
-                    tracing::debug!(error = %err, "could not re-read the slot map");
-                }
+                sync_cluster(&shared).await;
                 refresh(&shared, "periodic check").await;
             }
             _ = canary_tick.tick() => {
                 for silent in shared.canaries.take_silent(config.canary_timeout) {
                     shared.emit(SupervisorEvent::ShardPathDead { server: silent.server.clone(), silent_for: silent.silent_for });
-                    if shared.subscriber.cached_cluster_state().is_some() {
-                        let _best_effort = shared.subscriber.sync_cluster().await;
-                    }
+                    sync_cluster(&shared).await;
                     let dead = silent.server;
                     invalidate(&shared, |entry, owner| {
                         owner.is_none() || owner == Some(dead.as_str()) || subscribed_on(entry).as_deref() == Some(dead.as_str())
@@ -226,18 +235,21 @@ async fn refresh(shared: &Arc<Shared>, reason: &str) {
                     Ok(confirmed) => confirmed,
                     Err(err) => {
                         tracing::debug!(error = %err, "SSUBSCRIBE failed; retrying on the next check");
-                        0
+                        Vec::new()
                     }
                 }
             }
         })
         .buffer_unordered(RESUBSCRIBE_CONCURRENCY)
-        .fold(0, |sum, n| async move { sum + n })
+        .fold(Vec::new(), |mut all, confirmed| async move {
+            all.extend(confirmed);
+            all
+        })
         .await;
-    if restored > 0 {
+    if !restored.is_empty() {
         shared.emit(SupervisorEvent::Resubscribed {
             reason: reason.to_owned(),
-            count: restored,
+            channels: restored.into(),
         });
     }
 }
