@@ -66,8 +66,9 @@ observed() {
   if [[ -n "$PERF" ]]; then
     kill -INT "$PERF" && wait "$PERF" || true
     mkdir -p "$PROFILE_DIR"
-    perf report -q -i "$WORK/$1.perf" --stdio --sort comm,dso,symbol --percent-limit 0.5 \
-      >"$PROFILE_DIR/$1.txt" 2>/dev/null || warn "$1: no perf profile"
+    # perf pads every line to the terminal's width with empty columns: trimmed.
+    perf report -q -i "$WORK/$1.perf" --stdio --sort comm,dso,symbol --percent-limit 0.5 2>/dev/null |
+      sed -E 's/([[:space:]]+-)*[[:space:]]*$//' >"$PROFILE_DIR/$1.txt" || warn "$1: no perf profile"
   fi
 }
 
