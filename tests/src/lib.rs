@@ -141,9 +141,21 @@ pub async fn run_to_exit(
     service: &str,
     env: &[(&str, &str)],
 ) -> Result<(Option<i32>, String), String> {
+    let (code, _stdout, stderr) = run_with_args(service, &[], env).await?;
+    Ok((code, stderr))
+}
+
+/// Runs `rallypoint-<service> args...` with exactly `env` until it exits (bounded): its
+/// exit code, stdout and stderr.
+pub async fn run_with_args(
+    service: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Option<i32>, String, String), String> {
     let output = tokio::time::timeout(
         Duration::from_secs(30),
         Command::new(binary(service))
+            .args(args)
             .env_clear()
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -154,6 +166,7 @@ pub async fn run_to_exit(
     .map_err(|e| e.to_string())?;
     Ok((
         output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     ))
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rallypoint_tests::{SERVICES, ServiceProcess, run_to_exit};
+use rallypoint_tests::{SERVICES, ServiceProcess, run_to_exit, run_with_args};
 use testkit::PrivateCluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,6 +99,47 @@ async fn a_bad_config_value_stops_each_service_with_one_line_naming_the_key() {
         stderr.contains("database.url") && stderr.contains("DATABASE_URL"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn check_config_says_ok_or_names_the_key_without_connecting_to_anything() {
+    // Nothing listens on port 1: a service that tried to connect would not exit at once.
+    let valid = [
+        ("RALLYPOINT_REDIS__URLS", "redis://127.0.0.1:1"),
+        (
+            "DATABASE_URL",
+            "postgres://rallypoint@127.0.0.1:1/rallypoint",
+        ),
+        (
+            "RALLYPOINT_GATEWAY__JWT_SECRET",
+            "check-config-jwt-secret-0123456789",
+        ),
+        (
+            "RALLYPOINT_POOL__TOKEN",
+            "check-config-pool-token-0123456789",
+        ),
+        (
+            "RALLYPOINT_OPS__ADMIN_TOKEN",
+            "check-config-admin-token-0123456789",
+        ),
+    ];
+    for service in SERVICES {
+        let (code, stdout, stderr) = run_with_args(service, &["--check-config"], &valid)
+            .await
+            .expect("runs");
+        assert_eq!(code, Some(0), "{service}: {stdout} {stderr}");
+        assert_eq!(stdout.trim(), format!("rallypoint-{service}: config ok"));
+        let mut bad = valid.to_vec();
+        bad.push(("RALLYPOINT_OPS__NO_SUCH_KEY", "1"));
+        let (code, _, stderr) = run_with_args(service, &["--check-config"], &bad)
+            .await
+            .expect("runs");
+        assert_eq!(code, Some(64), "{service}: {stderr}");
+        assert!(
+            stderr.contains("no_such_key"),
+            "{service} names the key: {stderr}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -280,6 +280,10 @@ struct Args {
     /// A TOML config file; environment variables (RALLYPOINT_...) override it.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Check the config (file and environment) as at start, say `config ok` or name the
+    /// bad key, and exit without connecting to anything: for deploy pipelines.
+    #[arg(long)]
+    check_config: bool,
 }
 
 /// The whole life of a service binary. `main.rs` is `service_runtime::main::<S>()`.
@@ -295,6 +299,10 @@ pub fn main<S: Service>() -> ExitCode {
     };
     if let Err(err) = S::load_config(&config) {
         return config_error(&binary, &err);
+    }
+    if args.check_config {
+        println!("{binary}: config ok");
+        return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
