@@ -60,6 +60,9 @@ struct Worker {
     next_session_round: Instant,
     /// Tickets whose player had no session when last checked, and since when (ms).
     disconnected: HashMap<String, u64>,
+    /// How long each tick's work took, against `tick_ms`: a queue too large for its
+    /// period shows here first (`rallypoint_matchmaker_tick_seconds`).
+    tick_seconds: metrics::Histogram,
 }
 
 /// Works `queue`/`region` until `stop`, then lets the lease go.
@@ -84,6 +87,11 @@ pub async fn run(
     let tick = Duration::from_millis(config.tick_ms);
     let session_round_ticks = (config.session_check_ms / config.tick_ms).max(1) as usize;
     let now = Instant::now();
+    let tick_seconds = metrics::histogram!(
+        "rallypoint_matchmaker_tick_seconds",
+        "queue" => queue.clone(),
+        "region" => region.clone()
+    );
 
     let mut worker = Worker {
         shared,
@@ -100,6 +108,7 @@ pub async fn run(
         session_slice: 0,
         next_session_round: now,
         disconnected: HashMap::new(),
+        tick_seconds,
     };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -121,7 +130,10 @@ impl Worker {
         if !self.hold_lease().await {
             return;
         }
-        if let Err(err) = self.work().await {
+        let started = Instant::now();
+        let worked = self.work().await;
+        self.tick_seconds.record(started.elapsed().as_secs_f64());
+        if let Err(err) = worked {
             metrics::counter!("rallypoint_matchmaker_tick_errors_total").increment(1);
             tracing::warn!(queue = %self.queue, region = %self.region, error = %err, "a matchmaking tick failed; retrying next tick");
         }

@@ -96,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
     let ns = format!("bench-mm-{}", std::process::id());
     let keys = core_keys::Keys::new(&ns)?;
     let mm_config = config::<Matchmaker>(&ns, &[])?;
+    let mm_tick_ms = mm_config
+        .section::<matchmaker::config::MatchmakerSection>("matchmaker")
+        .map(|c| c.tick_ms)?;
     let redis = service_runtime::redis::build_client(&mm_config.common.redis)?;
     redis.wait_for_connect().await?;
     let tickets = Tickets::new(
@@ -276,6 +279,32 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0),
+    );
+    // The matchmaker's own view: how long its ticks took while this queue waited.
+    let metrics = http
+        .get(format!("http://{}/metrics", matchmaker.ops_addr))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let quantile = |q: &str| {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("rallypoint_matchmaker_tick_seconds{")
+                    && line.contains("queue=\"duel\"")
+                    && line.contains("region=\"eu\"")
+                    && line.contains(&format!("quantile=\"{q}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .map_or("?".to_owned(), |s| format!("{:.1}ms", s * 1000.0))
+    };
+    println!(
+        "| duel/eu tick (period {} ms) | p50 {} | p99 {} | max {} |",
+        mm_tick_ms,
+        quantile("0.5"),
+        quantile("0.99"),
+        quantile("1"),
     );
     drop(inboxes);
     pool.stop().await?;
