@@ -11,7 +11,7 @@ else
 TEST_RUNNER := $(CARGO) test --workspace
 endif
 
-.PHONY: help build test lint fmt run up down status bench bench-quick
+.PHONY: help build test lint fmt run up down status bench bench-quick deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,11 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	@echo "==> building the workspace and its tests (the first build takes a few minutes)"
 	$(CARGO) build --workspace --bins --tests
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
+	deploy/check.sh
+
+deploy-check: ## check the deploy files offline: ECS task definitions against botocore's model, compose and Terraform syntax, every variable they set against the services' --check-config
+	$(CARGO) build --workspace --bins
+	deploy/check.sh
 
 bench: ## release build of the whole stack under the load generator (connections, fan-out, whispers, matchmaking) and two focused benchmarks; writes bench/results/<date>.md and .json (several minutes)
 	$(LOCAL)/bench.sh

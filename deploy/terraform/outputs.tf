@@ -1,0 +1,49 @@
+output "gateway_url" {
+  description = "Where game clients connect (point your domain at gateway_alb_dns_name; the certificate's name must match)."
+  value       = "wss://${aws_lb.gateway.dns_name}/ws"
+}
+
+output "gateway_alb_dns_name" {
+  description = "DNS name of the gateway ALB (an alias record target)."
+  value       = aws_lb.gateway.dns_name
+}
+
+output "gateway_alb_zone_id" {
+  description = "Hosted zone id of the gateway ALB (for a Route 53 alias record)."
+  value       = aws_lb.gateway.zone_id
+}
+
+output "pool_internal_url" {
+  description = "The server pool's API for dedicated game servers (inside the VPC); they authenticate with the pool-token secret."
+  value       = "http://${aws_lb.pool.dns_name}"
+}
+
+output "redis_configuration_endpoint" {
+  description = "ElastiCache configuration endpoint, as the services' RALLYPOINT_REDIS__URLS."
+  value       = local.redis_url
+}
+
+output "ecs_cluster_name" {
+  description = "The ECS cluster."
+  value       = aws_ecs_cluster.main.name
+}
+
+output "task_definition_arns" {
+  description = "Task definition ARN (with revision) per service."
+  value       = { for s, td in aws_ecs_task_definition.service : s => td.arn }
+}
+
+output "secret_arns" {
+  description = "Secrets Manager ARNs by the environment variable they become."
+  value       = { for env, secret in aws_secretsmanager_secret.app : env => secret.arn }
+}
+
+output "cache_warmer_security_group_id" {
+  description = "Security group of the cache-warmer tasks: allow it on PostgreSQL's port in the RDS security group."
+  value       = aws_security_group.service["cache-warmer"].id
+}
+
+output "service_security_group_ids" {
+  description = "Security group of each service's tasks."
+  value       = { for s, sg in aws_security_group.service : s => sg.id }
+}

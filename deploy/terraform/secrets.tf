@@ -1,0 +1,43 @@
+# Secrets Manager: every secret a task reads, by the environment variable it becomes
+# (the `secrets` of the task definitions). The three tokens and, unless given, the Redis
+# AUTH token are generated here (they are then also in the Terraform state: keep the
+# state encrypted and access-controlled). Rotating one: put a new value in the secret
+# and redeploy the services (ECS reads secrets when a task starts); for the Redis AUTH
+# token, change redis_auth_token (ElastiCache ROTATE keeps the old one valid meanwhile).
+
+locals {
+  secret_names = {
+    RALLYPOINT_REDIS__PASSWORD     = "redis-auth-token"
+    RALLYPOINT_GATEWAY__JWT_SECRET = "gateway-jwt-secret"
+    RALLYPOINT_POOL__TOKEN         = "pool-token"
+    RALLYPOINT_OPS__ADMIN_TOKEN    = "ops-admin-token"
+    RALLYPOINT_DATABASE__URL       = "database-url"
+  }
+  secret_values = {
+    RALLYPOINT_REDIS__PASSWORD     = coalesce(var.redis_auth_token, random_password.generated["redis-auth-token"].result)
+    RALLYPOINT_GATEWAY__JWT_SECRET = random_password.generated["gateway-jwt-secret"].result
+    RALLYPOINT_POOL__TOKEN         = random_password.generated["pool-token"].result
+    RALLYPOINT_OPS__ADMIN_TOKEN    = random_password.generated["ops-admin-token"].result
+    RALLYPOINT_DATABASE__URL       = var.database_url
+  }
+}
+
+# Letters and digits only: valid as an ElastiCache AUTH token, and safe in headers.
+resource "random_password" "generated" {
+  for_each = toset(["redis-auth-token", "gateway-jwt-secret", "pool-token", "ops-admin-token"])
+  length   = 48
+  special  = false
+}
+
+resource "aws_secretsmanager_secret" "app" {
+  for_each                = local.secret_names
+  name                    = "${var.name}/${each.value}"
+  description             = "Rallypoint: ${each.key}"
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "app" {
+  for_each      = local.secret_names
+  secret_id     = aws_secretsmanager_secret.app[each.key].id
+  secret_string = local.secret_values[each.key]
+}
