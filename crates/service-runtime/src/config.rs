@@ -176,6 +176,7 @@ impl LoadedConfig {
             .separator("__")
             .source(env);
         let raw = builder.add_source(env).build().map_err(from_config_error)?;
+        check_sections(&raw, service_defaults)?;
         let common: CommonConfig = raw.clone().try_deserialize().map_err(from_config_error)?;
         common.validate()?;
         Ok(Self { common, raw })
@@ -202,6 +203,55 @@ impl LoadedConfig {
             let inner = from_config_error(err.into_inner());
             ConfigError::new(key, inner.message)
         })
+    }
+}
+
+/// Every section some Rallypoint service reads. A file or variable may set another
+/// service's section (one environment is often shared by all of them), but not a section
+/// no service has: a misspelt `RALLYPOINT_REDIS_URLS` (one underscore) would otherwise be
+/// ignored without a word.
+pub const SECTIONS: &[&str] = &[
+    "instance",
+    "redis",
+    "ops",
+    "log",
+    "shutdown",
+    "gateway",
+    "matchmaking",
+    "matchmaker",
+    "pool",
+    "warmer",
+    "database",
+];
+
+/// Refuses a top-level key that is neither in [`SECTIONS`] nor in the service's own
+/// defaults.
+fn check_sections(raw: &config::Config, service_defaults: &str) -> Result<(), ConfigError> {
+    let own: Vec<String> = config::Config::builder()
+        .add_source(config::File::from_str(
+            service_defaults,
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|defaults| defaults.try_deserialize::<config::Map<String, config::Value>>())
+        .map(|table| table.into_keys().collect())
+        .unwrap_or_default();
+    let table = raw
+        .clone()
+        .try_deserialize::<config::Map<String, config::Value>>()
+        .map_err(from_config_error)?;
+    match table
+        .keys()
+        .find(|key| !SECTIONS.contains(&key.as_str()) && !own.contains(key))
+    {
+        Some(key) => Err(ConfigError::new(
+            key.clone(),
+            format!(
+                "is not a config section (those are {}): a variable is RALLYPOINT_<SECTION>__<KEY> with two underscores, e.g. RALLYPOINT_REDIS__URLS",
+                SECTIONS.join(", ")
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -132,3 +132,30 @@ fn a_missing_config_file_is_named() {
     .expect_err("missing file");
     assert_eq!(err.key, "--config");
 }
+
+#[test]
+fn a_variable_naming_no_section_is_refused_with_its_key() {
+    // One underscore instead of two: the key would be `redis_urls`, read by nobody.
+    let err = LoadedConfig::load_with_env(
+        SERVICE_DEFAULTS,
+        None,
+        env(&[("RALLYPOINT_REDIS_URLS", "redis://10.0.0.1:7000")]),
+    )
+    .expect_err("refused");
+    assert_eq!(err.key, "redis_urls", "{err}");
+    assert!(err.to_string().contains("RALLYPOINT_REDIS__URLS"), "{err}");
+    // Another service's section is fine (one environment shared by every service), and
+    // so is the service's own.
+    LoadedConfig::load_with_env(
+        SERVICE_DEFAULTS,
+        None,
+        env(&[
+            (
+                "RALLYPOINT_GATEWAY__JWT_SECRET",
+                "shared-by-everyone-0123456789",
+            ),
+            ("RALLYPOINT_DEMO__PORT", "9000"),
+        ]),
+    )
+    .expect("valid");
+}
