@@ -92,6 +92,9 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut lease_tick =
         tokio::time::interval(service_runtime::lease::renew_interval(keeper.lease().ttl()));
     let mut wanted: BTreeSet<String> = BTreeSet::new();
+    // The reconcile scan walks the whole keyspace: it runs beside this loop (one at a
+    // time), so requests are warmed and the lease renewed while it goes.
+    let mut scan: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -106,8 +109,10 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 }
             }
             _ = reconcile.tick() => {
-                if keeper.is_held() {
-                    reconcile_once(&shared).await;
+                let scanning = scan.as_ref().is_some_and(|task| !task.is_finished());
+                if keeper.is_held() && !scanning {
+                    let shared = shared.clone();
+                    scan = Some(tokio::spawn(async move { reconcile_once(&shared).await }));
                 }
             }
             message = requests.recv() => {
@@ -133,6 +138,9 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 }
             }
         }
+    }
+    if let Some(task) = scan {
+        task.abort();
     }
     keeper.release(&shared.redis).await;
 }
