@@ -309,5 +309,25 @@ async fn main() -> anyhow::Result<()> {
     drop(inboxes);
     pool.stop().await?;
     matchmaker.stop().await?;
+    remove_namespace(&redis, &ns).await
+}
+
+/// Deletes every key the benchmark wrote (its own namespace), so runs do not pile up
+/// queues of 100,000 tickets in the developer's cluster.
+async fn remove_namespace(redis: &fred::prelude::Client, ns: &str) -> anyhow::Result<()> {
+    let mut keys = std::pin::pin!(redis.scan_cluster_buffered(format!("{ns}:*"), Some(1000), None));
+    let mut found = Vec::new();
+    while let Some(key) = keys.next().await {
+        found.push(key?);
+    }
+    eprintln!("removing the benchmark's {} keys", found.len());
+    futures::stream::iter(found)
+        .map(|key| async move { redis.unlink::<i64, _>(key).await })
+        .buffer_unordered(256)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<i64>, _>>()?;
+    let _: () = redis.quit().await?;
     Ok(())
 }
