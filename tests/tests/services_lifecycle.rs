@@ -172,6 +172,19 @@ async fn a_service_on_the_shared_cluster_serves_health_and_metrics() {
         metrics.contains("rallypoint_redis_up 1"),
         "metrics show Redis up:\n{metrics}"
     );
+    let resident: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("metrics show the process's memory:\n{metrics}"));
+    assert!(
+        resident > 1_000_000.0,
+        "a running service holds more than 1 MB: {resident}"
+    );
+    assert!(
+        metrics.contains("process_cpu_seconds_total"),
+        "and its CPU time:\n{metrics}"
+    );
     let live = reqwest::get(format!("http://{}/health/live", gateway.ops_addr))
         .await
         .expect("live");

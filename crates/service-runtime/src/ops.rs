@@ -2,7 +2,9 @@
 //! operator routes the service adds (`/v1/stats`, ...).
 //!
 //! Kept apart from client-facing listeners, so health checks and scraping work even
-//! when the service's own port is saturated.
+//! when the service's own port is saturated. Every scrape also reads the process's own
+//! figures (`process_resident_memory_bytes`, `process_cpu_seconds_total`,
+//! `process_open_fds`, ...: the Prometheus standard names, from `metrics-process`).
 
 use std::net::SocketAddr;
 
@@ -22,6 +24,7 @@ use crate::readiness::Readiness;
 struct OpsState {
     readiness: Readiness,
     metrics: PrometheusHandle,
+    process: std::sync::Arc<metrics_process::Collector>,
 }
 
 /// The health and metrics routes; merge the service's own routes into it.
@@ -33,7 +36,11 @@ pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
         )
         .route("/health/ready", get(ready))
         .route("/metrics", get(render_metrics))
-        .with_state(OpsState { readiness, metrics })
+        .with_state(OpsState {
+            readiness,
+            metrics,
+            process: std::sync::Arc::new(process_collector()),
+        })
 }
 
 async fn ready(State(state): State<OpsState>) -> Response {
@@ -54,7 +61,17 @@ async fn ready(State(state): State<OpsState>) -> Response {
     }
 }
 
+/// The process metrics, described once (several services in one test process share
+/// the recorder).
+fn process_collector() -> metrics_process::Collector {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    let collector = metrics_process::Collector::default();
+    DESCRIBED.call_once(|| collector.describe());
+    collector
+}
+
 async fn render_metrics(State(state): State<OpsState>) -> Response {
+    state.process.collect();
     state.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
