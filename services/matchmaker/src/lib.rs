@@ -14,6 +14,7 @@
 //! - [`matching`]: the pure rules: window, oldest first, nearest ratings, balanced teams.
 //! - [`handover`]: the idempotent steps after a claim: players, match record, server pool.
 //! - [`stats`]: `/v1/stats` and the metrics.
+//! - [`inspect`]: `/v1/players/{id}`, one player's session, ticket and match.
 //! - [`state`]: what the workers share.
 
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@
 
 pub mod config;
 pub mod handover;
+pub mod inspect;
 pub mod matching;
 pub mod mirror;
 pub mod state;
@@ -94,7 +96,7 @@ match_ttl_ms = 3600000
     }
 
     fn ops_routes(&self) -> Router {
-        stats::routes(self.shared.clone())
+        stats::routes(self.shared.clone()).merge(inspect::routes(self.shared.clone()))
     }
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {

@@ -1,0 +1,210 @@
+//! `rallyctl`: the operator's command line over the services' ops APIs (the ops port of
+//! each service, behind `ops.admin_token`). It talks HTTP only, never to Redis, so it
+//! runs from anywhere that reaches the ops ports:
+//!
+//! ```sh
+//! export RALLYPOINT_OPS__ADMIN_TOKEN=rallypoint-dev-admin
+//! rallyctl stats --ops http://127.0.0.1:9201 --ops http://127.0.0.1:9301
+//! rallyctl servers --pool http://127.0.0.1:9301
+//! rallyctl drain sim-eu-1 --pool http://127.0.0.1:9301
+//! rallyctl invalidate --warmer http://127.0.0.1:9401 --player alice
+//! rallyctl player alice --matchmaker http://127.0.0.1:9201
+//! ```
+//!
+//! Exit codes: 0 done; 1 the service refused or failed (its message is printed); 2 bad
+//! usage.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rallyctl",
+    version,
+    about = "Operate a Rallypoint deployment through its services' ops APIs"
+)]
+struct Cli {
+    /// The operator token (`ops.admin_token` of the services).
+    #[arg(long, env = "RALLYPOINT_OPS__ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Each service's `/v1/stats` (queues and waits, servers and load, cache and outbox).
+    Stats {
+        /// Ops base URLs of the services to ask (matchmaker, server-pool, cache-warmer).
+        #[arg(long = "ops", required = true, value_delimiter = ',')]
+        ops: Vec<String>,
+    },
+    /// The game servers of every region: status, load, heartbeat.
+    Servers {
+        /// A server pool's ops base URL.
+        #[arg(long, env = "RALLYCTL_POOL")]
+        pool: String,
+    },
+    /// Drains a game server: no new matches; it leaves once its games end.
+    Drain {
+        /// The server's id.
+        server: String,
+        /// A server pool's ops base URL.
+        #[arg(long, env = "RALLYCTL_POOL")]
+        pool: String,
+    },
+    /// Invalidates cached game data and player profiles everywhere.
+    Invalidate {
+        /// A cache-warmer's ops base URL.
+        #[arg(long, env = "RALLYCTL_WARMER")]
+        warmer: String,
+        /// A game-data kind to reload (none: every kind).
+        #[arg(long)]
+        dataset: Option<String>,
+        /// Players whose profiles to reload (repeat, or a comma-separated list).
+        #[arg(long = "player", value_delimiter = ',')]
+        players: Vec<String>,
+    },
+    /// A player's session, ticket, live match and cached profile.
+    Player {
+        /// The player's id.
+        id: String,
+        /// A matchmaker's ops base URL.
+        #[arg(long, env = "RALLYCTL_MATCHMAKER")]
+        matchmaker: String,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rallyctl: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let api = Api {
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?,
+        token: cli.admin_token,
+    };
+    match cli.command {
+        Command::Stats { ops } => {
+            for base in ops {
+                let stats = api.get(&base, "/v1/stats").await?;
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            }
+        }
+        Command::Servers { pool } => {
+            let stats = api.get(&pool, "/v1/stats").await?;
+            print_servers(&stats);
+        }
+        Command::Drain { server, pool } => {
+            let reply = api
+                .post(&pool, &format!("/v1/servers/{server}/drain"), None)
+                .await?;
+            let state = reply["state"].as_str().unwrap_or("?");
+            println!("{server}: {state}");
+        }
+        Command::Invalidate {
+            warmer,
+            dataset,
+            players,
+        } => {
+            let mut body = json!({});
+            if let Some(dataset) = dataset {
+                body["dataset"] = json!(dataset);
+            }
+            if !players.is_empty() {
+                body["players"] = json!(players);
+            }
+            let reply = api
+                .post(&warmer, "/v1/cache/invalidate", Some(body))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&reply)?);
+        }
+        Command::Player { id, matchmaker } => {
+            let view = api.get(&matchmaker, &format!("/v1/players/{id}")).await?;
+            println!("{}", serde_json::to_string_pretty(&view)?);
+        }
+    }
+    Ok(())
+}
+
+/// One line per game server, by region.
+fn print_servers(stats: &Value) {
+    println!(
+        "{:<10} {:<40} {:<10} {:>9}",
+        "region", "server", "status", "games"
+    );
+    for region in stats["regions"].as_array().into_iter().flatten() {
+        let name = region["region"].as_str().unwrap_or("?");
+        for server in region["servers"].as_array().into_iter().flatten() {
+            let load = format!(
+                "{}/{}",
+                server["active"].as_u64().unwrap_or(0),
+                server["capacity"].as_u64().unwrap_or(0)
+            );
+            println!(
+                "{:<10} {:<40} {:<10} {:>9}",
+                name,
+                server["id"].as_str().unwrap_or("?"),
+                server["status"].as_str().unwrap_or("?"),
+                load
+            );
+        }
+    }
+}
+
+/// The ops APIs, with the admin token and one way of turning refusals into errors.
+struct Api {
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Api {
+    async fn get(&self, base: &str, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        self.send(self.http.get(&url), &url).await
+    }
+
+    async fn post(&self, base: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let mut request = self.http.post(&url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request, &url).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| {
+                format!("cannot reach {url}: is the service running, and is this its ops port?")
+            })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body["message"].as_str().unwrap_or("no message");
+        let hint = if status.as_u16() == 401 {
+            " (set RALLYPOINT_OPS__ADMIN_TOKEN or --admin-token to the services' ops.admin_token)"
+        } else {
+            ""
+        };
+        anyhow::bail!("{url}: {status}: {message}{hint}")
+    }
+}

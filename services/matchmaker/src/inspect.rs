@@ -1,0 +1,92 @@
+//! `GET /v1/players/{id}` for operators (`rallyctl player`): what Redis holds about one
+//! player right now: their session (which gateway and connection), their ticket (queue,
+//! region, ticket id), their live match with its state and server, and their cached
+//! profile. Read-only, and behind the admin token like every operator route.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use fred::prelude::{HashesInterface, KeysInterface};
+use serde_json::{Value, json};
+
+use crate::state::Shared;
+
+/// `GET /v1/players/{id}`.
+pub fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/players/{id}", get(inspect))
+        .with_state(shared)
+}
+
+async fn inspect(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(player): Path<String>,
+) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <ops.admin_token>".to_owned(),
+        );
+    }
+    if let Err(err) = proto::Id::parse(&player) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{player:?} is not a player id: {err}"),
+        );
+    }
+    match read(&shared, &player).await {
+        Ok(view) => Json(view).into_response(),
+        Err(err) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("Redis did not answer ({err}); retry"),
+        ),
+    }
+}
+
+async fn read(shared: &Shared, player: &str) -> Result<Value, fred::error::Error> {
+    let keys = shared.keys.player(player);
+    let session: HashMap<String, String> = shared.redis.hgetall(keys.session()).await?;
+    let ticket: Option<String> = shared.redis.get(keys.ticket()).await?;
+    let live_match: Option<String> = shared.redis.get(keys.current_match()).await?;
+    let profile: HashMap<String, String> = shared.redis.hgetall(keys.profile()).await?;
+    let match_view = match &live_match {
+        Some(id) => {
+            let mut record: HashMap<String, String> = shared
+                .redis
+                .hgetall(shared.keys.match_(id).record())
+                .await?;
+            // Each player's stored match.found (with its join token) stays out of the view.
+            record.retain(|field, _| !field.starts_with("found:"));
+            json!({"id": id, "record": record})
+        }
+        None => Value::Null,
+    };
+    let or_null = |map: HashMap<String, String>| {
+        if map.is_empty() {
+            Value::Null
+        } else {
+            json!(map)
+        }
+    };
+    Ok(json!({
+        "player": player,
+        "online": !session.is_empty(),
+        "session": or_null(session),
+        "ticket": ticket,
+        "match": match_view,
+        "profile": or_null(profile),
+    }))
+}
+
+fn refuse(status: StatusCode, error: &str, message: String) -> Response {
+    (status, Json(json!({"error": error, "message": message}))).into_response()
+}

@@ -1,0 +1,117 @@
+//! `rallyctl` against the whole platform: the operator's CLI lists the game servers,
+//! shows a queued player's ticket, drains a server, invalidates a profile, and refuses a
+//! wrong token or a bad id with a message that says what to do.
+
+use std::time::Duration;
+
+use rallypoint_tests::stack::{Player, Sizes, Stack};
+
+const ADMIN: &str = "stack-admin";
+
+/// Runs the `rallyctl` built beside this test with `args`: (exit code, stdout, stderr).
+async fn rallyctl(token: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let exe = std::env::current_exe().expect("the test executable");
+    let binary = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the target folder")
+        .join("rallyctl");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `make test`",
+        binary.display()
+    );
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(binary)
+            .args(args)
+            .env_clear()
+            .env("RALLYPOINT_OPS__ADMIN_TOKEN", token)
+            .output(),
+    )
+    .await
+    .expect("rallyctl exits")
+    .expect("rallyctl runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
+    let ns = testkit::unique_namespace("ctl");
+    let stack = Stack::start(&ns, Sizes::SMALL).await;
+    let pool = format!("http://{}", stack.pools[0].ops_addr);
+    let matchmaker = format!("http://{}", stack.matchmakers[0].ops_addr);
+    let warmer = format!("http://{}", stack.warmers[0].ops_addr);
+    let (sim0, sim1) = (format!("sim-0-{ns}"), format!("sim-1-{ns}"));
+
+    // Both simulated game servers, once registered, are listed as ready.
+    testkit::wait_until("both servers listed", Duration::from_secs(30), || async {
+        let (code, out, _) = rallyctl(ADMIN, &["servers", "--pool", &pool]).await;
+        let ready = |id: &str| {
+            out.lines()
+                .any(|l| l.contains(id) && l.contains("ready") && l.starts_with("eu"))
+        };
+        (code == Some(0) && ready(&sim0) && ready(&sim1)).then_some(())
+    })
+    .await
+    .expect("in time");
+
+    // A player alone in the queue: online, with a ticket, no match.
+    let id = format!("p-{ns}");
+    let urls = stack.gateway_urls();
+    let player = Player::connect(&id, vec![urls[0].clone()], false).await;
+    player.join("duel").await;
+    let (code, out, err) = rallyctl(ADMIN, &["player", &id, "--matchmaker", &matchmaker]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let view: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(view["player"], id.as_str());
+    assert_eq!(view["online"], true, "{view}");
+    assert!(view["session"]["gateway"].is_string(), "{view}");
+    let ticket = view["ticket"].as_str().expect("a ticket");
+    assert!(ticket.contains("duel") && ticket.contains("eu"), "{view}");
+    assert!(view["match"].is_null(), "{view}");
+
+    // Draining a server without games lets it go at once.
+    let (code, out, err) = rallyctl(ADMIN, &["drain", &sim0, "--pool", &pool]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.trim() == format!("{sim0}: left") || out.trim() == format!("{sim0}: draining"),
+        "{out}"
+    );
+    let (code, _, err) = rallyctl(ADMIN, &["drain", "no-such-server", "--pool", &pool]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("404") && err.contains("not registered"),
+        "{err}"
+    );
+
+    // Invalidating the player's profile reloads it from PostgreSQL.
+    let (code, out, err) =
+        rallyctl(ADMIN, &["invalidate", "--warmer", &warmer, "--player", &id]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let reply: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(reply["players"], 1, "one profile reloaded: {reply}");
+
+    // A wrong token and a bad id are refused with what to do.
+    let (code, _, err) = rallyctl("wrong-token", &["servers", "--pool", &pool]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("401") && err.contains("RALLYPOINT_OPS__ADMIN_TOKEN"),
+        "{err}"
+    );
+    let (code, _, err) = rallyctl(
+        ADMIN,
+        &["player", "not an id!", "--matchmaker", &matchmaker],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a player id"), "{err}");
+    let (code, _, err) = rallyctl(ADMIN, &["servers", "--pool", "http://127.0.0.1:1"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("cannot reach"), "{err}");
+    stack.stop().await;
+}
