@@ -1,5 +1,5 @@
 //! `rallyctl` against the whole platform: the operator's CLI lists the game servers,
-//! shows a queued player's ticket, drains a server, invalidates a profile, and refuses a
+//! shows a queued player's ticket and their gateway's connection count, drains a server, invalidates a profile, and refuses a
 //! wrong token or a bad id with a message that says what to do.
 
 use std::time::Duration;
@@ -74,6 +74,15 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let ticket = view["ticket"].as_str().expect("a ticket");
     assert!(ticket.contains("duel") && ticket.contains("eu"), "{view}");
     assert!(view["match"].is_null(), "{view}");
+
+    // The player's gateway counts its one connection.
+    let gateway = format!("http://{}", stack.gateways[0].ops_addr);
+    let (code, out, err) = rallyctl(ADMIN, &["stats", "--ops", &gateway]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(stats["service"], "gateway", "{stats}");
+    assert_eq!(stats["connections"], 1, "{stats}");
+    assert_eq!(stats["accepting"], true, "{stats}");
 
     // Draining a server without games lets it go at once.
     let (code, out, err) = rallyctl(ADMIN, &["drain", &sim0, "--pool", &pool]).await;

@@ -17,6 +17,7 @@
 //! - [`heartbeat`]: the periodic refresh of sessions and room memberships.
 //! - [`catch_up`]: after a pub/sub gap, players' live matches told again.
 //! - [`drain`]: SIGTERM: reconnect hints, grace, close 4002, cleanup.
+//! - [`stats`]: `/v1/stats` on the ops port: this instance's connections and rooms.
 //! - [`state`]: what all of these share.
 
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod outbound;
 pub mod rooms;
 pub mod session;
 pub mod state;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +115,10 @@ reconnect_spread_ms = 2000
 
     fn endpoints(&self) -> Vec<(&'static str, SocketAddr)> {
         vec![("ws", self.addr)]
+    }
+
+    fn ops_routes(&self) -> axum::Router {
+        stats::routes(self.shared.clone())
     }
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {

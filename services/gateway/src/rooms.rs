@@ -86,6 +86,15 @@ impl Inner {
 }
 
 impl Rooms {
+    /// Rooms with at least one member on this instance.
+    pub fn local_count(&self) -> usize {
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     pub fn new(
         keys: Keys,
         redis: Client,

@@ -1,0 +1,39 @@
+//! `GET /v1/stats` on the ops port, for operators (`rallyctl stats`): what this gateway
+//! instance holds right now (connections, rooms with members here) and whether it is
+//! taking new connections.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::state::Shared;
+
+/// `GET /v1/stats`.
+pub fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/stats", get(stats))
+        .with_state(shared)
+}
+
+async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
+        )
+            .into_response();
+    }
+    Json(json!({
+        "service": "gateway",
+        "instance": shared.gateway_id.as_str(),
+        "connections": shared.hub.len(),
+        "rooms": shared.rooms.local_count(),
+        "accepting": shared.readiness.check().is_ok(),
+    }))
+    .into_response()
+}
