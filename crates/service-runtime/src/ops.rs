@@ -80,6 +80,16 @@ async fn render_metrics(State(state): State<OpsState>) -> Response {
         .into_response()
 }
 
+/// The one answer of every operator route called without the admin token: 401 and what
+/// to send.
+pub fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
+    )
+        .into_response()
+}
+
 /// Checks `Authorization: Bearer <admin token>` for operator routes, in constant time.
 /// An empty configured token refuses every call.
 pub fn admin_authorized(headers: &HeaderMap, admin_token: &str) -> bool {

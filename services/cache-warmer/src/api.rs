@@ -41,21 +41,13 @@ fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Respon
     (status, Json(proto::HttpError::new(error, message))).into_response()
 }
 
-fn unauthorized() -> Response {
-    refuse(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "send Authorization: Bearer <ops.admin_token>",
-    )
-}
-
 async fn invalidate(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return unauthorized();
+        return service_runtime::ops::unauthorized();
     }
     let body = match body {
         Ok(body) if body.len() > shared.config.warmer.max_body_bytes => {
@@ -129,7 +121,7 @@ async fn invalidate(
 
 async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return unauthorized();
+        return service_runtime::ops::unauthorized();
     }
     let outboxes = match crate::outbox::depths(&shared).await {
         Ok(depths) => depths,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,11 +22,7 @@ pub fn routes(shared: Arc<Shared>) -> Router {
 
 async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
-        )
-            .into_response();
+        return service_runtime::ops::unauthorized();
     }
     Json(json!({
         "service": "gateway",

@@ -29,11 +29,7 @@ async fn inspect(
     Path(player): Path<String>,
 ) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send Authorization: Bearer <ops.admin_token>".to_owned(),
-        );
+        return service_runtime::ops::unauthorized();
     }
     if let Err(err) = proto::Id::parse(&player) {
         return refuse(

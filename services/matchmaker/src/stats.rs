@@ -91,11 +91,7 @@ pub fn routes(shared: Arc<Shared>) -> Router {
 
 async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
-        )
-            .into_response();
+        return service_runtime::ops::unauthorized();
     }
     let mut queues = Vec::new();
     for (queue, region) in shared.config.matchmaking.units() {

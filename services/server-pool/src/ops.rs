@@ -23,14 +23,6 @@ pub fn routes(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
-    )
-        .into_response()
-}
-
 fn unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -41,7 +33,7 @@ fn unavailable() -> Response {
 
 async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return unauthorized();
+        return service_runtime::ops::unauthorized();
     }
     let mut regions = Vec::new();
     for region in &shared.config.regions {
@@ -115,7 +107,7 @@ async fn drain(
     Path(server): Path<String>,
 ) -> Response {
     if !service_runtime::ops::admin_authorized(&headers, &shared.admin_token) {
-        return unauthorized();
+        return service_runtime::ops::unauthorized();
     }
     let Ok(Some(region)) = shared.registry.region_of(&server).await else {
         return (
