@@ -58,7 +58,11 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
                 tracing::info!(%region, "committing results: this instance holds the region's outbox")
             }
             Transition::Lost => {
-                tracing::info!(%region, "committing results: outbox lease lost to another instance")
+                tracing::info!(%region, "committing results: outbox lease lost to another instance");
+                // The new holder reports the depth; this instance's last figure must not
+                // outvote it (the alarms take the maximum over instances).
+                metrics::gauge!("rallypoint_results_outbox_depth", "region" => region.to_owned())
+                    .set(0.0);
             }
             Transition::Unchanged => {}
         }

@@ -159,6 +159,16 @@ impl Worker {
 
     fn set_held(&self, held: bool) {
         self.shared.held.set(&self.queue, &self.region, held);
+        if !held {
+            // The new holder reports the queue; zero here, so this instance's last figures
+            // never outvote its (the alarms take the maximum over instances).
+            let labels = [
+                ("queue", self.queue.clone()),
+                ("region", self.region.clone()),
+            ];
+            metrics::gauge!("rallypoint_matchmaker_queued", &labels).set(0.0);
+            metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels).set(0.0);
+        }
     }
 
     fn lose(&mut self, why: &str) {

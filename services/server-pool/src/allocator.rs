@@ -94,7 +94,10 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         }
         match lease.check(&shared.redis).await {
             Transition::Gained => tracing::info!(region, "allocating for the region"),
-            Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
+            Transition::Lost => {
+                tracing::info!(region, "no longer allocating for the region");
+                crate::ops::clear_region_gauges(&region);
+            }
             Transition::Unchanged => {}
         }
         if !lease.is_held() {
@@ -105,6 +108,7 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         {
             if matches!(err, AllocateError::NotHolder) {
                 lease.lost();
+                crate::ops::clear_region_gauges(&region);
                 continue;
             }
             metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
@@ -119,12 +123,15 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
                 tracing::warn!(region, error = %err, "reaping failed; retrying");
             }
             // The autoscaling signals: free capacity and matches waiting for a server.
-            if let Err(err) = crate::ops::region_stats(&shared, &region).await {
+            if let Err(err) =
+                crate::ops::region_stats(&shared, &region, crate::ops::Gauges::Publish).await
+            {
                 tracing::debug!(region, error = %err, "cannot refresh the region's gauges");
             }
         }
     }
     lease.release(&shared.redis).await;
+    crate::ops::clear_region_gauges(&region);
     drop(hints);
 }
 

@@ -37,7 +37,7 @@ async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
     }
     let mut regions = Vec::new();
     for region in &shared.config.regions {
-        match region_stats(&shared, region).await {
+        match region_stats(&shared, region, Gauges::Leave).await {
             Ok(stats) => regions.push(stats),
             Err(_) => return unavailable(),
         }
@@ -46,8 +46,28 @@ async fn stats(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-/// A region's servers and counters; also refreshes its gauges.
-pub async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::error::Error> {
+/// Whether a region's figures also go to its gauges: only the instance allocating for
+/// the region publishes them (the alarms take the maximum over instances, so a figure
+/// left behind by another instance would hide the real one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauges {
+    Publish,
+    Leave,
+}
+
+/// The region's gauges of an instance that stopped allocating for it: zero, so they never
+/// outvote the holder's.
+pub fn clear_region_gauges(region: &str) {
+    metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned()).set(0.0);
+    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(0.0);
+}
+
+/// A region's servers and counters; with [`Gauges::Publish`] also its gauges.
+pub async fn region_stats(
+    shared: &Shared,
+    region: &str,
+    gauges: Gauges,
+) -> Result<Value, fred::error::Error> {
     let pool = shared.keys.pool(region);
     let members: Vec<(String, f64)> = shared
         .redis
@@ -82,12 +102,15 @@ pub async fn region_stats(shared: &Shared, region: &str) -> Result<Value, fred::
     }
     let pending: u64 = shared.redis.zcard(pool.pending()).await?;
     let counters: HashMap<String, u64> = shared.redis.hgetall(pool.stats()).await?;
-    metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned())
-        .set(capacity.saturating_sub(used) as f64);
-    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(pending as f64);
-    for (status, count) in &by_status {
-        metrics::gauge!("rallypoint_pool_servers", "region" => region.to_owned(), "status" => status.clone())
-            .set(*count as f64);
+    if gauges == Gauges::Publish {
+        metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned())
+            .set(capacity.saturating_sub(used) as f64);
+        metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned())
+            .set(pending as f64);
+        for (status, count) in &by_status {
+            metrics::gauge!("rallypoint_pool_servers", "region" => region.to_owned(), "status" => status.clone())
+                .set(*count as f64);
+        }
     }
     Ok(json!({
         "region": region,
