@@ -1,5 +1,6 @@
 //! The ops HTTP server: `/health/live`, `/health/ready`, `/metrics`, plus whatever
-//! operator routes the service adds (`/v1/stats`, ...).
+//! operator routes the service adds (`/v1/stats`, ...), every one of them behind the
+//! admin token ([`operator_routes`]): a service's handlers never check it themselves.
 //!
 //! Kept apart from client-facing listeners, so health checks and scraping work even
 //! when the service's own port is saturated. Every scrape also reads the process's own
@@ -88,6 +89,25 @@ pub fn unauthorized() -> Response {
         Json(json!({"error": "unauthorized", "message": "send Authorization: Bearer <ops.admin_token>"})),
     )
         .into_response()
+}
+
+/// A service's operator routes behind `Authorization: Bearer <admin_token>`: a call
+/// without it gets [`unauthorized`] before any handler runs.
+pub fn operator_routes(routes: Router, admin_token: &str) -> Router {
+    let token: std::sync::Arc<str> = admin_token.into();
+    routes.route_layer(axum::middleware::from_fn_with_state(token, require_admin))
+}
+
+async fn require_admin(
+    State(token): State<std::sync::Arc<str>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if admin_authorized(request.headers(), &token) {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
 }
 
 /// Checks `Authorization: Bearer <admin token>` for operator routes, in constant time.

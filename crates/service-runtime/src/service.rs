@@ -172,8 +172,9 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
     let service = S::build(&ctx, section)
         .await
         .with_context(|| format!("cannot start the {}", S::NAME))?;
-    let router =
-        ops::router(readiness.clone(), telemetry::metrics_handle()).merge(service.ops_routes());
+    let router = ops::router(readiness.clone(), telemetry::metrics_handle()).merge(
+        ops::operator_routes(service.ops_routes(), &common.ops.admin_token),
+    );
     let ops = OpsServer::start(&common.ops.listen, router, background.clone())
         .await
         .with_context(|| format!("cannot listen on ops.listen = {}", common.ops.listen))?;

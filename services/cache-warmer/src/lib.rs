@@ -92,7 +92,6 @@ max_body_bytes = 65536
         let shared = Arc::new(Shared {
             config,
             instance_id: ctx.instance_id.clone(),
-            admin_token: ctx.config.common.ops.admin_token.clone(),
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
             publisher: ctx.publisher.clone(),

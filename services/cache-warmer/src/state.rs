@@ -14,7 +14,6 @@ use crate::database::Database;
 pub struct Shared {
     pub config: Config,
     pub instance_id: String,
-    pub admin_token: String,
     pub keys: Keys,
     pub redis: Client,
     pub publisher: Publisher,

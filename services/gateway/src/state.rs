@@ -42,8 +42,6 @@ pub struct Shared {
     pub cache: cache_reader::CacheReader,
     /// Every connection task, so the drain can wait for their cleanup.
     pub tracker: TaskTracker,
-    /// `ops.admin_token`: operator routes (`/v1/stats`) refuse every call without it.
-    pub admin_token: String,
     next_local_id: AtomicU64,
 }
 
@@ -58,7 +56,6 @@ impl Shared {
         let redis = ctx.redis.clone();
         let session_ttl = Duration::from_millis(config.session_ttl_ms);
         Self {
-            admin_token: ctx.config.common.ops.admin_token.clone(),
             auth: Authenticator::new(&config.jwt_secret, config.allow_guests),
             sessions: Sessions::new(
                 keys.clone(),

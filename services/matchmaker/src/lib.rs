@@ -85,7 +85,6 @@ match_ttl_ms = 3600000
             },
             config,
             instance_id: ctx.instance_id.clone(),
-            admin_token: ctx.config.common.ops.admin_token.clone(),
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
             publisher: ctx.publisher.clone(),

@@ -13,7 +13,6 @@ use crate::stats::{Held, Recent};
 pub struct Shared {
     pub config: Config,
     pub instance_id: String,
-    pub admin_token: String,
     pub keys: Keys,
     pub redis: Client,
     pub publisher: Publisher,

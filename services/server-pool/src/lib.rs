@@ -103,7 +103,6 @@ max_body_bytes = 65536
             ),
             config,
             instance_id: ctx.instance_id.clone(),
-            admin_token: ctx.config.common.ops.admin_token.clone(),
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
             publisher: ctx.publisher.clone(),
