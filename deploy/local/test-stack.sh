@@ -107,6 +107,9 @@ else
   pg_note+=": $DATABASE_URL"
 fi
 
+# The operator dashboard's test drives a headless Chromium over WebDriver.
+ensure_packages "chromium chromium" "chromedriver chromium-driver"
+
 export RALLYPOINT_REDIS__URLS DATABASE_URL
 say "test-stack: redis: $redis_note"
 say "test-stack: postgres: $pg_note"

@@ -6,6 +6,7 @@
 //!
 //! - [`ServiceProcess`]: one service binary as a child process.
 //! - [`stack`]: the whole platform as processes, and players on the client SDK.
+//! - [`browser`]: a headless Chromium over WebDriver, for the operator dashboard.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+pub mod browser;
 pub mod stack;
 
 /// The four services, by binary name.

@@ -62,6 +62,8 @@ impl Stack {
             ("gateway.allow_guests", "true".to_owned()),
             ("pool.token", POOL_TOKEN.to_owned()),
             ("ops.admin_token", "stack-admin".to_owned()),
+            // Instances announce their figures with themselves: the dashboard shows them.
+            ("instance.announce_interval_ms", "500".to_owned()),
             ("matchmaker.tick_ms", "50".to_owned()),
             ("matchmaker.lease_ms", "1500".to_owned()),
             ("pool.lease_ms", "1500".to_owned()),

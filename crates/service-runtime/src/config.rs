@@ -58,7 +58,8 @@ pub struct InstanceConfig {
     /// Empty: the ops listen address.
     #[serde(default)]
     pub advertise: String,
-    /// How often this instance renews its registry entry, in ms.
+    /// How often this instance renews its registry entry (with its current figures, which
+    /// the dashboard shows), in ms.
     pub announce_interval_ms: u64,
     /// How long the registry entry lives without renewal, in ms.
     pub announce_ttl_ms: u64,
@@ -98,7 +99,7 @@ const COMMON_DEFAULTS: &str = r#"
 [instance]
 id = ""
 advertise = ""
-announce_interval_ms = 5000
+announce_interval_ms = 2000
 announce_ttl_ms = 15000
 
 [redis]

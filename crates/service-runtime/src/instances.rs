@@ -1,9 +1,10 @@
 //! The instance registry: which service instances are alive right now.
 //!
 //! Each instance announces itself (service, id, version, address, start time) with a TTL
-//! it renews on a timer. Stats list live instances from here, and cleanup work tells a
-//! dead instance's leftovers (sessions, room memberships) from a live one's by asking
-//! [`Registry::is_live`]. Announcing is one script on the registry's slot.
+//! it renews on a timer, together with a snapshot of its own figures (the service's
+//! [`StatsSource`]). The operator dashboard reads the cluster from here, and cleanup work
+//! tells a dead instance's leftovers (sessions, room memberships) from a live one's by
+//! asking [`Registry::is_live`]. Announcing is one script on the registry's slot.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -28,6 +29,32 @@ pub struct InstanceInfo {
     pub started_ms: u64,
 }
 
+/// A live instance as the registry lists it: who it is, when it last announced itself,
+/// and the figures it announced with (`None` when it has none or they did not parse).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announced {
+    pub info: InstanceInfo,
+    /// When it last announced itself, ms since the Unix epoch.
+    pub announced_ms: u64,
+    pub stats: Option<serde_json::Value>,
+}
+
+/// Produces an instance's figures for its announcement (see [`Registry::spawn_announcer`]);
+/// `None` when it cannot tell right now (Redis did not answer).
+pub type StatsSource = std::sync::Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, Option<serde_json::Value>> + Send + Sync,
+>;
+
+/// A [`StatsSource`] that calls `figures` with a clone of `state` each time.
+pub fn stats_source<S, F, Fut>(state: S, figures: F) -> StatsSource
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<serde_json::Value>> + Send + 'static,
+{
+    std::sync::Arc::new(move || Box::pin(figures(state.clone())))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -47,18 +74,21 @@ impl Registry {
         Self { keys }
     }
 
-    /// Announces (or renews) `info` for `ttl`. Returns how many instances are live.
+    /// Announces (or renews) `info` for `ttl`, with the instance's current figures when
+    /// it has some. Returns how many instances are live.
     pub async fn announce(
         &self,
         redis: &Client,
         info: &InstanceInfo,
+        stats: Option<&serde_json::Value>,
         ttl: Duration,
     ) -> Result<u64, fred::error::Error> {
         let member = format!("{}/{}", info.service, info.id);
         let keys = core_keys::scripts::instance_announce(&self.keys, &info.service, &info.id);
-        let args = vec![
+        let now = now_ms();
+        let mut args = vec![
             member,
-            now_ms().to_string(),
+            now.to_string(),
             ttl.as_millis().to_string(),
             "service".into(),
             info.service.clone(),
@@ -70,7 +100,13 @@ impl Registry {
             info.address.clone(),
             "started_ms".into(),
             info.started_ms.to_string(),
+            "announced_ms".into(),
+            now.to_string(),
         ];
+        if let Some(stats) = stats {
+            args.push("stats".into());
+            args.push(stats.to_string());
+        }
         ANNOUNCE.evalsha_with_reload(redis, keys, args).await
     }
 
@@ -108,7 +144,7 @@ impl Registry {
         &self,
         redis: &Client,
         service: Option<&str>,
-    ) -> Result<Vec<InstanceInfo>, fred::error::Error> {
+    ) -> Result<Vec<Announced>, fred::error::Error> {
         let registry = self.keys.instances();
         let members: Vec<String> = redis
             .zrangebyscore(registry.all(), now_ms() as f64, "+inf", false, None)
@@ -131,24 +167,35 @@ impl Registry {
         Ok(hashes
             .into_iter()
             .filter(|h| !h.is_empty())
-            .map(|mut h| InstanceInfo {
-                service: h.remove("service").unwrap_or_default(),
-                id: h.remove("id").unwrap_or_default(),
-                version: h.remove("version").unwrap_or_default(),
-                address: h.remove("address").unwrap_or_default(),
-                started_ms: h
-                    .get("started_ms")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+            .map(|mut h| {
+                let number = |h: &HashMap<String, String>, field: &str| {
+                    h.get(field).and_then(|v| v.parse().ok()).unwrap_or(0)
+                };
+                Announced {
+                    announced_ms: number(&h, "announced_ms"),
+                    stats: h
+                        .get("stats")
+                        .and_then(|json| serde_json::from_str(json).ok()),
+                    info: InstanceInfo {
+                        started_ms: number(&h, "started_ms"),
+                        service: h.remove("service").unwrap_or_default(),
+                        id: h.remove("id").unwrap_or_default(),
+                        version: h.remove("version").unwrap_or_default(),
+                        address: h.remove("address").unwrap_or_default(),
+                    },
+                }
             })
             .collect())
     }
 
-    /// Keeps `info` announced every `interval` until `stop`, then withdraws it.
+    /// Keeps `info` announced every `interval` until `stop`, then withdraws it. Each
+    /// announcement carries what `stats` says at the time (given half an interval to
+    /// answer; without an answer the instance is announced without figures).
     pub fn spawn_announcer(
         &self,
         redis: Client,
         info: InstanceInfo,
+        stats: Option<StatsSource>,
         interval: Duration,
         ttl: Duration,
         stop: CancellationToken,
@@ -160,10 +207,18 @@ impl Registry {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    _ = ticker.tick() => match registry.announce(&redis, &info, ttl).await {
-                        Ok(live) => metrics::gauge!("rallypoint_instances_live").set(live as f64),
-                        Err(err) => tracing::debug!(error = %err, "could not announce this instance; retrying"),
-                    },
+                    _ = ticker.tick() => {
+                        // A source that did not answer replaces old figures with null:
+                        // stale numbers would look live on the dashboard.
+                        let figures = match &stats {
+                            Some(source) => Some(tokio::time::timeout(interval / 2, source()).await.ok().flatten().unwrap_or(serde_json::Value::Null)),
+                            None => None,
+                        };
+                        match registry.announce(&redis, &info, figures.as_ref(), ttl).await {
+                            Ok(live) => metrics::gauge!("rallypoint_instances_live").set(live as f64),
+                            Err(err) => tracing::debug!(error = %err, "could not announce this instance; retrying"),
+                        }
+                    }
                 }
             }
             if let Err(err) = registry.withdraw(&redis, &info.service, &info.id).await {

@@ -1,6 +1,8 @@
 //! The ops HTTP server: `/health/live`, `/health/ready`, `/metrics`, plus whatever
 //! operator routes the service adds (`/v1/stats`, ...), every one of them behind the
 //! admin token ([`operator_routes`]): a service's handlers never check it themselves.
+//! Every service's ops port also serves the cluster-wide view ([`cluster`]: `/v1/cluster`)
+//! and the operator dashboard that draws it ([`dashboard`]: `/dashboard`).
 //!
 //! Kept apart from client-facing listeners, so health checks and scraping work even
 //! when the service's own port is saturated. Every scrape also reads the process's own
@@ -20,6 +22,9 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::readiness::Readiness;
+
+pub mod cluster;
+pub mod dashboard;
 
 #[derive(Clone)]
 struct OpsState {
@@ -91,8 +96,9 @@ pub fn unauthorized() -> Response {
         .into_response()
 }
 
-/// A service's operator routes behind `Authorization: Bearer <admin_token>`: a call
-/// without it gets [`unauthorized`] before any handler runs.
+/// A service's operator routes behind the admin token (`Authorization: Bearer`, or the
+/// dashboard's sign-in cookie): a call without it gets [`unauthorized`] before any
+/// handler runs.
 pub fn operator_routes(routes: Router, admin_token: &str) -> Router {
     let token: std::sync::Arc<str> = admin_token.into();
     routes.route_layer(axum::middleware::from_fn_with_state(token, require_admin))
@@ -103,11 +109,17 @@ async fn require_admin(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if admin_authorized(request.headers(), &token) {
+    if operator_authorized(request.headers(), &token) {
         next.run(request).await
     } else {
         unauthorized()
     }
+}
+
+/// Whether a request carries the admin token: as `Authorization: Bearer` (rallyctl,
+/// scripts) or as the cookie the dashboard's sign-in sets (a browser).
+pub fn operator_authorized(headers: &HeaderMap, admin_token: &str) -> bool {
+    admin_authorized(headers, admin_token) || dashboard::signed_in(headers, admin_token)
 }
 
 /// Checks `Authorization: Bearer <admin token>` for operator routes, in constant time.

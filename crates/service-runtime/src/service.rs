@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, LoadedConfig};
-use crate::instances::{InstanceInfo, Registry, now_ms};
+use crate::instances::{InstanceInfo, Registry, StatsSource, now_ms};
 use crate::ops::{self, OpsServer};
 use crate::publish::Publisher;
 use crate::readiness::Readiness;
@@ -62,6 +62,12 @@ pub trait Service: Sized + Send + 'static {
     /// Operator routes served on the ops port next to health and metrics.
     fn ops_routes(&self) -> Router {
         Router::new()
+    }
+
+    /// This instance's figures, announced with it in the registry on every renewal: what
+    /// the cluster view and the dashboard show of it ([`crate::ops::cluster`]).
+    fn stats_source(&self) -> Option<StatsSource> {
+        None
     }
 
     /// Does the service's work until `ctx.shutdown` fires, then finishes what it holds.
@@ -172,9 +178,12 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
     let service = S::build(&ctx, section)
         .await
         .with_context(|| format!("cannot start the {}", S::NAME))?;
-    let router = ops::router(readiness.clone(), telemetry::metrics_handle()).merge(
-        ops::operator_routes(service.ops_routes(), &common.ops.admin_token),
-    );
+    let operator = service
+        .ops_routes()
+        .merge(ops::cluster::routes(registry.clone(), redis.clone()));
+    let router = ops::router(readiness.clone(), telemetry::metrics_handle())
+        .merge(ops::operator_routes(operator, &common.ops.admin_token))
+        .merge(ops::dashboard::routes(&common.ops.admin_token));
     let ops = OpsServer::start(&common.ops.listen, router, background.clone())
         .await
         .with_context(|| format!("cannot listen on ops.listen = {}", common.ops.listen))?;
@@ -192,6 +201,7 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
             address,
             started_ms: now_ms(),
         },
+        service.stats_source(),
         Duration::from_millis(common.instance.announce_interval_ms),
         Duration::from_millis(common.instance.announce_ttl_ms),
         background.clone(),

@@ -30,6 +30,9 @@ async fn live_instances_are_listed_and_lapsed_ones_are_not() {
     let announcer = registry.spawn_announcer(
         redis.clone(),
         info("gateway", "gw-1"),
+        Some(std::sync::Arc::new(|| {
+            Box::pin(async { Some(serde_json::json!({"connections": 7})) })
+        })),
         Duration::from_millis(100),
         Duration::from_secs(2),
         stop.clone(),
@@ -39,6 +42,7 @@ async fn live_instances_are_listed_and_lapsed_ones_are_not() {
         .announce(
             &redis,
             &info("matchmaker", "mm-dead"),
+            None,
             Duration::from_millis(300),
         )
         .await
@@ -57,16 +61,16 @@ async fn live_instances_are_listed_and_lapsed_ones_are_not() {
     .await;
     assert!(live.is_ok(), "{live:?}");
     let gateways = registry.live(&redis, Some("gateway")).await.expect("list");
+    assert_eq!(gateways.len(), 1, "{gateways:?}");
+    let mut expected = info("gateway", "gw-1");
+    expected.started_ms = gateways[0].info.started_ms;
+    assert_eq!(gateways[0].info, expected);
+    // The figures the instance's source gave ride along with its announcement.
     assert_eq!(
-        gateways,
-        vec![info("gateway", "gw-1")]
-            .into_iter()
-            .map(|mut i| {
-                i.started_ms = gateways.first().map_or(0, |g| g.started_ms);
-                i
-            })
-            .collect::<Vec<_>>()
+        gateways[0].stats,
+        Some(serde_json::json!({"connections": 7}))
     );
+    assert!(gateways[0].announced_ms > 0);
 
     let lapsed = testkit::wait_until("mm-dead to lapse", Duration::from_secs(5), || {
         let (registry, redis) = (registry.clone(), redis.clone());

@@ -1,5 +1,6 @@
 //! Operator routes on the ops port (admin token): `POST /v1/cache/invalidate` reloads data
-//! kinds and profiles from PostgreSQL now; `GET /v1/stats` shows the outbox and the cache.
+//! kinds and profiles from PostgreSQL now; `GET /v1/stats` shows the outbox and the cache
+//! (and the same figures are announced with the instance, for the cluster view).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fred::prelude::HashesInterface;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use service_runtime::instances::{StatsSource, stats_source};
 
 use crate::game_data;
 use crate::state::Shared;
@@ -116,16 +118,26 @@ async fn invalidate(
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    let outboxes = match crate::outbox::depths(&shared).await {
-        Ok(depths) => depths,
-        Err(err) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("cannot read Redis: {err}"),
-            );
-        }
-    };
+    match figures(&shared).await {
+        Ok(figures) => Json(figures).into_response(),
+        Err(err) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("cannot read Redis: {err}"),
+        ),
+    }
+}
+
+/// What the cache-warmer announces with itself for the cluster view (the same as
+/// `/v1/stats`).
+pub fn source(shared: Arc<Shared>) -> StatsSource {
+    stats_source(shared, |shared| async move { figures(&shared).await.ok() })
+}
+
+/// Results outboxes per region, cache lookups and hit rate (cluster-wide, from Redis),
+/// and whether PostgreSQL answers.
+async fn figures(shared: &Shared) -> Result<Value, fred::error::Error> {
+    let outboxes = crate::outbox::depths(shared).await?;
     let mut regions = serde_json::Map::new();
     for (region, depth, dead) in outboxes {
         regions.insert(region, json!({ "outbox": depth, "dead_letters": dead }));
@@ -146,7 +158,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     let database = shared
         .db
         .observe(persistence::server_version(&shared.db.pool).await);
-    Json(json!({
+    Ok(json!({
         "results": regions,
         "cache": { "lookups": counters, "hit_rate": hit_rate },
         "database": match database {
@@ -154,5 +166,4 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
             Err(err) => json!({ "status": "down", "reason": err.to_string() }),
         },
     }))
-    .into_response()
 }

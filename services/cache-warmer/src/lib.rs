@@ -109,6 +109,10 @@ max_body_bytes = 65536
         api::routes(self.shared.clone())
     }
 
+    fn stats_source(&self) -> Option<service_runtime::instances::StatsSource> {
+        Some(api::source(self.shared.clone()))
+    }
+
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let Self {
             shared,

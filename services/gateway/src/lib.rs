@@ -121,6 +121,10 @@ reconnect_spread_ms = 2000
         stats::routes(self.shared.clone())
     }
 
+    fn stats_source(&self) -> Option<service_runtime::instances::StatsSource> {
+        Some(stats::source(self.shared.clone()))
+    }
+
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let Self {
             listener, shared, ..

@@ -98,6 +98,10 @@ match_ttl_ms = 3600000
         stats::routes(self.shared.clone()).merge(inspect::routes(self.shared.clone()))
     }
 
+    fn stats_source(&self) -> Option<service_runtime::instances::StatsSource> {
+        Some(stats::source(self.shared.clone()))
+    }
+
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let stop = ctx.shutdown.child_token();
         let workers: Vec<_> = self

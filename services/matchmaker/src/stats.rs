@@ -1,6 +1,7 @@
 //! What the matchmaker reports: `/v1/stats` for operators (cluster-wide queue sizes and
 //! counters from Redis, plus wait times and rating spreads of the matches this instance
-//! formed recently) and the Prometheus metrics behind autoscaling and alarms.
+//! formed recently, overall and per queue), the same figures announced with the instance
+//! for the cluster view, and the Prometheus metrics behind autoscaling and alarms.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use serde_json::{Value, json};
+use service_runtime::instances::{StatsSource, stats_source};
 
 use crate::state::Shared;
 
@@ -29,7 +31,12 @@ struct RecentInner {
     waits_ms: VecDeque<u64>,
     spreads: VecDeque<f64>,
     matches: u64,
+    /// The same waits per queue-region, for the queue's own percentiles.
+    unit_waits_ms: std::collections::HashMap<(String, String), VecDeque<u64>>,
 }
+
+/// Recent waits kept per queue-region.
+const RECENT_PER_UNIT: usize = 2_000;
 
 impl Recent {
     /// Records one formed match: each player's wait, and the match's rating spread.
@@ -51,6 +58,16 @@ impl Recent {
             }
             inner.waits_ms.push_back(*wait);
         }
+        let unit = inner
+            .unit_waits_ms
+            .entry((queue.to_owned(), region.to_owned()))
+            .or_default();
+        for wait in waits_ms {
+            if unit.len() == RECENT_PER_UNIT {
+                unit.pop_front();
+            }
+            unit.push_back(*wait);
+        }
         if inner.spreads.len() == RECENT {
             inner.spreads.pop_front();
         }
@@ -71,6 +88,20 @@ impl Recent {
             "rating_spread": percentiles(&mut spreads),
         })
     }
+
+    /// Wait percentiles (ms) of the matches this instance formed recently in one queue.
+    fn unit_waits(&self, queue: &str, region: &str) -> Value {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waits: Vec<f64> = inner
+            .unit_waits_ms
+            .get(&(queue.to_owned(), region.to_owned()))
+            .map(|w| w.iter().map(|w| *w as f64).collect())
+            .unwrap_or_default();
+        percentiles(&mut waits)
+    }
 }
 
 fn percentiles(values: &mut [f64]) -> Value {
@@ -90,6 +121,25 @@ pub fn routes(shared: Arc<Shared>) -> Router {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    match figures(&shared).await {
+        Some(figures) => Json(figures).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable", "message": "Redis did not answer; retry"})),
+        )
+            .into_response(),
+    }
+}
+
+/// What the matchmaker announces with itself for the cluster view (the same as
+/// `/v1/stats`).
+pub fn source(shared: Arc<Shared>) -> StatsSource {
+    stats_source(shared, |shared| async move { figures(&shared).await })
+}
+
+/// Every queue-region's size, oldest wait and counters (cluster-wide, from Redis), and
+/// the wait times of matches formed here; `None` when Redis did not answer.
+async fn figures(shared: &Shared) -> Option<Value> {
     let mut queues = Vec::new();
     for (queue, region) in shared.config.matchmaking.units() {
         let q = shared.keys.queue(queue, region);
@@ -101,11 +151,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
         let counters: Result<std::collections::HashMap<String, u64>, _> =
             shared.redis.hgetall(q.stats()).await;
         let (Ok(size), Ok(oldest), Ok(counters)) = (size, oldest, counters) else {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "message": "Redis did not answer; retry"})),
-            )
-                .into_response();
+            return None;
         };
         let now = service_runtime::instances::now_ms() as f64;
         queues.push(json!({
@@ -114,19 +160,19 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
             "queued": size,
             "oldest_wait_ms": oldest.first().map(|(_, at)| (now - at).max(0.0) as u64),
             "held_here": shared.held.is_held(queue, region),
+            "wait_ms": shared.recent.unit_waits(queue, region),
             "matches": counters.get("matches").copied().unwrap_or(0),
             "tickets_matched": counters.get("tickets_matched").copied().unwrap_or(0),
             "timeouts": counters.get("timeouts").copied().unwrap_or(0),
             "abandoned": counters.get("abandoned").copied().unwrap_or(0),
         }));
     }
-    Json(json!({
+    Some(json!({
         "service": "matchmaker",
         "instance": shared.instance_id,
         "queues": queues,
         "recent": shared.recent.summary(),
     }))
-    .into_response()
 }
 
 /// Which queue-regions this instance holds right now.

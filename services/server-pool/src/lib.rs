@@ -123,6 +123,10 @@ max_body_bytes = 65536
         ops::routes(self.shared.clone())
     }
 
+    fn stats_source(&self) -> Option<service_runtime::instances::StatsSource> {
+        Some(ops::source(self.shared.clone()))
+    }
+
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let Self {
             listener, shared, ..

@@ -1,6 +1,7 @@
 //! Operator routes on the ops port (admin token): `GET /v1/stats` (servers per region by
 //! status and load, capacity used, pending matches, counters) and
-//! `POST /v1/servers/{id}/drain`.
+//! `POST /v1/servers/{id}/drain`; and the same figures announced with the instance for
+//! the cluster view.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use serde_json::{Value, json};
+use service_runtime::instances::{StatsSource, stats_source};
 
 use crate::registry::{Drained, now_ms};
 use crate::state::Shared;
@@ -32,15 +34,40 @@ fn unavailable() -> Response {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    match figures(&shared, Servers::Listed).await {
+        Some(figures) => Json(figures).into_response(),
+        None => unavailable(),
+    }
+}
+
+/// What the pool announces with itself for the cluster view: `/v1/stats` without the
+/// per-server list (an announcement stays small however many servers there are).
+pub fn source(shared: Arc<Shared>) -> StatsSource {
+    stats_source(shared, |shared| async move {
+        figures(&shared, Servers::Counted).await
+    })
+}
+
+/// Whether the figures list every server or only count them by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Servers {
+    Listed,
+    Counted,
+}
+
+/// Every region's figures (cluster-wide, from Redis); `None` when Redis did not answer.
+async fn figures(shared: &Shared, servers: Servers) -> Option<Value> {
     let mut regions = Vec::new();
     for region in &shared.config.regions {
-        match region_stats(&shared, region, Gauges::Leave).await {
-            Ok(stats) => regions.push(stats),
-            Err(_) => return unavailable(),
+        let mut stats = region_stats(shared, region, Gauges::Leave).await.ok()?;
+        if servers == Servers::Counted
+            && let Some(stats) = stats.as_object_mut()
+        {
+            stats.remove("servers");
         }
+        regions.push(stats);
     }
-    Json(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
-        .into_response()
+    Some(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
 }
 
 /// Whether a region's figures also go to its gauges: only the instance allocating for
@@ -116,6 +143,8 @@ pub async fn region_stats(
         "capacity_used": used,
         "pending_matches": pending,
         "allocations": counters.get("allocations").copied().unwrap_or(0),
+        "cancellations": counters.get("cancellations").copied().unwrap_or(0),
+        "lost_games": counters.get("lost_games").copied().unwrap_or(0),
         "results": counters.get("results").copied().unwrap_or(0),
         "servers": servers,
     }))
