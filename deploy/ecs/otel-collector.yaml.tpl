@@ -2,7 +2,8 @@
 # deploy/ecs/task-definitions/*.json): the AWS Distro for OpenTelemetry collector scrapes
 # the service's Prometheus /metrics on localhost (the task's shared network namespace)
 # and publishes the autoscaling and alarm signals to CloudWatch (namespace Rallypoint)
-# as embedded-metric-format logs.
+# as embedded-metric-format logs; it also receives the service's OTLP traces and sends
+# them to X-Ray.
 #
 # A Terraform template (deploy/terraform/otel.tf renders one per service into the SSM
 # parameter /rallypoint/otel-collector/<service>, which the sidecar reads as
@@ -25,6 +26,12 @@
 # value is read with Maximum across tasks.
 
 receivers:
+  # The service's spans (OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 in the task
+  # definition), forwarded to X-Ray: one trace per player journey across the services.
+  otlp:
+    protocols:
+      http:
+        endpoint: localhost:4318
   prometheus:
     config:
       scrape_configs:
@@ -82,6 +89,8 @@ processors:
     timeout: 30s
 
 exporters:
+  awsxray:
+    region: ${region}
   awsemf:
     region: ${region}
     namespace: ${cw_namespace}
@@ -111,3 +120,7 @@ service:
       receivers: [prometheus]
       processors: [metricstransform, batch]
       exporters: [awsemf]
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [awsxray]

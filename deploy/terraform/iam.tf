@@ -65,6 +65,15 @@ data "aws_iam_policy_document" "task" {
     actions   = ["logs:DescribeLogGroups"]
     resources = ["*"]
   }
+  statement {
+    # The sidecar forwards the service's OTLP traces to X-Ray.
+    sid = "Traces"
+    actions = [
+      "xray:PutTraceSegments",
+      "xray:PutTelemetryRecords",
+    ]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "task" {

@@ -56,6 +56,17 @@ impl Stack {
     /// As [`Stack::start`], on the Redis Cluster at `redis_urls` (a private one a test may
     /// break).
     pub async fn start_on(ns: &str, sizes: Sizes, redis_urls: Vec<String>) -> Stack {
+        Self::start_with_env(ns, sizes, redis_urls, &[]).await
+    }
+
+    /// As [`Stack::start_on`], with more environment variables for every service (such as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub async fn start_with_env(
+        ns: &str,
+        sizes: Sizes,
+        redis_urls: Vec<String>,
+        extra_env: &[(&str, String)],
+    ) -> Stack {
         let settings = [
             ("redis.namespace", ns.to_owned()),
             ("redis.urls", redis_urls.join(",")),
@@ -88,6 +99,7 @@ impl Stack {
             .iter()
             .zip(&settings)
             .map(|(name, (_, value))| (name.as_str(), value.clone()))
+            .chain(extra_env.iter().cloned())
             .collect();
         let start = |service: &'static str, count: usize| {
             let env = env.clone();

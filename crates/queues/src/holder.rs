@@ -30,6 +30,9 @@ pub struct QueuedTicket {
     pub player: String,
     pub rating: f64,
     pub enqueued_ms: u64,
+    /// The `traceparent` of the `queue.join` that queued it, when traced (from the change
+    /// log; a snapshot does not carry it).
+    pub trace: Option<String>,
 }
 
 /// One change to a queue since the last look.
@@ -117,6 +120,7 @@ impl QueueHolder {
                     player: c[1].clone(),
                     rating: c[2].parse().ok()?,
                     enqueued_ms: c[3].parse::<f64>().ok()? as u64,
+                    trace: None,
                 })
             })
             .collect();
@@ -261,6 +265,7 @@ fn parse_change(raw: &str) -> Option<Change> {
             rating: parts.next()?.parse().ok()?,
             enqueued_ms: parts.next()?.parse().ok()?,
             player: parts.next()?.to_owned(),
+            trace: parts.next().map(str::to_owned),
         })),
         "l" => Some(Change::Left(parts.next()?.to_owned())),
         _ => None,
@@ -287,8 +292,15 @@ mod tests {
                 player: "alice".into(),
                 rating: 1512.5,
                 enqueued_ms: 1_700_000_000_000,
+                trace: None,
             }))
         );
+        // A traced join carries the traceparent of its `queue.join` as a fifth field.
+        let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        match parse_change(&format!("j t1 1512.5 1700000000000 alice {traced}")) {
+            Some(Change::Joined(ticket)) => assert_eq!(ticket.trace.as_deref(), Some(traced)),
+            other => panic!("not a join: {other:?}"),
+        }
         assert_eq!(parse_change("l t1"), Some(Change::Left("t1".into())));
         assert_eq!(parse_change("x"), None);
         assert_eq!(parse_change("j t1 nan?"), None);

@@ -93,6 +93,10 @@ pub struct MatchRecord {
     pub formed_ms: u64,
     /// `teams[i]` is team `i`.
     pub teams: Vec<Vec<MatchedTicket>>,
+    /// The `traceparent` of the span that formed the match, when traced: the pool's
+    /// allocation continues that trace ([`service_runtime::trace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl MatchRecord {

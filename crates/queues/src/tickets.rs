@@ -337,6 +337,9 @@ impl Tickets {
                     player.to_owned(),
                     rating.to_string(),
                     marker.enqueued_ms.to_string(),
+                    // The matchmaker's match continues the caller's trace (`queue.join`).
+                    service_runtime::trace::traceparent(&tracing::Span::current())
+                        .unwrap_or_default(),
                 ],
             )
             .await;

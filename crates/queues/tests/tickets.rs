@@ -180,6 +180,7 @@ async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back()
         region: "eu".into(),
         formed_ms: queues_now_ms(),
         teams,
+        trace: None,
     };
     assert_eq!(
         holder.claim(&record).await.expect("claim"),

@@ -10,7 +10,9 @@
 //! - [`lease`]: leases with owner tokens, renewed and released by compare-and-delete.
 //! - [`instances`]: the registry of live service instances.
 //! - [`telemetry`]: logs (text or JSON), OTLP traces, the Prometheus recorder.
-//! - [`readiness`] and [`ops`]: `/health/live`, `/health/ready`, `/metrics`.
+//! - [`trace`]: trace context carried through Redis from one service's step to the next.
+//! - [`readiness`] and [`ops`]: `/health/live`, `/health/ready`, `/metrics`, the cluster
+//!   view and the operator dashboard.
 //! - [`shutdown`]: signals and the drain.
 //! - [`service`]: the [`Service`] trait and the runner every `main.rs` calls.
 
@@ -28,6 +30,7 @@ pub mod service;
 pub mod shutdown;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod trace;
 
 pub use config::{ConfigError, LoadedConfig};
 pub use service::{RunningService, Service, ServiceContext, main, start};

@@ -69,10 +69,12 @@ impl Publisher {
 impl Publisher {
     /// Publishes `event` (in a current envelope) on `channel` as a hint: state is already
     /// written, so a lost hint is made good by whoever reads the state. Failures are
-    /// logged and counted, not returned. True when it went out.
+    /// logged and counted, not returned. True when it went out. The envelope carries the
+    /// current span's trace context, so the receiver's work joins the same trace.
     pub async fn publish_event(&self, channel: &str, event: proto::Event) -> bool {
         let kind = event.type_name();
-        let envelope = proto::EventEnvelope::new(event, crate::instances::now_ms());
+        let mut envelope = proto::EventEnvelope::new(event, crate::instances::now_ms());
+        envelope.trace = crate::trace::carrier(&tracing::Span::current());
         let payload = match proto::encode_event(&envelope) {
             Ok(payload) => payload,
             Err(err) => {

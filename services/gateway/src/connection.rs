@@ -318,20 +318,29 @@ fn inbox_handler(
 /// One inbox message: pushes go to the client, and a newer session of the player kicks
 /// this one.
 fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound) {
-    let event = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
-        Ok(envelope) => envelope.event,
+    let envelope = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+        Ok(envelope) => envelope,
         Err(err) => {
             tracing::warn!(error = %err, "undecodable message on an inbox channel");
             return;
         }
     };
-    match event {
+    match envelope.event {
         Event::Deliver {
             conn: to, message, ..
         } => {
             if to.as_ref().is_none_or(|c| c == conn) {
                 metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "inbox")
                     .increment(1);
+                // A traced push (a `match.found` from the pool) ends its trace here.
+                let _traced = envelope.trace.as_ref().map(|carrier| {
+                    let span = tracing::info_span!("push", message = message.type_name());
+                    service_runtime::trace::continue_from(
+                        &span,
+                        service_runtime::trace::from_carrier(Some(carrier)),
+                    );
+                    span.entered()
+                });
                 outbound.send(&message);
             }
         }

@@ -130,7 +130,9 @@ impl Handover {
             queue,
             region,
         };
-        let payload = match proto::encode_event(&EventEnvelope::new(event, record.formed_ms)) {
+        let mut envelope = EventEnvelope::new(event, record.formed_ms);
+        envelope.trace = service_runtime::trace::carrier(&tracing::Span::current());
+        let payload = match proto::encode_event(&envelope) {
             Ok(payload) => payload,
             Err(err) => {
                 tracing::error!(error = %err, "cannot encode match_formed");

@@ -22,6 +22,7 @@ use queues::{
 };
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::matching::form_matches;
 use crate::mirror::Mirror;
@@ -358,7 +359,7 @@ impl Worker {
         };
         let now = now_ms();
         let disconnected = &self.disconnected;
-        let formed: Vec<MatchRecord> = form_matches(
+        let formed: Vec<(MatchRecord, tracing::Span)> = form_matches(
             &self.definition,
             now,
             mirror,
@@ -366,32 +367,50 @@ impl Worker {
             self.shared.config.matchmaker.max_matches_per_tick,
         )
         .into_iter()
-        .map(|teams| MatchRecord {
-            match_id: uuid::Uuid::new_v4().simple().to_string(),
-            queue: self.queue.clone(),
-            region: self.region.clone(),
-            formed_ms: now,
-            teams: teams
-                .into_iter()
-                .map(|team| {
-                    team.into_iter()
-                        .map(|t| MatchedTicket {
-                            ticket: t.id.clone(),
-                            player: t.player.clone(),
-                            rating: t.rating,
-                            enqueued_ms: t.enqueued_ms,
-                        })
-                        .collect()
-                })
-                .collect(),
+        .map(|teams| {
+            let match_id = uuid::Uuid::new_v4().simple().to_string();
+            // The match continues the trace of its first player's `queue.join` and
+            // links the others'; the pool continues it from the record.
+            let span = tracing::info_span!("match.form", queue = %self.queue, region = %self.region, match_id = %match_id);
+            let mut traces = teams.iter().flatten().filter_map(|t| t.trace.as_deref());
+            service_runtime::trace::continue_from(&span, traces.next());
+            for other in traces {
+                service_runtime::trace::link_to(&span, Some(other));
+            }
+            let record = MatchRecord {
+                match_id,
+                queue: self.queue.clone(),
+                region: self.region.clone(),
+                formed_ms: now,
+                teams: teams
+                    .into_iter()
+                    .map(|team| {
+                        team.into_iter()
+                            .map(|t| MatchedTicket {
+                                ticket: t.id.clone(),
+                                player: t.player.clone(),
+                                rating: t.rating,
+                                enqueued_ms: t.enqueued_ms,
+                            })
+                            .collect()
+                    })
+                    .collect(),
+                trace: service_runtime::trace::traceparent(&span),
+            };
+            (record, span)
         })
         .collect();
         if formed.is_empty() {
             return Ok(());
         }
-        let claims = futures::future::join_all(formed.iter().map(|r| self.holder.claim(r))).await;
+        let claims = futures::future::join_all(
+            formed
+                .iter()
+                .map(|(r, span)| self.holder.claim(r).instrument(span.clone())),
+        )
+        .await;
         let mut claimed = Vec::new();
-        for (record, claim) in formed.into_iter().zip(claims) {
+        for ((record, span), claim) in formed.into_iter().zip(claims) {
             match claim? {
                 Fenced::NotHolder => {
                     self.lose("the lease was lost (claim)");
@@ -421,17 +440,18 @@ impl Worker {
                     self.shared
                         .recent
                         .record(&self.queue, &self.region, &waits, high - low);
-                    claimed.push(record);
+                    claimed.push((record, span));
                 }
             }
         }
-        let handovers = futures::future::join_all(
-            claimed
-                .iter()
-                .map(|record| self.shared.handover.run(&self.holder, record)),
-        )
+        let handovers = futures::future::join_all(claimed.iter().map(|(record, span)| {
+            self.shared
+                .handover
+                .run(&self.holder, record)
+                .instrument(span.clone())
+        }))
         .await;
-        for (record, result) in claimed.iter().zip(handovers) {
+        for ((record, _), result) in claimed.iter().zip(handovers) {
             if let Err(err) = result {
                 // The claim is recorded: the next resync hands it over again.
                 tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed; it is retried");

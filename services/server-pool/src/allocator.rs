@@ -26,6 +26,7 @@ use queues::MatchRecord;
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::registry::{now_ms, teams};
 use crate::state::Shared;
@@ -353,7 +354,10 @@ async fn allocate_one(
             let address = reply.pop().unwrap_or_default();
             let server = reply.pop().unwrap_or_default();
             let record = serde_json::from_str::<MatchRecord>(&record).ok();
-            announce_assigned(shared, region, match_id, record, &server, address).await?;
+            let span = allocation_span(region, match_id, &server, record.as_ref());
+            announce_assigned(shared, region, match_id, record, &server, address)
+                .instrument(span)
+                .await?;
             Ok(Allocated::Assigned)
         }
         Some("not_holder") => Err(AllocateError::NotHolder),
@@ -402,10 +406,27 @@ async fn announce(shared: &Shared, region: &str, match_id: &str) -> Result<(), f
     let on_server = matches!(state.as_deref(), Some("assigned" | "started"));
     match (server, address, on_server) {
         (Some(server), Some(address), true) => {
-            announce_assigned(shared, region, match_id, record, &server, address).await
+            let span = allocation_span(region, match_id, &server, record.as_ref());
+            announce_assigned(shared, region, match_id, record, &server, address)
+                .instrument(span)
+                .await
         }
         _ => Ok(()),
     }
+}
+
+/// The span of announcing an allocated match: it continues the trace of the match's
+/// forming (and so of its players' `queue.join`), and the pushes it publishes carry it on
+/// to the gateways.
+fn allocation_span(
+    region: &str,
+    match_id: &str,
+    server: &str,
+    record: Option<&MatchRecord>,
+) -> tracing::Span {
+    let span = tracing::info_span!("match.allocate", region, match_id, server);
+    service_runtime::trace::continue_from(&span, record.and_then(|r| r.trace.as_deref()));
+    span
 }
 
 /// Tells the players their match and server, and wakes the server's long poll: the match
@@ -500,8 +521,11 @@ pub async fn deliver(shared: &Shared, player: &str, message: ServerMessage) {
         .await;
 }
 
+/// `event` in an envelope carrying the current span's trace context.
 fn encode(event: Event) -> Option<Bytes> {
-    match proto::encode_event(&EventEnvelope::new(event, now_ms())) {
+    let mut envelope = EventEnvelope::new(event, now_ms());
+    envelope.trace = service_runtime::trace::carrier(&tracing::Span::current());
+    match proto::encode_event(&envelope) {
         Ok(payload) => Some(payload),
         Err(err) => {
             tracing::error!(error = %err, "cannot encode an event");

@@ -9,6 +9,7 @@
 -- ARGV[2]  player id
 -- ARGV[3]  rating
 -- ARGV[4]  enqueued at, ms since the epoch
+-- ARGV[5]  the traceparent of the queue.join, or '' when not traced
 -- Returns 1 (0 if the ticket already existed: a retried step changes nothing).
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
@@ -17,7 +18,11 @@ redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms',
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[5], 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+local change = 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2]
+if ARGV[5] and ARGV[5] ~= '' then
+  change = change .. ' ' .. ARGV[5]
+end
+redis.call('RPUSH', KEYS[5], change)
 -- Nobody may be following the log (no matchmaker running): keep it bounded; the next
 -- holder starts from a snapshot anyway.
 redis.call('LTRIM', KEYS[5], -100000, -1)

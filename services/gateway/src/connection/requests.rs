@@ -8,6 +8,7 @@ use proto::{
     ServerMessage,
 };
 use queues::{JoinOutcome, LeaveOutcome, Lookup, TicketError, TicketStatus};
+use tracing::Instrument;
 
 use super::Connection;
 use crate::rooms::RoomError;
@@ -171,7 +172,12 @@ impl Connection {
     async fn handle(&mut self, request: ClientRequest) -> Result<ServerMessage, Refusal> {
         match request {
             ClientRequest::Ping => Ok(ServerMessage::Pong { rid: None }),
-            ClientRequest::QueueJoin { queue, region } => self.queue_join(queue, region).await,
+            ClientRequest::QueueJoin { queue, region } => {
+                // The root of a player's journey: the match, its allocation and the
+                // `match.found` push continue this trace (service_runtime::trace).
+                let span = tracing::info_span!("queue.join", player = %self.identity.player, queue = %queue, region = %region);
+                self.queue_join(queue, region).instrument(span).await
+            }
             ClientRequest::QueueLeave => self.queue_leave().await,
             ClientRequest::QueueStatus => self.queue_status().await,
             ClientRequest::RoomJoin { room } => self.room_join(room).await,

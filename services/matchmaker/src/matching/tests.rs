@@ -18,6 +18,7 @@ fn ticket(id: &str, rating: f64, enqueued_ms: u64) -> QueuedTicket {
         player: format!("p-{id}"),
         rating,
         enqueued_ms,
+        trace: None,
     }
 }
 

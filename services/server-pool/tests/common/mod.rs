@@ -167,6 +167,7 @@ pub async fn pend(
                 }]
             })
             .collect(),
+        trace: None,
     };
     let json = serde_json::to_string(&record).expect("json");
     let _: i64 = redis
