@@ -185,6 +185,34 @@ async fn a_service_on_the_shared_cluster_serves_health_and_metrics() {
         metrics.contains("process_cpu_seconds_total"),
         "and its CPU time:\n{metrics}"
     );
+    // Redis command figures: the instance's announcements alone are commands, and the
+    // health probe moves fred's counts into the metrics on every probe.
+    let ops = gateway.ops_addr.clone();
+    let commands = testkit::wait_until("Redis commands counted", Duration::from_secs(10), || {
+        let ops = ops.clone();
+        async move {
+            let metrics = reqwest::get(format!("http://{ops}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let count: f64 = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("rallypoint_redis_commands_total "))?
+                .trim()
+                .parse()
+                .ok()?;
+            (count > 0.0 && metrics.contains("rallypoint_redis_command_milliseconds_total"))
+                .then_some(metrics)
+        }
+    })
+    .await;
+    let metrics = commands.expect("command counts and latency on /metrics");
+    assert!(
+        metrics.contains("rallypoint_redis_command_max_seconds"),
+        "{metrics}"
+    );
     let live = reqwest::get(format!("http://{}/health/live", gateway.ops_addr))
         .await
         .expect("live");

@@ -60,8 +60,10 @@ pub enum ReadError {
     #[error("{0} is not available right now")]
     Unavailable(String),
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
 }
+
+service_runtime::redis_error_from!(ReadError::Redis);
 
 /// How the reader behaves.
 #[derive(Debug, Clone)]

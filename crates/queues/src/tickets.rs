@@ -52,7 +52,7 @@ const STALE_MARKER_AFTER: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum TicketError {
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
     #[error("unexpected reply from {script}: {reply}")]
     Protocol { script: &'static str, reply: String },
     /// The player's last result (match `match_id`) is not in their rating yet.
@@ -62,6 +62,8 @@ pub enum TicketError {
     #[error("the player's profile is not available yet")]
     ProfileUnavailable,
 }
+
+service_runtime::redis_error_from!(TicketError::Redis);
 
 /// How a join gets its rating ([`MatchmakingConfig::profiles`] and the waits).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -15,7 +15,21 @@ use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy, Server
 use fred::types::config::{ClusterDiscoveryPolicy, UnresponsiveConfig};
 use serde::Deserialize;
 
-pub use health::{Availability, RedisHealth};
+pub use health::{Availability, RedisHealth, count_error};
+
+/// `impl From<fred::error::Error> for $error` into the variant `$error::$variant`,
+/// counting the failure ([`count_error`]): what `#[from]` would do, plus the metric.
+#[macro_export]
+macro_rules! redis_error_from {
+    ($error:ident :: $variant:ident) => {
+        impl From<fred::error::Error> for $error {
+            fn from(err: fred::error::Error) -> Self {
+                $crate::redis::count_error(&err);
+                $error::$variant(err)
+            }
+        }
+    };
+}
 pub use url::RedisUrl;
 
 use crate::config::{ConfigError, positive};

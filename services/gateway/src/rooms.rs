@@ -38,10 +38,12 @@ static LEAVE: LazyLock<Script> =
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
     #[error("cannot subscribe to the room: {0}")]
     Subscribe(String),
 }
+
+service_runtime::redis_error_from!(RoomError::Redis);
 
 /// A room with members on this gateway.
 #[derive(Debug)]

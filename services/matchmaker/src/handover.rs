@@ -34,12 +34,14 @@ const RECORD_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum HandoverError {
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
     #[error("{0}")]
     Tickets(#[from] queues::TicketError),
     #[error("cannot encode: {0}")]
     Encode(String),
 }
+
+service_runtime::redis_error_from!(HandoverError::Redis);
 
 /// What the hand-over needs.
 #[derive(Debug, Clone)]

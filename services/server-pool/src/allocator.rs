@@ -191,10 +191,12 @@ async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error
 #[derive(Debug, thiserror::Error)]
 enum AllocateError {
     #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
     #[error("the allocator lease was lost")]
     NotHolder,
 }
+
+service_runtime::redis_error_from!(AllocateError::Redis);
 
 async fn allocate_pending(
     shared: &Shared,

@@ -59,6 +59,7 @@ impl IntoResponse for Failure {
 
 impl From<fred::error::Error> for Failure {
     fn from(err: fred::error::Error) -> Self {
+        service_runtime::redis::count_error(&err);
         tracing::warn!(error = %err, "a game-server call failed on Redis");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -94,6 +94,7 @@ impl RedisHealth {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     _ = ticker.tick() => {
+                        record_command_metrics(&client);
                         let started = Instant::now();
                         let result = probe(&client, timeout).await;
                         metrics::histogram!("rallypoint_redis_probe_seconds").record(started.elapsed().as_secs_f64());
@@ -115,6 +116,32 @@ impl RedisHealth {
             }
         });
     }
+}
+
+/// Moves what fred measured of every command since the last call into the metrics:
+/// how many completed, their total and worst latency (fred measures in whole ms, from
+/// the call to the reply, queueing and retries included), redeliveries after a lost
+/// connection, and commands waiting to be written. The average latency is
+/// `rate(rallypoint_redis_command_milliseconds_total) / rate(rallypoint_redis_commands_total)`.
+fn record_command_metrics(client: &Client) {
+    use fred::interfaces::MetricsInterface;
+    let latency = client.take_latency_metrics();
+    metrics::counter!("rallypoint_redis_commands_total").increment(latency.samples);
+    // Whole milliseconds, as fred measures them (a counter only counts integers).
+    metrics::counter!("rallypoint_redis_command_milliseconds_total")
+        .increment(latency.sum.max(0) as u64);
+    metrics::gauge!("rallypoint_redis_command_max_seconds").set(latency.max.max(0) as f64 / 1000.0);
+    metrics::counter!("rallypoint_redis_redeliveries_total")
+        .increment(client.take_redelivery_count() as u64);
+    metrics::gauge!("rallypoint_redis_command_backlog").set(client.command_queue_len() as f64);
+}
+
+/// Counts a command that failed, by fred's error kind (`timeout`, `io`, `cluster`,
+/// ...): every conversion of a Redis error into a service's own error calls this, so
+/// `rallypoint_redis_command_errors_total` counts each failure once.
+pub fn count_error(err: &fred::error::Error) {
+    metrics::counter!("rallypoint_redis_command_errors_total", "kind" => err.kind().to_str())
+        .increment(1);
 }
 
 /// Pings every known master (or the one node), each within `timeout`.

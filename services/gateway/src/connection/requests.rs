@@ -41,6 +41,7 @@ impl Refusal {
 
 impl From<fred::error::Error> for Refusal {
     fn from(err: fred::error::Error) -> Self {
+        service_runtime::redis::count_error(&err);
         Self::unavailable(err)
     }
 }
