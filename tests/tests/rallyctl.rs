@@ -84,6 +84,31 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     assert_eq!(stats["connections"], 1, "{stats}");
     assert_eq!(stats["accepting"], true, "{stats}");
 
+    // The cluster view (from any service) counts the player and shows their queue.
+    let view = testkit::wait_until(
+        "the cluster view to show the player",
+        Duration::from_secs(20),
+        || async {
+            let (code, out, _) = rallyctl(ADMIN, &["cluster", "--ops", &warmer, "--json"]).await;
+            let view: serde_json::Value = serde_json::from_str(&out).ok()?;
+            let queued = view["queues"]
+                .as_array()?
+                .iter()
+                .any(|q| q["queue"] == "duel" && q["region"] == "eu" && q["queued"] == 1);
+            (code == Some(0) && view["players_online"] == 1 && queued).then_some(view)
+        },
+    )
+    .await;
+    assert!(view.is_ok(), "{view:?}");
+    let (code, out, err) = rallyctl(ADMIN, &["cluster", "--ops", &warmer]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("players online: 1"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("duel") && l.contains(" eu ")),
+        "{out}"
+    );
+
     // Draining a server without games lets it go at once.
     let (code, out, err) = rallyctl(ADMIN, &["drain", &sim0, "--pool", &pool]).await;
     assert_eq!(code, Some(0), "{err}");

@@ -42,6 +42,16 @@ enum Command {
         #[arg(long = "ops", required = true, value_delimiter = ',')]
         ops: Vec<String>,
     },
+    /// The whole deployment at a glance (`/v1/cluster`, what the dashboard shows): players
+    /// per gateway, queues and waits, servers per region, cache and outbox.
+    Cluster {
+        /// Any service's ops base URL: every one answers for the whole cluster.
+        #[arg(long, env = "RALLYCTL_OPS")]
+        ops: String,
+        /// Print the JSON as it came.
+        #[arg(long)]
+        json: bool,
+    },
     /// The game servers of every region: status, load, heartbeat.
     Servers {
         /// A server pool's ops base URL.
@@ -104,6 +114,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
             }
         }
+        Command::Cluster { ops, json } => {
+            let view = api.get(&ops, "/v1/cluster").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print_cluster(&view);
+            }
+        }
         Command::Servers { pool } => {
             let stats = api.get(&pool, "/v1/stats").await?;
             print_servers(&stats);
@@ -141,6 +159,88 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// One line per game server, by region.
+fn print_cluster(view: &Value) {
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let gateways: Vec<String> = list(&view["gateways"])
+        .iter()
+        .map(|g| format!("{} {}", g["id"].as_str().unwrap_or("?"), g["connections"]))
+        .collect();
+    println!(
+        "players online: {} ({})",
+        view["players_online"],
+        gateways.join(", ")
+    );
+    let missing: Vec<&str> = view["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !missing.is_empty() {
+        println!("MISSING (no live instance): {}", missing.join(", "));
+    }
+    let seconds = |ms: &Value| {
+        ms.as_f64()
+            .map_or_else(|| "-".to_owned(), |ms| format!("{:.1}s", ms / 1000.0))
+    };
+    println!(
+        "\n{:<12} {:<8} {:>7} {:>8} {:>7} {:>7} {:>8}  held by",
+        "queue", "region", "queued", "oldest", "p50", "p99", "matches"
+    );
+    for q in list(&view["queues"]) {
+        println!(
+            "{:<12} {:<8} {:>7} {:>8} {:>7} {:>7} {:>8}  {}",
+            q["queue"].as_str().unwrap_or("?"),
+            q["region"].as_str().unwrap_or("?"),
+            q["queued"],
+            seconds(&q["oldest_wait_ms"]),
+            seconds(&q["wait_ms"]["p50"]),
+            seconds(&q["wait_ms"]["p99"]),
+            q["matches"],
+            q["held_by"].as_str().unwrap_or("-"),
+        );
+    }
+    println!(
+        "\n{:<8} {:<24} {:>9} {:>8} {:>12} {:>14}",
+        "region", "servers", "load", "pending", "allocations", "cancellations"
+    );
+    for r in list(&view["regions"]) {
+        let servers: Vec<String> = r["servers_by_status"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        println!(
+            "{:<8} {:<24} {:>9} {:>8} {:>12} {:>14}",
+            r["region"].as_str().unwrap_or("?"),
+            servers.join(", "),
+            format!("{}/{}", r["capacity_used"], r["capacity"]),
+            r["pending_matches"],
+            r["allocations"],
+            r["cancellations"],
+        );
+    }
+    let hit_rate = view["cache"]["hit_rate"]
+        .as_f64()
+        .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+    let outbox: Vec<String> = list(&view["outbox"])
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} (dead {})",
+                o["region"].as_str().unwrap_or("?"),
+                o["outbox"],
+                o["dead_letters"]
+            )
+        })
+        .collect();
+    println!(
+        "\ncache hit rate: {hit_rate}; results outbox: {}",
+        outbox.join(", ")
+    );
+}
+
 fn print_servers(stats: &Value) {
     println!(
         "{:<10} {:<40} {:<10} {:>9}",

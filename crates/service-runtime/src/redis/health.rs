@@ -140,8 +140,27 @@ fn record_command_metrics(client: &Client) {
 /// ...): every conversion of a Redis error into a service's own error calls this, so
 /// `rallypoint_redis_command_errors_total` counts each failure once.
 pub fn count_error(err: &fred::error::Error) {
-    metrics::counter!("rallypoint_redis_command_errors_total", "kind" => err.kind().to_str())
+    metrics::counter!("rallypoint_redis_command_errors_total", "kind" => kind_label(err.kind()))
         .increment(1);
+}
+
+/// A short, stable label for an error kind (fred's own names have spaces and capitals).
+fn kind_label(kind: &fred::error::ErrorKind) -> &'static str {
+    use fred::error::ErrorKind;
+    match kind {
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::IO => "io",
+        ErrorKind::Cluster => "cluster",
+        ErrorKind::Routing => "routing",
+        ErrorKind::Auth => "auth",
+        ErrorKind::Canceled => "canceled",
+        ErrorKind::Backpressure => "backpressure",
+        ErrorKind::Protocol => "protocol",
+        ErrorKind::Parse => "parse",
+        ErrorKind::InvalidArgument | ErrorKind::InvalidCommand => "invalid",
+        ErrorKind::NotFound => "not_found",
+        _ => "other",
+    }
 }
 
 /// Pings every known master (or the one node), each within `timeout`.
@@ -184,4 +203,36 @@ async fn probe(client: &Client, timeout: Duration) -> Result<(), String> {
         .into_iter()
         .collect::<Result<Vec<()>, String>>()
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use fred::error::{Error, ErrorKind};
+
+    #[derive(Debug)]
+    enum StoreError {
+        Redis(Error),
+    }
+    crate::redis_error_from!(StoreError::Redis);
+
+    #[test]
+    fn every_converted_redis_error_is_counted_once_by_kind() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let converted: StoreError = Error::new(ErrorKind::Timeout, "slow").into();
+            assert!(matches!(converted, StoreError::Redis(_)));
+            let _: StoreError = Error::new(ErrorKind::Timeout, "slow again").into();
+            super::count_error(&Error::new(ErrorKind::IO, "reset"));
+        });
+        let rendered = handle.render();
+        assert!(
+            rendered.contains(r#"rallypoint_redis_command_errors_total{kind="timeout"} 2"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"rallypoint_redis_command_errors_total{kind="io"} 1"#),
+            "{rendered}"
+        );
+    }
 }
