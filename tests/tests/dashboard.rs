@@ -47,18 +47,18 @@ async fn the_dashboard_refuses_without_the_token_and_shows_players_as_they_conne
         .await;
     assert!(refused.is_ok(), "{refused:?}");
 
-    // The right one opens the dashboard; nobody is online yet.
+    // The right one opens the dashboard: both gateways are listed, each under its own
+    // instance id, and nobody is online yet.
     sign_in(&browser, ADMIN).await;
-    let zero = browser
-        .wait_text("#players-online", SHOWN_WITHIN, |t| t == "0")
-        .await;
-    assert!(zero.is_ok(), "{zero:?}");
-    // Both gateways are listed, each under its own instance id.
     for gateway in &stack.gateways {
         let row = format!("#gateways tr[data-gateway='{}']", gateway_id(gateway).await);
         let listed = browser.wait_text(&row, SHOWN_WITHIN, |_| true).await;
         assert!(listed.is_ok(), "{listed:?}");
     }
+    let zero = browser
+        .wait_text("#players-online", SHOWN_WITHIN, |t| t == "0")
+        .await;
+    assert!(zero.is_ok(), "{zero:?}");
     // The region's two game servers are ready.
     let region = browser
         .wait_text("#regions tr[data-region='eu']", SHOWN_WITHIN, |t| {

@@ -30,8 +30,8 @@ pub struct QueuedTicket {
     pub player: String,
     pub rating: f64,
     pub enqueued_ms: u64,
-    /// The `traceparent` of the `queue.join` that queued it, when traced (from the change
-    /// log; a snapshot does not carry it).
+    /// The `traceparent` of the `queue.join` that queued it, when traced (kept with the
+    /// player in the queue's index and change log).
     pub trace: Option<String>,
 }
 
@@ -115,12 +115,14 @@ impl QueueHolder {
         let tickets = rest
             .chunks_exact(4)
             .filter_map(|c| {
+                // The index holds "player" or "player traceparent".
+                let mut player = c[1].split(' ');
                 Some(QueuedTicket {
                     id: c[0].clone(),
-                    player: c[1].clone(),
+                    player: player.next()?.to_owned(),
+                    trace: player.next().map(str::to_owned),
                     rating: c[2].parse().ok()?,
                     enqueued_ms: c[3].parse::<f64>().ok()? as u64,
-                    trace: None,
                 })
             })
             .collect();

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -109,7 +109,7 @@ async fn require_admin(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if operator_authorized(request.headers(), &token) {
+    if operator_authorized(request.method(), request.headers(), &token) {
         next.run(request).await
     } else {
         unauthorized()
@@ -117,9 +117,14 @@ async fn require_admin(
 }
 
 /// Whether a request carries the admin token: as `Authorization: Bearer` (rallyctl,
-/// scripts) or as the cookie the dashboard's sign-in sets (a browser).
-pub fn operator_authorized(headers: &HeaderMap, admin_token: &str) -> bool {
-    admin_authorized(headers, admin_token) || dashboard::signed_in(headers, admin_token)
+/// scripts), or, for reading only (GET, HEAD), as the cookie the dashboard's sign-in
+/// sets. A browser sends cookies with forms posted from other pages of the same site
+/// (another port on the host, say), so a cookie never authorises a change such as a
+/// drain or an invalidation.
+pub fn operator_authorized(method: &Method, headers: &HeaderMap, admin_token: &str) -> bool {
+    admin_authorized(headers, admin_token)
+        || (matches!(*method, Method::GET | Method::HEAD)
+            && dashboard::signed_in(headers, admin_token))
 }
 
 /// Checks `Authorization: Bearer <admin token>` for operator routes, in constant time.

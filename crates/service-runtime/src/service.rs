@@ -178,9 +178,12 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
     let service = S::build(&ctx, section)
         .await
         .with_context(|| format!("cannot start the {}", S::NAME))?;
-    let operator = service
-        .ops_routes()
-        .merge(ops::cluster::routes(registry.clone(), redis.clone()));
+    let operator = service.ops_routes().merge(ops::cluster::routes(
+        registry.clone(),
+        redis.clone(),
+        // Three announcements missed: the instance is hung or cut off.
+        3 * common.instance.announce_interval_ms,
+    ));
     let router = ops::router(readiness.clone(), telemetry::metrics_handle())
         .merge(ops::operator_routes(operator, &common.ops.admin_token))
         .merge(ops::dashboard::routes(&common.ops.admin_token));

@@ -118,7 +118,7 @@ async fn invalidate(
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    match figures(&shared).await {
+    match figures(&shared, Probe::Query).await {
         Ok(figures) => Json(figures).into_response(),
         Err(err) => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -131,12 +131,23 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 /// What the cache-warmer announces with itself for the cluster view (the same as
 /// `/v1/stats`).
 pub fn source(shared: Arc<Shared>) -> StatsSource {
-    stats_source(shared, |shared| async move { figures(&shared).await.ok() })
+    stats_source(shared, |shared| async move {
+        figures(&shared, Probe::LastSeen).await.ok()
+    })
+}
+
+/// How the figures learn whether PostgreSQL is up: an operator's `/v1/stats` asks it now;
+/// the announcement every few seconds reports what the last real call found (a query
+/// there would add load, and would hang while PostgreSQL does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Query,
+    LastSeen,
 }
 
 /// Results outboxes per region, cache lookups and hit rate (cluster-wide, from Redis),
 /// and whether PostgreSQL answers.
-async fn figures(shared: &Shared) -> Result<Value, fred::error::Error> {
+async fn figures(shared: &Shared, probe: Probe) -> Result<Value, fred::error::Error> {
     let outboxes = crate::outbox::depths(shared).await?;
     let mut regions = serde_json::Map::new();
     for (region, depth, dead) in outboxes {
@@ -155,15 +166,20 @@ async fn figures(shared: &Shared) -> Result<Value, fred::error::Error> {
     } else {
         Some(hits as f64 / lookups as f64)
     };
-    let database = shared
-        .db
-        .observe(persistence::server_version(&shared.db.pool).await);
+    let database = match probe {
+        Probe::Query => shared
+            .db
+            .observe(persistence::server_version(&shared.db.pool).await)
+            .map(|_| ())
+            .map_err(|err| err.to_string()),
+        Probe::LastSeen => shared.db.last_seen_down().map_or(Ok(()), Err),
+    };
     Ok(json!({
         "results": regions,
         "cache": { "lookups": counters, "hit_rate": hit_rate },
         "database": match database {
             Ok(_) => json!({ "status": "up" }),
-            Err(err) => json!({ "status": "down", "reason": err.to_string() }),
+            Err(reason) => json!({ "status": "down", "reason": reason }),
         },
     }))
 }

@@ -32,6 +32,12 @@ impl Database {
         Ok(Self { pool, readiness })
     }
 
+    /// Why PostgreSQL was last seen unavailable, if it was (what the last call through
+    /// [`Database::observe`] found; no query).
+    pub fn last_seen_down(&self) -> Option<String> {
+        self.readiness.degraded().remove("database")
+    }
+
     /// Records the outcome of a database call: a failure marks the instance degraded, a
     /// success clears it. Returns the result unchanged.
     pub fn observe<T>(&self, result: Result<T, DbError>) -> Result<T, DbError> {

@@ -28,18 +28,25 @@ pub const SERVICES: [&str; 4] = ["gateway", "matchmaker", "server-pool", "cache-
 struct ClusterState {
     registry: Registry,
     redis: Client,
+    stale_after_ms: u64,
 }
 
-/// `GET /v1/cluster`; mount it behind the admin token.
-pub fn routes(registry: Registry, redis: Client) -> Router {
+/// `GET /v1/cluster`; mount it behind the admin token. Figures announced more than
+/// `stale_after_ms` ago are left out (their instance is listed as `stale`): an instance
+/// that stopped announcing must not look live until its entry lapses.
+pub fn routes(registry: Registry, redis: Client, stale_after_ms: u64) -> Router {
     Router::new()
         .route("/v1/cluster", get(cluster))
-        .with_state(ClusterState { registry, redis })
+        .with_state(ClusterState {
+            registry,
+            redis,
+            stale_after_ms,
+        })
 }
 
 async fn cluster(State(state): State<ClusterState>) -> Response {
     match state.registry.live(&state.redis, None).await {
-        Ok(instances) => Json(view(now_ms(), instances)).into_response(),
+        Ok(instances) => Json(view(now_ms(), state.stale_after_ms, instances)).into_response(),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": "unavailable", "message": format!("cannot read the instance registry from Redis ({err}); retry")})),
@@ -48,12 +55,19 @@ async fn cluster(State(state): State<ClusterState>) -> Response {
     }
 }
 
-/// Puts the instances' announced figures together (see the module doc).
-pub fn view(now: u64, mut instances: Vec<Announced>) -> Value {
+/// Puts the instances' announced figures together (see the module doc), leaving out
+/// figures older than `stale_after_ms`.
+pub fn view(now: u64, stale_after_ms: u64, mut instances: Vec<Announced>) -> Value {
+    let stale = |i: &Announced| now.saturating_sub(i.announced_ms) > stale_after_ms;
     // Freshest first, so "the first that reports it" is the most recent figure.
     instances.sort_by_key(|i| std::cmp::Reverse(i.announced_ms));
     let of = |service: &'static str| instances.iter().filter(move |i| i.info.service == service);
-    let figures = |i: &Announced| i.stats.as_ref().filter(|s| s.is_object()).cloned();
+    let figures = |i: &Announced| {
+        i.stats
+            .as_ref()
+            .filter(|s| s.is_object() && !stale(i))
+            .cloned()
+    };
 
     let mut gateways = Vec::new();
     let mut players_online = 0;
@@ -144,6 +158,7 @@ pub fn view(now: u64, mut instances: Vec<Announced>) -> Value {
                 "address": i.info.address,
                 "started_ms": i.info.started_ms,
                 "stats_age_ms": now.saturating_sub(i.announced_ms),
+                "stale": stale(i),
             })
         })
         .collect();
@@ -199,6 +214,7 @@ mod tests {
     fn players_are_summed_over_gateways_and_missing_services_are_named() {
         let view = view(
             10_000,
+            60_000,
             vec![
                 announced(
                     "gateway",
@@ -225,10 +241,30 @@ mod tests {
     }
 
     #[test]
+    fn figures_an_instance_stopped_announcing_are_left_out() {
+        let view = view(
+            10_000,
+            2_000,
+            vec![
+                announced("gateway", "gw-live", 9_000, json!({"connections": 3})),
+                announced("gateway", "gw-hung", 5_000, json!({"connections": 40})),
+            ],
+        );
+        assert_eq!(view["players_online"], 3);
+        let hung = view["instances"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["id"] == "gw-hung"))
+            .cloned()
+            .expect("still listed");
+        assert_eq!(hung["stale"], true);
+    }
+
+    #[test]
     fn a_queue_is_reported_by_its_holder_even_when_another_instance_is_fresher() {
         let queue = |held: bool, queued: u64| json!({"queues": [{"queue": "duel", "region": "eu", "queued": queued, "held_here": held}]});
         let view = view(
             10_000,
+            60_000,
             vec![
                 announced("matchmaker", "mm-fresh", 9_900, queue(false, 5)),
                 announced("matchmaker", "mm-holder", 9_000, queue(true, 4)),
@@ -245,6 +281,7 @@ mod tests {
     fn the_freshest_pool_and_warmer_figures_win_and_null_figures_are_skipped() {
         let view = view(
             10_000,
+            60_000,
             vec![
                 announced(
                     "server-pool",

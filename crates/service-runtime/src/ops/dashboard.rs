@@ -3,9 +3,10 @@
 //!
 //! A browser cannot send `Authorization: Bearer` on a page load, so the page signs in
 //! once: `POST /dashboard/login` with the admin token sets an HttpOnly, SameSite=Strict
-//! cookie. The cookie holds an HMAC of the token, not the token, and every operator route
-//! accepts it ([`super::operator_authorized`]). Without it `/dashboard` answers 401 with
-//! the sign-in form.
+//! cookie. The cookie holds an HMAC of the token and its issue time (not the token), lasts
+//! 12 hours, and lets a browser read every operator route but change nothing
+//! ([`super::operator_authorized`]): drains and invalidations need the Bearer token.
+//! Without it `/dashboard` answers 401 with the sign-in form.
 
 use std::sync::Arc;
 
@@ -18,9 +19,13 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::instances::now_ms;
+
 const PAGE: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
 const COOKIE: &str = "rallypoint_ops";
+/// How long a sign-in lasts.
+const SESSION: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 /// The page's scripts and styles are inline and it fetches only its own origin.
 const POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
 
@@ -35,7 +40,7 @@ pub fn routes(admin_token: &str) -> Router {
 }
 
 async fn page(State(token): State<Arc<str>>, headers: HeaderMap) -> Response {
-    if super::operator_authorized(&headers, &token) {
+    if super::operator_authorized(&axum::http::Method::GET, &headers, &token) {
         with_policy(Html(PAGE).into_response())
     } else {
         sign_in_form(StatusCode::UNAUTHORIZED, "An admin token is required.")
@@ -57,8 +62,9 @@ async fn login(State(token): State<Arc<str>>, Form(form): Form<SignIn>) -> Respo
         );
     }
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        session_value(&token)
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        session_value(&token, now_ms()),
+        SESSION.as_secs()
     );
     let mut response = Redirect::to("/dashboard").into_response();
     match HeaderValue::from_str(&cookie) {
@@ -71,36 +77,48 @@ async fn login(State(token): State<Arc<str>>, Form(form): Form<SignIn>) -> Respo
     }
 }
 
-/// Whether the request carries the sign-in cookie for `admin_token`.
+/// Whether the request carries a sign-in cookie for `admin_token` that has not expired.
 pub(crate) fn signed_in(headers: &HeaderMap, admin_token: &str) -> bool {
     if admin_token.is_empty() {
         return false;
     }
-    let expected = session_value(admin_token);
+    let now = now_ms();
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| {
-            name == COOKIE && bool::from(value.as_bytes().ct_eq(expected.as_bytes()))
+        .filter(|(name, _)| *name == COOKIE)
+        .any(|(_, value)| {
+            let Some(issued) = value
+                .split_once('.')
+                .and_then(|(at, _)| at.parse::<u64>().ok())
+            else {
+                return false;
+            };
+            let fresh = issued <= now && now - issued < SESSION.as_millis() as u64;
+            let expected = session_value(admin_token, issued);
+            fresh && bool::from(value.as_bytes().ct_eq(expected.as_bytes()))
         })
 }
 
-/// The cookie's value: HMAC-SHA256 of a fixed label keyed by the admin token, in hex. It
-/// proves the token was given without storing the token in the browser; rotating the
-/// token signs every browser out.
-fn session_value(admin_token: &str) -> String {
+/// The cookie's value: `<issued ms>.<HMAC-SHA256 of the issue time, keyed by the admin
+/// token, in hex>`. It proves the token was given without storing the token in the
+/// browser; it lapses after [`SESSION`], and rotating the token signs every browser out.
+fn session_value(admin_token: &str, issued_ms: u64) -> String {
     let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(admin_token.as_bytes()) else {
         return String::new();
     };
-    mac.update(b"rallypoint dashboard session");
-    mac.finalize()
+    mac.update(b"rallypoint dashboard session ");
+    mac.update(issued_ms.to_string().as_bytes());
+    let proof: String = mac
+        .finalize()
         .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    format!("{issued_ms}.{proof}")
 }
 
 fn sign_in_form(status: StatusCode, message: &str) -> Response {
@@ -134,8 +152,9 @@ mod tests {
     }
 
     #[test]
-    fn only_the_cookie_of_the_current_token_signs_in() {
-        let good = format!("other=1; {COOKIE}={}", session_value("secret"));
+    fn only_a_fresh_cookie_of_the_current_token_signs_in() {
+        let now = now_ms();
+        let good = format!("other=1; {COOKIE}={}", session_value("secret", now));
         assert!(signed_in(&with_cookie(&good), "secret"));
         assert!(!signed_in(&with_cookie(&good), "rotated"));
         assert!(!signed_in(
@@ -143,8 +162,44 @@ mod tests {
             "secret"
         ));
         assert!(!signed_in(&HeaderMap::new(), "secret"));
+        // Expired, or with its issue time moved (the proof no longer verifies).
+        let old = now - SESSION.as_millis() as u64 - 1;
+        let expired = format!("{COOKIE}={}", session_value("secret", old));
+        assert!(!signed_in(&with_cookie(&expired), "secret"));
+        let moved =
+            session_value("secret", now).replacen(&now.to_string(), &(now - 1).to_string(), 1);
+        assert!(!signed_in(
+            &with_cookie(&format!("{COOKIE}={moved}")),
+            "secret"
+        ));
         // An empty configured token signs nobody in, whatever the cookie says.
-        let empty = format!("{COOKIE}={}", session_value(""));
+        let empty = format!("{COOKIE}={}", session_value("", now));
         assert!(!signed_in(&with_cookie(&empty), ""));
+    }
+
+    #[test]
+    fn the_cookie_reads_but_never_changes() {
+        use axum::http::Method;
+        let cookie = with_cookie(&format!("{COOKIE}={}", session_value("secret", now_ms())));
+        assert!(super::super::operator_authorized(
+            &Method::GET,
+            &cookie,
+            "secret"
+        ));
+        assert!(!super::super::operator_authorized(
+            &Method::POST,
+            &cookie,
+            "secret"
+        ));
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            header::AUTHORIZATION,
+            "Bearer secret".parse().expect("header"),
+        );
+        assert!(super::super::operator_authorized(
+            &Method::POST,
+            &bearer,
+            "secret"
+        ));
     }
 }
