@@ -2,33 +2,11 @@
 //! when joins race; leave; status; and a stale marker (a join that died between its two
 //! steps) does not lock the player out.
 
-use fred::prelude::{ClientLike, KeysInterface};
-use queues::{JoinOutcome, LeaveOutcome, TicketStatus, Tickets};
+mod common;
 
-async fn tickets(ns: &str) -> (Tickets, fred::prelude::Client, core_keys::Keys) {
-    let env = [
-        (
-            "RALLYPOINT_REDIS__URLS".to_owned(),
-            testkit::redis_urls().join(","),
-        ),
-        ("RALLYPOINT_REDIS__NAMESPACE".to_owned(), ns.to_owned()),
-    ];
-    let config =
-        service_runtime::LoadedConfig::load_with_env("", None, Some(env.into_iter().collect()))
-            .expect("config");
-    let redis = service_runtime::redis::build_client(&config.common.redis).expect("client");
-    redis.wait_for_connect().await.expect("connected");
-    let keys = config.common.redis.keys().expect("keys");
-    (
-        Tickets::new(
-            keys.clone(),
-            redis.clone(),
-            queues::JoinPolicy::default_rating(1500.0),
-        ),
-        redis,
-        keys,
-    )
-}
+use common::tickets;
+use fred::prelude::KeysInterface;
+use queues::{JoinOutcome, LeaveOutcome, TicketStatus, Tickets};
 
 #[tokio::test]
 async fn racing_joins_of_one_player_leave_exactly_one_ticket() {

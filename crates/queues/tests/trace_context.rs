@@ -2,9 +2,11 @@
 //! match continues the join's trace whether it learns of the ticket from the change log
 //! or from a snapshot (a resync, a takeover).
 
-use fred::prelude::{ClientLike, KeysInterface};
+mod common;
+
+use fred::prelude::KeysInterface;
 use opentelemetry::trace::TracerProvider as _;
-use queues::{Change, Fenced, JoinOutcome, QueueHolder, Tickets};
+use queues::{Change, Fenced, JoinOutcome, QueueHolder};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -16,25 +18,7 @@ async fn the_join_trace_reaches_the_holder_by_change_log_and_by_snapshot() {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _default = tracing::subscriber::set_default(subscriber);
 
-    let ns = testkit::unique_namespace("trace-ctx");
-    let env = [
-        (
-            "RALLYPOINT_REDIS__URLS".to_owned(),
-            testkit::redis_urls().join(","),
-        ),
-        ("RALLYPOINT_REDIS__NAMESPACE".to_owned(), ns),
-    ];
-    let config =
-        service_runtime::LoadedConfig::load_with_env("", None, Some(env.into_iter().collect()))
-            .expect("config");
-    let redis = service_runtime::redis::build_client(&config.common.redis).expect("client");
-    redis.wait_for_connect().await.expect("connected");
-    let keys = config.common.redis.keys().expect("keys");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let (tickets, redis, keys) = common::tickets(&testkit::unique_namespace("trace-ctx")).await;
     let owner = "trace-holder";
     let _: () = redis
         .set(keys.queue("duel", "eu").lease(), owner, None, None, false)
