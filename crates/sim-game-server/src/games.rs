@@ -30,7 +30,9 @@ struct Match {
 }
 
 struct Inner {
-    secret: Vec<u8>,
+    /// The keys a join token may be signed with: the pool token, and during a rotation
+    /// the next one too.
+    secrets: Vec<Vec<u8>>,
     join_timeout: Duration,
     game: Duration,
     matches: Mutex<HashMap<String, Match>>,
@@ -71,10 +73,10 @@ struct Join {
 }
 
 impl Games {
-    pub fn new(secret: Vec<u8>, join_timeout: Duration, game: Duration) -> Self {
+    pub fn new(secrets: Vec<Vec<u8>>, join_timeout: Duration, game: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
-                secret,
+                secrets,
                 join_timeout,
                 game,
                 matches: Mutex::default(),
@@ -201,12 +203,9 @@ async fn join(
         );
     };
     let valid = game.expected.contains(&join.player)
-        && proto::join_token::verify(
-            &games.inner.secret,
-            &join.match_id,
-            &join.player,
-            &join.token,
-        );
+        && games.inner.secrets.iter().any(|secret| {
+            proto::join_token::verify(secret, &join.match_id, &join.player, &join.token)
+        });
     if !valid {
         return (
             StatusCode::FORBIDDEN,

@@ -46,6 +46,10 @@ pub struct Args {
     /// The pool's game-server token (also the key of the players' join tokens).
     #[arg(long, env = "SIM_POOL_TOKEN")]
     pub token: String,
+    /// The pool's next token, while the pool token is being rotated: players' join tokens
+    /// signed with it are accepted too (deploy/OPERATIONS.md, "Pool token").
+    #[arg(long, env = "SIM_POOL_NEXT_TOKEN")]
+    pub next_token: Option<String>,
     /// This server's id.
     #[arg(long, env = "SIM_ID")]
     pub id: String,
@@ -81,8 +85,12 @@ pub async fn run_until(
         .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
     let address = listener.local_addr()?.to_string();
     let pool = Arc::new(PoolClient::new(args.pool.clone(), args.token.clone())?);
+    let secrets = std::iter::once(&args.token)
+        .chain(args.next_token.as_ref())
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
     let games = Games::new(
-        args.token.as_bytes().to_vec(),
+        secrets,
         Duration::from_millis(args.join_timeout_ms),
         Duration::from_millis(args.game_ms),
     );

@@ -55,6 +55,8 @@ struct Claims {
 /// Checks credentials. Built once from the config.
 pub struct Authenticator {
     key: Option<DecodingKey>,
+    /// The secret being rotated out, still accepted.
+    previous: Option<DecodingKey>,
     validation: Validation,
     allow_guests: bool,
 }
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
             .field("tokens", &self.key.is_some())
+            .field("previous_secret", &self.previous.is_some())
             .field("allow_guests", &self.allow_guests)
             .finish()
     }
@@ -70,13 +73,18 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// `jwt_secret` empty: no token is accepted (guest-only local stacks).
-    pub fn new(jwt_secret: &str, allow_guests: bool) -> Self {
+    /// `previous_jwt_secret` (may be empty): also accepted, while a rotation is under way.
+    pub fn new(jwt_secret: &str, previous_jwt_secret: &str, allow_guests: bool) -> Self {
+        let key = |secret: &str| {
+            (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes()))
+        };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         // A few seconds of clock skew between the token issuer and us, no more.
         validation.leeway = 5;
         Self {
-            key: (!jwt_secret.is_empty()).then(|| DecodingKey::from_secret(jwt_secret.as_bytes())),
+            key: key(jwt_secret),
+            previous: key(previous_jwt_secret),
             validation,
             allow_guests,
         }
@@ -115,20 +123,27 @@ impl Authenticator {
                 "this deployment accepts no tokens (no jwt_secret configured)".to_owned(),
             ));
         };
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => AuthError::Expired,
-                    ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".to_owned()),
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        AuthError::Invalid(format!("the `{claim}` claim is required"))
-                    }
-                    ErrorKind::InvalidAlgorithm => {
-                        AuthError::Invalid("only HS256 tokens are accepted".to_owned())
-                    }
-                    _ => AuthError::Invalid(e.to_string()),
-                }
-            })?;
+        let mut decoded = jsonwebtoken::decode::<Claims>(token, key, &self.validation);
+        if let (Err(err), Some(previous)) = (&decoded, &self.previous)
+            && matches!(err.kind(), ErrorKind::InvalidSignature)
+        {
+            decoded = jsonwebtoken::decode::<Claims>(token, previous, &self.validation);
+            if decoded.is_ok() {
+                // When this stays at zero for a token lifetime, the old secret can go.
+                metrics::counter!("rallypoint_gateway_previous_secret_tokens_total").increment(1);
+            }
+        }
+        let data = decoded.map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".to_owned()),
+            ErrorKind::MissingRequiredClaim(claim) => {
+                AuthError::Invalid(format!("the `{claim}` claim is required"))
+            }
+            ErrorKind::InvalidAlgorithm => {
+                AuthError::Invalid("only HS256 tokens are accepted".to_owned())
+            }
+            _ => AuthError::Invalid(e.to_string()),
+        })?;
         let player =
             PlayerId::parse(&data.claims.sub).map_err(|e| AuthError::BadSubject(e.to_string()))?;
         Ok(Identity {
@@ -172,7 +187,7 @@ mod tests {
 
     #[test]
     fn tokens_in_header_or_query() {
-        let auth = Authenticator::new(SECRET, false);
+        let auth = Authenticator::new(SECRET, "", false);
         let t = token(
             json!({"sub": "alice", "exp": now() + 60, "name": "Al"}),
             SECRET,
@@ -196,7 +211,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why() {
-        let auth = Authenticator::new(SECRET, false);
+        let auth = Authenticator::new(SECRET, "", false);
         let none = HeaderMap::new();
         let cases = [
             (
@@ -250,8 +265,43 @@ mod tests {
     }
 
     #[test]
+    fn during_a_rotation_both_secrets_sign_in_and_no_other() {
+        const OLD: &str = "the-secret-being-rotated-out";
+        let auth = Authenticator::new(SECRET, OLD, false);
+        for secret in [SECRET, OLD] {
+            let t = token(json!({"sub": "alice", "exp": now() + 60}), secret);
+            let id = auth
+                .authenticate(&HeaderMap::new(), &query(Some(t), None))
+                .expect("accepted");
+            assert_eq!(id.player.as_str(), "alice");
+        }
+        let other = token(
+            json!({"sub": "alice", "exp": now() + 60}),
+            "neither-of-the-two",
+        );
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new(), &query(Some(other), None)),
+            Err(AuthError::Invalid("bad signature".into()))
+        );
+        // An expired token under the old secret is refused as expired, not accepted.
+        let expired = token(json!({"sub": "alice", "exp": now() - 600}), OLD);
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new(), &query(Some(expired), None)),
+            Err(AuthError::Expired)
+        );
+        // Once the old secret is removed, its tokens are refused.
+        let after = Authenticator::new(SECRET, "", false);
+        let t = token(json!({"sub": "alice", "exp": now() + 60}), OLD);
+        assert!(
+            after
+                .authenticate(&HeaderMap::new(), &query(Some(t), None))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn guests_only_when_enabled() {
-        let auth = Authenticator::new("", true);
+        let auth = Authenticator::new("", "", true);
         let id = auth
             .authenticate(&HeaderMap::new(), &query(None, Some("guest-1")))
             .expect("guest");

@@ -15,6 +15,9 @@ pub struct GatewaySection {
     pub listen: String,
     /// The HS256 secret game clients' JWTs are signed with. Required unless guests are on.
     pub jwt_secret: String,
+    /// The secret being rotated out: tokens signed with it are still accepted until it is
+    /// removed (zero-downtime rotation, deploy/OPERATIONS.md). Empty: none.
+    pub previous_jwt_secret: String,
     /// Accept `?guest=<player id>` without a token. Local development only.
     pub allow_guests: bool,
     /// How often clients should ping (told in `welcome`); sessions are refreshed as often.
@@ -92,10 +95,27 @@ impl GatewaySection {
                  (or, for local development only, gateway.allow_guests = true)",
             ));
         }
-        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 16 {
+        for (key, secret) in [
+            ("gateway.jwt_secret", &self.jwt_secret),
+            ("gateway.previous_jwt_secret", &self.previous_jwt_secret),
+        ] {
+            if !secret.is_empty() && secret.len() < 16 {
+                return Err(ConfigError::new(
+                    key,
+                    "is too short: use at least 16 characters (32 random bytes is better)",
+                ));
+            }
+        }
+        if !self.previous_jwt_secret.is_empty() && self.jwt_secret.is_empty() {
             return Err(ConfigError::new(
-                "gateway.jwt_secret",
-                "is too short: use at least 16 characters (32 random bytes is better)",
+                "gateway.previous_jwt_secret",
+                "is set but gateway.jwt_secret is not: the new secret goes in jwt_secret",
+            ));
+        }
+        if !self.previous_jwt_secret.is_empty() && self.previous_jwt_secret == self.jwt_secret {
+            return Err(ConfigError::new(
+                "gateway.previous_jwt_secret",
+                "is the same as gateway.jwt_secret: set it to the secret being rotated out, or leave it empty",
             ));
         }
         for (key, value) in [

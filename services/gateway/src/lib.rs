@@ -69,6 +69,7 @@ listen = "127.0.0.1:9100"
 [gateway]
 listen = "127.0.0.1:8080"
 jwt_secret = ""
+previous_jwt_secret = ""
 allow_guests = false
 heartbeat_ms = 10000
 idle_timeout_ms = 30000

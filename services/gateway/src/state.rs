@@ -56,7 +56,11 @@ impl Shared {
         let redis = ctx.redis.clone();
         let session_ttl = Duration::from_millis(config.session_ttl_ms);
         Self {
-            auth: Authenticator::new(&config.jwt_secret, config.allow_guests),
+            auth: Authenticator::new(
+                &config.jwt_secret,
+                &config.previous_jwt_secret,
+                config.allow_guests,
+            ),
             sessions: Sessions::new(
                 keys.clone(),
                 redis.clone(),

@@ -70,7 +70,16 @@ impl From<fred::error::Error> for Failure {
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    if service_runtime::ops::admin_authorized(request.headers(), &shared.config.pool.token) {
+    let pool = &shared.config.pool;
+    if service_runtime::ops::admin_authorized(request.headers(), &pool.token) {
+        return next.run(request).await;
+    }
+    // During a rotation, servers not yet given the new token still get in.
+    if !pool.previous_token.is_empty()
+        && service_runtime::ops::admin_authorized(request.headers(), &pool.previous_token)
+    {
+        // When this stops growing, every server has the new token: drop the old one.
+        metrics::counter!("rallypoint_pool_previous_token_calls_total").increment(1);
         return next.run(request).await;
     }
     metrics::counter!("rallypoint_pool_refused_total", "reason" => "unauthorized").increment(1);

@@ -17,6 +17,9 @@ pub struct PoolSection {
     /// The bearer token game servers authenticate with; also the key of the players'
     /// join tokens (`base64url(HMAC-SHA256(token, "<match>:<player>"))`). Required.
     pub token: String,
+    /// The token being rotated out: game servers may still authenticate with it until it
+    /// is removed (join tokens are always signed with `token`). Empty: none.
+    pub previous_token: String,
     /// How often game servers should heartbeat (told at registration).
     pub heartbeat_interval_ms: u64,
     /// A server that has not sent a heartbeat for this long gets no new games.
@@ -72,6 +75,18 @@ impl PoolSection {
             return Err(ConfigError::new(
                 "pool.token",
                 "is required, at least 16 characters: set RALLYPOINT_POOL__TOKEN to the game servers' shared secret",
+            ));
+        }
+        if !self.previous_token.is_empty() && self.previous_token.len() < 16 {
+            return Err(ConfigError::new(
+                "pool.previous_token",
+                "is too short: it is the token being rotated out, at least 16 characters (or empty)",
+            ));
+        }
+        if self.previous_token == self.token {
+            return Err(ConfigError::new(
+                "pool.previous_token",
+                "is the same as pool.token: set it to the token being rotated out, or leave it empty",
             ));
         }
         positive("pool.heartbeat_interval_ms", self.heartbeat_interval_ms)?;

@@ -60,6 +60,7 @@ listen = "127.0.0.1:9300"
 [pool]
 listen = "127.0.0.1:8090"
 token = ""
+previous_token = ""
 heartbeat_interval_ms = 10000
 heartbeat_ttl_ms = 60000
 tick_ms = 50

@@ -275,3 +275,31 @@ async fn every_endpoint_refuses_bad_input_clearly() {
     assert_eq!(status, 409, "{body}");
     pool.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn during_a_token_rotation_both_tokens_are_accepted_and_no_other() {
+    const NEXT: &str = "pool-next-token-0123456789";
+    let ns = testkit::unique_namespace("poolrot");
+    // The pool has moved to NEXT; servers still holding the old token get in.
+    let pool = common::start(
+        &ns,
+        &[("pool.token", NEXT), ("pool.previous_token", common::TOKEN)],
+    )
+    .await;
+    let api = Api::new(&pool);
+    let body = |id: &str| {
+        Some(
+            json!({"id": id, "region": "eu", "address": "10.0.0.9:7777", "capacity": 2})
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    for (id, token, status) in [
+        ("gs-old", common::TOKEN, 201),
+        ("gs-new", NEXT, 201),
+        ("gs-other", "pool-some-other-token-0123", 401),
+    ] {
+        let (got, answer) = api.raw("POST", "/v1/servers", body(id), Some(token)).await;
+        assert_eq!(got, status, "{id}: {answer}");
+    }
+}

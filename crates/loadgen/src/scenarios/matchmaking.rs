@@ -152,6 +152,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
             let server = sim_game_server::Args {
                 pool: args.pool.clone(),
                 token: args.pool_token.clone(),
+                next_token: None,
                 id: format!("{run}-{region}-{k}"),
                 region: region.clone(),
                 capacity: args.capacity,
