@@ -173,6 +173,10 @@ pub struct Assignment {
 pub struct AssignmentsReply {
     /// Pending assignments, possibly none.
     pub assignments: Vec<Assignment>,
+    /// The server is draining (an operator asked): it gets no new games and leaves the
+    /// pool when its last one ends. Only sent when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
 }
 
 /// A heartbeat answer has the same shape as a long-poll answer.

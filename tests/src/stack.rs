@@ -43,7 +43,8 @@ pub struct Stack {
     pub matchmakers: Vec<ServiceProcess>,
     pub pools: Vec<ServiceProcess>,
     pub warmers: Vec<ServiceProcess>,
-    game_servers: Vec<tokio::process::Child>,
+    /// The simulated game servers `sim-<n>-<ns>`, in order.
+    pub game_servers: Vec<tokio::process::Child>,
 }
 
 impl Stack {
@@ -72,6 +73,8 @@ impl Stack {
             ("redis.urls", redis_urls.join(",")),
             ("gateway.allow_guests", "true".to_owned()),
             ("pool.token", POOL_TOKEN.to_owned()),
+            // Game servers heartbeat every second (they learn of a drain by heartbeat).
+            ("pool.heartbeat_interval_ms", "1000".to_owned()),
             ("ops.admin_token", "stack-admin".to_owned()),
             // Instances announce their figures with themselves: the dashboard shows them.
             ("instance.announce_interval_ms", "500".to_owned()),

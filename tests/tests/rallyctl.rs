@@ -42,7 +42,7 @@ async fn rallyctl(token: &str, args: &[&str]) -> (Option<i32>, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let ns = testkit::unique_namespace("ctl");
-    let stack = Stack::start(&ns, Sizes::SMALL).await;
+    let mut stack = Stack::start(&ns, Sizes::SMALL).await;
     let pool = format!("http://{}", stack.pools[0].ops_addr);
     let matchmaker = format!("http://{}", stack.matchmakers[0].ops_addr);
     let warmer = format!("http://{}", stack.warmers[0].ops_addr);
@@ -116,6 +116,17 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
         out.trim() == format!("{sim0}: left") || out.trim() == format!("{sim0}: draining"),
         "{out}"
     );
+    // The drained server learns it at its next heartbeat (410) and stops, rather than
+    // registering again.
+    let sim = &mut stack.game_servers[0];
+    let stopped = tokio::time::timeout(Duration::from_secs(30), sim.wait()).await;
+    assert!(
+        matches!(&stopped, Ok(Ok(status)) if status.success()),
+        "the drained simulated server stops cleanly: {stopped:?}"
+    );
+    let (code, out, _) = rallyctl(ADMIN, &["servers", "--pool", &pool]).await;
+    assert_eq!(code, Some(0));
+    assert!(!out.contains(&sim0), "{sim0} did not come back: {out}");
     let (code, _, err) = rallyctl(ADMIN, &["drain", "no-such-server", "--pool", &pool]).await;
     assert_eq!(code, Some(1));
     assert!(

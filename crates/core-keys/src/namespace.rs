@@ -103,6 +103,13 @@ impl Keys {
         format!("{}:region", self.tagged("servers"))
     }
 
+    /// `<ns>:{servers}:drained:<id>`: a game server that left the pool by a drain (an
+    /// operator's, or its own `DELETE`), remembered for [`crate::ttl::DRAINED_SERVER`] so
+    /// its next heartbeat learns it must not register again by itself (410).
+    pub fn server_drained(&self, server: &str) -> String {
+        format!("{}:drained:{server}", self.tagged("servers"))
+    }
+
     /// `<ns>:{lease:<unit>}`: a lease for work that has no natural slot of its own.
     /// Work that does (a queue, a region) uses the lease key of its own family, so the
     /// scripts that do the work can check the lease in the same slot (fencing).

@@ -16,6 +16,10 @@ pub const LEASE: Duration = Duration::from_secs(5);
 /// A game server is reaped when it has not sent a heartbeat for this long.
 pub const SERVER_HEARTBEAT: Duration = Duration::from_secs(60);
 
+/// A drained game server is remembered this long after it left, so its heartbeats are
+/// answered 410 (drained: do not register again) rather than 404 (register again).
+pub const DRAINED_SERVER: Duration = Duration::from_secs(3600);
+
 /// A ticket outlives a dropped socket this long, so a quick reconnect keeps its place.
 pub const TICKET_GRACE: Duration = Duration::from_secs(30);
 

@@ -26,7 +26,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use crate::games::Games;
-use crate::pool::PoolClient;
+use crate::pool::{PoolClient, Standing};
 
 /// The simulated server's settings (flags, or the environment variables named).
 #[derive(Debug, Clone, Parser)]
@@ -112,14 +112,25 @@ pub async fn run_until(
 
     tokio::pin!(stop);
     let mut beat = tokio::time::interval(heartbeat);
+    let mut draining = false;
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = beat.tick() => {
-                if let Err(err) = pool.heartbeat(&registration, games.active()).await {
-                    tracing::warn!(error = %err, "heartbeat failed; retrying at the next beat");
+            _ = beat.tick() => match pool.heartbeat(&registration, games.active()).await {
+                Ok(Standing::Member) => draining = false,
+                Ok(Standing::Draining) => {
+                    if !draining {
+                        tracing::info!("an operator is draining this server: no new games; it leaves when its games end");
+                    }
+                    draining = true;
                 }
-            }
+                Ok(Standing::Drained) => {
+                    tracing::info!("drained: this server has left the pool; finishing and stopping");
+                    games.finish().await;
+                    return Ok(());
+                }
+                Err(err) => tracing::warn!(error = %err, "heartbeat failed; retrying at the next beat"),
+            },
             assignments = pool.assignments(&args.id) => match assignments {
                 Ok(assignments) => {
                     for assignment in assignments {

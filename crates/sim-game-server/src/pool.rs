@@ -18,6 +18,16 @@ pub enum PoolError {
     Unreachable(String),
 }
 
+/// Where this server stands with the pool, as its heartbeat learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Member,
+    /// An operator is draining it: no new games; it leaves when its games end.
+    Draining,
+    /// It was drained and has left: it must not register again by itself.
+    Drained,
+}
+
 /// A client of the server pool.
 #[derive(Debug)]
 pub struct PoolClient {
@@ -68,7 +78,10 @@ impl PoolClient {
                         continue;
                     }
                     let text = response.text().await.unwrap_or_default();
-                    if status.is_client_error() && status != StatusCode::NOT_FOUND {
+                    if status.is_client_error()
+                        && status != StatusCode::NOT_FOUND
+                        && status != StatusCode::GONE
+                    {
                         return Err(PoolError::Status { status, body: text });
                     }
                     return Ok((status, serde_json::from_str(&text).ok()));
@@ -105,21 +118,34 @@ impl PoolClient {
         }
     }
 
-    /// A heartbeat; registers again when the pool no longer knows this server.
-    pub async fn heartbeat(&self, server: &RegisterServer, active: u32) -> Result<(), PoolError> {
+    /// A heartbeat; registers again when the pool no longer knows this server (404), but
+    /// not when it was drained (410).
+    pub async fn heartbeat(
+        &self,
+        server: &RegisterServer,
+        active: u32,
+    ) -> Result<Standing, PoolError> {
         let beat = Heartbeat {
             active_games: Some(active),
             players: None,
         };
         let path = format!("/v1/servers/{}/heartbeat", server.id);
-        let (status, _) = self
+        let (status, reply) = self
             .call::<_, AssignmentsReply>(Method::POST, &path, Some(&beat))
             .await?;
+        if status == StatusCode::GONE {
+            return Ok(Standing::Drained);
+        }
         if status == StatusCode::NOT_FOUND {
             tracing::warn!("the pool forgot this server (reaped); registering again");
             self.register(server).await?;
+            return Ok(Standing::Member);
         }
-        Ok(())
+        Ok(if reply.is_some_and(|r| r.draining) {
+            Standing::Draining
+        } else {
+            Standing::Member
+        })
     }
 
     /// Long-polls for new assignments.
@@ -128,9 +154,17 @@ impl PoolClient {
             "/v1/servers/{id}/assignments?wait_ms={}",
             LONG_POLL.as_millis()
         );
-        let (_, reply) = self
+        let (status, reply) = self
             .call::<(), AssignmentsReply>(Method::GET, &path, None)
             .await?;
+        if !status.is_success() {
+            // Unknown (404) or drained (410): the heartbeat deals with it; the caller
+            // pauses instead of polling again at once.
+            return Err(PoolError::Status {
+                status,
+                body: String::new(),
+            });
+        }
         Ok(reply.map(|r| r.assignments).unwrap_or_default())
     }
 

@@ -301,6 +301,7 @@ pub fn assignment() -> Assignment {
 pub fn assignments() -> AssignmentsReply {
     AssignmentsReply {
         assignments: vec![assignment()],
+        draining: false,
     }
 }
 

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use crate::games::Outcome;
-use crate::registry::{Drained, Registration};
+use crate::registry::{Beat, Drained, Registration};
 use crate::state::Shared;
 
 /// The router of the game-server listener.
@@ -185,14 +185,24 @@ async fn register(
 }
 
 /// The region of a known server, or 404.
+/// The region of a registered server; 410 for a server that left by a drain (it must
+/// not register again by itself), 404 for one the pool does not know (register again).
 async fn region_of(shared: &Shared, server: &Id) -> Result<String, Failure> {
-    shared
-        .registry
-        .region_of(server.as_str())
-        .await?
-        .ok_or_else(|| {
-            Failure::not_found(format!("server {server} is not registered: register again"))
-        })
+    if let Some(region) = shared.registry.region_of(server.as_str()).await? {
+        return Ok(region);
+    }
+    if shared.registry.was_drained(server.as_str()).await? {
+        return Err(Failure::new(
+            StatusCode::GONE,
+            "drained",
+            format!(
+                "server {server} was drained and has left the pool: stop heartbeating; register again only to rejoin"
+            ),
+        ));
+    }
+    Err(Failure::not_found(format!(
+        "server {server} is not registered: register again"
+    )))
 }
 
 async fn heartbeat(
@@ -209,20 +219,27 @@ async fn heartbeat(
     beat.validate()
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
     let region = region_of(&shared, &server).await?;
-    if !shared
+    let draining = match shared
         .registry
         .heartbeat(&region, server.as_str(), beat.active_games, beat.players)
         .await?
     {
-        return Err(Failure::not_found(format!(
-            "server {server} is not registered: register again"
-        )));
-    }
+        Beat::Alive => false,
+        Beat::Draining => true,
+        Beat::Unknown => {
+            return Err(Failure::not_found(format!(
+                "server {server} is not registered: register again"
+            )));
+        }
+    };
     let assignments = shared
         .registry
         .assignments(&region, server.as_str())
         .await?;
-    Ok(Json(AssignmentsReply { assignments }))
+    Ok(Json(AssignmentsReply {
+        assignments,
+        draining,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,7 +268,10 @@ async fn assignments(
         .await?;
     let wait = Duration::from_millis(wait.wait_ms.min(shared.config.pool.long_poll_max_ms));
     if !found.is_empty() || wait.is_zero() {
-        return Ok(Json(AssignmentsReply { assignments: found }));
+        return Ok(Json(AssignmentsReply {
+            assignments: found,
+            draining: false,
+        }));
     }
     // Subscribe first, then look again: an assignment made in between is not missed.
     let woken = Arc::new(Notify::new());
@@ -273,7 +293,10 @@ async fn assignments(
             .assignments(&region, server.as_str())
             .await?;
         if !found.is_empty() {
-            return Ok(Json(AssignmentsReply { assignments: found }));
+            return Ok(Json(AssignmentsReply {
+                assignments: found,
+                draining: false,
+            }));
         }
         if subscription.is_err() {
             // No wake-ups: poll every 100 ms instead.

@@ -163,7 +163,7 @@ impl Games {
         match outcome.as_str() {
             "recorded" | "recorded_server_left" => {
                 if outcome == "recorded_server_left" {
-                    self.registry.forget(&at.server).await?;
+                    self.registry.forget_drained(&at.server).await?;
                     tracing::info!(server = %at.server, "a draining server ran its last game and left the pool");
                 }
                 let _: i64 = self

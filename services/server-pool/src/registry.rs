@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
-use fred::prelude::{Client, HashesInterface, SortedSetsInterface};
+use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
 use proto::{Assignment, Id, RegisterServer, TeamMember};
 use queues::MatchRecord;
@@ -37,6 +37,16 @@ pub enum Drained {
     Left,
     /// It gets no new games and leaves when its games end.
     Draining,
+    Unknown,
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    Alive,
+    /// Alive, and draining: no new games; it leaves when its games end.
+    Draining,
+    /// Unknown or found dead: it must register again.
     Unknown,
 }
 
@@ -70,6 +80,8 @@ impl Registry {
                     .await?;
             }
         }
+        // Registering is how a drained server rejoins: it is no longer "drained".
+        let _: i64 = self.redis.del(self.keys.server_drained(id)).await?;
         let labels = serde_json::to_string(&server.labels).unwrap_or_else(|_| "{}".to_owned());
         let _active: i64 = REGISTER
             .evalsha_with_reload(
@@ -88,14 +100,14 @@ impl Registry {
         Ok(Registration::Registered)
     }
 
-    /// Records a heartbeat; false if the server is unknown (it must register again).
+    /// Records a heartbeat.
     pub async fn heartbeat(
         &self,
         region: &str,
         server: &str,
         active_games: Option<u32>,
         players: Option<u32>,
-    ) -> Result<bool, fred::error::Error> {
+    ) -> Result<Beat, fred::error::Error> {
         let pool = self.keys.pool(region);
         let known: i64 = HEARTBEAT
             .evalsha_with_reload(
@@ -110,7 +122,11 @@ impl Registry {
                 ],
             )
             .await?;
-        Ok(known == 1)
+        Ok(match known {
+            1 => Beat::Alive,
+            2 => Beat::Draining,
+            _ => Beat::Unknown,
+        })
     }
 
     /// Stops allocating to `server`; it leaves once its games end.
@@ -124,7 +140,7 @@ impl Registry {
             .await?;
         Ok(match outcome.as_str() {
             "left" => {
-                self.forget(server).await?;
+                self.forget_drained(server).await?;
                 Drained::Left
             }
             "draining" => Drained::Draining,
@@ -132,10 +148,36 @@ impl Registry {
         })
     }
 
-    /// Drops a server that left from the id -> region map.
+    /// Drops a server from the id -> region map (a dead server the reaper removed: its
+    /// next heartbeat gets 404, and it registers again).
     pub async fn forget(&self, server: &str) -> Result<(), fred::error::Error> {
         let _: i64 = self.redis.hdel(self.keys.server_regions(), server).await?;
         Ok(())
+    }
+
+    /// Drops a server that left by a drain from the id -> region map, and remembers for
+    /// a while that it was drained (its heartbeats get 410, not 404).
+    pub async fn forget_drained(&self, server: &str) -> Result<(), fred::error::Error> {
+        let pipeline = self.redis.pipeline();
+        let _: () = pipeline.hdel(self.keys.server_regions(), server).await?;
+        let _: () = pipeline
+            .set(
+                self.keys.server_drained(server),
+                now_ms(),
+                Some(fred::types::Expiration::PX(
+                    core_keys::ttl::DRAINED_SERVER.as_millis() as i64,
+                )),
+                None,
+                false,
+            )
+            .await?;
+        pipeline.all::<()>().await
+    }
+
+    /// Whether `server` left by a drain within [`core_keys::ttl::DRAINED_SERVER`].
+    pub async fn was_drained(&self, server: &str) -> Result<bool, fred::error::Error> {
+        let drained: i64 = self.redis.exists(self.keys.server_drained(server)).await?;
+        Ok(drained > 0)
     }
 
     /// The matches allocated to `server` that it has not acknowledged yet.

@@ -177,7 +177,24 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
         .await
         .expect("json");
     assert_eq!(drained["state"], "draining");
+    // Its heartbeats tell it so.
+    let (status, beat) = api
+        .call("POST", "/v1/servers/old/heartbeat", Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, beat["draining"].clone()),
+        (200, json!(true)),
+        "{beat}"
+    );
     api.register("new", "eu", 4).await;
+    let (status, beat) = api
+        .call("POST", "/v1/servers/new/heartbeat", Some(json!({})))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        beat.get("draining").is_none(),
+        "only a draining server is told: {beat}"
+    );
     common::pend(&redis, &keys, "eu", "g2", &["p3", "p4"]).await;
     let server = testkit::wait_until("g2 to be allocated", Duration::from_secs(5), || async {
         common::server_of(&redis, &keys, "eu", "g2").await
@@ -204,13 +221,35 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
         )
         .await;
     assert_eq!(status, 202);
-    let (status, _) = api
+    // It left after its last game, and is told it was drained (410), not forgotten
+    // (404, which would make it register again by itself).
+    let (status, gone) = api
         .call("POST", "/v1/servers/old/heartbeat", Some(json!({})))
         .await;
-    assert_eq!(status, 404, "the drained server left after its last game");
+    assert_eq!(
+        (status, gone["error"].clone()),
+        (410, json!("drained")),
+        "{gone}"
+    );
+    let (status, _) = api
+        .call("GET", "/v1/servers/old/assignments?wait_ms=0", None)
+        .await;
+    assert_eq!(status, 410);
+    // Registering again is how it rejoins, on purpose.
+    api.register("old", "eu", 4).await;
+    let (status, beat) = api
+        .call("POST", "/v1/servers/old/heartbeat", Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{beat}");
+    assert!(beat.get("draining").is_none(), "{beat}");
     // A game server leaving by itself with no games goes at once.
     let (status, _) = api.call("DELETE", "/v1/servers/new", None).await;
     assert_eq!(status, 204);
+    // A server the pool merely does not know is told to register (404).
+    let (status, _) = api
+        .call("POST", "/v1/servers/never-seen/heartbeat", Some(json!({})))
+        .await;
+    assert_eq!(status, 404);
     pool.stop().await.expect("stops");
 }
 

@@ -6,12 +6,15 @@
 -- ARGV[3]  heartbeat TTL in ms
 -- ARGV[4]  games the server reports running ('' if not said)
 -- ARGV[5]  players it reports connected ('' if not said)
--- Returns 1, or 0 if the pool does not know the server, or found it dead (it must
--- register again: its games were cancelled).
+-- Returns 1 (alive), 2 (alive and draining), or 0 if the pool does not know the server,
+-- or found it dead (it must register again: its games were cancelled).
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'lost' then
   return 0
 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
 redis.call('HSET', KEYS[1], 'heartbeat_ms', ARGV[2], 'reported_games', ARGV[4], 'players', ARGV[5])
+if status == 'draining' then
+  return 2
+end
 return 1
