@@ -141,6 +141,39 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let reply: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(reply["players"], 1, "one profile reloaded: {reply}");
 
+    // Dead letters: none here; a replay puts back nothing; an unknown region is refused.
+    let (code, out, err) = rallyctl(
+        ADMIN,
+        &["dead-letters", "--region", "eu", "--warmer", &warmer],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "eu: 0 dead letters");
+    let (code, out, err) = rallyctl(
+        ADMIN,
+        &[
+            "dead-letters",
+            "--region",
+            "eu",
+            "--replay",
+            "--warmer",
+            &warmer,
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "eu: 0 put back on the results outbox");
+    let (code, _, err) = rallyctl(
+        ADMIN,
+        &["dead-letters", "--region", "mars", "--warmer", &warmer],
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("404") && err.contains("the regions are"),
+        "{err}"
+    );
+
     // A wrong token and a bad id are refused with what to do.
     let (code, _, err) = rallyctl("wrong-token", &["servers", "--pool", &pool]).await;
     assert_eq!(code, Some(1));

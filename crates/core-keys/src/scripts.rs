@@ -59,6 +59,13 @@ pub fn results_ack(keys: &Keys, region: &str) -> Vec<String> {
     vec![p.results_outbox(), p.results_lease(), p.results_dead()]
 }
 
+/// Putting a region's dead letters back on its results outbox (an operator's replay):
+/// the outbox and the dead-letter list.
+pub fn results_replay(keys: &Keys, region: &str) -> Vec<String> {
+    let p = keys.pool(region);
+    vec![p.results_outbox(), p.results_dead()]
+}
+
 /// The per-player chat rate limit.
 pub fn chat_rate(keys: &Keys, player: &str) -> Vec<String> {
     vec![keys.player(player).chat_rate()]

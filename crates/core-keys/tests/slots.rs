@@ -83,6 +83,7 @@ fn every_script_touches_one_slot() {
         assert_one_slot("player_result", &scripts::player_result(&k, &player));
         assert_one_slot("profile_put", &scripts::profile_put(&k, &player));
         assert_one_slot("results_ack", &scripts::results_ack(&k, region));
+        assert_one_slot("results_replay", &scripts::results_replay(&k, region));
     }
 }
 

@@ -52,6 +52,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A region's dead letters (results the cache-warmer set aside), or put them back on
+    /// the outbox with --replay once the cause is fixed.
+    DeadLetters {
+        /// The region.
+        #[arg(long)]
+        region: String,
+        /// Put them back on the results outbox to be stored again.
+        #[arg(long)]
+        replay: bool,
+        /// A cache-warmer's ops base URL.
+        #[arg(long, env = "RALLYCTL_WARMER")]
+        warmer: String,
+    },
     /// The game servers of every region: status, load, heartbeat.
     Servers {
         /// A server pool's ops base URL.
@@ -120,6 +133,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
                 print_cluster(&view);
+            }
+        }
+        Command::DeadLetters {
+            region,
+            replay,
+            warmer,
+        } => {
+            if !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                anyhow::bail!("{region:?} is not a region name");
+            }
+            if replay {
+                let path = format!("/v1/results/dead/replay?region={region}");
+                let reply = api.post(&warmer, &path, None).await?;
+                println!(
+                    "{region}: {} put back on the results outbox",
+                    reply["replayed"]
+                );
+            } else {
+                let path = format!("/v1/results/dead?region={region}");
+                let listed = api.get(&warmer, &path).await?;
+                println!("{region}: {} dead letters", listed["total"]);
+                for entry in listed["entries"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {}  {}",
+                        entry["match"].as_str().unwrap_or("(unreadable)"),
+                        entry["entry"].as_str().unwrap_or("")
+                    );
+                }
             }
         }
         Command::Servers { pool } => {

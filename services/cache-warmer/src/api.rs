@@ -1,13 +1,16 @@
 //! Operator routes on the ops port (admin token): `POST /v1/cache/invalidate` reloads data
 //! kinds and profiles from PostgreSQL now; `GET /v1/stats` shows the outbox and the cache
-//! (and the same figures are announced with the instance, for the cluster view).
+//! (and the same figures are announced with the instance, for the cluster view);
+//! `GET /v1/results/dead` and `POST /v1/results/dead/replay` list and replay a region's
+//! dead letters ([`crate::outbox::dead_letters`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,7 +39,77 @@ pub fn routes(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/cache/invalidate", post(invalidate))
         .route("/v1/stats", get(stats))
+        .route("/v1/results/dead", get(dead_letters))
+        .route("/v1/results/dead/replay", post(replay_dead_letters))
         .with_state(shared)
+}
+
+/// `?region=<region>` of the dead-letter routes.
+#[derive(Debug, Deserialize)]
+struct RegionQuery {
+    region: String,
+}
+
+/// The region a dead-letter call names, if this deployment has it.
+fn known_region(
+    shared: &Shared,
+    query: Result<Query<RegionQuery>, QueryRejection>,
+) -> Result<String, Box<Response>> {
+    let Ok(Query(RegionQuery { region })) = query else {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "name the region: ?region=<region>",
+        )));
+    };
+    if !shared.config.regions.contains(&region) {
+        let known: Vec<&str> = shared.config.regions.iter().map(String::as_str).collect();
+        return Err(Box::new(refuse(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no region {region:?} here; the regions are {}",
+                known.join(", ")
+            ),
+        )));
+    }
+    Ok(region)
+}
+
+async fn dead_letters(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<RegionQuery>, QueryRejection>,
+) -> Response {
+    let region = match known_region(&shared, query) {
+        Ok(region) => region,
+        Err(refusal) => return *refusal,
+    };
+    match crate::outbox::dead_letters::list(&shared, &region, 100).await {
+        Ok(listed) => Json(listed).into_response(),
+        Err(err) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("cannot read Redis: {err}"),
+        ),
+    }
+}
+
+async fn replay_dead_letters(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<RegionQuery>, QueryRejection>,
+) -> Response {
+    let region = match known_region(&shared, query) {
+        Ok(region) => region,
+        Err(refusal) => return *refusal,
+    };
+    match crate::outbox::dead_letters::replay(&shared, &region).await {
+        Ok(replayed) => Json(json!({"region": region, "replayed": replayed})).into_response(),
+        Err(err) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("cannot reach Redis: {err}; nothing was moved, retry"),
+        ),
+    }
 }
 
 fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
 
+pub mod dead_letters;
+
 static RESULTS_ACK: LazyLock<Script> =
     LazyLock::new(|| Script::from_lua(include_str!("outbox/results_ack.lua")));
 

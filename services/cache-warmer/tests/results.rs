@@ -444,3 +444,87 @@ async fn two_instances_commit_every_result_exactly_once() {
     one.stop().await.expect("stops");
     two.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn an_operator_lists_and_replays_dead_letters_and_the_results_are_stored() {
+    let ns = testkit::unique_namespace("replay");
+    let (a, b) = (format!("a-{ns}"), format!("b-{ns}"));
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    // A result set aside earlier (say PostgreSQL refused it until an operator fixed the
+    // cause): valid now.
+    let match_id = format!("replayed-{ns}");
+    let entry = serde_json::to_string(&queues::ResultEntry {
+        match_id: match_id.clone(),
+        region: "eu".into(),
+        server: "gs".into(),
+        started_ms: None,
+        ended_ms: 1_700_000_000_000,
+        placements: vec![vec![a.clone()], vec![b.clone()]],
+        stats: None,
+        record: None,
+    })
+    .expect("json");
+    let dead = keys.pool("eu").results_dead();
+    let _: u64 = redis
+        .rpush(&dead, vec![entry, "{not json".to_owned()])
+        .await
+        .expect("rpush");
+    let warmer = common::start(&ns, &[]).await;
+    let ops = format!("http://{}", warmer.ops_addr);
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{ops}{path}"))
+            .bearer_auth(common::ADMIN)
+    };
+
+    let listed: serde_json::Value = call(reqwest::Method::GET, "/v1/results/dead?region=eu")
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed["total"], 2, "{listed}");
+    assert_eq!(listed["entries"][0]["match"], match_id.as_str(), "{listed}");
+    assert!(
+        listed["entries"][1]["match"].is_null(),
+        "unreadable: {listed}"
+    );
+
+    // Bad calls say what is wrong and move nothing.
+    let missing = call(reqwest::Method::POST, "/v1/results/dead/replay")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(missing.status(), 400);
+    let unknown = call(reqwest::Method::POST, "/v1/results/dead/replay?region=mars")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(unknown.status(), 404);
+    let still: u64 = redis.llen(&dead).await.expect("llen");
+    assert_eq!(still, 2);
+
+    let replayed: serde_json::Value =
+        call(reqwest::Method::POST, "/v1/results/dead/replay?region=eu")
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+    assert_eq!(replayed["replayed"], 2, "{replayed}");
+    // The valid one is stored; the unreadable one is set aside again.
+    drained(&redis, &keys.pool("eu").results_outbox()).await;
+    assert_eq!(
+        persistence::results::count(&db, &match_id)
+            .await
+            .expect("count"),
+        1
+    );
+    let left: Vec<String> = redis.lrange(&dead, 0, -1).await.expect("dead");
+    assert_eq!(left, vec!["{not json".to_owned()]);
+    warmer.stop().await.expect("stops");
+}
