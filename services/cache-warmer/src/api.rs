@@ -50,66 +50,70 @@ struct RegionQuery {
     region: String,
 }
 
+/// A refused operator call, as its response (boxed: a response is large).
+struct Refusal(Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// The region a dead-letter call names, if this deployment has it.
 fn known_region(
     shared: &Shared,
     query: Result<Query<RegionQuery>, QueryRejection>,
-) -> Result<String, Box<Response>> {
+) -> Result<String, Refusal> {
     let Ok(Query(RegionQuery { region })) = query else {
-        return Err(Box::new(refuse(
+        return Err(Refusal(Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "bad_request",
             "name the region: ?region=<region>",
-        )));
+        ))));
     };
     if !shared.config.regions.contains(&region) {
         let known: Vec<&str> = shared.config.regions.iter().map(String::as_str).collect();
-        return Err(Box::new(refuse(
+        return Err(Refusal(Box::new(refuse(
             StatusCode::NOT_FOUND,
             "not_found",
             format!(
                 "no region {region:?} here; the regions are {}",
                 known.join(", ")
             ),
-        )));
+        ))));
     }
     Ok(region)
+}
+
+/// Redis did not answer: 503, and nothing changed.
+fn redis_unavailable(err: fred::error::Error) -> Refusal {
+    Refusal(Box::new(refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        format!("cannot reach Redis: {err}; nothing was changed, retry"),
+    )))
 }
 
 async fn dead_letters(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<RegionQuery>, QueryRejection>,
-) -> Response {
-    let region = match known_region(&shared, query) {
-        Ok(region) => region,
-        Err(refusal) => return *refusal,
-    };
-    match crate::outbox::dead_letters::list(&shared, &region, 100).await {
-        Ok(listed) => Json(listed).into_response(),
-        Err(err) => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("cannot read Redis: {err}"),
-        ),
-    }
+) -> Result<Json<Value>, Refusal> {
+    let region = known_region(&shared, query)?;
+    let listed = crate::outbox::dead_letters::list(&shared, &region, 100)
+        .await
+        .map_err(redis_unavailable)?;
+    Ok(Json(listed))
 }
 
 async fn replay_dead_letters(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<RegionQuery>, QueryRejection>,
-) -> Response {
-    let region = match known_region(&shared, query) {
-        Ok(region) => region,
-        Err(refusal) => return *refusal,
-    };
-    match crate::outbox::dead_letters::replay(&shared, &region).await {
-        Ok(replayed) => Json(json!({"region": region, "replayed": replayed})).into_response(),
-        Err(err) => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("cannot reach Redis: {err}; nothing was moved, retry"),
-        ),
-    }
+) -> Result<Json<Value>, Refusal> {
+    let region = known_region(&shared, query)?;
+    let replayed = crate::outbox::dead_letters::replay(&shared, &region)
+        .await
+        .map_err(redis_unavailable)?;
+    Ok(Json(json!({"region": region, "replayed": replayed})))
 }
 
 fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
