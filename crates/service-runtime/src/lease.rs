@@ -114,11 +114,17 @@ pub enum Transition {
 /// Holds a lease for a unit of work on a schedule: tries to take it while not held and
 /// renews it while held, each every third of its TTL. The one lease loop every leased
 /// worker (a matchmaker's queue, a server pool's region) uses.
+///
+/// It also owns the unit's gauges ([`LeaseKeeper::with_unit_gauges`]): only the holder
+/// reports a unit's figures (the alarms take the maximum over instances), so whenever
+/// this instance stops holding the lease, however it learns so, the keeper sets them to
+/// zero, and a former holder's last figure never outvotes the new holder's.
 #[derive(Debug)]
 pub struct LeaseKeeper {
     lease: Lease,
     held: bool,
     next_check: tokio::time::Instant,
+    unit_gauges: Vec<metrics::Gauge>,
 }
 
 impl LeaseKeeper {
@@ -127,6 +133,21 @@ impl LeaseKeeper {
             lease,
             held: false,
             next_check: tokio::time::Instant::now(),
+            unit_gauges: Vec::new(),
+        }
+    }
+
+    /// The gauges that describe the unit this lease guards; zeroed when the lease goes.
+    pub fn with_unit_gauges(mut self, gauges: impl IntoIterator<Item = metrics::Gauge>) -> Self {
+        self.unit_gauges.extend(gauges);
+        self
+    }
+
+    /// No longer holding: the unit's gauges are the new holder's to report.
+    fn stop_holding(&mut self) {
+        self.held = false;
+        for gauge in &self.unit_gauges {
+            gauge.set(0.0);
         }
     }
 
@@ -159,7 +180,7 @@ impl LeaseKeeper {
                         Transition::Gained
                     }
                     (true, false) => {
-                        self.held = false;
+                        self.stop_holding();
                         Transition::Lost
                     }
                     _ => Transition::Unchanged,
@@ -174,7 +195,7 @@ impl LeaseKeeper {
 
     /// A fenced step found the lease gone: stop holding now.
     pub fn lost(&mut self) {
-        self.held = false;
+        self.stop_holding();
     }
 
     /// Lets the lease go (on shutdown), so another instance takes over at once.
@@ -182,9 +203,43 @@ impl LeaseKeeper {
         if !self.held {
             return;
         }
-        self.held = false;
+        self.stop_holding();
         if let Err(err) = self.lease.release(redis).await {
             tracing::warn!(lease = %self.lease.key(), error = %err, "could not release a lease; it lapses by itself");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keeper_that_stops_holding_zeroes_its_units_gauges() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let (depth, other) = metrics::with_local_recorder(&recorder, || {
+            (
+                metrics::gauge!("unit_depth", "region" => "eu"),
+                metrics::gauge!("unit_depth", "region" => "us"),
+            )
+        });
+        let mut keeper = LeaseKeeper::new(Lease::new("lease:eu", Duration::from_secs(5)))
+            .with_unit_gauges([depth.clone()]);
+        keeper.held = true;
+        depth.set(42.0);
+        other.set(7.0);
+        keeper.lost();
+        assert!(!keeper.is_held());
+        let rendered = handle.render();
+        assert!(
+            rendered.contains(r#"unit_depth{region="eu"} 0"#),
+            "{rendered}"
+        );
+        // Only the gauges it was given.
+        assert!(
+            rendered.contains(r#"unit_depth{region="us"} 7"#),
+            "{rendered}"
+        );
     }
 }

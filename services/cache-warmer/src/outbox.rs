@@ -47,11 +47,17 @@ enum Round {
 /// Drains `region`'s outbox while holding its lease, until `stop`.
 pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
     let keys = shared.keys.pool(&region);
+    // The new holder reports the depth; the keeper zeroes this instance's figure when it
+    // stops holding the outbox (the alarms take the maximum over instances).
     let mut keeper = LeaseKeeper::new(Lease::with_owner(
         keys.results_lease(),
         shared.instance_id.clone(),
         Duration::from_millis(shared.config.warmer.lease_ms),
-    ));
+    ))
+    .with_unit_gauges([metrics::gauge!(
+        "rallypoint_results_outbox_depth",
+        "region" => region.to_owned()
+    )]);
     let poll = Duration::from_millis(shared.config.warmer.results_poll_ms);
     let mut backoff = poll;
     while !stop.is_cancelled() {
@@ -61,10 +67,6 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
             }
             Transition::Lost => {
                 tracing::info!(%region, "committing results: outbox lease lost to another instance");
-                // The new holder reports the depth; this instance's last figure must not
-                // outvote it (the alarms take the maximum over instances).
-                metrics::gauge!("rallypoint_results_outbox_depth", "region" => region.to_owned())
-                    .set(0.0);
             }
             Transition::Unchanged => {}
         }

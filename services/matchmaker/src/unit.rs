@@ -68,6 +68,10 @@ struct Worker {
     /// How long each tick's work took, against `tick_ms`: a queue too large for its
     /// period shows here first (`rallypoint_matchmaker_tick_seconds`).
     tick_seconds: metrics::Histogram,
+    /// The queue's size and oldest wait, while this instance holds it (the lease keeper
+    /// zeroes them when it stops).
+    queued: metrics::Gauge,
+    oldest_wait: metrics::Gauge,
 }
 
 /// Works `queue`/`region` until `stop`, then lets the lease go.
@@ -92,18 +96,17 @@ pub async fn run(
     let tick = Duration::from_millis(config.tick_ms);
     let session_round_ticks = (config.session_check_ms / config.tick_ms).max(1) as usize;
     let now = Instant::now();
-    let tick_seconds = metrics::histogram!(
-        "rallypoint_matchmaker_tick_seconds",
-        "queue" => queue.clone(),
-        "region" => region.clone()
-    );
+    let labels = [("queue", queue.clone()), ("region", region.clone())];
+    let tick_seconds = metrics::histogram!("rallypoint_matchmaker_tick_seconds", &labels);
+    let queued = metrics::gauge!("rallypoint_matchmaker_queued", &labels);
+    let oldest_wait = metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels);
 
     let mut worker = Worker {
         shared,
         queue,
         region,
         definition,
-        lease: LeaseKeeper::new(lease),
+        lease: LeaseKeeper::new(lease).with_unit_gauges([queued.clone(), oldest_wait.clone()]),
         holder,
         mirror: None,
         next_resync: now,
@@ -114,6 +117,8 @@ pub async fn run(
         next_session_round: now,
         disconnected: HashMap::new(),
         tick_seconds,
+        queued,
+        oldest_wait,
     };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,16 +165,6 @@ impl Worker {
 
     fn set_held(&self, held: bool) {
         self.shared.held.set(&self.queue, &self.region, held);
-        if !held {
-            // The new holder reports the queue; zero here, so this instance's last figures
-            // never outvote its (the alarms take the maximum over instances).
-            let labels = [
-                ("queue", self.queue.clone()),
-                ("region", self.region.clone()),
-            ];
-            metrics::gauge!("rallypoint_matchmaker_queued", &labels).set(0.0);
-            metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels).set(0.0);
-        }
     }
 
     fn lose(&mut self, why: &str) {
@@ -210,16 +205,11 @@ impl Worker {
         self.check_sessions().await?;
         self.form_and_claim().await?;
         if let Some(mirror) = &self.mirror {
-            let labels = [
-                ("queue", self.queue.clone()),
-                ("region", self.region.clone()),
-            ];
-            metrics::gauge!("rallypoint_matchmaker_queued", &labels).set(mirror.len() as f64);
+            self.queued.set(mirror.len() as f64);
             let oldest = mirror
                 .oldest_enqueued_ms()
                 .map_or(0, |at| now_ms().saturating_sub(at));
-            metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels)
-                .set(oldest as f64 / 1000.0);
+            self.oldest_wait.set(oldest as f64 / 1000.0);
         }
         Ok(())
     }

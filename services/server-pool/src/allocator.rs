@@ -70,7 +70,8 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         pool.allocator_lease(),
         &owner,
         Duration::from_millis(config.lease_ms),
-    ));
+    ))
+    .with_unit_gauges(crate::ops::region_gauges(&region));
     // Hints wake the loop early; the tick catches whatever a lost hint would have said.
     let woken = Arc::new(Notify::new());
     let hints = {
@@ -95,10 +96,7 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         }
         match lease.check(&shared.redis).await {
             Transition::Gained => tracing::info!(region, "allocating for the region"),
-            Transition::Lost => {
-                tracing::info!(region, "no longer allocating for the region");
-                crate::ops::clear_region_gauges(&region);
-            }
+            Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
             Transition::Unchanged => {}
         }
         if !lease.is_held() {
@@ -109,7 +107,6 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         {
             if matches!(err, AllocateError::NotHolder) {
                 lease.lost();
-                crate::ops::clear_region_gauges(&region);
                 continue;
             }
             metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
@@ -132,7 +129,6 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         }
     }
     lease.release(&shared.redis).await;
-    crate::ops::clear_region_gauges(&region);
     drop(hints);
 }
 

@@ -79,11 +79,14 @@ pub enum Gauges {
     Leave,
 }
 
-/// The region's gauges of an instance that stopped allocating for it: zero, so they never
+/// The region's gauges only its allocator reports (free capacity, pending matches): its
+/// lease keeper zeroes them when the instance stops allocating there, so they never
 /// outvote the holder's.
-pub fn clear_region_gauges(region: &str) {
-    metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned()).set(0.0);
-    metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()).set(0.0);
+pub fn region_gauges(region: &str) -> [metrics::Gauge; 2] {
+    [
+        metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned()),
+        metrics::gauge!("rallypoint_pool_pending", "region" => region.to_owned()),
+    ]
 }
 
 /// A region's servers and counters; with [`Gauges::Publish`] also its gauges.
