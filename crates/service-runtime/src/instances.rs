@@ -139,6 +139,27 @@ impl Registry {
         Ok(lapses.is_some_and(|at| at > now_ms() as f64))
     }
 
+    /// How many instances of `service` are live.
+    pub async fn count_live(
+        &self,
+        redis: &Client,
+        service: &str,
+    ) -> Result<usize, fred::error::Error> {
+        let members: Vec<String> = redis
+            .zrangebyscore(
+                self.keys.instances().all(),
+                now_ms() as f64,
+                "+inf",
+                false,
+                None,
+            )
+            .await?;
+        Ok(members
+            .iter()
+            .filter(|m| m.split_once('/').is_some_and(|(s, _)| s == service))
+            .count())
+    }
+
     /// Every live instance, optionally of one service.
     pub async fn live(
         &self,

@@ -6,8 +6,13 @@
 //! instance that paused past its TTL can never extend or delete a lease another instance
 //! has since taken. Scripts that do leased work can check the token too (fencing): the
 //! lease key of a queue lives in the queue's slot for that reason (see `core_keys`).
+//!
+//! Units spread over a service's instances by [`FairShare`]: an instance holding more
+//! than its share (units / live instances, rounded up) hands the excess back, and one at
+//! its share lets less busy instances try first, so a task added by scale-out gets work.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use fred::prelude::Client;
@@ -125,6 +130,9 @@ pub struct LeaseKeeper {
     held: bool,
     next_check: tokio::time::Instant,
     unit_gauges: Vec<metrics::Gauge>,
+    share: Option<Arc<FairShare>>,
+    /// At its share, the keeper skips one chance to take a free lease (others go first).
+    deferred: bool,
 }
 
 impl LeaseKeeper {
@@ -134,7 +142,16 @@ impl LeaseKeeper {
             held: false,
             next_check: tokio::time::Instant::now(),
             unit_gauges: Vec::new(),
+            share: None,
+            deferred: false,
         }
+    }
+
+    /// Counts this lease in `share`, the units of one kind this instance holds, and keeps
+    /// this instance near its fair share of them ([`FairShare`]).
+    pub fn with_share(mut self, share: Arc<FairShare>) -> Self {
+        self.share = Some(share);
+        self
     }
 
     /// The gauges that describe the unit this lease guards; zeroed when the lease goes.
@@ -145,9 +162,21 @@ impl LeaseKeeper {
 
     /// No longer holding: the unit's gauges are the new holder's to report.
     fn stop_holding(&mut self) {
+        if self.held
+            && let Some(share) = &self.share
+        {
+            share.left();
+        }
         self.held = false;
         for gauge in &self.unit_gauges {
             gauge.set(0.0);
+        }
+    }
+
+    fn start_holding(&mut self) {
+        self.held = true;
+        if let Some(share) = &self.share {
+            share.joined();
         }
     }
 
@@ -166,6 +195,29 @@ impl LeaseKeeper {
         if now < self.next_check {
             return Transition::Unchanged;
         }
+        let interval = renew_interval(self.lease.ttl());
+        if let Some(share) = self.share.clone() {
+            if self.held && share.hand_back_one() {
+                // More than our share: give this unit to a less busy instance. Wait two
+                // rounds before trying again, so one of them takes it first.
+                tracing::info!(lease = %self.lease.key(), "holding more than this instance's share; handing the unit to another instance");
+                if let Err(err) = self.lease.release(redis).await {
+                    tracing::debug!(lease = %self.lease.key(), error = %err, "could not release; the lease lapses by itself");
+                }
+                self.held = false; // `hand_back_one` already counted it out
+                for gauge in &self.unit_gauges {
+                    gauge.set(0.0);
+                }
+                self.next_check = now + 2 * interval;
+                return Transition::Lost;
+            }
+            if !self.held && share.at_share() && !self.deferred {
+                self.deferred = true;
+                self.next_check = now + interval;
+                return Transition::Unchanged;
+            }
+            self.deferred = false;
+        }
         let result = if self.held {
             self.lease.renew(redis).await
         } else {
@@ -173,10 +225,10 @@ impl LeaseKeeper {
         };
         match result {
             Ok(held) => {
-                self.next_check = now + renew_interval(self.lease.ttl());
+                self.next_check = now + interval;
                 match (self.held, held) {
                     (false, true) => {
-                        self.held = true;
+                        self.start_holding();
                         Transition::Gained
                     }
                     (true, false) => {
@@ -210,9 +262,127 @@ impl LeaseKeeper {
     }
 }
 
+/// The units of one kind (queue-regions, regions) this instance holds, against its fair
+/// share of them: `ceil(units / live instances of the service)`, refreshed from the
+/// instance registry ([`FairShare::spawn_refresh`]). Shared by the instance's lease
+/// keepers of that kind ([`LeaseKeeper::with_share`]).
+#[derive(Debug)]
+pub struct FairShare {
+    units: usize,
+    held: AtomicUsize,
+    fair: AtomicUsize,
+}
+
+impl FairShare {
+    /// `units` units; until the first refresh this instance may hold them all.
+    pub fn new(units: usize) -> Arc<Self> {
+        Arc::new(Self {
+            units,
+            held: AtomicUsize::new(0),
+            fair: AtomicUsize::new(units.max(1)),
+        })
+    }
+
+    /// Units held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// This instance's share now.
+    pub fn fair(&self) -> usize {
+        self.fair.load(Ordering::Relaxed)
+    }
+
+    /// Sets the share for `instances` live instances of the service.
+    pub fn set_instances(&self, instances: usize) {
+        let fair = self.units.div_ceil(instances.max(1)).max(1);
+        self.fair.store(fair, Ordering::Relaxed);
+    }
+
+    fn joined(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn left(&self) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| h.checked_sub(1));
+    }
+
+    fn at_share(&self) -> bool {
+        self.held() >= self.fair()
+    }
+
+    /// Counts one unit out if this instance holds more than its share: true means the
+    /// caller must give its unit back. Several keepers asking at once hand back only the
+    /// excess.
+    fn hand_back_one(&self) -> bool {
+        let fair = self.fair();
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                (h > fair).then(|| h - 1)
+            })
+            .is_ok()
+    }
+
+    /// Refreshes the share every `interval` from how many instances of `service` the
+    /// registry lists as live, until `stop`.
+    pub fn spawn_refresh(
+        self: &Arc<Self>,
+        registry: crate::instances::Registry,
+        redis: Client,
+        service: &'static str,
+        interval: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let share = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = ticker.tick() => match registry.count_live(&redis, service).await {
+                        Ok(instances) => share.set_instances(instances),
+                        Err(err) => tracing::debug!(error = %err, "cannot count live instances; keeping the current share"),
+                    },
+                }
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_hands_back_only_the_excess() {
+        let share = FairShare::new(4);
+        for _ in 0..4 {
+            share.joined();
+        }
+        // Alone: all four are ours.
+        assert!(!share.hand_back_one());
+        // A second instance appears: two are ours; exactly two are handed back however
+        // many keepers ask.
+        share.set_instances(2);
+        assert_eq!(share.fair(), 2);
+        let handed = (0..4).filter(|_| share.hand_back_one()).count();
+        assert_eq!((handed, share.held()), (2, 2));
+        assert!(share.at_share());
+        // Three instances, four units: a share of two (rounded up), so nothing moves.
+        share.set_instances(3);
+        assert_eq!(share.fair(), 2);
+        assert!(!share.hand_back_one());
+        // No instance listed (a registry hiccup) never means a share of zero.
+        share.set_instances(0);
+        assert_eq!(share.fair(), 4);
+        share.left();
+        share.left();
+        share.left();
+        assert_eq!(share.held(), 0, "never below zero");
+    }
 
     #[test]
     fn a_keeper_that_stops_holding_zeroes_its_units_gauges() {

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, LoadedConfig};
 use crate::instances::{InstanceInfo, Registry, StatsSource, now_ms};
+use crate::lease::FairShare;
 use crate::ops::{self, OpsServer};
 use crate::publish::Publisher;
 use crate::readiness::Readiness;
@@ -91,6 +93,23 @@ pub struct ServiceContext {
     pub registry: Registry,
     /// Fires when the service must stop taking work and drain.
     pub shutdown: CancellationToken,
+}
+
+impl ServiceContext {
+    /// A [`FairShare`] of `units` leased units for this instance, kept current from the
+    /// instance registry (every `instance.announce_interval_ms`) until `stop`. Give it to
+    /// each of the units' lease keepers ([`crate::lease::LeaseKeeper::with_share`]).
+    pub fn fair_share(&self, units: usize, stop: CancellationToken) -> Arc<FairShare> {
+        let share = FairShare::new(units);
+        let _refresh = share.spawn_refresh(
+            self.registry.clone(),
+            self.redis.clone(),
+            self.service,
+            Duration::from_millis(self.config.common.instance.announce_interval_ms),
+            stop,
+        );
+        share
+    }
 }
 
 /// A service started by [`start`].

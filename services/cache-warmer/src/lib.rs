@@ -120,10 +120,13 @@ max_body_bytes = 65536
         } = self;
         let stop = ctx.shutdown.child_token();
         let mut workers = Vec::new();
+        // The regions' outboxes spread over the cache-warmer's instances.
+        let share = ctx.fair_share(shared.config.regions.len(), stop.clone());
         for region in shared.config.regions.iter().cloned() {
             workers.push(tokio::spawn(outbox::run(
                 shared.clone(),
                 region,
+                share.clone(),
                 stop.clone(),
             )));
         }

@@ -45,7 +45,12 @@ enum Round {
 }
 
 /// Drains `region`'s outbox while holding its lease, until `stop`.
-pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
+pub async fn run(
+    shared: Arc<Shared>,
+    region: String,
+    share: Arc<service_runtime::lease::FairShare>,
+    stop: CancellationToken,
+) {
     let keys = shared.keys.pool(&region);
     // The new holder reports the depth; the keeper zeroes this instance's figure when it
     // stops holding the outbox (the alarms take the maximum over instances).
@@ -57,7 +62,8 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
     .with_unit_gauges([metrics::gauge!(
         "rallypoint_results_outbox_depth",
         "region" => region.to_owned()
-    )]);
+    )])
+    .with_share(share);
     let poll = Duration::from_millis(shared.config.warmer.results_poll_ms);
     let mut backoff = poll;
     while !stop.is_cancelled() {

@@ -104,7 +104,7 @@ match_ttl_ms = 3600000
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let stop = ctx.shutdown.child_token();
-        let workers: Vec<_> = self
+        let units: Vec<_> = self
             .shared
             .config
             .matchmaking
@@ -116,12 +116,20 @@ match_ttl_ms = 3600000
                     .iter()
                     .map(move |region| (queue.clone(), region.clone(), definition.clone()))
             })
+            .collect();
+        // The queue-regions spread over the matchmaker's instances.
+        let share = ctx.fair_share(units.len(), stop.clone());
+        let workers: Vec<_> = units
+            .into_iter()
             .map(|(queue, region, definition)| {
                 tokio::spawn(unit::run(
                     self.shared.clone(),
-                    queue,
-                    region,
-                    definition,
+                    unit::Unit {
+                        queue,
+                        region,
+                        definition,
+                    },
+                    share.clone(),
                     stop.clone(),
                 ))
             })

@@ -74,14 +74,27 @@ struct Worker {
     oldest_wait: metrics::Gauge,
 }
 
-/// Works `queue`/`region` until `stop`, then lets the lease go.
+/// One queue-region and its definition.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub queue: String,
+    pub region: String,
+    pub definition: QueueDefinition,
+}
+
+/// Works `unit` until `stop` (while holding its lease, and while `share` says this
+/// instance should), then lets the lease go.
 pub async fn run(
     shared: Arc<Shared>,
-    queue: String,
-    region: String,
-    definition: QueueDefinition,
+    unit: Unit,
+    share: Arc<service_runtime::lease::FairShare>,
     stop: CancellationToken,
 ) {
+    let Unit {
+        queue,
+        region,
+        definition,
+    } = unit;
     let config = &shared.config.matchmaker;
     let owner = format!("{}/{queue}/{region}", shared.instance_id);
     let lease_key = shared.keys.queue(&queue, &region).lease();
@@ -106,7 +119,9 @@ pub async fn run(
         queue,
         region,
         definition,
-        lease: LeaseKeeper::new(lease).with_unit_gauges([queued.clone(), oldest_wait.clone()]),
+        lease: LeaseKeeper::new(lease)
+            .with_unit_gauges([queued.clone(), oldest_wait.clone()])
+            .with_share(share),
         holder,
         mirror: None,
         next_resync: now,

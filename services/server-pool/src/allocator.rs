@@ -61,7 +61,12 @@ impl RegionMetrics {
 }
 
 /// Allocates for `region` until `stop`, while holding its lease.
-pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
+pub async fn run(
+    shared: Arc<Shared>,
+    region: String,
+    share: Arc<service_runtime::lease::FairShare>,
+    stop: CancellationToken,
+) {
     let config = &shared.config.pool;
     let region_metrics = RegionMetrics::new(&region);
     let pool = shared.keys.pool(&region);
@@ -71,7 +76,8 @@ pub async fn run(shared: Arc<Shared>, region: String, stop: CancellationToken) {
         &owner,
         Duration::from_millis(config.lease_ms),
     ))
-    .with_unit_gauges(crate::ops::region_gauges(&region));
+    .with_unit_gauges(crate::ops::region_gauges(&region))
+    .with_share(share);
     // Hints wake the loop early; the tick catches whatever a lost hint would have said.
     let woken = Arc::new(Notify::new());
     let hints = {

@@ -133,12 +133,19 @@ max_body_bytes = 65536
             listener, shared, ..
         } = self;
         let stop = ctx.shutdown.child_token();
+        // The regions spread over the pool's instances.
+        let share = ctx.fair_share(shared.config.regions.len(), stop.clone());
         let allocators: Vec<_> = shared
             .config
             .regions
             .iter()
             .map(|region| {
-                tokio::spawn(allocator::run(shared.clone(), region.clone(), stop.clone()))
+                tokio::spawn(allocator::run(
+                    shared.clone(),
+                    region.clone(),
+                    share.clone(),
+                    stop.clone(),
+                ))
             })
             .collect();
         let server = axum::serve(listener, api::router(shared.clone()))
