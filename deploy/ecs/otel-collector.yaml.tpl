@@ -20,7 +20,8 @@
 #     rallypoint_results_outbox_depth_by_task            results not yet in PostgreSQL, regions it holds
 #     rallypoint_redis_up                                1 while Redis answers (alarm)
 #   per region (alarms): rallypoint_pool_free_capacity, rallypoint_pool_pending,
-#     rallypoint_results_outbox_depth; per queue and region: rallypoint_matchmaker_queued,
+#     rallypoint_results_outbox_depth, rallypoint_results_dead_letters (cluster-wide, the
+#     same on every cache-warmer); per queue and region: rallypoint_matchmaker_queued,
 #     rallypoint_matchmaker_oldest_wait_seconds.
 # Only the instance holding a unit (queue-region, region) sets its gauges, so a region's
 # value is read with Maximum across tasks.
@@ -109,6 +110,7 @@ exporters:
           - "^rallypoint_pool_free_capacity$"
           - "^rallypoint_pool_pending$"
           - "^rallypoint_results_outbox_depth$"
+          - "^rallypoint_results_dead_letters$"
       - dimensions: [[Cluster, Service, queue, region]]
         metric_name_selectors:
           - "^rallypoint_matchmaker_queued$"

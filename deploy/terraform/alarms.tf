@@ -80,6 +80,25 @@ resource "aws_cloudwatch_metric_alarm" "outbox_depth_high" {
   ok_actions          = var.alarm_actions
 }
 
+# Results were set aside (unreadable, or refused by PostgreSQL as data): they are not
+# rated until an operator fixes the cause and replays them (rallyctl dead-letters).
+resource "aws_cloudwatch_metric_alarm" "results_dead_letters" {
+  for_each            = toset(var.regions)
+  alarm_name          = "${var.name}-results-dead-letters-${each.key}"
+  alarm_description   = "Results of region ${each.key} wait in the dead-letter list (rallypoint_results_dead_letters): see rallyctl dead-letters."
+  namespace           = var.cloudwatch_namespace
+  metric_name         = "rallypoint_results_dead_letters"
+  dimensions          = merge(local.alarm_dims["cache-warmer"], { region = each.key })
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}
+
 # A service's instances cannot reach Redis (rallypoint_redis_up is 1 while the health
 # probe gets answers from every master). No data counts as down: the tasks or their
 # sidecars are gone.

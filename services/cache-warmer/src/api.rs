@@ -228,6 +228,10 @@ async fn figures(shared: &Shared, probe: Probe) -> Result<Value, fred::error::Er
     let outboxes = crate::outbox::depths(shared).await?;
     let mut regions = serde_json::Map::new();
     for (region, depth, dead) in outboxes {
+        // Cluster-wide (read from Redis), so every instance reports the same level: the
+        // dead-letters alarm reads the Maximum over tasks and clears once they are replayed.
+        metrics::gauge!("rallypoint_results_dead_letters", "region" => region.clone())
+            .set(dead as f64);
         regions.insert(region, json!({ "outbox": depth, "dead_letters": dead }));
     }
     let counters: BTreeMap<String, u64> = shared

@@ -526,5 +526,23 @@ async fn an_operator_lists_and_replays_dead_letters_and_the_results_are_stored()
     );
     let left: Vec<String> = redis.lrange(&dead, 0, -1).await.expect("dead");
     assert_eq!(left, vec!["{not json".to_owned()]);
+    // The level the alarm reads follows: one left.
+    let gauge = testkit::wait_until(
+        "the dead-letters gauge",
+        Duration::from_secs(10),
+        || async {
+            let metrics = reqwest::get(format!("{ops}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            metrics
+                .contains(r#"rallypoint_results_dead_letters{region="eu"} 1"#)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(gauge.is_ok(), "{gauge:?}");
     warmer.stop().await.expect("stops");
 }
