@@ -70,6 +70,9 @@ DUMMY_SECRETS = {
     "RALLYPOINT_REDIS__PASSWORD": "dummy-redis-auth-token-0123456789",
     "RALLYPOINT_GATEWAY__JWT_SECRET": "dummy-jwt-secret-0123456789abcdef",
     "RALLYPOINT_POOL__TOKEN": "dummy-pool-token-0123456789abcdef",
+    # Set only during a rotation (deploy/OPERATIONS.md section 5).
+    "RALLYPOINT_GATEWAY__PREVIOUS_JWT_SECRET": "dummy-old-jwt-secret-0123456789",
+    "RALLYPOINT_POOL__PREVIOUS_TOKEN": "dummy-old-pool-token-0123456789",
     "RALLYPOINT_OPS__ADMIN_TOKEN": "dummy-admin-token-0123456789abcdef",
     "RALLYPOINT_DATABASE__URL": "postgres://rallypoint:dummy@db.invalid:5432/rallypoint",
 }

@@ -93,6 +93,28 @@ async fn one_trace_follows_a_player_from_queue_join_to_match_found() {
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
     ];
     let stack = Stack::start_with_env(&ns, Sizes::SMALL, testkit::redis_urls(), &env).await;
+    // The trace rides in the queue's change log, which the holder follows once it has
+    // loaded the queue: wait for its first tick on duel/eu (a join before that is in
+    // its first snapshot, which carries no trace).
+    let metrics = format!("http://{}/metrics", stack.matchmakers[0].ops_addr);
+    testkit::wait_until(
+        "the matchmaker to work duel/eu",
+        Duration::from_secs(30),
+        || {
+            let metrics = metrics.clone();
+            async move {
+                let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+                text.lines()
+                    .filter(|l| l.starts_with("rallypoint_matchmaker_tick_seconds_count"))
+                    .filter(|l| l.contains(r#"queue="duel""#) && l.contains(r#"region="eu""#))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .any(|n| n > 0.0)
+                    .then_some(())
+            }
+        },
+    )
+    .await
+    .expect("the queue is held and loaded");
     let urls = stack.gateway_urls();
     let mut players = vec![
         Player::connect(&format!("a-{ns}"), vec![urls[0].clone()], false).await,

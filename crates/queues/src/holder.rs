@@ -30,8 +30,9 @@ pub struct QueuedTicket {
     pub player: String,
     pub rating: f64,
     pub enqueued_ms: u64,
-    /// The `traceparent` of the `queue.join` that queued it, when traced (kept with the
-    /// player in the queue's index and change log).
+    /// The `traceparent` of the `queue.join` that queued it, when traced (from the change
+    /// log, as an optional last field that older readers ignore; a snapshot does not
+    /// carry it).
     pub trace: Option<String>,
 }
 
@@ -115,14 +116,15 @@ impl QueueHolder {
         let tickets = rest
             .chunks_exact(4)
             .filter_map(|c| {
-                // The index holds "player" or "player traceparent".
-                let mut player = c[1].split(' ');
                 Some(QueuedTicket {
                     id: c[0].clone(),
-                    player: player.next()?.to_owned(),
-                    trace: player.next().map(str::to_owned),
+                    player: c[1].clone(),
                     rating: c[2].parse().ok()?,
                     enqueued_ms: c[3].parse::<f64>().ok()? as u64,
+                    // Not kept in the index (an older matchmaker reads its values as
+                    // player ids): a resync keeps what the change log gave
+                    // (the matchmaker's `Mirror::keep_traces`).
+                    trace: None,
                 })
             })
             .collect();

@@ -139,16 +139,23 @@ impl Registry {
         Ok(lapses.is_some_and(|at| at > now_ms() as f64))
     }
 
-    /// How many instances of `service` are live.
+    /// How many instances of `service` announced themselves within `within` (entries are
+    /// announced for `ttl`). Shorter than the entry's life: a killed instance stops
+    /// counting well before its entry lapses.
     pub async fn count_live(
         &self,
         redis: &Client,
         service: &str,
+        within: Duration,
+        ttl: Duration,
     ) -> Result<usize, fred::error::Error> {
+        // An entry announced at `t` lapses at `t + ttl`: announced since `now - within`
+        // means lapsing after `now + ttl - within`.
+        let since = (now_ms() + ttl.as_millis() as u64).saturating_sub(within.as_millis() as u64);
         let members: Vec<String> = redis
             .zrangebyscore(
                 self.keys.instances().all(),
-                now_ms() as f64,
+                since as f64,
                 "+inf",
                 false,
                 None,

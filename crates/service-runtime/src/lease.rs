@@ -133,6 +133,9 @@ pub struct LeaseKeeper {
     share: Option<Arc<FairShare>>,
     /// At its share, the keeper skips one chance to take a free lease (others go first).
     deferred: bool,
+    /// When this instance last took the lease: a unit is kept a while before being
+    /// handed back, so units do not bounce while instance counts settle.
+    held_since: tokio::time::Instant,
 }
 
 impl LeaseKeeper {
@@ -144,6 +147,7 @@ impl LeaseKeeper {
             unit_gauges: Vec::new(),
             share: None,
             deferred: false,
+            held_since: tokio::time::Instant::now(),
         }
     }
 
@@ -175,6 +179,7 @@ impl LeaseKeeper {
 
     fn start_holding(&mut self) {
         self.held = true;
+        self.held_since = tokio::time::Instant::now();
         if let Some(share) = &self.share {
             share.joined();
         }
@@ -197,7 +202,8 @@ impl LeaseKeeper {
         }
         let interval = renew_interval(self.lease.ttl());
         if let Some(share) = self.share.clone() {
-            if self.held && share.hand_back_one() {
+            let settled = now.duration_since(self.held_since) >= 3 * interval;
+            if self.held && settled && share.hand_back_one() {
                 // More than our share: give this unit to a less busy instance. Wait two
                 // rounds before trying again, so one of them takes it first.
                 tracing::info!(lease = %self.lease.key(), "holding more than this instance's share; handing the unit to another instance");
@@ -325,14 +331,15 @@ impl FairShare {
             .is_ok()
     }
 
-    /// Refreshes the share every `interval` from how many instances of `service` the
-    /// registry lists as live, until `stop`.
+    /// Refreshes the share every `interval` from how many instances of `service`
+    /// announced themselves in the last three intervals (entries live `ttl`), until `stop`.
     pub fn spawn_refresh(
         self: &Arc<Self>,
         registry: crate::instances::Registry,
         redis: Client,
         service: &'static str,
         interval: Duration,
+        ttl: Duration,
         stop: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let share = self.clone();
@@ -342,7 +349,7 @@ impl FairShare {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    _ = ticker.tick() => match registry.count_live(&redis, service).await {
+                    _ = ticker.tick() => match registry.count_live(&redis, service, 3 * interval, ttl).await {
                         Ok(instances) => share.set_instances(instances),
                         Err(err) => tracing::debug!(error = %err, "cannot count live instances; keeping the current share"),
                     },

@@ -106,6 +106,7 @@ impl ServiceContext {
             self.redis.clone(),
             self.service,
             Duration::from_millis(self.config.common.instance.announce_interval_ms),
+            Duration::from_millis(self.config.common.instance.announce_ttl_ms),
             stop,
         );
         share

@@ -85,6 +85,11 @@ pub async fn run_until(
         .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
     let address = listener.local_addr()?.to_string();
     let pool = Arc::new(PoolClient::new(args.pool.clone(), args.token.clone())?);
+    if args.next_token.as_deref().is_some_and(str::is_empty) {
+        anyhow::bail!(
+            "--next-token / SIM_POOL_NEXT_TOKEN is empty: give the next pool token, or leave it out"
+        );
+    }
     let secrets = std::iter::once(&args.token)
         .chain(args.next_token.as_ref())
         .map(|t| t.as_bytes().to_vec())

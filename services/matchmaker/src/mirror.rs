@@ -50,6 +50,18 @@ impl Mirror {
         self.by_rating.insert((key, ticket.id.clone()), ticket);
     }
 
+    /// Copies each ticket's trace context from `previous` (the mirror this one replaces on
+    /// a resync), so a player who waits across a resync stays in their trace.
+    pub fn keep_traces(&mut self, previous: &Mirror) {
+        for ticket in self.by_rating.values_mut() {
+            if ticket.trace.is_none()
+                && let Some(old) = previous.get(&ticket.id)
+            {
+                ticket.trace.clone_from(&old.trace);
+            }
+        }
+    }
+
     pub fn remove(&mut self, id: &str) -> Option<QueuedTicket> {
         let (key, enqueued_ms) = self.places.remove(id)?;
         self.by_age.remove(&(enqueued_ms, id.to_owned()));
@@ -112,5 +124,36 @@ impl Mirror {
     /// Every ticket, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &QueuedTicket> {
         self.by_rating.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(id: &str, trace: Option<&str>) -> QueuedTicket {
+        QueuedTicket {
+            id: id.into(),
+            player: format!("p-{id}"),
+            rating: 1500.0,
+            enqueued_ms: 1,
+            trace: trace.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_resync_keeps_the_traces_the_change_log_gave() {
+        let before = Mirror::load(vec![
+            ticket("a", Some("trace-a")),
+            ticket("gone", Some("x")),
+        ]);
+        let mut after = Mirror::load(vec![ticket("a", None), ticket("new", None)]);
+        after.keep_traces(&before);
+        assert_eq!(
+            after.get("a").and_then(|t| t.trace.as_deref()),
+            Some("trace-a")
+        );
+        assert_eq!(after.get("new").and_then(|t| t.trace.as_deref()), None);
+        assert!(after.get("gone").is_none());
     }
 }

@@ -198,7 +198,12 @@ impl Worker {
                 self.lose("the lease was lost (snapshot)");
                 return Ok(());
             };
-            self.mirror = Some(Mirror::load(tickets));
+            let mut reloaded = Mirror::load(tickets);
+            // A snapshot does not carry trace context: keep what the change log gave.
+            if let Some(previous) = &self.mirror {
+                reloaded.keep_traces(previous);
+            }
+            self.mirror = Some(reloaded);
             self.next_resync = now + Duration::from_millis(self.shared.config.matchmaker.resync_ms);
         } else {
             let Fenced::Held(changes) = self.holder.changes().await? else {

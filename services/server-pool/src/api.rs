@@ -188,21 +188,27 @@ async fn register(
 /// The region of a registered server; 410 for a server that left by a drain (it must
 /// not register again by itself), 404 for one the pool does not know (register again).
 async fn region_of(shared: &Shared, server: &Id) -> Result<String, Failure> {
-    if let Some(region) = shared.registry.region_of(server.as_str()).await? {
-        return Ok(region);
+    match shared.registry.region_of(server.as_str()).await? {
+        Some(region) => Ok(region),
+        None => Err(gone_or_unknown(shared, server).await),
     }
-    if shared.registry.was_drained(server.as_str()).await? {
-        return Err(Failure::new(
+}
+
+/// Why the pool does not have `server`: 410 when it was drained, else 404.
+async fn gone_or_unknown(shared: &Shared, server: &Id) -> Failure {
+    match shared.registry.was_drained(server.as_str()).await {
+        Ok(true) => Failure::new(
             StatusCode::GONE,
             "drained",
             format!(
                 "server {server} was drained and has left the pool: stop heartbeating; register again only to rejoin"
             ),
-        ));
+        ),
+        Ok(false) => {
+            Failure::not_found(format!("server {server} is not registered: register again"))
+        }
+        Err(err) => err.into(),
     }
-    Err(Failure::not_found(format!(
-        "server {server} is not registered: register again"
-    )))
 }
 
 async fn heartbeat(
@@ -226,10 +232,9 @@ async fn heartbeat(
     {
         Beat::Alive => false,
         Beat::Draining => true,
-        Beat::Unknown => {
-            return Err(Failure::not_found(format!(
-                "server {server} is not registered: register again"
-            )));
+        Beat::Left | Beat::Unknown => {
+            // Gone between the region lookup and the heartbeat: drained, or forgotten.
+            return Err(gone_or_unknown(&shared, &server).await);
         }
     };
     let assignments = shared

@@ -46,6 +46,8 @@ pub enum Beat {
     Alive,
     /// Alive, and draining: no new games; it leaves when its games end.
     Draining,
+    /// It was draining and has no game left: it has left the pool now.
+    Left,
     /// Unknown or found dead: it must register again.
     Unknown,
 }
@@ -125,12 +127,19 @@ impl Registry {
         Ok(match known {
             1 => Beat::Alive,
             2 => Beat::Draining,
+            3 => {
+                self.forget_drained(server).await?;
+                Beat::Left
+            }
             _ => Beat::Unknown,
         })
     }
 
-    /// Stops allocating to `server`; it leaves once its games end.
+    /// Stops allocating to `server`; it leaves once its games end. It is marked drained
+    /// first, so from now on a heartbeat that finds it gone (left, or reaped while
+    /// draining) answers 410 rather than 404, whichever order things happen in.
     pub async fn drain(&self, region: &str, server: &str) -> Result<Drained, fred::error::Error> {
+        self.mark_drained(server).await?;
         let outcome: String = DRAIN
             .evalsha_with_reload(
                 &self.redis,
@@ -144,7 +153,10 @@ impl Registry {
                 Drained::Left
             }
             "draining" => Drained::Draining,
-            _ => Drained::Unknown,
+            _ => {
+                let _: i64 = self.redis.del(self.keys.server_drained(server)).await?;
+                Drained::Unknown
+            }
         })
     }
 
@@ -155,23 +167,25 @@ impl Registry {
         Ok(())
     }
 
-    /// Drops a server that left by a drain from the id -> region map, and remembers for
-    /// a while that it was drained (its heartbeats get 410, not 404).
+    /// Drops a server that left by a drain from the id -> region map, remembering for
+    /// [`core_keys::ttl::DRAINED_SERVER`] from now that it was drained.
     pub async fn forget_drained(&self, server: &str) -> Result<(), fred::error::Error> {
-        let pipeline = self.redis.pipeline();
-        let _: () = pipeline.hdel(self.keys.server_regions(), server).await?;
-        let _: () = pipeline
+        self.mark_drained(server).await?;
+        self.forget(server).await
+    }
+
+    /// Remembers that `server` is drained (its heartbeats, once it is gone, get 410).
+    async fn mark_drained(&self, server: &str) -> Result<(), fred::error::Error> {
+        let ttl = core_keys::ttl::DRAINED_SERVER.as_millis() as i64;
+        self.redis
             .set(
                 self.keys.server_drained(server),
                 now_ms(),
-                Some(fred::types::Expiration::PX(
-                    core_keys::ttl::DRAINED_SERVER.as_millis() as i64,
-                )),
+                Some(fred::types::Expiration::PX(ttl)),
                 None,
                 false,
             )
-            .await?;
-        pipeline.all::<()>().await
+            .await
     }
 
     /// Whether `server` left by a drain within [`core_keys::ttl::DRAINED_SERVER`].

@@ -3,11 +3,10 @@
 -- KEYS[1]  the queue's lease
 -- KEYS[2]  the queue's tickets by rating (sorted set)
 -- KEYS[3]  the queue's tickets by enqueue time (sorted set)
--- KEYS[4]  the queue's player index (hash: ticket -> "player" or "player traceparent")
+-- KEYS[4]  the queue's player index (hash)
 -- KEYS[5]  the queue's change log (list)
 -- ARGV[1]  the caller's lease owner token
--- Returns {'not_holder'} or {'ok', id, player[ traceparent], rating, enqueued_ms, id, ...}
--- oldest first.
+-- Returns {'not_holder'} or {'ok', id, player, rating, enqueued_ms, id, ...} oldest first.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {'not_holder'}
 end

@@ -3,7 +3,7 @@
 -- KEYS[1]  the queue's tickets by rating (sorted set)
 -- KEYS[2]  the queue's tickets by enqueue time (sorted set)
 -- KEYS[3]  the ticket's hash
--- KEYS[4]  the queue's player index (hash: ticket -> "player" or "player traceparent")
+-- KEYS[4]  the queue's player index (hash: ticket -> player)
 -- KEYS[5]  the queue's change log (list) for the matchmaker holding the queue
 -- ARGV[1]  ticket id
 -- ARGV[2]  player id
@@ -17,14 +17,11 @@ end
 redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms', ARGV[4], 'state', 'queued')
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
--- The traceparent rides with the player: in the index (read by a snapshot) and in the
--- change log, so the holder's match continues the join's trace either way.
-local player = ARGV[2]
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+local change = 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2]
 if ARGV[5] and ARGV[5] ~= '' then
-  player = player .. ' ' .. ARGV[5]
+  change = change .. ' ' .. ARGV[5]
 end
-redis.call('HSET', KEYS[4], ARGV[1], player)
-local change = 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. player
 redis.call('RPUSH', KEYS[5], change)
 -- Nobody may be following the log (no matchmaker running): keep it bounded; the next
 -- holder starts from a snapshot anyway.

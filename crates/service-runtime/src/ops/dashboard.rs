@@ -24,6 +24,8 @@ use crate::instances::now_ms;
 const PAGE: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");
 const COOKIE: &str = "rallypoint_ops";
+/// Clock difference tolerated between ops instances, for a cookie's issue time.
+const CLOCK_SKEW_MS: u64 = 60_000;
 /// How long a sign-in lasts.
 const SESSION: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 /// The page's scripts and styles are inline and it fetches only its own origin.
@@ -97,7 +99,10 @@ pub(crate) fn signed_in(headers: &HeaderMap, admin_token: &str) -> bool {
             else {
                 return false;
             };
-            let fresh = issued <= now && now - issued < SESSION.as_millis() as u64;
+            // A minute of clock difference between the instance that signed the cookie
+            // and this one is tolerated.
+            let fresh = issued <= now + CLOCK_SKEW_MS
+                && now.saturating_sub(issued) < SESSION.as_millis() as u64;
             let expected = session_value(admin_token, issued);
             fresh && bool::from(value.as_bytes().ct_eq(expected.as_bytes()))
         })
