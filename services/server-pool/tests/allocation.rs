@@ -167,16 +167,7 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
     .await
     .expect("allocated");
     // The operator drains it through the ops port.
-    let drained: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{}/v1/servers/old/drain", pool.ops_addr))
-        .bearer_auth("test-admin")
-        .send()
-        .await
-        .expect("drain")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(drained["state"], "draining");
+    assert_eq!(drain(&pool, "old").await, "draining");
     // Its heartbeats tell it so.
     let (status, beat) = api
         .call("POST", "/v1/servers/old/heartbeat", Some(json!({})))
@@ -271,19 +262,7 @@ async fn a_match_its_server_never_acknowledges_is_cancelled_and_the_slot_freed()
     .expect("allocated");
     assert_eq!(common::active(&redis, &keys, "eu", "forgetful").await, 1);
     // The server is alive (registered, heartbeat TTL not lapsed) but never acks.
-    testkit::wait_until(
-        "the unacknowledged match to be cancelled",
-        Duration::from_secs(5),
-        || async {
-            let state: Option<String> = redis
-                .hget(keys.pool("eu").pool_match("ignored"), "state")
-                .await
-                .ok()?;
-            (state.as_deref() == Some("cancelled")).then_some(())
-        },
-    )
-    .await
-    .expect("cancelled");
+    cancelled(&redis, &keys, "ignored").await;
     let reason: Option<String> = redis
         .hget(keys.pool("eu").pool_match("ignored"), "reason")
         .await
@@ -311,4 +290,116 @@ async fn a_match_its_server_never_acknowledges_is_cancelled_and_the_slot_freed()
     .expect("allocated");
     assert_eq!(server, "forgetful");
     pool.stop().await.expect("stops");
+}
+
+/// Registers `server` (one slot), gives it `match_id` and drains it through the pool's
+/// ops port, which answers `draining` (it has a game).
+async fn busy_then_draining(
+    pool: &service_runtime::RunningService,
+    redis: &fred::prelude::Client,
+    keys: &core_keys::Keys,
+    server: &str,
+    match_id: &str,
+) {
+    Api::new(pool).register(server, "eu", 1).await;
+    let players = [format!("{match_id}-a"), format!("{match_id}-b")];
+    let players: Vec<&str> = players.iter().map(String::as_str).collect();
+    common::pend(redis, keys, "eu", match_id, &players).await;
+    testkit::wait_until(
+        "the match to be allocated",
+        Duration::from_secs(5),
+        || async { common::server_of(redis, keys, "eu", match_id).await },
+    )
+    .await
+    .expect("allocated");
+    assert_eq!(drain(pool, server).await, "draining");
+}
+
+/// Drains `server` through the pool's ops port, as an operator does: the state it reports.
+async fn drain(pool: &service_runtime::RunningService, server: &str) -> String {
+    let drained: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/servers/{server}/drain",
+            pool.ops_addr
+        ))
+        .bearer_auth("test-admin")
+        .send()
+        .await
+        .expect("drain")
+        .json()
+        .await
+        .expect("json");
+    drained["state"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A heartbeat of `server`: its status and body.
+async fn beat(api: &Api, server: &str) -> (u16, serde_json::Value) {
+    api.call(
+        "POST",
+        &format!("/v1/servers/{server}/heartbeat"),
+        Some(json!({})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_drain_ends_in_410_even_when_its_last_match_is_cancelled_or_the_server_is_reaped() {
+    let ns = testkit::unique_namespace("drain410");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(
+        &ns,
+        &[
+            ("pool.ack_timeout_ms", "500"),
+            ("pool.heartbeat_interval_ms", "300"),
+            ("pool.heartbeat_ttl_ms", "1000"),
+            ("pool.reap_interval_ms", "200"),
+        ],
+    )
+    .await;
+    let api = Api::new(&pool);
+    let drained = (410, json!("drained"));
+
+    // A draining server whose only match is cancelled (never acknowledged) has no game
+    // left: its next heartbeat finds it gone, with 410, and so do the ones after.
+    busy_then_draining(&pool, &redis, &keys, "busy", "never-acked").await;
+    cancelled(&redis, &keys, "never-acked").await;
+    for _ in 0..2 {
+        let (status, body) = beat(&api, "busy").await;
+        assert_eq!((status, body["error"].clone()), drained, "{body}");
+    }
+
+    // A draining server that stops heartbeating is reaped; when it comes back it is told
+    // it was drained, not invited to register again.
+    busy_then_draining(&pool, &redis, &keys, "sleepy", "sleepy-game").await;
+    testkit::wait_until(
+        "the silent server to be reaped",
+        Duration::from_secs(10),
+        || async {
+            let region: Option<String> = redis.hget(keys.server_regions(), "sleepy").await.ok()?;
+            region.is_none().then_some(())
+        },
+    )
+    .await
+    .expect("reaped");
+    let (status, body) = beat(&api, "sleepy").await;
+    assert_eq!((status, body["error"].clone()), drained, "{body}");
+    pool.stop().await.expect("stops");
+}
+
+/// Waits until `match_id` of region eu is cancelled in the pool.
+async fn cancelled(redis: &fred::prelude::Client, keys: &core_keys::Keys, match_id: &str) {
+    testkit::wait_until(
+        "the match to be cancelled",
+        Duration::from_secs(5),
+        || async {
+            let state: Option<String> = redis
+                .hget(keys.pool("eu").pool_match(match_id), "state")
+                .await
+                .ok()?;
+            (state.as_deref() == Some("cancelled")).then_some(())
+        },
+    )
+    .await
+    .expect("cancelled");
 }
