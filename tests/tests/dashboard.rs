@@ -133,15 +133,7 @@ async fn sign_in(browser: &Browser, token: &str) {
 
 /// The instance id a gateway announces (from its own `/v1/stats`).
 async fn gateway_id(gateway: &rallypoint_tests::ServiceProcess) -> String {
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://{}/v1/stats", gateway.ops_addr))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let stats = testkit::operator_get(&gateway.ops_addr, "/v1/stats", ADMIN).await;
     stats["instance"]
         .as_str()
         .expect("an instance id")

@@ -9,16 +9,8 @@ use rallypoint_tests::ServiceProcess;
 
 /// The value of the `rallypoint_pool_free_capacity{region="eu"}` line of `/metrics`.
 async fn free_capacity(ops: &str) -> Option<f64> {
-    let metrics = reqwest::get(format!("http://{ops}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("rallypoint_pool_free_capacity{region=\"eu\"} "))
-        .and_then(|v| v.trim().parse().ok())
+    let metrics = testkit::metrics_text(ops).await?;
+    testkit::metric_value(&metrics, r#"rallypoint_pool_free_capacity{region="eu"}"#)
 }
 
 #[tokio::test]

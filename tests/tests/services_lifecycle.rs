@@ -191,18 +191,8 @@ async fn a_service_on_the_shared_cluster_serves_health_and_metrics() {
     let commands = testkit::wait_until("Redis commands counted", Duration::from_secs(10), || {
         let ops = ops.clone();
         async move {
-            let metrics = reqwest::get(format!("http://{ops}/metrics"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            let count: f64 = metrics
-                .lines()
-                .find_map(|line| line.strip_prefix("rallypoint_redis_commands_total "))?
-                .trim()
-                .parse()
-                .ok()?;
+            let metrics = testkit::metrics_text(&ops).await?;
+            let count = testkit::metric_value(&metrics, "rallypoint_redis_commands_total")?;
             (count > 0.0 && metrics.contains("rallypoint_redis_command_milliseconds_total"))
                 .then_some(metrics)
         }

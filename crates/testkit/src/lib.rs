@@ -23,6 +23,9 @@ pub mod wait;
 
 pub use cluster::{PrivateCluster, StandaloneRedis};
 pub use postgres::PrivatePostgres;
-pub use service::{ServiceChild, binary_beside_test, env_var, operator_stats, service_env};
+pub use service::{
+    ServiceChild, binary_beside_test, env_var, metric_value, metrics_text, operator_get,
+    operator_stats, service_env,
+};
 pub use shared::{database_url, redis_urls, unique_namespace};
 pub use wait::wait_until;

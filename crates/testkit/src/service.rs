@@ -186,13 +186,44 @@ pub fn binary_beside_test(service: &str) -> Option<std::path::PathBuf> {
 
 /// `GET http://<ops>/v1/stats` with the admin token: the operator's JSON view of a service.
 pub async fn operator_stats(ops: std::net::SocketAddr, admin_token: &str) -> serde_json::Value {
+    operator_get(ops, "/v1/stats", admin_token).await
+}
+
+/// `GET http://<ops><path>` with the admin token, as JSON.
+///
+/// # Panics
+/// When the ops port does not answer with JSON.
+pub async fn operator_get(
+    ops: impl std::fmt::Display,
+    path: &str,
+    admin_token: &str,
+) -> serde_json::Value {
     reqwest::Client::new()
-        .get(format!("http://{ops}/v1/stats"))
+        .get(format!("http://{ops}{path}"))
         .bearer_auth(admin_token)
         .send()
         .await
-        .expect("the ops port answers /v1/stats")
+        .unwrap_or_else(|err| panic!("the ops port answers {path}: {err}"))
         .json()
         .await
-        .expect("/v1/stats is JSON")
+        .unwrap_or_else(|err| panic!("{path} is JSON: {err}"))
+}
+
+/// The text of `http://<ops>/metrics`, when it answers.
+pub async fn metrics_text(ops: impl std::fmt::Display) -> Option<String> {
+    reqwest::get(format!("http://{ops}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+/// The value of the series `series` (name and labels exactly as rendered, e.g.
+/// `rallypoint_pool_pending{region="eu"}`) in a `/metrics` text.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }

@@ -231,6 +231,21 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
 }
 
 /// Waits until the cache-warmer has taken everything off `outbox`.
+/// A 1-v-1 result as the server pool puts it on a region's outbox (`first` won).
+fn outbox_entry(match_id: &str, region: &str, ended_ms: u64, first: &str, second: &str) -> String {
+    serde_json::to_string(&queues::ResultEntry {
+        match_id: match_id.to_owned(),
+        region: region.to_owned(),
+        server: "gs".into(),
+        started_ms: None,
+        ended_ms,
+        placements: vec![vec![first.to_owned()], vec![second.to_owned()]],
+        stats: None,
+        record: None,
+    })
+    .expect("json")
+}
+
 async fn drained(redis: &fred::prelude::Client, outbox: &str) {
     testkit::wait_until("the outbox to drain", Duration::from_secs(20), || async {
         let left: u64 = redis.llen(outbox).await.ok()?;
@@ -247,17 +262,7 @@ async fn a_result_delivered_twice_moves_ratings_once_and_unreadable_entries_are_
     let db = common::db().await;
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("namespace");
-    let entry = queues::ResultEntry {
-        match_id: format!("m-{ns}"),
-        region: "us".into(),
-        server: "gs".into(),
-        started_ms: None,
-        ended_ms: 1_700_000_000_000,
-        placements: vec![vec![a.clone()], vec![b.clone()]],
-        stats: None,
-        record: None,
-    };
-    let entry = serde_json::to_string(&entry).expect("json");
+    let entry = outbox_entry(&format!("m-{ns}"), "us", 1_700_000_000_000, &a, &b);
     let outbox = keys.pool("us").results_outbox();
     // The same result twice (a replay), with something unreadable between them.
     let _: u64 = redis
@@ -311,17 +316,7 @@ async fn a_result_postgresql_refuses_is_set_aside_and_frees_its_players_without_
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("namespace");
     let entry = |match_id: &str, ended_ms: u64, first: &str, second: &str| {
-        serde_json::to_string(&queues::ResultEntry {
-            match_id: match_id.to_owned(),
-            region: "eu".into(),
-            server: "gs".into(),
-            started_ms: None,
-            ended_ms,
-            placements: vec![vec![first.to_owned()], vec![second.to_owned()]],
-            stats: None,
-            record: None,
-        })
-        .expect("json")
+        outbox_entry(match_id, "eu", ended_ms, first, second)
     };
     // An end time PostgreSQL cannot represent (year 31 million): a data error, forever.
     let refused = entry(&format!("bad-{ns}"), 1_000_000_000_000_000_000, &a, &b);
@@ -397,21 +392,15 @@ async fn two_instances_commit_every_result_exactly_once() {
         *games.entry(a.clone()).or_default() += 1;
         *games.entry(b.clone()).or_default() += 1;
         let region = if n % 2 == 0 { "eu" } else { "us" };
-        let entry = queues::ResultEntry {
-            match_id: format!("m{n}-{ns}"),
-            region: region.into(),
-            server: "gs".into(),
-            started_ms: None,
-            ended_ms: 1_700_000_000_000 + n as u64,
-            placements: vec![vec![a.clone()], vec![b.clone()]],
-            stats: None,
-            record: None,
-        };
+        let entry = outbox_entry(
+            &format!("m{n}-{ns}"),
+            region,
+            1_700_000_000_000 + n as u64,
+            a,
+            b,
+        );
         let _: u64 = redis
-            .rpush(
-                keys.pool(region).results_outbox(),
-                serde_json::to_string(&entry).expect("json"),
-            )
+            .rpush(keys.pool(region).results_outbox(), entry)
             .await
             .expect("rpush");
     }
@@ -455,17 +444,7 @@ async fn an_operator_lists_and_replays_dead_letters_and_the_results_are_stored()
     // A result set aside earlier (say PostgreSQL refused it until an operator fixed the
     // cause): valid now.
     let match_id = format!("replayed-{ns}");
-    let entry = serde_json::to_string(&queues::ResultEntry {
-        match_id: match_id.clone(),
-        region: "eu".into(),
-        server: "gs".into(),
-        started_ms: None,
-        ended_ms: 1_700_000_000_000,
-        placements: vec![vec![a.clone()], vec![b.clone()]],
-        stats: None,
-        record: None,
-    })
-    .expect("json");
+    let entry = outbox_entry(&match_id, "eu", 1_700_000_000_000, &a, &b);
     let dead = keys.pool("eu").results_dead();
     let _: u64 = redis
         .rpush(&dead, vec![entry, "{not json".to_owned()])
@@ -479,13 +458,8 @@ async fn an_operator_lists_and_replays_dead_letters_and_the_results_are_stored()
             .bearer_auth(common::ADMIN)
     };
 
-    let listed: serde_json::Value = call(reqwest::Method::GET, "/v1/results/dead?region=eu")
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let listed =
+        testkit::operator_get(warmer.ops_addr, "/v1/results/dead?region=eu", common::ADMIN).await;
     assert_eq!(listed["total"], 2, "{listed}");
     assert_eq!(listed["entries"][0]["match"], match_id.as_str(), "{listed}");
     assert!(
@@ -531,15 +505,9 @@ async fn an_operator_lists_and_replays_dead_letters_and_the_results_are_stored()
         "the dead-letters gauge",
         Duration::from_secs(10),
         || async {
-            let metrics = reqwest::get(format!("{ops}/metrics"))
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            metrics
-                .contains(r#"rallypoint_results_dead_letters{region="eu"} 1"#)
-                .then_some(())
+            let metrics = testkit::metrics_text(warmer.ops_addr).await?;
+            let series = r#"rallypoint_results_dead_letters{region="eu"}"#;
+            (testkit::metric_value(&metrics, series) == Some(1.0)).then_some(())
         },
     )
     .await;

@@ -121,7 +121,7 @@ pub fn routes(shared: Arc<Shared>) -> Router {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    match figures(&shared).await {
+    match figures(&shared, Units::All).await {
         Some(figures) => Json(figures).into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -131,17 +131,29 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-/// What the matchmaker announces with itself for the cluster view (the same as
-/// `/v1/stats`).
+/// What the matchmaker announces with itself for the cluster view: `/v1/stats` for the
+/// queue-regions it holds only (each queue is read once per announcement, by its holder).
 pub fn source(shared: Arc<Shared>) -> StatsSource {
-    stats_source(shared, |shared| async move { figures(&shared).await })
+    stats_source(shared, |shared| async move {
+        figures(&shared, Units::Held).await
+    })
 }
 
-/// Every queue-region's size, oldest wait and counters (cluster-wide, from Redis), and
-/// the wait times of matches formed here; `None` when Redis did not answer.
-async fn figures(shared: &Shared) -> Option<Value> {
+/// Which queue-regions the figures cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Units {
+    All,
+    Held,
+}
+
+/// Queue-regions' size, oldest wait and counters (cluster-wide, from Redis), and the wait
+/// times of matches formed here; `None` when Redis did not answer.
+async fn figures(shared: &Shared, units: Units) -> Option<Value> {
     let mut queues = Vec::new();
     for (queue, region) in shared.config.matchmaking.units() {
+        if units == Units::Held && !shared.held.is_held(queue, region) {
+            continue;
+        }
         let q = shared.keys.queue(queue, region);
         let size: Result<u64, _> = shared.redis.zcard(q.waiting()).await;
         let oldest: Result<Vec<(String, f64)>, _> = shared

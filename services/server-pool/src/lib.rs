@@ -104,6 +104,7 @@ max_body_bytes = 65536
             ),
             config,
             instance_id: ctx.instance_id.clone(),
+            region_figures: Default::default(),
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
             publisher: ctx.publisher.clone(),

@@ -1,10 +1,11 @@
 //! Operator routes on the ops port (admin token): `GET /v1/stats` (servers per region by
 //! status and load, capacity used, pending matches, counters) and
-//! `POST /v1/servers/{id}/drain`; and the same figures announced with the instance for
-//! the cluster view.
+//! `POST /v1/servers/{id}/drain`; and the figures of the regions it allocates for,
+//! announced with the instance for the cluster view.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,40 +35,65 @@ fn unavailable() -> Response {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    match figures(&shared, Servers::Listed).await {
+    match figures(&shared).await {
         Some(figures) => Json(figures).into_response(),
         None => unavailable(),
     }
 }
 
-/// What the pool announces with itself for the cluster view: `/v1/stats` without the
-/// per-server list (an announcement stays small however many servers there are).
+/// What the pool announces with itself for the cluster view: the figures of the regions
+/// it allocates for, as its allocator last read them (every reap interval), without the
+/// per-server list. Announcing reads nothing from Redis; each region is read once per
+/// reap interval, by its holder.
 pub fn source(shared: Arc<Shared>) -> StatsSource {
     stats_source(shared, |shared| async move {
-        figures(&shared, Servers::Counted).await
+        // Three reap intervals without a fresh reading: this instance no longer holds it.
+        let within = 3 * Duration::from_millis(shared.config.pool.reap_interval_ms);
+        let regions = shared.region_figures.fresh(within);
+        Some(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
     })
 }
 
-/// Whether the figures list every server or only count them by status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Servers {
-    Listed,
-    Counted,
-}
-
-/// Every region's figures (cluster-wide, from Redis); `None` when Redis did not answer.
-async fn figures(shared: &Shared, servers: Servers) -> Option<Value> {
+/// Every region's figures, with its servers (cluster-wide, from Redis); `None` when Redis
+/// did not answer.
+async fn figures(shared: &Shared) -> Option<Value> {
     let mut regions = Vec::new();
     for region in &shared.config.regions {
-        let mut stats = region_stats(shared, region, Gauges::Leave).await.ok()?;
-        if servers == Servers::Counted
-            && let Some(stats) = stats.as_object_mut()
-        {
-            stats.remove("servers");
-        }
-        regions.push(stats);
+        regions.push(region_stats(shared, region, Gauges::Leave).await.ok()?);
     }
     Some(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
+}
+
+/// The latest figures of the regions this instance allocates for (recorded by
+/// [`region_stats`] with [`Gauges::Publish`]), for its announcement.
+#[derive(Debug, Default)]
+pub struct RegionFigures {
+    latest: Mutex<BTreeMap<String, (Instant, Value)>>,
+}
+
+impl RegionFigures {
+    fn record(&self, region: &str, mut figures: Value) {
+        if let Some(figures) = figures.as_object_mut() {
+            figures.remove("servers");
+        }
+        self.lock()
+            .insert(region.to_owned(), (Instant::now(), figures));
+    }
+
+    /// The figures recorded within `within`, by region.
+    fn fresh(&self, within: Duration) -> Vec<Value> {
+        self.lock()
+            .values()
+            .filter(|(at, _)| at.elapsed() <= within)
+            .map(|(_, figures)| figures.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Instant, Value)>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Whether a region's figures also go to its gauges: only the instance allocating for
@@ -139,7 +165,7 @@ pub async fn region_stats(
                 .set(*count as f64);
         }
     }
-    Ok(json!({
+    let figures = json!({
         "region": region,
         "servers_by_status": by_status,
         "capacity": capacity,
@@ -150,7 +176,11 @@ pub async fn region_stats(
         "lost_games": counters.get("lost_games").copied().unwrap_or(0),
         "results": counters.get("results").copied().unwrap_or(0),
         "servers": servers,
-    }))
+    });
+    if gauges == Gauges::Publish {
+        shared.region_figures.record(region, figures.clone());
+    }
+    Ok(figures)
 }
 
 async fn drain(State(shared): State<Arc<Shared>>, Path(server): Path<String>) -> Response {

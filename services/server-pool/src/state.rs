@@ -20,4 +20,6 @@ pub struct Shared {
     pub registry: Registry,
     pub games: Games,
     pub tickets: queues::Tickets,
+    /// What the allocators last read of their regions, for the announcement.
+    pub region_figures: crate::ops::RegionFigures,
 }

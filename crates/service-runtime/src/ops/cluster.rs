@@ -4,9 +4,11 @@
 //! region, allocations and cancellations, cache hit rate, results outbox.
 //!
 //! It reads only the registry, so any service's ops port answers it and no service calls
-//! another. Figures that are cluster-wide in Redis (queue sizes, regions, cache counters)
-//! are taken from the freshest instance that reports them; a queue's wait times come from
-//! the matchmaker instance that holds the queue (it forms every match there).
+//! another. Figures that are cluster-wide in Redis (queue sizes, cache counters) are taken
+//! from the freshest instance that reports them; a queue comes from the matchmaker
+//! instance that holds it (it forms every match there, so it has the wait times), and a
+//! region's game servers from the pool instance allocating for it: each reports only the
+//! units it holds, so each unit is read once, by its holder.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +86,8 @@ pub fn view(now: u64, stale_after_ms: u64, mut instances: Vec<Announced>) -> Val
     }
     gateways.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
 
-    // Queues: the holder's entry wins (it has the wait times); else the freshest.
+    // Queues: each matchmaker reports the queues it holds (it has their wait times);
+    // the freshest report of a queue wins (two just after a handover).
     let mut queues: BTreeMap<(String, String), Value> = BTreeMap::new();
     for matchmaker in of("matchmaker") {
         let Some(stats) = figures(matchmaker) else {
@@ -95,27 +98,17 @@ pub fn view(now: u64, stale_after_ms: u64, mut instances: Vec<Announced>) -> Val
             else {
                 continue;
             };
-            let held = entry["held_here"].as_bool() == Some(true);
-            let key = (queue.to_owned(), region.to_owned());
-            let replace = match queues.get(&key) {
-                None => true,
-                Some(current) => held && current["held_by"].is_null(),
-            };
-            if replace {
-                let mut entry = entry.clone();
-                if let Some(object) = entry.as_object_mut() {
-                    object.remove("held_here");
-                    object.insert(
-                        "held_by".into(),
-                        if held {
-                            json!(matchmaker.info.id)
-                        } else {
-                            Value::Null
-                        },
-                    );
-                }
-                queues.insert(key, entry);
+            if entry["held_here"].as_bool() != Some(true) {
+                continue;
             }
+            let mut entry = entry.clone();
+            if let Some(object) = entry.as_object_mut() {
+                object.remove("held_here");
+                object.insert("held_by".into(), json!(matchmaker.info.id));
+            }
+            queues
+                .entry((queue.to_owned(), region.to_owned()))
+                .or_insert(entry);
         }
     }
 
@@ -126,7 +119,21 @@ pub fn view(now: u64, stale_after_ms: u64, mut instances: Vec<Announced>) -> Val
             .find(|v| !v.is_null())
             .unwrap_or(Value::Null)
     };
-    let regions = freshest("server-pool", "regions");
+    // Each pool instance reports the regions it allocates for; the freshest report of a
+    // region wins (two just after a handover).
+    let mut regions: BTreeMap<String, Value> = BTreeMap::new();
+    for pool in of("server-pool") {
+        let Some(stats) = figures(pool) else {
+            continue;
+        };
+        for entry in stats["regions"].as_array().into_iter().flatten() {
+            if let Some(region) = entry["region"].as_str() {
+                regions
+                    .entry(region.to_owned())
+                    .or_insert_with(|| entry.clone());
+            }
+        }
+    }
     let warmer_results = freshest("cache-warmer", "results");
     let outbox: Vec<Value> = warmer_results
         .as_object()
@@ -180,11 +187,7 @@ pub fn view(now: u64, stale_after_ms: u64, mut instances: Vec<Announced>) -> Val
     );
     out.insert(
         "regions".into(),
-        if regions.is_array() {
-            regions
-        } else {
-            json!([])
-        },
+        Value::Array(regions.into_values().collect()),
     );
     out.insert("cache".into(), freshest("cache-warmer", "cache"));
     out.insert("outbox".into(), Value::Array(outbox));
@@ -287,7 +290,10 @@ mod tests {
                     "server-pool",
                     "pool-old",
                     1_000,
-                    json!({"regions": [{"region": "eu", "allocations": 1}]}),
+                    json!({"regions": [
+                        {"region": "eu", "allocations": 1},
+                        {"region": "us", "allocations": 5},
+                    ]}),
                 ),
                 announced(
                     "server-pool",
@@ -308,6 +314,9 @@ mod tests {
             ],
         );
         assert_eq!(view["regions"][0]["allocations"], 2);
+        // Regions reported by different pool instances (each its own) are all listed.
+        assert_eq!(view["regions"][1]["region"], "us");
+        assert_eq!(view["regions"][1]["allocations"], 5);
         assert_eq!(
             view["outbox"],
             json!([{"region": "eu", "outbox": 3, "dead_letters": 1}])
