@@ -15,7 +15,7 @@
 //! | [`QueueKeys`] | `{q:<queue>:<region>}` | tickets by rating, tickets by age, ticket hashes, claimed matches, the queue's lease |
 //! | [`PoolKeys`] | `{pool:<region>}` | servers by load, server hashes, liveness, pending matches, assignments, the region's leases |
 //! | [`RoomKeys`] | `{r:<room>}` | members, per-gateway member counts, the room's channel |
-//! | [`MatchKeys`] | `{m:<match>}` | one match's record and its result until it is in PostgreSQL |
+//! | [`MatchKeys`] | `{m:<match>}` | one match's record (state, server, each player's `match.found`), read after the pool moved on |
 //! | [`InstanceKeys`] | `{inst}` / `{inst:<id>}` | the instance registry; one instance's control channel |
 //! | [`DataKeys`] | `{data:<kind>}` | one kind of static game data and its version |
 //!

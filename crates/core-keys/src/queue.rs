@@ -62,11 +62,6 @@ impl QueueKeys {
         self.key("lease")
     }
 
-    /// Sharded channel: "this queue changed" hints (a join, a requeue) for the lease holder.
-    pub fn events_channel(&self) -> String {
-        self.key("events")
-    }
-
     /// Hash: counters of this queue (matches formed, timeouts, ...), for stats.
     pub fn stats(&self) -> String {
         self.key("stats")

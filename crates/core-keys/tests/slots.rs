@@ -20,71 +20,160 @@ fn assert_one_slot(what: &str, keys: &[String]) {
     }
 }
 
+/// Every Lua script of the workspace, by file name, with the keys it is given for one
+/// set of ids: the same functions of `core_keys::scripts` the code runs it with.
+fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> {
+    let player = format!("player-{i}");
+    let ticket = format!("t{i}");
+    let match_id = format!("m-{i}");
+    let queue = ["duel", "squad", "ranked-1v1", "br"][i % 4];
+    let region = ["eu", "us", "ap-south", "sa"][i % 4];
+    let tickets: Vec<String> = (0..10).map(|n| format!("t{i}-{n}")).collect();
+    let ticket_refs: Vec<&str> = tickets.iter().map(String::as_str).collect();
+    let servers: Vec<String> = (0..5).map(|n| format!("gs-{i}-{n}")).collect();
+    let server_refs: Vec<&str> = servers.iter().map(String::as_str).collect();
+    let server = &servers[0];
+    let lease = || scripts::lease(&k.queue(queue, region).lease());
+    vec![
+        ("lease_acquire", lease()),
+        ("lease_renew", lease()),
+        ("lease_release", lease()),
+        (
+            "instance_announce",
+            scripts::instance_announce(k, "gateway", &player),
+        ),
+        ("session_open", scripts::session_open(k, &player)),
+        ("session_touch", scripts::session_open(k, &player)),
+        ("session_close", scripts::session_open(k, &player)),
+        ("chat_rate", scripts::chat_rate(k, &player)),
+        ("room_refresh", scripts::room_membership(k, &player)),
+        ("room_leave", scripts::room_membership(k, &player)),
+        ("ticket_reserve", scripts::ticket_reserve(k, &player)),
+        ("ticket_release", scripts::ticket_release(k, &player)),
+        (
+            "ticket_enqueue",
+            scripts::queue_enqueue(k, queue, region, &ticket),
+        ),
+        (
+            "ticket_remove",
+            scripts::queue_enqueue(k, queue, region, &ticket),
+        ),
+        (
+            "ticket_requeue",
+            scripts::queue_requeue(k, queue, region, &ticket),
+        ),
+        ("player_requeued", scripts::player_matched(k, &player)),
+        ("player_matched", scripts::player_matched(k, &player)),
+        ("player_result", scripts::player_result(k, &player)),
+        ("player_free", scripts::player_result(k, &player)),
+        ("queue_snapshot", scripts::queue_view(k, queue, region)),
+        ("queue_changes", scripts::queue_changes(k, queue, region)),
+        (
+            "queue_expire",
+            scripts::queue_expire(k, queue, region, &ticket),
+        ),
+        (
+            "queue_claim",
+            scripts::queue_claim(k, queue, region, &match_id, &ticket_refs),
+        ),
+        ("pool_pend", scripts::pool_pend(k, region, &match_id)),
+        (
+            "pool_allocate",
+            scripts::pool_allocate(k, region, &match_id, &server_refs),
+        ),
+        ("pool_ack", scripts::pool_ack(k, region, &match_id, server)),
+        (
+            "pool_result",
+            scripts::pool_result(k, region, &match_id, server),
+        ),
+        (
+            "pool_cancel",
+            scripts::pool_cancel(k, region, &match_id, server),
+        ),
+        ("pool_register", scripts::pool_register(k, region, server)),
+        ("pool_drain", scripts::pool_register(k, region, server)),
+        ("pool_heartbeat", scripts::pool_heartbeat(k, region, server)),
+        ("pool_reap", scripts::pool_reap(k, region, server)),
+        ("profile_put", scripts::profile_put(k, &player)),
+        ("results_ack", scripts::results_ack(k, region)),
+        ("results_replay", scripts::results_replay(k, region)),
+        ("data_warm", scripts::data_warm(k, queue)),
+    ]
+}
+
 #[test]
 fn every_script_touches_one_slot() {
     let k = keys();
     for i in 0..500 {
-        let player = format!("player-{i}");
-        let ticket = format!("t{i}");
-        let match_id = format!("m-{i}");
-        let queue = ["duel", "squad", "ranked-1v1", "br"][i % 4];
-        let region = ["eu", "us", "ap-south", "sa"][i % 4];
-        let tickets: Vec<String> = (0..10).map(|n| format!("t{i}-{n}")).collect();
-        let ticket_refs: Vec<&str> = tickets.iter().map(String::as_str).collect();
-        let servers: Vec<String> = (0..5).map(|n| format!("gs-{i}-{n}")).collect();
-        let server_refs: Vec<&str> = servers.iter().map(String::as_str).collect();
-
-        assert_one_slot("lease", &scripts::lease(&k.queue(queue, region).lease()));
-        assert_one_slot(
-            "instance_announce",
-            &scripts::instance_announce(&k, "gateway", &player),
-        );
-        assert_one_slot("session_open", &scripts::session_open(&k, &player));
-        assert_one_slot("chat_rate", &scripts::chat_rate(&k, &player));
-        assert_one_slot("ticket_reserve", &scripts::ticket_reserve(&k, &player));
-        assert_one_slot("player_matched", &scripts::player_matched(&k, &player));
-        assert_one_slot("queue_view", &scripts::queue_view(&k, queue, region));
-        assert_one_slot(
-            "queue_expire",
-            &scripts::queue_expire(&k, queue, region, &ticket),
-        );
-        assert_one_slot(
-            "queue_enqueue",
-            &scripts::queue_enqueue(&k, queue, region, &ticket),
-        );
-        assert_one_slot(
-            "queue_claim",
-            &scripts::queue_claim(&k, queue, region, &match_id, &ticket_refs),
-        );
-        assert_one_slot(
-            "pool_allocate",
-            &scripts::pool_allocate(&k, region, &match_id, &server_refs),
-        );
-        assert_one_slot(
-            "pool_register",
-            &scripts::pool_register(&k, region, &servers[0]),
-        );
-        assert_one_slot(
-            "pool_cancel",
-            &scripts::pool_cancel(&k, region, &match_id, &servers[0]),
-        );
-        assert_one_slot("pool_reap", &scripts::pool_reap(&k, region, &servers[0]));
-        assert_one_slot(
-            "queue_requeue",
-            &scripts::queue_requeue(&k, queue, region, &ticket),
-        );
-        assert_one_slot(
-            "pool_result",
-            &scripts::pool_result(&k, region, &match_id, &servers[0]),
-        );
-        assert_one_slot("room_membership", &scripts::room_membership(&k, &player));
-        assert_one_slot("match_result", &scripts::match_result(&k, &match_id));
-        assert_one_slot("data_warm", &scripts::data_warm(&k, queue));
-        assert_one_slot("player_result", &scripts::player_result(&k, &player));
-        assert_one_slot("profile_put", &scripts::profile_put(&k, &player));
-        assert_one_slot("results_ack", &scripts::results_ack(&k, region));
-        assert_one_slot("results_replay", &scripts::results_replay(&k, region));
+        for (script, keys) in every_script(&k, i) {
+            assert_one_slot(script, &keys);
+        }
     }
+}
+
+/// The `.lua` files under `dir` (recursively), skipping build output.
+fn lua_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            if !matches!(
+                name.to_str(),
+                Some("target" | ".git" | ".run" | "node_modules")
+            ) {
+                lua_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "lua") {
+            out.push(path);
+        }
+    }
+}
+
+/// A script added without a keys function here (or given keys built elsewhere) fails
+/// this test: every `.lua` file that uses `KEYS` is in [`every_script`], and each starts
+/// with the header that names it.
+#[test]
+fn every_lua_script_in_the_workspace_is_covered() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    for dir in ["crates", "services"] {
+        lua_files(&root.join(dir), &mut files);
+    }
+    let covered: std::collections::BTreeSet<&str> = every_script(&keys(), 0)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut scripts_seen = 0;
+    for file in &files {
+        let source = std::fs::read_to_string(file).expect("a readable script");
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("a file name");
+        assert!(
+            source.starts_with(&format!("-- {stem}.lua:")),
+            "{} does not start with its header `-- {stem}.lua: ...`",
+            file.display()
+        );
+        // A library (shared Lua functions, e.g. slot_free.lua) touches no KEYS itself.
+        if !source.contains("KEYS[") {
+            continue;
+        }
+        scripts_seen += 1;
+        assert!(
+            covered.contains(stem),
+            "{} has no keys function in the slot test: add it to `every_script`",
+            file.display()
+        );
+    }
+    assert_eq!(
+        scripts_seen,
+        covered.len(),
+        "every script the test lists exists as a file"
+    );
 }
 
 #[test]

@@ -5,23 +5,56 @@
 //! Every step is a script on the queue's slot that first checks the caller still holds the
 //! lease (fencing): an instance that paused past its lease cannot claim or expire anything.
 
-use std::sync::LazyLock;
-
 use core_keys::{Keys, scripts};
 use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
-use fred::types::scripts::Script;
+use fred::types::{FromValue, Value};
+use service_runtime::script::{LuaScript, tagged, unexpected_reply};
 
 use crate::record::MatchRecord;
 use crate::tickets::TicketError;
 
-static SNAPSHOT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_snapshot.lua")));
-static CHANGES: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_changes.lua")));
-static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_claim.lua")));
-static EXPIRE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("holder/queue_expire.lua")));
+static SNAPSHOT: LuaScript<Fenced<Vec<String>>> =
+    LuaScript::new(include_str!("holder/queue_snapshot.lua"));
+static CHANGES: LuaScript<Fenced<Vec<String>>> =
+    LuaScript::new(include_str!("holder/queue_changes.lua"));
+static CLAIM: LuaScript<Fenced<Claim>> = LuaScript::new(include_str!("holder/queue_claim.lua"));
+static EXPIRE: LuaScript<Fenced<Option<String>>> =
+    LuaScript::new(include_str!("holder/queue_expire.lua"));
+
+/// `{'not_holder'}`, or `{'ok', ...}`: what a fenced read answered.
+impl FromValue for Fenced<Vec<String>> {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        match tagged(value)? {
+            (tag, rest) if tag == "ok" => Ok(Fenced::Held(rest)),
+            (tag, _) if tag == "not_holder" => Ok(Fenced::NotHolder),
+            (tag, _) => Err(unexpected_reply("queue view", &tag)),
+        }
+    }
+}
+
+/// `queue_claim.lua`: `{'claimed'}`, `{'gone', ticket, ...}` or `{'not_holder'}`.
+impl FromValue for Fenced<Claim> {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        match tagged(value)? {
+            (tag, _) if tag == "claimed" => Ok(Fenced::Held(Claim::Claimed)),
+            (tag, gone) if tag == "gone" => Ok(Fenced::Held(Claim::Gone(gone))),
+            (tag, _) if tag == "not_holder" => Ok(Fenced::NotHolder),
+            (tag, _) => Err(unexpected_reply("queue_claim.lua", &tag)),
+        }
+    }
+}
+
+/// `queue_expire.lua`: `{'expired', player, enqueued_ms}`, `{'gone'}` or `{'not_holder'}`.
+impl FromValue for Fenced<Option<String>> {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        match tagged(value)? {
+            (tag, rest) if tag == "expired" => Ok(Fenced::Held(rest.into_iter().next())),
+            (tag, _) if tag == "gone" => Ok(Fenced::Held(None)),
+            (tag, _) if tag == "not_holder" => Ok(Fenced::NotHolder),
+            (tag, _) => Err(unexpected_reply("queue_expire.lua", &tag)),
+        }
+    }
+}
 
 /// A queued ticket as the holder sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,19 +133,16 @@ impl QueueHolder {
 
     /// Every queued ticket, oldest first; the change log starts afresh.
     pub async fn snapshot(&self) -> Result<Fenced<Vec<QueuedTicket>>, TicketError> {
-        let reply: Vec<String> = SNAPSHOT
-            .evalsha_with_reload(
+        let reply = SNAPSHOT
+            .run(
                 &self.redis,
                 scripts::queue_view(&self.keys, &self.queue, &self.region),
                 vec![self.owner.clone()],
             )
             .await?;
-        let Some((status, rest)) = reply.split_first() else {
-            return Err(protocol("queue_snapshot", &reply));
-        };
-        if status != "ok" {
+        let Fenced::Held(rest) = reply else {
             return Ok(Fenced::NotHolder);
-        }
+        };
         let tickets = rest
             .chunks_exact(4)
             .filter_map(|c| {
@@ -133,20 +163,16 @@ impl QueueHolder {
 
     /// The joins and leaves since the last snapshot or take, in order.
     pub async fn changes(&self) -> Result<Fenced<Vec<Change>>, TicketError> {
-        let q = self.keys.queue(&self.queue, &self.region);
-        let reply: Vec<String> = CHANGES
-            .evalsha_with_reload(
+        let reply = CHANGES
+            .run(
                 &self.redis,
-                vec![q.lease(), q.changes()],
+                scripts::queue_changes(&self.keys, &self.queue, &self.region),
                 vec![self.owner.clone()],
             )
             .await?;
-        let Some((status, rest)) = reply.split_first() else {
-            return Err(protocol("queue_changes", &reply));
-        };
-        if status != "ok" {
+        let Fenced::Held(rest) = reply else {
             return Ok(Fenced::NotHolder);
-        }
+        };
         Ok(Fenced::Held(
             rest.iter().filter_map(|c| parse_change(c)).collect(),
         ))
@@ -166,8 +192,8 @@ impl QueueHolder {
             json,
         ];
         args.extend(ids.iter().map(|id| (*id).to_owned()));
-        let reply: Vec<String> = CLAIM
-            .evalsha_with_reload(
+        Ok(CLAIM
+            .run(
                 &self.redis,
                 scripts::queue_claim(
                     &self.keys,
@@ -178,15 +204,7 @@ impl QueueHolder {
                 ),
                 args,
             )
-            .await?;
-        match reply.split_first() {
-            Some((status, _)) if status == "claimed" => Ok(Fenced::Held(Claim::Claimed)),
-            Some((status, gone)) if status == "gone" => {
-                Ok(Fenced::Held(Claim::Gone(gone.to_vec())))
-            }
-            Some((status, _)) if status == "not_holder" => Ok(Fenced::NotHolder),
-            _ => Err(protocol("queue_claim", &reply)),
-        }
+            .await?)
     }
 
     /// Removes a queued ticket for good; the player it belonged to, if it was still queued.
@@ -195,8 +213,8 @@ impl QueueHolder {
         ticket: &str,
         reason: ExpireReason,
     ) -> Result<Fenced<Option<String>>, TicketError> {
-        let reply: Vec<String> = EXPIRE
-            .evalsha_with_reload(
+        Ok(EXPIRE
+            .run(
                 &self.redis,
                 scripts::queue_expire(&self.keys, &self.queue, &self.region, ticket),
                 vec![
@@ -205,13 +223,7 @@ impl QueueHolder {
                     reason.counter().to_owned(),
                 ],
             )
-            .await?;
-        match reply.first().map(String::as_str) {
-            Some("expired") => Ok(Fenced::Held(reply.get(1).cloned())),
-            Some("gone") => Ok(Fenced::Held(None)),
-            Some("not_holder") => Ok(Fenced::NotHolder),
-            _ => Err(protocol("queue_expire", &reply)),
-        }
+            .await?)
     }
 
     /// Claimed matches whose hand-over was not finished `older_than_ms` after the claim
@@ -273,13 +285,6 @@ fn parse_change(raw: &str) -> Option<Change> {
         })),
         "l" => Some(Change::Left(parts.next()?.to_owned())),
         _ => None,
-    }
-}
-
-fn protocol(script: &'static str, reply: &[String]) -> TicketError {
-    TicketError::Protocol {
-        script,
-        reply: format!("{reply:?}"),
     }
 }
 

@@ -21,7 +21,7 @@ pub mod tickets;
 
 pub use config::{Lookup, MatchmakingConfig, ProfilePolicy, QueueDefinition};
 pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket};
-pub use record::{MatchRecord, MatchedTicket, ResultEntry, free_players, mark_rating_pending};
+pub use record::{MatchRecord, MatchedTicket};
 pub use tickets::{
     JoinOutcome, JoinPolicy, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets,
 };

@@ -21,28 +21,75 @@
 //!
 //! Marker format: `"<queue> <region> <ticket> <enqueued_ms>"` (ids never contain spaces).
 
-use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use core_keys::{Keys, scripts};
 use fred::prelude::{Client, HashesInterface, KeysInterface};
-use fred::types::scripts::Script;
+use fred::types::{FromValue, Value};
+use service_runtime::clock::now_ms;
 use service_runtime::publish::Publisher;
+use service_runtime::script::{LuaScript, tagged, unexpected_reply};
 
 use crate::config::{MatchmakingConfig, ProfilePolicy};
 
-static RESERVE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_reserve.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_release.lua")));
-static ENQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_enqueue.lua")));
-static REMOVE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_remove.lua")));
-static REQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/ticket_requeue.lua")));
-static PLAYER_REQUEUED: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("tickets/player_requeued.lua")));
+static RESERVE: LuaScript<Reserve> = LuaScript::new(include_str!("tickets/ticket_reserve.lua"));
+static RELEASE: LuaScript<i64> = LuaScript::new(include_str!("tickets/ticket_release.lua"));
+static ENQUEUE: LuaScript<i64> = LuaScript::new(include_str!("tickets/ticket_enqueue.lua"));
+static REMOVE: LuaScript<Removal> = LuaScript::new(include_str!("tickets/ticket_remove.lua"));
+static REQUEUE: LuaScript<i64> = LuaScript::new(include_str!("tickets/ticket_requeue.lua"));
+static PLAYER_REQUEUED: LuaScript<i64> =
+    LuaScript::new(include_str!("tickets/player_requeued.lua"));
+
+/// What `ticket_reserve.lua` answered.
+enum Reserve {
+    Reserved {
+        rating: String,
+    },
+    /// The player already has a ticket: its marker.
+    Queued {
+        marker: String,
+    },
+    Matched {
+        match_id: String,
+    },
+    RatingPending {
+        match_id: String,
+    },
+    NoProfile,
+}
+
+impl FromValue for Reserve {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        let (tag, rest) = tagged(value)?;
+        let detail = rest.into_iter().next().unwrap_or_default();
+        Ok(match tag.as_str() {
+            "reserved" => Reserve::Reserved { rating: detail },
+            "queued" => Reserve::Queued { marker: detail },
+            "matched" => Reserve::Matched { match_id: detail },
+            "rating_pending" => Reserve::RatingPending { match_id: detail },
+            "no_profile" => Reserve::NoProfile,
+            other => return Err(unexpected_reply("ticket_reserve.lua", other)),
+        })
+    }
+}
+
+/// What `ticket_remove.lua` answered.
+enum Removal {
+    Removed,
+    Missing,
+    /// No longer queued: claimed by a match.
+    Claimed,
+}
+
+impl FromValue for Removal {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        Ok(match tagged(value)?.0.as_str() {
+            "removed" => Removal::Removed,
+            "missing" => Removal::Missing,
+            _ => Removal::Claimed,
+        })
+    }
+}
 
 /// A marker whose ticket is missing is stale once it is this old: a join in flight
 /// enqueues within milliseconds of reserving.
@@ -217,8 +264,8 @@ impl Tickets {
                 ticket: uuid::Uuid::new_v4().simple().to_string(),
                 enqueued_ms: now_ms(),
             };
-            let reply: Vec<String> = RESERVE
-                .evalsha_with_reload(
+            let reply = RESERVE
+                .run(
                     &self.redis,
                     scripts::ticket_reserve(&self.keys, player),
                     vec![
@@ -228,17 +275,15 @@ impl Tickets {
                     ],
                 )
                 .await?;
-            match reply.as_slice() {
-                [tag, match_id] if tag == "rating_pending" => {
+            match reply {
+                Reserve::RatingPending { match_id } => {
                     if started.elapsed() >= self.policy.result_wait {
-                        return Err(TicketError::RatingPending {
-                            match_id: match_id.clone(),
-                        });
+                        return Err(TicketError::RatingPending { match_id });
                     }
                     tokio::time::sleep(WAIT_POLL).await;
                     continue;
                 }
-                [tag, _] if tag == "no_profile" => {
+                Reserve::NoProfile => {
                     // Asked again now and then: the request is a hint and may be lost (the
                     // cache-warmer restarting, its subscription not yet made).
                     if warm_requested_at.is_none_or(|at| at.elapsed() >= WARM_REQUEST_AGAIN) {
@@ -253,7 +298,7 @@ impl Tickets {
                     tokio::time::sleep(WAIT_POLL).await;
                     continue;
                 }
-                [tag, rating] if tag == "reserved" => {
+                Reserve::Reserved { rating } => {
                     // A profile with a rating that is not a finite number plays at the default.
                     let rating = rating
                         .parse::<f64>()
@@ -262,15 +307,13 @@ impl Tickets {
                         .unwrap_or(self.policy.default_rating);
                     return self.enqueue(player, marker, rating).await;
                 }
-                [tag, match_id] if tag == "matched" => {
-                    return Ok(JoinOutcome::InMatch {
-                        match_id: match_id.clone(),
-                    });
+                Reserve::Matched { match_id } => {
+                    return Ok(JoinOutcome::InMatch { match_id });
                 }
-                [tag, existing] if tag == "queued" => {
-                    let Some(old) = Marker::parse(existing) else {
+                Reserve::Queued { marker: existing } => {
+                    let Some(old) = Marker::parse(&existing) else {
                         // Not ours to interpret: clear it, it blocks the player forever.
-                        self.release(player, existing).await?;
+                        self.release(player, &existing).await?;
                         stale_rounds += 1;
                         continue;
                     };
@@ -284,7 +327,6 @@ impl Tickets {
                         region: old.region,
                     });
                 }
-                _ => return Err(protocol("ticket_reserve", &reply)),
             }
         }
         // A stale marker came back twice in a row: someone else is racing this player.
@@ -330,8 +372,8 @@ impl Tickets {
         marker: Marker,
         rating: f64,
     ) -> Result<JoinOutcome, TicketError> {
-        let enqueued: Result<i64, _> = ENQUEUE
-            .evalsha_with_reload(
+        let enqueued = ENQUEUE
+            .run(
                 &self.redis,
                 scripts::queue_enqueue(&self.keys, &marker.queue, &marker.region, &marker.ticket),
                 vec![
@@ -369,26 +411,25 @@ impl Tickets {
             self.release(player, &raw).await?;
             return Ok(LeaveOutcome::NotQueued);
         };
-        let reply: Vec<String> = REMOVE
-            .evalsha_with_reload(
+        let removed = REMOVE
+            .run(
                 &self.redis,
                 scripts::queue_enqueue(&self.keys, &marker.queue, &marker.region, &marker.ticket),
                 vec![marker.ticket.clone()],
             )
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("removed") => {
+        match removed {
+            Removal::Removed => {
                 self.release(player, &marker.ticket).await?;
                 Ok(LeaveOutcome::Left)
             }
-            Some("missing") => {
+            Removal::Missing => {
                 if self.is_stale(&marker).await? {
                     self.release(player, &marker.ticket).await?;
                 }
                 Ok(LeaveOutcome::NotQueued)
             }
-            Some(_) => Ok(LeaveOutcome::NotQueued),
-            None => Err(protocol("ticket_remove", &reply)),
+            Removal::Claimed => Ok(LeaveOutcome::NotQueued),
         }
     }
 
@@ -466,8 +507,8 @@ impl Tickets {
             };
             // The player first (out of the match, marker back), then the ticket: the
             // other order could let a new match claim the ticket before the marker is set.
-            let freed: i64 = PLAYER_REQUEUED
-                .evalsha_with_reload(
+            let freed = PLAYER_REQUEUED
+                .run(
                     &self.redis,
                     scripts::player_matched(&self.keys, &player.player),
                     vec![record.match_id.clone(), marker.encode()],
@@ -476,8 +517,8 @@ impl Tickets {
             if freed == 0 {
                 continue;
             }
-            let _: i64 = REQUEUE
-                .evalsha_with_reload(
+            let _requeued = REQUEUE
+                .run(
                     &self.redis,
                     scripts::queue_requeue(
                         &self.keys,
@@ -501,29 +542,15 @@ impl Tickets {
     /// Drops `player`'s marker if it names `ticket` (or is exactly `ticket`, for a marker
     /// that could not be parsed).
     pub async fn release(&self, player: &str, ticket: &str) -> Result<(), TicketError> {
-        let _removed: i64 = RELEASE
-            .evalsha_with_reload(
+        let _removed = RELEASE
+            .run(
                 &self.redis,
-                vec![self.keys.player(player).ticket()],
+                scripts::ticket_release(&self.keys, player),
                 vec![ticket.to_owned()],
             )
             .await?;
         Ok(())
     }
-}
-
-fn protocol(script: &'static str, reply: &[String]) -> TicketError {
-    TicketError::Protocol {
-        script,
-        reply: format!("{reply:?}"),
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -7,15 +7,15 @@
 //! asking [`Registry::is_live`]. Announcing is one script on the registry's slot.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::now_ms;
+use crate::script::LuaScript;
 
 use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
-use fred::types::scripts::Script;
 use tokio_util::sync::CancellationToken;
 
-static ANNOUNCE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("instances/instance_announce.lua")));
+static ANNOUNCE: LuaScript<u64> = LuaScript::new(include_str!("instances/instance_announce.lua"));
 
 /// What an instance says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +53,6 @@ where
     Fut: Future<Output = Option<serde_json::Value>> + Send + 'static,
 {
     std::sync::Arc::new(move || Box::pin(figures(state.clone())))
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Reads and writes the registry of one namespace.
@@ -107,7 +99,7 @@ impl Registry {
             args.push("stats".into());
             args.push(stats.to_string());
         }
-        ANNOUNCE.evalsha_with_reload(redis, keys, args).await
+        ANNOUNCE.run(redis, keys, args).await
     }
 
     /// Removes the instance at once (on a clean shutdown), so nobody waits for its TTL.

@@ -11,19 +11,18 @@
 //! than its share (units / live instances, rounded up) hands the excess back, and one at
 //! its share lets less busy instances try first, so a task added by scale-out gets work.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use core_keys::scripts;
 use fred::prelude::Client;
-use fred::types::scripts::Script;
 
-static ACQUIRE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_acquire.lua")));
-static RENEW: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_renew.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("lease/lease_release.lua")));
+use crate::script::LuaScript;
+
+static ACQUIRE: LuaScript<i64> = LuaScript::new(include_str!("lease/lease_acquire.lua"));
+static RENEW: LuaScript<i64> = LuaScript::new(include_str!("lease/lease_renew.lua"));
+static RELEASE: LuaScript<i64> = LuaScript::new(include_str!("lease/lease_release.lua"));
 
 /// One lease, as seen by one would-be holder.
 #[derive(Debug, Clone)]
@@ -81,7 +80,7 @@ impl Lease {
 
     async fn run(
         &self,
-        script: &Script,
+        script: &LuaScript<i64>,
         redis: &Client,
         with_ttl: bool,
     ) -> Result<bool, fred::error::Error> {
@@ -93,9 +92,7 @@ impl Lease {
         } else {
             vec![self.owner.clone()]
         };
-        let held: i64 = script
-            .evalsha_with_reload(redis, vec![self.key.clone()], args)
-            .await?;
+        let held = script.run(redis, scripts::lease(&self.key), args).await?;
         Ok(held == 1)
     }
 }

@@ -3,8 +3,10 @@
 //! registry, telemetry, the ops HTTP server and graceful shutdown.
 //!
 //! # Layout
+//! - [`clock`]: the one wall clock (ms since the epoch).
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
+//! - [`script`]: every Lua script declared once: its file, its keys, its typed reply.
 //! - [`subscriptions`]: the one manager of `SSUBSCRIBE`s, with its supervisor and canaries.
 //! - [`publish`]: the one publish path (`SPUBLISH` with a bounded retry).
 //! - [`lease`]: leases with owner tokens, renewed and released by compare-and-delete.
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod clock;
 pub mod config;
 pub mod instances;
 pub mod lease;
@@ -26,6 +29,7 @@ pub mod ops;
 pub mod publish;
 pub mod readiness;
 pub mod redis;
+pub mod script;
 pub mod service;
 pub mod shutdown;
 pub mod subscriptions;

@@ -73,7 +73,7 @@ impl Publisher {
     /// current span's trace context, so the receiver's work joins the same trace.
     pub async fn publish_event(&self, channel: &str, event: proto::Event) -> bool {
         let kind = event.type_name();
-        let mut envelope = proto::EventEnvelope::new(event, crate::instances::now_ms());
+        let mut envelope = proto::EventEnvelope::new(event, crate::clock::now_ms());
         envelope.trace = crate::trace::carrier(&tracing::Span::current());
         let payload = match proto::encode_event(&envelope) {
             Ok(payload) => payload,

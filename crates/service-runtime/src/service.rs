@@ -20,8 +20,9 @@ use fred::prelude::{Client, ClientLike};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_ms;
 use crate::config::{ConfigError, LoadedConfig};
-use crate::instances::{InstanceInfo, Registry, StatsSource, now_ms};
+use crate::instances::{InstanceInfo, Registry, StatsSource};
 use crate::lease::FairShare;
 use crate::ops::{self, OpsServer};
 use crate::publish::Publisher;

@@ -4,7 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use service_runtime::instances::{InstanceInfo, Registry, now_ms};
+use service_runtime::clock::now_ms;
+use service_runtime::instances::{InstanceInfo, Registry};
 use tokio_util::sync::CancellationToken;
 
 fn info(service: &str, id: &str) -> InstanceInfo {

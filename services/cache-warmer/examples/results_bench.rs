@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         let a = format!("bp{}-{ns}", n % players);
         let b = format!("bp{}-{ns}", (n * 7 + 1) % players);
         let b = if a == b { format!("bq{n}-{ns}") } else { b };
-        batch.push(serde_json::to_string(&queues::ResultEntry {
+        batch.push(serde_json::to_string(&matches::ResultEntry {
             match_id: format!("bm{n}-{ns}"),
             region: "eu".into(),
             server: "gs".into(),

@@ -7,20 +7,19 @@
 //! snapshot with `data_warm.lua` (fenced by the lease; never older over newer), and lets
 //! the lease go. Afterwards readers are told to drop their local copies.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::{KeysInterface, SetsInterface};
-use fred::types::scripts::Script;
 use persistence::game_data;
 use service_runtime::lease::Lease;
+use service_runtime::script::LuaScript;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
 
-static DATA_WARM: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("game_data/data_warm.lua")));
+static DATA_WARM: LuaScript<i64> = LuaScript::new(include_str!("game_data/data_warm.lua"));
 
 /// What warming one kind did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,7 +82,7 @@ async fn write_snapshot(
         args.push(document.clone());
     }
     let written: i64 = DATA_WARM
-        .evalsha_with_reload(
+        .run(
             &shared.redis,
             core_keys::scripts::data_warm(&shared.keys, kind),
             args,

@@ -97,6 +97,11 @@ max_body_bytes = 65536
             publisher: ctx.publisher.clone(),
             subscriptions: ctx.subscriptions.clone(),
             db,
+            matches: matches::Matches::new(
+                ctx.keys.clone(),
+                ctx.redis.clone(),
+                ctx.publisher.clone(),
+            ),
             data_requests: data_tx,
         });
         Ok(Self {

@@ -12,22 +12,21 @@
 //! entries wait and the round is retried with a growing pause.
 
 use std::collections::HashSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::ListInterface;
-use fred::types::scripts::Script;
 use futures::StreamExt;
 use persistence::results::{self, FinishedMatch, RatingRules, Stored};
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
+use service_runtime::script::LuaScript;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
 
 pub mod dead_letters;
 
-static RESULTS_ACK: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("outbox/results_ack.lua")));
+static RESULTS_ACK: LuaScript<i64> = LuaScript::new(include_str!("outbox/results_ack.lua"));
 
 /// The longest pause between rounds while PostgreSQL or Redis fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -190,7 +189,7 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     args.push(dispositions);
     args.extend(entries.iter().take(done).cloned());
     let acked: Result<i64, _> = RESULTS_ACK
-        .evalsha_with_reload(
+        .run(
             &shared.redis,
             core_keys::scripts::results_ack(&shared.keys, region),
             args,
@@ -310,13 +309,10 @@ async fn set_aside(shared: &Shared, entry: &str) {
     let Some((match_id, players)) = match_and_players(entry) else {
         return;
     };
-    if let Err(err) = queues::free_players(
-        &shared.redis,
-        &shared.keys,
-        &match_id,
-        players.iter().map(String::as_str),
-    )
-    .await
+    if let Err(err) = shared
+        .matches
+        .free_players(&match_id, players.iter().map(String::as_str))
+        .await
     {
         tracing::warn!(%match_id, error = %err, "cannot clear the pending ratings of a set-aside result; they lapse by themselves");
     }
@@ -347,7 +343,7 @@ fn match_and_players(entry: &str) -> Option<(String, Vec<String>)> {
 
 /// An outbox entry as a match to store.
 fn parse(entry: &str) -> Option<FinishedMatch> {
-    let entry: queues::ResultEntry = serde_json::from_str(entry).ok()?;
+    let entry: matches::ResultEntry = serde_json::from_str(entry).ok()?;
     let (queue, formed_ms, teams) = match &entry.record {
         Some(record) => (
             record.queue.clone(),

@@ -9,20 +9,19 @@
 //! gathered over a short window go to the database as one query.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::{Client, KeysInterface};
-use fred::types::scripts::Script;
 use futures::StreamExt;
 use persistence::players::{self, Profile};
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
+use service_runtime::script::LuaScript;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
 
-static PROFILE_PUT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("profiles/profile_put.lua")));
+static PROFILE_PUT: LuaScript<i64> = LuaScript::new(include_str!("profiles/profile_put.lua"));
 
 /// Writes `profiles` into the cache (each only if newer than the cached one), settling the
 /// pending rating of `settled` (the match the change comes from) when given.
@@ -34,7 +33,7 @@ pub async fn put(
 ) -> Result<(), fred::error::Error> {
     let ttl = core_keys::ttl::PROFILE.as_millis().to_string();
     let writes = profiles.iter().map(|p| {
-        PROFILE_PUT.evalsha_with_reload::<i64, _, _>(
+        PROFILE_PUT.run(
             redis,
             core_keys::scripts::profile_put(keys, &p.id),
             vec![

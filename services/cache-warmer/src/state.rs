@@ -19,6 +19,8 @@ pub struct Shared {
     pub publisher: Publisher,
     pub subscriptions: Subscriptions,
     pub db: Database,
+    /// Lets the players of a result set aside go (`crates/matches`).
+    pub matches: matches::Matches,
     /// Asks the game-data worker to reload kinds now (`None`: every kind). Bounded: a
     /// request that does not fit is a duplicate of one waiting, or retried by its sender.
     pub data_requests: mpsc::Sender<Option<String>>,

@@ -233,7 +233,7 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
 /// Waits until the cache-warmer has taken everything off `outbox`.
 /// A 1-v-1 result as the server pool puts it on a region's outbox (`first` won).
 fn outbox_entry(match_id: &str, region: &str, ended_ms: u64, first: &str, second: &str) -> String {
-    serde_json::to_string(&queues::ResultEntry {
+    serde_json::to_string(&matches::ResultEntry {
         match_id: match_id.to_owned(),
         region: region.to_owned(),
         server: "gs".into(),

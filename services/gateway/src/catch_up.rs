@@ -56,7 +56,7 @@ async fn tell_live_matches(shared: &Shared, conns: Vec<LocalConn>) {
     let checked = conns.len();
     let told = futures::stream::iter(conns)
         .map(|conn| async move {
-            match shared.sessions.owed_match_found(conn.player.as_str()).await {
+            match shared.matches.owed_match_found(conn.player.as_str()).await {
                 Ok(Some(found)) => {
                     conn.outbound.send(&found);
                     1

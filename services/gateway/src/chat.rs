@@ -4,15 +4,13 @@
 //! minute (the generic cell rate algorithm: one number per player, a GET and a SET per
 //! message, however large N). Redis's clock is used, so gateways with skewed clocks agree.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
 use fred::prelude::Client;
-use fred::types::scripts::Script;
+use service_runtime::script::LuaScript;
 
-static CHAT_RATE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("chat/chat_rate.lua")));
+static CHAT_RATE: LuaScript<i64> = LuaScript::new(include_str!("chat/chat_rate.lua"));
 
 /// The chat limit of one gateway instance.
 #[derive(Debug)]
@@ -36,8 +34,8 @@ impl ChatLimit {
     /// Counts one chat message of `player`: `Ok(None)` if allowed, `Ok(Some(wait))` if the
     /// player must wait that long.
     pub async fn check(&self, player: &str) -> Result<Option<Duration>, fred::error::Error> {
-        let wait_ms: i64 = CHAT_RATE
-            .evalsha_with_reload(
+        let wait_ms = CHAT_RATE
+            .run(
                 &self.redis,
                 scripts::chat_rate(&self.keys, player),
                 vec![

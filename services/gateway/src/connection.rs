@@ -173,7 +173,7 @@ impl Connection {
         // A player reconnecting while in a match is told the match again (the push may
         // have gone to the old socket, or nowhere).
         if let Some(match_id) = &opened.live_match {
-            match shared.sessions.match_found(player, match_id).await {
+            match shared.matches.match_found(player, match_id).await {
                 Ok(Some(found)) => self.outbound.send(&found),
                 Ok(None) => {}
                 Err(err) => {

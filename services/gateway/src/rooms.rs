@@ -14,25 +14,23 @@
 //! encoding and hands the same bytes to every local member.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
 use fred::prelude::{Client, SetsInterface};
-use fred::types::scripts::Script;
 use proto::{Event, RoomId, ServerMessage};
+use service_runtime::script::LuaScript;
 use service_runtime::subscriptions::Subscriptions;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::LocalConn;
 use crate::outbound::{Encoded, Outbound};
-use crate::session::now_ms;
+use service_runtime::clock::now_ms;
 
-static REFRESH: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("rooms/room_refresh.lua")));
-static LEAVE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("rooms/room_leave.lua")));
+static REFRESH: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_refresh.lua"));
+static LEAVE: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_leave.lua"));
 
 /// Why joining a room failed.
 #[derive(Debug, thiserror::Error)]
@@ -165,8 +163,8 @@ impl Rooms {
         forget: bool,
     ) -> Result<(), fred::error::Error> {
         self.remove_local(room, member.local_id);
-        let _removed: i64 = LEAVE
-            .evalsha_with_reload(
+        let _removed = LEAVE
+            .run(
                 &self.inner.redis,
                 scripts::room_membership(&self.inner.keys, room.as_str()),
                 vec![member.player.to_string(), member.conn.clone()],
@@ -231,8 +229,8 @@ impl Rooms {
             args.push((*player).to_owned());
             args.push((*conn).to_owned());
         }
-        let count: i64 = REFRESH
-            .evalsha_with_reload(
+        let count = REFRESH
+            .run(
                 &self.inner.redis,
                 scripts::room_membership(&self.inner.keys, room.as_str()),
                 args,

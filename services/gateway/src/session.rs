@@ -10,19 +10,21 @@
 //! that finds the session taken over tells the connection it was replaced, in case the
 //! signal was lost (signals are hints, state is the truth).
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
 use fred::prelude::Client;
-use fred::types::scripts::Script;
+use service_runtime::clock::now_ms;
+use service_runtime::script::LuaScript;
 
-static OPEN: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("session/session_open.lua")));
-static TOUCH: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("session/session_touch.lua")));
-static CLOSE: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("session/session_close.lua")));
+static OPEN: LuaScript<Vec<String>> = LuaScript::new(include_str!("session/session_open.lua"));
+static TOUCH: LuaScript<TouchReply> = LuaScript::new(include_str!("session/session_touch.lua"));
+static CLOSE: LuaScript<i64> = LuaScript::new(include_str!("session/session_close.lua"));
+
+service_runtime::script_reply! {
+    /// What `session_touch.lua` answered.
+    enum TouchReply { Replaced = "0", Refreshed = "1", Restored = "2" }
+}
 
 /// What opening a session found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +95,8 @@ impl Sessions {
 
     /// Makes `conn` the live session of `player`.
     pub async fn open(&self, player: &str, conn: &str) -> Result<Opened, fred::error::Error> {
-        let reply: Vec<String> = OPEN
-            .evalsha_with_reload(
+        let reply = OPEN
+            .run(
                 &self.redis,
                 scripts::session_open(&self.keys, player),
                 self.open_args(conn),
@@ -115,67 +117,30 @@ impl Sessions {
 
     /// Refreshes `player`'s session if `conn` still holds it.
     pub async fn touch(&self, player: &str, conn: &str) -> Result<Touch, fred::error::Error> {
-        let result: i64 = TOUCH
-            .evalsha_with_reload(
+        let touched = TOUCH
+            .run(
                 &self.redis,
                 scripts::session_open(&self.keys, player),
                 self.open_args(conn),
             )
             .await?;
-        Ok(match result {
-            0 => Touch::Replaced,
-            2 => Touch::Restored,
-            _ => Touch::Refreshed,
+        Ok(match touched {
+            TouchReply::Replaced => Touch::Replaced,
+            TouchReply::Restored => Touch::Restored,
+            TouchReply::Refreshed => Touch::Refreshed,
         })
     }
 
     /// Ends `player`'s session if `conn` still holds it. True if it did.
     pub async fn close(&self, player: &str, conn: &str) -> Result<bool, fred::error::Error> {
-        let removed: i64 = CLOSE
-            .evalsha_with_reload(
+        let removed = CLOSE
+            .run(
                 &self.redis,
                 scripts::session_open(&self.keys, player),
                 vec![conn.to_owned(), ms(self.rooms_grace)],
             )
             .await?;
         Ok(removed == 1)
-    }
-
-    /// The `match.found` the server pool stored for `player` in `match_id`, if the match
-    /// was allocated.
-    pub async fn match_found(
-        &self,
-        player: &str,
-        match_id: &str,
-    ) -> Result<Option<proto::ServerMessage>, fred::error::Error> {
-        use fred::prelude::HashesInterface;
-        let json: Option<String> = self
-            .redis
-            .hget(
-                self.keys.match_(match_id).record(),
-                format!("found:{player}"),
-            )
-            .await?;
-        Ok(json.and_then(|j| {
-            proto::decode_server(j.as_bytes(), proto::Encoding::Json, proto::MAX_EVENT_BYTES).ok()
-        }))
-    }
-
-    /// The `match.found` of `player`'s live match, if they are in one and it was
-    /// announced: what a client is owed again after a push may have been lost.
-    pub async fn owed_match_found(
-        &self,
-        player: &str,
-    ) -> Result<Option<proto::ServerMessage>, fred::error::Error> {
-        use fred::prelude::KeysInterface;
-        let live: Option<String> = self
-            .redis
-            .get(self.keys.player(player).current_match())
-            .await?;
-        match live {
-            Some(match_id) => self.match_found(player, &match_id).await,
-            None => Ok(None),
-        }
     }
 
     /// Whether `player` has a live session anywhere.
@@ -191,9 +156,4 @@ impl Sessions {
 
 fn ms(d: Duration) -> String {
     d.as_millis().to_string()
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    service_runtime::instances::now_ms()
 }

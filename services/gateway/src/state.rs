@@ -37,6 +37,8 @@ pub struct Shared {
     pub rooms: Rooms,
     pub chat: ChatLimit,
     pub tickets: Tickets,
+    /// The `match.found` a reconnecting player is owed (`crates/matches`).
+    pub matches: matches::Matches,
     pub hub: Hub,
     /// Profiles and game data through the local cache (`profile.get`, `data.get`).
     pub cache: cache_reader::CacheReader,
@@ -80,6 +82,7 @@ impl Shared {
                 redis.clone(),
                 queues::JoinPolicy::from_config(&matchmaking),
             ),
+            matches: matches::Matches::new(keys.clone(), redis.clone(), ctx.publisher.clone()),
             hub: Hub::default(),
             cache: cache_reader::CacheReader::new(
                 keys.clone(),

@@ -49,12 +49,7 @@ async fn read(shared: &Shared, player: &str) -> Result<Value, fred::error::Error
     let profile: HashMap<String, String> = shared.redis.hgetall(keys.profile()).await?;
     let match_view = match &live_match {
         Some(id) => {
-            let mut record: HashMap<String, String> = shared
-                .redis
-                .hgetall(shared.keys.match_(id).record())
-                .await?;
-            // Each player's stored match.found (with its join token) stays out of the view.
-            record.retain(|field, _| !field.starts_with("found:"));
+            let record = shared.handover.matches.describe(id).await?;
             json!({"id": id, "record": record})
         }
         None => Value::Null,

@@ -12,7 +12,8 @@
 //! - [`unit`]: the worker of one queue-region: lease, view, timeouts, sessions, matches.
 //! - [`mirror`]: the in-memory queue, indexed by age and rating.
 //! - [`matching`]: the pure rules: window, oldest first, nearest ratings, balanced teams.
-//! - [`handover`]: the idempotent steps after a claim: players, match record, server pool.
+//! - [`handover`]: after a claim, the `matches` crate's hand-over to the pool, then the
+//!   claim marked done.
 //! - [`stats`]: `/v1/stats` and the metrics.
 //! - [`inspect`]: `/v1/players/{id}`, one player's session, ticket and match.
 //! - [`state`]: what the workers share.
@@ -78,9 +79,11 @@ match_ttl_ms = 3600000
                 queues::JoinPolicy::from_config(&config.matchmaking),
             ),
             handover: Handover {
-                keys: ctx.keys.clone(),
-                redis: ctx.redis.clone(),
-                publisher: ctx.publisher.clone(),
+                matches: matches::Matches::new(
+                    ctx.keys.clone(),
+                    ctx.redis.clone(),
+                    ctx.publisher.clone(),
+                ),
                 match_ttl: Duration::from_millis(config.matchmaker.match_ttl_ms),
             },
             config,

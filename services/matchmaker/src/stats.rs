@@ -165,7 +165,7 @@ async fn figures(shared: &Shared, units: Units) -> Option<Value> {
         let (Ok(size), Ok(oldest), Ok(counters)) = (size, oldest, counters) else {
             return None;
         };
-        let now = service_runtime::instances::now_ms() as f64;
+        let now = service_runtime::clock::now_ms() as f64;
         queues.push(json!({
             "queue": queue,
             "region": region,

@@ -20,6 +20,7 @@ use queues::{
     Claim, ExpireReason, Fenced, MatchRecord, MatchedTicket, QueueDefinition, QueueHolder,
     QueuedTicket,
 };
+use service_runtime::clock::now_ms;
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -487,8 +488,4 @@ impl Worker {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    service_runtime::instances::now_ms()
 }

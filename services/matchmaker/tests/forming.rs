@@ -264,9 +264,11 @@ async fn a_redone_hand_over_never_hands_a_match_to_the_pool_twice() {
         .expect("zrem");
     // ...when a new holder redoes the hand-over of the same claim.
     let handover = matchmaker::handover::Handover {
-        keys: keys.clone(),
-        redis: redis.clone(),
-        publisher: service_runtime::publish::Publisher::new(redis.clone()),
+        matches: matches::Matches::new(
+            keys.clone(),
+            redis.clone(),
+            service_runtime::publish::Publisher::new(redis.clone()),
+        ),
         match_ttl: Duration::from_secs(60),
     };
     let holder = queues::QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", "someone");

@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use crate::games::Outcome;
+use matches::Outcome;
+
 use crate::registry::{Beat, Drained, Registration};
 use crate::state::Shared;
 
@@ -237,10 +238,7 @@ async fn heartbeat(
             return Err(gone_or_unknown(&shared, &server).await);
         }
     };
-    let assignments = shared
-        .registry
-        .assignments(&region, server.as_str())
-        .await?;
+    let assignments = shared.matches.assignments(&region, server.as_str()).await?;
     Ok(Json(AssignmentsReply {
         assignments,
         draining,
@@ -267,10 +265,7 @@ async fn assignments(
         )
     })?;
     let region = region_of(&shared, &server).await?;
-    let found = shared
-        .registry
-        .assignments(&region, server.as_str())
-        .await?;
+    let found = shared.matches.assignments(&region, server.as_str()).await?;
     let wait = Duration::from_millis(wait.wait_ms.min(shared.config.pool.long_poll_max_ms));
     if !found.is_empty() || wait.is_zero() {
         return Ok(Json(AssignmentsReply {
@@ -293,10 +288,7 @@ async fn assignments(
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let found = shared
-            .registry
-            .assignments(&region, server.as_str())
-            .await?;
+        let found = shared.matches.assignments(&region, server.as_str()).await?;
         if !found.is_empty() {
             return Ok(Json(AssignmentsReply {
                 assignments: found,
@@ -340,7 +332,7 @@ async fn ack(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Failure> {
     let match_id = id(&raw, "match id")?;
-    match shared.games.ack(match_id.as_str()).await? {
+    match shared.matches.ack(match_id.as_str()).await? {
         Outcome::Done | Outcome::Duplicate => Ok(StatusCode::NO_CONTENT),
         Outcome::Unknown => Err(Failure::not_found(format!(
             "no match {match_id} is assigned"
@@ -372,7 +364,15 @@ async fn result(
     posted
         .validate()
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
-    match shared.games.result(match_id.as_str(), &posted).await? {
+    let posted = shared
+        .matches
+        .post_result(match_id.as_str(), &posted)
+        .await?;
+    if let Some(server) = &posted.server_left {
+        shared.registry.forget_drained(server).await?;
+        tracing::info!(server = %server, "a draining server ran its last game and left the pool");
+    }
+    match posted.outcome {
         Outcome::Done | Outcome::Duplicate => Ok(StatusCode::ACCEPTED),
         Outcome::Unknown => Err(Failure::not_found(format!("no match {match_id} is known"))),
         Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),

@@ -5,25 +5,23 @@
 //! - [`config`]: `[pool]` and the regions of `[matchmaking]`.
 //! - [`api`]: the game-server HTTP API: token, bodies, answers.
 //! - [`registry`]: servers per region in Redis: register, heartbeat, drain, assignments.
-//! - [`allocator`]: the worker of each region, under a lease: pending matches to the
-//!   least-loaded server with room, atomically; `match.found` with join tokens; long-poll
-//!   wake-ups; the no-capacity deadline; reaping.
-//! - [`games`]: acknowledgements and results (slot freed, outbox, players freed).
-//! - [`cancel`]: matches that cannot go on: requeue and tell, or end as lost.
+//! - [`region`]: the worker of each region, under a lease: allocation and announcement,
+//!   the deadlines, reaping, the region's gauges.
 //! - [`reaper`]: servers whose heartbeat lapsed: out of the pool, their games dealt with.
+//!
+//! What happens to a match (allocation, `match.found`, ack, result, cancel) is the
+//! `matches` crate's; this service runs the loops and the HTTP API that call it.
 //! - [`ops`]: `/v1/stats` and the operator's drain.
 //! - [`state`]: what all of these share.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-pub mod allocator;
 pub mod api;
-pub mod cancel;
 pub mod config;
-pub mod games;
 pub mod ops;
 pub mod reaper;
+pub mod region;
 pub mod registry;
 pub mod state;
 
@@ -37,7 +35,7 @@ use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 use tokio::net::TcpListener;
 
 pub use config::Config;
-use games::Games;
+use matches::{Announcer, Matches};
 use registry::Registry;
 use state::Shared;
 
@@ -89,25 +87,16 @@ max_body_bytes = 65536
             redis: ctx.redis.clone(),
             heartbeat_ttl: Duration::from_millis(config.pool.heartbeat_ttl_ms),
         };
+        let matches = Matches::new(ctx.keys.clone(), ctx.redis.clone(), ctx.publisher.clone());
         let shared = Arc::new(Shared {
-            games: Games {
-                keys: ctx.keys.clone(),
-                redis: ctx.redis.clone(),
-                registry: registry.clone(),
-            },
+            announcer: Announcer::new(matches.clone(), &config.pool.token),
+            matches,
             registry,
-            tickets: queues::Tickets::new(
-                ctx.keys.clone(),
-                ctx.redis.clone(),
-                // The pool only requeues tickets, at the rating they had.
-                queues::JoinPolicy::default_rating(1500.0),
-            ),
             config,
             instance_id: ctx.instance_id.clone(),
             region_figures: Default::default(),
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
-            publisher: ctx.publisher.clone(),
             subscriptions: ctx.subscriptions.clone(),
         });
         Ok(Self {
@@ -136,12 +125,12 @@ max_body_bytes = 65536
         let stop = ctx.shutdown.child_token();
         // The regions spread over the pool's instances.
         let share = ctx.fair_share(shared.config.regions.len(), stop.clone());
-        let allocators: Vec<_> = shared
+        let workers: Vec<_> = shared
             .config
             .regions
             .iter()
             .map(|region| {
-                tokio::spawn(allocator::run(
+                tokio::spawn(region::run(
                     shared.clone(),
                     region.clone(),
                     share.clone(),
@@ -152,9 +141,9 @@ max_body_bytes = 65536
         let server = axum::serve(listener, api::router(shared.clone()))
             .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
         let served = server.await;
-        for allocator in allocators {
-            if let Err(err) = allocator.await {
-                tracing::warn!(error = %err, "an allocator failed");
+        for worker in workers {
+            if let Err(err) = worker.await {
+                tracing::warn!(error = %err, "a region worker failed");
             }
         }
         served.map_err(|err| anyhow::anyhow!("the game-server listener failed: {err}"))

@@ -16,8 +16,9 @@ use fred::prelude::{HashesInterface, SortedSetsInterface};
 use serde_json::{Value, json};
 use service_runtime::instances::{StatsSource, stats_source};
 
-use crate::registry::{Drained, now_ms};
+use crate::registry::Drained;
 use crate::state::Shared;
+use service_runtime::clock::now_ms;
 
 pub fn routes(shared: Arc<Shared>) -> Router {
     Router::new()

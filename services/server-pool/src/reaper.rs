@@ -3,19 +3,35 @@
 //! are ended as `server_lost`, and then it is forgotten. A server found dead stays in the
 //! region's `lost` set until all of that is done, so a crash half-way is finished later.
 
-use std::sync::LazyLock;
-
 use core_keys::scripts;
 use fred::prelude::{KeysInterface, SortedSetsInterface};
-use fred::types::scripts::Script;
+use fred::types::{FromValue, Value};
+use matches::{Cancel, MatchState};
 use proto::server::reason;
+use service_runtime::clock::now_ms;
+use service_runtime::script::{LuaScript, tagged, unexpected_reply};
 
-use crate::cancel::cancel;
-use crate::registry::now_ms;
 use crate::state::Shared;
 
-static REAP: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("reaper/pool_reap.lua")));
+static REAP: LuaScript<Reaped> = LuaScript::new(include_str!("reaper/pool_reap.lua"));
+
+/// What `pool_reap.lua` found.
+enum Reaped {
+    /// It heartbeated meanwhile.
+    Alive,
+    /// Out of the pool now; its games are listed.
+    Dead(Vec<String>),
+}
+
+impl FromValue for Reaped {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        match tagged(value)? {
+            (tag, _) if tag == "alive" => Ok(Reaped::Alive),
+            (tag, games) if tag == "dead" => Ok(Reaped::Dead(games)),
+            (tag, _) => Err(unexpected_reply("pool_reap.lua", &tag)),
+        }
+    }
+}
 
 /// Reaps the dead servers of `region`.
 pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
@@ -33,33 +49,34 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
     dead.sort();
     dead.dedup();
     for server in dead {
-        let reply: Vec<String> = REAP
-            .evalsha_with_reload(
+        let reaped = REAP
+            .run(
                 &shared.redis,
                 scripts::pool_reap(&shared.keys, region, &server),
                 vec![server.clone(), now.to_string()],
             )
             .await?;
-        let Some(("dead", matches)) = reply.split_first().map(|(h, t)| (h.as_str(), t)) else {
+        let Reaped::Dead(games) = reaped else {
             continue;
         };
         tracing::warn!(
             server,
             region,
-            games = matches.len(),
+            games = games.len(),
             "game server stopped heartbeating; taking it out of the pool"
         );
         metrics::counter!("rallypoint_pool_reaped_total").increment(1);
-        for match_id in matches {
-            cancel(
-                shared,
-                region,
-                match_id,
-                Some(&server),
-                reason::SERVER_LOST,
-                None,
-            )
-            .await?;
+        for match_id in &games {
+            shared
+                .matches
+                .cancel(Cancel {
+                    region,
+                    match_id,
+                    server: Some(&server),
+                    reason: reason::SERVER_LOST,
+                    only_in: None::<MatchState>,
+                })
+                .await?;
         }
         let _: i64 = shared
             .redis

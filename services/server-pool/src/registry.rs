@@ -1,26 +1,34 @@
-//! The game servers of each region, in Redis: registration, heartbeats, drain, and the
-//! assignments a server has still to take.
+//! The game servers of each region, in Redis: registration, heartbeats, drain. (The
+//! matches on a server, and the assignments it has still to take, are the `matches`
+//! crate's.)
 //!
 //! Per region (slot `{pool:<region>}`): each server's hash (address, capacity, the games
 //! the pool counts on it, status), the ready servers by load, and liveness by heartbeat
 //! lapse time. One global hash maps a server id to its region, so calls that name only the
 //! server find its slot.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
-use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface};
-use fred::types::scripts::Script;
-use proto::{Assignment, Id, RegisterServer, TeamMember};
-use queues::MatchRecord;
+use fred::prelude::{Client, HashesInterface, KeysInterface};
+use proto::RegisterServer;
+use service_runtime::clock::now_ms;
+use service_runtime::script::LuaScript;
 
-static REGISTER: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("registry/pool_register.lua")));
-static HEARTBEAT: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("registry/pool_heartbeat.lua")));
-static DRAIN: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("registry/pool_drain.lua")));
+static REGISTER: LuaScript<i64> = LuaScript::new(include_str!("registry/pool_register.lua"));
+static HEARTBEAT: LuaScript<HeartbeatReply> =
+    LuaScript::new(include_str!("registry/pool_heartbeat.lua"));
+static DRAIN: LuaScript<DrainReply> = LuaScript::new(include_str!("registry/pool_drain.lua"));
+
+service_runtime::script_reply! {
+    /// What `pool_heartbeat.lua` answered.
+    enum HeartbeatReply { Unknown = "0", Alive = "1", Draining = "2", Left = "3" }
+}
+
+service_runtime::script_reply! {
+    /// What `pool_drain.lua` answered.
+    enum DrainReply { Left = "left", Draining = "draining", Unknown = "unknown" }
+}
 
 /// What registering found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +93,8 @@ impl Registry {
         // Registering is how a drained server rejoins: it is no longer "drained".
         let _: i64 = self.redis.del(self.keys.server_drained(id)).await?;
         let labels = serde_json::to_string(&server.labels).unwrap_or_else(|_| "{}".to_owned());
-        let _active: i64 = REGISTER
-            .evalsha_with_reload(
+        let _active = REGISTER
+            .run(
                 &self.redis,
                 scripts::pool_register(&self.keys, region, id),
                 vec![
@@ -110,11 +118,10 @@ impl Registry {
         active_games: Option<u32>,
         players: Option<u32>,
     ) -> Result<Beat, fred::error::Error> {
-        let pool = self.keys.pool(region);
-        let known: i64 = HEARTBEAT
-            .evalsha_with_reload(
+        let beat = HEARTBEAT
+            .run(
                 &self.redis,
-                vec![pool.server(server), pool.liveness()],
+                scripts::pool_heartbeat(&self.keys, region, server),
                 vec![
                     server.to_owned(),
                     now_ms().to_string(),
@@ -124,14 +131,14 @@ impl Registry {
                 ],
             )
             .await?;
-        Ok(match known {
-            1 => Beat::Alive,
-            2 => Beat::Draining,
-            3 => {
+        Ok(match beat {
+            HeartbeatReply::Alive => Beat::Alive,
+            HeartbeatReply::Draining => Beat::Draining,
+            HeartbeatReply::Left => {
                 self.forget_drained(server).await?;
                 Beat::Left
             }
-            _ => Beat::Unknown,
+            HeartbeatReply::Unknown => Beat::Unknown,
         })
     }
 
@@ -140,20 +147,20 @@ impl Registry {
     /// draining) answers 410 rather than 404, whichever order things happen in.
     pub async fn drain(&self, region: &str, server: &str) -> Result<Drained, fred::error::Error> {
         self.mark_drained(server).await?;
-        let outcome: String = DRAIN
-            .evalsha_with_reload(
+        let outcome = DRAIN
+            .run(
                 &self.redis,
                 scripts::pool_register(&self.keys, region, server),
                 vec![server.to_owned()],
             )
             .await?;
-        Ok(match outcome.as_str() {
-            "left" => {
+        Ok(match outcome {
+            DrainReply::Left => {
                 self.forget_drained(server).await?;
                 Drained::Left
             }
-            "draining" => Drained::Draining,
-            _ => {
+            DrainReply::Draining => Drained::Draining,
+            DrainReply::Unknown => {
                 let _: i64 = self.redis.del(self.keys.server_drained(server)).await?;
                 Drained::Unknown
             }
@@ -193,59 +200,4 @@ impl Registry {
         let drained: i64 = self.redis.exists(self.keys.server_drained(server)).await?;
         Ok(drained > 0)
     }
-
-    /// The matches allocated to `server` that it has not acknowledged yet.
-    pub async fn assignments(
-        &self,
-        region: &str,
-        server: &str,
-    ) -> Result<Vec<Assignment>, fred::error::Error> {
-        let pool = self.keys.pool(region);
-        let ids: Vec<String> = self
-            .redis
-            .zrange(pool.assignments(server), 0, -1, None, false, None, false)
-            .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let json: Option<String> = self.redis.hget(pool.pool_match(&id), "record").await?;
-            if let Some(assignment) = json.as_deref().and_then(assignment) {
-                out.push(assignment);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The assignment a game server is told about, from the matchmaker's record.
-pub fn assignment(json: &str) -> Option<Assignment> {
-    let record: MatchRecord = serde_json::from_str(json).ok()?;
-    Some(Assignment {
-        match_id: Id::parse(&record.match_id).ok()?,
-        queue: Id::parse(&record.queue).ok()?,
-        region: Id::parse(&record.region).ok()?,
-        teams: teams(&record)?,
-        secret_hint: None,
-    })
-}
-
-/// The teams of a record as the protocol shows them.
-pub fn teams(record: &MatchRecord) -> Option<proto::Teams> {
-    record
-        .teams
-        .iter()
-        .map(|team| {
-            team.iter()
-                .map(|t| {
-                    Some(TeamMember {
-                        player: Id::parse(&t.player).ok()?,
-                        rating: t.rating,
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
-
-pub fn now_ms() -> u64 {
-    service_runtime::instances::now_ms()
 }

@@ -1,12 +1,11 @@
-//! What the server pool's handlers and allocators share.
+//! What the server pool's handlers and region workers share.
 
 use core_keys::Keys;
 use fred::prelude::Client;
-use service_runtime::publish::Publisher;
+use matches::{Announcer, Matches};
 use service_runtime::subscriptions::Subscriptions;
 
 use crate::config::Config;
-use crate::games::Games;
 use crate::registry::Registry;
 
 #[derive(Debug)]
@@ -15,11 +14,13 @@ pub struct Shared {
     pub instance_id: String,
     pub keys: Keys,
     pub redis: Client,
-    pub publisher: Publisher,
     pub subscriptions: Subscriptions,
+    /// The game servers of every region.
     pub registry: Registry,
-    pub games: Games,
-    pub tickets: queues::Tickets,
-    /// What the allocators last read of their regions, for the announcement.
+    /// Every step of a match's life (`crates/matches`).
+    pub matches: Matches,
+    /// `match.found` with join tokens signed with the pool's current token.
+    pub announcer: Announcer,
+    /// What the region workers last read of their regions, for the announcement.
     pub region_figures: crate::ops::RegionFigures,
 }

@@ -21,7 +21,8 @@ use axum::routing::get;
 use fred::prelude::Client;
 use serde_json::{Map, Value, json};
 
-use crate::instances::{Announced, Registry, now_ms};
+use crate::clock::now_ms;
+use crate::instances::{Announced, Registry};
 
 /// The services a deployment runs; one without a live instance is reported as missing.
 pub const SERVICES: [&str; 4] = ["gateway", "matchmaker", "server-pool", "cache-warmer"];

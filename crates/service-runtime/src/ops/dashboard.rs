@@ -19,7 +19,7 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::instances::now_ms;
+use crate::clock::now_ms;
 
 const PAGE: &str = include_str!("dashboard.html");
 const LOGIN: &str = include_str!("login.html");

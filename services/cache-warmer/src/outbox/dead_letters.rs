@@ -4,16 +4,13 @@
 //! (`rallyctl dead-letters`). A replayed entry that fails again is set aside again;
 //! storing is idempotent on the match id, so replaying twice does no harm.
 
-use std::sync::LazyLock;
-
 use fred::prelude::ListInterface;
-use fred::types::scripts::Script;
 use serde_json::{Value, json};
+use service_runtime::script::LuaScript;
 
 use crate::state::Shared;
 
-static RESULTS_REPLAY: LazyLock<Script> =
-    LazyLock::new(|| Script::from_lua(include_str!("results_replay.lua")));
+static RESULTS_REPLAY: LuaScript<u64> = LuaScript::new(include_str!("results_replay.lua"));
 
 /// The first `limit` dead letters of `region` (match id when readable, and the entry cut
 /// to 200 bytes), with how many there are in all.
@@ -36,7 +33,7 @@ pub async fn list(shared: &Shared, region: &str, limit: i64) -> Result<Value, fr
 /// Puts every dead letter of `region` back on its outbox; how many.
 pub async fn replay(shared: &Shared, region: &str) -> Result<u64, fred::error::Error> {
     let replayed: u64 = RESULTS_REPLAY
-        .evalsha_with_reload(
+        .run(
             &shared.redis,
             core_keys::scripts::results_replay(&shared.keys, region),
             Vec::<String>::new(),

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::Connection;
 use crate::rooms::RoomError;
-use crate::session::now_ms;
+use service_runtime::clock::now_ms;
 
 /// A request that failed: the `error` reply's code and message.
 #[derive(Debug)]

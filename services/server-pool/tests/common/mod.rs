@@ -155,7 +155,7 @@ pub async fn pend(
         match_id: match_id.to_owned(),
         queue: "duel".to_owned(),
         region: region.to_owned(),
-        formed_ms: service_runtime::instances::now_ms(),
+        formed_ms: service_runtime::clock::now_ms(),
         teams: players
             .iter()
             .map(|p| {

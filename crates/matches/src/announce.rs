@@ -1,0 +1,259 @@
+//! Announcing an allocated match: the match record first (its state, its server, and each
+//! player's `match.found` with their join token, so a player who reconnects is told again
+//! by the gateway), then side by side the pushes to every player and a wake-up for the
+//! server's long poll.
+//!
+//! An allocation puts the match in the region's to-announce set in the same script; the
+//! announcer takes it out once announced, one command per batch. A match left there (its
+//! instance died in between) is announced again by whichever instance works the region
+//! next: `match.found` may come twice, as PROTOCOL.md allows.
+
+use std::sync::Arc;
+
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use futures::{StreamExt, TryStreamExt};
+use proto::join_token::join_token;
+use proto::{Event, Id, ServerEndpoint, ServerMessage, TeamMember};
+use queues::MatchRecord;
+use service_runtime::clock::now_ms;
+use tracing::Instrument;
+
+use crate::Matches;
+use crate::state::{MatchState, field};
+
+/// Announces matches, signing each player's join token with the pool's token.
+#[derive(Clone)]
+pub struct Announcer {
+    matches: Matches,
+    join_secret: Arc<str>,
+}
+
+impl std::fmt::Debug for Announcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log.
+        f.debug_struct("Announcer").finish_non_exhaustive()
+    }
+}
+
+/// One allocated match to announce.
+#[derive(Debug, Clone, Copy)]
+pub struct Assigned<'a> {
+    pub region: &'a str,
+    pub match_id: &'a str,
+    pub server: &'a str,
+    pub address: &'a str,
+}
+
+impl Announcer {
+    /// An announcer whose join tokens are signed with `join_secret` (the pool's current
+    /// token, which game servers check them with).
+    pub fn new(matches: Matches, join_secret: &str) -> Self {
+        Self {
+            matches,
+            join_secret: Arc::from(join_secret),
+        }
+    }
+
+    /// Announces a match just allocated (the caller takes it out of the to-announce set
+    /// with [`Announcer::announced`]). A record that cannot be read only gets its state.
+    pub async fn announce(
+        &self,
+        assigned: Assigned<'_>,
+        record: Option<&MatchRecord>,
+    ) -> Result<(), fred::error::Error> {
+        let span = tracing::info_span!(
+            "match.allocate",
+            region = assigned.region,
+            match_id = assigned.match_id,
+            server = assigned.server
+        );
+        // It continues the trace of the match's forming (and so of its players'
+        // `queue.join`), and the pushes it publishes carry it on to the gateways.
+        service_runtime::trace::continue_from(&span, record.and_then(|r| r.trace.as_deref()));
+        self.announce_now(assigned, record).instrument(span).await
+    }
+
+    async fn announce_now(
+        &self,
+        assigned: Assigned<'_>,
+        record: Option<&MatchRecord>,
+    ) -> Result<(), fred::error::Error> {
+        let m = &self.matches;
+        let mut record_fields: Vec<(String, String)> = vec![
+            (
+                field::STATE.to_owned(),
+                MatchState::Assigned.as_str().to_owned(),
+            ),
+            (field::SERVER.to_owned(), assigned.server.to_owned()),
+        ];
+        let Some(messages) = record.and_then(|r| self.messages(assigned, r)) else {
+            let _: i64 = m
+                .redis
+                .hset(m.keys.match_(assigned.match_id).record(), record_fields)
+                .await?;
+            return Ok(());
+        };
+        record_fields.extend(messages.iter().filter_map(|(player, message)| {
+            let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
+            Some((
+                field::found(player),
+                String::from_utf8_lossy(&json).into_owned(),
+            ))
+        }));
+        let _: i64 = m
+            .redis
+            .hset(m.keys.match_(assigned.match_id).record(), record_fields)
+            .await?;
+        let pushes = messages
+            .into_iter()
+            .map(|(player, message)| async move { m.push(&player, message).await });
+        let wake_server = async {
+            let (Ok(server), Ok(match_id)) =
+                (Id::parse(assigned.server), Id::parse(assigned.match_id))
+            else {
+                return;
+            };
+            let ready = Event::AssignmentReady { server, match_id };
+            let channel = m
+                .keys
+                .pool(assigned.region)
+                .assignments_channel(assigned.server);
+            // A lost wake-up is made good by the server's next poll.
+            m.publisher.publish_event(&channel, ready).await;
+        };
+        futures::future::join(futures::future::join_all(pushes), wake_server).await;
+        Ok(())
+    }
+
+    /// Each player's `match.found`, or none if an id in the record is not a valid id.
+    fn messages(
+        &self,
+        assigned: Assigned<'_>,
+        record: &MatchRecord,
+    ) -> Option<Vec<(String, ServerMessage)>> {
+        let match_id = Id::parse(assigned.match_id).ok()?;
+        let queue = Id::parse(&record.queue).ok()?;
+        let region = Id::parse(assigned.region).ok()?;
+        let server = ServerEndpoint {
+            id: Id::parse(assigned.server).ok()?,
+            address: assigned.address.to_owned(),
+        };
+        let teams = teams(record)?;
+        let secret = self.join_secret.as_bytes();
+        Some(
+            record
+                .players()
+                .map(|p| {
+                    let message = ServerMessage::MatchFound {
+                        match_id: match_id.clone(),
+                        queue: queue.clone(),
+                        region: region.clone(),
+                        teams: teams.clone(),
+                        server: server.clone(),
+                        join_token: join_token(secret, assigned.match_id, &p.player),
+                    };
+                    (p.player.clone(), message)
+                })
+                .collect(),
+        )
+    }
+
+    /// Announces again the matches of `region` allocated at least `retry_after_ms` ago
+    /// and never announced (their instance died in between), up to `batch` of them,
+    /// `in_flight` at a time. A match no longer on its server (cancelled meanwhile) only
+    /// leaves the set.
+    pub async fn announce_left_over(
+        &self,
+        region: &str,
+        retry_after_ms: u64,
+        batch: i64,
+        in_flight: usize,
+    ) -> Result<(), fred::error::Error> {
+        let m = &self.matches;
+        let pool = m.keys.pool(region);
+        let before = now_ms().saturating_sub(retry_after_ms) as f64;
+        let left_over: Vec<String> = m
+            .redis
+            .zrangebyscore(pool.announce(), "-inf", before, false, Some((0, batch)))
+            .await?;
+        let announced = futures::stream::iter(left_over)
+            .map(|match_id| async move {
+                self.announce_again(region, &match_id).await?;
+                Ok::<String, fred::error::Error>(match_id)
+            })
+            .buffer_unordered(in_flight)
+            .try_collect::<Vec<String>>()
+            .await?;
+        self.announced(region, announced).await
+    }
+
+    /// Announces a match found in the to-announce set, from what its pool hash says.
+    async fn announce_again(&self, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
+        let m = &self.matches;
+        let (record, server, address, state): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = m
+            .redis
+            .hmget(
+                m.keys.pool(region).pool_match(match_id),
+                vec![field::RECORD, field::SERVER, field::ADDRESS, field::STATE],
+            )
+            .await?;
+        let record = record.and_then(|r| serde_json::from_str::<MatchRecord>(&r).ok());
+        // Only a match still on its server is announced (not one cancelled meanwhile).
+        let on_server = state
+            .as_deref()
+            .and_then(MatchState::parse)
+            .is_some_and(MatchState::is_on_server);
+        match (server, address, on_server) {
+            (Some(server), Some(address), true) => {
+                let assigned = Assigned {
+                    region,
+                    match_id,
+                    server: &server,
+                    address: &address,
+                };
+                self.announce(assigned, record.as_ref()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The matches just announced leave the to-announce set: one command per batch.
+    pub async fn announced(
+        &self,
+        region: &str,
+        announced: Vec<String>,
+    ) -> Result<(), fred::error::Error> {
+        if announced.is_empty() {
+            return Ok(());
+        }
+        let m = &self.matches;
+        let _: i64 = m
+            .redis
+            .zrem(m.keys.pool(region).announce(), announced)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The teams of a record as the protocol shows them (none if an id is invalid).
+pub fn teams(record: &MatchRecord) -> Option<proto::Teams> {
+    record
+        .teams
+        .iter()
+        .map(|team| {
+            team.iter()
+                .map(|t| {
+                    Some(TeamMember {
+                        player: Id::parse(&t.player).ok()?,
+                        rating: t.rating,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,272 @@
+//! Matches that cannot go on: no server in time (`no_server`), not acknowledged in time
+//! (`not_started`), or their server died (`server_lost`). A cancelled match's players get
+//! their tickets back with their original wait and are told `match.cancelled`
+//! {`requeued: true`}; a game that was already running on a dead server ends, and its
+//! players are told {`requeued: false`}.
+//!
+//! The cancel itself is one script on the region's slot (`pool_cancel.lua`), which also
+//! records the match in the region's `cancelling` set; the cross-slot steps (requeue,
+//! tell) run from that set, so an instance that dies half-way is finished by the next.
+
+use core_keys::scripts;
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use fred::types::{FromValue, Value};
+use proto::server::reason;
+use proto::{Id, ServerMessage};
+use queues::MatchRecord;
+use service_runtime::clock::now_ms;
+use service_runtime::script::{LuaScript, tagged, unexpected_reply};
+
+use crate::Matches;
+use crate::game_server::players_of;
+use crate::state::{MatchState, field};
+
+static CANCEL: LuaScript<Cancelled> =
+    LuaScript::with_library(crate::SLOT_FREE, include_str!("cancel/pool_cancel.lua"));
+
+/// Matches looked at per deadline per round.
+const BATCH: i64 = 256;
+
+/// One match to cancel.
+#[derive(Debug, Clone, Copy)]
+pub struct Cancel<'a> {
+    pub region: &'a str,
+    pub match_id: &'a str,
+    /// The server it was given to, if any.
+    pub server: Option<&'a str>,
+    /// Why (`proto::server::reason`).
+    pub reason: &'a str,
+    /// Only if the match is still in this state: a deadline must not cancel a match that
+    /// moved on meanwhile (allocated, or acknowledged). `None`: its server died.
+    pub only_in: Option<MatchState>,
+}
+
+/// What cancelling did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub outcome: CancelOutcome,
+    /// The match's server was draining and this was its last game: it left the pool.
+    pub server_left: bool,
+}
+
+/// How a cancelled match ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Cancelled before it started: its players are requeued.
+    Requeued,
+    /// It was running: it ends as lost, its players are freed.
+    Lost,
+    /// Already over, or no longer in the state asked about: nothing changed.
+    Unchanged,
+}
+
+impl FromValue for Cancelled {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        let (tag, rest) = tagged(value)?;
+        let outcome = match tag.as_str() {
+            "requeue" => CancelOutcome::Requeued,
+            "lost" => CancelOutcome::Lost,
+            "none" => CancelOutcome::Unchanged,
+            other => return Err(unexpected_reply("pool_cancel.lua", other)),
+        };
+        Ok(Cancelled {
+            outcome,
+            server_left: rest.first().is_some_and(|l| l == "server_left"),
+        })
+    }
+}
+
+impl Matches {
+    /// Cancels a match (or ends it as lost), then requeues or frees its players and
+    /// tells them.
+    pub async fn cancel(&self, cancel: Cancel<'_>) -> Result<Cancelled, fred::error::Error> {
+        // A match with no server yet touches no server's keys; '-' names none.
+        let server = cancel.server.unwrap_or("-");
+        let region = cancel.region;
+        let match_id = cancel.match_id;
+        let cancelled = CANCEL
+            .run(
+                &self.redis,
+                scripts::pool_cancel(&self.keys, region, match_id, server),
+                vec![
+                    match_id.to_owned(),
+                    cancel.reason.to_owned(),
+                    now_ms().to_string(),
+                    cancel
+                        .only_in
+                        .map(MatchState::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    server.to_owned(),
+                ],
+            )
+            .await?;
+        match cancelled.outcome {
+            CancelOutcome::Requeued => {
+                metrics::counter!("rallypoint_pool_cancellations_total", "reason" => cancel.reason.to_owned())
+                    .increment(1);
+                tracing::info!(
+                    match_id,
+                    region,
+                    reason = cancel.reason,
+                    "match cancelled; its players are requeued"
+                );
+                self.finish(region, match_id).await?;
+            }
+            CancelOutcome::Lost => {
+                metrics::counter!("rallypoint_pool_lost_games_total").increment(1);
+                tracing::info!(
+                    match_id,
+                    region,
+                    "a running game's server died; the game is ended as lost"
+                );
+                self.finish(region, match_id).await?;
+            }
+            CancelOutcome::Unchanged => {}
+        }
+        Ok(cancelled)
+    }
+
+    /// Cancels the matches of `region` that waited for a server longer than
+    /// `allocate_timeout_ms`, and those a live server never acknowledged within
+    /// `ack_timeout_ms` (it lost or ignored the assignment); then finishes cancellations
+    /// left half-done. Returns the draining servers that ran their last game and left.
+    pub async fn cancel_overdue(
+        &self,
+        region: &str,
+        allocate_timeout_ms: u64,
+        ack_timeout_ms: u64,
+    ) -> Result<Vec<String>, fred::error::Error> {
+        let pool = self.keys.pool(region);
+        let mut servers_left = Vec::new();
+        let before = now_ms().saturating_sub(allocate_timeout_ms) as f64;
+        let overdue: Vec<String> = self
+            .redis
+            .zrangebyscore(pool.pending(), "-inf", before, false, Some((0, BATCH)))
+            .await?;
+        for match_id in overdue {
+            self.cancel(Cancel {
+                region,
+                match_id: &match_id,
+                server: None,
+                reason: reason::NO_SERVER,
+                only_in: Some(MatchState::Pending),
+            })
+            .await?;
+        }
+        let before = now_ms().saturating_sub(ack_timeout_ms) as f64;
+        let unacked: Vec<String> = self
+            .redis
+            .zrangebyscore(pool.unacked(), "-inf", before, false, Some((0, BATCH)))
+            .await?;
+        for match_id in unacked {
+            let server: Option<String> = self
+                .redis
+                .hget(pool.pool_match(&match_id), field::SERVER)
+                .await?;
+            let cancelled = self
+                .cancel(Cancel {
+                    region,
+                    match_id: &match_id,
+                    server: server.as_deref(),
+                    reason: reason::NOT_STARTED,
+                    only_in: Some(MatchState::Assigned),
+                })
+                .await?;
+            if let (true, Some(server)) = (cancelled.server_left, server) {
+                servers_left.push(server);
+            }
+            // A match already started or ended leaves the set here.
+            let _: i64 = self.redis.zrem(pool.unacked(), &match_id).await?;
+        }
+        self.finish_cancellations(region).await?;
+        Ok(servers_left)
+    }
+
+    /// Finishes every cancellation of `region` still to be finished.
+    pub async fn finish_cancellations(&self, region: &str) -> Result<(), fred::error::Error> {
+        let pending: Vec<String> = self
+            .redis
+            .zrange(
+                self.keys.pool(region).cancelling(),
+                0,
+                99,
+                None,
+                false,
+                None,
+                false,
+            )
+            .await?;
+        for match_id in pending {
+            self.finish(region, &match_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes a cancelled match (requeue its players and tell them) or a lost game
+    /// (free its players and tell them), and takes it off the region's `cancelling` set.
+    async fn finish(&self, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
+        let pool = self.keys.pool(region);
+        let (state, why, outcome, record): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = self
+            .redis
+            .hmget(
+                pool.pool_match(match_id),
+                vec![field::STATE, field::REASON, field::OUTCOME, field::RECORD],
+            )
+            .await?;
+        let record = record.and_then(|json| serde_json::from_str::<MatchRecord>(&json).ok());
+        if let Some(record) = record {
+            let record_key = self.keys.match_(match_id).record();
+            if state.as_deref().and_then(MatchState::parse) == Some(MatchState::Ended) {
+                let why = outcome.unwrap_or_else(|| reason::SERVER_LOST.to_owned());
+                self.free_players(match_id, players_of(&record)).await?;
+                let _: i64 = self
+                    .redis
+                    .hset(
+                        record_key,
+                        [
+                            (field::STATE, MatchState::Ended.as_str()),
+                            (field::OUTCOME, why.as_str()),
+                        ],
+                    )
+                    .await?;
+                self.tell_cancelled(&record, &why, false).await;
+            } else {
+                if let Err(err) = self.tickets.requeue(&record).await {
+                    tracing::warn!(match_id, error = %err, "could not requeue a cancelled match's players; retrying");
+                    return Ok(());
+                }
+                let _: i64 = self
+                    .redis
+                    .hset(record_key, [(field::STATE, MatchState::Cancelled.as_str())])
+                    .await?;
+                let why = why.as_deref().unwrap_or(reason::NO_SERVER);
+                self.tell_cancelled(&record, why, true).await;
+            }
+        }
+        let _: i64 = self.redis.zrem(pool.cancelling(), match_id).await?;
+        Ok(())
+    }
+
+    async fn tell_cancelled(&self, record: &MatchRecord, why: &str, requeued: bool) {
+        let Ok(match_id) = Id::parse(&record.match_id) else {
+            return;
+        };
+        let pushes = record.players().map(|p| {
+            self.push(
+                &p.player,
+                ServerMessage::MatchCancelled {
+                    match_id: match_id.clone(),
+                    reason: why.to_owned(),
+                    requeued,
+                },
+            )
+        });
+        futures::future::join_all(pushes).await;
+    }
+}

@@ -1,0 +1,283 @@
+//! What a game server asks or says about its matches: the assignments it has not taken
+//! yet, the acknowledgement that starts a game, and the posted result that ends it.
+//!
+//! A match's region comes from its record (`{m:<match>}:record`, written by the
+//! hand-over). A posted result first takes the players out of the match and marks their
+//! rating pending ([`Matches::mark_rating_pending`], one script per player slot), then
+//! frees the server's slot and goes into the region's outbox in one script
+//! (`pool_result.lua`), counted once however often it is posted. The cache-warmer commits
+//! the outbox to PostgreSQL and clears the pending marks with the new ratings; a join in
+//! between waits for them rather than queue at the old rating.
+
+use core_keys::scripts;
+use fred::prelude::{HashesInterface, SortedSetsInterface};
+use fred::types::{FromValue, Value};
+use proto::{Assignment, Id, MatchResult};
+use queues::MatchRecord;
+use service_runtime::clock::now_ms;
+use service_runtime::script::{LuaScript, tagged, unexpected_reply};
+
+use crate::state::{MatchState, field};
+use crate::{Matches, ResultEntry};
+
+static ACK: LuaScript<StateReply> = LuaScript::new(include_str!("game_server/pool_ack.lua"));
+static RESULT: LuaScript<ResultReply> = LuaScript::with_library(
+    crate::SLOT_FREE,
+    include_str!("game_server/pool_result.lua"),
+);
+
+/// What a game server's call about a match found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// A repeated result: accepted, not counted again.
+    Duplicate,
+    /// The pool knows no such match (or not on this server).
+    Unknown,
+    /// The result names a player who is not in the match.
+    NotInMatch(String),
+    /// The match is in another state (e.g. cancelled).
+    Conflict(String),
+}
+
+/// A posted result, and the server that left the pool with it (a draining server that
+/// ran its last game): the pool forgets that server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub outcome: Outcome,
+    pub server_left: Option<String>,
+}
+
+/// A script's answer that is the state the match is in (or `unknown`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StateReply {
+    State(MatchState),
+    Unknown,
+}
+
+impl FromValue for StateReply {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        let name: String = value.convert()?;
+        match (name.as_str(), MatchState::parse(&name)) {
+            (_, Some(state)) => Ok(StateReply::State(state)),
+            ("unknown", None) => Ok(StateReply::Unknown),
+            (other, None) => Err(unexpected_reply("match state", other)),
+        }
+    }
+}
+
+/// What `pool_result.lua` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ResultReply {
+    Recorded { server_left: bool },
+    Duplicate,
+    Not(StateReply),
+}
+
+impl FromValue for ResultReply {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        let (tag, _) = tagged(value)?;
+        Ok(match tag.as_str() {
+            "recorded" => ResultReply::Recorded { server_left: false },
+            "recorded_server_left" => ResultReply::Recorded { server_left: true },
+            "duplicate" => ResultReply::Duplicate,
+            other => ResultReply::Not(StateReply::from_value(Value::from(other))?),
+        })
+    }
+}
+
+/// Where a match lives in the pool.
+struct Located {
+    region: String,
+    server: String,
+    state: Option<MatchState>,
+    started_ms: Option<u64>,
+    record: Option<MatchRecord>,
+}
+
+impl Matches {
+    async fn locate(&self, match_id: &str) -> Result<Option<Located>, fred::error::Error> {
+        let region: Option<String> = self
+            .redis
+            .hget(self.keys.match_(match_id).record(), field::REGION)
+            .await?;
+        let Some(region) = region else {
+            return Ok(None);
+        };
+        let (server, state, started_ms, record): (
+            Option<String>,
+            Option<String>,
+            Option<u64>,
+            Option<String>,
+        ) = self
+            .redis
+            .hmget(
+                self.keys.pool(&region).pool_match(match_id),
+                vec![
+                    field::SERVER,
+                    field::STATE,
+                    field::STARTED_MS,
+                    field::RECORD,
+                ],
+            )
+            .await?;
+        Ok(server.map(|server| Located {
+            region,
+            server,
+            state: state.as_deref().and_then(MatchState::parse),
+            started_ms,
+            record: record.and_then(|r| serde_json::from_str(&r).ok()),
+        }))
+    }
+
+    /// The matches allocated to `server` that it has not acknowledged yet.
+    pub async fn assignments(
+        &self,
+        region: &str,
+        server: &str,
+    ) -> Result<Vec<Assignment>, fred::error::Error> {
+        let pool = self.keys.pool(region);
+        let ids: Vec<String> = self
+            .redis
+            .zrange(pool.assignments(server), 0, -1, None, false, None, false)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let json: Option<String> = self.redis.hget(pool.pool_match(&id), field::RECORD).await?;
+            if let Some(assignment) = json.as_deref().and_then(assignment) {
+                out.push(assignment);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The game server took its assignment: the game starts.
+    pub async fn ack(&self, match_id: &str) -> Result<Outcome, fred::error::Error> {
+        let Some(at) = self.locate(match_id).await? else {
+            return Ok(Outcome::Unknown);
+        };
+        let state = ACK
+            .run(
+                &self.redis,
+                scripts::pool_ack(&self.keys, &at.region, match_id, &at.server),
+                vec![match_id.to_owned(), now_ms().to_string()],
+            )
+            .await?;
+        Ok(match state {
+            StateReply::State(MatchState::Started) => Outcome::Done,
+            StateReply::Unknown => Outcome::Unknown,
+            StateReply::State(other) => Outcome::Conflict(other.as_str().to_owned()),
+        })
+    }
+
+    /// Records a result, frees the slot, and frees the players to queue again.
+    pub async fn post_result(
+        &self,
+        match_id: &str,
+        result: &MatchResult,
+    ) -> Result<Posted, fred::error::Error> {
+        let answer = |outcome| Posted {
+            outcome,
+            server_left: None,
+        };
+        let Some(at) = self.locate(match_id).await? else {
+            return Ok(answer(Outcome::Unknown));
+        };
+        let record = at.record.as_ref();
+        if let Some(record) = record {
+            let stranger = result
+                .placements
+                .iter()
+                .flatten()
+                .find(|p| !record.players().any(|t| t.player == p.as_str()));
+            if let Some(stranger) = stranger {
+                return Ok(answer(Outcome::NotInMatch(stranger.to_string())));
+            }
+        }
+        let fresh = at.state.is_some_and(MatchState::is_on_server);
+        if let (true, Some(record)) = (fresh, record) {
+            self.mark_rating_pending(match_id, players_of(record))
+                .await?;
+        }
+        let now = now_ms();
+        let entry = ResultEntry {
+            match_id: match_id.to_owned(),
+            region: at.region.clone(),
+            server: at.server.clone(),
+            started_ms: at.started_ms,
+            ended_ms: now,
+            placements: result
+                .placements
+                .iter()
+                .map(|group| group.iter().map(ToString::to_string).collect())
+                .collect(),
+            stats: result.stats.clone(),
+            record: at.record.clone(),
+        };
+        let entry = serde_json::to_string(&entry)
+            .map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Parse, e.to_string()))?;
+        let reply = RESULT
+            .run(
+                &self.redis,
+                scripts::pool_result(&self.keys, &at.region, match_id, &at.server),
+                vec![
+                    match_id.to_owned(),
+                    at.server.clone(),
+                    entry,
+                    now.to_string(),
+                ],
+            )
+            .await?;
+        match reply {
+            ResultReply::Recorded { server_left } => {
+                let _: i64 = self
+                    .redis
+                    .hset(
+                        self.keys.match_(match_id).record(),
+                        [
+                            (field::STATE, MatchState::Ended.as_str()),
+                            (field::ENDED_MS, now.to_string().as_str()),
+                        ],
+                    )
+                    .await?;
+                metrics::counter!("rallypoint_pool_results_total").increment(1);
+                Ok(Posted {
+                    outcome: Outcome::Done,
+                    server_left: server_left.then(|| at.server.clone()),
+                })
+            }
+            // Posted before: counted once; the first post marked and freed the players.
+            ResultReply::Duplicate => Ok(answer(Outcome::Duplicate)),
+            // Gone or cancelled between the look-up and the script: nothing will be rated,
+            // so the pending marks set above must not hold the players' next join back.
+            // (On a Redis error the marks stay: the game server retries the post, which
+            // either records the result or finds it recorded.)
+            ResultReply::Not(state) => {
+                if let Some(record) = record {
+                    self.free_players(match_id, players_of(record)).await?;
+                }
+                Ok(answer(match state {
+                    StateReply::Unknown => Outcome::Unknown,
+                    StateReply::State(other) => Outcome::Conflict(other.as_str().to_owned()),
+                }))
+            }
+        }
+    }
+}
+
+/// The player ids of a record.
+pub(crate) fn players_of(record: &MatchRecord) -> impl Iterator<Item = &str> {
+    record.players().map(|p| p.player.as_str())
+}
+
+/// The assignment a game server is told about, from the match as formed.
+fn assignment(json: &str) -> Option<Assignment> {
+    let record: MatchRecord = serde_json::from_str(json).ok()?;
+    Some(Assignment {
+        match_id: Id::parse(&record.match_id).ok()?,
+        queue: Id::parse(&record.queue).ok()?,
+        region: Id::parse(&record.region).ok()?,
+        teams: crate::announce::teams(&record)?,
+        secret_hint: None,
+    })
+}

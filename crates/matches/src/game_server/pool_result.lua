@@ -1,0 +1,36 @@
+-- pool_result.lua: a game ended. Frees its slot on the server (free_slot, from
+-- slot_free.lua), keeps the result in the region's outbox until it is durably stored,
+-- and answers a repeated post the same way without counting it twice.
+-- KEYS[1]  the match's hash in the pool
+-- KEYS[2]  the server's hash
+-- KEYS[3]  the region's ready servers by load (sorted set)
+-- KEYS[4]  the server's assignments (sorted set)
+-- KEYS[5]  the region's results outbox (list)
+-- KEYS[6]  the region's counters (hash)
+-- KEYS[7]  the region's liveness (sorted set)
+-- KEYS[8]  the server's games (set)
+-- KEYS[9]  the region's matches not yet acknowledged (sorted set)
+-- ARGV[1]  match id
+-- ARGV[2]  server id
+-- ARGV[3]  the result (JSON)
+-- ARGV[4]  now, ms since the epoch
+-- Returns {'recorded'}, {'recorded_server_left'} (a draining server ran its last game),
+-- {'duplicate'}, or {'unknown'} / {the state the match is in instead}.
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'ended' then
+  return {'duplicate'}
+end
+if state ~= 'assigned' and state ~= 'started' then
+  return {state or 'unknown'}
+end
+redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_ms', ARGV[4])
+-- Kept a day, so a result posted again is still recognised.
+redis.call('PEXPIRE', KEYS[1], 86400000)
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
+redis.call('RPUSH', KEYS[5], ARGV[3])
+redis.call('HINCRBY', KEYS[6], 'results', 1)
+if free_slot(KEYS[2], KEYS[3], KEYS[7], KEYS[8], ARGV[2], ARGV[1]) then
+  return {'recorded_server_left'}
+end
+return {'recorded'}

@@ -1,0 +1,118 @@
+//! Handing a claimed match on: the cross-slot steps after the claim, each idempotent, so
+//! whichever matchmaker instance holds the queue next redoes what a crashed one left
+//! unfinished (the claim recorded the match in the queue's slot; see `queues::holder`).
+//!
+//! 1. every player: ticket marker released, live match recorded (`player_matched.lua`);
+//! 2. the match record (`{m:<match>}:record`), state `formed`;
+//! 3. the server pool's pending set for the region (`pool_pend.lua`, once), and a hint
+//!    for the region's allocator.
+//!
+//! A redone hand-over first asks [`Matches::is_handed_over`]: if the pool has the match,
+//! steps 1-3 were done (they run in order) and the pool may have moved on (allocated,
+//! cancelled, requeued), so nothing is redone. Otherwise the steps were never seen by
+//! anyone else and are safe to repeat.
+
+use std::time::Duration;
+
+use core_keys::scripts;
+use fred::prelude::{HashesInterface, KeysInterface};
+use proto::{Event, Id};
+use queues::MatchRecord;
+use service_runtime::script::LuaScript;
+
+use crate::Matches;
+use crate::state::{MatchState, field};
+
+static PLAYER_MATCHED: LuaScript<i64> = LuaScript::new(include_str!("handover/player_matched.lua"));
+static POOL_PEND: LuaScript<i64> = LuaScript::new(include_str!("handover/pool_pend.lua"));
+
+/// How long a match's record is kept (for operators and the result's persistence).
+const RECORD_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Why a hand-over step failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    #[error("redis: {0}")]
+    Redis(fred::error::Error),
+    #[error("{0}")]
+    Tickets(#[from] queues::TicketError),
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+service_runtime::redis_error_from!(HandoverError::Redis);
+
+impl Matches {
+    /// Whether the pool has `record`'s match already: the hand-over was done, whatever
+    /// became of the match since.
+    pub async fn is_handed_over(&self, record: &MatchRecord) -> Result<bool, HandoverError> {
+        let pool = self.keys.pool(&record.region);
+        let exists: i64 = self.redis.exists(pool.pool_match(&record.match_id)).await?;
+        Ok(exists == 1)
+    }
+
+    /// Steps 1-3 for `record`; `live_match_ttl` is how long a player's live-match marker
+    /// lives unless the match's end clears it.
+    pub async fn hand_over(
+        &self,
+        record: &MatchRecord,
+        live_match_ttl: Duration,
+    ) -> Result<(), HandoverError> {
+        let ttl = live_match_ttl.as_millis().to_string();
+        let players = record.players().map(|t| {
+            PLAYER_MATCHED.run(
+                &self.redis,
+                scripts::player_matched(&self.keys, &t.player),
+                vec![t.ticket.clone(), record.match_id.clone(), ttl.clone()],
+            )
+        });
+        for result in futures::future::join_all(players).await {
+            result?;
+        }
+        let json =
+            serde_json::to_string(record).map_err(|e| HandoverError::Encode(e.to_string()))?;
+        let record_key = self.keys.match_(&record.match_id).record();
+        let _: i64 = self
+            .redis
+            .hset(
+                &record_key,
+                [
+                    (field::QUEUE, record.queue.as_str()),
+                    (field::REGION, record.region.as_str()),
+                    (field::FORMED_MS, record.formed_ms.to_string().as_str()),
+                    (field::STATE, MatchState::Formed.as_str()),
+                    (field::RECORD, json.as_str()),
+                ],
+            )
+            .await?;
+        let _: bool = self.redis.pexpire(&record_key, RECORD_TTL_MS, None).await?;
+        let _handed_now = POOL_PEND
+            .run(
+                &self.redis,
+                scripts::pool_pend(&self.keys, &record.region, &record.match_id),
+                vec![record.match_id.clone(), json, record.formed_ms.to_string()],
+            )
+            .await?;
+        self.signal_pool(record).await;
+        Ok(())
+    }
+
+    /// A hint for the region's allocator; it also reconciles from the pending set.
+    async fn signal_pool(&self, record: &MatchRecord) {
+        let (Ok(match_id), Ok(queue), Ok(region)) = (
+            Id::parse(&record.match_id),
+            Id::parse(&record.queue),
+            Id::parse(&record.region),
+        ) else {
+            return;
+        };
+        let event = Event::MatchFormed {
+            match_id,
+            queue,
+            region,
+        };
+        self.publisher
+            .publish_event(&self.keys.pool(&record.region).events_channel(), event)
+            .await;
+    }
+}

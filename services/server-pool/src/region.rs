@@ -1,0 +1,278 @@
+//! The worker of one region, run by the pool instance holding the region's allocator
+//! lease. Each tick (and at once on a `match_formed` hint) it gives the region's pending
+//! matches, oldest first, a few dozen in flight at once, to servers with room and
+//! announces them (`matches::allocation`, `matches::announce`); cancels matches past their
+//! deadlines (`matches::cancel`); and every `reap_interval_ms` reaps servers whose
+//! heartbeat lapsed ([`crate::reaper`]) and refreshes the region's gauges.
+//!
+//! What each step does to a match lives in the `matches` crate; this loop decides when,
+//! how many, and under which lease.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use matches::announce::Assigned;
+use matches::{Allocation, AllocationRequest};
+use metrics::{Counter, Histogram};
+use service_runtime::clock::now_ms;
+use service_runtime::lease::{Lease, LeaseKeeper, Transition};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::Shared;
+
+/// Pending matches looked at per tick.
+const BATCH: i64 = 256;
+/// Candidate servers per allocation (the least loaded with room).
+const CANDIDATES: usize = 16;
+/// Allocations (and announcements) in flight at once.
+const IN_FLIGHT: usize = 32;
+/// Batches worked through per wake-up at most, so a backlog need not wait for the ticks.
+const ROUNDS: usize = 8;
+
+/// The region's allocation metrics, labelled once rather than per allocation.
+struct RegionMetrics {
+    allocations: Counter,
+    wait: Histogram,
+}
+
+impl RegionMetrics {
+    fn new(region: &str) -> Self {
+        Self {
+            allocations: metrics::counter!("rallypoint_pool_allocations_total", "region" => region.to_owned()),
+            wait: metrics::histogram!("rallypoint_pool_allocation_wait_seconds", "region" => region.to_owned()),
+        }
+    }
+}
+
+/// Allocates for `region` until `stop`, while holding its lease.
+pub async fn run(
+    shared: Arc<Shared>,
+    region: String,
+    share: Arc<service_runtime::lease::FairShare>,
+    stop: CancellationToken,
+) {
+    let config = &shared.config.pool;
+    let region_metrics = RegionMetrics::new(&region);
+    let pool = shared.keys.pool(&region);
+    let owner = format!("{}/{region}", shared.instance_id);
+    let mut lease = LeaseKeeper::new(Lease::with_owner(
+        pool.allocator_lease(),
+        &owner,
+        Duration::from_millis(config.lease_ms),
+    ))
+    .with_unit_gauges(crate::ops::region_gauges(&region))
+    .with_share(share);
+    // Hints wake the loop early; the tick catches whatever a lost hint would have said.
+    let woken = Arc::new(Notify::new());
+    let hints = {
+        let woken = woken.clone();
+        shared
+            .subscriptions
+            .subscribe_with(&pool.events_channel(), move |_| woken.notify_one())
+            .await
+    };
+    if let Err(err) = &hints {
+        tracing::warn!(region, error = %err, "no allocation hints; allocating on the tick only");
+    }
+    let mut ticker = tokio::time::interval(Duration::from_millis(config.tick_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let reap_every = Duration::from_millis(config.reap_interval_ms);
+    let mut next_reap = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticker.tick() => {}
+            () = woken.notified() => {}
+        }
+        match lease.check(&shared.redis).await {
+            Transition::Gained => tracing::info!(region, "allocating for the region"),
+            Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
+            Transition::Unchanged => {}
+        }
+        if !lease.is_held() {
+            continue;
+        }
+        if let Err(err) =
+            allocate_pending(&shared, &region, lease.lease().owner(), &region_metrics).await
+        {
+            if matches!(err, AllocateError::NotHolder) {
+                lease.lost();
+                continue;
+            }
+            metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
+            tracing::warn!(region, error = %err, "an allocation round failed; retrying next tick");
+        }
+        if let Err(err) = cancel_overdue(&shared, &region).await {
+            tracing::warn!(region, error = %err, "cancelling overdue matches failed; retrying next tick");
+        }
+        if tokio::time::Instant::now() >= next_reap {
+            next_reap = tokio::time::Instant::now() + reap_every;
+            if let Err(err) = crate::reaper::reap(&shared, &region).await {
+                tracing::warn!(region, error = %err, "reaping failed; retrying");
+            }
+            // The autoscaling signals: free capacity and matches waiting for a server.
+            if let Err(err) =
+                crate::ops::region_stats(&shared, &region, crate::ops::Gauges::Publish).await
+            {
+                tracing::debug!(region, error = %err, "cannot refresh the region's gauges");
+            }
+        }
+    }
+    lease.release(&shared.redis).await;
+    drop(hints);
+}
+
+/// Cancels the matches past their deadlines (no server in time, not acknowledged in
+/// time) and finishes cancellations left half-done; a draining server that ran its last
+/// game leaves the registry too.
+async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
+    let config = &shared.config.pool;
+    let servers_left = shared
+        .matches
+        .cancel_overdue(region, config.allocate_timeout_ms, config.ack_timeout_ms)
+        .await?;
+    for server in servers_left {
+        shared.registry.forget_drained(&server).await?;
+        tracing::info!(
+            server,
+            region,
+            "a draining server's last match was cancelled; it left the pool"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AllocateError {
+    #[error("redis: {0}")]
+    Redis(fred::error::Error),
+    #[error("the allocator lease was lost")]
+    NotHolder,
+}
+
+service_runtime::redis_error_from!(AllocateError::Redis);
+
+async fn allocate_pending(
+    shared: &Shared,
+    region: &str,
+    owner: &str,
+    region_metrics: &RegionMetrics,
+) -> Result<(), AllocateError> {
+    // Announcements a crashed instance left undone.
+    shared
+        .announcer
+        .announce_left_over(
+            region,
+            shared.config.pool.announce_retry_ms,
+            BATCH,
+            IN_FLIGHT,
+        )
+        .await?;
+    // Rounds end well within the lease, which is renewed between wake-ups.
+    let started = tokio::time::Instant::now();
+    let budget =
+        service_runtime::lease::renew_interval(Duration::from_millis(shared.config.pool.lease_ms));
+    for _ in 0..ROUNDS {
+        let pending = shared.matches.pending(region, BATCH).await?;
+        if pending.is_empty() {
+            break;
+        }
+        let candidates = shared.matches.candidates(region, CANDIDATES).await?;
+        if candidates.is_empty() {
+            // No server has room: the matches wait.
+            break;
+        }
+        // Oldest first, several at once: each allocation is one atomic script that checks
+        // capacity itself, so running them side by side only saves round trips (one at a
+        // time, a region topped out at a few hundred allocations a second).
+        let count = pending.len();
+        let candidates = &candidates;
+        // Once one allocation finds no room, the rest of the batch is not tried (on a full
+        // region that would be a script per waiting match on every wake-up).
+        let full = &AtomicBool::new(false);
+        let announced = futures::stream::iter(pending)
+            .map(|(match_id, formed_ms)| async move {
+                if full.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let outcome = allocate_one(
+                    shared,
+                    region,
+                    owner,
+                    &match_id,
+                    formed_ms,
+                    candidates,
+                    region_metrics,
+                )
+                .await?;
+                match outcome {
+                    Allocated::Assigned => return Ok(Some(match_id)),
+                    Allocated::NoCapacity => full.store(true, Ordering::Relaxed),
+                    Allocated::Gone => {}
+                }
+                Ok::<Option<String>, AllocateError>(None)
+            })
+            .buffered(IN_FLIGHT)
+            .try_filter_map(|announced| async move { Ok(announced) })
+            .try_collect::<Vec<String>>()
+            .await?;
+        shared.announcer.announced(region, announced).await?;
+        let full = full.load(Ordering::Relaxed);
+        if full || count < BATCH as usize || started.elapsed() >= budget {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What became of one pending match.
+enum Allocated {
+    Assigned,
+    NoCapacity,
+    /// Not pending any more (allocated, cancelled or ended meanwhile).
+    Gone,
+}
+
+/// Gives one match a server among `candidates` and announces it (the caller takes it out
+/// of the to-announce set).
+async fn allocate_one(
+    shared: &Shared,
+    region: &str,
+    owner: &str,
+    match_id: &str,
+    formed_ms: f64,
+    candidates: &[String],
+    region_metrics: &RegionMetrics,
+) -> Result<Allocated, AllocateError> {
+    let request = AllocationRequest {
+        region,
+        match_id,
+        owner,
+        candidates,
+    };
+    match shared.matches.allocate(request).await? {
+        Allocation::Assigned {
+            server,
+            address,
+            record,
+        } => {
+            region_metrics.allocations.increment(1);
+            let waited = now_ms().saturating_sub(formed_ms as u64);
+            region_metrics.wait.record(waited as f64 / 1000.0);
+            let assigned = Assigned {
+                region,
+                match_id,
+                server: &server,
+                address: &address,
+            };
+            shared.announcer.announce(assigned, record.as_ref()).await?;
+            Ok(Allocated::Assigned)
+        }
+        Allocation::NotHolder => Err(AllocateError::NotHolder),
+        Allocation::NoCapacity => Ok(Allocated::NoCapacity),
+        Allocation::NotPending => Ok(Allocated::Gone),
+    }
+}
