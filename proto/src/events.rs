@@ -101,12 +101,6 @@ pub enum Event {
         #[serde(rename = "match")]
         match_id: MatchId,
     },
-    /// A match result was stored and ratings updated.
-    ResultRecorded {
-        /// Match id.
-        #[serde(rename = "match")]
-        match_id: MatchId,
-    },
     /// Drop cached data: one dataset (or all when `None`) for these players (or all when empty).
     CacheInvalidate {
         /// Dataset name.
@@ -121,27 +115,18 @@ pub enum Event {
         /// Players concerned.
         players: Vec<PlayerId>,
     },
-    /// Published by a subscription supervisor to itself to prove a shard's pub/sub path works.
-    Canary {
-        /// The publishing instance.
-        instance: String,
-        /// Increases with every canary from that instance.
-        seq: u64,
-    },
 }
 
 impl Event {
     /// Every event `type`.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 7] = [
         "deliver",
         "session_replaced",
         "room_message",
         "match_formed",
         "assignment_ready",
-        "result_recorded",
         "cache_invalidate",
         "warm_profiles",
-        "canary",
     ];
 
     /// The wire `type` (bounded set, usable as a metrics label).
@@ -152,10 +137,8 @@ impl Event {
             Event::RoomMessage { .. } => "room_message",
             Event::MatchFormed { .. } => "match_formed",
             Event::AssignmentReady { .. } => "assignment_ready",
-            Event::ResultRecorded { .. } => "result_recorded",
             Event::CacheInvalidate { .. } => "cache_invalidate",
             Event::WarmProfiles { .. } => "warm_profiles",
-            Event::Canary { .. } => "canary",
         }
     }
 }

@@ -278,6 +278,35 @@ pub enum ServerMessage {
     },
 }
 
+/// Sorts a message into replies (which echo a `rid`) and pushes (which never carry one),
+/// each variant named once: `match_rid!(message, rid => on_reply, on_push)` binds the
+/// reply's `rid` field as `rid`. A new variant must be placed on one side to compile.
+macro_rules! match_rid {
+    ($message:expr, $rid:ident => $on_reply:expr, $on_push:expr) => {
+        match $message {
+            ServerMessage::Pong { rid: $rid }
+            | ServerMessage::Profile { rid: $rid, .. }
+            | ServerMessage::Data { rid: $rid, .. }
+            | ServerMessage::QueueJoined { rid: $rid, .. }
+            | ServerMessage::QueueLeft { rid: $rid }
+            | ServerMessage::QueueStatus { rid: $rid, .. }
+            | ServerMessage::RoomJoined { rid: $rid, .. }
+            | ServerMessage::RoomLeft { rid: $rid, .. }
+            | ServerMessage::RoomSent { rid: $rid, .. }
+            | ServerMessage::WhisperSent { rid: $rid }
+            | ServerMessage::Error { rid: $rid, .. } => $on_reply,
+            ServerMessage::Welcome { .. }
+            | ServerMessage::MatchFound { .. }
+            | ServerMessage::MatchCancelled { .. }
+            | ServerMessage::QueueTimeout { .. }
+            | ServerMessage::RoomMessage { .. }
+            | ServerMessage::Whisper { .. }
+            | ServerMessage::Kicked { .. }
+            | ServerMessage::Reconnect { .. } => $on_push,
+        }
+    };
+}
+
 impl ServerMessage {
     /// Every `type` a server may send.
     pub const TYPES: [&'static str; 19] = [
@@ -339,52 +368,12 @@ impl ServerMessage {
     /// The same reply with `rid` echoed; pushes are returned unchanged (they never carry
     /// one).
     pub fn with_rid(mut self, new: Option<Rid>) -> Self {
-        match &mut self {
-            ServerMessage::Pong { rid }
-            | ServerMessage::Profile { rid, .. }
-            | ServerMessage::Data { rid, .. }
-            | ServerMessage::QueueJoined { rid, .. }
-            | ServerMessage::QueueLeft { rid }
-            | ServerMessage::QueueStatus { rid, .. }
-            | ServerMessage::RoomJoined { rid, .. }
-            | ServerMessage::RoomLeft { rid, .. }
-            | ServerMessage::RoomSent { rid, .. }
-            | ServerMessage::WhisperSent { rid }
-            | ServerMessage::Error { rid, .. } => *rid = new,
-            ServerMessage::Welcome { .. }
-            | ServerMessage::MatchFound { .. }
-            | ServerMessage::MatchCancelled { .. }
-            | ServerMessage::QueueTimeout { .. }
-            | ServerMessage::RoomMessage { .. }
-            | ServerMessage::Whisper { .. }
-            | ServerMessage::Kicked { .. }
-            | ServerMessage::Reconnect { .. } => {}
-        }
+        match_rid!(&mut self, rid => *rid = new, ());
         self
     }
 
     /// The echoed `rid` of a reply or error; `None` for pushes.
     pub fn rid(&self) -> Option<&Rid> {
-        match self {
-            ServerMessage::Pong { rid }
-            | ServerMessage::Profile { rid, .. }
-            | ServerMessage::Data { rid, .. }
-            | ServerMessage::QueueJoined { rid, .. }
-            | ServerMessage::QueueLeft { rid }
-            | ServerMessage::QueueStatus { rid, .. }
-            | ServerMessage::RoomJoined { rid, .. }
-            | ServerMessage::RoomLeft { rid, .. }
-            | ServerMessage::RoomSent { rid, .. }
-            | ServerMessage::WhisperSent { rid }
-            | ServerMessage::Error { rid, .. } => rid.as_ref(),
-            ServerMessage::Welcome { .. }
-            | ServerMessage::MatchFound { .. }
-            | ServerMessage::MatchCancelled { .. }
-            | ServerMessage::QueueTimeout { .. }
-            | ServerMessage::RoomMessage { .. }
-            | ServerMessage::Whisper { .. }
-            | ServerMessage::Kicked { .. }
-            | ServerMessage::Reconnect { .. } => None,
-        }
+        match_rid!(self, rid => rid.as_ref(), None)
     }
 }

@@ -1,4 +1,4 @@
-//! Invariant 4 of DESIGN.md with the whole platform running as processes: SIGKILL one
+//! Invariant 4 of docs/ARCHITECTURE.md with the whole platform running as processes: SIGKILL one
 //! instance of each service kind while players are queued, matches are being allocated,
 //! results are waiting to be committed, and players are connected. Nothing is lost: every
 //! queued player gets a match, every match gets its result stored exactly once with the

@@ -1,4 +1,4 @@
-//! Invariant 5 of DESIGN.md with the whole platform: a Redis master failover (a
+//! Invariant 5 of docs/ARCHITECTURE.md with the whole platform: a Redis master failover (a
 //! `CLUSTER FAILOVER` of the masters holding the queue and the region, then a master
 //! SIGKILLed) while players are connected. The services reconnect and resubscribe without
 //! a restart, the clients stay connected, pushes still cross gateways, and matching resumes.

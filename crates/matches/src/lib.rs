@@ -75,6 +75,11 @@ impl Matches {
         }
     }
 
+    /// The matches of a running service, on the runtime's handles.
+    pub fn from_context(ctx: &service_runtime::ServiceContext) -> Self {
+        Self::new(ctx.keys.clone(), ctx.redis.clone(), ctx.publisher.clone())
+    }
+
     /// Pushes `message` to `player` (the runtime's one push path).
     async fn push(&self, player: &str, message: proto::ServerMessage) {
         self.publisher

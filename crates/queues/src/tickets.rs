@@ -1,6 +1,6 @@
 //! A player's one ticket, in Redis.
 //!
-//! A ticket lives in two slots, so joining is two idempotent steps (DESIGN.md, "one slot
+//! A ticket lives in two slots, so joining is two idempotent steps (docs/ARCHITECTURE.md, "one slot
 //! per atomic step"):
 //! 1. **reserve** in the player's slot (`ticket_reserve.lua`): set the player's ticket
 //!    marker unless one exists or the player is in a match, and read the rating from the

@@ -12,30 +12,11 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::check::{ConfigError, positive};
 use crate::redis::RedisConfig;
 
 /// The prefix of every environment variable the services read.
 pub const ENV_PREFIX: &str = "RALLYPOINT";
-
-/// A configuration problem, naming the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid config: {key}: {message}")]
-pub struct ConfigError {
-    /// The dotted key (`redis.urls`); its environment variable is
-    /// `RALLYPOINT_` + the key upper-cased with `.` replaced by `__`.
-    pub key: String,
-    /// What is wrong and what is expected.
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// The sections every service shares.
 #[derive(Debug, Clone, Deserialize)]
@@ -315,14 +296,6 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
 }
 
-/// Fails with a message naming `key` when `value` is zero.
-pub fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
-    if value == 0 {
-        return Err(ConfigError::new(key, "must be greater than 0"));
-    }
-    Ok(())
-}
-
 /// Turns the `config` crate's error into ours, pulling out the key it names.
 fn from_config_error(err: config::ConfigError) -> ConfigError {
     let text = err.to_string();
@@ -349,38 +322,6 @@ fn from_config_error(err: config::ConfigError) -> ConfigError {
         return ConfigError::new(field, text.clone());
     }
     ConfigError::new("config", text)
-}
-
-/// Accepts a list, or a comma-separated string (as environment variables give).
-pub(crate) fn string_or_list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a list of strings or a comma-separated string")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect())
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(item) = seq.next_element::<String>()? {
-                out.push(item);
-            }
-            Ok(out)
-        }
-    }
-    deserializer.deserialize_any(Visitor)
 }
 
 #[cfg(test)]

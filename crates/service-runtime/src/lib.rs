@@ -3,6 +3,7 @@
 //! registry, telemetry, the ops HTTP server and graceful shutdown.
 //!
 //! # Layout
+//! - [`check`]: what every config section's validation shares (errors name the key).
 //! - [`clock`]: the one wall clock (ms since the epoch).
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod instances;

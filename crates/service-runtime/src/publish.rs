@@ -1,9 +1,9 @@
 //! The one publish path: `SPUBLISH` with a bounded retry, and the push to a player's
 //! inbox that every service uses to reach a client.
 //!
-//! A publish can fail while a slot migrates or a master fails over (../shared/STACK.md
+//! A publish can fail while a slot migrates or a master fails over (docs/STACK.md
 //! measured one such failure); a couple of quick retries ride over that. Pub/sub is a
-//! hint on top of state already written (DESIGN.md), so after the retries the error is
+//! hint on top of state already written (docs/ARCHITECTURE.md), so after the retries the error is
 //! returned and counted, and the reader reconciles from state.
 
 use std::time::Duration;
@@ -66,25 +66,42 @@ impl Publisher {
     }
 }
 
+/// Why an event was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot encode the event: {0}")]
+    Encode(#[from] proto::EncodeError),
+    #[error("redis: {0}")]
+    Redis(#[from] fred::error::Error),
+}
+
 impl Publisher {
-    /// Publishes `event` (in a current envelope) on `channel` as a hint: state is already
-    /// written, so a lost hint is made good by whoever reads the state. Failures are
-    /// logged and counted, not returned. True when it went out. The envelope carries the
-    /// current span's trace context, so the receiver's work joins the same trace.
-    pub async fn publish_event(&self, channel: &str, event: proto::Event) -> bool {
-        let kind = event.type_name();
+    /// Publishes `event` on `channel` in a current envelope, which carries the current
+    /// span's trace context, so the receiver's work joins the same trace: the one way an
+    /// event is put on the wire. The number of subscribers that got it (on the shard).
+    pub async fn send_event(
+        &self,
+        channel: &str,
+        event: proto::Event,
+    ) -> Result<u64, PublishError> {
         let mut envelope = proto::EventEnvelope::new(event, crate::clock::now_ms());
         envelope.trace = crate::trace::carrier(&tracing::Span::current());
-        let payload = match proto::encode_event(&envelope) {
-            Ok(payload) => payload,
-            Err(err) => {
-                tracing::error!(event = kind, error = %err, "cannot encode an event");
-                return false;
-            }
-        };
-        match self.publish(channel, payload).await {
+        let payload = proto::encode_event(&envelope)?;
+        Ok(self.publish(channel, payload).await?)
+    }
+
+    /// Publishes `event` on `channel` as a hint ([`Publisher::send_event`]): state is
+    /// already written, so a lost hint is made good by whoever reads the state. Failures
+    /// are logged and counted, not returned. True when it went out.
+    pub async fn publish_event(&self, channel: &str, event: proto::Event) -> bool {
+        let kind = event.type_name();
+        match self.send_event(channel, event).await {
             Ok(_) => true,
-            Err(err) => {
+            Err(PublishError::Encode(err)) => {
+                tracing::error!(event = kind, error = %err, "cannot encode an event");
+                false
+            }
+            Err(PublishError::Redis(err)) => {
                 metrics::counter!("rallypoint_events_lost_total", "event" => kind).increment(1);
                 tracing::debug!(channel, event = kind, error = %err, "event lost; readers reconcile from state");
                 false

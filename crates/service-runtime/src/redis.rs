@@ -1,7 +1,7 @@
 //! The Redis connection: config, building fred clients for a cluster or a single node,
 //! and the health state that readiness reports.
 //!
-//! fred's defaults are changed where they hurt a service (../shared/STACK.md): an
+//! fred's defaults are changed where they hurt a service (docs/STACK.md): an
 //! exponential reconnect policy that never gives up, a command timeout, an unresponsive
 //! connection timeout, reconnect on auth errors (ElastiCache token rotation), and a
 //! larger pub/sub broadcast buffer.
@@ -32,7 +32,7 @@ macro_rules! redis_error_from {
 }
 pub use url::RedisUrl;
 
-use crate::config::{ConfigError, positive};
+use crate::check::{ConfigError, positive};
 
 /// `[redis]`: where Redis is and how to talk to it.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,7 +40,7 @@ use crate::config::{ConfigError, positive};
 pub struct RedisConfig {
     /// Seed nodes: `redis://host:port` (or `rediss://` for TLS). A list, or one string
     /// with commas (`RALLYPOINT_REDIS__URLS=redis://a:7000,redis://b:7001`).
-    #[serde(deserialize_with = "crate::config::string_or_list")]
+    #[serde(deserialize_with = "crate::check::string_or_list")]
     pub urls: Vec<String>,
     /// `cluster` (Redis Cluster, ElastiCache cluster mode) or `single` (one node).
     pub mode: String,

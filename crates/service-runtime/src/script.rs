@@ -105,7 +105,7 @@ pub fn unexpected_reply(what: &str, reply: &str) -> Error {
     )
 }
 
-/// A reply that is a list of strings whose first one says what happened (`{'assigned',
+/// A reply that is a list of strings whose first one says what happened (`{'placed',
 /// server, address}`): the tag and the rest.
 pub fn tagged(value: fred::types::Value) -> Result<(String, Vec<String>), Error> {
     let mut parts: Vec<String> = value.convert()?;
@@ -192,9 +192,9 @@ mod tests {
     #[test]
     fn tagged_replies_split_off_their_tag() {
         use fred::types::Value;
-        let value = Value::Array(vec!["assigned".into(), "gs-1".into(), "1.2.3.4:7".into()]);
+        let value = Value::Array(vec!["placed".into(), "gs-1".into(), "1.2.3.4:7".into()]);
         let (tag, rest) = tagged(value).expect("a tagged reply");
-        assert_eq!(tag, "assigned");
+        assert_eq!(tag, "placed");
         assert_eq!(rest, vec!["gs-1".to_owned(), "1.2.3.4:7".to_owned()]);
     }
 }

@@ -323,7 +323,7 @@ struct Args {
 
 /// The whole life of a service binary. `main.rs` is `service_runtime::main::<S>()`.
 pub fn main<S: Service>() -> ExitCode {
-    // sqlx's and fred's rustls must agree on one crypto provider (../shared/STACK.md).
+    // sqlx's and fred's rustls must agree on one crypto provider (docs/STACK.md).
     let _already_installed_is_fine =
         rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args = Args::parse();

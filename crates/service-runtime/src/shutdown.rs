@@ -3,7 +3,7 @@
 //! On the signal the instance turns unready (load balancers stop sending it traffic), the
 //! service's shutdown token fires so it stops taking work and finishes what it holds,
 //! and after the drain deadline whatever is left is abandoned: leases lapse and other
-//! instances take over (DESIGN.md: killing an instance loses nothing).
+//! instances take over (Invariant 4 of docs/ARCHITECTURE.md).
 
 use std::future::Future;
 

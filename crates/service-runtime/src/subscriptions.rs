@@ -1,7 +1,7 @@
 //! Sharded pub/sub subscriptions that survive the cluster changing under them.
 //!
 //! fred does not restore `SSUBSCRIBE`s after a reconnect, a master failover or a slot
-//! migration (../shared/STACK.md, measured). This module owns every sharded subscription
+//! migration (docs/STACK.md, measured). This module owns every sharded subscription
 //! of the process: it tracks each channel and the master it was subscribed on, and a
 //! supervisor ([`supervisor`]) re-issues `SSUBSCRIBE` whenever that may have been lost:
 //! - after fred reconnects to a node;

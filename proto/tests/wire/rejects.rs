@@ -259,7 +259,7 @@ fn unknown_extra_fields_are_ignored() {
         let msg = json!({"type": "room.left", "room": "lobby", "new_field": 1});
         assert!(decode_server(&frame(&msg, enc), enc, MAX_FRAME_BYTES).is_ok());
     }
-    let env = json!({"v": 1, "sent_ms": 1, "later": "x", "event": {"type": "canary", "instance": "a", "seq": 1, "extra": 0}});
+    let env = json!({"v": 1, "sent_ms": 1, "later": "x", "event": {"type": "warm_profiles", "players": ["a"], "extra": 0}});
     assert!(decode_event(&frame(&env, Encoding::MsgPack), MAX_EVENT_BYTES).is_ok());
     let reg = json!({"id": "gs", "region": "eu", "address": "h:1", "capacity": 1, "gpu": "yes"});
     assert!(serde_json::from_value::<proto::RegisterServer>(reg).is_ok());
@@ -317,12 +317,12 @@ fn server_and_event_decoders_classify_errors() {
         DecodeError::MissingType
     );
     assert!(
-        matches!(event(json!({"v": 1, "event": {"type": "canary", "instance": "a", "seq": 1}})),
+        matches!(event(json!({"v": 1, "event": {"type": "warm_profiles", "players": ["a"]}})),
         DecodeError::BadField { field: Some(f), .. } if f == "sent_ms")
     );
     let mut env = EventEnvelope::new(
-        Event::ResultRecorded {
-            match_id: samples::id("m"),
+        Event::WarmProfiles {
+            players: vec![samples::id("m")],
         },
         0,
     );

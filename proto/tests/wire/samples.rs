@@ -223,7 +223,6 @@ pub fn events() -> Vec<Event> {
             server: id("gs-1"),
             match_id: id("m1"),
         },
-        Event::ResultRecorded { match_id: id("m1") },
         Event::CacheInvalidate {
             dataset: Some("profiles".into()),
             players: vec![id("p1")],
@@ -234,10 +233,6 @@ pub fn events() -> Vec<Event> {
         },
         Event::WarmProfiles {
             players: vec![id("p1"), id("p2")],
-        },
-        Event::Canary {
-            instance: "gw-a/42".into(),
-            seq: u64::MAX,
         },
     ]
 }

@@ -235,8 +235,9 @@ async fn figures(shared: &Shared, probe: Probe) -> Result<Value, fred::error::Er
         regions.insert(region, json!({ "outbox": depth, "dead_letters": dead }));
     }
     let counters: BTreeMap<String, u64> = shared
+        .ctx
         .redis
-        .hgetall(shared.keys.cache_stats())
+        .hgetall(shared.ctx.keys.cache_stats())
         .await
         .unwrap_or_default();
     let hits = counters.get("local_hit").copied().unwrap_or(0)

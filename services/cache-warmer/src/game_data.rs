@@ -37,17 +37,17 @@ pub enum Warmed {
 
 /// Warms one kind from PostgreSQL. `force` rewrites it even at the same version.
 pub async fn warm_kind(shared: &Shared, kind: &str, force: bool) -> anyhow::Result<Warmed> {
-    let keys = shared.keys.data(kind);
+    let keys = shared.ctx.keys.data(kind);
     let lease = Lease::with_owner(
         keys.warm_lease(),
-        shared.instance_id.clone(),
+        shared.ctx.instance_id.clone(),
         Duration::from_millis(shared.config.warmer.lease_ms),
     );
-    if !lease.try_acquire(&shared.redis).await? {
+    if !lease.try_acquire(&shared.ctx.redis).await? {
         return Ok(Warmed::Busy);
     }
     let result = write_snapshot(shared, kind, &lease, force).await;
-    if let Err(err) = lease.release(&shared.redis).await {
+    if let Err(err) = lease.release(&shared.ctx.redis).await {
         tracing::debug!(kind, error = %err, "could not release a warm lease; it lapses by itself");
     }
     let warmed = result?;
@@ -83,8 +83,8 @@ async fn write_snapshot(
     }
     let written: i64 = DATA_WARM
         .run(
-            &shared.redis,
-            core_keys::scripts::data_warm(&shared.keys, kind),
+            &shared.ctx.redis,
+            core_keys::scripts::data_warm(&shared.ctx.keys, kind),
             args,
         )
         .await?;
@@ -108,11 +108,19 @@ pub async fn refresh(shared: &Shared) -> anyhow::Result<usize> {
         .observe(game_data::versions(&shared.db.pool).await)?;
     if !versions.is_empty() {
         let kinds: Vec<&str> = versions.iter().map(|(kind, _)| kind.as_str()).collect();
-        let _: i64 = shared.redis.sadd(shared.keys.data_kinds(), kinds).await?;
+        let _: i64 = shared
+            .ctx
+            .redis
+            .sadd(shared.ctx.keys.data_kinds(), kinds)
+            .await?;
     }
     let mut written = 0;
     for (kind, version) in versions {
-        let cached: Option<i64> = shared.redis.get(shared.keys.data(&kind).version()).await?;
+        let cached: Option<i64> = shared
+            .ctx
+            .redis
+            .get(shared.ctx.keys.data(&kind).version())
+            .await?;
         if cached == Some(version) {
             continue;
         }

@@ -91,17 +91,9 @@ max_body_bytes = 65536
         let (data_tx, data_requests) = tokio::sync::mpsc::channel(64);
         let shared = Arc::new(Shared {
             config,
-            instance_id: ctx.instance_id.clone(),
-            keys: ctx.keys.clone(),
-            redis: ctx.redis.clone(),
-            publisher: ctx.publisher.clone(),
-            subscriptions: ctx.subscriptions.clone(),
+            ctx: ctx.clone(),
             db,
-            matches: matches::Matches::new(
-                ctx.keys.clone(),
-                ctx.redis.clone(),
-                ctx.publisher.clone(),
-            ),
+            matches: matches::Matches::from_context(ctx),
             data_requests: data_tx,
         });
         Ok(Self {

@@ -50,12 +50,12 @@ pub async fn run(
     share: Arc<service_runtime::lease::FairShare>,
     stop: CancellationToken,
 ) {
-    let keys = shared.keys.pool(&region);
+    let keys = shared.ctx.keys.pool(&region);
     // The new holder reports the depth; the keeper zeroes this instance's figure when it
     // stops holding the outbox (the alarms take the maximum over instances).
     let mut keeper = LeaseKeeper::new(Lease::with_owner(
         keys.results_lease(),
-        shared.instance_id.clone(),
+        shared.ctx.instance_id.clone(),
         Duration::from_millis(shared.config.warmer.lease_ms),
     ))
     .with_unit_gauges([metrics::gauge!(
@@ -66,7 +66,7 @@ pub async fn run(
     let poll = Duration::from_millis(shared.config.warmer.results_poll_ms);
     let mut backoff = poll;
     while !stop.is_cancelled() {
-        match keeper.check(&shared.redis).await {
+        match keeper.check(&shared.ctx.redis).await {
             Transition::Gained => {
                 tracing::info!(%region, "committing results: this instance holds the region's outbox")
             }
@@ -102,13 +102,14 @@ pub async fn run(
             () = tokio::time::sleep(pause) => {}
         }
     }
-    keeper.release(&shared.redis).await;
+    keeper.release(&shared.ctx.redis).await;
 }
 
 async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
-    let keys = shared.keys.pool(region);
+    let keys = shared.ctx.keys.pool(region);
     let batch = shared.config.warmer.results_batch as i64;
     let entries: Vec<String> = match shared
+        .ctx
         .redis
         .lrange(keys.results_outbox(), 0, batch - 1)
         .await
@@ -190,8 +191,8 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     args.extend(entries.iter().take(done).cloned());
     let acked: Result<i64, _> = RESULTS_ACK
         .run(
-            &shared.redis,
-            core_keys::scripts::results_ack(&shared.keys, region),
+            &shared.ctx.redis,
+            core_keys::scripts::results_ack(&shared.ctx.keys, region),
             args,
         )
         .await;
@@ -255,8 +256,8 @@ async fn dispose(
         }
     };
     if let Err(err) = crate::profiles::put(
-        &shared.redis,
-        &shared.keys,
+        &shared.ctx.redis,
+        &shared.ctx.keys,
         stored.profiles(),
         Some(&finished.match_id),
     )
@@ -382,9 +383,9 @@ fn truncate(entry: &str) -> &str {
 pub async fn depths(shared: &Shared) -> Result<Vec<(String, u64, u64)>, fred::error::Error> {
     let mut out = Vec::new();
     for region in &shared.config.regions {
-        let keys = shared.keys.pool(region);
-        let depth: u64 = shared.redis.llen(keys.results_outbox()).await?;
-        let dead: u64 = shared.redis.llen(keys.results_dead()).await?;
+        let keys = shared.ctx.keys.pool(region);
+        let depth: u64 = shared.ctx.redis.llen(keys.results_outbox()).await?;
+        let dead: u64 = shared.ctx.redis.llen(keys.results_dead()).await?;
         out.push((region.clone(), depth, dead));
     }
     Ok(out)

@@ -60,7 +60,7 @@ pub async fn warm(shared: &Shared, players: &[String]) -> anyhow::Result<usize> 
     let profiles = shared.db.observe(
         players::get_or_create(&shared.db.pool, players, shared.config.default_rating).await,
     )?;
-    put(&shared.redis, &shared.keys, &profiles, None).await?;
+    put(&shared.ctx.redis, &shared.ctx.keys, &profiles, None).await?;
     metrics::counter!("rallypoint_profiles_warmed_total").increment(profiles.len() as u64);
     Ok(profiles.len())
 }
@@ -69,8 +69,9 @@ pub async fn warm(shared: &Shared, players: &[String]) -> anyhow::Result<usize> 
 /// holding the lease.
 pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut requests = match shared
+        .ctx
         .subscriptions
-        .subscribe(&shared.keys.warm_requests_channel())
+        .subscribe(&shared.ctx.keys.warm_requests_channel())
         .await
     {
         Ok(requests) => requests,
@@ -80,8 +81,8 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
     };
     let mut keeper = LeaseKeeper::new(Lease::with_owner(
-        shared.keys.profile_warm_lease(),
-        shared.instance_id.clone(),
+        shared.ctx.keys.profile_warm_lease(),
+        shared.ctx.instance_id.clone(),
         Duration::from_millis(shared.config.warmer.lease_ms),
     ));
     let window = Duration::from_millis(shared.config.warmer.warm_batch_window_ms);
@@ -98,7 +99,7 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = lease_tick.tick() => {
-                match keeper.check(&shared.redis).await {
+                match keeper.check(&shared.ctx.redis).await {
                     Transition::Gained => {
                         tracing::info!("warming profiles: this instance holds the lease");
                         reconcile.reset_immediately();
@@ -141,13 +142,13 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     if let Some(task) = scan {
         task.abort();
     }
-    keeper.release(&shared.redis).await;
+    keeper.release(&shared.ctx.redis).await;
 }
 
 async fn reconcile_only(shared: Arc<Shared>, stop: CancellationToken) {
     let mut keeper = LeaseKeeper::new(Lease::with_owner(
-        shared.keys.profile_warm_lease(),
-        shared.instance_id.clone(),
+        shared.ctx.keys.profile_warm_lease(),
+        shared.ctx.instance_id.clone(),
         Duration::from_millis(shared.config.warmer.lease_ms),
     ));
     let mut reconcile = tokio::time::interval(Duration::from_millis(
@@ -157,14 +158,14 @@ async fn reconcile_only(shared: Arc<Shared>, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = reconcile.tick() => {
-                keeper.check(&shared.redis).await;
+                keeper.check(&shared.ctx.redis).await;
                 if keeper.is_held() {
                     reconcile_once(&shared).await;
                 }
             }
         }
     }
-    keeper.release(&shared.redis).await;
+    keeper.release(&shared.ctx.redis).await;
 }
 
 /// Adds the players a `warm_profiles` or `cache_invalidate` event names; passes a
@@ -203,10 +204,10 @@ fn collect(shared: &Shared, payload: &[u8], wanted: &mut BTreeSet<String>) {
 async fn reconcile_once(shared: &Shared) {
     let mut missing = Vec::new();
     for kind in ["session", "ticket"] {
-        let pattern = format!("{}:{{p:*}}:{kind}", shared.keys.namespace());
-        let prefix = format!("{}:{{p:", shared.keys.namespace());
+        let pattern = format!("{}:{{p:*}}:{kind}", shared.ctx.keys.namespace());
+        let prefix = format!("{}:{{p:", shared.ctx.keys.namespace());
         let suffix = format!("}}:{kind}");
-        let mut keys = std::pin::pin!(shared.redis.scan_cluster_buffered(
+        let mut keys = std::pin::pin!(shared.ctx.redis.scan_cluster_buffered(
             pattern,
             Some(1000),
             None
@@ -232,8 +233,8 @@ async fn reconcile_once(shared: &Shared) {
         // In slices, so a large online population is not one burst of commands.
         for slice in found.chunks(500) {
             let checks = slice.iter().map(|p| {
-                let key = shared.keys.player(p).profile();
-                async move { (p, shared.redis.exists::<u32, _>(key).await) }
+                let key = shared.ctx.keys.player(p).profile();
+                async move { (p, shared.ctx.redis.exists::<u32, _>(key).await) }
             });
             for (player, exists) in futures::future::join_all(checks).await {
                 if matches!(exists, Ok(0)) {

@@ -1,9 +1,6 @@
 //! What the cache-warmer's workers share.
 
-use core_keys::Keys;
-use fred::prelude::Client;
-use service_runtime::publish::Publisher;
-use service_runtime::subscriptions::Subscriptions;
+use service_runtime::ServiceContext;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -13,11 +10,8 @@ use crate::database::Database;
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
-    pub instance_id: String,
-    pub keys: Keys,
-    pub redis: Client,
-    pub publisher: Publisher,
-    pub subscriptions: Subscriptions,
+    /// The runtime's handles: keys, Redis, the publish path, subscriptions, the instance id.
+    pub ctx: ServiceContext,
     pub db: Database,
     /// Lets the players of a result set aside go (`crates/matches`).
     pub matches: matches::Matches,
@@ -36,8 +30,9 @@ impl Shared {
             .filter_map(|p| proto::Id::parse(p).ok())
             .collect();
         let event = proto::Event::CacheInvalidate { dataset, players };
-        self.publisher
-            .publish_event(&self.keys.cache_invalidate_channel(), event)
+        self.ctx
+            .publisher
+            .publish_event(&self.ctx.keys.cache_invalidate_channel(), event)
             .await;
     }
 }

@@ -21,7 +21,7 @@ const LOOKUPS_IN_FLIGHT: usize = 32;
 
 /// Follows the subscription supervisor until `stop`.
 pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut events = shared.subscriptions.events();
+    let mut events = shared.ctx.subscriptions.events();
     loop {
         let restored = tokio::select! {
             () = stop.cancelled() => return,
@@ -35,7 +35,7 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     .snapshot()
                     .into_iter()
                     .filter(|conn| {
-                        let inbox = shared.keys.player(conn.player.as_str()).inbox_channel();
+                        let inbox = shared.ctx.keys.player(conn.player.as_str()).inbox_channel();
                         channels.contains(inbox.as_str())
                     })
                     .collect()

@@ -127,9 +127,10 @@ impl Connection {
         let player = self.identity.player.as_str();
         let gate = Arc::new(Mutex::new(InboxGate::default()));
         let inbox = shared
+            .ctx
             .subscriptions
             .subscribe_with(
-                &shared.keys.player(player).inbox_channel(),
+                &shared.ctx.keys.player(player).inbox_channel(),
                 inbox_handler(gate.clone(), self.conn.clone(), self.outbound.clone()),
             )
             .await?;
@@ -143,7 +144,7 @@ impl Connection {
             };
             // A lost signal is caught by the old gateway's next heartbeat (its touch finds
             // the session taken over), so a failure here only delays the kick.
-            let inbox = shared.keys.player(player).inbox_channel();
+            let inbox = shared.ctx.keys.player(player).inbox_channel();
             if let Err(refusal) = self.publish(&inbox, replaced).await {
                 tracing::warn!(player, error = %refusal.message, "could not signal the replaced session; its gateway's heartbeat will");
             }
@@ -153,7 +154,7 @@ impl Connection {
                 players: vec![self.identity.player.clone()],
             };
             if let Err(refusal) = self
-                .publish(&shared.keys.warm_requests_channel(), warm)
+                .publish(&shared.ctx.keys.warm_requests_channel(), warm)
                 .await
             {
                 tracing::debug!(player, error = %refusal.message, "profile warm request lost; a join asks again");

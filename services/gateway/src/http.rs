@@ -54,7 +54,7 @@ async fn upgrade(
             return refuse(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string());
         }
     };
-    if let Err(reason) = shared.readiness.check() {
+    if let Err(reason) = shared.ctx.readiness.check() {
         metrics::counter!("rallypoint_gateway_refused_total", "reason" => "unavailable")
             .increment(1);
         return refuse(

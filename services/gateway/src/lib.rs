@@ -134,7 +134,7 @@ reconnect_spread_ms = 2000
         // within the reader's TTL.
         let _cache_invalidations = match shared
             .cache
-            .follow_invalidations(&shared.subscriptions)
+            .follow_invalidations(&shared.ctx.subscriptions)
             .await
         {
             Ok(subscription) => Some(subscription),

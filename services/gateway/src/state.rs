@@ -4,14 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use core_keys::Keys;
-use fred::prelude::Client;
 use proto::GatewayId;
 use queues::{MatchmakingConfig, Tickets};
 use service_runtime::ServiceContext;
-use service_runtime::publish::Publisher;
-use service_runtime::readiness::Readiness;
-use service_runtime::subscriptions::Subscriptions;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
@@ -27,11 +22,8 @@ pub struct Shared {
     pub config: GatewaySection,
     pub matchmaking: MatchmakingConfig,
     pub gateway_id: GatewayId,
-    pub keys: Keys,
-    pub redis: Client,
-    pub publisher: Publisher,
-    pub subscriptions: Subscriptions,
-    pub readiness: Readiness,
+    /// The runtime's handles: keys, Redis, the publish path, subscriptions, readiness.
+    pub ctx: ServiceContext,
     pub auth: Authenticator,
     pub sessions: Sessions,
     pub rooms: Rooms,
@@ -82,7 +74,7 @@ impl Shared {
                 redis.clone(),
                 queues::JoinPolicy::from_config(&matchmaking),
             ),
-            matches: matches::Matches::new(keys.clone(), redis.clone(), ctx.publisher.clone()),
+            matches: matches::Matches::from_context(ctx),
             hub: Hub::default(),
             cache: cache_reader::CacheReader::new(
                 keys.clone(),
@@ -98,11 +90,7 @@ impl Shared {
             config,
             matchmaking,
             gateway_id,
-            keys,
-            redis,
-            publisher: ctx.publisher.clone(),
-            subscriptions: ctx.subscriptions.clone(),
-            readiness: ctx.readiness.clone(),
+            ctx: ctx.clone(),
         }
     }
 

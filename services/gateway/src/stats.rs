@@ -36,6 +36,6 @@ fn figures(shared: &Shared) -> Value {
         "instance": shared.gateway_id.as_str(),
         "connections": shared.hub.len(),
         "rooms": shared.rooms.local_count(),
-        "accepting": shared.readiness.check().is_ok(),
+        "accepting": shared.ctx.readiness.check().is_ok(),
     })
 }

@@ -42,11 +42,11 @@ async fn inspect(State(shared): State<Arc<Shared>>, Path(player): Path<String>) 
 }
 
 async fn read(shared: &Shared, player: &str) -> Result<Value, fred::error::Error> {
-    let keys = shared.keys.player(player);
-    let session: HashMap<String, String> = shared.redis.hgetall(keys.session()).await?;
-    let ticket: Option<String> = shared.redis.get(keys.ticket()).await?;
-    let live_match: Option<String> = shared.redis.get(keys.current_match()).await?;
-    let profile: HashMap<String, String> = shared.redis.hgetall(keys.profile()).await?;
+    let keys = shared.ctx.keys.player(player);
+    let session: HashMap<String, String> = shared.ctx.redis.hgetall(keys.session()).await?;
+    let ticket: Option<String> = shared.ctx.redis.get(keys.ticket()).await?;
+    let live_match: Option<String> = shared.ctx.redis.get(keys.current_match()).await?;
+    let profile: HashMap<String, String> = shared.ctx.redis.hgetall(keys.profile()).await?;
     let match_view = match &live_match {
         Some(id) => {
             let record = shared.handover.matches.describe(id).await?;

@@ -14,6 +14,7 @@
 //! - [`matching`]: the pure rules: window, oldest first, nearest ratings, balanced teams.
 //! - [`handover`]: after a claim, the `matches` crate's hand-over to the pool, then the
 //!   claim marked done.
+//! - [`figures`]: what this instance remembers for its reports (recent waits, held units).
 //! - [`stats`]: `/v1/stats` and the metrics.
 //! - [`inspect`]: `/v1/players/{id}`, one player's session, ticket and match.
 //! - [`state`]: what the workers share.
@@ -22,6 +23,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod config;
+pub mod figures;
 pub mod handover;
 pub mod inspect;
 pub mod matching;
@@ -79,20 +81,13 @@ match_ttl_ms = 3600000
                 queues::JoinPolicy::from_config(&config.matchmaking),
             ),
             handover: Handover {
-                matches: matches::Matches::new(
-                    ctx.keys.clone(),
-                    ctx.redis.clone(),
-                    ctx.publisher.clone(),
-                ),
+                matches: matches::Matches::from_context(ctx),
                 match_ttl: Duration::from_millis(config.matchmaker.match_ttl_ms),
             },
             config,
-            instance_id: ctx.instance_id.clone(),
-            keys: ctx.keys.clone(),
-            redis: ctx.redis.clone(),
-            publisher: ctx.publisher.clone(),
-            recent: stats::Recent::default(),
-            held: stats::Held::default(),
+            ctx: ctx.clone(),
+            recent: figures::Recent::default(),
+            held: figures::Held::default(),
         });
         Ok(Self { shared })
     }

@@ -1,21 +1,17 @@
 //! What the workers of one matchmaker instance share.
 
-use core_keys::Keys;
-use fred::prelude::Client;
 use queues::Tickets;
-use service_runtime::publish::Publisher;
+use service_runtime::ServiceContext;
 
 use crate::config::Config;
+use crate::figures::{Held, Recent};
 use crate::handover::Handover;
-use crate::stats::{Held, Recent};
 
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
-    pub instance_id: String,
-    pub keys: Keys,
-    pub redis: Client,
-    pub publisher: Publisher,
+    /// The runtime's handles: keys, Redis, the publish path, the instance id.
+    pub ctx: ServiceContext,
     pub tickets: Tickets,
     pub handover: Handover,
     pub recent: Recent,

@@ -97,12 +97,12 @@ pub async fn run(
         definition,
     } = unit;
     let config = &shared.config.matchmaker;
-    let owner = format!("{}/{queue}/{region}", shared.instance_id);
-    let lease_key = shared.keys.queue(&queue, &region).lease();
+    let owner = format!("{}/{queue}/{region}", shared.ctx.instance_id);
+    let lease_key = shared.ctx.keys.queue(&queue, &region).lease();
     let lease = Lease::with_owner(lease_key, &owner, Duration::from_millis(config.lease_ms));
     let holder = QueueHolder::new(
-        shared.keys.clone(),
-        shared.redis.clone(),
+        shared.ctx.keys.clone(),
+        shared.ctx.redis.clone(),
         &queue,
         &region,
         &owner,
@@ -145,7 +145,7 @@ pub async fn run(
         }
     }
     if worker.lease.is_held() {
-        worker.lease.release(&worker.shared.redis).await;
+        worker.lease.release(&worker.shared.ctx.redis).await;
         tracing::info!(queue = %worker.queue, region = %worker.region, "released the queue for another instance");
         worker.set_held(false);
     }
@@ -167,7 +167,7 @@ impl Worker {
 
     /// Takes or renews the lease when due; whether this worker holds it.
     async fn hold_lease(&mut self) -> bool {
-        match self.lease.check(&self.shared.redis).await {
+        match self.lease.check(&self.shared.ctx.redis).await {
             Transition::Gained => {
                 tracing::info!(queue = %self.queue, region = %self.region, "holding the queue");
                 self.set_held(true);
@@ -257,9 +257,10 @@ impl Worker {
             let waited_ms = now.saturating_sub(ticket.enqueued_ms);
             if let Ok(queue) = Id::parse(&self.queue) {
                 self.shared
+                    .ctx
                     .publisher
                     .push_to_player(
-                        &self.shared.keys,
+                        &self.shared.ctx.keys,
                         &ticket.player,
                         ServerMessage::QueueTimeout { queue, waited_ms },
                     )
@@ -330,10 +331,10 @@ impl Worker {
         // The slice's lookups in pipelines side by side, not one after another.
         let shared = &self.shared;
         let lookups = batch.chunks(SESSION_BATCH).map(|chunk| async move {
-            let pipeline = shared.redis.pipeline();
+            let pipeline = shared.ctx.redis.pipeline();
             for (_, player) in chunk {
                 let _: () = pipeline
-                    .exists(shared.keys.player(player).session())
+                    .exists(shared.ctx.keys.player(player).session())
                     .await?;
             }
             let online: Vec<i64> = pipeline.all().await?;

@@ -1,4 +1,4 @@
-//! Invariant 1 of DESIGN.md under stress: three matchmakers, hundreds of players joining
+//! Invariant 1 of docs/ARCHITECTURE.md under stress: three matchmakers, hundreds of players joining
 //! while some leave; afterwards every matched player is in exactly one match, nobody who
 //! left is in one, and no ticket is lost (each is matched, left or still queued).
 

@@ -276,12 +276,14 @@ async fn assignments(
     // Subscribe first, then look again: an assignment made in between is not missed.
     let woken = Arc::new(Notify::new());
     let channel = shared
+        .ctx
         .keys
         .pool(&region)
         .assignments_channel(server.as_str());
     let subscription = {
         let woken = woken.clone();
         shared
+            .ctx
             .subscriptions
             .subscribe_with(&channel, move |_| woken.notify_one())
             .await

@@ -4,21 +4,23 @@
 //! # Layout
 //! - [`config`]: `[pool]` and the regions of `[matchmaking]`.
 //! - [`api`]: the game-server HTTP API: token, bodies, answers.
-//! - [`registry`]: servers per region in Redis: register, heartbeat, drain, assignments.
+//! - [`registry`]: servers per region in Redis: register, heartbeat, drain.
 //! - [`region`]: the worker of each region, under a lease: allocation and announcement,
 //!   the deadlines, reaping, the region's gauges.
 //! - [`reaper`]: servers whose heartbeat lapsed: out of the pool, their games dealt with.
+//! - [`figures`]: the latest figures of the regions this instance works.
+//! - [`ops`]: `/v1/stats` and the operator's drain.
+//! - [`state`]: what all of these share.
 //!
 //! What happens to a match (allocation, `match.found`, ack, result, cancel) is the
 //! `matches` crate's; this service runs the loops and the HTTP API that call it.
-//! - [`ops`]: `/v1/stats` and the operator's drain.
-//! - [`state`]: what all of these share.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod api;
 pub mod config;
+pub mod figures;
 pub mod ops;
 pub mod reaper;
 pub mod region;
@@ -87,17 +89,14 @@ max_body_bytes = 65536
             redis: ctx.redis.clone(),
             heartbeat_ttl: Duration::from_millis(config.pool.heartbeat_ttl_ms),
         };
-        let matches = Matches::new(ctx.keys.clone(), ctx.redis.clone(), ctx.publisher.clone());
+        let matches = Matches::from_context(ctx);
         let shared = Arc::new(Shared {
             announcer: Announcer::new(matches.clone(), &config.pool.token),
             matches,
             registry,
             config,
-            instance_id: ctx.instance_id.clone(),
             region_figures: Default::default(),
-            keys: ctx.keys.clone(),
-            redis: ctx.redis.clone(),
-            subscriptions: ctx.subscriptions.clone(),
+            ctx: ctx.clone(),
         });
         Ok(Self {
             listener,

@@ -3,9 +3,9 @@
 //! `POST /v1/servers/{id}/drain`; and the figures of the regions it allocates for,
 //! announced with the instance for the cluster view.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,7 +51,9 @@ pub fn source(shared: Arc<Shared>) -> StatsSource {
         // Three reap intervals without a fresh reading: this instance no longer holds it.
         let within = 3 * Duration::from_millis(shared.config.pool.reap_interval_ms);
         let regions = shared.region_figures.fresh(within);
-        Some(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
+        Some(
+            json!({"service": "server-pool", "instance": shared.ctx.instance_id, "regions": regions}),
+        )
     })
 }
 
@@ -62,39 +64,7 @@ async fn figures(shared: &Shared) -> Option<Value> {
     for region in &shared.config.regions {
         regions.push(region_stats(shared, region, Gauges::Leave).await.ok()?);
     }
-    Some(json!({"service": "server-pool", "instance": shared.instance_id, "regions": regions}))
-}
-
-/// The latest figures of the regions this instance allocates for (recorded by
-/// [`region_stats`] with [`Gauges::Publish`]), for its announcement.
-#[derive(Debug, Default)]
-pub struct RegionFigures {
-    latest: Mutex<BTreeMap<String, (Instant, Value)>>,
-}
-
-impl RegionFigures {
-    fn record(&self, region: &str, mut figures: Value) {
-        if let Some(figures) = figures.as_object_mut() {
-            figures.remove("servers");
-        }
-        self.lock()
-            .insert(region.to_owned(), (Instant::now(), figures));
-    }
-
-    /// The figures recorded within `within`, by region.
-    fn fresh(&self, within: Duration) -> Vec<Value> {
-        self.lock()
-            .values()
-            .filter(|(at, _)| at.elapsed() <= within)
-            .map(|(_, figures)| figures.clone())
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Instant, Value)>> {
-        self.latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    Some(json!({"service": "server-pool", "instance": shared.ctx.instance_id, "regions": regions}))
 }
 
 /// Whether a region's figures also go to its gauges: only the instance allocating for
@@ -122,14 +92,15 @@ pub async fn region_stats(
     region: &str,
     gauges: Gauges,
 ) -> Result<Value, fred::error::Error> {
-    let pool = shared.keys.pool(region);
+    let pool = shared.ctx.keys.pool(region);
     let members: Vec<(String, f64)> = shared
+        .ctx
         .redis
         .zrange(pool.liveness(), 0, -1, None, false, None, true)
         .await?;
     let now = now_ms() as f64;
     // Every server's status and load in one pipeline (this runs every reap interval).
-    let pipeline = shared.redis.pipeline();
+    let pipeline = shared.ctx.redis.pipeline();
     for (server, _) in &members {
         let _: () = pipeline
             .hmget(pool.server(server), vec!["status", "active", "capacity"])
@@ -154,8 +125,8 @@ pub async fn region_stats(
         used += active.unwrap_or(0);
         servers.push(json!({"id": server, "status": status, "active": active, "capacity": cap}));
     }
-    let pending: u64 = shared.redis.zcard(pool.pending()).await?;
-    let counters: HashMap<String, u64> = shared.redis.hgetall(pool.stats()).await?;
+    let pending: u64 = shared.ctx.redis.zcard(pool.pending()).await?;
+    let counters: HashMap<String, u64> = shared.ctx.redis.hgetall(pool.stats()).await?;
     if gauges == Gauges::Publish {
         metrics::gauge!("rallypoint_pool_free_capacity", "region" => region.to_owned())
             .set(capacity.saturating_sub(used) as f64);

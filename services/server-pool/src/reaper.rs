@@ -35,13 +35,15 @@ impl FromValue for Reaped {
 
 /// Reaps the dead servers of `region`.
 pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
-    let pool = shared.keys.pool(region);
+    let pool = shared.ctx.keys.pool(region);
     let now = now_ms();
     let mut dead: Vec<String> = shared
+        .ctx
         .redis
         .zrangebyscore(pool.liveness(), "-inf", now as f64, false, Some((0, 100)))
         .await?;
     let lost: Vec<String> = shared
+        .ctx
         .redis
         .zrange(pool.lost(), 0, 99, None, false, None, false)
         .await?;
@@ -51,8 +53,8 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
     for server in dead {
         let reaped = REAP
             .run(
-                &shared.redis,
-                scripts::pool_reap(&shared.keys, region, &server),
+                &shared.ctx.redis,
+                scripts::pool_reap(&shared.ctx.keys, region, &server),
                 vec![server.clone(), now.to_string()],
             )
             .await?;
@@ -79,6 +81,7 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
                 .await?;
         }
         let _: i64 = shared
+            .ctx
             .redis
             .del(vec![
                 pool.server(&server),
@@ -87,7 +90,7 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
             ])
             .await?;
         shared.registry.forget(&server).await?;
-        let _: i64 = shared.redis.zrem(pool.lost(), &server).await?;
+        let _: i64 = shared.ctx.redis.zrem(pool.lost(), &server).await?;
     }
     Ok(())
 }

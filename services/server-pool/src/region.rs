@@ -56,8 +56,8 @@ pub async fn run(
 ) {
     let config = &shared.config.pool;
     let region_metrics = RegionMetrics::new(&region);
-    let pool = shared.keys.pool(&region);
-    let owner = format!("{}/{region}", shared.instance_id);
+    let pool = shared.ctx.keys.pool(&region);
+    let owner = format!("{}/{region}", shared.ctx.instance_id);
     let mut lease = LeaseKeeper::new(Lease::with_owner(
         pool.allocator_lease(),
         &owner,
@@ -70,6 +70,7 @@ pub async fn run(
     let hints = {
         let woken = woken.clone();
         shared
+            .ctx
             .subscriptions
             .subscribe_with(&pool.events_channel(), move |_| woken.notify_one())
             .await
@@ -87,7 +88,7 @@ pub async fn run(
             _ = ticker.tick() => {}
             () = woken.notified() => {}
         }
-        match lease.check(&shared.redis).await {
+        match lease.check(&shared.ctx.redis).await {
             Transition::Gained => tracing::info!(region, "allocating for the region"),
             Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
             Transition::Unchanged => {}
@@ -121,7 +122,7 @@ pub async fn run(
             }
         }
     }
-    lease.release(&shared.redis).await;
+    lease.release(&shared.ctx.redis).await;
     drop(hints);
 }
 

@@ -1,9 +1,7 @@
 //! What the server pool's handlers and region workers share.
 
-use core_keys::Keys;
-use fred::prelude::Client;
 use matches::{Announcer, Matches};
-use service_runtime::subscriptions::Subscriptions;
+use service_runtime::ServiceContext;
 
 use crate::config::Config;
 use crate::registry::Registry;
@@ -11,10 +9,8 @@ use crate::registry::Registry;
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
-    pub instance_id: String,
-    pub keys: Keys,
-    pub redis: Client,
-    pub subscriptions: Subscriptions,
+    /// The runtime's handles: keys, Redis, subscriptions, the instance id.
+    pub ctx: ServiceContext,
     /// The game servers of every region.
     pub registry: Registry,
     /// Every step of a match's life (`crates/matches`).
@@ -22,5 +18,5 @@ pub struct Shared {
     /// `match.found` with join tokens signed with the pool's current token.
     pub announcer: Announcer,
     /// What the region workers last read of their regions, for the announcement.
-    pub region_figures: crate::ops::RegionFigures,
+    pub region_figures: crate::figures::RegionFigures,
 }

@@ -1,4 +1,4 @@
-//! Invariant 2 of DESIGN.md under stress: three server-pool instances and games that end
+//! Invariant 2 of docs/ARCHITECTURE.md under stress: three server-pool instances and games that end
 //! while new matches keep arriving; no server ever runs more games than its capacity, no
 //! match is assigned twice, and every match is assigned.
 

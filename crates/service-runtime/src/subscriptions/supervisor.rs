@@ -53,7 +53,7 @@ async fn dispatch(shared: Arc<Shared>) {
                 Ok(message) => deliver(&shared, &message.channel, message.value.into_bytes()),
                 Err(RecvError::Lagged(missed)) => {
                     // fred's broadcast buffer overflowed: those messages are gone. Consumers
-                    // reconcile from state (DESIGN.md: signals are hints).
+                    // reconcile from state (docs/ARCHITECTURE.md: signals are hints).
                     metrics::counter!("rallypoint_pubsub_lagged_total").increment(missed);
                     tracing::warn!(missed, "pub/sub dispatcher fell behind; messages lost");
                 }

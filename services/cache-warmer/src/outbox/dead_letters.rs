@@ -15,9 +15,9 @@ static RESULTS_REPLAY: LuaScript<u64> = LuaScript::new(include_str!("results_rep
 /// The first `limit` dead letters of `region` (match id when readable, and the entry cut
 /// to 200 bytes), with how many there are in all.
 pub async fn list(shared: &Shared, region: &str, limit: i64) -> Result<Value, fred::error::Error> {
-    let dead = shared.keys.pool(region).results_dead();
-    let total: u64 = shared.redis.llen(&dead).await?;
-    let entries: Vec<String> = shared.redis.lrange(&dead, 0, limit - 1).await?;
+    let dead = shared.ctx.keys.pool(region).results_dead();
+    let total: u64 = shared.ctx.redis.llen(&dead).await?;
+    let entries: Vec<String> = shared.ctx.redis.lrange(&dead, 0, limit - 1).await?;
     let entries: Vec<Value> = entries
         .iter()
         .map(|entry| {
@@ -34,8 +34,8 @@ pub async fn list(shared: &Shared, region: &str, limit: i64) -> Result<Value, fr
 pub async fn replay(shared: &Shared, region: &str) -> Result<u64, fred::error::Error> {
     let replayed: u64 = RESULTS_REPLAY
         .run(
-            &shared.redis,
-            core_keys::scripts::results_replay(&shared.keys, region),
+            &shared.ctx.redis,
+            core_keys::scripts::results_replay(&shared.ctx.keys, region),
             Vec::<String>::new(),
         )
         .await?;

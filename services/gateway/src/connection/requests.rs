@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use proto::{
-    ClientRequest, ErrorCode, Event, EventEnvelope, Id, PlayerId, QueueState, Request, Rid, RoomId,
-    ServerMessage,
+    ClientRequest, ErrorCode, Event, Id, PlayerId, QueueState, Request, Rid, RoomId, ServerMessage,
 };
 use queues::{JoinOutcome, LeaveOutcome, Lookup, TicketError, TicketStatus};
 use tracing::Instrument;
@@ -13,6 +12,7 @@ use tracing::Instrument;
 use super::Connection;
 use crate::rooms::RoomError;
 use service_runtime::clock::now_ms;
+use service_runtime::publish::PublishError;
 
 /// A request that failed: the `error` reply's code and message.
 #[derive(Debug)]
@@ -363,7 +363,7 @@ impl Connection {
             body,
             ts: now_ms(),
         };
-        let channel = self.shared.keys.room(room.as_str()).channel();
+        let channel = self.shared.ctx.keys.room(room.as_str()).channel();
         self.publish(&channel, event).await?;
         Ok(ServerMessage::RoomSent { room, rid: None })
     }
@@ -379,7 +379,7 @@ impl Connection {
                 ts: now_ms(),
             },
         };
-        let channel = self.shared.keys.player(to.as_str()).inbox_channel();
+        let channel = self.shared.ctx.keys.player(to.as_str()).inbox_channel();
         if self.publish(&channel, event).await? > 0 {
             return Ok(ServerMessage::WhisperSent { rid: None });
         }
@@ -422,8 +422,12 @@ impl Connection {
 
     /// Publishes an event; the number of gateways subscribed.
     pub(super) async fn publish(&self, channel: &str, event: Event) -> Result<u64, Refusal> {
-        let payload = proto::encode_event(&EventEnvelope::new(event, now_ms()))
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-        Ok(self.shared.publisher.publish(channel, payload).await?)
+        match self.shared.ctx.publisher.send_event(channel, event).await {
+            Ok(receivers) => Ok(receivers),
+            Err(PublishError::Encode(err)) => {
+                Err(Refusal::new(ErrorCode::Internal, err.to_string()))
+            }
+            Err(PublishError::Redis(err)) => Err(err.into()),
+        }
     }
 }
