@@ -1,0 +1,355 @@
+//! The life of a match through the crate's own API, on the shared test cluster: from the
+//! hand-over to a result, and the cancel of a draining server's last match. The services'
+//! tests drive the same steps through their loops; these pin what each step writes.
+
+use std::time::Duration;
+
+use fred::prelude::{
+    Client, ClientLike, HashesInterface, KeysInterface, ListInterface, SortedSetsInterface,
+};
+use matches::announce::Assigned;
+use matches::cancel::CancelOutcome;
+use matches::{
+    Allocation, AllocationRequest, Announcer, Cancel, MatchState, Matches, Outcome, ResultEntry,
+};
+use proto::{Id, MatchResult, ServerMessage};
+use queues::{MatchRecord, MatchedTicket};
+use service_runtime::clock::now_ms;
+use service_runtime::publish::Publisher;
+
+const REGION: &str = "eu";
+const OWNER: &str = "region-worker-1";
+
+struct World {
+    matches: Matches,
+    announcer: Announcer,
+    redis: Client,
+    keys: core_keys::Keys,
+}
+
+async fn world(what: &str) -> World {
+    let env = [
+        (
+            "RALLYPOINT_REDIS__URLS".to_owned(),
+            testkit::redis_urls().join(","),
+        ),
+        (
+            "RALLYPOINT_REDIS__NAMESPACE".to_owned(),
+            testkit::unique_namespace(what),
+        ),
+    ];
+    let config =
+        service_runtime::LoadedConfig::load_with_env("", None, Some(env.into_iter().collect()))
+            .expect("config");
+    let redis = service_runtime::redis::build_client(&config.common.redis).expect("client");
+    redis.wait_for_connect().await.expect("connected");
+    let keys = config.common.redis.keys().expect("keys");
+    let matches = Matches::new(keys.clone(), redis.clone(), Publisher::new(redis.clone()));
+    // The region worker's lease: allocation is fenced by it.
+    let _: () = redis
+        .set(keys.pool(REGION).allocator_lease(), OWNER, None, None, false)
+        .await
+        .expect("lease");
+    World {
+        announcer: Announcer::new(matches.clone(), "pool-token"),
+        matches,
+        redis,
+        keys,
+    }
+}
+
+/// A ready, live server with `capacity` slots, as registering leaves it.
+async fn server(w: &World, id: &str, capacity: u32) {
+    let pool = w.keys.pool(REGION);
+    let _: i64 = w
+        .redis
+        .hset(
+            pool.server(id),
+            [
+                ("address", "10.0.0.1:7777".to_owned()),
+                ("capacity", capacity.to_string()),
+                ("status", "ready".to_owned()),
+                ("active", "0".to_owned()),
+            ],
+        )
+        .await
+        .expect("server");
+    let _: i64 = w
+        .redis
+        .zadd(pool.servers_by_load(), None, None, false, false, (0.0, id))
+        .await
+        .expect("by load");
+    let lapses = (now_ms() + 60_000) as f64;
+    let _: i64 = w
+        .redis
+        .zadd(pool.liveness(), None, None, false, false, (lapses, id))
+        .await
+        .expect("liveness");
+}
+
+fn record(match_id: &str) -> MatchRecord {
+    let player = |p: &str| MatchedTicket {
+        ticket: format!("t-{p}"),
+        player: p.to_owned(),
+        rating: 1500.0,
+        enqueued_ms: now_ms() - 1_000,
+    };
+    MatchRecord {
+        match_id: match_id.to_owned(),
+        queue: "duel".to_owned(),
+        region: REGION.to_owned(),
+        formed_ms: now_ms(),
+        teams: vec![vec![player("ann")], vec![player("bob")]],
+        trace: None,
+    }
+}
+
+async fn record_state(w: &World, match_id: &str) -> Option<String> {
+    w.redis
+        .hget(w.keys.match_(match_id).record(), "state")
+        .await
+        .expect("hget")
+}
+
+async fn active(w: &World, server: &str) -> Option<i64> {
+    w.redis
+        .hget(w.keys.pool(REGION).server(server), "active")
+        .await
+        .expect("hget")
+}
+
+/// Hands `record` over and gives it a server; the server it got.
+async fn allocated(w: &World, record: &MatchRecord) -> String {
+    w.matches
+        .hand_over(record, Duration::from_secs(60))
+        .await
+        .expect("handed over");
+    let candidates = w.matches.candidates(REGION, 16).await.expect("candidates");
+    let allocation = w
+        .matches
+        .allocate(AllocationRequest {
+            region: REGION,
+            match_id: &record.match_id,
+            owner: OWNER,
+            candidates: &candidates,
+        })
+        .await
+        .expect("allocated");
+    let Allocation::Assigned {
+        server,
+        address,
+        record: returned,
+    } = allocation
+    else {
+        panic!("not assigned: {allocation:?}");
+    };
+    assert_eq!(returned.as_ref(), Some(record), "the match comes back as formed");
+    w.announcer
+        .announce(
+            Assigned {
+                region: REGION,
+                match_id: &record.match_id,
+                server: &server,
+                address: &address,
+            },
+            returned.as_ref(),
+        )
+        .await
+        .expect("announced");
+    server
+}
+
+#[tokio::test]
+async fn a_match_lives_from_its_hand_over_to_its_result() {
+    let w = world("life").await;
+    server(&w, "gs-1", 2).await;
+    let record = record("m-life");
+    let id = record.match_id.as_str();
+
+    w.matches
+        .hand_over(&record, Duration::from_secs(60))
+        .await
+        .expect("handed over");
+    assert!(w.matches.is_handed_over(&record).await.expect("asked"));
+    assert_eq!(record_state(&w, id).await.as_deref(), Some("formed"));
+    let pending = w.matches.pending(REGION, 10).await.expect("pending");
+    assert_eq!(pending.len(), 1, "pending once: {pending:?}");
+    // A redone hand-over changes nothing.
+    w.matches
+        .hand_over(&record, Duration::from_secs(60))
+        .await
+        .expect("redone");
+    assert_eq!(w.matches.pending(REGION, 10).await.expect("pending").len(), 1);
+
+    let candidates = vec!["gs-1".to_owned()];
+    let stale = w
+        .matches
+        .allocate(AllocationRequest {
+            region: REGION,
+            match_id: id,
+            owner: "not-the-holder",
+            candidates: &candidates,
+        })
+        .await
+        .expect("asked");
+    assert_eq!(stale, Allocation::NotHolder, "allocation is fenced by the lease");
+
+    let server = allocated(&w, &record).await;
+    assert_eq!(server, "gs-1");
+    assert_eq!(active(&w, "gs-1").await, Some(1));
+    assert_eq!(record_state(&w, id).await.as_deref(), Some("assigned"));
+    // Each player is owed their match.found, with the server's address.
+    for player in ["ann", "bob"] {
+        let owed = w.matches.owed_match_found(player).await.expect("read");
+        let Some(ServerMessage::MatchFound {
+            match_id, server, ..
+        }) = owed
+        else {
+            panic!("{player} is owed no match.found: {owed:?}");
+        };
+        assert_eq!(match_id.as_str(), id);
+        assert_eq!(server.address, "10.0.0.1:7777");
+    }
+    let described = w.matches.describe(id).await.expect("described");
+    assert!(
+        !described.keys().any(|f| f.starts_with("found:")),
+        "the operator's view keeps the join tokens out: {described:?}"
+    );
+    let assignments = w.matches.assignments(REGION, "gs-1").await.expect("read");
+    assert_eq!(assignments.len(), 1);
+
+    assert_eq!(w.matches.ack(id).await.expect("ack"), Outcome::Done);
+    assert_eq!(w.matches.ack(id).await.expect("ack again"), Outcome::Done);
+    assert!(
+        w.matches
+            .assignments(REGION, "gs-1")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let stranger = MatchResult {
+        placements: vec![vec![Id::parse("mallory").expect("id")]],
+        stats: None,
+    };
+    let posted = w.matches.post_result(id, &stranger).await.expect("posted");
+    assert_eq!(posted.outcome, Outcome::NotInMatch("mallory".to_owned()));
+
+    let result = MatchResult {
+        placements: vec![
+            vec![Id::parse("ann").expect("id")],
+            vec![Id::parse("bob").expect("id")],
+        ],
+        stats: None,
+    };
+    let posted = w.matches.post_result(id, &result).await.expect("posted");
+    assert_eq!(posted.outcome, Outcome::Done);
+    assert_eq!(posted.server_left, None);
+    assert_eq!(active(&w, "gs-1").await, Some(0), "the slot is free again");
+    assert_eq!(record_state(&w, id).await.as_deref(), Some("ended"));
+    let outbox: Vec<String> = w
+        .redis
+        .lrange(w.keys.pool(REGION).results_outbox(), 0, -1)
+        .await
+        .expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    let entry: ResultEntry = serde_json::from_str(&outbox[0]).expect("an outbox entry");
+    assert_eq!(entry.match_id, id);
+    assert_eq!(entry.server, "gs-1");
+    assert_eq!(entry.record.as_ref(), Some(&record));
+    for player in ["ann", "bob"] {
+        let p = w.keys.player(player);
+        let live: Option<String> = w.redis.get(p.current_match()).await.expect("get");
+        let pending: Option<String> = w.redis.get(p.rating_pending()).await.expect("get");
+        assert_eq!(live, None, "{player} left the match");
+        assert_eq!(pending.as_deref(), Some(id), "{player}'s rating is pending");
+    }
+    // Posted again: answered the same, counted once.
+    let again = w.matches.post_result(id, &result).await.expect("posted");
+    assert_eq!(again.outcome, Outcome::Duplicate);
+    let outbox_len: i64 = w
+        .redis
+        .llen(w.keys.pool(REGION).results_outbox())
+        .await
+        .expect("llen");
+    assert_eq!(outbox_len, 1);
+}
+
+/// Freeing a slot is one piece of Lua for the result and the cancel path alike: a
+/// draining server whose last match is cancelled leaves the pool at once, as it does
+/// after its last result.
+#[tokio::test]
+async fn a_draining_servers_last_match_frees_it_on_either_path() {
+    let w = world("drain-last").await;
+    let pool = w.keys.pool(REGION);
+    server(&w, "gs-a", 1).await;
+    server(&w, "gs-b", 1).await;
+    let cancelled = record("m-cancel");
+    let ended = record("m-end");
+    let first = allocated(&w, &cancelled).await;
+    let second = allocated(&w, &ended).await;
+    assert_ne!(first, second, "one game per server at capacity 1");
+    for server in [&first, &second] {
+        // What a drain leaves: no new games, out of the load index.
+        let _: i64 = w
+            .redis
+            .hset(pool.server(server), ("status", "draining"))
+            .await
+            .expect("drain");
+        let _: i64 = w
+            .redis
+            .zrem(pool.servers_by_load(), server.as_str())
+            .await
+            .expect("zrem");
+    }
+
+    let outcome = w
+        .matches
+        .cancel(Cancel {
+            region: REGION,
+            match_id: &cancelled.match_id,
+            server: Some(&first),
+            reason: proto::server::reason::NOT_STARTED,
+            only_in: Some(MatchState::Assigned),
+        })
+        .await
+        .expect("cancelled");
+    assert_eq!(outcome.outcome, CancelOutcome::Requeued);
+    assert!(outcome.server_left, "the draining server ran its last match");
+    let exists: i64 = w.redis.exists(pool.server(&first)).await.expect("exists");
+    assert_eq!(exists, 0, "it left the pool");
+    assert_eq!(
+        record_state(&w, &cancelled.match_id).await.as_deref(),
+        Some("cancelled")
+    );
+    let again = w
+        .matches
+        .cancel(Cancel {
+            region: REGION,
+            match_id: &cancelled.match_id,
+            server: Some(&first),
+            reason: proto::server::reason::NOT_STARTED,
+            only_in: Some(MatchState::Assigned),
+        })
+        .await
+        .expect("asked");
+    assert_eq!(again.outcome, CancelOutcome::Unchanged, "cancelled once");
+    assert_eq!(
+        w.matches.ack(&cancelled.match_id).await.expect("ack"),
+        Outcome::Conflict("cancelled".to_owned())
+    );
+
+    let result = MatchResult {
+        placements: vec![vec![Id::parse("ann").expect("id"), Id::parse("bob").expect("id")]],
+        stats: None,
+    };
+    let posted = w
+        .matches
+        .post_result(&ended.match_id, &result)
+        .await
+        .expect("posted");
+    assert_eq!(posted.outcome, Outcome::Done);
+    assert_eq!(posted.server_left.as_deref(), Some(second.as_str()));
+    let exists: i64 = w.redis.exists(pool.server(&second)).await.expect("exists");
+    assert_eq!(exists, 0, "it left the pool");
+}
