@@ -4,11 +4,14 @@ SHELL := bash
 CARGO ?= cargo
 LOCAL := deploy/local
 
-# cargo-nextest when installed (parallel, per-test timeouts), else cargo test.
+# cargo-nextest when installed (parallel, per-test timeouts), else cargo test. nextest
+# does not run doctests, so they run on their own after it.
 ifeq ($(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes),yes)
 TEST_RUNNER := $(CARGO) nextest run --workspace $(if $(CI),--profile ci,)
+DOC_TESTS := $(CARGO) test --workspace --doc
 else
 TEST_RUNNER := $(CARGO) test --workspace
+DOC_TESTS := true
 endif
 
 .PHONY: help build test lint fmt run up down status bench bench-quick deploy-check
@@ -22,6 +25,8 @@ build: ## build every service binary
 test: ## run every test against a real Redis Cluster and PostgreSQL (started here unless RALLYPOINT_REDIS__URLS / DATABASE_URL are set)
 	@echo "==> building the workspace and its tests (the first build takes a few minutes)"
 	$(CARGO) build --workspace --bins --tests
+	@echo "==> doctests"
+	$(DOC_TESTS)
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
 	deploy/check.sh
 

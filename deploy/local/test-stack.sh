@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Run a command (the test suite) against a Redis Cluster and a PostgreSQL,
-# starting the local ones only when none is configured, and stopping again
-# whatever this script started, however the command ends. Used by `make test`.
+# Run a command (the test suite) against a Redis Cluster and a PostgreSQL of its
+# own, started here on private ports under a private folder, and stopped again
+# however the command ends. Used by `make test`. It never uses a stack that
+# `make up` started (that one lives in .run/ on ports 7000-7005 and 5433).
 #
 # usage: deploy/local/test-stack.sh -- COMMAND [ARGS...]
 #
 # env knobs:
-#   RALLYPOINT_REDIS__URLS  use this Redis Cluster; unset: start the local one
-#   DATABASE_URL            use this PostgreSQL; unset: start the local one
-#   TEST_STACK_PG_PURGE     1: delete the local PostgreSQL data dir on stop
+#   RALLYPOINT_REDIS__URLS  use this Redis Cluster instead (left alone)
+#   DATABASE_URL            use this PostgreSQL instead (left alone)
+#   TEST_STACK_RUN_DIR      the private folder (default: <repo root>/.run/test)
+#   TEST_STACK_REDIS_PORT   first node port of the private cluster (default 7100;
+#                           nodes use PORT..PORT+5)
+#   TEST_STACK_PG_PORT      port of the private PostgreSQL (default 5533)
+#   TEST_STACK_PG_PURGE     1: delete the private PostgreSQL data dir on stop
 #                           (default 0: keep it, restarts are quicker)
-#   plus the knobs of redis-cluster.sh and postgres.sh (RUN_DIR,
-#   REDIS_CLUSTER_PORT, PG_PORT, PG_DB, PG_USER, ...).
-# A cluster or server that was already running from RUN_DIR is used and left
-# running. Exits with the command's exit status.
+# A private cluster or server still running from an interrupted run is stopped
+# and started afresh. Exits with the command's exit status.
 set -euo pipefail
 
 LOG_NAME=test-stack
+RUN_DIR="${TEST_STACK_RUN_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.run/test}"
+export RUN_DIR
+export REDIS_CLUSTER_PORT="${TEST_STACK_REDIS_PORT:-7100}"
+export PG_PORT="${TEST_STACK_PG_PORT:-5533}"
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -76,12 +83,12 @@ start_service() {
 if [[ -n "${RALLYPOINT_REDIS__URLS:-}" ]]; then
   redis_note="using RALLYPOINT_REDIS__URLS=$RALLYPOINT_REDIS__URLS from the environment"
 else
-  if [[ -f "$RUN_DIR/redis-cluster/ports" ]] && "$LOCAL_DIR/redis-cluster.sh" status >/dev/null 2>&1; then
-    redis_note="using the local cluster already running from $RUN_DIR (left running)"
-  else
-    started_redis=1 # before start: a failed or interrupted start is cleaned up too
-    redis_note="started the local cluster"
+  if [[ -d "$RUN_DIR/redis-cluster" ]]; then
+    say "test-stack: a private cluster is left from an interrupted run; starting afresh"
+    "$LOCAL_DIR/redis-cluster.sh" stop || warn "stopping the leftover cluster failed"
   fi
+  started_redis=1 # before start: a failed or interrupted start is cleaned up too
+  redis_note="started a private cluster under $RUN_DIR"
   if ! RALLYPOINT_REDIS__URLS="$(start_service redis-cluster.sh RALLYPOINT_REDIS__URLS)"; then
     die "could not start the local redis cluster (see above)"
   fi
@@ -93,13 +100,12 @@ fi
 if [[ -n "${DATABASE_URL:-}" ]]; then
   pg_note="using DATABASE_URL=$DATABASE_URL from the environment"
 else
-  if [[ -f "$RUN_DIR/postgres/data/postmaster.pid" ]] &&
-    [[ "$("$LOCAL_DIR/postgres.sh" status 2>/dev/null || true)" == running ]]; then
-    pg_note="using the local postgres already running from $RUN_DIR (left running)"
-  else
-    started_pg=1
-    pg_note="started the local postgres"
+  if [[ -f "$RUN_DIR/postgres/data/postmaster.pid" ]]; then
+    say "test-stack: a private postgres is left from an interrupted run; starting afresh"
+    "$LOCAL_DIR/postgres.sh" stop || warn "stopping the leftover postgres failed"
   fi
+  started_pg=1
+  pg_note="started a private postgres under $RUN_DIR"
   if ! DATABASE_URL="$(start_service postgres.sh DATABASE_URL)"; then
     die "could not start the local postgres (see above)"
   fi

@@ -7,6 +7,7 @@
 //! - [`ServiceProcess`]: one service binary as a child process.
 //! - [`stack`]: the whole platform as processes, and players on the client SDK.
 //! - [`browser`]: a headless Chromium over WebDriver, for the operator dashboard.
+//! - [`ratings`]: the Elo ratings a stored match implies, computed by hand.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 pub mod browser;
+pub mod ratings;
 pub mod stack;
 
 /// The four services, by binary name.
@@ -50,6 +52,11 @@ impl ServiceProcess {
     /// the gateway's required listener and secret) and waits for its `started` log line.
     pub async fn start(service: &str, env: &[(&str, String)]) -> Result<Self, String> {
         let mut all: Vec<(String, String)> = vec![
+            // The test cluster (a test that means another sets `redis.urls` itself).
+            (
+                testkit::env_var("redis.urls"),
+                testkit::redis_urls().join(","),
+            ),
             (testkit::env_var("ops.listen"), "127.0.0.1:0".to_owned()),
             // The gateway's own listener and its required secret (other services ignore
             // the section).

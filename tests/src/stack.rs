@@ -280,17 +280,22 @@ impl Player {
     }
 
     /// `queue.join`, retried on `unavailable` (and on a dropped connection) as
-    /// PROTOCOL.md tells clients to.
+    /// PROTOCOL.md tells clients to: every 250 ms for up to 15 s (a Redis failover
+    /// takes a few seconds).
     pub async fn join(&self, queue: &str) {
-        for attempt in 1..=10 {
+        const ATTEMPTS: u32 = 60;
+        for attempt in 1..=ATTEMPTS {
             match self.client.join_queue(queue, "eu").await {
                 Ok(_) => return,
                 Err(ClientError::Server {
                     code: ErrorCode::Unavailable,
                     message,
-                }) if attempt < 10 => eprintln!("{}: join attempt {attempt}: {message}", self.id),
-                Err(ClientError::Disconnected) if attempt < 10 => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }) if attempt < ATTEMPTS => {
+                    eprintln!("{}: join attempt {attempt}: {message}", self.id);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(ClientError::Disconnected) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(err) => panic!("{}: queue.join failed: {err}", self.id),
             }

@@ -35,7 +35,13 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
         players.push(Player::connect(&format!("f{n}-{ns}"), order, n % 3 == 0).await);
     }
     let mut matches: HashMap<String, HashSet<String>> = HashMap::new();
+    // The matches of each round, in order: each player plays once a round.
+    let mut rounds: Vec<Vec<String>> = Vec::new();
     let mut record = |found: &[Found], players: &[Player]| {
+        let mut round: Vec<String> = found.iter().map(|f| f.match_id.clone()).collect();
+        round.sort();
+        round.dedup();
+        rounds.push(round);
         for (f, p) in found.iter().zip(players) {
             matches
                 .entry(f.match_id.clone())
@@ -141,8 +147,9 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
         found.push(f);
     }
     record(&found, &players);
+    let mut profile_ratings = HashMap::new();
     for p in &players {
-        p.rating_after(3).await;
+        profile_ratings.insert(p.id.clone(), p.rating_after(3).await);
     }
 
     // Every match formed was stored once, with exactly its players.
@@ -165,6 +172,16 @@ async fn killing_one_instance_of_each_kind_loses_no_ticket_match_or_result() {
             .map(|p| p.player_id)
             .collect();
         assert_eq!(&stored, members, "{match_id}: its players");
+    }
+    // ...with the ratings it implies, each round rated from the one before; and the
+    // profiles the players read show the last of them.
+    let rated = rallypoint_tests::ratings::assert_rated_in_order(&db, &rounds).await;
+    for (player, rating) in &profile_ratings {
+        let expected = rated.get(player).copied().unwrap_or(f64::NAN);
+        assert!(
+            (rating - expected).abs() < 1e-6,
+            "{player}'s profile says {rating}, the results imply {expected}"
+        );
     }
     stack.stop().await;
 }

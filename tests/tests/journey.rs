@@ -67,8 +67,23 @@ async fn duel_and_squad_from_queue_to_new_ratings_across_two_gateways() {
             p.id
         );
     }
-    for p in &players[2..] {
-        assert_ne!(p.rating_after(1).await, 1500.0);
+    // Everyone's new rating is the Elo the two matches imply, computed by hand.
+    let mut profiles = Vec::new();
+    for (n, p) in players.iter().enumerate() {
+        profiles.push(p.rating_after(if n < 2 { 2 } else { 1 }).await);
+    }
+    let db = persistence::connect(&testkit::database_url(), 2, Duration::from_secs(10))
+        .await
+        .expect("connected");
+    let rounds = [vec![duel.match_id.clone()], vec![squad.match_id.clone()]];
+    let rated = rallypoint_tests::ratings::assert_rated_in_order(&db, &rounds).await;
+    for (p, rating) in players.iter().zip(profiles) {
+        let expected = rated.get(&p.id).copied().unwrap_or(f64::NAN);
+        assert!(
+            (rating - expected).abs() < 1e-6,
+            "{}'s profile says {rating}, the results imply {expected}",
+            p.id
+        );
     }
 
     // Rooms and whispers cross gateways: players 0 and 2 are on the first, 1 and 3 on the

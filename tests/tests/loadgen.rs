@@ -100,8 +100,37 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
         figure(&connections, "alive after the hold (answered a ping)"),
         60.0
     );
-    let per_connection = format!("gateway {gateway_pid} RSS per connection");
-    assert!(figure(&connections, &per_connection) >= 0.0);
+    // The gateway's memory was read (a live process has some), and the per-connection
+    // figure is what the before and holding figures imply (for the connections it held).
+    let before = figure(&connections, &format!("gateway {gateway_pid} RSS before"));
+    let holding_prefix = format!("gateway {gateway_pid} RSS holding ");
+    let (held, holding) = connections["figures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|f| {
+            let held: f64 = f["name"]
+                .as_str()?
+                .strip_prefix(&holding_prefix)?
+                .parse()
+                .ok()?;
+            Some((held, f["value"].as_f64()?))
+        })
+        .unwrap_or_else(|| panic!("no {holding_prefix}N figure in {connections:#}"));
+    assert!(
+        held > 0.0 && held <= 60.0,
+        "{held} connections on the gateway"
+    );
+    assert!(before > 1.0, "a gateway's RSS is over 1 MiB: {before}");
+    let per_connection = figure(
+        &connections,
+        &format!("gateway {gateway_pid} RSS per connection"),
+    );
+    let implied = (holding - before).max(0.0) * 1024.0 / held;
+    assert!(
+        (per_connection - implied).abs() < 0.01,
+        "{per_connection} KiB per connection, but the RSS figures imply {implied}"
+    );
 
     let pool = stack
         .pools

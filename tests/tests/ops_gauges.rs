@@ -35,7 +35,9 @@ async fn a_pool_that_loses_its_region_zeroes_the_regions_gauges() {
         .send()
         .await
         .expect("registers");
-    assert_eq!(registered.status().as_u16(), 201);
+    let status = registered.status().as_u16();
+    let text = registered.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "{text}");
     testkit::wait_until(
         "the holder to report 8 free slots",
         Duration::from_secs(20),

@@ -66,12 +66,23 @@ mod tests {
         let pid = std::process::id();
         assert!(rss_kib(pid).expect("rss") > 0);
         let meter = CpuMeter::start(pid).expect("cpu");
+        // Busy until the kernel has counted at least one tick of CPU (ticks are 10 ms),
+        // for at most 5 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut x = 0_u64;
-        for i in 0..5_000_000_u64 {
-            x = x.wrapping_add(i * i);
+        let mut percent = 0.0;
+        while percent <= 0.0 && std::time::Instant::now() < deadline {
+            for i in 0..1_000_000_u64 {
+                x = x.wrapping_add(i * i);
+            }
+            std::hint::black_box(x);
+            percent = meter.percent().expect("percent");
         }
-        std::hint::black_box(x);
-        assert!(meter.percent().expect("percent") >= 0.0);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!(
+            percent > 0.0 && percent <= 100.0 * cores + 1.0,
+            "a busy thread used {percent}% of a core"
+        );
         assert!(rss_kib(u32::MAX).is_err());
     }
 }

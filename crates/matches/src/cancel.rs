@@ -78,7 +78,9 @@ impl FromValue for Cancelled {
 
 impl Matches {
     /// Cancels a match (or ends it as lost), then requeues or frees its players and
-    /// tells them.
+    /// tells them. Once the script has run, the answer is `Ok`: a failure of the
+    /// cross-slot rest is logged and retried from the region's `cancelling` set, so the
+    /// caller always learns whether a server left.
     pub async fn cancel(&self, cancel: Cancel<'_>) -> Result<Cancelled, fred::error::Error> {
         // A match with no server yet touches no server's keys; '-' names none.
         let server = cancel.server.unwrap_or("-");
@@ -111,7 +113,7 @@ impl Matches {
                     reason = cancel.reason,
                     "match cancelled; its players are requeued"
                 );
-                self.finish(region, match_id).await?;
+                self.finish_or_retry_later(region, match_id).await;
             }
             CancelOutcome::Lost => {
                 metrics::counter!("rallypoint_pool_lost_games_total").increment(1);
@@ -120,7 +122,7 @@ impl Matches {
                     region,
                     "a running game's server died; the game is ended as lost"
                 );
-                self.finish(region, match_id).await?;
+                self.finish_or_retry_later(region, match_id).await;
             }
             CancelOutcome::Unchanged => {}
         }
@@ -130,15 +132,16 @@ impl Matches {
     /// Cancels the matches of `region` that waited for a server longer than
     /// `allocate_timeout_ms`, and those a live server never acknowledged within
     /// `ack_timeout_ms` (it lost or ignored the assignment); then finishes cancellations
-    /// left half-done. Returns the draining servers that ran their last game and left.
+    /// left half-done. The draining servers that ran their last game and left are added
+    /// to `servers_left` as they go, so the caller forgets them even if a later step fails.
     pub async fn cancel_overdue(
         &self,
         region: &str,
         allocate_timeout_ms: u64,
         ack_timeout_ms: u64,
-    ) -> Result<Vec<String>, fred::error::Error> {
+        servers_left: &mut Vec<String>,
+    ) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        let mut servers_left = Vec::new();
         let before = now_ms().saturating_sub(allocate_timeout_ms) as f64;
         let overdue: Vec<String> = self
             .redis
@@ -179,8 +182,15 @@ impl Matches {
             // A match already started or ended leaves the set here.
             let _: i64 = self.redis.zrem(pool.unacked(), &match_id).await?;
         }
-        self.finish_cancellations(region).await?;
-        Ok(servers_left)
+        self.finish_cancellations(region).await
+    }
+
+    /// [`Matches::finish`], or a warning: the match stays in the `cancelling` set and the
+    /// region's next round finishes it.
+    async fn finish_or_retry_later(&self, region: &str, match_id: &str) {
+        if let Err(err) = self.finish(region, match_id).await {
+            tracing::warn!(match_id, region, error = %err, "could not finish a cancellation; it is retried");
+        }
     }
 
     /// Finishes every cancellation of `region` still to be finished.

@@ -230,7 +230,9 @@ impl Matches {
             .await?;
         match reply {
             ResultReply::Recorded { server_left } => {
-                let _: i64 = self
+                // The record mirrors the pool hash for readers; the result is recorded
+                // either way, and a server that left must still be forgotten.
+                let mirrored: Result<i64, _> = self
                     .redis
                     .hset(
                         self.keys.match_(match_id).record(),
@@ -239,7 +241,10 @@ impl Matches {
                             (field::ENDED_MS, now.to_string().as_str()),
                         ],
                     )
-                    .await?;
+                    .await;
+                if let Err(err) = mirrored {
+                    tracing::warn!(match_id, error = %err, "the match record could not be marked ended (the result is recorded)");
+                }
                 metrics::counter!("rallypoint_pool_results_total").increment(1);
                 Ok(Posted {
                     outcome: Outcome::Done,

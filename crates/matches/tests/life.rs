@@ -47,7 +47,13 @@ async fn world(what: &str) -> World {
     let matches = Matches::new(keys.clone(), redis.clone(), Publisher::new(redis.clone()));
     // The region worker's lease: allocation is fenced by it.
     let _: () = redis
-        .set(keys.pool(REGION).allocator_lease(), OWNER, None, None, false)
+        .set(
+            keys.pool(REGION).allocator_lease(),
+            OWNER,
+            None,
+            None,
+            false,
+        )
         .await
         .expect("lease");
     World {
@@ -143,7 +149,11 @@ async fn allocated(w: &World, record: &MatchRecord) -> String {
     else {
         panic!("not assigned: {allocation:?}");
     };
-    assert_eq!(returned.as_ref(), Some(record), "the match comes back as formed");
+    assert_eq!(
+        returned.as_ref(),
+        Some(record),
+        "the match comes back as formed"
+    );
     w.announcer
         .announce(
             Assigned {
@@ -179,7 +189,10 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         .hand_over(&record, Duration::from_secs(60))
         .await
         .expect("redone");
-    assert_eq!(w.matches.pending(REGION, 10).await.expect("pending").len(), 1);
+    assert_eq!(
+        w.matches.pending(REGION, 10).await.expect("pending").len(),
+        1
+    );
 
     let candidates = vec!["gs-1".to_owned()];
     let stale = w
@@ -192,7 +205,11 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         })
         .await
         .expect("asked");
-    assert_eq!(stale, Allocation::NotHolder, "allocation is fenced by the lease");
+    assert_eq!(
+        stale,
+        Allocation::NotHolder,
+        "allocation is fenced by the lease"
+    );
 
     let server = allocated(&w, &record).await;
     assert_eq!(server, "gs-1");
@@ -315,7 +332,10 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
         .await
         .expect("cancelled");
     assert_eq!(outcome.outcome, CancelOutcome::Requeued);
-    assert!(outcome.server_left, "the draining server ran its last match");
+    assert!(
+        outcome.server_left,
+        "the draining server ran its last match"
+    );
     let exists: i64 = w.redis.exists(pool.server(&first)).await.expect("exists");
     assert_eq!(exists, 0, "it left the pool");
     assert_eq!(
@@ -340,7 +360,10 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
     );
 
     let result = MatchResult {
-        placements: vec![vec![Id::parse("ann").expect("id"), Id::parse("bob").expect("id")]],
+        placements: vec![vec![
+            Id::parse("ann").expect("id"),
+            Id::parse("bob").expect("id"),
+        ]],
         stats: None,
     };
     let posted = w

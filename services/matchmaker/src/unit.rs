@@ -73,6 +73,9 @@ struct Worker {
     /// zeroes them when it stops).
     queued: metrics::Gauge,
     oldest_wait: metrics::Gauge,
+    /// Queued tickets whose player had no session at the last check (they are not
+    /// matched until the player is back, and are removed past the grace).
+    disconnected_tickets: metrics::Gauge,
 }
 
 /// One queue-region and its definition.
@@ -114,6 +117,8 @@ pub async fn run(
     let tick_seconds = metrics::histogram!("rallypoint_matchmaker_tick_seconds", &labels);
     let queued = metrics::gauge!("rallypoint_matchmaker_queued", &labels);
     let oldest_wait = metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels);
+    let disconnected_tickets =
+        metrics::gauge!("rallypoint_matchmaker_disconnected_tickets", &labels);
 
     let mut worker = Worker {
         shared,
@@ -121,7 +126,11 @@ pub async fn run(
         region,
         definition,
         lease: LeaseKeeper::new(lease)
-            .with_unit_gauges([queued.clone(), oldest_wait.clone()])
+            .with_unit_gauges([
+                queued.clone(),
+                oldest_wait.clone(),
+                disconnected_tickets.clone(),
+            ])
             .with_share(share),
         holder,
         mirror: None,
@@ -135,6 +144,7 @@ pub async fn run(
         tick_seconds,
         queued,
         oldest_wait,
+        disconnected_tickets,
     };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -352,6 +362,8 @@ impl Worker {
                 }
             }
         }
+        self.disconnected_tickets
+            .set(self.disconnected.len() as f64);
         for id in abandoned {
             let Some(ticket) = self.mirror.as_ref().and_then(|m| m.get(&id)).cloned() else {
                 continue;

@@ -176,12 +176,16 @@ async fn a_player_briefly_away_keeps_the_ticket_and_is_matched_only_when_back() 
     let _: i64 = fred::prelude::KeysInterface::del(&redis, keys.player("away").session())
         .await
         .expect("del");
-    // Two session checks (500 ms apart) later, the matchmaker has seen it gone...
-    let marked = std::time::Instant::now();
+    // The matchmaker's session check sees it gone (its gauge says so)...
+    let ops = matchmaker.ops_addr;
+    let disconnected = r#"rallypoint_matchmaker_disconnected_tickets{queue="duel",region="eu"}"#;
     common::eventually(
         "the matchmaker to see the player gone",
-        Duration::from_secs(5),
-        || async { marked.elapsed() > Duration::from_millis(1200) },
+        Duration::from_secs(10),
+        || async move {
+            let metrics = testkit::metrics_text(ops).await.unwrap_or_default();
+            testkit::metric_value(&metrics, disconnected) == Some(1.0)
+        },
     )
     .await;
     // ...so a partner arriving now is not matched with nobody there.
@@ -193,8 +197,19 @@ async fn a_player_briefly_away_keeps_the_ticket_and_is_matched_only_when_back() 
         TicketStatus::Searching { waited_ms, .. } => waited_ms,
         other => panic!("the ticket outlives the dropped socket: {other:?}"),
     };
-    // ...and ten ticks (50 ms each) in which a match would have formed if it could.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ...and ten ticks in which a match would have formed if it could.
+    let ticks = r#"rallypoint_matchmaker_tick_seconds_count{queue="duel",region="eu"}"#;
+    let tick_count = || async move {
+        let metrics = testkit::metrics_text(ops).await.unwrap_or_default();
+        testkit::metric_value(&metrics, ticks).unwrap_or(0.0)
+    };
+    let joined_at = tick_count().await;
+    common::eventually(
+        "ten more ticks of the queue",
+        Duration::from_secs(10),
+        || async move { tick_count().await >= joined_at + 10.0 },
+    )
+    .await;
     assert!(matches!(
         tickets.status("here").await.expect("status"),
         TicketStatus::Searching { .. }

@@ -43,9 +43,11 @@ async fn a_killed_holder_is_replaced_within_the_lease_and_nothing_is_lost() {
     .await;
     let survivor = common::start(&ns, &overrides).await;
 
-    // Players keep arriving while the holder is killed.
+    // Players keep arriving while the holder is killed: once a quarter of them are in.
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let joiner = {
         let tickets = tickets.clone();
+        let arrived = arrived.clone();
         tokio::spawn(async move {
             for i in 0..PLAYERS {
                 let joined = tickets
@@ -53,11 +55,18 @@ async fn a_killed_holder_is_replaced_within_the_lease_and_nothing_is_lost() {
                     .await
                     .expect("join");
                 assert!(matches!(joined, JoinOutcome::Joined(_)));
+                arrived.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Arrivals spread out, so some come after the kill.
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::eventually(
+        "a quarter of the players to be queued",
+        Duration::from_secs(10),
+        || async { arrived.load(std::sync::atomic::Ordering::Relaxed) >= PLAYERS / 4 },
+    )
+    .await;
     doomed.kill().await;
     let killed = Instant::now();
     joiner.await.expect("all joined");

@@ -131,10 +131,16 @@ pub async fn run(
 /// game leaves the registry too.
 async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
     let config = &shared.config.pool;
-    let servers_left = shared
+    let mut servers_left = Vec::new();
+    let cancelled = shared
         .matches
-        .cancel_overdue(region, config.allocate_timeout_ms, config.ack_timeout_ms)
-        .await?;
+        .cancel_overdue(
+            region,
+            config.allocate_timeout_ms,
+            config.ack_timeout_ms,
+            &mut servers_left,
+        )
+        .await;
     for server in servers_left {
         shared.registry.forget_drained(&server).await?;
         tracing::info!(
@@ -143,7 +149,7 @@ async fn cancel_overdue(shared: &Shared, region: &str) -> Result<(), fred::error
             "a draining server's last match was cancelled; it left the pool"
         );
     }
-    Ok(())
+    cancelled
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -59,7 +59,13 @@ async fn no_server_ever_exceeds_its_capacity_and_no_match_is_assigned_twice() {
     let apis: Vec<Api> = pools.iter().map(Api::new).collect();
     let mut ended: HashMap<String, String> = HashMap::new();
     let mut next = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while ended.len() < MATCHES {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {MATCHES} matches were allocated and ended within 60 s",
+            ended.len()
+        );
         for _ in 0..20 {
             if next < MATCHES {
                 let id = format!("m{next}");

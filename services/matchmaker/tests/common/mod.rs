@@ -62,17 +62,20 @@ pub async fn redis() -> Client {
     client
 }
 
-/// Marks `player` online (a session as a gateway would write it) for ten minutes.
+/// Marks `player` online for ten minutes: a session opened as a gateway opens it
+/// (`gateway::session::Sessions::open`, the same script).
 pub async fn online(redis: &Client, keys: &core_keys::Keys, player: &str) {
-    let session = keys.player(player).session();
-    let _: i64 = redis
-        .hset(&session, [("gateway", "test"), ("conn", "test")])
+    let sessions = gateway::session::Sessions::new(
+        keys.clone(),
+        redis.clone(),
+        "test-gateway".to_owned(),
+        Duration::from_secs(600),
+        Duration::from_secs(60),
+    );
+    sessions
+        .open(player, &format!("conn-{player}"))
         .await
-        .expect("hset");
-    let _: bool = redis
-        .pexpire(&session, 600_000, None)
-        .await
-        .expect("pexpire");
+        .expect("session opened");
 }
 
 /// Sets `player`'s cached rating.

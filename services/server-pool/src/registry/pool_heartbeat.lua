@@ -7,8 +7,9 @@
 -- ARGV[4]  games the server reports running ('' if not said)
 -- ARGV[5]  players it reports connected ('' if not said)
 -- Returns 1 (alive), 2 (alive and draining), 3 (draining with no game left: it has left
--- now; its last match was cancelled rather than finished), or 0 if the pool does not know
--- the server, or found it dead (it must register again: its games were cancelled).
+-- now; a draining server usually leaves with its last game, this catches one that was
+-- drained with its games' slots already given back), or 0 if the pool does not know the
+-- server, or found it dead (it must register again: its games were cancelled).
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'lost' then
   return 0

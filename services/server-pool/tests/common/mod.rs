@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fred::prelude::{Client, ClientLike, HashesInterface, SortedSetsInterface};
+use fred::prelude::{Client, ClientLike, HashesInterface};
 use queues::{MatchRecord, MatchedTicket};
 use serde_json::{Value, json};
 use server_pool::ServerPool;
@@ -143,7 +143,8 @@ pub async fn redis() -> Client {
     client
 }
 
-/// A match as the matchmaker hands it over: the record, the pool's pending entry.
+/// A match handed over to the pool as the matchmaker does it (`matches::handover`: the
+/// players' live match, the record, the pool's pending entry).
 pub async fn pend(
     redis: &Client,
     keys: &core_keys::Keys,
@@ -169,35 +170,11 @@ pub async fn pend(
             .collect(),
         trace: None,
     };
-    let json = serde_json::to_string(&record).expect("json");
-    let _: i64 = redis
-        .hset(
-            keys.match_(match_id).record(),
-            [
-                ("queue", "duel"),
-                ("region", region),
-                ("state", "formed"),
-                ("record", json.as_str()),
-            ],
-        )
+    let publisher = service_runtime::publish::Publisher::new(redis.clone());
+    matches::Matches::new(keys.clone(), redis.clone(), publisher)
+        .hand_over(&record, Duration::from_secs(3600))
         .await
-        .expect("hset");
-    let pool = keys.pool(region);
-    let _: i64 = redis
-        .hset(pool.pool_match(match_id), [("record", json.as_str())])
-        .await
-        .expect("hset");
-    let _: i64 = redis
-        .zadd(
-            pool.pending(),
-            None,
-            None,
-            false,
-            false,
-            (record.formed_ms as f64, match_id),
-        )
-        .await
-        .expect("zadd");
+        .expect("handed over");
 }
 
 /// The games the pool counts on `server` right now.
