@@ -175,7 +175,8 @@ impl Stack {
                     .await
                     .ok()?;
                 let owner = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-                let instance = owner.split('/').next()?;
+                // `<instance>[/<unit>]#<process token>`
+                let instance = owner.split(['/', '#']).next()?;
                 services.iter().position(|s| s.instance() == instance)
             },
         )

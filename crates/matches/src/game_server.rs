@@ -32,6 +32,8 @@ pub enum Outcome {
     Done,
     /// A repeated result: accepted, not counted again.
     Duplicate,
+    /// A result other than the one recorded for the match: refused, nothing changes.
+    Different,
     /// The pool knows no such match (or not on this server).
     Unknown,
     /// The result names a player who is not in the match.
@@ -46,6 +48,9 @@ pub enum Outcome {
 pub struct Posted {
     pub outcome: Outcome,
     pub server_left: Option<String>,
+    /// The game had been ended as `server_lost` (its server was found dead while it
+    /// ran); the result was recorded all the same.
+    pub after_loss: bool,
 }
 
 /// A script's answer that is the state the match is in (or `unknown`).
@@ -70,7 +75,9 @@ impl FromValue for StateReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ResultReply {
     Recorded { server_left: bool },
+    RecordedAfterLoss,
     Duplicate,
+    Different,
     Not(StateReply),
 }
 
@@ -80,10 +87,23 @@ impl FromValue for ResultReply {
         Ok(match tag.as_str() {
             "recorded" => ResultReply::Recorded { server_left: false },
             "recorded_server_left" => ResultReply::Recorded { server_left: true },
+            "recorded_after_loss" => ResultReply::RecordedAfterLoss,
             "duplicate" => ResultReply::Duplicate,
+            "different" => ResultReply::Different,
             other => ResultReply::Not(StateReply::from_value(Value::from(other))?),
         })
     }
+}
+
+/// A result's fingerprint: the same placements and stats posted again give the same one.
+fn digest(result: &MatchResult) -> String {
+    use sha2::Digest as _;
+    // serde_json writes the fields in declaration order and object keys sorted.
+    let bytes = serde_json::to_vec(result).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where a match lives in the pool.
@@ -179,6 +199,7 @@ impl Matches {
         let answer = |outcome| Posted {
             outcome,
             server_left: None,
+            after_loss: false,
         };
         let Some(at) = self.locate(match_id).await? else {
             return Ok(answer(Outcome::Unknown));
@@ -225,6 +246,7 @@ impl Matches {
                     at.server.clone(),
                     entry,
                     now.to_string(),
+                    digest(result),
                 ],
             )
             .await?;
@@ -249,8 +271,22 @@ impl Matches {
                 Ok(Posted {
                     outcome: Outcome::Done,
                     server_left: server_left.then(|| at.server.clone()),
+                    after_loss: false,
                 })
             }
+            // The game was played although its server was found dead meanwhile: its
+            // players were freed then; the result is rated all the same.
+            ResultReply::RecordedAfterLoss => {
+                metrics::counter!("rallypoint_pool_results_total").increment(1);
+                metrics::counter!("rallypoint_pool_results_after_loss_total").increment(1);
+                tracing::info!(match_id, server = %at.server, "a result came for a game ended as server_lost; recorded");
+                Ok(Posted {
+                    outcome: Outcome::Done,
+                    server_left: None,
+                    after_loss: true,
+                })
+            }
+            ResultReply::Different => Ok(answer(Outcome::Different)),
             // Posted before: counted once; the first post marked and freed the players.
             ResultReply::Duplicate => Ok(answer(Outcome::Duplicate)),
             // Gone or cancelled between the look-up and the script: nothing will be rated,

@@ -95,6 +95,9 @@ pub mod field {
     pub const OUTCOME: &str = "outcome";
     /// Why it was cancelled (`no_server`, `not_started`, `server_lost`; pool hash).
     pub const REASON: &str = "reason";
+    /// The fingerprint of the recorded result (pool hash): the same result posted again
+    /// is a duplicate, another one is refused.
+    pub const RESULT_DIGEST: &str = "result_digest";
 
     /// The prefix of each player's stored `match.found` in the record.
     pub const FOUND_PREFIX: &str = "found:";

@@ -38,12 +38,14 @@ impl Lease {
         Self::with_owner(key, format!("{}", uuid::Uuid::new_v4().simple()), ttl)
     }
 
-    /// A lease on `key` for a given owner token (e.g. `<instance>:<unit>`); tokens must
-    /// be unique per holder.
+    /// A lease on `key` for `owner` (e.g. `<instance>/<unit>`), which the token carries
+    /// followed by `#` and this process's own random [`process_token`]: two processes
+    /// given the same instance id (a copy-pasted config) still never both hold a lease,
+    /// and a restarted process never mistakes its previous life's lease for its own.
     pub fn with_owner(key: impl Into<String>, owner: impl Into<String>, ttl: Duration) -> Self {
         Self {
             key: key.into(),
-            owner: owner.into(),
+            owner: format!("{}#{}", owner.into(), process_token()),
             ttl,
         }
     }
@@ -95,6 +97,16 @@ impl Lease {
         let held = script.run(redis, scripts::lease(&self.key), args).await?;
         Ok(held == 1)
     }
+}
+
+/// A random token made once per process, in every lease owner token it writes.
+pub fn process_token() -> &'static str {
+    static TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut token = uuid::Uuid::new_v4().simple().to_string();
+        token.truncate(12);
+        token
+    });
+    &TOKEN
 }
 
 /// How often a holder should renew a lease of length `ttl`: three times per TTL, so
@@ -238,7 +250,12 @@ impl LeaseKeeper {
                         self.stop_holding();
                         Transition::Lost
                     }
-                    _ => Transition::Unchanged,
+                    (false, false) => {
+                        // Another instance holds it: the contention operators may watch.
+                        metrics::counter!("rallypoint_lease_busy_total").increment(1);
+                        Transition::Unchanged
+                    }
+                    (true, true) => Transition::Unchanged,
                 }
             }
             Err(err) => {
@@ -248,8 +265,12 @@ impl LeaseKeeper {
         }
     }
 
-    /// A fenced step found the lease gone: stop holding now.
+    /// A fenced step found the lease gone (a script answered `not_holder`: another
+    /// instance took it while this one was paused or cut off): stop holding now. Counted
+    /// (`rallypoint_lease_fenced_total`), since each is a write the fencing refused.
     pub fn lost(&mut self) {
+        metrics::counter!("rallypoint_lease_fenced_total").increment(1);
+        tracing::warn!(lease = %self.lease.key(), "a fenced write was refused: another instance holds the lease now");
         self.stop_holding();
     }
 

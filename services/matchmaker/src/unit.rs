@@ -103,12 +103,14 @@ pub async fn run(
     let owner = format!("{}/{queue}/{region}", shared.ctx.instance_id);
     let lease_key = shared.ctx.keys.queue(&queue, &region).lease();
     let lease = Lease::with_owner(lease_key, &owner, Duration::from_millis(config.lease_ms));
+    // The holder's scripts are fenced by the lease's own token (it carries the process's
+    // random part).
     let holder = QueueHolder::new(
         shared.ctx.keys.clone(),
         shared.ctx.redis.clone(),
         &queue,
         &region,
-        &owner,
+        lease.owner(),
     );
     let tick = Duration::from_millis(config.tick_ms);
     let session_round_ticks = (config.session_check_ms / config.tick_ms).max(1) as usize;
@@ -195,7 +197,11 @@ impl Worker {
 
     fn lose(&mut self, why: &str) {
         tracing::info!(queue = %self.queue, region = %self.region, why, "no longer holding the queue");
-        self.lease.lost();
+        // Still held as far as the keeper knows: a fenced script refused the write (a
+        // renewal that found the lease gone has let it go already).
+        if self.lease.is_held() {
+            self.lease.lost();
+        }
         self.set_held(false);
         self.mirror = None;
         self.disconnected.clear();

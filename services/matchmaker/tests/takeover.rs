@@ -126,3 +126,36 @@ async fn a_killed_holder_is_replaced_within_the_lease_and_nothing_is_lost() {
     }
     survivor.stop().await.expect("stops");
 }
+
+/// Two processes started with the same instance id (a copy-pasted config) never both hold
+/// a queue: a lease's owner token carries each process's own random part, so the second
+/// process's attempts find the lease taken (counted as busy) instead of extending it as
+/// its own.
+#[tokio::test]
+async fn two_processes_with_one_instance_id_never_both_hold_a_queue() {
+    let ns = testkit::unique_namespace("twins");
+    let overrides = [("instance.id", "twin"), ("matchmaker.lease_ms", "600")];
+    let first = common::start_process(&ns, &overrides).await;
+    let second = common::start_process(&ns, &overrides).await;
+    let gauge = |metrics: &str, series: &str| testkit::metric_value(metrics, series).unwrap_or(0.0);
+    // Both have had their chance: the later one found every queue taken at least twice.
+    let held = testkit::wait_until(
+        "both instances to have tried every queue",
+        Duration::from_secs(20),
+        || async {
+            let a = testkit::metrics_text(&first.ops).await?;
+            let b = testkit::metrics_text(&second.ops).await?;
+            let busy =
+                gauge(&a, "rallypoint_lease_busy_total") + gauge(&b, "rallypoint_lease_busy_total");
+            let held = gauge(&a, "rallypoint_matchmaker_units_held")
+                + gauge(&b, "rallypoint_matchmaker_units_held");
+            assert!(held <= 4.0, "the twins hold {held} of 4 queues");
+            (busy >= 8.0).then_some(held)
+        },
+    )
+    .await
+    .expect("in time");
+    assert_eq!(held, 4.0, "each of the 4 queue-regions is held once");
+    first.kill().await;
+    second.kill().await;
+}

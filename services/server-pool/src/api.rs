@@ -345,6 +345,11 @@ async fn ack(
             "conflict",
             format!("match {match_id} is {state}"),
         )),
+        Outcome::Different => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} has a result already"),
+        )),
     }
 }
 
@@ -360,7 +365,7 @@ async fn result(
     State(shared): State<Arc<Shared>>,
     Path(raw): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<StatusCode, Failure> {
+) -> Result<Response, Failure> {
     let match_id = id(&raw, "match id")?;
     let posted: MatchResult = body(bytes)?;
     posted
@@ -375,7 +380,20 @@ async fn result(
         tracing::info!(server = %server, "a draining server ran its last game and left the pool");
     }
     match posted.outcome {
-        Outcome::Done | Outcome::Duplicate => Ok(StatusCode::ACCEPTED),
+        // A new result, also one for a game ended as server_lost (it was played).
+        Outcome::Done => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"recorded": true})),
+        )
+            .into_response()),
+        Outcome::Duplicate => {
+            Ok((StatusCode::OK, Json(serde_json::json!({"duplicate": true}))).into_response())
+        }
+        Outcome::Different => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} has a different result recorded; it is kept"),
+        )),
         Outcome::Unknown => Err(Failure::not_found(format!("no match {match_id} is known"))),
         Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),
         Outcome::Conflict(state) => Err(Failure::new(

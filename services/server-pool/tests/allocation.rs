@@ -92,21 +92,29 @@ async fn least_loaded_servers_of_the_region_get_the_matches_up_to_capacity() {
 
     // A result frees the slot: the waiting match goes to the server that has room.
     let result = json!({"placements": [["a1"], ["b1"]], "stats": {"kills": 3}});
-    let (status, _) = api
+    let (status, body) = api
         .call("POST", "/v1/matches/m1/result", Some(result.clone()))
         .await;
-    assert_eq!(status, 202);
+    assert_eq!((status, body), (202, json!({"recorded": true})));
     let server = testkit::wait_until("m6 to be allocated", Duration::from_secs(5), || async {
         common::server_of(&redis, &keys, "eu", "m6").await
     })
     .await
     .expect("allocated");
     assert_eq!(server, "small");
-    // The same result again: accepted, counted once.
-    let (status, _) = api
+    // The same result again: accepted, counted once; another result is refused.
+    let (status, body) = api
         .call("POST", "/v1/matches/m1/result", Some(result))
         .await;
-    assert_eq!(status, 202);
+    assert_eq!((status, body), (200, json!({"duplicate": true})));
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/matches/m1/result",
+            Some(json!({"placements": [["b1"], ["a1"]]})),
+        )
+        .await;
+    assert_eq!((status, body["error"].clone()), (409, json!("conflict")));
     let results: Option<u64> = redis
         .hget(keys.pool("eu").stats(), "results")
         .await

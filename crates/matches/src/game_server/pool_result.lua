@@ -1,6 +1,8 @@
 -- pool_result.lua: a game ended. Frees its slot on the server (free_slot, from
 -- slot_free.lua), keeps the result in the region's outbox until it is durably stored,
--- and answers a repeated post the same way without counting it twice.
+-- and answers a repeated post without counting it twice. A game whose server was found
+-- dead while it ran (ended as `server_lost`) was still played: its first result is
+-- recorded too (its slot was freed when it was ended).
 -- KEYS[1]  the match's hash in the pool
 -- KEYS[2]  the server's hash
 -- KEYS[3]  the region's ready servers by load (sorted set)
@@ -14,16 +16,34 @@
 -- ARGV[2]  server id
 -- ARGV[3]  the result (JSON)
 -- ARGV[4]  now, ms since the epoch
+-- ARGV[5]  the result's digest (the same result posted again has the same one)
 -- Returns {'recorded'}, {'recorded_server_left'} (a draining server ran its last game),
--- {'duplicate'}, or {'unknown'} / {the state the match is in instead}.
+-- {'recorded_after_loss'}, {'duplicate'} (this result was recorded before),
+-- {'different'} (another result was recorded before), or {'unknown'} / {the state the
+-- match is in instead}.
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'ended' then
-  return {'duplicate'}
+  local recorded = redis.call('HGET', KEYS[1], 'result_digest')
+  if recorded then
+    if recorded == ARGV[5] then
+      return {'duplicate'}
+    end
+    return {'different'}
+  end
+  if redis.call('HGET', KEYS[1], 'outcome') ~= 'server_lost' then
+    -- Ended with a result before results were told apart: counted once, as ever.
+    return {'duplicate'}
+  end
+  redis.call('HSET', KEYS[1], 'result_digest', ARGV[5], 'result_ms', ARGV[4])
+  redis.call('RPUSH', KEYS[5], ARGV[3])
+  redis.call('HINCRBY', KEYS[6], 'results', 1)
+  redis.call('HINCRBY', KEYS[6], 'results_after_loss', 1)
+  return {'recorded_after_loss'}
 end
 if state ~= 'assigned' and state ~= 'started' then
   return {state or 'unknown'}
 end
-redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_ms', ARGV[4])
+redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_ms', ARGV[4], 'result_digest', ARGV[5])
 -- Kept a day, so a result posted again is still recognised.
 redis.call('PEXPIRE', KEYS[1], 86400000)
 redis.call('ZREM', KEYS[4], ARGV[1])

@@ -158,5 +158,5 @@ pub async fn holder_of(
         .get(keys.queue(queue, region).lease())
         .await
         .expect("get");
-    owner.and_then(|o| o.split('/').next().map(str::to_owned))
+    owner.and_then(|o| o.split(['/', '#']).next().map(str::to_owned))
 }
