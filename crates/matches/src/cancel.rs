@@ -131,9 +131,10 @@ impl Matches {
 
     /// Cancels the matches of `region` that waited for a server longer than
     /// `allocate_timeout_ms`, and those a live server never acknowledged within
-    /// `ack_timeout_ms` (it lost or ignored the assignment); then finishes cancellations
-    /// left half-done. The draining servers that ran their last game and left are added
-    /// to `servers_left` as they go, so the caller forgets them even if a later step fails.
+    /// `ack_timeout_ms` (it lost or ignored the assignment; no game ran yet); then
+    /// finishes cancellations left half-done. The draining servers that ran their last
+    /// game and left are added to `servers_left` as they go, so the caller forgets them
+    /// even if a later step fails.
     pub async fn cancel_overdue(
         &self,
         region: &str,

@@ -3,6 +3,8 @@
 //! are ended as `server_lost`, and then it is forgotten. A server found dead stays in the
 //! region's `lost` set until all of that is done, so a crash half-way is finished later.
 
+use std::time::Duration;
+
 use core_keys::scripts;
 use fred::prelude::{KeysInterface, SortedSetsInterface};
 use fred::types::{FromValue, Value};
@@ -10,8 +12,62 @@ use matches::{Cancel, MatchState};
 use proto::server::reason;
 use service_runtime::clock::now_ms;
 use service_runtime::script::{LuaScript, tagged, unexpected_reply};
+use tokio::time::Instant;
 
 use crate::state::Shared;
+
+/// When this instance may judge servers dead. A server is found dead when its heartbeats
+/// stopped for a heartbeat TTL, but heartbeats also stop reaching Redis when the pool
+/// itself is paused, starved or cut off from Redis: judged right after that, every game
+/// of the region would end. So the gate opens only after this instance has held the
+/// region and worked with a healthy Redis, without a stall, for a full heartbeat TTL, the
+/// time every live server needs to heartbeat again.
+#[derive(Debug)]
+pub struct ReapGate {
+    ttl: Duration,
+    /// A round later than this after the previous one means this process stalled.
+    stall: Duration,
+    open_at: Instant,
+    last_round: Instant,
+}
+
+impl ReapGate {
+    /// A closed gate (it opens `ttl` from `now` unless closed again meanwhile).
+    pub fn new(ttl: Duration, stall: Duration, now: Instant) -> Self {
+        Self {
+            ttl,
+            stall,
+            open_at: now + ttl,
+            last_round: now,
+        }
+    }
+
+    /// A round of the region's work begins; a gap over the stall limit since the last one
+    /// (this process was paused or starved) closes the gate.
+    pub fn round(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_round) > self.stall {
+            self.close(now, "this instance stalled");
+        }
+        self.last_round = now;
+    }
+
+    /// Something showed that servers may not have reached Redis lately (the region just
+    /// gained, a Redis error, a stall): judge no server for a full TTL from now.
+    pub fn close(&mut self, now: Instant, why: &str) {
+        if self.is_open(now) {
+            tracing::info!(
+                why,
+                wait_ms = self.ttl.as_millis() as u64,
+                "not reaping game servers until they have had a full heartbeat TTL to be heard"
+            );
+        }
+        self.open_at = now + self.ttl;
+    }
+
+    pub fn is_open(&self, now: Instant) -> bool {
+        now >= self.open_at
+    }
+}
 
 static REAP: LuaScript<Reaped> = LuaScript::new(include_str!("reaper/pool_reap.lua"));
 
@@ -93,4 +149,33 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
         let _: i64 = shared.ctx.redis.zrem(pool.lost(), &server).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+    const STALL: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn the_gate_opens_only_after_a_full_ttl_without_a_stall_or_an_error() {
+        let start = Instant::now();
+        let mut gate = ReapGate::new(TTL, STALL, start);
+        assert!(!gate.is_open(start + TTL - Duration::from_millis(1)));
+        // Rounds every second: the gate opens a TTL after it closed.
+        for s in 1..=60 {
+            gate.round(start + Duration::from_secs(s));
+        }
+        assert!(gate.is_open(start + TTL));
+        // A round 10 s after the last (this process was paused) closes it for a TTL.
+        let resumed = start + TTL + Duration::from_secs(10);
+        gate.round(resumed);
+        assert!(!gate.is_open(resumed + TTL - Duration::from_millis(1)));
+        assert!(gate.is_open(resumed + TTL));
+        // So does an error, whenever it comes.
+        let failed = resumed + TTL;
+        gate.close(failed, "a Redis error");
+        assert!(!gate.is_open(failed + Duration::from_secs(30)));
+    }
 }

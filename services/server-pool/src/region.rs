@@ -21,6 +21,7 @@ use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::reaper::ReapGate;
 use crate::state::Shared;
 
 /// Pending matches looked at per tick.
@@ -82,19 +83,33 @@ pub async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let reap_every = Duration::from_millis(config.reap_interval_ms);
     let mut next_reap = tokio::time::Instant::now();
+    let mut gate = ReapGate::new(
+        Duration::from_millis(config.heartbeat_ttl_ms),
+        Duration::from_millis(config.lease_ms),
+        tokio::time::Instant::now(),
+    );
+    let reap_rounds =
+        metrics::counter!("rallypoint_pool_reap_rounds_total", "region" => region.clone());
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             _ = ticker.tick() => {}
             () = woken.notified() => {}
         }
+        gate.round(tokio::time::Instant::now());
         match lease.check(&shared.ctx.redis).await {
-            Transition::Gained => tracing::info!(region, "allocating for the region"),
+            Transition::Gained => {
+                tracing::info!(region, "allocating for the region");
+                gate.close(tokio::time::Instant::now(), "the region was just taken");
+            }
             Transition::Lost => tracing::info!(region, "no longer allocating for the region"),
             Transition::Unchanged => {}
         }
         if !lease.is_held() {
             continue;
+        }
+        if !shared.ctx.redis_health.is_up() {
+            gate.close(tokio::time::Instant::now(), "redis is unavailable");
         }
         if let Err(err) =
             allocate_pending(&shared, &region, lease.lease().owner(), &region_metrics).await
@@ -103,16 +118,25 @@ pub async fn run(
                 lease.lost();
                 continue;
             }
+            gate.close(tokio::time::Instant::now(), "an allocation round failed");
             metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
             tracing::warn!(region, error = %err, "an allocation round failed; retrying next tick");
         }
         if let Err(err) = cancel_overdue(&shared, &region).await {
+            gate.close(
+                tokio::time::Instant::now(),
+                "cancelling overdue matches failed",
+            );
             tracing::warn!(region, error = %err, "cancelling overdue matches failed; retrying next tick");
         }
         if tokio::time::Instant::now() >= next_reap {
             next_reap = tokio::time::Instant::now() + reap_every;
-            if let Err(err) = crate::reaper::reap(&shared, &region).await {
-                tracing::warn!(region, error = %err, "reaping failed; retrying");
+            if gate.is_open(tokio::time::Instant::now()) {
+                reap_rounds.increment(1);
+                if let Err(err) = crate::reaper::reap(&shared, &region).await {
+                    gate.close(tokio::time::Instant::now(), "reaping failed");
+                    tracing::warn!(region, error = %err, "reaping failed; retrying");
+                }
             }
             // The autoscaling signals: free capacity and matches waiting for a server.
             if let Err(err) =

@@ -70,10 +70,18 @@ pub struct Api {
 impl Api {
     pub fn new(pool: &RunningService) -> Self {
         let addr: SocketAddr = pool.endpoint("http").expect("an http endpoint");
+        Self::at(&addr.to_string())
+    }
+
+    /// The API of a pool listening at `addr` (`host:port`; a pool run as a process).
+    pub fn at(addr: &str) -> Self {
         Self {
             base: format!("http://{addr}"),
             token: TOKEN.to_owned(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 
