@@ -15,7 +15,6 @@ use futures::{StreamExt, TryStreamExt};
 use proto::join_token::join_token;
 use proto::{Event, Id, ServerEndpoint, ServerMessage, TeamMember};
 use queues::MatchRecord;
-use service_runtime::clock::now_ms;
 use tracing::Instrument;
 
 use crate::Matches;
@@ -86,14 +85,9 @@ impl Announcer {
             ),
             (field::SERVER.to_owned(), assigned.server.to_owned()),
         ];
-        let Some(messages) = record.and_then(|r| self.messages(assigned, r)) else {
-            let _: i64 = m
-                .redis
-                .hset(m.keys.match_(assigned.match_id).record(), record_fields)
-                .await?;
-            return Ok(());
-        };
-        record_fields.extend(messages.iter().filter_map(|(player, message)| {
+        // A record that cannot be read only gets its state: nobody to tell.
+        let messages = record.and_then(|r| self.messages(assigned, r));
+        record_fields.extend(messages.iter().flatten().filter_map(|(player, message)| {
             let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
             Some((
                 field::found(player),
@@ -104,6 +98,9 @@ impl Announcer {
             .redis
             .hset(m.keys.match_(assigned.match_id).record(), record_fields)
             .await?;
+        let Some(messages) = messages else {
+            return Ok(());
+        };
         let pushes = messages
             .into_iter()
             .map(|(player, message)| async move { m.push(&player, message).await });
@@ -170,11 +167,8 @@ impl Announcer {
         in_flight: usize,
     ) -> Result<(), fred::error::Error> {
         let m = &self.matches;
-        let pool = m.keys.pool(region);
-        let before = now_ms().saturating_sub(retry_after_ms) as f64;
-        let left_over: Vec<String> = m
-            .redis
-            .zrangebyscore(pool.announce(), "-inf", before, false, Some((0, batch)))
+        let left_over = m
+            .older_than(m.keys.pool(region).announce(), retry_after_ms, batch)
             .await?;
         let announced = futures::stream::iter(left_over)
             .map(|match_id| async move {

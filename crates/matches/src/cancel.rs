@@ -143,10 +143,8 @@ impl Matches {
         servers_left: &mut Vec<String>,
     ) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        let before = now_ms().saturating_sub(allocate_timeout_ms) as f64;
-        let overdue: Vec<String> = self
-            .redis
-            .zrangebyscore(pool.pending(), "-inf", before, false, Some((0, BATCH)))
+        let overdue = self
+            .older_than(pool.pending(), allocate_timeout_ms, BATCH)
             .await?;
         for match_id in overdue {
             self.cancel(Cancel {
@@ -158,10 +156,8 @@ impl Matches {
             })
             .await?;
         }
-        let before = now_ms().saturating_sub(ack_timeout_ms) as f64;
-        let unacked: Vec<String> = self
-            .redis
-            .zrangebyscore(pool.unacked(), "-inf", before, false, Some((0, BATCH)))
+        let unacked = self
+            .older_than(pool.unacked(), ack_timeout_ms, BATCH)
             .await?;
         for match_id in unacked {
             let server: Option<String> = self

@@ -80,6 +80,21 @@ impl Matches {
         Self::new(ctx.keys.clone(), ctx.redis.clone(), ctx.publisher.clone())
     }
 
+    /// Up to `count` members of the region index `set` (scored by ms since the epoch)
+    /// that entered it at least `age_ms` ago, oldest first: what a deadline acts on.
+    async fn older_than(
+        &self,
+        set: String,
+        age_ms: u64,
+        count: i64,
+    ) -> Result<Vec<String>, fred::error::Error> {
+        use fred::prelude::SortedSetsInterface;
+        let before = service_runtime::clock::now_ms().saturating_sub(age_ms) as f64;
+        self.redis
+            .zrangebyscore(set, "-inf", before, false, Some((0, count)))
+            .await
+    }
+
     /// Pushes `message` to `player` (the runtime's one push path).
     async fn push(&self, player: &str, message: proto::ServerMessage) {
         self.publisher

@@ -320,17 +320,15 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
             .expect("zrem");
     }
 
-    let outcome = w
-        .matches
-        .cancel(Cancel {
-            region: REGION,
-            match_id: &cancelled.match_id,
-            server: Some(&first),
-            reason: proto::server::reason::NOT_STARTED,
-            only_in: Some(MatchState::Assigned),
-        })
-        .await
-        .expect("cancelled");
+    // The acknowledgement deadline cancels the match on the draining server.
+    let cancel = Cancel {
+        region: REGION,
+        match_id: &cancelled.match_id,
+        server: Some(&first),
+        reason: proto::server::reason::NOT_STARTED,
+        only_in: Some(MatchState::Assigned),
+    };
+    let outcome = w.matches.cancel(cancel).await.expect("cancelled");
     assert_eq!(outcome.outcome, CancelOutcome::Requeued);
     assert!(
         outcome.server_left,
@@ -342,17 +340,7 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
         record_state(&w, &cancelled.match_id).await.as_deref(),
         Some("cancelled")
     );
-    let again = w
-        .matches
-        .cancel(Cancel {
-            region: REGION,
-            match_id: &cancelled.match_id,
-            server: Some(&first),
-            reason: proto::server::reason::NOT_STARTED,
-            only_in: Some(MatchState::Assigned),
-        })
-        .await
-        .expect("asked");
+    let again = w.matches.cancel(cancel).await.expect("asked");
     assert_eq!(again.outcome, CancelOutcome::Unchanged, "cancelled once");
     assert_eq!(
         w.matches.ack(&cancelled.match_id).await.expect("ack"),
