@@ -65,11 +65,12 @@ SERVICE_SECTIONS = {
 }
 
 # Dummy values for the task definitions' `secrets`, each passing the services' checks
-# (secrets of 16+ characters, a postgres:// URL). Never real secrets.
+# (secrets of 16+ characters, the join secret 32+, a postgres:// URL). Never real secrets.
 DUMMY_SECRETS = {
     "RALLYPOINT_REDIS__PASSWORD": "dummy-redis-auth-token-0123456789",
     "RALLYPOINT_GATEWAY__JWT_SECRET": "dummy-jwt-secret-0123456789abcdef",
     "RALLYPOINT_POOL__TOKEN": "dummy-pool-token-0123456789abcdef",
+    "RALLYPOINT_POOL__JOIN_SECRET": "dummy-pool-join-secret-0123456789abcdef",
     # Set only during a rotation (deploy/OPERATIONS.md section 5).
     "RALLYPOINT_GATEWAY__PREVIOUS_JWT_SECRET": "dummy-old-jwt-secret-0123456789",
     "RALLYPOINT_POOL__PREVIOUS_TOKEN": "dummy-old-pool-token-0123456789",

@@ -200,6 +200,9 @@ cluster-config-file nodes.conf
 cluster-node-timeout 2000
 appendonly no
 save ""
+# Never evict (Redis's default, stated so it is not lost): leases and match records
+# must not vanish under memory pressure; the services warn at start otherwise.
+maxmemory-policy noeviction
 # Replicas sync at once instead of waiting 5 s for more replicas to batch.
 repl-diskless-sync-delay 0
 EOF

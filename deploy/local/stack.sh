@@ -11,8 +11,9 @@
 #   status  what is running
 #
 # Dev secrets (fixed, documented, local only; production configs have no defaults and
-# refuse to start without them): JWT secret rallypoint-dev-jwt, game-server token
-# rallypoint-dev-pool, admin token rallypoint-dev-admin. Guests are allowed.
+# refuse to start without them): JWT secret rallypoint-dev-jwt, game-server registration
+# token rallypoint-dev-pool, join secret rallypoint-dev-join-secret-0123456789, admin
+# token rallypoint-dev-admin. Guests are allowed.
 # DATABASE_URL, when set, is used instead of the local PostgreSQL.
 # STACK_PROFILE=release runs release builds (what `make bench` measures); the default is
 # the debug build `make test` already made. Any RALLYPOINT_* variable set in the
@@ -34,6 +35,7 @@ esac
 BIN="$TARGET_DIR/$PROFILE"
 JWT_SECRET="rallypoint-dev-jwt"
 POOL_TOKEN="rallypoint-dev-pool"
+JOIN_SECRET="rallypoint-dev-join-secret-0123456789"
 ADMIN_TOKEN="rallypoint-dev-admin"
 NAMESPACE="local"
 
@@ -101,6 +103,7 @@ start_services() {
       RALLYPOINT_GATEWAY__JWT_SECRET="$JWT_SECRET" \
       RALLYPOINT_GATEWAY__ALLOW_GUESTS=true \
       RALLYPOINT_POOL__TOKEN="$POOL_TOKEN" \
+      RALLYPOINT_POOL__JOIN_SECRET="$JOIN_SECRET" \
       DATABASE_URL="$DATABASE_URL" \
       $extra \
       "$BIN/rallypoint-$binary"
@@ -111,7 +114,7 @@ start_services() {
     IFS='|' read -r name region port <<<"$entry"
     launch "$name" "$BIN/rallypoint-sim-server" \
       --pool "http://127.0.0.1:8090,http://127.0.0.1:8091" --token "$POOL_TOKEN" \
-      --id "$name" --region "$region" --capacity 8 --listen "127.0.0.1:$port"
+      --join-secret "$JOIN_SECRET" --id "$name" --region "$region" --capacity 8 --listen "127.0.0.1:$port"
   done
 }
 
@@ -148,7 +151,8 @@ Rallypoint is running (namespace "$NAMESPACE"; logs in $STACK_DIR/).
   game servers     sim-eu-1/2 (127.0.0.1:7701/7702), sim-us-1/2 (127.0.0.1:7711/7712), capacity 8
   Redis Cluster    $REDIS_URLS
 
-Dev secrets: JWT rallypoint-dev-jwt, game servers rallypoint-dev-pool, admin rallypoint-dev-admin.
+Dev secrets: JWT rallypoint-dev-jwt, game servers rallypoint-dev-pool (registration) and
+rallypoint-dev-join-secret-0123456789 (join tokens), admin rallypoint-dev-admin.
 
 Connect a client:
   cargo run -p rallypoint-client --example queue -- --guest alice --queue duel --region eu

@@ -48,6 +48,11 @@ resource "aws_ecs_task_definition" "service" {
       error_message = "A secret in deploy/ecs/task-definitions/${each.key}.json has no Secrets Manager secret here: add it to local.secret_names in secrets.tf."
     }
     precondition {
+      # Otherwise WAIT never sees enough replicas: every result answers 503, no match is announced.
+      condition     = each.key != "server-pool" || tonumber(lookup(local.task_env[each.key], "RALLYPOINT_POOL__REPLICAS_TO_ACK", "1")) <= var.redis_replicas_per_shard
+      error_message = "deploy/ecs/task-definitions/server-pool.json: RALLYPOINT_POOL__REPLICAS_TO_ACK (default 1) must not exceed redis_replicas_per_shard."
+    }
+    precondition {
       condition     = contains(keys(local.ports[each.key]), "ops")
       error_message = "deploy/ecs/task-definitions/${each.key}.json: the service container needs a port mapping named \"ops\"."
     }

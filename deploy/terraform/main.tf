@@ -3,10 +3,12 @@
 # What this creates, by file:
 #   redis.tf        ElastiCache replication group in cluster mode (3 shards x 1 replica,
 #                   TLS, encryption at rest, AUTH token, Multi-AZ automatic failover),
-#                   its parameter group (cluster-enabled yes) and subnet group
+#                   its parameter group (cluster-enabled yes, maxmemory-policy
+#                   noeviction) and subnet group
 #   network.tf      security groups: public ALB, internal ALB, one per service, Redis
 #   secrets.tf      Secrets Manager: Redis AUTH token, gateway JWT secret, game-server
-#                   token, ops admin token (generated), database URL (given)
+#                   registration token, join secret, ops admin token (generated),
+#                   database URL (given)
 #   iam.tf          the task execution role (pull, logs, read the secrets) and the task
 #                   role (the metrics sidecar writes CloudWatch embedded metrics)
 #   ecs.tf          the cluster, log groups, the four task definitions and services

@@ -14,7 +14,7 @@ output "gateway_alb_zone_id" {
 }
 
 output "pool_internal_url" {
-  description = "The server pool's API for dedicated game servers (inside the VPC); they authenticate with the pool-token secret."
+  description = "The server pool's API for dedicated game servers (inside the VPC). They register with the pool-token secret (then use the per-server token the registration answers) and check players' join tokens with the pool-join-secret secret (secret_arns)."
   value       = "http://${aws_lb.pool.dns_name}"
 }
 

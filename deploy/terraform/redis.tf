@@ -18,6 +18,14 @@ resource "aws_elasticache_parameter_group" "redis" {
     name  = "cluster-enabled"
     value = "yes"
   }
+
+  # The redis7 family's default is volatile-lru, which under memory pressure evicts keys
+  # with a TTL: leases and match records. A full node must refuse writes instead (the
+  # services warn at start when the policy is anything else).
+  parameter {
+    name  = "maxmemory-policy"
+    value = "noeviction"
+  }
 }
 
 resource "aws_elasticache_replication_group" "redis" {

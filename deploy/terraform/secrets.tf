@@ -1,15 +1,18 @@
 # Secrets Manager: every secret a task reads, by the environment variable it becomes
-# (the `secrets` of the task definitions). The three tokens and, unless given, the Redis
-# AUTH token are generated here (they are then also in the Terraform state: keep the
-# state encrypted and access-controlled). Rotating one: put a new value in the secret
-# and redeploy the services (ECS reads secrets when a task starts); for the Redis AUTH
-# token, change redis_auth_token (ElastiCache ROTATE keeps the old one valid meanwhile).
+# (the `secrets` of the task definitions). The three tokens and, unless given, the join
+# secret and the Redis AUTH token are generated here (they are then also in the Terraform
+# state: keep the state encrypted and access-controlled). Rotating one: put a new value in
+# the secret and redeploy the services (ECS reads secrets when a task starts); for the
+# Redis AUTH token, change redis_auth_token (ElastiCache ROTATE keeps the old one valid
+# meanwhile); for the join secret, set pool_join_secret once the game servers accept the
+# new value (deploy/OPERATIONS.md section 5).
 
 locals {
   secret_names = {
     RALLYPOINT_REDIS__PASSWORD     = "redis-auth-token"
     RALLYPOINT_GATEWAY__JWT_SECRET = "gateway-jwt-secret"
     RALLYPOINT_POOL__TOKEN         = "pool-token"
+    RALLYPOINT_POOL__JOIN_SECRET   = "pool-join-secret"
     RALLYPOINT_OPS__ADMIN_TOKEN    = "ops-admin-token"
     RALLYPOINT_DATABASE__URL       = "database-url"
   }
@@ -17,14 +20,16 @@ locals {
     RALLYPOINT_REDIS__PASSWORD     = coalesce(var.redis_auth_token, random_password.generated["redis-auth-token"].result)
     RALLYPOINT_GATEWAY__JWT_SECRET = random_password.generated["gateway-jwt-secret"].result
     RALLYPOINT_POOL__TOKEN         = random_password.generated["pool-token"].result
+    RALLYPOINT_POOL__JOIN_SECRET   = coalesce(var.pool_join_secret, random_password.generated["pool-join-secret"].result)
     RALLYPOINT_OPS__ADMIN_TOKEN    = random_password.generated["ops-admin-token"].result
     RALLYPOINT_DATABASE__URL       = var.database_url
   }
 }
 
-# Letters and digits only: valid as an ElastiCache AUTH token, and safe in headers.
+# Letters and digits only: valid as an ElastiCache AUTH token, and safe in headers. 48
+# characters: over the join secret's minimum of 32.
 resource "random_password" "generated" {
-  for_each = toset(["redis-auth-token", "gateway-jwt-secret", "pool-token", "ops-admin-token"])
+  for_each = toset(["redis-auth-token", "gateway-jwt-secret", "pool-token", "pool-join-secret", "ops-admin-token"])
   length   = 48
   special  = false
 }

@@ -143,6 +143,19 @@ variable "redis_snapshot_retention_days" {
   default     = 3
 }
 
+# --- server pool -----------------------------------------------------------------------
+
+variable "pool_join_secret" {
+  description = "The key of players' join tokens (pool.join_secret, 32+ characters), which the game servers hold too. null: a random one is generated. Set it to rotate: give the game servers the new value first (deploy/OPERATIONS.md section 5). Kept in Secrets Manager as <name>/pool-join-secret."
+  type        = string
+  default     = null
+  sensitive   = true
+  validation {
+    condition     = var.pool_join_secret == null || length(coalesce(var.pool_join_secret, "-")) >= 32
+    error_message = "pool_join_secret: at least 32 characters (or null to generate one)."
+  }
+}
+
 # --- PostgreSQL ------------------------------------------------------------------------
 
 variable "database_url" {

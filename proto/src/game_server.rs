@@ -125,6 +125,13 @@ pub struct Registered {
     pub id: ServerId,
     /// How often to heartbeat; missing a few gets the server dropped.
     pub heartbeat_interval_ms: u64,
+    /// This server's own credential: every later call for it (heartbeat, assignments,
+    /// ack, result, leave) sends `Authorization: Bearer <server_token>`. The pool keeps
+    /// only its hash, so it is shown once; a server that loses it registers again.
+    pub server_token: String,
+    /// Which registration of this id this is: a server restarted under the same id gets
+    /// a higher one, and the games of the one before end as `server_lost`.
+    pub incarnation: u64,
 }
 
 /// `POST /v1/servers/{id}/heartbeat`.
@@ -136,18 +143,33 @@ pub struct Heartbeat {
     /// Players connected now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub players: Option<u32>,
+    /// The matches this server is running now. When sent, a started match the pool has on
+    /// this server that two heartbeats in a row leave out is ended as `server_lost` (the
+    /// server lost it, e.g. by a restart), so its players are freed and its slot given back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub games: Option<Vec<MatchId>>,
 }
 
 impl Heartbeat {
     /// Checks the counts are plausible for any registered server.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        match self.active_games {
-            Some(n) if n > MAX_CAPACITY => Err(ValidationError::new(
+        if let Some(n) = self.active_games.filter(|n| *n > MAX_CAPACITY) {
+            return Err(ValidationError::new(
                 "active_games",
                 format!("at most {MAX_CAPACITY}, got {n}"),
-            )),
-            _ => Ok(()),
+            ));
         }
+        if let Some(games) = self
+            .games
+            .as_ref()
+            .filter(|g| g.len() > MAX_CAPACITY as usize)
+        {
+            return Err(ValidationError::new(
+                "games",
+                format!("at most {MAX_CAPACITY} matches, got {}", games.len()),
+            ));
+        }
+        Ok(())
     }
 }
 

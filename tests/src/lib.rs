@@ -73,6 +73,10 @@ impl ServiceProcess {
                 testkit::env_var("pool.token"),
                 "lifecycle-test-pool-token-0123".to_owned(),
             ),
+            (
+                testkit::env_var("pool.join_secret"),
+                "lifecycle-test-join-secret-0123456789".to_owned(),
+            ),
         ];
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let child = testkit::ServiceChild::start(&binary(service), &all).await?;

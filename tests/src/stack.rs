@@ -11,6 +11,8 @@ use crate::ServiceProcess;
 
 /// The game servers' token in these tests.
 pub const POOL_TOKEN: &str = "stack-pool-token-0123456789";
+/// The join secret of the stack's pool and its simulated game servers.
+pub const JOIN_SECRET: &str = "stack-join-secret-0123456789abcdef";
 
 /// How many of each service to run.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +75,7 @@ impl Stack {
             ("redis.urls", redis_urls.join(",")),
             ("gateway.allow_guests", "true".to_owned()),
             ("pool.token", POOL_TOKEN.to_owned()),
+            ("pool.join_secret", JOIN_SECRET.to_owned()),
             // Game servers heartbeat every second (they learn of a drain by heartbeat).
             ("pool.heartbeat_interval_ms", "1000".to_owned()),
             ("ops.admin_token", "stack-admin".to_owned()),
@@ -141,6 +144,7 @@ impl Stack {
         for n in 0..sizes.game_servers {
             let sim = tokio::process::Command::new(crate::binary("sim-server"))
                 .args(["--pool", &pools.join(","), "--token", POOL_TOKEN])
+                .args(["--join-secret", JOIN_SECRET])
                 .args([
                     "--id",
                     &format!("sim-{n}-{ns}"),

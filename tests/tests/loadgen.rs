@@ -142,9 +142,10 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
         &stack,
         &format!(
             "matchmaking --rate 20 --duration 3 --warmup 0 --players 60 --squad-share 0 \
-             --regions eu --pool {pool} --pool-token {} --servers-per-region 1 \
-             --capacity 50 --game-ms 200",
-            rallypoint_tests::stack::POOL_TOKEN
+             --regions eu --pool {pool} --pool-token {} --join-secret {} \
+             --servers-per-region 1 --capacity 50 --game-ms 200",
+            rallypoint_tests::stack::POOL_TOKEN,
+            rallypoint_tests::stack::JOIN_SECRET
         ),
     );
     assert_clean(&matchmaking);

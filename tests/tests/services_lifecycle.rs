@@ -119,6 +119,10 @@ async fn check_config_says_ok_or_names_the_key_without_connecting_to_anything() 
             "check-config-pool-token-0123456789",
         ),
         (
+            "RALLYPOINT_POOL__JOIN_SECRET",
+            "check-config-join-secret-0123456789",
+        ),
+        (
             "RALLYPOINT_OPS__ADMIN_TOKEN",
             "check-config-admin-token-0123456789",
         ),

@@ -57,6 +57,19 @@ impl PoolKeys {
         self.key("unacked")
     }
 
+    /// Sorted set: matches whose server no longer runs them (a new incarnation took its
+    /// id, its heartbeats stopped listing them, or they outlived `pool.max_game_ms`), by
+    /// when that was found, until they are ended. The reason is on the match's hash.
+    pub fn orphaned(&self) -> String {
+        self.key("orphaned")
+    }
+
+    /// Sorted set: matches whose players' ratings were marked pending by a posted result,
+    /// by when; a mark whose result never got recorded is cleared from here.
+    pub fn rating_pending(&self) -> String {
+        self.key("rating_pending")
+    }
+
     /// Sorted set: cancelled matches whose players are still to be requeued and told.
     pub fn cancelling(&self) -> String {
         self.key("cancelling")

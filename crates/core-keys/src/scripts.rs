@@ -215,7 +215,6 @@ pub fn pool_reap(keys: &Keys, region: &str, server: &str) -> ScriptKeys {
         p.liveness(),
         p.lost(),
         p.games(server),
-        p.assignments(server),
     ])
 }
 
@@ -240,8 +239,23 @@ pub fn pool_result(keys: &Keys, region: &str, match_id: &str, server: &str) -> S
     ])
 }
 
-/// Registering or heartbeating a game server.
+/// Registering a game server: its hash, games and assignments (of the incarnation before,
+/// if any), and the region's indexes.
 pub fn pool_register(keys: &Keys, region: &str, server: &str) -> ScriptKeys {
+    let p = keys.pool(region);
+    ScriptKeys(vec![
+        p.server(server),
+        p.servers_by_load(),
+        p.liveness(),
+        p.games(server),
+        p.assignments(server),
+        p.lost(),
+        p.orphaned(),
+    ])
+}
+
+/// Draining a game server: its hash and the region's indexes.
+pub fn pool_drain(keys: &Keys, region: &str, server: &str) -> ScriptKeys {
     let p = keys.pool(region);
     ScriptKeys(vec![p.server(server), p.servers_by_load(), p.liveness()])
 }
@@ -270,10 +284,13 @@ pub fn ticket_release(keys: &Keys, player: &str) -> ScriptKeys {
     ScriptKeys(vec![keys.player(player).ticket()])
 }
 
-/// A game server's heartbeat: its hash and the region's liveness.
-pub fn pool_heartbeat(keys: &Keys, region: &str, server: &str) -> ScriptKeys {
+/// A game server's heartbeat: its hash, the region's liveness and orphaned matches, and
+/// the pool hash of each of its games it reviews.
+pub fn pool_heartbeat(keys: &Keys, region: &str, server: &str, games: &[&str]) -> ScriptKeys {
     let p = keys.pool(region);
-    ScriptKeys(vec![p.server(server), p.liveness()])
+    let mut out = vec![p.server(server), p.liveness(), p.orphaned()];
+    out.extend(games.iter().map(|game| p.pool_match(game)));
+    ScriptKeys(out)
 }
 
 /// Handing a formed match to its region's pool: the match's hash there and the region's

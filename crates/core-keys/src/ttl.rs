@@ -27,6 +27,11 @@ pub const TICKET_GRACE: Duration = Duration::from_secs(30);
 /// stays down longer, they queue at the rating the cache holds).
 pub const RATING_PENDING: Duration = Duration::from_secs(3600);
 
+/// How long after a result was posted its players' pending ratings may stand with no
+/// result recorded before the pool's reconciler clears them (the post failed half-way and
+/// was not retried): well over the time between marking and recording.
+pub const RATING_PENDING_GRACE: Duration = Duration::from_secs(30);
+
 /// How long a warmed profile stays in Redis unless written again (a rating change, an
 /// invalidation). A profile that lapses while its player is online or queued is warmed
 /// again by the cache-warmer's reconcile scan or by the next join that misses it.

@@ -91,8 +91,11 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
             scripts::pool_cancel(k, region, &match_id, server),
         ),
         ("pool_register", scripts::pool_register(k, region, server)),
-        ("pool_drain", scripts::pool_register(k, region, server)),
-        ("pool_heartbeat", scripts::pool_heartbeat(k, region, server)),
+        ("pool_drain", scripts::pool_drain(k, region, server)),
+        (
+            "pool_heartbeat",
+            scripts::pool_heartbeat(k, region, server, &["m1", "m2"]),
+        ),
         ("pool_reap", scripts::pool_reap(k, region, server)),
         ("profile_put", scripts::profile_put(k, &player)),
         ("results_ack", scripts::results_ack(k, region)),

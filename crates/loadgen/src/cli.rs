@@ -184,7 +184,7 @@ pub struct MatchmakingArgs {
         default_value = "http://127.0.0.1:8090,http://127.0.0.1:8091"
     )]
     pub pool: Vec<String>,
-    /// The pool's game-server token.
+    /// The fleet's registration token (`pool.token`).
     #[arg(
         long,
         env = "LOADGEN_POOL_TOKEN",
@@ -192,6 +192,14 @@ pub struct MatchmakingArgs {
     )]
     #[serde(skip)]
     pub pool_token: String,
+    /// The key join tokens are checked with (`pool.join_secret`).
+    #[arg(
+        long,
+        env = "LOADGEN_JOIN_SECRET",
+        default_value = "rallypoint-dev-join-secret-0123456789"
+    )]
+    #[serde(skip)]
+    pub join_secret: String,
     /// Simulated game servers started per region (0: use the servers already there).
     #[arg(long, default_value_t = 2)]
     pub servers_per_region: usize,

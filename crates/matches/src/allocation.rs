@@ -2,7 +2,9 @@
 //! slot among the candidates read just before (`pool_allocate.lua`: atomic on the region's
 //! slot, so no server is ever given more games than its capacity, however many allocators
 //! race). The region's worker in the server pool decides when and how many; this module
-//! decides how.
+//! decides how. Allocations are announced only once a replica has them
+//! ([`Matches::confirm_allocations`], one `WAIT` per batch): players are never sent to a
+//! server a failover then forgets.
 
 use core_keys::scripts;
 use fred::prelude::SortedSetsInterface;
@@ -128,12 +130,26 @@ impl Matches {
             now_ms().to_string(),
         ];
         args.extend(request.candidates.iter().cloned());
-        ALLOCATE
+        let allocation = ALLOCATE
             .run(
-                &self.redis,
+                self.replicated.client(),
                 scripts::pool_allocate(&self.keys, request.region, request.match_id, &refs),
                 args,
             )
+            .await?;
+        Ok(allocation)
+    }
+
+    /// Waits until a replica has every allocation made so far in `region` (they are all
+    /// on the region's slot, written through one connection: one `WAIT` confirms a
+    /// batch). Unconfirmed allocations are not announced yet: they stay in the region's
+    /// to-announce set, and a later round announces them.
+    pub async fn confirm_allocations(
+        &self,
+        region: &str,
+    ) -> Result<Result<(), crate::NotReplicated>, fred::error::Error> {
+        self.replicated
+            .confirm(&self.keys.pool(region).pending())
             .await
     }
 }

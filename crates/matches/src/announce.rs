@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use fred::prelude::{HashesInterface, SortedSetsInterface};
 use futures::{StreamExt, TryStreamExt};
-use proto::join_token::join_token;
+use proto::join_token::{JoinClaim, join_token};
 use proto::{Event, Id, ServerEndpoint, ServerMessage, TeamMember};
 use queues::MatchRecord;
 use tracing::Instrument;
@@ -20,11 +20,13 @@ use tracing::Instrument;
 use crate::Matches;
 use crate::state::{MatchState, field};
 
-/// Announces matches, signing each player's join token with the pool's token.
+/// Announces matches, signing each player's join token with the join secret.
 #[derive(Clone)]
 pub struct Announcer {
     matches: Matches,
     join_secret: Arc<str>,
+    /// How long a join token is valid after it is issued.
+    token_ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for Announcer {
@@ -44,12 +46,13 @@ pub struct Assigned<'a> {
 }
 
 impl Announcer {
-    /// An announcer whose join tokens are signed with `join_secret` (the pool's current
-    /// token, which game servers check them with).
-    pub fn new(matches: Matches, join_secret: &str) -> Self {
+    /// An announcer whose join tokens are signed with `join_secret` (which game servers
+    /// check them with) and valid for `token_ttl` (the longest game).
+    pub fn new(matches: Matches, join_secret: &str, token_ttl: std::time::Duration) -> Self {
         Self {
             matches,
             join_secret: Arc::from(join_secret),
+            token_ttl,
         }
     }
 
@@ -137,6 +140,8 @@ impl Announcer {
         };
         let teams = teams(record)?;
         let secret = self.join_secret.as_bytes();
+        let expires_ms =
+            service_runtime::clock::now_ms().saturating_add(self.token_ttl.as_millis() as u64);
         Some(
             record
                 .players()
@@ -147,7 +152,15 @@ impl Announcer {
                         region: region.clone(),
                         teams: teams.clone(),
                         server: server.clone(),
-                        join_token: join_token(secret, assigned.match_id, &p.player),
+                        join_token: join_token(
+                            secret,
+                            &JoinClaim {
+                                match_id: assigned.match_id,
+                                player: &p.player,
+                                server: assigned.server,
+                                expires_ms,
+                            },
+                        ),
                     };
                     (p.player.clone(), message)
                 })

@@ -1,5 +1,6 @@
 //! Matches that cannot go on: no server in time (`no_server`), not acknowledged in time
-//! (`not_started`), or their server died (`server_lost`). A cancelled match's players get
+//! (`not_started`), their server died or no longer runs them (`server_lost`), or they ran
+//! past the longest game allowed (`game_timeout`). A cancelled match's players get
 //! their tickets back with their original wait and are told `match.cancelled`
 //! {`requeued: true`}; a game that was already running on a dead server ends, and its
 //! players are told {`requeued: false`}.
@@ -39,6 +40,15 @@ pub struct Cancel<'a> {
     /// Only if the match is still in this state: a deadline must not cancel a match that
     /// moved on meanwhile (allocated, or acknowledged). `None`: its server died.
     pub only_in: Option<MatchState>,
+}
+
+/// A match found in a region index (`set`) that is to be cancelled on its server.
+struct OnServer<'a> {
+    region: &'a str,
+    set: String,
+    match_id: &'a str,
+    reason: Option<&'a str>,
+    only_in: Option<MatchState>,
 }
 
 /// What cancelling did.
@@ -143,6 +153,8 @@ impl Matches {
         servers_left: &mut Vec<String>,
     ) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
+        self.end_orphaned(region, servers_left).await?;
+        self.clear_stale_rating_marks(region).await?;
         let overdue = self
             .older_than(pool.pending(), allocate_timeout_ms, BATCH)
             .await?;
@@ -160,26 +172,74 @@ impl Matches {
             .older_than(pool.unacked(), ack_timeout_ms, BATCH)
             .await?;
         for match_id in unacked {
-            let server: Option<String> = self
-                .redis
-                .hget(pool.pool_match(&match_id), field::SERVER)
-                .await?;
-            let cancelled = self
-                .cancel(Cancel {
-                    region,
-                    match_id: &match_id,
-                    server: server.as_deref(),
-                    reason: reason::NOT_STARTED,
-                    only_in: Some(MatchState::Assigned),
-                })
-                .await?;
-            if let (true, Some(server)) = (cancelled.server_left, server) {
-                servers_left.push(server);
-            }
             // A match already started or ended leaves the set here.
-            let _: i64 = self.redis.zrem(pool.unacked(), &match_id).await?;
+            let on_server = OnServer {
+                region,
+                set: pool.unacked(),
+                match_id: &match_id,
+                reason: Some(reason::NOT_STARTED),
+                only_in: Some(MatchState::Assigned),
+            };
+            self.cancel_on_server(on_server, servers_left).await?;
         }
         self.finish_cancellations(region).await
+    }
+
+    /// Ends the matches of `region` whose server no longer runs them (the region's
+    /// orphaned set: a new incarnation took the server's id, its heartbeats stopped
+    /// listing them, or they ran past the longest game), each for the reason kept on it
+    /// (`server_lost` when none): a match not started yet is cancelled and its players
+    /// requeued, a running game ends and its players are freed. Draining servers that ran
+    /// their last game are added to `servers_left`.
+    pub async fn end_orphaned(
+        &self,
+        region: &str,
+        servers_left: &mut Vec<String>,
+    ) -> Result<(), fred::error::Error> {
+        let pool = self.keys.pool(region);
+        let orphaned = self.older_than(pool.orphaned(), 0, BATCH).await?;
+        for match_id in orphaned {
+            let on_server = OnServer {
+                region,
+                set: pool.orphaned(),
+                match_id: &match_id,
+                reason: None,
+                only_in: None,
+            };
+            self.cancel_on_server(on_server, servers_left).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels (or ends) a match on the server it was given to, for `reason` (`None`: the
+    /// one kept on the match, else `server_lost`), notes the server if it left, and takes
+    /// the match off the region index it was found in.
+    async fn cancel_on_server(
+        &self,
+        on: OnServer<'_>,
+        servers_left: &mut Vec<String>,
+    ) -> Result<(), fred::error::Error> {
+        let (server, kept): (Option<String>, Option<String>) = self
+            .redis
+            .hmget(
+                self.keys.pool(on.region).pool_match(on.match_id),
+                vec![field::SERVER, field::END_REASON],
+            )
+            .await?;
+        let cancelled = self
+            .cancel(Cancel {
+                region: on.region,
+                match_id: on.match_id,
+                server: server.as_deref(),
+                reason: on.reason.or(kept.as_deref()).unwrap_or(reason::SERVER_LOST),
+                only_in: on.only_in,
+            })
+            .await?;
+        if let (true, Some(server)) = (cancelled.server_left, server) {
+            servers_left.push(server);
+        }
+        let _: i64 = self.redis.zrem(on.set, on.match_id).await?;
+        Ok(())
     }
 
     /// [`Matches::finish`], or a warning: the match stays in the `cancelling` set and the

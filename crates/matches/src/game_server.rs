@@ -2,12 +2,15 @@
 //! yet, the acknowledgement that starts a game, and the posted result that ends it.
 //!
 //! A match's region comes from its record (`{m:<match>}:record`, written by the
-//! hand-over). A posted result first takes the players out of the match and marks their
-//! rating pending ([`Matches::mark_rating_pending`], one script per player slot), then
-//! frees the server's slot and goes into the region's outbox in one script
-//! (`pool_result.lua`), counted once however often it is posted. The cache-warmer commits
-//! the outbox to PostgreSQL and clears the pending marks with the new ratings; a join in
-//! between waits for them rather than queue at the old rating.
+//! hand-over). Only the server a match was given to may act on it: the match keeps the
+//! hash of that server incarnation's token, and every call is checked against it (before
+//! anything is written, and again inside the script). A posted result first takes the
+//! players out of the match and marks their rating pending
+//! ([`Matches::mark_rating_pending`], one script per player slot), then frees the server's
+//! slot and goes into the region's outbox in one script (`pool_result.lua`), counted once
+//! however often it is posted, and is answered only once a replica has it. The
+//! cache-warmer commits the outbox to PostgreSQL and clears the pending marks with the new
+//! ratings; a join in between waits for them rather than queue at the old rating.
 
 use core_keys::scripts;
 use fred::prelude::{HashesInterface, SortedSetsInterface};
@@ -40,6 +43,24 @@ pub enum Outcome {
     NotInMatch(String),
     /// The match is in another state (e.g. cancelled).
     Conflict(String),
+    /// The match was given to another server (or another incarnation of this id).
+    NotYours,
+    /// The caller's token is not the one of the server incarnation the match was given to.
+    Unauthorized,
+    /// Recorded, but no replica confirmed it in time: the caller should retry (the retry
+    /// is answered as a duplicate once the write is confirmed).
+    NotReplicated(crate::NotReplicated),
+}
+
+/// The game server making a call, as its credential names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The region its token was issued in.
+    pub region: &'a str,
+    /// The server id its token was issued to.
+    pub server: &'a str,
+    /// SHA-256 (hex) of the token it sent, compared with the one kept on the match.
+    pub token_hash: &'a str,
 }
 
 /// A posted result, and the server that left the pool with it (a draining server that
@@ -58,6 +79,8 @@ pub struct Posted {
 enum StateReply {
     State(MatchState),
     Unknown,
+    NotYours,
+    Unauthorized,
 }
 
 impl FromValue for StateReply {
@@ -66,7 +89,21 @@ impl FromValue for StateReply {
         match (name.as_str(), MatchState::parse(&name)) {
             (_, Some(state)) => Ok(StateReply::State(state)),
             ("unknown", None) => Ok(StateReply::Unknown),
+            ("not_yours", None) => Ok(StateReply::NotYours),
+            ("unauthorized", None) => Ok(StateReply::Unauthorized),
             (other, None) => Err(unexpected_reply("match state", other)),
+        }
+    }
+}
+
+impl StateReply {
+    /// The outcome of a call that found the match in this state instead.
+    fn outcome(self) -> Outcome {
+        match self {
+            StateReply::Unknown => Outcome::Unknown,
+            StateReply::NotYours => Outcome::NotYours,
+            StateReply::Unauthorized => Outcome::Unauthorized,
+            StateReply::State(other) => Outcome::Conflict(other.as_str().to_owned()),
         }
     }
 }
@@ -106,6 +143,15 @@ fn digest(result: &MatchResult) -> String {
         .collect()
 }
 
+/// The fields of a match's pool hash [`Matches::locate`] reads, in its order.
+type LocatedFields = (
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Where a match lives in the pool.
 struct Located {
     region: String,
@@ -113,6 +159,18 @@ struct Located {
     state: Option<MatchState>,
     started_ms: Option<u64>,
     record: Option<MatchRecord>,
+    /// The hash of the token of the server incarnation it was given to.
+    token_hash: Option<String>,
+}
+
+impl Located {
+    /// Why `caller` may not act on this match, if it may not.
+    fn refuses(&self, caller: &Caller<'_>) -> Option<Outcome> {
+        if caller.region != self.region || caller.server != self.server {
+            return Some(Outcome::NotYours);
+        }
+        (self.token_hash.as_deref() != Some(caller.token_hash)).then_some(Outcome::Unauthorized)
+    }
 }
 
 impl Matches {
@@ -124,12 +182,7 @@ impl Matches {
         let Some(region) = region else {
             return Ok(None);
         };
-        let (server, state, started_ms, record): (
-            Option<String>,
-            Option<String>,
-            Option<u64>,
-            Option<String>,
-        ) = self
+        let (server, state, started_ms, record, token_hash): LocatedFields = self
             .redis
             .hmget(
                 self.keys.pool(&region).pool_match(match_id),
@@ -138,6 +191,7 @@ impl Matches {
                     field::STATE,
                     field::STARTED_MS,
                     field::RECORD,
+                    field::SERVER_TOKEN_HASH,
                 ],
             )
             .await?;
@@ -147,6 +201,7 @@ impl Matches {
             state: state.as_deref().and_then(MatchState::parse),
             started_ms,
             record: record.and_then(|r| serde_json::from_str(&r).ok()),
+            token_hash,
         }))
     }
 
@@ -172,21 +227,32 @@ impl Matches {
     }
 
     /// The game server took its assignment: the game starts.
-    pub async fn ack(&self, match_id: &str) -> Result<Outcome, fred::error::Error> {
+    pub async fn ack(
+        &self,
+        match_id: &str,
+        caller: &Caller<'_>,
+    ) -> Result<Outcome, fred::error::Error> {
         let Some(at) = self.locate(match_id).await? else {
             return Ok(Outcome::Unknown);
         };
+        if let Some(refused) = at.refuses(caller) {
+            return Ok(refused);
+        }
         let state = ACK
             .run(
                 &self.redis,
                 scripts::pool_ack(&self.keys, &at.region, match_id, &at.server),
-                vec![match_id.to_owned(), now_ms().to_string()],
+                vec![
+                    match_id.to_owned(),
+                    now_ms().to_string(),
+                    caller.server.to_owned(),
+                    caller.token_hash.to_owned(),
+                ],
             )
             .await?;
         Ok(match state {
             StateReply::State(MatchState::Started) => Outcome::Done,
-            StateReply::Unknown => Outcome::Unknown,
-            StateReply::State(other) => Outcome::Conflict(other.as_str().to_owned()),
+            other => other.outcome(),
         })
     }
 
@@ -194,6 +260,7 @@ impl Matches {
     pub async fn post_result(
         &self,
         match_id: &str,
+        caller: &Caller<'_>,
         result: &MatchResult,
     ) -> Result<Posted, fred::error::Error> {
         let answer = |outcome| Posted {
@@ -204,6 +271,9 @@ impl Matches {
         let Some(at) = self.locate(match_id).await? else {
             return Ok(answer(Outcome::Unknown));
         };
+        if let Some(refused) = at.refuses(caller) {
+            return Ok(answer(refused));
+        }
         let record = at.record.as_ref();
         if let Some(record) = record {
             let stranger = result
@@ -217,7 +287,7 @@ impl Matches {
         }
         let fresh = at.state.is_some_and(MatchState::is_on_server);
         if let (true, Some(record)) = (fresh, record) {
-            self.mark_rating_pending(match_id, players_of(record))
+            self.mark_rating_pending(&at.region, match_id, players_of(record))
                 .await?;
         }
         let now = now_ms();
@@ -239,7 +309,7 @@ impl Matches {
             .map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Parse, e.to_string()))?;
         let reply = RESULT
             .run(
-                &self.redis,
+                self.replicated.client(),
                 scripts::pool_result(&self.keys, &at.region, match_id, &at.server),
                 vec![
                     match_id.to_owned(),
@@ -247,9 +317,40 @@ impl Matches {
                     entry,
                     now.to_string(),
                     digest(result),
+                    caller.token_hash.to_owned(),
                 ],
             )
             .await?;
+        let posted = self.recorded(match_id, &at, now, reply).await?;
+        if matches!(posted.outcome, Outcome::Done | Outcome::Duplicate) {
+            // Answered as recorded only once a replica has it: a failover now loses
+            // nothing the game server was told is safe.
+            let key = self.keys.pool(&at.region).pool_match(match_id);
+            if let Err(not_replicated) = self.replicated.confirm(&key).await? {
+                tracing::warn!(match_id, error = %not_replicated, "a result is recorded but no replica confirmed it in time; the game server is told to retry");
+                return Ok(Posted {
+                    outcome: Outcome::NotReplicated(not_replicated),
+                    ..posted
+                });
+            }
+        }
+        Ok(posted)
+    }
+
+    /// What `pool_result.lua`'s answer means, with the steps that follow it.
+    async fn recorded(
+        &self,
+        match_id: &str,
+        at: &Located,
+        now: u64,
+        reply: ResultReply,
+    ) -> Result<Posted, fred::error::Error> {
+        let answer = |outcome| Posted {
+            outcome,
+            server_left: None,
+            after_loss: false,
+        };
+        let record = at.record.as_ref();
         match reply {
             ResultReply::Recorded { server_left } => {
                 // The record mirrors the pool hash for readers; the result is recorded
@@ -294,13 +395,11 @@ impl Matches {
             // (On a Redis error the marks stay: the game server retries the post, which
             // either records the result or finds it recorded.)
             ResultReply::Not(state) => {
-                if let Some(record) = record {
+                let refused = matches!(state, StateReply::NotYours | StateReply::Unauthorized);
+                if let (false, Some(record)) = (refused, record) {
                     self.free_players(match_id, players_of(record)).await?;
                 }
-                Ok(answer(match state {
-                    StateReply::Unknown => Outcome::Unknown,
-                    StateReply::State(other) => Outcome::Conflict(other.as_str().to_owned()),
-                }))
+                Ok(answer(state.outcome()))
             }
         }
     }

@@ -41,9 +41,10 @@ use service_runtime::publish::Publisher;
 pub use allocation::{Allocation, AllocationRequest};
 pub use announce::Announcer;
 pub use cancel::{Cancel, Cancelled};
-pub use game_server::Outcome;
+pub use game_server::{Caller, Outcome};
 pub use handover::HandoverError;
 pub use results::ResultEntry;
+pub use service_runtime::redis::{NotReplicated, Replicated};
 pub use state::{MatchState, field};
 
 /// The Lua functions every path that frees a server's slot shares.
@@ -58,6 +59,9 @@ pub struct Matches {
     publisher: Publisher,
     /// Puts a cancelled match's tickets back in their queue (at the ratings they had).
     tickets: queues::Tickets,
+    /// Where the writes others are told about go (an allocation `match.found` announces,
+    /// a result answered as recorded), and how many replicas must have them first.
+    replicated: Replicated,
 }
 
 impl Matches {
@@ -69,10 +73,18 @@ impl Matches {
                 // Only requeues: the tickets keep the ratings they were matched at.
                 queues::JoinPolicy::default_rating(1500.0),
             ),
+            replicated: Replicated::unconfirmed(redis.clone()),
             keys,
             redis,
             publisher,
         }
+    }
+
+    /// Allocations and results go through `replicated`, and are announced or answered
+    /// only once its replicas have them.
+    pub fn with_replication(mut self, replicated: Replicated) -> Self {
+        self.replicated = replicated;
+        self
     }
 
     /// The matches of a running service, on the runtime's handles.

@@ -4,9 +4,14 @@
 //!
 //! A player's live match (`{p:<player>}:match`) keeps them out of the queues while the
 //! match lasts; each change to it is a script on the player's slot, one per player.
+//!
+//! A pending rating holds a player's next join until their result is committed. The
+//! region's `rating_pending` index lists the matches whose players were marked, so a mark
+//! whose result never got recorded (the post failed half-way and was not retried) is
+//! cleared after [`core_keys::ttl::RATING_PENDING_GRACE`] rather than block for an hour.
 
 use core_keys::scripts;
-use fred::prelude::{HashesInterface, KeysInterface};
+use fred::prelude::{HashesInterface, KeysInterface, SortedSetsInterface};
 use service_runtime::script::LuaScript;
 
 use crate::Matches;
@@ -34,12 +39,57 @@ impl Matches {
     /// refresh always clears the mark.
     pub async fn mark_rating_pending<'a>(
         &self,
+        region: &str,
         match_id: &str,
         players: impl Iterator<Item = &'a str>,
     ) -> Result<(), fred::error::Error> {
+        // Indexed first, so no mark stands that the reconciler does not know of.
+        let _: i64 = self
+            .redis
+            .zadd(
+                self.keys.pool(region).rating_pending(),
+                None,
+                None,
+                false,
+                false,
+                (service_runtime::clock::now_ms() as f64, match_id),
+            )
+            .await?;
         let ttl = core_keys::ttl::RATING_PENDING.as_millis().to_string();
         self.per_player(&PLAYER_RESULT, players, vec![match_id.to_owned(), ttl])
             .await
+    }
+
+    /// The reconciler of pending ratings: for each match of `region` whose players were
+    /// marked at least [`core_keys::ttl::RATING_PENDING_GRACE`] ago, a result that got
+    /// recorded is left to the cache-warmer's commit (which clears the marks); one that
+    /// never did frees its players' marks, so they may queue again.
+    pub async fn clear_stale_rating_marks(&self, region: &str) -> Result<(), fred::error::Error> {
+        let pool = self.keys.pool(region);
+        let grace = core_keys::ttl::RATING_PENDING_GRACE.as_millis() as u64;
+        let stale = self.older_than(pool.rating_pending(), grace, 64).await?;
+        for match_id in stale {
+            let (digest, record): (Option<String>, Option<String>) = self
+                .redis
+                .hmget(
+                    pool.pool_match(&match_id),
+                    vec![field::RESULT_DIGEST, field::RECORD],
+                )
+                .await?;
+            let record = record.and_then(|r| serde_json::from_str::<queues::MatchRecord>(&r).ok());
+            if let (None, Some(record)) = (digest, record) {
+                tracing::warn!(
+                    match_id,
+                    region,
+                    "a result was posted but never recorded; its players' pending ratings are cleared"
+                );
+                metrics::counter!("rallypoint_pool_stale_rating_marks_total").increment(1);
+                self.free_players(&match_id, crate::game_server::players_of(&record))
+                    .await?;
+            }
+            let _: i64 = self.redis.zrem(pool.rating_pending(), &match_id).await?;
+        }
+        Ok(())
     }
 
     /// Runs `script` on each player's live-match and pending-rating keys, side by side.

@@ -2,8 +2,9 @@
 -- A library, not a script: it is put in front of every script that frees a slot
 -- (pool_result.lua, pool_cancel.lua), so the accounting is written once.
 --
--- free_slot(server_hash, by_load, liveness, games, server, match)
---   server_hash  the server's hash (address, capacity, active, status)
+-- free_slot(match_hash, server_hash, by_load, liveness, games, server, match)
+--   match_hash   the match's hash in the pool (its server's incarnation)
+--   server_hash  the server's hash (address, capacity, active, status, incarnation)
 --   by_load      the region's ready servers by load (sorted set)
 --   liveness     the region's liveness (sorted set)
 --   games        the server's games (set)
@@ -11,10 +12,16 @@
 --   match        the match whose slot is freed
 -- Takes the match off the server's games and its slot back (never below 0); a ready
 -- server's load is updated; a draining server whose last game this was leaves the pool.
+-- A slot belongs to the incarnation it was taken on: a game of an incarnation that is gone
+-- (the id was registered again) gives nothing back to the one there now.
 -- Returns true if the server left the pool now (the caller forgets it).
-local function free_slot(server_hash, by_load, liveness, games, server, match)
+local function free_slot(match_hash, server_hash, by_load, liveness, games, server, match)
   redis.call('SREM', games, match)
   if redis.call('EXISTS', server_hash) == 0 then
+    return false
+  end
+  local taken_on = redis.call('HGET', match_hash, 'incarnation')
+  if taken_on and taken_on ~= redis.call('HGET', server_hash, 'incarnation') then
     return false
   end
   local active = redis.call('HINCRBY', server_hash, 'active', -1)

@@ -87,11 +87,19 @@ pub mod field {
     /// The server it was given to, and that server's address.
     pub const SERVER: &str = "server";
     pub const ADDRESS: &str = "address";
+    /// The incarnation of the server it was given to, and the SHA-256 of that
+    /// incarnation's token (pool hash): only that server may ack it or post its result,
+    /// and its slot is given back only to that incarnation.
+    pub const INCARNATION: &str = "incarnation";
+    pub const SERVER_TOKEN_HASH: &str = "server_token_hash";
+    /// Why the pool is to end it (`server_lost`, `game_timeout`), while it waits in the
+    /// region's orphaned set (pool hash).
+    pub const END_REASON: &str = "end_reason";
     /// When its server acknowledged it, ms since the epoch (pool hash).
     pub const STARTED_MS: &str = "started_ms";
     /// When it ended, ms since the epoch.
     pub const ENDED_MS: &str = "ended_ms";
-    /// Why a running game ended without a result (`server_lost`).
+    /// Why a running game ended without a result (`server_lost`, `game_timeout`).
     pub const OUTCOME: &str = "outcome";
     /// Why it was cancelled (`no_server`, `not_started`, `server_lost`; pool hash).
     pub const REASON: &str = "reason";

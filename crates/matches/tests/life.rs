@@ -10,7 +10,8 @@ use fred::prelude::{
 use matches::announce::Assigned;
 use matches::cancel::CancelOutcome;
 use matches::{
-    Allocation, AllocationRequest, Announcer, Cancel, MatchState, Matches, Outcome, ResultEntry,
+    Allocation, AllocationRequest, Announcer, Caller, Cancel, MatchState, Matches, Outcome,
+    ResultEntry,
 };
 use proto::{Id, MatchResult, ServerMessage};
 use queues::{MatchRecord, MatchedTicket};
@@ -57,7 +58,11 @@ async fn world(what: &str) -> World {
         .await
         .expect("lease");
     World {
-        announcer: Announcer::new(matches.clone(), "pool-token"),
+        announcer: Announcer::new(
+            matches.clone(),
+            "join-secret-of-the-life-tests-0123456789",
+            std::time::Duration::from_secs(3600),
+        ),
         matches,
         redis,
         keys,
@@ -76,6 +81,8 @@ async fn server(w: &World, id: &str, capacity: u32) {
                 ("capacity", capacity.to_string()),
                 ("status", "ready".to_owned()),
                 ("active", "0".to_owned()),
+                ("incarnation", "1".to_owned()),
+                ("token_hash", token_hash(id)),
             ],
         )
         .await
@@ -91,6 +98,11 @@ async fn server(w: &World, id: &str, capacity: u32) {
         .zadd(pool.liveness(), None, None, false, false, (lapses, id))
         .await
         .expect("liveness");
+}
+
+/// The hash of the token registration gave server `id` (any string stands in for it).
+fn token_hash(id: &str) -> String {
+    format!("hash-of-the-token-of-{id}")
 }
 
 fn record(match_id: &str) -> MatchRecord {
@@ -235,8 +247,40 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
     let assignments = w.matches.assignments(REGION, "gs-1").await.expect("read");
     assert_eq!(assignments.len(), 1);
 
-    assert_eq!(w.matches.ack(id).await.expect("ack"), Outcome::Done);
-    assert_eq!(w.matches.ack(id).await.expect("ack again"), Outcome::Done);
+    // Only the server the match was given to may act on it, with its own token.
+    let (own, other) = (token_hash("gs-1"), token_hash("gs-2"));
+    let gs1 = Caller {
+        region: REGION,
+        server: "gs-1",
+        token_hash: &own,
+    };
+    let gs2 = Caller {
+        region: REGION,
+        server: "gs-2",
+        token_hash: &other,
+    };
+    let forged = Caller {
+        token_hash: &other,
+        ..gs1
+    };
+    assert_eq!(
+        w.matches.ack(id, &gs2).await.expect("ack"),
+        Outcome::NotYours
+    );
+    assert_eq!(
+        w.matches.ack(id, &forged).await.expect("ack"),
+        Outcome::Unauthorized
+    );
+    assert_eq!(
+        record_state(&w, id).await.as_deref(),
+        Some("assigned"),
+        "refused: nothing changed"
+    );
+    assert_eq!(w.matches.ack(id, &gs1).await.expect("ack"), Outcome::Done);
+    assert_eq!(
+        w.matches.ack(id, &gs1).await.expect("ack again"),
+        Outcome::Done
+    );
     assert!(
         w.matches
             .assignments(REGION, "gs-1")
@@ -249,7 +293,11 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         placements: vec![vec![Id::parse("mallory").expect("id")]],
         stats: None,
     };
-    let posted = w.matches.post_result(id, &stranger).await.expect("posted");
+    let posted = w
+        .matches
+        .post_result(id, &gs1, &stranger)
+        .await
+        .expect("posted");
     assert_eq!(posted.outcome, Outcome::NotInMatch("mallory".to_owned()));
 
     let result = MatchResult {
@@ -259,7 +307,27 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         ],
         stats: None,
     };
-    let posted = w.matches.post_result(id, &result).await.expect("posted");
+    for (refused, caller) in [(Outcome::NotYours, &gs2), (Outcome::Unauthorized, &forged)] {
+        let posted = w
+            .matches
+            .post_result(id, caller, &result)
+            .await
+            .expect("posted");
+        assert_eq!(posted.outcome, refused);
+        for player in ["ann", "bob"] {
+            let pending: i64 = w
+                .redis
+                .exists(w.keys.player(player).rating_pending())
+                .await
+                .expect("exists");
+            assert_eq!(pending, 0, "a refused result marks nobody's rating pending");
+        }
+    }
+    let posted = w
+        .matches
+        .post_result(id, &gs1, &result)
+        .await
+        .expect("posted");
     assert_eq!(posted.outcome, Outcome::Done);
     assert_eq!(posted.server_left, None);
     assert_eq!(active(&w, "gs-1").await, Some(0), "the slot is free again");
@@ -282,7 +350,11 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         assert_eq!(pending.as_deref(), Some(id), "{player}'s rating is pending");
     }
     // Posted again: answered the same, counted once.
-    let again = w.matches.post_result(id, &result).await.expect("posted");
+    let again = w
+        .matches
+        .post_result(id, &gs1, &result)
+        .await
+        .expect("posted");
     assert_eq!(again.outcome, Outcome::Duplicate);
     let outbox_len: i64 = w
         .redis
@@ -342,8 +414,17 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
     );
     let again = w.matches.cancel(cancel).await.expect("asked");
     assert_eq!(again.outcome, CancelOutcome::Unchanged, "cancelled once");
+    let hash = token_hash(&first);
+    let first_server = Caller {
+        region: REGION,
+        server: &first,
+        token_hash: &hash,
+    };
     assert_eq!(
-        w.matches.ack(&cancelled.match_id).await.expect("ack"),
+        w.matches
+            .ack(&cancelled.match_id, &first_server)
+            .await
+            .expect("ack"),
         Outcome::Conflict("cancelled".to_owned())
     );
 
@@ -354,9 +435,15 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
         ]],
         stats: None,
     };
+    let hash = token_hash(&second);
+    let second_server = Caller {
+        region: REGION,
+        server: &second,
+        token_hash: &hash,
+    };
     let posted = w
         .matches
-        .post_result(&ended.match_id, &result)
+        .post_result(&ended.match_id, &second_server, &result)
         .await
         .expect("posted");
     assert_eq!(posted.outcome, Outcome::Done);

@@ -7,7 +7,10 @@
 //! larger pub/sub broadcast buffer.
 
 mod health;
+mod replicated;
 mod url;
+
+pub use replicated::{NotReplicated, Replicated};
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! Matches in play on this server, and the endpoint players join them through.
 //!
 //! `POST /v1/join` {`match`, `player`, `token`}: `200` when the token is the player's join
-//! token for that match (`proto::join_token`), `403` when it is not, `404` for a match
+//! token for that match on this server and has not expired (`proto::join_token`), `403`
+//! when it is not, `404` for a match
 //! this server is not running. A player may arrive before the server's own long poll has
 //! brought the assignment (both learn of the match at the same moment): a join for an
 //! unknown match waits up to [`EARLY_JOIN_WAIT`] for it. A match starts when all its players joined or the join
@@ -30,8 +31,10 @@ struct Match {
 }
 
 struct Inner {
-    /// The keys a join token may be signed with: the pool token, and during a rotation
-    /// the next one too.
+    /// This server's id: join tokens are bound to it.
+    server: String,
+    /// The keys a join token may be signed with: the join secret, and during a rotation
+    /// the previous one too.
     secrets: Vec<Vec<u8>>,
     join_timeout: Duration,
     game: Duration,
@@ -73,9 +76,15 @@ struct Join {
 }
 
 impl Games {
-    pub fn new(secrets: Vec<Vec<u8>>, join_timeout: Duration, game: Duration) -> Self {
+    pub fn new(
+        server: String,
+        secrets: Vec<Vec<u8>>,
+        join_timeout: Duration,
+        game: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                server,
                 secrets,
                 join_timeout,
                 game,
@@ -90,6 +99,14 @@ impl Games {
     /// Games in play or waiting for players.
     pub fn active(&self) -> u32 {
         lock(&self.inner.matches).len() as u32
+    }
+
+    /// The ids of the games in play or waiting for players (what heartbeats list).
+    pub fn ids(&self) -> Vec<proto::Id> {
+        lock(&self.inner.matches)
+            .keys()
+            .filter_map(|id| proto::Id::parse(id).ok())
+            .collect()
     }
 
     /// The players' join endpoint.
@@ -202,16 +219,24 @@ async fn join(
             ),
         );
     };
-    let valid = game.expected.contains(&join.player)
-        && games.inner.secrets.iter().any(|secret| {
-            proto::join_token::verify(secret, &join.match_id, &join.player, &join.token)
-        });
-    if !valid {
+    let secrets: Vec<&[u8]> = games.inner.secrets.iter().map(Vec::as_slice).collect();
+    let checked = proto::join_token::verify(
+        &secrets,
+        &join.match_id,
+        &join.player,
+        &games.inner.server,
+        &join.token,
+        now_ms(),
+    );
+    let refusal = match checked {
+        Ok(()) if game.expected.contains(&join.player) => None,
+        Ok(()) => Some("this player is not in this match".to_owned()),
+        Err(err) => Some(err.to_string()),
+    };
+    if let Some(message) = refusal {
         return (
             StatusCode::FORBIDDEN,
-            Json(
-                serde_json::json!({"error": "forbidden", "message": "not this player's join token for this match"}),
-            ),
+            Json(serde_json::json!({"error": "forbidden", "message": message})),
         );
     }
     game.joined.insert(join.player);
@@ -222,4 +247,11 @@ async fn join(
         StatusCode::OK,
         Json(serde_json::json!({"joined": game.joined.len(), "of": game.expected.len()})),
     )
+}
+
+/// Now, ms since the Unix epoch (join tokens carry their expiry so).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -2,10 +2,13 @@
 //! (`proto/PROTOCOL.md`, section 2) as a real one would: the local stack runs a few of them,
 //! and the end-to-end tests and the load generator use them.
 //!
-//! It registers with the server pool (trying each pool address in turn), heartbeats at the
-//! interval the pool asks for (registering again if the pool forgot it), long-polls for
+//! It registers with the server pool (trying each pool address in turn) with the fleet's
+//! registration token, and makes every later call with the `server_token` the
+//! registration answered. It heartbeats at the interval the pool asks for, listing the
+//! games it runs (registering again if the pool forgot it), long-polls for
 //! assignments and acknowledges each, then for each match: waits until every player has
-//! joined (`POST /v1/join` on its own address with the join token from `match.found`) or
+//! joined (`POST /v1/join` on its own address with the join token from `match.found`,
+//! checked with the join secret: bound to the match, the player, this server, unexpired) or
 //! the join timeout passes, "plays" for a while, and posts a result (teams in a random
 //! order, best first), retrying until the pool has it. On Ctrl-C or SIGTERM it leaves the
 //! pool (`DELETE /v1/servers/{id}`), finishes its games and exits.
@@ -43,13 +46,16 @@ pub struct Args {
         default_value = "http://127.0.0.1:8090"
     )]
     pub pool: Vec<String>,
-    /// The pool's game-server token (also the key of the players' join tokens).
+    /// The fleet's registration token (`pool.token`).
     #[arg(long, env = "SIM_POOL_TOKEN")]
     pub token: String,
-    /// The pool's next token, while the pool token is being rotated: players' join tokens
-    /// signed with it are accepted too (deploy/OPERATIONS.md, "Pool token").
-    #[arg(long, env = "SIM_POOL_NEXT_TOKEN")]
-    pub next_token: Option<String>,
+    /// The key players' join tokens are checked with (`pool.join_secret`).
+    #[arg(long, env = "SIM_JOIN_SECRET")]
+    pub join_secret: String,
+    /// The join secret being rotated out: join tokens signed with it are accepted too
+    /// (deploy/OPERATIONS.md, "Join secret").
+    #[arg(long, env = "SIM_PREVIOUS_JOIN_SECRET")]
+    pub previous_join_secret: Option<String>,
     /// This server's id.
     #[arg(long, env = "SIM_ID")]
     pub id: String,
@@ -85,16 +91,24 @@ pub async fn run_until(
         .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
     let address = listener.local_addr()?.to_string();
     let pool = Arc::new(PoolClient::new(args.pool.clone(), args.token.clone())?);
-    if args.next_token.as_deref().is_some_and(str::is_empty) {
+    if args.join_secret.is_empty() {
+        anyhow::bail!("--join-secret / SIM_JOIN_SECRET is empty: give the pool's join secret");
+    }
+    if args
+        .previous_join_secret
+        .as_deref()
+        .is_some_and(str::is_empty)
+    {
         anyhow::bail!(
-            "--next-token / SIM_POOL_NEXT_TOKEN is empty: give the next pool token, or leave it out"
+            "--previous-join-secret / SIM_PREVIOUS_JOIN_SECRET is empty: give the join secret being rotated out, or leave it out"
         );
     }
-    let secrets = std::iter::once(&args.token)
-        .chain(args.next_token.as_ref())
+    let secrets = std::iter::once(&args.join_secret)
+        .chain(args.previous_join_secret.as_ref())
         .map(|t| t.as_bytes().to_vec())
         .collect();
     let games = Games::new(
+        args.id.clone(),
         secrets,
         Duration::from_millis(args.join_timeout_ms),
         Duration::from_millis(args.game_ms),
@@ -121,7 +135,7 @@ pub async fn run_until(
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = beat.tick() => match pool.heartbeat(&registration, games.active()).await {
+            _ = beat.tick() => match pool.heartbeat(&registration, games.active(), games.ids()).await {
                 Ok(Standing::Member) => draining = false,
                 Ok(Standing::Draining) => {
                     if !draining {

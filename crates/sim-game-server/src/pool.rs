@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 /// Why a pool call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    #[error("the pool refused the token (401): check --token / SIM_POOL_TOKEN")]
+    #[error(
+        "the pool refused the token (401): check --token / SIM_POOL_TOKEN (registration), or another process registered this id"
+    )]
     Unauthorized,
     #[error("the pool answered {status}: {body}")]
     Status { status: StatusCode, body: String },
@@ -29,11 +31,22 @@ pub enum Standing {
 }
 
 /// A client of the server pool.
-#[derive(Debug)]
 pub struct PoolClient {
     http: reqwest::Client,
     urls: Vec<String>,
-    token: String,
+    /// The fleet's registration token: registering only.
+    registration_token: String,
+    /// This server's own token, from its latest registration: every other call.
+    server_token: std::sync::RwLock<String>,
+}
+
+impl std::fmt::Debug for PoolClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The tokens never reach a log.
+        f.debug_struct("PoolClient")
+            .field("urls", &self.urls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The longest a long poll for assignments waits.
@@ -45,7 +58,23 @@ impl PoolClient {
         let http = reqwest::Client::builder()
             .timeout(LONG_POLL + Duration::from_secs(10))
             .build()?;
-        Ok(Self { http, urls, token })
+        Ok(Self {
+            http,
+            urls,
+            registration_token: token,
+            server_token: std::sync::RwLock::default(),
+        })
+    }
+
+    /// The token a call of `path` carries.
+    fn token_for(&self, method: &Method, path: &str) -> String {
+        if method == Method::POST && path == "/v1/servers" {
+            return self.registration_token.clone();
+        }
+        self.server_token
+            .read()
+            .map(|token| token.clone())
+            .unwrap_or_default()
     }
 
     /// One call, tried on each pool address until one answers.
@@ -63,7 +92,7 @@ impl PoolClient {
                     method.clone(),
                     format!("{}{path}", url.trim_end_matches('/')),
                 )
-                .bearer_auth(&self.token);
+                .bearer_auth(self.token_for(&method, path));
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -101,6 +130,10 @@ impl PoolClient {
                 .await
             {
                 Ok((_, Some(registered))) => {
+                    tracing::info!(incarnation = registered.incarnation, "registered");
+                    if let Ok(mut token) = self.server_token.write() {
+                        *token = registered.server_token;
+                    }
                     return Ok(Duration::from_millis(
                         registered.heartbeat_interval_ms.max(100),
                     ));
@@ -110,6 +143,13 @@ impl PoolClient {
                 }
                 Err(PoolError::Unreachable(err)) => {
                     tracing::warn!(error = %err, "no pool answers yet; retrying");
+                }
+                // The id is held by a live incarnation (this process's own, whose answer
+                // was lost, or another process given the same id): wait for it to lapse.
+                Err(PoolError::Status { status, body })
+                    if status == StatusCode::CONFLICT && body.contains("id_in_use") =>
+                {
+                    tracing::warn!(%body, "this id is in use; retrying");
                 }
                 Err(err) => return Err(err),
             }
@@ -124,10 +164,12 @@ impl PoolClient {
         &self,
         server: &RegisterServer,
         active: u32,
+        games: Vec<proto::Id>,
     ) -> Result<Standing, PoolError> {
         let beat = Heartbeat {
             active_games: Some(active),
             players: None,
+            games: Some(games),
         };
         let path = format!("/v1/servers/{}/heartbeat", server.id);
         let (status, reply) = self

@@ -122,9 +122,18 @@ fn heartbeat_counts_are_plausible() {
     assert_eq!(Heartbeat::default().validate(), Ok(()));
     let hb = Heartbeat {
         active_games: Some(MAX_CAPACITY + 1),
-        players: None,
+        ..Heartbeat::default()
     };
     assert_eq!(field(hb.validate()), "active_games");
+    let crowd = Heartbeat {
+        games: Some(
+            (0..=MAX_CAPACITY)
+                .map(|i| proto::Id::parse(&format!("m{i}")).expect("an id"))
+                .collect(),
+        ),
+        ..Heartbeat::default()
+    };
+    assert_eq!(field(crowd.validate()), "games");
 }
 
 #[test]

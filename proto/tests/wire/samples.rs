@@ -270,6 +270,8 @@ pub fn registered() -> Registered {
     Registered {
         id: id("gs-1"),
         heartbeat_interval_ms: 5000,
+        server_token: "gs1.c2VjcmV0.gs-1".into(),
+        incarnation: 1_767_225_600_000,
     }
 }
 
@@ -279,6 +281,7 @@ pub fn heartbeats() -> Vec<Heartbeat> {
         Heartbeat {
             active_games: Some(3),
             players: Some(6),
+            games: Some(vec![id("m1"), id("m2")]),
         },
     ]
 }

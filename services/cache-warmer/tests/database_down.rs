@@ -120,6 +120,7 @@ async fn with_the_database_down_cached_players_still_match_and_results_wait_for_
     }
     api.take(&server, &match_id).await;
     let (status, body) = api
+        .as_server(&server)
         .call(
             "POST",
             &format!("/v1/matches/{match_id}/result"),

@@ -111,6 +111,7 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
         .await
         .expect("pid");
     let (status, body) = api
+        .as_server(&server)
         .call(
             "POST",
             &format!("/v1/matches/{match_id}/result"),

@@ -70,6 +70,10 @@ fn config<S: Service>(ns: &str, extra: &[(&str, &str)]) -> anyhow::Result<Loaded
             "RALLYPOINT_POOL__TOKEN".into(),
             "bench-pool-token-0123456789".into(),
         ),
+        (
+            "RALLYPOINT_POOL__JOIN_SECRET".into(),
+            "bench-pool-join-secret-0123456789abcdef".into(),
+        ),
     ];
     env.extend(
         extra

@@ -1,6 +1,8 @@
-//! The game-server HTTP API (PROTOCOL.md section 2): bearer token checked in constant
-//! time, bodies size-limited and parsed with the failing field named, every error a JSON
-//! body `{"error": code, "message": ...}` with the status PROTOCOL.md gives.
+//! The game-server HTTP API (PROTOCOL.md section 2). Registration takes the fleet's
+//! registration token (checked in constant time); every other route takes the calling
+//! server's own token ([`crate::credentials`]) and acts only on that server and its
+//! matches. Bodies are size-limited and parsed with the failing field named; every error
+//! is a JSON body `{"error": code, "message": ...}` with the status PROTOCOL.md gives.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,21 +22,27 @@ use tokio::sync::Notify;
 
 use matches::Outcome;
 
-use crate::registry::{Beat, Drained, Registration};
+use crate::credentials::ServerCredential;
+use crate::registry::{Authenticated, Beat, BeatReport, Drained, Registration};
 use crate::state::Shared;
 
 /// The router of the game-server listener.
 pub fn router(shared: Arc<Shared>) -> Router {
     let limit = shared.config.pool.max_body_bytes;
     Router::new()
-        .route("/v1/servers", post(register))
+        .route(
+            "/v1/servers",
+            post(register).route_layer(middleware::from_fn_with_state(
+                shared.clone(),
+                authorize_registration,
+            )),
+        )
         .route("/v1/servers/{id}/heartbeat", post(heartbeat))
         .route("/v1/servers/{id}/assignments", get(assignments))
         .route("/v1/servers/{id}", axum::routing::delete(leave))
         .route("/v1/matches/{id}/ack", post(ack))
         .route("/v1/matches/{id}/result", post(result))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
 
@@ -49,6 +57,33 @@ impl Failure {
 
     fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 503: the caller should retry shortly.
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", what)
+    }
+
+    /// 401: the token is not the current one of the server it names.
+    fn unauthorized() -> Self {
+        metrics::counter!("rallypoint_pool_refused_total", "reason" => "unauthorized").increment(1);
+        Self(
+            StatusCode::UNAUTHORIZED,
+            HttpError::unauthorized(
+                "this token is not the current server_token of its server (it registered again, or the token is wrong): register again",
+            ),
+        )
+    }
+
+    /// 403: the match was given to another server.
+    fn not_your_match(match_id: &Id) -> Self {
+        metrics::counter!("rallypoint_pool_refused_total", "reason" => "not_your_match")
+            .increment(1);
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not_your_match",
+            format!("match {match_id} was given to another server; nothing was changed"),
+        )
     }
 }
 
@@ -70,7 +105,12 @@ impl From<fred::error::Error> for Failure {
     }
 }
 
-async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+/// Registration takes the fleet's registration token (or the one being rotated out).
+async fn authorize_registration(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let pool = &shared.config.pool;
     if service_runtime::ops::admin_authorized(request.headers(), &pool.token) {
         return next.run(request).await;
@@ -86,7 +126,9 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Ne
     metrics::counter!("rallypoint_pool_refused_total", "reason" => "unauthorized").increment(1);
     Failure(
         StatusCode::UNAUTHORIZED,
-        HttpError::unauthorized("send Authorization: Bearer <the deployment's game-server token>"),
+        HttpError::unauthorized(
+            "registering takes Authorization: Bearer <the fleet's registration token>",
+        ),
     )
     .into_response()
 }
@@ -163,13 +205,23 @@ async fn register(
         ));
     }
     match shared.registry.register(&server).await? {
-        Registration::Registered => {
-            tracing::info!(server = %server.id, region = %server.region, capacity = server.capacity, "game server registered");
+        Registration::Registered {
+            credential,
+            incarnation,
+            orphaned,
+        } => {
+            tracing::info!(server = %server.id, region = %server.region, capacity = server.capacity, incarnation, "game server registered");
+            if orphaned > 0 {
+                tracing::warn!(server = %server.id, games = orphaned, "a new incarnation took the id: the games of the one before end now as server_lost");
+                end_orphaned(&shared, server.region.as_str()).await;
+            }
             Ok((
                 StatusCode::CREATED,
                 Json(Registered {
                     id: server.id,
                     heartbeat_interval_ms: shared.config.pool.heartbeat_interval_ms,
+                    server_token: credential.token,
+                    incarnation,
                 }),
             )
                 .into_response())
@@ -182,16 +234,71 @@ async fn register(
                 server.id
             ),
         )),
+        Registration::InUse {
+            incarnation,
+            lapses_in_ms,
+        } => {
+            metrics::counter!("rallypoint_pool_refused_total", "reason" => "id_in_use")
+                .increment(1);
+            Err(Failure::new(
+                StatusCode::CONFLICT,
+                "id_in_use",
+                format!(
+                    "{} is held by a live server (incarnation {incarnation}) whose heartbeat lapses in {lapses_in_ms} ms: give each server process its own id, or register again after that",
+                    server.id
+                ),
+            ))
+        }
     }
 }
 
-/// The region of a known server, or 404.
-/// The region of a registered server; 410 for a server that left by a drain (it must
-/// not register again by itself), 404 for one the pool does not know (register again).
-async fn region_of(shared: &Shared, server: &Id) -> Result<String, Failure> {
-    match shared.registry.region_of(server.as_str()).await? {
-        Some(region) => Ok(region),
-        None => Err(gone_or_unknown(shared, server).await),
+/// Ends now the matches of `region` whose server no longer runs them; what fails here is
+/// retried by the region's worker.
+async fn end_orphaned(shared: &Shared, region: &str) {
+    let mut servers_left = Vec::new();
+    if let Err(err) = shared.matches.end_orphaned(region, &mut servers_left).await {
+        tracing::warn!(region, error = %err, "could not end orphaned games now; the region's worker retries");
+    }
+    for server in servers_left {
+        if let Err(err) = shared.registry.forget_drained(&server).await {
+            tracing::warn!(server, error = %err, "could not forget a server that left");
+        }
+    }
+}
+
+/// The server id in the path, which must be the caller's own (403 `not_your_server`).
+fn own_server(credential: &ServerCredential, raw: &str) -> Result<Id, Failure> {
+    let server = id(raw, "server id")?;
+    if server != credential.server {
+        metrics::counter!("rallypoint_pool_refused_total", "reason" => "not_your_server")
+            .increment(1);
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "not_your_server",
+            format!(
+                "this token is server {}'s: it may not act for {server}",
+                credential.server
+            ),
+        ));
+    }
+    Ok(server)
+}
+
+/// Checks the caller is the current incarnation of its server: 401 if not, 410/404 if
+/// the pool no longer has the server.
+async fn authenticate(shared: &Shared, credential: &ServerCredential) -> Result<(), Failure> {
+    match shared
+        .registry
+        .authenticate(
+            &credential.region,
+            credential.server.as_str(),
+            &credential.token_hash,
+        )
+        .await?
+    {
+        Authenticated::Yes => Ok(()),
+        Authenticated::No => Err(Failure::unauthorized()),
+        Authenticated::Unknown => Err(gone_or_unknown(shared, &credential.server).await),
     }
 }
 
@@ -214,10 +321,11 @@ async fn gone_or_unknown(shared: &Shared, server: &Id) -> Failure {
 
 async fn heartbeat(
     State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
     Path(raw): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AssignmentsReply>, Failure> {
-    let server = id(&raw, "server id")?;
+    let server = own_server(&credential, &raw)?;
     // An empty body is a heartbeat with nothing to report.
     let beat: Heartbeat = match &bytes {
         Ok(b) if b.is_empty() => Heartbeat::default(),
@@ -225,20 +333,30 @@ async fn heartbeat(
     };
     beat.validate()
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
-    let region = region_of(&shared, &server).await?;
-    let draining = match shared
+    let region = credential.region.as_str();
+    let (standing, orphaned) = shared
         .registry
-        .heartbeat(&region, server.as_str(), beat.active_games, beat.players)
-        .await?
-    {
+        .heartbeat(BeatReport {
+            region,
+            server: server.as_str(),
+            token_hash: &credential.token_hash,
+            body: &beat,
+        })
+        .await?;
+    if !orphaned.is_empty() {
+        tracing::warn!(server = %server, games = ?orphaned, "games the server no longer runs (or past pool.max_game_ms) end now");
+        end_orphaned(&shared, region).await;
+    }
+    let draining = match standing {
         Beat::Alive => false,
         Beat::Draining => true,
+        Beat::Unauthorized => return Err(Failure::unauthorized()),
         Beat::Left | Beat::Unknown => {
-            // Gone between the region lookup and the heartbeat: drained, or forgotten.
+            // Drained and gone, or forgotten (reaped): 410 or 404.
             return Err(gone_or_unknown(&shared, &server).await);
         }
     };
-    let assignments = shared.matches.assignments(&region, server.as_str()).await?;
+    let assignments = shared.matches.assignments(region, server.as_str()).await?;
     Ok(Json(AssignmentsReply {
         assignments,
         draining,
@@ -253,10 +371,11 @@ struct Wait {
 
 async fn assignments(
     State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
     Path(raw): Path<String>,
     wait: Result<Query<Wait>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AssignmentsReply>, Failure> {
-    let server = id(&raw, "server id")?;
+    let server = own_server(&credential, &raw)?;
     let Query(wait) = wait.map_err(|e| {
         Failure::new(
             StatusCode::BAD_REQUEST,
@@ -264,8 +383,9 @@ async fn assignments(
             format!("invalid `wait_ms`: {}", e.body_text()),
         )
     })?;
-    let region = region_of(&shared, &server).await?;
-    let found = shared.matches.assignments(&region, server.as_str()).await?;
+    authenticate(&shared, &credential).await?;
+    let region = credential.region.as_str();
+    let found = shared.matches.assignments(region, server.as_str()).await?;
     let wait = Duration::from_millis(wait.wait_ms.min(shared.config.pool.long_poll_max_ms));
     if !found.is_empty() || wait.is_zero() {
         return Ok(Json(AssignmentsReply {
@@ -278,7 +398,7 @@ async fn assignments(
     let channel = shared
         .ctx
         .keys
-        .pool(&region)
+        .pool(region)
         .assignments_channel(server.as_str());
     let subscription = {
         let woken = woken.clone();
@@ -290,7 +410,7 @@ async fn assignments(
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let found = shared.matches.assignments(&region, server.as_str()).await?;
+        let found = shared.matches.assignments(region, server.as_str()).await?;
         if !found.is_empty() {
             return Ok(Json(AssignmentsReply {
                 assignments: found,
@@ -314,55 +434,82 @@ async fn assignments(
 
 async fn leave(
     State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Failure> {
-    let server = id(&raw, "server id")?;
-    let region = region_of(&shared, &server).await?;
-    match shared.registry.drain(&region, server.as_str()).await? {
+    let server = own_server(&credential, &raw)?;
+    let drained = shared
+        .registry
+        .drain(
+            &credential.region,
+            server.as_str(),
+            Some(&credential.token_hash),
+        )
+        .await?;
+    match drained {
         Drained::Left | Drained::Draining => {
             tracing::info!(server = %server, "game server leaving the pool");
             Ok(StatusCode::NO_CONTENT)
         }
+        Drained::Unauthorized => Err(Failure::unauthorized()),
         Drained::Unknown => Err(Failure::not_found(format!(
             "server {server} is not registered"
         ))),
     }
 }
 
-async fn ack(
-    State(shared): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-) -> Result<StatusCode, Failure> {
-    let match_id = id(&raw, "match id")?;
-    match shared.matches.ack(match_id.as_str()).await? {
-        Outcome::Done | Outcome::Duplicate => Ok(StatusCode::NO_CONTENT),
-        Outcome::Unknown => Err(Failure::not_found(format!(
-            "no match {match_id} is assigned"
-        ))),
-        Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),
-        Outcome::Conflict(state) => Err(Failure::new(
+/// The answer to an ack or a result that did not go through.
+fn refused(outcome: Outcome, match_id: &Id) -> Failure {
+    match outcome {
+        Outcome::Unknown => Failure::not_found(format!("no match {match_id} is known")),
+        Outcome::NotInMatch(player) => Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("placements: player {player} is not in match {match_id}"),
+        ),
+        Outcome::Conflict(state) => Failure::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("match {match_id} is {state}"),
-        )),
+        ),
+        Outcome::Different => Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} has a different result recorded; it is kept"),
+        ),
+        Outcome::NotYours => Failure::not_your_match(match_id),
+        Outcome::Unauthorized => Failure::unauthorized(),
+        Outcome::NotReplicated(err) => {
+            Failure::unavailable(format!("{err}: the result is kept; post it again shortly"))
+        }
+        Outcome::Done | Outcome::Duplicate => Failure::unavailable("unexpected answer; retry"),
+    }
+}
+
+async fn ack(
+    State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let match_id = id(&raw, "match id")?;
+    match shared
+        .matches
+        .ack(match_id.as_str(), &credential.caller())
+        .await?
+    {
+        Outcome::Done | Outcome::Duplicate => Ok(StatusCode::NO_CONTENT),
         Outcome::Different => Err(Failure::new(
             StatusCode::CONFLICT,
             "conflict",
             format!("match {match_id} has a result already"),
         )),
+        other => Err(refused(other, &match_id)),
     }
-}
-
-fn not_in_match(player: &str, match_id: &Id) -> Failure {
-    Failure::new(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        format!("placements: player {player} is not in match {match_id}"),
-    )
 }
 
 async fn result(
     State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
     Path(raw): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
@@ -373,14 +520,14 @@ async fn result(
         .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
     let posted = shared
         .matches
-        .post_result(match_id.as_str(), &posted)
+        .post_result(match_id.as_str(), &credential.caller(), &posted)
         .await?;
     if let Some(server) = &posted.server_left {
         shared.registry.forget_drained(server).await?;
         tracing::info!(server = %server, "a draining server ran its last game and left the pool");
     }
     match posted.outcome {
-        // A new result, also one for a game ended as server_lost (it was played).
+        // A new result, also one for a game the pool ended meanwhile (it was played).
         Outcome::Done => Ok((
             StatusCode::ACCEPTED,
             Json(serde_json::json!({"recorded": true})),
@@ -389,17 +536,6 @@ async fn result(
         Outcome::Duplicate => {
             Ok((StatusCode::OK, Json(serde_json::json!({"duplicate": true}))).into_response())
         }
-        Outcome::Different => Err(Failure::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("match {match_id} has a different result recorded; it is kept"),
-        )),
-        Outcome::Unknown => Err(Failure::not_found(format!("no match {match_id} is known"))),
-        Outcome::NotInMatch(player) => Err(not_in_match(&player, &match_id)),
-        Outcome::Conflict(state) => Err(Failure::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("match {match_id} is {state}"),
-        )),
+        other => Err(refused(other, &match_id)),
     }
 }

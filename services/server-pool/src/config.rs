@@ -14,12 +14,27 @@ use service_runtime::{ConfigError, LoadedConfig};
 pub struct PoolSection {
     /// Where game servers call (`/v1/servers`, `/v1/matches`); `0.0.0.0:8090` in containers.
     pub listen: String,
-    /// The bearer token game servers authenticate with; also the key of the players'
-    /// join tokens (`base64url(HMAC-SHA256(token, "<match>:<player>"))`). Required.
+    /// The fleet's registration token: `POST /v1/servers` only. Every later call of a
+    /// server carries the `server_token` its registration answered. Required.
     pub token: String,
-    /// The token being rotated out: game servers may still authenticate with it until it
-    /// is removed (join tokens are always signed with `token`). Empty: none.
+    /// The registration token being rotated out: still accepted until it is removed.
+    /// Empty: none.
     pub previous_token: String,
+    /// The key of the players' join tokens (PROTOCOL.md "Join tokens"), which game servers
+    /// check them with; no caller authenticates with it. Required, at least 32 characters.
+    pub join_secret: String,
+    /// The longest a game may run: a started game older than this is ended as
+    /// `game_timeout` at its server's next heartbeat, its players freed and its slot given
+    /// back. Join tokens expire this long after the allocation. 0: no limit (join tokens
+    /// then last a day).
+    pub max_game_ms: u64,
+    /// Replicas that must have a result before it is answered as recorded, and an
+    /// allocation before its `match.found` goes out (Redis `WAIT`). 0: answer once the
+    /// master has it (a cluster without replicas).
+    pub replicas_to_ack: u32,
+    /// The longest to wait for them: past it a result is answered 503 (the game server
+    /// retries; results are idempotent) and allocations are announced by a later round.
+    pub replica_ack_timeout_ms: u64,
     /// How often game servers should heartbeat (told at registration).
     pub heartbeat_interval_ms: u64,
     /// A server that has not sent a heartbeat for this long gets no new games.
@@ -63,6 +78,15 @@ impl Config {
 }
 
 impl PoolSection {
+    /// How long a join token is valid after its match was allocated.
+    pub fn join_token_ttl(&self) -> std::time::Duration {
+        const NO_LIMIT: u64 = 24 * 3600 * 1000;
+        std::time::Duration::from_millis(match self.max_game_ms {
+            0 => NO_LIMIT,
+            max => max,
+        })
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         use service_runtime::config::positive;
         self.listen.parse::<SocketAddr>().map_err(|_| {
@@ -81,6 +105,25 @@ impl PoolSection {
             return Err(ConfigError::new(
                 "pool.previous_token",
                 "is too short: it is the token being rotated out, at least 16 characters (or empty)",
+            ));
+        }
+        if self.join_secret.len() < 32 {
+            return Err(ConfigError::new(
+                "pool.join_secret",
+                "is required, at least 32 characters: set RALLYPOINT_POOL__JOIN_SECRET to the key game servers check join tokens with",
+            ));
+        }
+        if self.join_secret == self.token || self.join_secret == self.previous_token {
+            return Err(ConfigError::new(
+                "pool.join_secret",
+                "must differ from the registration token: a leaked token must not let anyone forge join tokens",
+            ));
+        }
+        positive("pool.replica_ack_timeout_ms", self.replica_ack_timeout_ms)?;
+        if self.max_game_ms != 0 && self.max_game_ms <= self.heartbeat_ttl_ms {
+            return Err(ConfigError::new(
+                "pool.max_game_ms",
+                "must be longer than pool.heartbeat_ttl_ms (it is checked at heartbeats), or 0 for no limit",
             ));
         }
         if self.previous_token == self.token {

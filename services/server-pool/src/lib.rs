@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: `[pool]` and the regions of `[matchmaking]`.
-//! - [`api`]: the game-server HTTP API: token, bodies, answers.
+//! - [`api`]: the game-server HTTP API: who calls, bodies, answers.
+//! - [`credentials`]: game servers' own tokens: issued at registration, checked on
+//!   every later call.
 //! - [`registry`]: servers per region in Redis: register, heartbeat, drain.
 //! - [`region`]: the worker of each region, under a lease: allocation and announcement,
 //!   the deadlines, reaping, the region's gauges.
@@ -20,6 +22,7 @@
 
 pub mod api;
 pub mod config;
+pub mod credentials;
 pub mod figures;
 pub mod ops;
 pub mod reaper;
@@ -61,6 +64,10 @@ listen = "127.0.0.1:9300"
 listen = "127.0.0.1:8090"
 token = ""
 previous_token = ""
+join_secret = ""
+max_game_ms = 14400000
+replicas_to_ack = 1
+replica_ack_timeout_ms = 1000
 heartbeat_interval_ms = 10000
 heartbeat_ttl_ms = 60000
 tick_ms = 50
@@ -88,10 +95,23 @@ max_body_bytes = 65536
             keys: ctx.keys.clone(),
             redis: ctx.redis.clone(),
             heartbeat_ttl: Duration::from_millis(config.pool.heartbeat_ttl_ms),
+            max_game: Duration::from_millis(config.pool.max_game_ms),
         };
-        let matches = Matches::from_context(ctx);
+        // Allocations and results are confirmed by replicas (WAIT) on a connection of
+        // their own, so a slow replica never holds back the pool's other commands.
+        let replicated = service_runtime::redis::build_client(&ctx.config.common.redis)
+            .context("cannot build the Redis client for replicated writes")?;
+        let matches = Matches::from_context(ctx).with_replication(matches::Replicated::new(
+            replicated,
+            config.pool.replicas_to_ack,
+            Duration::from_millis(config.pool.replica_ack_timeout_ms),
+        ));
         let shared = Arc::new(Shared {
-            announcer: Announcer::new(matches.clone(), &config.pool.token),
+            announcer: Announcer::new(
+                matches.clone(),
+                &config.pool.join_secret,
+                config.pool.join_token_ttl(),
+            ),
             matches,
             registry,
             config,

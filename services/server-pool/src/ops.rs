@@ -163,10 +163,11 @@ async fn drain(State(shared): State<Arc<Shared>>, Path(server): Path<String>) ->
         )
             .into_response();
     };
-    match shared.registry.drain(&region, &server).await {
+    // An operator's drain: no server token to check.
+    match shared.registry.drain(&region, &server, None).await {
         Ok(Drained::Left) => Json(json!({"server": server, "state": "left"})).into_response(),
         Ok(Drained::Draining) => Json(json!({"server": server, "state": "draining"})).into_response(),
-        Ok(Drained::Unknown) => (
+        Ok(Drained::Unknown | Drained::Unauthorized) => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": "not_found", "message": format!("server {server} is not registered")})),
         )

@@ -1,12 +1,13 @@
-//! Reaping: a server whose heartbeat lapsed is taken out of the pool by the region's
-//! worker; its matches that had not started are cancelled and requeued, its running games
-//! are ended as `server_lost`, and then it is forgotten. A server found dead stays in the
-//! region's `lost` set until all of that is done, so a crash half-way is finished later.
+//! Reaping: a server whose heartbeat lapsed (by Redis's clock) is taken out of the pool by
+//! the region's worker; its matches that had not started are cancelled and requeued, its
+//! running games are ended as `server_lost`, and then it is forgotten. A server found dead
+//! stays in the region's `lost` set until all of that is done, so a crash half-way is
+//! finished later. Only when the [`ReapGate`] is open: an outage of the pool ends no game.
 
 use std::time::Duration;
 
 use core_keys::scripts;
-use fred::prelude::{KeysInterface, SortedSetsInterface};
+use fred::prelude::SortedSetsInterface;
 use fred::types::{FromValue, Value};
 use matches::{Cancel, MatchState};
 use proto::server::reason;
@@ -111,7 +112,7 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
             .run(
                 &shared.ctx.redis,
                 scripts::pool_reap(&shared.ctx.keys, region, &server),
-                vec![server.clone(), now.to_string()],
+                vec![server.clone()],
             )
             .await?;
         let Reaped::Dead(games) = reaped else {
@@ -136,16 +137,9 @@ pub async fn reap(shared: &Shared, region: &str) -> Result<(), fred::error::Erro
                 })
                 .await?;
         }
-        let _: i64 = shared
-            .ctx
-            .redis
-            .del(vec![
-                pool.server(&server),
-                pool.games(&server),
-                pool.assignments(&server),
-            ])
-            .await?;
-        shared.registry.forget(&server).await?;
+        // Each game left its games set (and assignments) as it was ended; the hash went
+        // with the reap. A new incarnation registered meanwhile keeps all of its own.
+        shared.registry.forget(region, &server).await?;
         let _: i64 = shared.ctx.redis.zrem(pool.lost(), &server).await?;
     }
     Ok(())

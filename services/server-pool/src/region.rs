@@ -224,7 +224,7 @@ async fn allocate_pending(
         // Once one allocation finds no room, the rest of the batch is not tried (on a full
         // region that would be a script per waiting match on every wake-up).
         let full = &AtomicBool::new(false);
-        let announced = futures::stream::iter(pending)
+        let assigned = futures::stream::iter(pending)
             .map(|(match_id, formed_ms)| async move {
                 if full.load(Ordering::Relaxed) {
                     return Ok(None);
@@ -240,14 +240,38 @@ async fn allocate_pending(
                 )
                 .await?;
                 match outcome {
-                    Allocated::Assigned => return Ok(Some(match_id)),
+                    Allocated::Assigned(assigned) => return Ok(Some(assigned)),
                     Allocated::NoCapacity => full.store(true, Ordering::Relaxed),
                     Allocated::Gone => {}
                 }
-                Ok::<Option<String>, AllocateError>(None)
+                Ok::<Option<Done>, AllocateError>(None)
             })
             .buffered(IN_FLIGHT)
-            .try_filter_map(|announced| async move { Ok(announced) })
+            .try_filter_map(|assigned| async move { Ok(assigned) })
+            .try_collect::<Vec<Done>>()
+            .await?;
+        // Announced only once a replica has them: one WAIT for the batch.
+        if !assigned.is_empty()
+            && let Err(not_replicated) = shared.matches.confirm_allocations(region).await?
+        {
+            tracing::warn!(region, error = %not_replicated, "allocations not confirmed by a replica in time; they are announced by a later round");
+            break;
+        }
+        let announced = futures::stream::iter(assigned)
+            .map(|done| async move {
+                let assigned = Assigned {
+                    region,
+                    match_id: &done.match_id,
+                    server: &done.server,
+                    address: &done.address,
+                };
+                shared
+                    .announcer
+                    .announce(assigned, done.record.as_ref())
+                    .await?;
+                Ok::<String, AllocateError>(done.match_id)
+            })
+            .buffered(IN_FLIGHT)
             .try_collect::<Vec<String>>()
             .await?;
         shared.announcer.announced(region, announced).await?;
@@ -259,16 +283,24 @@ async fn allocate_pending(
     Ok(())
 }
 
+/// A match given a server, to announce once confirmed.
+struct Done {
+    match_id: String,
+    server: String,
+    address: String,
+    record: Option<queues::MatchRecord>,
+}
+
 /// What became of one pending match.
 enum Allocated {
-    Assigned,
+    Assigned(Done),
     NoCapacity,
     /// Not pending any more (allocated, cancelled or ended meanwhile).
     Gone,
 }
 
-/// Gives one match a server among `candidates` and announces it (the caller takes it out
-/// of the to-announce set).
+/// Gives one match a server among `candidates` (the caller announces it once confirmed,
+/// then takes it out of the to-announce set).
 async fn allocate_one(
     shared: &Shared,
     region: &str,
@@ -293,14 +325,12 @@ async fn allocate_one(
             region_metrics.allocations.increment(1);
             let waited = now_ms().saturating_sub(formed_ms as u64);
             region_metrics.wait.record(waited as f64 / 1000.0);
-            let assigned = Assigned {
-                region,
-                match_id,
-                server: &server,
-                address: &address,
-            };
-            shared.announcer.announce(assigned, record.as_ref()).await?;
-            Ok(Allocated::Assigned)
+            Ok(Allocated::Assigned(Done {
+                match_id: match_id.to_owned(),
+                server,
+                address,
+                record,
+            }))
         }
         Allocation::NotHolder => Err(AllocateError::NotHolder),
         Allocation::NoCapacity => Ok(Allocated::NoCapacity),

@@ -83,9 +83,15 @@ async fn least_loaded_servers_of_the_region_get_the_matches_up_to_capacity() {
     matches.sort();
     assert_eq!(matches, ["m1", "m4"]);
     assert_eq!(body["assignments"][0]["teams"][0][0]["rating"], 1500.0);
-    let (status, _) = api.call("POST", "/v1/matches/m1/ack", None).await;
+    let (status, _) = api
+        .as_server("small")
+        .call("POST", "/v1/matches/m1/ack", None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = api.call("POST", "/v1/matches/m1/ack", None).await;
+    let (status, _) = api
+        .as_server("small")
+        .call("POST", "/v1/matches/m1/ack", None)
+        .await;
     assert_eq!(status, 204, "a repeated ack is fine");
     let (_, body) = api.call("GET", "/v1/servers/small/assignments", None).await;
     assert_eq!(body["assignments"].as_array().map(Vec::len), Some(1));
@@ -93,6 +99,7 @@ async fn least_loaded_servers_of_the_region_get_the_matches_up_to_capacity() {
     // A result frees the slot: the waiting match goes to the server that has room.
     let result = json!({"placements": [["a1"], ["b1"]], "stats": {"kills": 3}});
     let (status, body) = api
+        .as_server("small")
         .call("POST", "/v1/matches/m1/result", Some(result.clone()))
         .await;
     assert_eq!((status, body), (202, json!({"recorded": true})));
@@ -104,10 +111,12 @@ async fn least_loaded_servers_of_the_region_get_the_matches_up_to_capacity() {
     assert_eq!(server, "small");
     // The same result again: accepted, counted once; another result is refused.
     let (status, body) = api
+        .as_server("small")
         .call("POST", "/v1/matches/m1/result", Some(result))
         .await;
     assert_eq!((status, body), (200, json!({"duplicate": true})));
     let (status, body) = api
+        .as_server("small")
         .call(
             "POST",
             "/v1/matches/m1/result",
@@ -213,6 +222,7 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
         (json!(8), json!(2))
     );
     let (status, _) = api
+        .as_server("old")
         .call(
             "POST",
             "/v1/matches/g1/result",
@@ -246,7 +256,12 @@ async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
     assert_eq!(status, 204);
     // A server the pool merely does not know is told to register (404).
     let (status, _) = api
-        .call("POST", "/v1/servers/never-seen/heartbeat", Some(json!({})))
+        .raw(
+            "POST",
+            "/v1/servers/never-seen/heartbeat",
+            None,
+            Some(&common::forged_token("eu", "never-seen")),
+        )
         .await;
     assert_eq!(status, 404);
     pool.stop().await.expect("stops");
@@ -285,7 +300,10 @@ async fn a_match_its_server_never_acknowledges_is_cancelled_and_the_slot_freed()
         .call("GET", "/v1/servers/forgetful/assignments", None)
         .await;
     assert_eq!(body, json!({"assignments": []}));
-    let (status, _) = api.call("POST", "/v1/matches/ignored/ack", None).await;
+    let (status, _) = api
+        .as_server("forgetful")
+        .call("POST", "/v1/matches/ignored/ack", None)
+        .await;
     assert_eq!(status, 409, "too late to take it");
     // And the freed slot is used again.
     common::pend(&redis, &keys, "eu", "next", &["n1", "n2"]).await;
@@ -303,13 +321,14 @@ async fn a_match_its_server_never_acknowledges_is_cancelled_and_the_slot_freed()
 /// Registers `server` (one slot), gives it `match_id` and drains it through the pool's
 /// ops port, which answers `draining` (it has a game).
 async fn busy_then_draining(
+    api: &Api,
     pool: &service_runtime::RunningService,
     redis: &fred::prelude::Client,
     keys: &core_keys::Keys,
     server: &str,
     match_id: &str,
 ) {
-    Api::new(pool).register(server, "eu", 1).await;
+    api.register(server, "eu", 1).await;
     let players = [format!("{match_id}-a"), format!("{match_id}-b")];
     let players: Vec<&str> = players.iter().map(String::as_str).collect();
     common::pend(redis, keys, "eu", match_id, &players).await;
@@ -370,7 +389,7 @@ async fn a_drain_ends_in_410_even_when_its_last_match_is_cancelled_or_the_server
 
     // A draining server whose only match is cancelled (never acknowledged) has no game
     // left: its next heartbeat finds it gone, with 410, and so do the ones after.
-    busy_then_draining(&pool, &redis, &keys, "busy", "never-acked").await;
+    busy_then_draining(&api, &pool, &redis, &keys, "busy", "never-acked").await;
     cancelled(&redis, &keys, "never-acked").await;
     for _ in 0..2 {
         let (status, body) = beat(&api, "busy").await;
@@ -379,7 +398,7 @@ async fn a_drain_ends_in_410_even_when_its_last_match_is_cancelled_or_the_server
 
     // A draining server that stops heartbeating is reaped; when it comes back it is told
     // it was drained, not invited to register again.
-    busy_then_draining(&pool, &redis, &keys, "sleepy", "sleepy-game").await;
+    busy_then_draining(&api, &pool, &redis, &keys, "sleepy", "sleepy-game").await;
     testkit::wait_until(
         "the silent server to be reaped",
         Duration::from_secs(10),

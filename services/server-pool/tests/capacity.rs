@@ -56,7 +56,7 @@ async fn no_server_ever_exceeds_its_capacity_and_no_match_is_assigned_twice() {
 
     // Matches arrive in bursts; game servers (one per pool instance's API, to spread the
     // calls) end games as soon as they see them.
-    let apis: Vec<Api> = pools.iter().map(Api::new).collect();
+    let apis: Vec<Api> = pools.iter().map(|pool| api.at_pool(pool)).collect();
     let mut ended: HashMap<String, String> = HashMap::new();
     let mut next = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -94,10 +94,12 @@ async fn no_server_ever_exceeds_its_capacity_and_no_match_is_assigned_twice() {
                 let id = assignment["match"].as_str().unwrap_or_default().to_owned();
                 let winner = assignment["teams"][0][0]["player"].clone();
                 let (status, _) = api
+                    .as_server(server)
                     .call("POST", &format!("/v1/matches/{id}/ack"), None)
                     .await;
                 assert_eq!(status, 204);
                 let (status, _) = api
+                    .as_server(server)
                     .call(
                         "POST",
                         &format!("/v1/matches/{id}/result"),

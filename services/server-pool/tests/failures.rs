@@ -142,6 +142,7 @@ async fn a_server_that_stops_heartbeating_is_reaped_and_its_players_told() {
         }
     }
     let (status, _) = api
+        .as_server("steady")
         .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
         .await;
     assert_eq!(status, 204);

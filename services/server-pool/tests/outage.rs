@@ -53,13 +53,14 @@ async fn a_paused_pool_ends_no_game_when_it_resumes() {
     let away = Arc::new(AtomicBool::new(false));
     let heartbeats = {
         let (stop, away, base) = (stop.clone(), away.clone(), api.base.clone());
+        let token = api.token_of("steady");
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             while !stop.load(Ordering::Relaxed) {
                 if !away.load(Ordering::Relaxed) {
                     let _answered = http
                         .post(format!("{base}/v1/servers/steady/heartbeat"))
-                        .bearer_auth(common::TOKEN)
+                        .bearer_auth(&token)
                         .json(&json!({}))
                         .send()
                         .await;
@@ -131,6 +132,7 @@ async fn a_paused_pool_ends_no_game_when_it_resumes() {
     heartbeats.await.expect("the heartbeats stopped");
     for (n, id) in games.iter().enumerate() {
         let (status, body) = api
+            .as_server("steady")
             .call(
                 "POST",
                 &format!("/v1/matches/{id}/result"),

@@ -28,6 +28,7 @@ async fn a_result_for_a_game_ended_as_server_lost_is_recorded_and_rated() {
     .await;
     let warmer = warmer_common::start(&ns, &[]).await;
     let api = common::Api::new(&pool);
+    let fragile = api.as_server("fragile");
     let (winner, loser) = (format!("win-{ns}"), format!("lose-{ns}"));
     // Ids of this run's own: PostgreSQL keeps the matches of earlier runs.
     let match_id = format!("lost-{ns}");
@@ -44,7 +45,7 @@ async fn a_result_for_a_game_ended_as_server_lost_is_recorded_and_rated() {
     })
     .await;
     assert!(assigned.is_ok(), "{assigned:?}");
-    let (status, _) = api
+    let (status, _) = fragile
         .call("POST", &format!("/v1/matches/{id}/ack"), None)
         .await;
     assert_eq!(status, 204);
@@ -64,7 +65,7 @@ async fn a_result_for_a_game_ended_as_server_lost_is_recorded_and_rated() {
 
     // The game was played all the same: its result is recorded...
     let result = json!({"placements": [[winner], [loser]]});
-    let (status, body) = api
+    let (status, body) = fragile
         .call(
             "POST",
             &format!("/v1/matches/{id}/result"),
@@ -95,11 +96,11 @@ async fn a_result_for_a_game_ended_as_server_lost_is_recorded_and_rated() {
     );
 
     // The same result again is a duplicate; another one is refused and changes nothing.
-    let (status, body) = api
+    let (status, body) = fragile
         .call("POST", &format!("/v1/matches/{id}/result"), Some(result))
         .await;
     assert_eq!((status, body), (200, json!({"duplicate": true})));
-    let (status, body) = api
+    let (status, body) = fragile
         .call(
             "POST",
             &format!("/v1/matches/{id}/result"),

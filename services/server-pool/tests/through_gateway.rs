@@ -53,14 +53,45 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
                 assert_eq!(server.id.as_str(), "gs-eu-1");
                 assert_eq!(server.address, "gs-eu-1.example:7777");
                 assert_eq!(teams.len(), 2);
-                assert_eq!(
-                    join_token,
-                    proto::join_token::join_token(
-                        common::TOKEN.as_bytes(),
+                let now = service_runtime::clock::now_ms();
+                let secret: &[u8] = common::JOIN_SECRET.as_bytes();
+                let check = |player: &str, server: &str| {
+                    proto::join_token::verify(
+                        &[secret],
                         match_id.as_str(),
-                        &client.player
-                    ),
-                    "the game server can check the join token with its own secret"
+                        player,
+                        server,
+                        &join_token,
+                        now,
+                    )
+                };
+                assert_eq!(
+                    check(&client.player, "gs-eu-1"),
+                    Ok(()),
+                    "the game server can check the join token with the join secret"
+                );
+                let other = if client.player == "alice" {
+                    "bob"
+                } else {
+                    "alice"
+                };
+                assert!(check(other, "gs-eu-1").is_err(), "bound to the player");
+                assert!(
+                    check(&client.player, "gs-eu-2").is_err(),
+                    "bound to the server"
+                );
+                let expiry = proto::join_token::verify(
+                    &[secret],
+                    match_id.as_str(),
+                    &client.player,
+                    "gs-eu-1",
+                    &join_token,
+                    now + 4 * 3600 * 1000 + 60_000,
+                );
+                assert_eq!(
+                    expiry,
+                    Err(proto::join_token::JoinTokenError::Expired),
+                    "it expires after the longest game (pool.max_game_ms)"
                 );
                 found.push(match_id);
             }
@@ -80,9 +111,18 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
             ..
         } => {
             assert_eq!(again.as_str(), match_id);
+            let secret: &[u8] = common::JOIN_SECRET.as_bytes();
+            let now = service_runtime::clock::now_ms();
             assert_eq!(
-                join_token,
-                proto::join_token::join_token(common::TOKEN.as_bytes(), &match_id, "alice")
+                proto::join_token::verify(
+                    &[secret],
+                    &match_id,
+                    "alice",
+                    "gs-eu-1",
+                    &join_token,
+                    now
+                ),
+                Ok(())
             );
         }
         other => panic!("a reconnect in a match is told the match again: {other:?}"),
@@ -94,11 +134,12 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["assignments"][0]["match"], match_id.as_str());
-    let (status, _) = api
+    let server = api.as_server("gs-eu-1");
+    let (status, _) = server
         .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
         .await;
     assert_eq!(status, 204);
-    let (status, _) = api
+    let (status, _) = server
         .call(
             "POST",
             &format!("/v1/matches/{match_id}/result"),

@@ -152,7 +152,8 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
             let server = sim_game_server::Args {
                 pool: args.pool.clone(),
                 token: args.pool_token.clone(),
-                next_token: None,
+                join_secret: args.join_secret.clone(),
+                previous_join_secret: None,
                 id: format!("{run}-{region}-{k}"),
                 region: region.clone(),
                 capacity: args.capacity,

@@ -29,11 +29,14 @@ if state and state ~= 'pending' then
   return {'not_pending'}
 end
 local now = tonumber(ARGV[3])
+-- Liveness is kept by Redis's clock.
+local time = redis.call('TIME')
+local redis_now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local best, best_load, best_hash, best_assignments, best_games = nil, nil, nil, nil, nil
 for i = 4, #ARGV do
   local hash = KEYS[9 + (i - 4) * 3]
   local server = redis.call('HMGET', hash, 'status', 'active', 'capacity')
-  local alive = tonumber(redis.call('ZSCORE', KEYS[6], ARGV[i]) or '0') > now
+  local alive = tonumber(redis.call('ZSCORE', KEYS[6], ARGV[i]) or '0') > redis_now
   if server[1] == 'ready' and alive then
     local active, capacity = tonumber(server[2]), tonumber(server[3])
     if active < capacity then
@@ -51,8 +54,11 @@ end
 local active = redis.call('HINCRBY', best_hash, 'active', 1)
 local capacity = tonumber(redis.call('HGET', best_hash, 'capacity'))
 redis.call('ZADD', KEYS[2], active / capacity, best)
-local address = redis.call('HGET', best_hash, 'address')
-redis.call('HSET', KEYS[4], 'state', 'assigned', 'server', best, 'address', address, 'assigned_ms', ARGV[3])
+local server = redis.call('HMGET', best_hash, 'address', 'incarnation', 'token_hash')
+local address = server[1]
+-- The slot, and the right to ack and post the result, belong to this incarnation.
+redis.call('HSET', KEYS[4], 'state', 'assigned', 'server', best, 'address', address,
+  'assigned_ms', ARGV[3], 'incarnation', server[2] or '0', 'server_token_hash', server[3] or '')
 redis.call('ZADD', best_assignments, now, ARGV[2])
 redis.call('SADD', best_games, ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])

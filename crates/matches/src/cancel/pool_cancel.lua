@@ -14,7 +14,7 @@
 -- KEYS[10] the region's matches not yet acknowledged (sorted set)
 -- KEYS[11] the region's liveness (sorted set)
 -- ARGV[1]  match id
--- ARGV[2]  the reason ('no_server', 'not_started' or 'server_lost')
+-- ARGV[2]  the reason ('no_server', 'not_started', 'server_lost' or 'game_timeout')
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4]  only if the match is in this state ('pending' for the no-capacity deadline,
 --          'assigned' for the acknowledgement deadline), or '' (its server died)
@@ -41,7 +41,7 @@ redis.call('ZREM', KEYS[10], ARGV[1])
 local left = nil
 if state == 'assigned' or state == 'started' then
   -- Its slot is free again (the server may be gone already).
-  if free_slot(KEYS[7], KEYS[8], KEYS[11], KEYS[6], ARGV[5], ARGV[1]) then
+  if free_slot(KEYS[1], KEYS[7], KEYS[8], KEYS[11], KEYS[6], ARGV[5], ARGV[1]) then
     left = 'server_left'
   end
 else

@@ -1,8 +1,9 @@
 -- pool_result.lua: a game ended. Frees its slot on the server (free_slot, from
 -- slot_free.lua), keeps the result in the region's outbox until it is durably stored,
--- and answers a repeated post without counting it twice. A game whose server was found
--- dead while it ran (ended as `server_lost`) was still played: its first result is
--- recorded too (its slot was freed when it was ended).
+-- and answers a repeated post without counting it twice. Only the server the match was
+-- given to may post it (the same incarnation: its token's hash is kept on the match). A
+-- game the pool ended while it ran (`server_lost`, `game_timeout`) was still played: its
+-- first result is recorded too (its slot was freed when it was ended).
 -- KEYS[1]  the match's hash in the pool
 -- KEYS[2]  the server's hash
 -- KEYS[3]  the region's ready servers by load (sorted set)
@@ -17,11 +18,20 @@
 -- ARGV[3]  the result (JSON)
 -- ARGV[4]  now, ms since the epoch
 -- ARGV[5]  the result's digest (the same result posted again has the same one)
+-- ARGV[6]  the SHA-256 (hex) of the token the caller sent
 -- Returns {'recorded'}, {'recorded_server_left'} (a draining server ran its last game),
 -- {'recorded_after_loss'}, {'duplicate'} (this result was recorded before),
--- {'different'} (another result was recorded before), or {'unknown'} / {the state the
--- match is in instead}.
-local state = redis.call('HGET', KEYS[1], 'state')
+-- {'different'} (another result was recorded before), {'not_yours'} (the match is on
+-- another server), {'unauthorized'} (the token is not that server incarnation's), or
+-- {'unknown'} / {the state the match is in instead}.
+local match = redis.call('HMGET', KEYS[1], 'server', 'server_token_hash', 'state')
+local state = match[3]
+if state and match[1] ~= ARGV[2] then
+  return {'not_yours'}
+end
+if state and match[2] ~= ARGV[6] then
+  return {'unauthorized'}
+end
 if state == 'ended' then
   local recorded = redis.call('HGET', KEYS[1], 'result_digest')
   if recorded then
@@ -30,7 +40,7 @@ if state == 'ended' then
     end
     return {'different'}
   end
-  if redis.call('HGET', KEYS[1], 'outcome') ~= 'server_lost' then
+  if not redis.call('HGET', KEYS[1], 'outcome') then
     -- Ended with a result before results were told apart: counted once, as ever.
     return {'duplicate'}
   end
@@ -50,7 +60,7 @@ redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])
 redis.call('RPUSH', KEYS[5], ARGV[3])
 redis.call('HINCRBY', KEYS[6], 'results', 1)
-if free_slot(KEYS[2], KEYS[3], KEYS[7], KEYS[8], ARGV[2], ARGV[1]) then
+if free_slot(KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], ARGV[2], ARGV[1]) then
   return {'recorded_server_left'}
 end
 return {'recorded'}

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use server_pool::ServerPool;
 use service_runtime::{LoadedConfig, RunningService, Service};
 
+/// The fleet's registration token of the test pools.
 pub const TOKEN: &str = "pool-test-token-0123456789";
+/// The join secret of the test pools.
+pub const JOIN_SECRET: &str = "pool-test-join-secret-0123456789abcdef";
 
 pub fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
     testkit::service_env(
@@ -22,6 +25,7 @@ pub fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
             ("ops.admin_token", "test-admin"),
             ("pool.listen", "127.0.0.1:0"),
             ("pool.token", TOKEN),
+            ("pool.join_secret", JOIN_SECRET),
             ("pool.tick_ms", "20"),
             ("pool.lease_ms", "1000"),
             ("pool.announce_retry_ms", "1000"),
@@ -59,12 +63,17 @@ pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> RunningService {
     pool
 }
 
-/// A game server's view of the pool's HTTP API.
+/// Game servers' view of the pool's HTTP API. Registering keeps each server's token;
+/// a call on `/v1/servers/{id}...` carries that server's token, one on
+/// `/v1/matches/...` the token of the server the API acts as ([`Api::as_server`]).
 #[derive(Debug, Clone)]
 pub struct Api {
     pub base: String,
-    pub token: String,
     http: reqwest::Client,
+    /// Server id -> its `server_token`, shared by every clone.
+    tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// The server whose token `/v1/matches/...` calls carry.
+    acting_as: Option<String>,
 }
 
 impl Api {
@@ -77,18 +86,64 @@ impl Api {
     pub fn at(addr: &str) -> Self {
         Self {
             base: format!("http://{addr}"),
-            token: TOKEN.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client"),
+            tokens: Default::default(),
+            acting_as: None,
         }
     }
 
-    /// Sends `method path` with a JSON (or raw) body; the status and the JSON answer.
+    /// The same game servers (their tokens) calling another pool instance.
+    pub fn at_pool(&self, pool: &RunningService) -> Self {
+        let addr: SocketAddr = pool.endpoint("http").expect("an http endpoint");
+        Self {
+            base: format!("http://{addr}"),
+            ..self.clone()
+        }
+    }
+
+    /// This API acting as `server`: its calls on matches carry `server`'s token.
+    pub fn as_server(&self, server: &str) -> Self {
+        Self {
+            acting_as: Some(server.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The `server_token` `server`'s latest registration answered.
+    pub fn token_of(&self, server: &str) -> String {
+        self.tokens
+            .lock()
+            .expect("tokens")
+            .get(server)
+            .cloned()
+            .unwrap_or_else(|| panic!("{server} was not registered through this API"))
+    }
+
+    /// The token a call of `path` carries: the registration token to register, the named
+    /// server's on `/v1/servers/{id}...`, else the one of the server acted as.
+    fn token_for(&self, method: &str, path: &str) -> String {
+        if method == "POST" && path == "/v1/servers" {
+            return TOKEN.to_owned();
+        }
+        let server = match path.strip_prefix("/v1/servers/") {
+            Some(rest) => rest.split(['/', '?']).next().unwrap_or_default().to_owned(),
+            None => self
+                .acting_as
+                .clone()
+                .unwrap_or_else(|| panic!("{path}: say which server calls, with Api::as_server")),
+        };
+        self.token_of(&server)
+    }
+
+    /// Sends `method path` with a JSON body and the token of the caller (see
+    /// [`Api::token_for`]); the status and the JSON answer.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let raw = body.map(|b| b.to_string().into_bytes());
-        self.raw(method, path, raw, Some(&self.token)).await
+        let token = self.token_for(method, path);
+        self.raw(method, path, raw, Some(&token)).await
     }
 
     pub async fn raw(
@@ -127,12 +182,21 @@ impl Api {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["assignments"][0]["match"], match_id, "{body}");
         let (status, body) = self
+            .as_server(server)
             .call("POST", &format!("/v1/matches/{match_id}/ack"), None)
             .await;
         assert_eq!(status, 204, "{body}");
     }
 
-    pub async fn register(&self, id: &str, region: &str, capacity: u32) {
+    /// Registers `id`, keeping its token; the answer's incarnation.
+    pub async fn register(&self, id: &str, region: &str, capacity: u32) -> u64 {
+        let (status, body) = self.try_register(id, region, capacity).await;
+        assert_eq!(status, 201, "{body}");
+        body["incarnation"].as_u64().expect("an incarnation")
+    }
+
+    /// Tries to register `id`: the status and the answer (its token kept if it is 201).
+    pub async fn try_register(&self, id: &str, region: &str, capacity: u32) -> (u16, Value) {
         let (status, body) = self
             .call(
                 "POST",
@@ -140,8 +204,20 @@ impl Api {
                 Some(json!({"id": id, "region": region, "address": format!("{id}.example:7777"), "capacity": capacity})),
             )
             .await;
-        assert_eq!(status, 201, "{body}");
+        if status == 201 {
+            let token = body["server_token"].as_str().expect("a server_token");
+            self.tokens
+                .lock()
+                .expect("tokens")
+                .insert(id.to_owned(), token.to_owned());
+        }
+        (status, body)
     }
+}
+
+/// A token of the right form for `server` that the pool never issued.
+pub fn forged_token(region: &str, server: &str) -> String {
+    format!("gs1~{region}~{server}~{}", "A".repeat(43))
 }
 
 pub async fn redis() -> Client {
