@@ -451,3 +451,87 @@ async fn a_draining_servers_last_match_frees_it_on_either_path() {
     let exists: i64 = w.redis.exists(pool.server(&second)).await.expect("exists");
     assert_eq!(exists, 0, "it left the pool");
 }
+
+/// A result post that died after marking the players' ratings pending (before the result
+/// was recorded) must not hold their next join for the marks' hour: the reconciler clears
+/// such marks once they are older than the grace, and leaves those of a recorded result to
+/// the cache-warmer's commit.
+#[tokio::test]
+async fn pending_ratings_whose_result_never_got_recorded_are_cleared() {
+    let w = world("stale-marks").await;
+    server(&w, "gs-1", 2).await;
+    let lost = record("m-lost");
+    let mut kept = record("m-kept");
+    for (team, player) in kept.teams.iter_mut().zip(["cat", "dan"]) {
+        team[0].player = player.to_owned();
+        team[0].ticket = format!("t-{player}");
+    }
+    for record in [&lost, &kept] {
+        allocated(&w, record).await;
+    }
+    let hash = token_hash("gs-1");
+    let gs1 = Caller {
+        region: REGION,
+        server: "gs-1",
+        token_hash: &hash,
+    };
+    // m-kept's result is recorded; m-lost's post marked its players and died there.
+    let result = MatchResult {
+        placements: vec![
+            vec![Id::parse("cat").expect("id")],
+            vec![Id::parse("dan").expect("id")],
+        ],
+        stats: None,
+    };
+    let posted = w
+        .matches
+        .post_result("m-kept", &gs1, &result)
+        .await
+        .expect("posted");
+    assert_eq!(posted.outcome, Outcome::Done);
+    w.matches
+        .mark_rating_pending(REGION, "m-lost", ["ann", "bob"].into_iter())
+        .await
+        .expect("marked");
+    let redis = &w.redis;
+    let pending = |player: &'static str| {
+        let key = w.keys.player(player).rating_pending();
+        async move {
+            let mark: Option<String> = redis.get(key).await.expect("get");
+            mark
+        }
+    };
+    assert_eq!(pending("ann").await.as_deref(), Some("m-lost"));
+
+    // Within the grace nothing is touched (a post may be between its two steps).
+    w.matches
+        .clear_stale_rating_marks(REGION)
+        .await
+        .expect("reconciled");
+    assert_eq!(pending("ann").await.as_deref(), Some("m-lost"));
+
+    // Past it (the marks were made a minute ago): m-lost's marks go, m-kept's stay.
+    let index = w.keys.pool(REGION).rating_pending();
+    let a_minute_ago = (now_ms() - 60_000) as f64;
+    for id in ["m-lost", "m-kept"] {
+        let _: i64 = w
+            .redis
+            .zadd(&index, None, None, false, false, (a_minute_ago, id))
+            .await
+            .expect("zadd");
+    }
+    w.matches
+        .clear_stale_rating_marks(REGION)
+        .await
+        .expect("reconciled");
+    assert_eq!(pending("ann").await, None, "ann may queue again");
+    assert_eq!(pending("bob").await, None, "bob may queue again");
+    assert_eq!(
+        pending("cat").await.as_deref(),
+        Some("m-kept"),
+        "the commit clears it"
+    );
+    assert_eq!(pending("dan").await.as_deref(), Some("m-kept"));
+    let left: i64 = w.redis.zcard(&index).await.expect("zcard");
+    assert_eq!(left, 0, "both were looked at once");
+}

@@ -6,6 +6,7 @@
 //! connection timeout, reconnect on auth errors (ElastiCache token rotation), and a
 //! larger pub/sub broadcast buffer.
 
+pub mod eviction;
 mod health;
 mod replicated;
 mod url;

@@ -180,6 +180,7 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
         background.child_token(),
     );
     let readiness = Readiness::new(redis_health.clone());
+    crate::redis::eviction::spawn_check(redis.clone(), readiness.clone(), background.clone());
     let registry = Registry::new(keys.clone());
     let ctx = ServiceContext {
         service: S::NAME,

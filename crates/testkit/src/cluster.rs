@@ -294,6 +294,14 @@ impl PrivateCluster {
         }
     }
 
+    /// The process id of the node on `port`, while it runs (to pause it with SIGSTOP).
+    pub fn pid(&self, port: u16) -> Option<u32> {
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .and_then(|n| n.child.as_ref()?.id())
+    }
+
     /// SIGKILLs the node on `port` (a crash: no cleanup, no failover handshake).
     pub async fn kill_node(&mut self, port: u16) {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.port == port)
