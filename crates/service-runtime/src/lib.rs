@@ -11,6 +11,8 @@
 //! - [`subscriptions`]: the one manager of `SSUBSCRIBE`s, with its supervisor and canaries.
 //! - [`publish`]: the one publish path (`SPUBLISH` with a bounded retry).
 //! - [`lease`]: leases with owner tokens, renewed and released by compare-and-delete.
+//! - [`hold`]: hold points before fenced writes, where tests pause a process (inert
+//!   unless `RPTEST_HOLD_DIR` is set).
 //! - [`instances`]: the registry of live service instances.
 //! - [`telemetry`]: logs (text or JSON), OTLP traces, the Prometheus recorder.
 //! - [`trace`]: trace context carried through Redis from one service's step to the next.
@@ -25,6 +27,7 @@
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod hold;
 pub mod instances;
 pub mod lease;
 pub mod ops;

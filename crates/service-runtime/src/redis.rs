@@ -1,5 +1,6 @@
 //! The Redis connection: config, building fred clients for a cluster or a single node,
-//! and the health state that readiness reports.
+//! the health state that readiness reports, writes confirmed by replicas
+//! ([`Replicated`]), and the start-up check that Redis will not evict ([`eviction`]).
 //!
 //! fred's defaults are changed where they hurt a service (docs/STACK.md): an
 //! exponential reconnect policy that never gives up, a command timeout, an unresponsive

@@ -433,6 +433,8 @@ impl Worker {
         if formed.is_empty() {
             return Ok(());
         }
+        // Tests pause the process here to prove the claim is fenced by the lease.
+        service_runtime::hold::point("matchmaker.claim").await;
         let claims = futures::future::join_all(
             formed
                 .iter()

@@ -159,3 +159,94 @@ async fn two_processes_with_one_instance_id_never_both_hold_a_queue() {
     first.kill().await;
     second.kill().await;
 }
+
+/// Fencing proven: a holder held just before its claim, then paused (SIGSTOP) past its
+/// lease while another instance takes the queue over and matches the same players, is
+/// refused by the claim script when it resumes (`not_holder`, counted in
+/// `rallypoint_lease_fenced_total`), and every player is in exactly one match.
+#[tokio::test]
+async fn a_paused_holder_is_refused_its_claim_when_it_resumes() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let ns = testkit::unique_namespace("mmfence");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = Tickets::new(
+        keys.clone(),
+        redis.clone(),
+        queues::JoinPolicy::default_rating(1500.0),
+    );
+    let players = ["ann", "bob"];
+    for player in players {
+        common::online(&redis, &keys, player).await;
+    }
+    let holds = tempfile::tempdir().expect("a hold directory");
+    let gate = holds.path().join("matchmaker.claim");
+    std::fs::write(&gate, b"").expect("the claim held");
+    let mut env = common::env_for(&ns, &common::ANY_RATING);
+    env.push((
+        service_runtime::hold::HOLD_DIR.to_owned(),
+        holds.path().to_string_lossy().into_owned(),
+    ));
+    let binary = testkit::binary_beside_test("matchmaker").expect("the matchmaker binary");
+    let paused = testkit::ServiceChild::start(&binary, &env)
+        .await
+        .expect("the matchmaker starts");
+    common::eventually(
+        "the first instance to hold duel/eu",
+        Duration::from_secs(10),
+        || async {
+            common::holder_of(&redis, &keys, "duel", "eu")
+                .await
+                .as_deref()
+                == Some(paused.instance.as_str())
+        },
+    )
+    .await;
+    for player in players {
+        let joined = tickets.join(player, "duel", "eu").await.expect("join");
+        assert!(matches!(joined, JoinOutcome::Joined(_)));
+    }
+    let held = holds.path().join("matchmaker.claim.held");
+    common::eventually("the claim to be held", Duration::from_secs(10), || async {
+        held.exists()
+    })
+    .await;
+
+    // Paused past its lease; another instance takes the queue and matches the players.
+    let pid = Pid::from_raw(paused.pid().expect("a pid") as i32);
+    kill(pid, Signal::SIGSTOP).expect("paused");
+    let other = common::start(&ns, &common::ANY_RATING).await;
+    common::eventually(
+        "the other to match both",
+        Duration::from_secs(15),
+        || async {
+            common::live_match(&redis, &keys, "ann").await.is_some()
+                && common::live_match(&redis, &keys, "bob").await.is_some()
+        },
+    )
+    .await;
+
+    // Resumed at the hold point, it tries its claim with its stale lease.
+    std::fs::remove_file(&gate).expect("released");
+    kill(pid, Signal::SIGCONT).expect("resumed");
+    let fenced = testkit::wait_until(
+        "the stale claim to be refused",
+        Duration::from_secs(10),
+        || async {
+            let metrics = testkit::metrics_text(&paused.ops).await?;
+            testkit::metric_value(&metrics, "rallypoint_lease_fenced_total").filter(|n| *n >= 1.0)
+        },
+    )
+    .await;
+    assert!(fenced.is_ok(), "{fenced:?}");
+    let handed = common::handed_over(&redis, &keys, "eu").await;
+    assert_eq!(handed.len(), 1, "one match: {handed:?}");
+    let record = handed.values().next().expect("a match");
+    let mut in_it: Vec<&str> = record.players().map(|p| p.player.as_str()).collect();
+    in_it.sort_unstable();
+    assert_eq!(in_it, players);
+    other.stop().await.expect("stops");
+    paused.kill().await;
+}

@@ -316,6 +316,8 @@ async fn allocate_one(
         owner,
         candidates,
     };
+    // Tests pause the process here to prove the allocation is fenced by the lease.
+    service_runtime::hold::point("pool.allocate").await;
     match shared.matches.allocate(request).await? {
         Allocation::Assigned {
             server,
