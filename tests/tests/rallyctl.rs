@@ -48,12 +48,21 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let warmer = format!("http://{}", stack.warmers[0].ops_addr);
     let (sim0, sim1) = (format!("sim-0-{ns}"), format!("sim-1-{ns}"));
 
-    // Both simulated game servers, once registered, are listed as ready.
+    // Both simulated game servers, once registered, are listed as ready, each with the
+    // incarnation its registration got.
     testkit::wait_until("both servers listed", Duration::from_secs(30), || async {
         let (code, out, _) = rallyctl(ADMIN, &["servers", "--pool", &pool]).await;
         let ready = |id: &str| {
-            out.lines()
-                .any(|l| l.contains(id) && l.contains("ready") && l.starts_with("eu"))
+            out.lines().any(|l| {
+                let incarnation = l
+                    .split_whitespace()
+                    .last()
+                    .and_then(|n| n.parse::<u64>().ok());
+                l.contains(id)
+                    && l.contains("ready")
+                    && l.starts_with("eu")
+                    && incarnation.is_some_and(|n| n > 0)
+            })
         };
         (code == Some(0) && ready(&sim0) && ready(&sim1)).then_some(())
     })

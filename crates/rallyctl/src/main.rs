@@ -287,8 +287,8 @@ fn print_cluster(view: &Value) {
 
 fn print_servers(stats: &Value) {
     println!(
-        "{:<10} {:<40} {:<10} {:>9}",
-        "region", "server", "status", "games"
+        "{:<10} {:<40} {:<10} {:>9} {:>14}",
+        "region", "server", "status", "games", "incarnation"
     );
     for region in stats["regions"].as_array().into_iter().flatten() {
         let name = region["region"].as_str().unwrap_or("?");
@@ -298,12 +298,17 @@ fn print_servers(stats: &Value) {
                 server["active"].as_u64().unwrap_or(0),
                 server["capacity"].as_u64().unwrap_or(0)
             );
+            // A server restarted under the same id shows a new, higher incarnation.
+            let incarnation = server["incarnation"]
+                .as_u64()
+                .map_or_else(|| "?".to_owned(), |n| n.to_string());
             println!(
-                "{:<10} {:<40} {:<10} {:>9}",
+                "{:<10} {:<40} {:<10} {:>9} {:>14}",
                 name,
                 server["id"].as_str().unwrap_or("?"),
                 server["status"].as_str().unwrap_or("?"),
-                load
+                load,
+                incarnation
             );
         }
     }

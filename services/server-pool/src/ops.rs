@@ -103,10 +103,14 @@ pub async fn region_stats(
     let pipeline = shared.ctx.redis.pipeline();
     for (server, _) in &members {
         let _: () = pipeline
-            .hmget(pool.server(server), vec!["status", "active", "capacity"])
+            .hmget(
+                pool.server(server),
+                vec!["status", "active", "capacity", "incarnation"],
+            )
             .await?;
     }
-    let rows: Vec<(Option<String>, Option<u64>, Option<u64>)> = if members.is_empty() {
+    type Row = (Option<String>, Option<u64>, Option<u64>, Option<u64>);
+    let rows: Vec<Row> = if members.is_empty() {
         Vec::new()
     } else {
         pipeline.all().await?
@@ -114,7 +118,7 @@ pub async fn region_stats(
     let mut by_status: HashMap<String, u64> = HashMap::new();
     let (mut capacity, mut used) = (0_u64, 0_u64);
     let mut servers = Vec::new();
-    for ((server, lapses), (status, active, cap)) in members.into_iter().zip(rows) {
+    for ((server, lapses), (status, active, cap, incarnation)) in members.into_iter().zip(rows) {
         let status = match (status, lapses > now) {
             (Some(_), false) => "lapsed".to_owned(),
             (Some(status), true) => status,
@@ -123,7 +127,7 @@ pub async fn region_stats(
         *by_status.entry(status.clone()).or_default() += 1;
         capacity += cap.unwrap_or(0);
         used += active.unwrap_or(0);
-        servers.push(json!({"id": server, "status": status, "active": active, "capacity": cap}));
+        servers.push(json!({"id": server, "status": status, "active": active, "capacity": cap, "incarnation": incarnation}));
     }
     let pending: u64 = shared.ctx.redis.zcard(pool.pending()).await?;
     let counters: HashMap<String, u64> = shared.ctx.redis.hgetall(pool.stats()).await?;
