@@ -80,6 +80,11 @@ impl Matches {
         }
     }
 
+    /// The client (and replica count) allocations and results are written through.
+    pub fn replicated(&self) -> &Replicated {
+        &self.replicated
+    }
+
     /// Allocations and results go through `replicated`, and are announced or answered
     /// only once its replicas have them.
     pub fn with_replication(mut self, replicated: Replicated) -> Self {

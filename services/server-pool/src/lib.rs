@@ -165,6 +165,12 @@ max_body_bytes = 65536
                 tracing::warn!(error = %err, "a region worker failed");
             }
         }
+        // The replicated writes' own connections (the runtime closes its client).
+        if let Err(err) =
+            fred::prelude::ClientLike::quit(shared.matches.replicated().client()).await
+        {
+            tracing::debug!(error = %err, "closing the replicated writes' client");
+        }
         served.map_err(|err| anyhow::anyhow!("the game-server listener failed: {err}"))
     }
 }
