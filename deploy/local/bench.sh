@@ -29,7 +29,7 @@ PROFILE_DIR="$REPO_ROOT/bench/profiles/$DATE"
 
 say "building release binaries (the first release build takes several minutes)"
 (cd "$REPO_ROOT" && cargo build --release --bins &&
-  cargo build --release -p server-pool --example matchmaking_bench &&
+  cargo build --release -p server-pool --example matchmaking_bench --example allocation_bench &&
   cargo build --release -p cache-warmer --example results_bench)
 
 rm -rf "$WORK"
@@ -123,6 +123,7 @@ if ((QUICK)); then
   scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
   scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 1000 --pairs 200
+  example allocation "$RELEASE/examples/allocation_bench" --matches 1000 --servers 2
   example results "$RELEASE/examples/results_bench" 200 100
 else
   scenario connections "${ONE_GATEWAY[@]}" connections --count 15000 --hold 10
@@ -137,6 +138,7 @@ else
   # Players queue again after their games: the whole loop, results and ratings included.
   scenario matchmaking-10k "${BOTH[@]}" matchmaking --rate 10000 --duration 8 --players 12000 --squad-share 0 --game-ms 300
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 100000
+  example allocation "$RELEASE/examples/allocation_bench" --matches 20000 --servers 20
   example results "$RELEASE/examples/results_bench" 5000 1000
 fi
 

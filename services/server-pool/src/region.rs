@@ -206,6 +206,9 @@ async fn allocate_pending(
     let started = tokio::time::Instant::now();
     let budget =
         service_runtime::lease::renew_interval(Duration::from_millis(shared.config.pool.lease_ms));
+    // A round's allocations are confirmed by a replica and announced while the next round
+    // allocates, so the wait for the replica costs no throughput.
+    let mut allocated: Vec<Done> = Vec::new();
     for _ in 0..ROUNDS {
         let pending = shared.matches.pending(region, BATCH).await?;
         if pending.is_empty() {
@@ -216,30 +219,56 @@ async fn allocate_pending(
             // No server has room: the matches wait.
             break;
         }
-        // Oldest first, several at once: each allocation is one atomic script that checks
-        // capacity itself, so running them side by side only saves round trips (one at a
-        // time, a region topped out at a few hundred allocations a second).
         let count = pending.len();
-        let candidates = &candidates;
-        // Once one allocation finds no room, the rest of the batch is not tried (on a full
-        // region that would be a script per waiting match on every wake-up).
+        let round = Round {
+            shared,
+            region,
+            owner,
+            candidates: &candidates,
+            region_metrics,
+        };
+        let (this_round, previous) = futures::future::join(
+            round.allocate(pending),
+            confirm_and_announce(shared, region, std::mem::take(&mut allocated)),
+        )
+        .await;
+        let (this_round, full) = this_round?;
+        allocated = this_round;
+        if !previous? || full || count < BATCH as usize || started.elapsed() >= budget {
+            break;
+        }
+    }
+    confirm_and_announce(shared, region, allocated).await?;
+    Ok(())
+}
+
+/// One round of allocations: what it needs.
+struct Round<'a> {
+    shared: &'a Shared,
+    region: &'a str,
+    owner: &'a str,
+    candidates: &'a [String],
+    region_metrics: &'a RegionMetrics,
+}
+
+impl Round<'_> {
+    /// Allocates `pending`, oldest first, several at once: each allocation is one atomic
+    /// script that checks capacity itself, so running them side by side only saves round
+    /// trips (one at a time, a region topped out at a few hundred allocations a second).
+    /// Once one finds no room the rest are not tried (on a full region that would be a
+    /// script per waiting match on every wake-up). The matches given a server, and whether
+    /// the region was found full.
+    async fn allocate(
+        &self,
+        pending: Vec<(String, f64)>,
+    ) -> Result<(Vec<Done>, bool), AllocateError> {
         let full = &AtomicBool::new(false);
         let assigned = futures::stream::iter(pending)
             .map(|(match_id, formed_ms)| async move {
                 if full.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                let outcome = allocate_one(
-                    shared,
-                    region,
-                    owner,
-                    &match_id,
-                    formed_ms,
-                    candidates,
-                    region_metrics,
-                )
-                .await?;
-                match outcome {
+                match allocate_one(self, &match_id, formed_ms).await? {
                     Allocated::Assigned(assigned) => return Ok(Some(assigned)),
                     Allocated::NoCapacity => full.store(true, Ordering::Relaxed),
                     Allocated::Gone => {}
@@ -250,37 +279,44 @@ async fn allocate_pending(
             .try_filter_map(|assigned| async move { Ok(assigned) })
             .try_collect::<Vec<Done>>()
             .await?;
-        // Announced only once a replica has them: one WAIT for the batch.
-        if !assigned.is_empty()
-            && let Err(not_replicated) = shared.matches.confirm_allocations(region).await?
-        {
-            tracing::warn!(region, error = %not_replicated, "allocations not confirmed by a replica in time; they are announced by a later round");
-            break;
-        }
-        let announced = futures::stream::iter(assigned)
-            .map(|done| async move {
-                let assigned = Assigned {
-                    region,
-                    match_id: &done.match_id,
-                    server: &done.server,
-                    address: &done.address,
-                };
-                shared
-                    .announcer
-                    .announce(assigned, done.record.as_ref())
-                    .await?;
-                Ok::<String, AllocateError>(done.match_id)
-            })
-            .buffered(IN_FLIGHT)
-            .try_collect::<Vec<String>>()
-            .await?;
-        shared.announcer.announced(region, announced).await?;
-        let full = full.load(Ordering::Relaxed);
-        if full || count < BATCH as usize || started.elapsed() >= budget {
-            break;
-        }
+        Ok((assigned, full.load(Ordering::Relaxed)))
     }
-    Ok(())
+}
+
+/// Announces `allocated` once a replica has them (one `WAIT` for the lot), then takes them
+/// out of the region's to-announce set. `false` if no replica confirmed them in time: they
+/// stay in that set and a later round announces them.
+async fn confirm_and_announce(
+    shared: &Shared,
+    region: &str,
+    allocated: Vec<Done>,
+) -> Result<bool, AllocateError> {
+    if allocated.is_empty() {
+        return Ok(true);
+    }
+    if let Err(not_replicated) = shared.matches.confirm_allocations(region).await? {
+        tracing::warn!(region, error = %not_replicated, "allocations not confirmed by a replica in time; they are announced by a later round");
+        return Ok(false);
+    }
+    let announced = futures::stream::iter(allocated)
+        .map(|done| async move {
+            let assigned = Assigned {
+                region,
+                match_id: &done.match_id,
+                server: &done.server,
+                address: &done.address,
+            };
+            shared
+                .announcer
+                .announce(assigned, done.record.as_ref())
+                .await?;
+            Ok::<String, AllocateError>(done.match_id)
+        })
+        .buffered(IN_FLIGHT)
+        .try_collect::<Vec<String>>()
+        .await?;
+    shared.announcer.announced(region, announced).await?;
+    Ok(true)
 }
 
 /// A match given a server, to announce once confirmed.
@@ -302,23 +338,20 @@ enum Allocated {
 /// Gives one match a server among `candidates` (the caller announces it once confirmed,
 /// then takes it out of the to-announce set).
 async fn allocate_one(
-    shared: &Shared,
-    region: &str,
-    owner: &str,
+    round: &Round<'_>,
     match_id: &str,
     formed_ms: f64,
-    candidates: &[String],
-    region_metrics: &RegionMetrics,
 ) -> Result<Allocated, AllocateError> {
     let request = AllocationRequest {
-        region,
+        region: round.region,
         match_id,
-        owner,
-        candidates,
+        owner: round.owner,
+        candidates: round.candidates,
     };
+    let region_metrics = round.region_metrics;
     // Tests pause the process here to prove the allocation is fenced by the lease.
     service_runtime::hold::point("pool.allocate").await;
-    match shared.matches.allocate(request).await? {
+    match round.shared.matches.allocate(request).await? {
         Allocation::Assigned {
             server,
             address,
