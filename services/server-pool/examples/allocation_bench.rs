@@ -20,7 +20,10 @@ use fred::prelude::{ClientLike, SortedSetsInterface};
 use futures::StreamExt;
 use queues::{MatchRecord, MatchedTicket};
 use server_pool::ServerPool;
-use service_runtime::{LoadedConfig, RunningService, Service};
+use service_runtime::{LoadedConfig, RunningService};
+
+#[path = "support/mod.rs"]
+mod support;
 
 struct Args {
     matches: usize,
@@ -36,11 +39,7 @@ fn args() -> anyhow::Result<Args> {
         capacity: 1000,
         deadline: Duration::from_secs(120),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in support::flags()? {
         match flag.as_str() {
             "--matches" => args.matches = value.parse()?,
             "--servers" => args.servers = value.parse()?,
@@ -59,34 +58,14 @@ fn args() -> anyhow::Result<Args> {
 }
 
 fn config(ns: &str) -> anyhow::Result<LoadedConfig> {
-    let urls = std::env::var("RALLYPOINT_REDIS__URLS").map_err(|_| {
-        anyhow::anyhow!("set RALLYPOINT_REDIS__URLS (make up; eval \"$(deploy/local/env.sh)\")")
-    })?;
-    let env: Vec<(String, String)> = vec![
-        ("RALLYPOINT_REDIS__URLS".into(), urls),
-        ("RALLYPOINT_REDIS__NAMESPACE".into(), ns.into()),
-        ("RALLYPOINT_OPS__LISTEN".into(), "127.0.0.1:0".into()),
-        ("RALLYPOINT_POOL__LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "RALLYPOINT_POOL__TOKEN".into(),
-            "bench-pool-token-0123456789".into(),
-        ),
-        (
-            "RALLYPOINT_POOL__JOIN_SECRET".into(),
-            "bench-pool-join-secret-0123456789abcdef".into(),
-        ),
-        // Servers registered before the timed part stay live throughout it.
-        ("RALLYPOINT_POOL__HEARTBEAT_TTL_MS".into(), "600000".into()),
-        (
-            "RALLYPOINT_POOL__ALLOCATE_TIMEOUT_MS".into(),
-            "600000".into(),
-        ),
-    ];
-    Ok(LoadedConfig::load_with_env(
-        ServerPool::DEFAULTS,
-        None,
-        Some(env.into_iter().collect()),
-    )?)
+    support::config::<ServerPool>(
+        ns,
+        &[
+            // Servers registered before the timed part stay live throughout it.
+            ("RALLYPOINT_POOL__HEARTBEAT_TTL_MS", "600000"),
+            ("RALLYPOINT_POOL__ALLOCATE_TIMEOUT_MS", "600000"),
+        ],
+    )
 }
 
 async fn start(ns: &str) -> anyhow::Result<RunningService> {
@@ -129,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
     for s in 0..args.servers {
         let response = http
             .post(format!("{api}/v1/servers"))
-            .bearer_auth("bench-pool-token-0123456789")
+            .bearer_auth(support::POOL_TOKEN)
             .json(&serde_json::json!({"id": format!("gs{s}"), "region": "eu", "address": format!("gs{s}:7777"), "capacity": args.capacity}))
             .send()
             .await?;

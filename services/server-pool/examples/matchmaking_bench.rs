@@ -23,7 +23,9 @@ use futures::StreamExt;
 use matchmaker::Matchmaker;
 use queues::{JoinOutcome, Tickets};
 use server_pool::ServerPool;
-use service_runtime::{LoadedConfig, Service};
+
+#[path = "support/mod.rs"]
+mod support;
 
 struct Args {
     queued: usize,
@@ -39,11 +41,7 @@ fn args() -> anyhow::Result<Args> {
         rate: 500.0,
         deadline: Duration::from_secs(120),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in support::flags()? {
         match flag.as_str() {
             "--queued" => args.queued = value.parse()?,
             "--pairs" => args.pairs = value.parse()?,
@@ -55,36 +53,6 @@ fn args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
-}
-
-fn config<S: Service>(ns: &str, extra: &[(&str, &str)]) -> anyhow::Result<LoadedConfig> {
-    let urls = std::env::var("RALLYPOINT_REDIS__URLS").map_err(|_| {
-        anyhow::anyhow!("set RALLYPOINT_REDIS__URLS (make up; eval \"$(deploy/local/env.sh)\")")
-    })?;
-    let mut env: Vec<(String, String)> = vec![
-        ("RALLYPOINT_REDIS__URLS".into(), urls),
-        ("RALLYPOINT_REDIS__NAMESPACE".into(), ns.into()),
-        ("RALLYPOINT_OPS__LISTEN".into(), "127.0.0.1:0".into()),
-        ("RALLYPOINT_POOL__LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "RALLYPOINT_POOL__TOKEN".into(),
-            "bench-pool-token-0123456789".into(),
-        ),
-        (
-            "RALLYPOINT_POOL__JOIN_SECRET".into(),
-            "bench-pool-join-secret-0123456789abcdef".into(),
-        ),
-    ];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    Ok(LoadedConfig::load_with_env(
-        S::DEFAULTS,
-        None,
-        Some(env.into_iter().collect()),
-    )?)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -99,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let ns = format!("bench-mm-{}", std::process::id());
     let keys = core_keys::Keys::new(&ns)?;
-    let mm_config = config::<Matchmaker>(&ns, &[])?;
+    let mm_config = support::config::<Matchmaker>(&ns, &[])?;
     let mm_tick_ms = mm_config
         .section::<matchmaker::config::MatchmakerSection>("matchmaker")
         .map(|c| c.tick_ms)?;
@@ -159,7 +127,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. The services, and game servers with room for every pair.
     let matchmaker = service_runtime::start::<Matchmaker>(mm_config).await?;
-    let pool = service_runtime::start::<ServerPool>(config::<ServerPool>(&ns, &[])?).await?;
+    let pool =
+        service_runtime::start::<ServerPool>(support::config::<ServerPool>(&ns, &[])?).await?;
     let api = format!(
         "http://{}",
         pool.endpoint("http")
@@ -169,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
     for s in 0..args.pairs.div_ceil(1000).max(1) {
         let response = http
             .post(format!("{api}/v1/servers"))
-            .bearer_auth("bench-pool-token-0123456789")
+            .bearer_auth(support::POOL_TOKEN)
             .json(&serde_json::json!({"id": format!("gs{s}"), "region": "eu", "address": format!("gs{s}:7777"), "capacity": 1000}))
             .send()
             .await?;
@@ -189,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         keys.clone(),
         "bench",
         service_runtime::subscriptions::SubscriptionConfig::from_redis(
-            &config::<Matchmaker>(&ns, &[])?.common.redis,
+            &support::config::<Matchmaker>(&ns, &[])?.common.redis,
         ),
         tokio_util::sync::CancellationToken::new(),
     );
