@@ -130,9 +130,11 @@ impl Matches {
             now_ms().to_string(),
         ];
         args.extend(request.candidates.iter().cloned());
+        // Every allocation of a region through one client: one WAIT confirms a batch.
+        let client = self.replicated.batches();
         let allocation = ALLOCATE
             .run(
-                self.replicated.client(),
+                client,
                 scripts::pool_allocate(&self.keys, request.region, request.match_id, &refs),
                 args,
             )
@@ -148,8 +150,9 @@ impl Matches {
         &self,
         region: &str,
     ) -> Result<Result<(), crate::NotReplicated>, fred::error::Error> {
+        let key = self.keys.pool(region).pending();
         self.replicated
-            .confirm(&self.keys.pool(region).pending())
+            .confirm(self.replicated.batches(), &key)
             .await
     }
 }

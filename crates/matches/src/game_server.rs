@@ -307,9 +307,10 @@ impl Matches {
         };
         let entry = serde_json::to_string(&entry)
             .map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Parse, e.to_string()))?;
+        let client = self.replicated.single();
         let reply = RESULT
             .run(
-                self.replicated.client(),
+                client,
                 scripts::pool_result(&self.keys, &at.region, match_id, &at.server),
                 vec![
                     match_id.to_owned(),
@@ -326,7 +327,7 @@ impl Matches {
             // Answered as recorded only once a replica has it: a failover now loses
             // nothing the game server was told is safe.
             let key = self.keys.pool(&at.region).pool_match(match_id);
-            if let Err(not_replicated) = self.replicated.confirm(&key).await? {
+            if let Err(not_replicated) = self.replicated.confirm(client, &key).await? {
                 tracing::warn!(match_id, error = %not_replicated, "a result is recorded but no replica confirmed it in time; the game server is told to retry");
                 return Ok(Posted {
                     outcome: Outcome::NotReplicated(not_replicated),

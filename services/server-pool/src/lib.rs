@@ -44,6 +44,10 @@ use matches::{Announcer, Matches};
 use registry::Registry;
 use state::Shared;
 
+/// Clients (each with a connection per master) for the writes answered only once a
+/// replica has them: one for the allocations, the others for results, in turn.
+const REPLICATED_CLIENTS: usize = 8;
+
 /// The server-pool service.
 #[derive(Debug)]
 pub struct ServerPool {
@@ -97,10 +101,13 @@ max_body_bytes = 65536
             heartbeat_ttl: Duration::from_millis(config.pool.heartbeat_ttl_ms),
             max_game: Duration::from_millis(config.pool.max_game_ms),
         };
-        // Allocations and results are confirmed by replicas (WAIT) on a connection of
-        // their own, so a slow replica never holds back the pool's other commands.
-        let replicated = service_runtime::redis::build_client(&ctx.config.common.redis)
-            .context("cannot build the Redis client for replicated writes")?;
+        // Allocations and results are confirmed by replicas (WAIT) on connections of
+        // their own, so a slow replica never holds back the pool's other commands; several,
+        // so one result's wait does not queue the next or the allocations.
+        let replicated = (0..REPLICATED_CLIENTS)
+            .map(|_| service_runtime::redis::build_client(&ctx.config.common.redis))
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot build the Redis clients for replicated writes")?;
         let matches = Matches::from_context(ctx).with_replication(matches::Replicated::new(
             replicated,
             config.pool.replicas_to_ack,
@@ -166,10 +173,10 @@ max_body_bytes = 65536
             }
         }
         // The replicated writes' own connections (the runtime closes its client).
-        if let Err(err) =
-            fred::prelude::ClientLike::quit(shared.matches.replicated().client()).await
-        {
-            tracing::debug!(error = %err, "closing the replicated writes' client");
+        for client in shared.matches.replicated().clients() {
+            if let Err(err) = fred::prelude::ClientLike::quit(client).await {
+                tracing::debug!(error = %err, "closing a replicated writes' client");
+            }
         }
         served.map_err(|err| anyhow::anyhow!("the game-server listener failed: {err}"))
     }

@@ -75,6 +75,8 @@ struct Shared {
     join_to_found: Mutex<Latency>,
     join_reply: Mutex<Latency>,
     join_errors: ErrorCounts,
+    /// Failed joins of a game server, by HTTP status (or `timeout`, `unreachable`).
+    game_join_errors: ErrorCounts,
     problems: Mutex<Vec<String>>,
     counters: Counters,
     http: reqwest::Client,
@@ -196,6 +198,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         join_to_found: Mutex::new(Latency::new()),
         join_reply: Mutex::new(Latency::new()),
         join_errors: ErrorCounts::default(),
+        game_join_errors: ErrorCounts::default(),
         problems: Mutex::default(),
         counters: Counters {
             first_found: AtomicU64::new(u64::MAX),
@@ -316,7 +319,10 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     }
     let failed_game_joins = c.game_join_failed.load(Ordering::Relaxed);
     if failed_game_joins > 0 {
-        report.note(format!("{failed_game_joins} joins of a game server failed"));
+        report.note(format!(
+            "{failed_game_joins} joins of a game server failed: {}",
+            shared.game_join_errors.summary().unwrap_or_default()
+        ));
     }
     if let Some(errors) = shared.join_errors.summary() {
         report.note(format!("queue.join refused or failed: {errors}"));
@@ -473,13 +479,19 @@ async fn listen(
                             .post(format!("http://{address}/v1/join"))
                             .json(&serde_json::json!({"match": match_id, "player": id, "token": join_token}))
                             .send()
-                            .await
-                            .and_then(reqwest::Response::error_for_status);
-                        if joined.is_err() {
+                            .await;
+                        let failed = match joined {
+                            Ok(answer) if answer.status().is_success() => None,
+                            Ok(answer) => Some(answer.status().as_u16().to_string()),
+                            Err(err) if err.is_timeout() => Some("timeout".to_owned()),
+                            Err(_) => Some("unreachable".to_owned()),
+                        };
+                        if let Some(why) = failed {
                             shared
                                 .counters
                                 .game_join_failed
                                 .fetch_add(1, Ordering::Relaxed);
+                            shared.game_join_errors.add(why);
                         }
                     }
                     // Queue again once the game is over and its result is in, unless the

@@ -4,19 +4,26 @@
 //! bounds that to writes nobody was told about.
 //!
 //! `WAIT` counts the writes of the connection it is sent on, and blocks that connection
-//! while it waits, so these writes go through a client of their own: a slow replica holds
-//! back only them, never the service's other commands.
+//! while it waits, so these writes go through clients of their own: a slow replica holds
+//! back only them, never the service's other commands. Several of them: fred sends nothing
+//! on a connection while a `WAIT` (a blocking command) is out, so the first client carries
+//! the writes confirmed in batches (a region's allocations, one `WAIT` per round) and the
+//! others, in turn, the writes confirmed one by one (results), none queued behind another's
+//! wait. A write and its `WAIT` always use the same client.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fred::prelude::Options;
 use fred::prelude::{Client, ClientLike, ServerInterface};
 use fred::types::ClusterHash;
 
-/// A client for writes that must reach `replicas` replicas before they are confirmed.
+/// Clients for writes that must reach `replicas` replicas before they are confirmed.
 #[derive(Debug, Clone)]
 pub struct Replicated {
-    client: Client,
+    clients: Arc<[Client]>,
+    next: Arc<AtomicUsize>,
     replicas: u32,
     timeout: Duration,
 }
@@ -32,11 +39,13 @@ pub struct NotReplicated {
 }
 
 impl Replicated {
-    /// Writes through `client`, confirmed by `replicas` replicas within `timeout` (0
-    /// replicas: confirmed once written, e.g. a single node in development).
-    pub fn new(client: Client, replicas: u32, timeout: Duration) -> Self {
+    /// Writes through `clients` (at least one: the first for batches, the others for
+    /// single writes), confirmed by `replicas` replicas within `timeout` (0 replicas:
+    /// confirmed once written, e.g. a single node in development).
+    pub fn new(clients: Vec<Client>, replicas: u32, timeout: Duration) -> Self {
         Self {
-            client,
+            clients: clients.into(),
+            next: Arc::default(),
             replicas,
             timeout,
         }
@@ -44,18 +53,31 @@ impl Replicated {
 
     /// No confirmation asked for: writes go through `client` and are done when made.
     pub fn unconfirmed(client: Client) -> Self {
-        Self::new(client, 0, Duration::ZERO)
+        Self::new(vec![client], 0, Duration::ZERO)
     }
 
-    /// The client to send the writes through (the one [`Replicated::confirm`] waits on).
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for one write and its confirmation (the single-write clients in turn).
+    pub fn single(&self) -> &Client {
+        let singles = self.clients.len().saturating_sub(1).max(1);
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % singles;
+        &self.clients[(n + 1).min(self.clients.len() - 1)]
     }
 
-    /// Waits until the replicas wanted have every write this client made so far to the
+    /// The client for writes that one confirmation covers together (always the same).
+    pub fn batches(&self) -> &Client {
+        &self.clients[0]
+    }
+
+    /// Every client (to close them).
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// Waits until the replicas wanted have every write `client` made so far to the
     /// master of `key`'s slot. `Ok(Err(_))`: not within the timeout.
     pub async fn confirm(
         &self,
+        client: &Client,
         key: &str,
     ) -> Result<Result<(), NotReplicated>, fred::error::Error> {
         if self.replicas == 0 {
@@ -70,8 +92,7 @@ impl Replicated {
             ..Options::default()
         };
         let timeout_ms = self.timeout.as_millis() as u64;
-        let acked: i64 = self
-            .client
+        let acked: i64 = client
             .with_options(&options)
             .wait(i64::from(self.replicas), timeout_ms as i64)
             .await?;
