@@ -37,7 +37,7 @@ deploy-check: ## check the deploy files offline: ECS task definitions against bo
 bench: ## release build of the whole stack under the load generator (connections, fan-out, whispers, matchmaking) and two focused benchmarks; writes bench/results/<date>.md and .json (several minutes)
 	$(LOCAL)/bench.sh
 
-bench-quick: ## the same pipeline at tiny sizes (about a minute): checks that make bench works
+bench-quick: ## the same pipeline at tiny sizes: checks that make bench works (its report stays in .run/bench-quick/)
 	$(LOCAL)/bench.sh --quick
 
 lint: ## formatting check and clippy with warnings as errors

@@ -23,6 +23,9 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 RELEASE="$TARGET_DIR/release"
 WORK="$RUN_DIR/bench"
 OUT_DIR="$REPO_ROOT/bench/results"
+# A quick run only checks the pipeline: its report stays under .run/, so it neither
+# replaces the day's results nor is compared with them.
+((QUICK)) && OUT_DIR="$RUN_DIR/bench-quick"
 DATE="$(date -u +%Y-%m-%d)"
 PROFILE_DIR="$REPO_ROOT/bench/profiles/$DATE"
 ((QUICK)) || ensure_packages "perf linux-perf"
