@@ -153,8 +153,6 @@ impl Matches {
         servers_left: &mut Vec<String>,
     ) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        self.end_orphaned(region, servers_left).await?;
-        self.clear_stale_rating_marks(region).await?;
         let overdue = self
             .older_than(pool.pending(), allocate_timeout_ms, BATCH)
             .await?;
@@ -197,7 +195,12 @@ impl Matches {
         servers_left: &mut Vec<String>,
     ) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        let orphaned = self.older_than(pool.orphaned(), 0, BATCH).await?;
+        // By rank, not by score: the score is Redis's clock, which this instance's may
+        // trail, and every orphan is due at once.
+        let orphaned: Vec<String> = self
+            .redis
+            .zrange(pool.orphaned(), 0, BATCH - 1, None, false, None, false)
+            .await?;
         for match_id in orphaned {
             let on_server = OnServer {
                 region,

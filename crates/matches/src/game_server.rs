@@ -43,7 +43,8 @@ pub enum Outcome {
     NotInMatch(String),
     /// The match is in another state (e.g. cancelled).
     Conflict(String),
-    /// The match was given to another server (or another incarnation of this id).
+    /// The match was given to another server (an earlier incarnation of this id is
+    /// `Unauthorized` instead: its token no longer matches).
     NotYours,
     /// The caller's token is not the one of the server incarnation the match was given to.
     Unauthorized,

@@ -6,18 +6,14 @@ mod common;
 use std::time::Duration;
 
 use fred::prelude::HashesInterface;
-use queues::{JoinOutcome, TicketStatus, Tickets};
+use queues::{JoinOutcome, TicketStatus};
 
 #[tokio::test]
 async fn squad_tickets_become_two_balanced_matches_handed_to_the_pool() {
     let ns = testkit::unique_namespace("form");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     // Two groups of four, far apart in rating: each group is one match.
     let ratings = [
         ("a1", 1900.0),
@@ -128,11 +124,7 @@ async fn tickets_of_players_gone_past_the_grace_are_removed_not_matched() {
     let ns = testkit::unique_namespace("gone");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     let matchmaker = common::start(&ns, &[("matchmaking.ticket_grace_ms", "600")]).await;
     // Nobody is online: both tickets are abandoned.
     for player in ["ghost1", "ghost2"] {
@@ -160,11 +152,7 @@ async fn a_player_briefly_away_keeps_the_ticket_and_is_matched_only_when_back() 
     let ns = testkit::unique_namespace("away");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     let matchmaker = common::start(&ns, &[("matchmaking.ticket_grace_ms", "30000")]).await;
     common::online(&redis, &keys, "here").await;
     // "away" queues, then loses its session (its socket dropped).
@@ -244,11 +232,7 @@ async fn a_redone_hand_over_never_hands_a_match_to_the_pool_twice() {
     let ns = testkit::unique_namespace("redo");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     let matchmaker = common::start(&ns, &[]).await;
     for player in ["x1", "x2"] {
         common::online(&redis, &keys, player).await;

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use queues::{JoinOutcome, LeaveOutcome, TicketStatus, Tickets};
+use queues::{JoinOutcome, LeaveOutcome, TicketStatus};
 
 const PLAYERS: usize = 600;
 
@@ -24,11 +24,7 @@ async fn three_matchmakers_never_match_a_ticket_twice_or_lose_one() {
     let ns = testkit::unique_namespace("races");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     let units = [
         ("duel", "eu"),
         ("duel", "us"),

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use queues::{JoinOutcome, TicketStatus, Tickets};
+use queues::{JoinOutcome, TicketStatus};
 
 const PLAYERS: usize = 200;
 const LEASE_MS: u64 = 1500;
@@ -17,11 +17,7 @@ async fn a_killed_holder_is_replaced_within_the_lease_and_nothing_is_lost() {
     let ns = testkit::unique_namespace("takeover");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     for i in 0..PLAYERS {
         common::online(&redis, &keys, &format!("p{i}")).await;
     }
@@ -172,11 +168,7 @@ async fn a_paused_holder_is_refused_its_claim_when_it_resumes() {
     let ns = testkit::unique_namespace("mmfence");
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
-    let tickets = Tickets::new(
-        keys.clone(),
-        redis.clone(),
-        queues::JoinPolicy::default_rating(1500.0),
-    );
+    let tickets = common::tickets(&redis, &keys);
     let players = ["ann", "bob"];
     for player in players {
         common::online(&redis, &keys, player).await;

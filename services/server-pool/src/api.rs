@@ -213,7 +213,7 @@ async fn register(
             tracing::info!(server = %server.id, region = %server.region, capacity = server.capacity, incarnation, "game server registered");
             if orphaned > 0 {
                 tracing::warn!(server = %server.id, games = orphaned, "a new incarnation took the id: the games of the one before end now as server_lost");
-                end_orphaned(&shared, server.region.as_str()).await;
+                shared.end_orphaned(server.region.as_str()).await;
             }
             Ok((
                 StatusCode::CREATED,
@@ -248,20 +248,6 @@ async fn register(
                     server.id
                 ),
             ))
-        }
-    }
-}
-
-/// Ends now the matches of `region` whose server no longer runs them; what fails here is
-/// retried by the region's worker.
-async fn end_orphaned(shared: &Shared, region: &str) {
-    let mut servers_left = Vec::new();
-    if let Err(err) = shared.matches.end_orphaned(region, &mut servers_left).await {
-        tracing::warn!(region, error = %err, "could not end orphaned games now; the region's worker retries");
-    }
-    for server in servers_left {
-        if let Err(err) = shared.registry.forget_drained(&server).await {
-            tracing::warn!(server, error = %err, "could not forget a server that left");
         }
     }
 }
@@ -345,7 +331,7 @@ async fn heartbeat(
         .await?;
     if !orphaned.is_empty() {
         tracing::warn!(server = %server, games = ?orphaned, "games the server no longer runs (or past pool.max_game_ms) end now");
-        end_orphaned(&shared, region).await;
+        shared.end_orphaned(region).await;
     }
     let draining = match standing {
         Beat::Alive => false,

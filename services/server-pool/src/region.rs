@@ -131,6 +131,13 @@ pub async fn run(
         }
         if tokio::time::Instant::now() >= next_reap {
             next_reap = tokio::time::Instant::now() + reap_every;
+            // Leftovers of work done at once elsewhere, so once per reap interval: games
+            // whose server no longer runs them, and pending ratings whose result never
+            // got recorded.
+            shared.end_orphaned(&region).await;
+            if let Err(err) = shared.matches.clear_stale_rating_marks(&region).await {
+                tracing::warn!(region, error = %err, "clearing stale pending ratings failed; retrying");
+            }
             if gate.is_open(tokio::time::Instant::now()) {
                 reap_rounds.increment(1);
                 if let Err(err) = crate::reaper::reap(&shared, &region).await {

@@ -305,21 +305,21 @@ impl Registry {
                 vec![server.to_owned(), token_hash.unwrap_or_default().to_owned()],
             )
             .await?;
-        Ok(match outcome {
-            DrainReply::Left => {
-                self.forget_drained(server).await?;
-                Drained::Left
-            }
+        let drained = match outcome {
+            DrainReply::Left => Drained::Left,
             DrainReply::Draining => Drained::Draining,
-            DrainReply::Unknown | DrainReply::Unauthorized => {
+            DrainReply::Unknown => Drained::Unknown,
+            DrainReply::Unauthorized => Drained::Unauthorized,
+        };
+        match drained {
+            Drained::Left => self.forget_drained(server).await?,
+            Drained::Draining => {}
+            // Nothing was drained: the mark goes again.
+            Drained::Unknown | Drained::Unauthorized => {
                 let _: i64 = self.redis.del(self.keys.server_drained(server)).await?;
-                if outcome == DrainReply::Unauthorized {
-                    Drained::Unauthorized
-                } else {
-                    Drained::Unknown
-                }
             }
-        })
+        }
+        Ok(drained)
     }
 
     /// Drops a server from the id -> region map (a dead server the reaper removed: its

@@ -20,3 +20,20 @@ pub struct Shared {
     /// What the region workers last read of their regions, for the announcement.
     pub region_figures: crate::figures::RegionFigures,
 }
+
+impl Shared {
+    /// Ends the matches of `region` whose server no longer runs them (at once after the
+    /// call that found them; the region's worker retries what fails here), and forgets
+    /// draining servers that ran their last game with them.
+    pub async fn end_orphaned(&self, region: &str) {
+        let mut servers_left = Vec::new();
+        if let Err(err) = self.matches.end_orphaned(region, &mut servers_left).await {
+            tracing::warn!(region, error = %err, "could not end orphaned games now; the region's worker retries");
+        }
+        for server in servers_left {
+            if let Err(err) = self.registry.forget_drained(&server).await {
+                tracing::warn!(server, error = %err, "could not forget a server that left");
+            }
+        }
+    }
+}

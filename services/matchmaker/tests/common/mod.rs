@@ -54,6 +54,16 @@ pub const ANY_RATING: [(&str, &str); 4] = [
     ("matchmaking.queues.squad.max_window", "100000"),
 ];
 
+/// The queues' ticket handle on the test cluster, as the gateway has it (new players at
+/// 1500).
+pub fn tickets(redis: &Client, keys: &core_keys::Keys) -> queues::Tickets {
+    queues::Tickets::new(
+        keys.clone(),
+        redis.clone(),
+        queues::JoinPolicy::default_rating(1500.0),
+    )
+}
+
 /// A command connection to the test cluster.
 pub async fn redis() -> Client {
     let config = config(&testkit::unique_namespace("probe"), &[]);
