@@ -14,7 +14,7 @@ TEST_RUNNER := $(CARGO) test --workspace
 DOC_TESTS := true
 endif
 
-.PHONY: help build test lint fmt run up down status bench bench-quick deploy-check
+.PHONY: help build test lint fmt run up down status bench bench-quick bench-peer deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench: ## release build of the whole stack under the load generator (connections
 
 bench-quick: ## the same pipeline at tiny sizes: checks that make bench works (its report stays in .run/bench-quick/)
 	$(LOCAL)/bench.sh --quick
+
+bench-peer: ## Rallypoint side by side with Socket.IO 4.8 + its sharded Redis adapter (Node.js, installed from bench/peer's lock file): fan-out rates at p99 < 10 ms, CPU per delivery, memory per connection; writes bench/results/<date>-peer.md (about 10 minutes)
+	$(LOCAL)/bench_peer.sh
 
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: release builds of the whole stack on this machine, the load generator's
-# scenarios at sizes that fit a 2-core box in a few minutes, and two focused benchmarks;
-# writes bench/results/<date>.md and .json (machine, versions, every figure).
+# scenarios at sizes that fit a 2-core box in a few minutes, focused benchmarks, and the
+# side by side with Socket.IO (bench_peer.sh, also `make bench-peer`); writes
+# bench/results/<date>.md and .json (machine, versions, every figure).
 #
 # usage: deploy/local/bench.sh [--quick]
 #   --quick   tiny sizes (a smoke run of the whole pipeline, about a minute)
@@ -147,6 +148,10 @@ fi
 
 "$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
 trap - EXIT
+# The side-by-side with Socket.IO (make bench-peer) is a section of this report.
+PEER_ARGS=(--work "$WORK/peer")
+((QUICK)) && PEER_ARGS+=(--quick)
+BENCH_PEER_SKIP_BUILD=1 "$LOCAL_DIR/bench_peer.sh" "${PEER_ARGS[@]}"
 python3 "$LOCAL_DIR/bench_report.py" write "$WORK" "$OUT_DIR/$DATE" "$REPO_ROOT"
 say "wrote $OUT_DIR/$DATE.md and $OUT_DIR/$DATE.json"
 ((BROKEN == 0)) || die "an invariant was broken in at least one scenario; see the reports"

@@ -12,6 +12,14 @@ the newest before it) and flags every program whose CPU per operation grew by mo
 
 usage: bench_report.py table REPORT.json [CPU.json]  print one report as a table
        bench_report.py write WORK_DIR OUT_BASE REPO_ROOT
+       bench_report.py figure REPORT.json NAME          print one figure's value
+       bench_report.py peer WORK_DIR OUT_BASE            make bench-peer's report
+
+The peer report (bench_peer.sh's runs, named peer-<side>-<shape>-<rate>.json and
+peer-<side>-idle.json) gives, per shape, each side's highest deliveries/s with delivery
+latency p99 under 10 ms and nothing lost, the CPU per delivery of the servers and the
+Redis CPU per room message at the highest rate both sides ran cleanly, bytes per idle
+connection, and Rallypoint's ratio to the peer for each.
 """
 import glob
 import json
@@ -263,8 +271,152 @@ def write(work, out_base, repo):
         md.append("")
     for name, text in texts.items():
         md += [f"## {name}", "", "```", text, "```", "", cpu_line(text_cpu[name]), ""]
+    # make bench runs bench_peer.sh into WORK/peer: its comparison is a section here.
+    peer_summary = os.path.join(work, "peer", "summary.md")
+    if os.path.exists(peer_summary):
+        with open(peer_summary) as f:
+            md += [f.read(), ""]
     with open(out_base + ".md", "w") as f:
         f.write("\n".join(md))
+
+
+def figure_value(report, name):
+    return next((f["value"] for f in report["figures"] if f["name"] == name), None)
+
+
+P99_LIMIT_MS = 10.0
+SIDES = ("rallypoint", "socketio")
+SIDE_NAMES = {"rallypoint": "Rallypoint", "socketio": "Socket.IO 4.8 + sharded redis-adapter"}
+
+
+def peer_runs(work):
+    """{(side, shape): [run, ...] by rate} and {side: idle report}."""
+    runs, idle = {}, {}
+    for path in glob.glob(os.path.join(work, "peer-*.json")):
+        parts = os.path.basename(path)[:-5].split("-")
+        with open(path) as f:
+            report = json.load(f)
+        side = parts[1]
+        if parts[2] == "idle":
+            idle[side] = report
+            continue
+        shape, rate = "-".join(parts[2:-1]), int(parts[-1])
+        p99 = figure_value(report, "delivery latency p99")
+        runs.setdefault((side, shape), []).append(
+            {
+                "rate": rate,
+                "members": report["settings"].get("members"),
+                "delivered_per_s": figure_value(report, "delivered per second") or 0.0,
+                "p99_ms": p99,
+                "clean": not report["problems"] and p99 is not None and p99 < P99_LIMIT_MS,
+                "lost": figure_value(report, "lost") or 0,
+                "server_us": figure_value(report, "servers CPU per delivery"),
+                "redis_us": figure_value(report, "Redis CPU per message"),
+                "problems": report["problems"],
+            }
+        )
+    for side_runs in runs.values():
+        side_runs.sort(key=lambda r: r["rate"])
+    return runs, idle
+
+
+def idle_kib(report):
+    """KiB per idle connection of the first server measured."""
+    if not report:
+        return None
+    return next(
+        (f["value"] for f in report["figures"] if f["name"].endswith("RSS per connection")), None
+    )
+
+
+def ratio(ours, theirs, better_high):
+    if not ours or not theirs:
+        return "n/a"
+    r = ours / theirs if better_high else theirs / ours
+    return f"{ours / theirs:.2f}x" + (" (better)" if r >= 1 else " (worse)")
+
+
+def peer(work, out_base):
+    runs, idle = peer_runs(work)
+    shapes = sorted({shape for _, shape in runs}, key=lambda s: int(s.split("-")[1]))
+    summary = {"shapes": {}, "idle_kib": {side: idle_kib(idle.get(side)) for side in SIDES}}
+    md = [
+        "## Side by side with Socket.IO (`make bench-peer`)",
+        "",
+        "The same load generator drives Rallypoint (2 gateways, its 6-node Redis Cluster) and "
+        "the peer (2 Node.js Socket.IO 4.8 servers with `@socket.io/redis-adapter`'s sharded "
+        "adapter, one channel per room, on their own 6-node Redis Cluster), one after the other "
+        "on this machine. Each shape's rate rises until delivery latency p99 passes "
+        f"{P99_LIMIT_MS:.0f} ms. CPU is read from /proc over each run (servers: the two "
+        "gateways or the two Node processes; Redis: all six nodes).",
+        "",
+        "| shape | figure | Rallypoint | Socket.IO | Rallypoint vs peer |",
+        "|---|---|---|---|---|",
+    ]
+    details = []
+    for shape in shapes:
+        ours, theirs = runs.get(("rallypoint", shape), []), runs.get(("socketio", shape), [])
+        best = {
+            side: max((r["delivered_per_s"] for r in rs if r["clean"]), default=0.0)
+            for side, rs in (("rallypoint", ours), ("socketio", theirs))
+        }
+        clean_rates = {r["rate"] for r in ours if r["clean"]} & {r["rate"] for r in theirs if r["clean"]}
+        common = max(clean_rates) if clean_rates else min(
+            {r["rate"] for r in ours} & {r["rate"] for r in theirs}, default=None
+        )
+        at = lambda rs: next((r for r in rs if r["rate"] == common), {})  # noqa: E731
+        o, t = at(ours), at(theirs)
+        summary["shapes"][shape] = {
+            "best_delivered_per_s": best,
+            "compared_at_rate": common,
+            "server_us_per_delivery": {"rallypoint": o.get("server_us"), "socketio": t.get("server_us")},
+            "redis_us_per_message": {"rallypoint": o.get("redis_us"), "socketio": t.get("redis_us")},
+            "runs": {"rallypoint": ours, "socketio": theirs},
+        }
+        members = (ours or theirs or [{}])[0].get("members")
+        label = f"{shape.replace('-', ' of ')}"
+        md.append(
+            f"| {label} | deliveries/s at p99 < {P99_LIMIT_MS:.0f} ms | {fmt(best['rallypoint'])} | "
+            f"{fmt(best['socketio'])} | {ratio(best['rallypoint'], best['socketio'], True)} |"
+        )
+        if common is not None and members:
+            for key, what in (("server_us", "server CPU per delivery"), ("redis_us", "Redis CPU per room message")):
+                a, b = o.get(key), t.get(key)
+                md.append(
+                    f"| {label} | {what} at {common * members:,} deliveries/s | "
+                    f"{fmt(a) + ' µs' if a is not None else 'n/a'} | "
+                    f"{fmt(b) + ' µs' if b is not None else 'n/a'} | {ratio(a, b, False)} |"
+                )
+        for side, rs in (("rallypoint", ours), ("socketio", theirs)):
+            for r in rs:
+                details.append(
+                    f"| {SIDE_NAMES[side].split(' ')[0]} | {label} | {r['rate']:,} | "
+                    f"{fmt(r['delivered_per_s'])} | {fmt(r['p99_ms']) if r['p99_ms'] is not None else 'n/a'} | "
+                    f"{fmt(r['server_us']) if r['server_us'] is not None else 'n/a'} | "
+                    f"{fmt(r['redis_us']) if r['redis_us'] is not None else 'n/a'} | "
+                    f"{'; '.join(r['problems']) or 'none'} |"
+                )
+    a, b = summary["idle_kib"]["rallypoint"], summary["idle_kib"]["socketio"]
+    md.append(
+        f"| idle connections | memory per connection | {fmt(a) + ' KiB' if a else 'n/a'} | "
+        f"{fmt(b) + ' KiB' if b else 'n/a'} | {ratio(a, b, False)} |"
+    )
+    md += [
+        "",
+        "Every run (`rallypoint-loadgen --protocol rallypoint|socketio fanout --rooms R --members M --rate N`):",
+        "",
+        "| side | shape | messages/s | deliveries/s | p99 ms | server µs/delivery | Redis µs/message | broken |",
+        "|---|---|---|---|---|---|---|---|",
+    ] + details + [""]
+    text = "\n".join(md)
+    with open(out_base + ".json", "w") as f:
+        json.dump(summary, f, indent=2)
+    with open(out_base + ".md", "w") as f:
+        f.write(f"# make bench-peer, {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}\n\n")
+        f.write(f"Machine: {json.dumps(machine())}\n\n" + text)
+    with open(os.path.join(work, "summary.md"), "w") as f:
+        f.write(text)
+    print(text)
 
 
 def main(argv):
@@ -280,6 +432,12 @@ def main(argv):
                 print(line)
     elif len(argv) == 5 and argv[1] == "write":
         write(argv[2], argv[3], argv[4])
+    elif len(argv) == 4 and argv[1] == "figure":
+        with open(argv[2]) as f:
+            value = figure_value(json.load(f), argv[3])
+        print("nan" if value is None else value)
+    elif len(argv) == 4 and argv[1] == "peer":
+        peer(argv[2], argv[3])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -46,6 +46,24 @@ pub struct Common {
     /// Print the report as JSON (progress still goes to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The protocol the players speak: Rallypoint's, or Socket.IO's for the peer
+    /// `make bench-peer` compares with (`connections` and `fanout` only).
+    #[arg(long, global = true, value_enum, default_value_t = Protocol::Rallypoint)]
+    pub protocol: Protocol,
+    /// Pids of the Redis servers behind the platform under test: their CPU per operation
+    /// is reported.
+    #[arg(long = "redis-pid", global = true, value_delimiter = ',')]
+    pub redis_pids: Vec<u32>,
+}
+
+/// The wire protocol of the players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// Rallypoint's gateway (the client SDK).
+    Rallypoint,
+    /// Socket.IO v5 over Engine.IO v4 WebSocket (`bench/peer/server.js`).
+    #[value(name = "socketio")]
+    SocketIo,
 }
 
 impl Common {

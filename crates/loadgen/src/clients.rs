@@ -1,5 +1,8 @@
 //! Connecting many simulated players: spread over the gateways and over loopback source
-//! addresses, a bounded number at a time, with a progress bar.
+//! addresses, a bounded number at a time, with a progress bar. A player speaks
+//! Rallypoint's protocol (the client SDK) or, for the peer comparison, Socket.IO
+//! ([`crate::socketio`]); the scenarios that both can run (`connections`, `fanout`) use
+//! [`Conn`]'s shared methods, the others the SDK's client ([`Player::sdk`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,17 +15,72 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rallypoint_client::{Auth, Client, ClientConfig, ClientError, Event};
 use tokio::sync::mpsc;
 
-use crate::cli::Common;
+use crate::cli::{Common, Protocol};
+use crate::socketio;
+
+/// One player's connection, in the protocol the run speaks.
+#[derive(Debug, Clone)]
+pub enum Conn {
+    Rallypoint(Client),
+    SocketIo(socketio::Client),
+}
+
+impl Conn {
+    /// Joins `room`; the member count across the platform (0 from the peer, which does
+    /// not count).
+    pub async fn join_room(&self, room: &str) -> Result<u32, ClientError> {
+        match self {
+            Self::Rallypoint(client) => client.join_room(room).await,
+            Self::SocketIo(client) => client.join_room(room).await,
+        }
+    }
+
+    pub async fn send_to_room(
+        &self,
+        room: &str,
+        body: serde_json::Value,
+    ) -> Result<(), ClientError> {
+        match self {
+            Self::Rallypoint(client) => client.send_to_room(room, body).await,
+            Self::SocketIo(client) => client.send_to_room(room, body).await,
+        }
+    }
+
+    /// One round trip through the server.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        match self {
+            Self::Rallypoint(client) => client.ping().await,
+            Self::SocketIo(client) => client.ping().await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Rallypoint(client) => client.close().await,
+            Self::SocketIo(client) => client.close().await,
+        }
+    }
+}
 
 /// One connected simulated player.
 #[derive(Debug)]
 pub struct Player {
     pub id: String,
-    pub client: Client,
+    pub client: Conn,
     pub events: mpsc::Receiver<Event>,
 }
 
 impl Player {
+    /// The client SDK's handle, for scenarios only Rallypoint's protocol can run.
+    pub fn sdk(&self) -> anyhow::Result<Client> {
+        match &self.client {
+            Conn::Rallypoint(client) => Ok(client.clone()),
+            Conn::SocketIo(_) => anyhow::bail!(
+                "this scenario speaks Rallypoint's protocol only (--protocol rallypoint)"
+            ),
+        }
+    }
+
     /// Takes the player's event stream, for a task that reads it (an empty, closed one is
     /// left behind).
     pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
@@ -103,7 +161,17 @@ pub async fn connect_all(
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                match Client::connect(config.clone()).await {
+                let connected = match common.protocol {
+                    Protocol::Rallypoint => Client::connect(config.clone())
+                        .await
+                        .map(|(client, events)| (Conn::Rallypoint(client), events)),
+                    Protocol::SocketIo => {
+                        socketio::Client::connect(&config.urls[0], &id, config.local_address)
+                            .await
+                            .map(|(client, events)| (Conn::SocketIo(client), events))
+                    }
+                };
+                match connected {
                     Ok((client, events)) => {
                         progress.inc(1);
                         return Ok(Player { id, client, events });

@@ -15,7 +15,8 @@
 //!
 //! Layout: [`cli`] (flags), [`clients`] (connecting many players), [`figures`] (the report,
 //! as a table or JSON), [`latency`] (percentiles), [`procstat`] (memory and CPU of local
-//! processes), [`pace`] (sending at a fixed rate), [`scenarios`] (one module each).
+//! processes), [`pace`] (sending at a fixed rate), [`scenarios`] (one module each),
+//! [`socketio`] (the peer's protocol, for `make bench-peer`).
 
 mod cli;
 mod clients;
@@ -24,6 +25,7 @@ mod latency;
 mod pace;
 mod procstat;
 mod scenarios;
+mod socketio;
 
 use std::process::ExitCode;
 

@@ -51,9 +51,13 @@ impl CpuMeter {
 
     /// CPU used since the start, in percent of one core.
     pub fn percent(&self) -> anyhow::Result<f64> {
-        let used = cpu_ticks(self.pid)?.saturating_sub(self.ticks) as f64 / TICKS_PER_SECOND;
         let elapsed = self.at.elapsed().as_secs_f64().max(1e-3);
-        Ok(100.0 * used / elapsed)
+        Ok(100.0 * self.seconds()? / elapsed)
+    }
+
+    /// CPU seconds used since the start.
+    pub fn seconds(&self) -> anyhow::Result<f64> {
+        Ok(cpu_ticks(self.pid)?.saturating_sub(self.ticks) as f64 / TICKS_PER_SECOND)
     }
 }
 
@@ -87,20 +91,38 @@ mod tests {
     }
 }
 
-/// CPU meters on the `--gateway-pid` processes for the length of a run.
+/// CPU meters on the `--gateway-pid` processes (and the `--redis-pid` ones) for the
+/// length of a run.
 #[derive(Debug)]
 pub struct Gateways {
     meters: Vec<CpuMeter>,
+    redis: Vec<CpuMeter>,
 }
 
 impl Gateways {
     pub fn start(pids: &[u32]) -> anyhow::Result<Self> {
-        Ok(Self {
-            meters: pids
-                .iter()
+        Self::with_redis(pids, &[])
+    }
+
+    pub fn with_redis(pids: &[u32], redis: &[u32]) -> anyhow::Result<Self> {
+        let start = |pids: &[u32]| {
+            pids.iter()
                 .map(|&pid| CpuMeter::start(pid))
-                .collect::<Result<_, _>>()?,
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            meters: start(pids)?,
+            redis: start(redis)?,
         })
+    }
+
+    /// CPU seconds of the gateways and of Redis since the start (`None` when not
+    /// metered).
+    pub fn seconds(&self) -> (Option<f64>, Option<f64>) {
+        let sum = |meters: &[CpuMeter]| {
+            (!meters.is_empty()).then(|| meters.iter().filter_map(|m| m.seconds().ok()).sum())
+        };
+        (sum(&self.meters), sum(&self.redis))
     }
 
     /// Adds each gateway's CPU since the start and its memory now.

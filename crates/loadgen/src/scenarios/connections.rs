@@ -206,6 +206,9 @@ fn spawn_worker(
     if common.msgpack {
         command.arg("--msgpack");
     }
+    if common.protocol == crate::cli::Protocol::SocketIo {
+        command.arg("--protocol").arg("socketio");
+    }
     if let Some(secret) = &common.jwt_secret {
         command.env("LOADGEN_JWT_SECRET", secret);
     }

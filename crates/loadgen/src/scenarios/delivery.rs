@@ -250,7 +250,7 @@ where
     let ledger = Ledger::new(timing.total(), timing.rate * timing.warmup);
     let stop = CancellationToken::new();
     let receiving = tokio::spawn(receive(receivers, ledger.clone(), stop.clone(), pick));
-    let meters = crate::procstat::Gateways::start(&common.gateway_pids)?;
+    let meters = crate::procstat::Gateways::with_redis(&common.gateway_pids, &common.redis_pids)?;
     let sending = crate::clients::bar(timing.total(), scenario);
     let paced = crate::pace::at_rate(timing.rate, timing.duration(), 4096, &sending, |seq| {
         send(seq, ledger.clone())
@@ -264,5 +264,20 @@ where
     ledger.report(&mut report, &paced, received.span, &received.latency);
     report.figure("receiver disconnects", received.disconnects as f64, "");
     meters.report(&mut report);
+    // CPU per operation: the figure that holds still on a shared machine.
+    let (servers, redis) = meters.seconds();
+    let delivered = ledger.delivered().max(1) as f64;
+    if let Some(seconds) = servers {
+        report.figure("servers CPU", seconds, "s");
+        report.figure("servers CPU per delivery", seconds * 1e6 / delivered, "µs");
+    }
+    if let Some(seconds) = redis {
+        report.figure("Redis CPU", seconds, "s");
+        report.figure(
+            "Redis CPU per message",
+            seconds * 1e6 / paced.sent.max(1) as f64,
+            "µs",
+        );
+    }
     Ok(report)
 }

@@ -56,6 +56,13 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Option<Re
     for joined in joins {
         joined.map_err(|e| anyhow::anyhow!("a member could not join its room: {e}"))?;
     }
+    if common.protocol == crate::cli::Protocol::SocketIo {
+        // The peer acknowledges a join before its Redis adapter has subscribed to the
+        // room's channel (it does not wait for SSUBSCRIBE), and offers nothing to await:
+        // a moment's grace keeps the first messages from being lost to that race.
+        // Rallypoint answers room.join once the subscription is made.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 
     let clients: Arc<Vec<_>> = Arc::new(players.iter().map(|p| p.client.clone()).collect());
     let receivers = players.iter_mut().map(|p| p.take_events()).collect();

@@ -222,7 +222,12 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     let meters = Gateways::start(&common.gateway_pids)?;
 
     let arriving = bar(args.timing.total(), "players arriving");
-    let clients: Arc<Vec<_>> = Arc::new(players.iter().map(|p| p.client.clone()).collect());
+    let clients: Arc<Vec<_>> = Arc::new(
+        players
+            .iter()
+            .map(crate::clients::Player::sdk)
+            .collect::<anyhow::Result<_>>()?,
+    );
     let squad_per_mille = (args.squad_share * 1000.0).round() as u64;
     let paced = crate::pace::at_rate(
         args.timing.rate,
@@ -351,7 +356,10 @@ async fn warm_profiles(common: &Common, players: &[crate::clients::Player]) -> a
     let failures = futures::stream::iter(players.iter().map(|p| {
         let warming = warming.clone();
         async move {
-            let fetched = p.client.profile().await;
+            let fetched = match p.sdk() {
+                Ok(client) => client.profile().await.map(|_| ()),
+                Err(_) => Err(rallypoint_client::ClientError::Closed),
+            };
             warming.inc(1);
             fetched.is_err()
         }

@@ -37,8 +37,8 @@ pub async fn run(common: &Common, args: &WhisperArgs) -> anyhow::Result<Option<R
         players
             .iter()
             .step_by(2)
-            .map(|p| p.client.clone())
-            .collect(),
+            .map(crate::clients::Player::sdk)
+            .collect::<anyhow::Result<_>>()?,
     );
     let targets: Arc<Vec<String>> = Arc::new(
         players

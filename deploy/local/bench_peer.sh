@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# make bench-peer: Rallypoint side by side with a Node.js peer on the same machine, in one
+# run: Socket.IO 4.8 with @socket.io/redis-adapter's sharded adapter (one channel per room)
+# on its own 6-node Redis Cluster (bench/peer/, deploy/local/peer.sh), both driven by the
+# same load generator (rallypoint-loadgen --protocol rallypoint|socketio).
+#
+# For each side, one after the other (never both under load at once):
+#   - fan-out in rooms of 10 (100 rooms over two instances) and rooms of 100 (10 rooms),
+#     at rising rates until delivery latency p99 passes 10 ms (or something is lost);
+#   - idle connections: resident memory per connection.
+# Then the report: deliveries/s at p99 < 10 ms, CPU per delivery of the servers and of
+# Redis per room message, bytes per idle connection, and the ratios; written to
+# bench/results/<date>-peer.md and .json (a --quick run's to .run/bench-peer-quick/).
+#
+# usage: deploy/local/bench_peer.sh [--quick] [--work DIR]
+#   --quick     two small rates per shape and a few hundred connections (about 2 minutes)
+#   --work DIR  keep the raw reports in DIR (make bench puts them beside its own)
+set -euo pipefail
+
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+QUICK=0
+WORK="$RUN_DIR/bench-peer"
+OUT_DIR="$REPO_ROOT/bench/results"
+while (($#)); do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --work)
+      shift
+      WORK="${1:?--work needs a directory}"
+      ;;
+    *) die "unknown argument $1 (usage: bench_peer.sh [--quick] [--work DIR])" ;;
+  esac
+  shift
+done
+((QUICK)) && OUT_DIR="$RUN_DIR/bench-peer-quick"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+LOADGEN="$TARGET_DIR/release/rallypoint-loadgen"
+DATE="$(date -u +%Y-%m-%d)"
+
+if [[ "${BENCH_PEER_SKIP_BUILD:-0}" != 1 ]]; then
+  say "building release binaries (the first release build takes several minutes)"
+  (cd "$REPO_ROOT" && cargo build --release --bins)
+fi
+mkdir -p "$WORK" "$OUT_DIR"
+rm -f "$WORK"/peer-*.json
+
+# The shapes: NAME ROOMS MEMBERS, and the message rates tried (messages/s; each is
+# delivered to every member of its room, so deliveries/s = rate x members).
+SHAPES=("rooms-10 100 10" "rooms-100 10 100")
+if ((QUICK)); then
+  RATES_10=(200 400)
+  RATES_100=(50 100)
+  IDLE=400
+  SECONDS_PER_RUN=3
+else
+  RATES_10=(1000 1500 2000 3000 4000 5000 6000 8000)
+  RATES_100=(200 300 400 600 800 1000)
+  IDLE=5000
+  SECONDS_PER_RUN=8
+fi
+# A rate whose p99 passes this (or that loses a message) ends the shape's ladder.
+P99_LIMIT_MS=10
+
+# ladder SIDE SHAPE ROOMS MEMBERS RATES...: one fan-out run per rate, rising, until the
+# p99 passes the limit. Reads SIDE_ARGS (the side's --url/--protocol/--*-pid flags).
+ladder() {
+  local side="$1" shape="$2" rooms="$3" members="$4" rate name code p99
+  shift 4
+  for rate in "$@"; do
+    name="peer-$side-$shape-$rate"
+    say "$side, $shape: $rate messages/s ($((rate * members)) deliveries/s)"
+    code=0
+    "$LOADGEN" --json --run-id "bp-$side-$shape-$rate-$$" "${SIDE_ARGS[@]}" \
+      fanout --rooms "$rooms" --members "$members" --rate "$rate" \
+      --duration "$SECONDS_PER_RUN" --warmup 2 >"$WORK/$name.json" || code=$?
+    ((code == 0 || code == 2)) || die "$name: the load generator failed (exit $code)"
+    p99="$(python3 "$LOCAL_DIR/bench_report.py" figure "$WORK/$name.json" "delivery latency p99")"
+    info "delivery latency p99 $p99 ms"
+    if ((code == 2)) || python3 -c "import sys; sys.exit(0 if float('$p99') > $P99_LIMIT_MS else 1)"; then
+      break
+    fi
+  done
+}
+
+# idle SIDE: idle connections held for a few seconds, memory per connection.
+idle() {
+  local side="$1"
+  say "$side: $IDLE idle connections"
+  "$LOADGEN" --json --run-id "bp-$side-idle-$$" "${SIDE_ARGS[@]}" \
+    connections --count "$IDLE" --hold 3 >"$WORK/peer-$side-idle.json" ||
+    die "$side: the idle connections run failed"
+}
+
+# --- Rallypoint -------------------------------------------------------------------------
+export RALLYPOINT_GATEWAY__CHAT_PER_MINUTE=10000000
+export RALLYPOINT_GATEWAY__RATE_PER_SECOND=100000
+export RALLYPOINT_GATEWAY__RATE_BURST=100000
+say "starting Rallypoint (release build)"
+STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$WORK/stack-up.log" 2>&1 || {
+  cat "$WORK/stack-up.log" >&2
+  die "the stack did not start"
+}
+trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
+GATEWAYS="$(cat "$RUN_DIR/stack/gateway-1.pid"),$(cat "$RUN_DIR/stack/gateway-2.pid")"
+REDIS_PIDS="$(cat "$RUN_DIR"/redis-cluster/*/redis.pid | paste -sd, -)"
+SIDE_ARGS=(--protocol rallypoint --url ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws
+  --gateway-pid "$GATEWAYS" --redis-pid "$REDIS_PIDS")
+for shape in "${SHAPES[@]}"; do
+  read -r name rooms members <<<"$shape"
+  if [[ "$name" == rooms-10 ]]; then rates=("${RATES_10[@]}"); else rates=("${RATES_100[@]}"); fi
+  ladder rallypoint "$name" "$rooms" "$members" "${rates[@]}"
+done
+SIDE_ARGS=(--protocol rallypoint --url ws://127.0.0.1:8080/ws --gateway-pid "${GATEWAYS%%,*}")
+idle rallypoint
+"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
+
+# --- the peer ---------------------------------------------------------------------------
+say "starting the peer (Socket.IO + sharded Redis adapter)"
+trap '"$LOCAL_DIR/peer.sh" stop >/dev/null 2>&1 || true' EXIT
+"$LOCAL_DIR/peer.sh" start >"$WORK/peer-up.log" 2>&1 || {
+  cat "$WORK/peer-up.log" >&2
+  die "the peer did not start"
+}
+PEER_URLS="$(sed -n 's/^PEER_URLS=//p' "$WORK/peer-up.log" | tail -n1)"
+PEER_PIDS="$(sed -n 's/^PEER_PIDS=//p' "$WORK/peer-up.log" | tail -n1)"
+PEER_REDIS_PIDS="$(sed -n 's/^PEER_REDIS_PIDS=//p' "$WORK/peer-up.log" | tail -n1)"
+[[ -n "$PEER_URLS" && -n "$PEER_PIDS" && -n "$PEER_REDIS_PIDS" ]] ||
+  die "peer.sh start did not print PEER_URLS, PEER_PIDS and PEER_REDIS_PIDS"
+SIDE_ARGS=(--protocol socketio --url "$PEER_URLS" --gateway-pid "$PEER_PIDS" --redis-pid "$PEER_REDIS_PIDS")
+for shape in "${SHAPES[@]}"; do
+  read -r name rooms members <<<"$shape"
+  if [[ "$name" == rooms-10 ]]; then rates=("${RATES_10[@]}"); else rates=("${RATES_100[@]}"); fi
+  ladder socketio "$name" "$rooms" "$members" "${rates[@]}"
+done
+SIDE_ARGS=(--protocol socketio --url "${PEER_URLS%%,*}" --gateway-pid "${PEER_PIDS%%,*}")
+idle socketio
+"$LOCAL_DIR/peer.sh" stop >/dev/null 2>&1 || true
+trap - EXIT
+
+python3 "$LOCAL_DIR/bench_report.py" peer "$WORK" "$OUT_DIR/$DATE-peer"
+say "wrote $OUT_DIR/$DATE-peer.md and .json"
