@@ -44,7 +44,13 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> ScriptKe
 /// profile is cached (if not, the gateway asks the cache-warmer for it).
 pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
     let p = keys.player(player);
-    ScriptKeys(vec![p.session(), p.rooms(), p.current_match(), p.profile()])
+    ScriptKeys(vec![
+        p.session(),
+        p.rooms(),
+        p.current_match(),
+        p.profile(),
+        p.chat_rate(),
+    ])
 }
 
 /// Reserving a player's one ticket (or releasing it): the ticket marker, the live match
@@ -89,11 +95,6 @@ pub fn results_ack(keys: &Keys, region: &str) -> ScriptKeys {
 pub fn results_replay(keys: &Keys, region: &str) -> ScriptKeys {
     let p = keys.pool(region);
     ScriptKeys(vec![p.results_outbox(), p.results_dead()])
-}
-
-/// The per-player chat rate limit.
-pub fn chat_rate(keys: &Keys, player: &str) -> ScriptKeys {
-    ScriptKeys(vec![keys.player(player).chat_rate()])
 }
 
 /// Putting a ticket into a queue (and taking it out again on leave): the two indexes,

@@ -45,7 +45,6 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
         ("session_open", scripts::session_open(k, &player)),
         ("session_touch", scripts::session_open(k, &player)),
         ("session_close", scripts::session_open(k, &player)),
-        ("chat_rate", scripts::chat_rate(k, &player)),
         ("room_refresh", scripts::room_membership(k, &player)),
         ("room_leave", scripts::room_membership(k, &player)),
         ("ticket_reserve", scripts::ticket_reserve(k, &player)),

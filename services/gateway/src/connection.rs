@@ -29,6 +29,7 @@ use service_runtime::subscriptions::HandlerSubscription;
 use tokio::time::Instant;
 
 use crate::auth::Identity;
+use crate::chat::ChatBudget;
 use crate::hub::LocalConn;
 use crate::outbound::{self, Outbound};
 use crate::state::Shared;
@@ -65,6 +66,7 @@ pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, enc
             player: identity.player.clone(),
             conn: conn.to_string(),
             outbound: outbound.clone(),
+            chat: ChatBudget::default(),
         },
         limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
         strikes: Strikes::new(shared.config.abuse_strikes),
@@ -135,6 +137,7 @@ impl Connection {
             )
             .await?;
         let opened = shared.sessions.open(player, self.conn.as_str()).await?;
+        self.member.chat.merge_saved(opened.chat_full_at_ms);
         if let Some((old_gateway, old_conn)) = &opened.replaced {
             tracing::debug!(player, old_gateway, old_conn, "session replaced");
             let replaced = Event::SessionReplaced {
@@ -253,12 +256,21 @@ impl Connection {
         }
     }
 
-    /// Leaves every room, ends the session (if still ours), forgets the connection.
+    /// Saves the chat budget and ends the session (if still ours), leaves every room,
+    /// forgets the connection. Runs before the socket is dropped, so a client that closed
+    /// and reconnects finds its chat budget saved.
     async fn cleanup(&mut self) {
         let shared = self.shared.clone();
         shared.hub.deregister(self.member.local_id);
         let player = self.identity.player.as_str();
         let conn = self.conn.as_str();
+        if let Err(err) = shared
+            .sessions
+            .close(player, conn, self.member.chat.to_save_ms())
+            .await
+        {
+            tracing::debug!(player, error = %err, "could not close the session; it lapses by itself");
+        }
         let leaves = self
             .rooms
             .iter()
@@ -267,9 +279,6 @@ impl Connection {
             if let Err(err) = result {
                 tracing::debug!(player, error = %err, "could not leave a room on close; the membership lapses by itself");
             }
-        }
-        if let Err(err) = shared.sessions.close(player, conn).await {
-            tracing::debug!(player, error = %err, "could not close the session; it lapses by itself");
         }
         if !self.outbound.is_closed() {
             self.outbound.close(CloseCode::Internal);

@@ -60,7 +60,9 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
             .map(|c| {
                 let sessions = shared.sessions.clone();
                 async move {
-                    let result = sessions.touch(c.player.as_str(), &c.conn).await;
+                    let result = sessions
+                        .touch(c.player.as_str(), &c.conn, c.chat.to_save_ms())
+                        .await;
                     (c, result)
                 }
             })
@@ -69,7 +71,11 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
     }
     let mut failed = 0_usize;
     for (conn, result) in results {
-        match result {
+        if let Ok(touched) = &result {
+            // Spending saved by a connection this one replaced counts here too.
+            conn.chat.merge_saved(touched.chat_full_at_ms);
+        }
+        match result.map(|touched| touched.session) {
             Ok(Touch::Refreshed) => {}
             Ok(Touch::Restored) => {
                 tracing::info!(player = %conn.player, "a lapsed session was restored");

@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use proto::PlayerId;
 
+use crate::chat::ChatBudget;
 use crate::outbound::Outbound;
 
 /// One local connection.
@@ -19,6 +20,8 @@ pub struct LocalConn {
     /// The connection id (also the session id) as stored in Redis.
     pub conn: String,
     pub outbound: Outbound,
+    /// The player's chat budget, spent by the connection and saved by the heartbeat.
+    pub chat: ChatBudget,
 }
 
 #[derive(Debug, Default)]

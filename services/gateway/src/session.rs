@@ -18,13 +18,8 @@ use service_runtime::clock::now_ms;
 use service_runtime::script::LuaScript;
 
 static OPEN: LuaScript<Vec<String>> = LuaScript::new(include_str!("session/session_open.lua"));
-static TOUCH: LuaScript<TouchReply> = LuaScript::new(include_str!("session/session_touch.lua"));
+static TOUCH: LuaScript<(i64, i64)> = LuaScript::new(include_str!("session/session_touch.lua"));
 static CLOSE: LuaScript<i64> = LuaScript::new(include_str!("session/session_close.lua"));
-
-service_runtime::script_reply! {
-    /// What `session_touch.lua` answered.
-    enum TouchReply { Replaced = "0", Refreshed = "1", Restored = "2" }
-}
 
 /// What opening a session found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +31,20 @@ pub struct Opened {
     /// Whether the player's profile is in the cache (if not, the cache-warmer is asked
     /// for it now, so it is there by the time the player queues).
     pub profile_cached: bool,
+    /// The player's chat budget as saved (ms since the epoch when it is full again).
+    pub chat_full_at_ms: u64,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
 
-/// The result of a heartbeat refresh.
+/// The result of a heartbeat refresh: what happened to the session, and the chat budget
+/// Redis holds now (the later of what it had and what the connection held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touched {
+    pub session: Touch,
+    pub chat_full_at_ms: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touch {
     Refreshed,
@@ -107,37 +111,58 @@ impl Sessions {
         let old_conn = reply.next().unwrap_or_default();
         let live_match = reply.next().unwrap_or_default();
         let profile_cached = reply.next().is_some_and(|cached| cached == "1");
+        let chat_full_at_ms = reply.next().map_or(0, |saved| budget_ms(&saved));
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
             profile_cached,
+            chat_full_at_ms,
             rooms: reply.collect(),
         })
     }
 
-    /// Refreshes `player`'s session if `conn` still holds it.
-    pub async fn touch(&self, player: &str, conn: &str) -> Result<Touch, fred::error::Error> {
-        let touched = TOUCH
-            .run(
-                &self.redis,
-                scripts::session_open(&self.keys, player),
-                self.open_args(conn),
-            )
+    /// Refreshes `player`'s session if `conn` still holds it, and saves the chat budget
+    /// the connection holds (`chat_full_at_ms`).
+    pub async fn touch(
+        &self,
+        player: &str,
+        conn: &str,
+        chat_full_at_ms: u64,
+    ) -> Result<Touched, fred::error::Error> {
+        let mut args = self.open_args(conn);
+        args.push(chat_full_at_ms.to_string());
+        let (status, saved) = TOUCH
+            .run(&self.redis, scripts::session_open(&self.keys, player), args)
             .await?;
-        Ok(match touched {
-            TouchReply::Replaced => Touch::Replaced,
-            TouchReply::Restored => Touch::Restored,
-            TouchReply::Refreshed => Touch::Refreshed,
+        let session = match status {
+            0 => Touch::Replaced,
+            2 => Touch::Restored,
+            _ => Touch::Refreshed,
+        };
+        Ok(Touched {
+            session,
+            chat_full_at_ms: u64::try_from(saved).unwrap_or(0),
         })
     }
 
-    /// Ends `player`'s session if `conn` still holds it. True if it did.
-    pub async fn close(&self, player: &str, conn: &str) -> Result<bool, fred::error::Error> {
+    /// Saves the chat budget the connection held and ends `player`'s session if `conn`
+    /// still holds it. True if it did.
+    pub async fn close(
+        &self,
+        player: &str,
+        conn: &str,
+        chat_full_at_ms: u64,
+    ) -> Result<bool, fred::error::Error> {
         let removed = CLOSE
             .run(
                 &self.redis,
                 scripts::session_open(&self.keys, player),
-                vec![conn.to_owned(), ms(self.rooms_grace)],
+                vec![
+                    conn.to_owned(),
+                    ms(self.rooms_grace),
+                    chat_full_at_ms.to_string(),
+                    now_ms().to_string(),
+                ],
             )
             .await?;
         Ok(removed == 1)
@@ -152,6 +177,15 @@ impl Sessions {
             .await?;
         Ok(exists == 1)
     }
+}
+
+/// A saved chat budget (ms since the epoch; older versions wrote fractions), 0 if unreadable.
+fn budget_ms(saved: &str) -> u64 {
+    saved
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map_or(0, |v| v.ceil() as u64)
 }
 
 fn ms(d: Duration) -> String {

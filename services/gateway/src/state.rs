@@ -68,7 +68,7 @@ impl Shared {
                 ctx.subscriptions.clone(),
                 session_ttl,
             ),
-            chat: ChatLimit::new(keys.clone(), redis.clone(), config.chat_per_minute),
+            chat: ChatLimit::new(config.chat_per_minute),
             tickets: Tickets::new(
                 keys.clone(),
                 redis.clone(),

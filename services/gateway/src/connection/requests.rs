@@ -356,7 +356,7 @@ impl Connection {
                 format!("not in room {room}: send room.join first"),
             ));
         }
-        self.check_chat_rate().await?;
+        self.check_chat_rate()?;
         let event = Event::RoomMessage {
             room: room.clone(),
             from: self.identity.player.clone(),
@@ -369,7 +369,7 @@ impl Connection {
     }
 
     async fn whisper(&mut self, to: PlayerId, body: proto::Body) -> Result<ServerMessage, Refusal> {
-        self.check_chat_rate().await?;
+        self.check_chat_rate()?;
         let event = Event::Deliver {
             player: to.clone(),
             conn: None,
@@ -397,12 +397,13 @@ impl Connection {
         }
     }
 
-    async fn check_chat_rate(&self) -> Result<(), Refusal> {
+    /// Spends one message of the player's chat budget (held by this connection: no Redis
+    /// command; see [`crate::chat`]).
+    fn check_chat_rate(&self) -> Result<(), Refusal> {
         match self
-            .shared
+            .member
             .chat
-            .check(self.identity.player.as_str())
-            .await?
+            .spend(self.shared.chat, crate::chat::now_us())
         {
             None => Ok(()),
             Some(wait) => {
@@ -412,7 +413,7 @@ impl Connection {
                     ErrorCode::RateLimited,
                     format!(
                         "chat limit: {} messages per minute; the next may go in {} ms",
-                        self.shared.config.chat_per_minute,
+                        self.shared.chat.per_window(),
                         wait.max(Duration::from_millis(1)).as_millis()
                     ),
                 ))

@@ -2,9 +2,19 @@
 -- the player has taken it over (compare-and-delete on the connection id).
 -- KEYS[1]  the player's session hash
 -- KEYS[2]  the player's rooms (set)
+-- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
 -- ARGV[1]  the closing connection id
 -- ARGV[2]  how long the player's rooms are remembered for a reconnect, in ms
--- Returns 1 if the session was removed, 0 if it belongs to another connection.
+-- ARGV[3]  the chat budget the connection held (ms since the epoch, 0 if full)
+-- ARGV[4]  now, ms since the epoch
+-- Returns 1 if the session was removed, 0 if it belongs to another connection. Either way
+-- the chat budget is saved (the later of the stored and the held one): a replaced
+-- connection's spending still counts for the connection that replaced it.
+local stored = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
+local held = tonumber(ARGV[3]) or 0
+if held > stored and held > tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[5], ARGV[3], 'PX', held - tonumber(ARGV[4]))
+end
 if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
