@@ -18,6 +18,8 @@
 # STACK_PROFILE=release runs release builds (what `make bench` measures); the default is
 # the debug build `make test` already made. Any RALLYPOINT_* variable set in the
 # environment reaches every service (e.g. RALLYPOINT_GATEWAY__CHAT_PER_MINUTE).
+# STACK_ONLY="gateway-1 gateway-2" starts only the services named (and no game servers):
+# what `make bench-peer` compares with a peer that has nothing but its socket servers.
 # Logs: $RUN_DIR/stack/<name>.log; pids: $RUN_DIR/stack/<name>.pid.
 set -euo pipefail
 
@@ -56,6 +58,15 @@ GAME_SERVERS=(
   "sim-us-1|us|7711"
   "sim-us-2|us|7712"
 )
+if [[ -n "${STACK_ONLY:-}" ]]; then
+  ONLY=()
+  for entry in "${SERVICES[@]}"; do
+    [[ " $STACK_ONLY " == *" ${entry%%|*} "* ]] && ONLY+=("$entry")
+  done
+  ((${#ONLY[@]})) || die "STACK_ONLY=$STACK_ONLY names none of the services"
+  SERVICES=("${ONLY[@]}")
+  GAME_SERVERS=()
+fi
 
 build() {
   say "building the services and the simulated game server (the first build takes several minutes; cargo shows its progress)"

@@ -74,6 +74,8 @@ async fn a_bad_config_value_stops_each_service_with_one_line_naming_the_key() {
             "redis.command_timeout_ms",
         ),
         ("RALLYPOINT_OPS__LISTEN", "nowhere", "ops.listen"),
+        ("RALLYPOINT_RUNTIME__THREADS", "1000", "runtime.threads"),
+        ("RALLYPOINT_RUNTIME__THREADS", "some", "runtime.threads"),
     ];
     for service in SERVICES {
         for (var, value, key) in cases {

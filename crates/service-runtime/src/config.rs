@@ -26,6 +26,7 @@ pub struct CommonConfig {
     pub ops: OpsConfig,
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
+    pub runtime: RuntimeConfig,
 }
 
 /// `[instance]`: who this process is.
@@ -75,6 +76,19 @@ pub struct ShutdownConfig {
     pub drain_deadline_ms: u64,
 }
 
+/// `[runtime]`: the async runtime the process runs on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads: 0 one per core; 1 a single-threaded runtime (no wake-ups across
+    /// threads: the cheapest per message, and what the gateway runs with: it scales by
+    /// instances, one per vCPU); more, that many workers.
+    pub threads: usize,
+}
+
+/// The most worker threads `runtime.threads` may ask for.
+pub const MAX_RUNTIME_THREADS: usize = 256;
+
 /// Defaults of the common sections, as TOML; services add their own section's defaults.
 const COMMON_DEFAULTS: &str = r#"
 [instance]
@@ -110,6 +124,9 @@ level = "info"
 
 [shutdown]
 drain_deadline_ms = 10000
+
+[runtime]
+threads = 0
 "#;
 
 /// A loaded configuration: the common sections parsed and validated, and the raw tree for
@@ -198,6 +215,7 @@ pub const SECTIONS: &[&str] = &[
     "ops",
     "log",
     "shutdown",
+    "runtime",
     "gateway",
     "matchmaking",
     "matchmaker",
@@ -282,6 +300,12 @@ impl CommonConfig {
             "shutdown.drain_deadline_ms",
             self.shutdown.drain_deadline_ms,
         )?;
+        if self.runtime.threads > MAX_RUNTIME_THREADS {
+            return Err(ConfigError::new(
+                "runtime.threads",
+                format!("must be at most {MAX_RUNTIME_THREADS} (0: one per core)"),
+            ));
+        }
         Ok(())
     }
 }
