@@ -10,20 +10,20 @@
 //!
 //! **Delivery**: a message is published once to the room's sharded channel. A gateway
 //! subscribes to that channel when its first local member joins and drops it when the last
-//! one leaves (reference count), and its fan-out task encodes each message once per wire
-//! encoding and hands the same bytes to every local member.
+//! one leaves (reference count). The subscription's callback, run by the process's one
+//! pub/sub dispatcher (no task or queue per room), encodes each message once per wire
+//! encoding and hands the same bytes to every local member's outbound queue.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use core_keys::{Keys, scripts};
 use fred::prelude::{Client, SetsInterface};
 use proto::{Event, RoomId, ServerMessage};
 use service_runtime::script::LuaScript;
-use service_runtime::subscriptions::Subscriptions;
+use service_runtime::subscriptions::{HandlerSubscription, Subscriptions};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::hub::LocalConn;
 use crate::outbound::{Encoded, Outbound};
@@ -54,9 +54,10 @@ struct LocalRoom {
     outbounds: Option<Arc<[Outbound]>>,
     /// `None` while subscribing; then whether the subscription was made.
     ready: watch::Receiver<Option<Result<(), String>>>,
-    /// Tells the fan-out task to stop (and so unsubscribe).
-    stop: CancellationToken,
-    /// Tells a failed subscription's entry from a newer one.
+    /// The room channel's subscription, once made; dropped with the entry (the last local
+    /// member left), which unsubscribes.
+    subscription: Option<HandlerSubscription>,
+    /// Tells a subscription made for this entry from one made for an earlier one.
     generation: u64,
 }
 
@@ -252,7 +253,6 @@ impl Rooms {
             return existing.ready.clone();
         }
         let (ready_tx, ready) = watch::channel(None);
-        let stop = CancellationToken::new();
         let generation = self
             .inner
             .next_generation
@@ -263,17 +263,16 @@ impl Rooms {
                 members: HashMap::from([(member.local_id, member.clone())]),
                 outbounds: None,
                 ready: ready.clone(),
-                stop: stop.clone(),
+                subscription: None,
                 generation,
             },
         );
         metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
-        tokio::spawn(fan_out(
+        tokio::spawn(subscribe(
             self.inner.clone(),
             room.clone(),
             generation,
             ready_tx,
-            stop,
         ));
         ready
     }
@@ -286,32 +285,43 @@ impl Rooms {
         entry.members.remove(&local_id);
         entry.outbounds = None;
         if entry.members.is_empty() {
-            entry.stop.cancel();
+            // Dropping the entry drops its subscription: the gateway unsubscribes.
             local.remove(room);
             metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
         }
     }
 }
 
-/// Subscribes to the room's channel and delivers its messages to the local members until
-/// told to stop (the last local member left), then unsubscribes by dropping the
-/// subscription.
-async fn fan_out(
+/// Subscribes to the room's channel for the local room entry of `generation`, with a
+/// callback that delivers each message to the local members; keeps the subscription in
+/// that entry, or drops it (unsubscribing) if the entry is gone by then.
+async fn subscribe(
     inner: Arc<Inner>,
     room: RoomId,
     generation: u64,
     ready: watch::Sender<Option<Result<(), String>>>,
-    stop: CancellationToken,
 ) {
     let channel = inner.keys.room(room.as_str()).channel();
-    let subscribed = tokio::select! {
-        () = stop.cancelled() => return,
-        subscribed = inner.subscriptions.subscribe(&channel) => subscribed,
+    let handler = {
+        // Weak: the subscription lives in the room table, which `Inner` owns.
+        let inner = Arc::downgrade(&inner);
+        let room = room.clone();
+        move |payload: bytes::Bytes| on_message(&inner, &room, &payload)
     };
-    let mut subscription = match subscribed {
+    match inner.subscriptions.subscribe_with(&channel, handler).await {
         Ok(subscription) => {
+            let mut local = inner.local();
+            match local.get_mut(&room) {
+                Some(entry) if entry.generation == generation => {
+                    entry.subscription = Some(subscription);
+                }
+                // The last member left while subscribing: unsubscribe (outside the lock).
+                _ => {
+                    drop(local);
+                    drop(subscription);
+                }
+            }
             ready.send_replace(Some(Ok(())));
-            subscription
         }
         Err(err) => {
             tracing::warn!(room = %room, error = %err, "cannot subscribe to a room channel");
@@ -322,40 +332,37 @@ async fn fan_out(
             }
             drop(local);
             ready.send_replace(Some(Err(err.to_string())));
+        }
+    }
+}
+
+/// One message on a room channel (run by the pub/sub dispatcher: decode, hand on).
+fn on_message(inner: &Weak<Inner>, room: &RoomId, payload: &[u8]) {
+    let Some(inner) = inner.upgrade() else { return };
+    let message = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+        Ok(envelope) => match envelope.event {
+            Event::RoomMessage {
+                room: to,
+                from,
+                body,
+                ts,
+            } if to == *room => ServerMessage::RoomMessage {
+                room: to,
+                from,
+                body,
+                ts,
+            },
+            other => {
+                tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
+                return;
+            }
+        },
+        Err(err) => {
+            tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
             return;
         }
     };
-    loop {
-        let payload = tokio::select! {
-            () = stop.cancelled() => break,
-            payload = subscription.recv() => payload,
-        };
-        let Some(payload) = payload else { break };
-        let message = match proto::decode_event(&payload, proto::MAX_EVENT_BYTES) {
-            Ok(envelope) => match envelope.event {
-                Event::RoomMessage {
-                    room: to,
-                    from,
-                    body,
-                    ts,
-                } if to == room => ServerMessage::RoomMessage {
-                    room: to,
-                    from,
-                    body,
-                    ts,
-                },
-                other => {
-                    tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
-                    continue;
-                }
-            },
-            Err(err) => {
-                tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
-                continue;
-            }
-        };
-        deliver(&inner, &room, &message);
-    }
+    deliver(&inner, room, &message);
 }
 
 /// Hands one message to every local member of `room`, encoded once per encoding.
