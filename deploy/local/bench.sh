@@ -146,6 +146,15 @@ else
   example results "$RELEASE/examples/results_bench" 5000 1000
 fi
 
+# What the services warned about while under load (an invariant broken, a lagging
+# subscriber, a canary gone quiet) stays with the run's profiles: the logs themselves go
+# when the stack is started again.
+if ((!QUICK)); then
+  mkdir -p "$PROFILE_DIR"
+  for log in "$RUN_DIR"/stack/*.log; do
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E ' (WARN|ERROR) ' >"$PROFILE_DIR/$(basename "$log" .log).warnings.txt" || true
+  done
+fi
 "$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
 trap - EXIT
 # The side-by-side with Socket.IO (make bench-peer) is a section of this report.

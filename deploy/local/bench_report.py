@@ -124,7 +124,11 @@ def previous_results(out_base):
 
 def more_expensive(reports, previous):
     """Lines naming every (run, program) whose CPU per operation grew past the limit."""
-    before = {r.get("run"): r.get("cpu_per_op") for r in (previous or {}).get("scenarios", [])}
+    # A file written before CPU per operation was reported still has each run's CPU.
+    before = {
+        r.get("run"): r.get("cpu_per_op") or cpu_per_op(r, r.get("cpu"))
+        for r in (previous or {}).get("scenarios", [])
+    }
     flagged = []
     for report in reports:
         now, then = report.get("cpu_per_op"), before.get(report["run"])
@@ -248,7 +252,9 @@ def write(work, out_base, repo):
             )
             md.append("")
             md += flagged
-        elif any(r.get("cpu_per_op") for r in (previous or {}).get("scenarios", [])):
+        elif any(
+            r.get("cpu_per_op") or r.get("cpu") for r in (previous or {}).get("scenarios", [])
+        ):
             md.append(
                 f"No program got more than {round((MORE_EXPENSIVE - 1) * 100)}% more expensive "
                 "per operation in any scenario."
@@ -312,6 +318,8 @@ def peer_runs(work):
                 "lost": figure_value(report, "lost") or 0,
                 "server_us": figure_value(report, "servers CPU per delivery"),
                 "redis_us": figure_value(report, "Redis CPU per message"),
+                "redis_above_idle_us": figure_value(report, "Redis CPU per message above idle"),
+                "redis_idle_pct": figure_value(report, "Redis CPU idle"),
                 "problems": report["problems"],
             }
         )
@@ -347,8 +355,11 @@ def peer(work, out_base):
         "the peer (2 Node.js Socket.IO 4.8 servers with `@socket.io/redis-adapter`'s sharded "
         "adapter, one channel per room, on their own 6-node Redis Cluster), one after the other "
         "on this machine. Each shape's rate rises until delivery latency p99 passes "
-        f"{P99_LIMIT_MS:.0f} ms. CPU is read from /proc over each run (servers: the two "
-        "gateways or the two Node processes; Redis: all six nodes).",
+        f"{P99_LIMIT_MS:.0f} ms twice in a row. The load generator runs on one thread (`--threads 1`). CPU is read from /proc over each run (servers: the two "
+        "gateways or the two Node processes; Redis: all six nodes). Each run first measures "
+        "3 s with the members connected and nothing sent: \"above idle\" leaves out what Redis "
+        "burns anyway (the cluster bus; for Rallypoint also the gateways' session heartbeats, "
+        "health checks and pub/sub canaries), so it is what the room messages themselves cost.",
         "",
         "| shape | figure | Rallypoint | Socket.IO | Rallypoint vs peer |",
         "|---|---|---|---|---|",
@@ -371,6 +382,10 @@ def peer(work, out_base):
             "compared_at_rate": common,
             "server_us_per_delivery": {"rallypoint": o.get("server_us"), "socketio": t.get("server_us")},
             "redis_us_per_message": {"rallypoint": o.get("redis_us"), "socketio": t.get("redis_us")},
+            "redis_us_per_message_above_idle": {
+                "rallypoint": o.get("redis_above_idle_us"),
+                "socketio": t.get("redis_above_idle_us"),
+            },
             "runs": {"rallypoint": ours, "socketio": theirs},
         }
         members = (ours or theirs or [{}])[0].get("members")
@@ -380,7 +395,11 @@ def peer(work, out_base):
             f"{fmt(best['socketio'])} | {ratio(best['rallypoint'], best['socketio'], True)} |"
         )
         if common is not None and members:
-            for key, what in (("server_us", "server CPU per delivery"), ("redis_us", "Redis CPU per room message")):
+            for key, what in (
+                ("server_us", "server CPU per delivery"),
+                ("redis_us", "Redis CPU per room message"),
+                ("redis_above_idle_us", "Redis CPU per room message above idle"),
+            ):
                 a, b = o.get(key), t.get(key)
                 md.append(
                     f"| {label} | {what} at {common * members:,} deliveries/s | "
@@ -393,7 +412,9 @@ def peer(work, out_base):
                     f"| {SIDE_NAMES[side].split(' ')[0]} | {label} | {r['rate']:,} | "
                     f"{fmt(r['delivered_per_s'])} | {fmt(r['p99_ms']) if r['p99_ms'] is not None else 'n/a'} | "
                     f"{fmt(r['server_us']) if r['server_us'] is not None else 'n/a'} | "
-                    f"{fmt(r['redis_us']) if r['redis_us'] is not None else 'n/a'} | "
+                    f"{fmt(r['redis_us']) if r['redis_us'] is not None else 'n/a'} "
+                    f"({fmt(r['redis_above_idle_us']) if r['redis_above_idle_us'] is not None else 'n/a'}) | "
+                    f"{fmt(r['redis_idle_pct']) + '%' if r['redis_idle_pct'] is not None else 'n/a'} | "
                     f"{'; '.join(r['problems']) or 'none'} |"
                 )
     a, b = summary["idle_kib"]["rallypoint"], summary["idle_kib"]["socketio"]
@@ -405,8 +426,8 @@ def peer(work, out_base):
         "",
         "Every run (`rallypoint-loadgen --protocol rallypoint|socketio fanout --rooms R --members M --rate N`):",
         "",
-        "| side | shape | messages/s | deliveries/s | p99 ms | server µs/delivery | Redis µs/message | broken |",
-        "|---|---|---|---|---|---|---|---|",
+        "| side | shape | messages/s | deliveries/s | p99 ms | server µs/delivery | Redis µs/message (above idle) | Redis idle | broken |",
+        "|---|---|---|---|---|---|---|---|---|",
     ] + details + [""]
     text = "\n".join(md)
     with open(out_base + ".json", "w") as f:

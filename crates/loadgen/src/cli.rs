@@ -50,6 +50,11 @@ pub struct Common {
     /// `make bench-peer` compares with (`connections` and `fanout` only).
     #[arg(long, global = true, value_enum, default_value_t = Protocol::Rallypoint)]
     pub protocol: Protocol,
+    /// Runtime threads of the load generator: 0 one per core; 1 a single thread (the
+    /// cheapest per message: `make bench-peer` uses it, so the machine's cores go to the
+    /// servers under test).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
     /// Pids of the Redis servers behind the platform under test: their CPU per operation
     /// is reported.
     #[arg(long = "redis-pid", global = true, value_delimiter = ',')]

@@ -48,7 +48,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match service_runtime::service::runtime_builder(cli.common.threads)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("rallypoint-loadgen: cannot start the async runtime: {err}");

@@ -322,6 +322,20 @@ struct Args {
     check_config: bool,
 }
 
+/// The async runtime for `threads` workers (`runtime.threads`): 0 one per core, 1 a
+/// single-threaded runtime (no wake-ups across threads), more that many workers.
+pub fn runtime_builder(threads: usize) -> tokio::runtime::Builder {
+    match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    }
+}
+
 /// The whole life of a service binary. `main.rs` is `service_runtime::main::<S>()`.
 pub fn main<S: Service>() -> ExitCode {
     // sqlx's and fred's rustls must agree on one crypto provider (docs/STACK.md).
@@ -340,16 +354,10 @@ pub fn main<S: Service>() -> ExitCode {
         println!("{binary}: config ok");
         return ExitCode::SUCCESS;
     }
-    let mut builder = match config.common.runtime.threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        threads => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match runtime_builder(config.common.runtime.threads)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{binary}: cannot start the async runtime: {err}");

@@ -202,7 +202,9 @@ fn spawn_worker(
         .arg("--connect-concurrency")
         .arg(common.connect_concurrency.to_string())
         .arg("--run-id")
-        .arg(run);
+        .arg(run)
+        .arg("--threads")
+        .arg(common.threads.to_string());
     if common.msgpack {
         command.arg("--msgpack");
     }

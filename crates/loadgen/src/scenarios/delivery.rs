@@ -231,6 +231,9 @@ pub async fn receive(
     received
 }
 
+/// How long the idle CPU of servers and Redis is measured before sending.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
+
 /// A delivery scenario's measured part, the same for `fanout` and `whisper`: `receivers`
 /// are read while `send(seq, ledger)` runs at the timing's rate; then the stragglers are
 /// awaited (bounded), and the report made with the gateways' CPU and memory.
@@ -250,6 +253,21 @@ where
     let ledger = Ledger::new(timing.total(), timing.rate * timing.warmup);
     let stop = CancellationToken::new();
     let receiving = tokio::spawn(receive(receivers, ledger.clone(), stop.clone(), pick));
+    // With Redis metered (make bench-peer), first what the servers and Redis burn with the
+    // members connected and nothing sent (heartbeats, health checks, the cluster bus), so
+    // the CPU the messages themselves cost can be told from it.
+    let idle = if common.redis_pids.is_empty() {
+        None
+    } else {
+        let idle = crate::procstat::Gateways::with_redis(&common.gateway_pids, &common.redis_pids)?;
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let (servers, redis) = idle.seconds();
+        let seconds = idle.elapsed().as_secs_f64();
+        Some((
+            servers.unwrap_or(0.0) / seconds,
+            redis.unwrap_or(0.0) / seconds,
+        ))
+    };
     let meters = crate::procstat::Gateways::with_redis(&common.gateway_pids, &common.redis_pids)?;
     let sending = crate::clients::bar(timing.total(), scenario);
     let paced = crate::pace::at_rate(timing.rate, timing.duration(), 4096, &sending, |seq| {
@@ -266,16 +284,29 @@ where
     meters.report(&mut report);
     // CPU per operation: the figure that holds still on a shared machine.
     let (servers, redis) = meters.seconds();
+    let window = meters.elapsed().as_secs_f64();
     let delivered = ledger.delivered().max(1) as f64;
+    let sent = paced.sent.max(1) as f64;
     if let Some(seconds) = servers {
         report.figure("servers CPU", seconds, "s");
         report.figure("servers CPU per delivery", seconds * 1e6 / delivered, "µs");
     }
     if let Some(seconds) = redis {
         report.figure("Redis CPU", seconds, "s");
+        report.figure("Redis CPU per message", seconds * 1e6 / sent, "µs");
+    }
+    if let (Some((idle_servers, idle_redis)), Some(servers), Some(redis)) = (idle, servers, redis) {
+        report.figure("servers CPU idle", idle_servers * 100.0, "% of a core");
+        report.figure("Redis CPU idle", idle_redis * 100.0, "% of a core");
+        let above = |used: f64, idle: f64| (used - idle * window).max(0.0) * 1e6;
         report.figure(
-            "Redis CPU per message",
-            seconds * 1e6 / paced.sent.max(1) as f64,
+            "servers CPU per delivery above idle",
+            above(servers, idle_servers) / delivered,
+            "µs",
+        );
+        report.figure(
+            "Redis CPU per message above idle",
+            above(redis, idle_redis) / sent,
             "µs",
         );
     }

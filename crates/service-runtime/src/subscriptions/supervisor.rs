@@ -74,7 +74,9 @@ fn deliver(shared: &Shared, channel: &str, payload: Option<Bytes>) {
         return;
     };
     // Handlers run after the table lock is released: one that drops a subscription (and
-    // so takes the lock) must not deadlock the dispatcher.
+    // so takes the lock) must not deadlock the dispatcher. Most channels have one
+    // receiver: it is kept without allocating.
+    let mut first: Option<Handler> = None;
     let mut handlers: Vec<Handler> = Vec::new();
     {
         let mut table = shared.table();
@@ -94,12 +96,16 @@ fn deliver(shared: &Shared, channel: &str, payload: Option<Bytes>) {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             },
             Receiver::Handler(handler) => {
-                handlers.push(handler.clone());
+                if first.is_none() {
+                    first = Some(handler.clone());
+                } else {
+                    handlers.push(handler.clone());
+                }
                 true
             }
         });
     }
-    for handler in handlers {
+    for handler in first.into_iter().chain(handlers) {
         handler(payload.clone());
     }
     metrics::counter!("rallypoint_pubsub_received_total").increment(1);
