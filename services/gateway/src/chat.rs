@@ -8,11 +8,14 @@
 //! in the player's slot (`{p:<player>}:chat`) by the session scripts that run anyway:
 //! every heartbeat's touch and the close (both keep the later of the stored and the held
 //! value), and read when a session opens, so the budget follows the player to any gateway
-//! and through reconnects. A connection closed by its client saves before the socket is
-//! dropped, so a reconnect always sees it. What is not saved: messages spent on a
-//! connection that another one replaces before its gateway notices (at most one heartbeat
-//! of spending, merged at the next touch), and the spending since the last heartbeat of a
-//! gateway that died.
+//! and through reconnects: a connection saves as it closes, before its socket is dropped,
+//! so a player who reconnects after the previous connection closed finds the budget as
+//! it was. A connection that replaces one still open (or still closing) opens with what
+//! was saved before, and takes in what the replaced one saves as it closes a moment
+//! later (one touch 250 ms after the open; the next heartbeat at the latest): in that
+//! window the player can spend again what the old connection spent since its last save,
+//! at most one burst per reconnect. A gateway that dies loses the spending since its
+//! last heartbeat.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

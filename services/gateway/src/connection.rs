@@ -122,6 +122,35 @@ pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, enc
 /// How long a client gets to answer our close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
+/// How long after replacing a session a connection takes in the chat budget the replaced
+/// one saved as it closed (a kick and a cleanup take milliseconds).
+const REPLACED_SETTLE: Duration = Duration::from_millis(250);
+
+/// A connection that replaced a live session opened with the budget saved before the
+/// replaced one's last messages: one touch shortly after takes in what that connection
+/// saved as it closed, instead of waiting for the next heartbeat ([`crate::chat`]).
+fn settle_chat_budget(shared: &Arc<Shared>, member: &LocalConn) {
+    let (shared, member) = (shared.clone(), member.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(REPLACED_SETTLE).await;
+        // A connection already gone has ended its session: a touch would restore it.
+        if !shared.hub.is_open(member.local_id) {
+            return;
+        }
+        let touched = shared
+            .sessions
+            .touch(
+                member.player.as_str(),
+                &member.conn,
+                member.chat.to_save_ms(),
+            )
+            .await;
+        if let Ok(touched) = touched {
+            member.chat.merge_saved(touched.chat_full_at_ms);
+        }
+    });
+}
+
 impl Connection {
     /// Sends `welcome`, subscribes the inbox, opens the session, rejoins rooms.
     async fn open(&mut self) -> anyhow::Result<HandlerSubscription> {
@@ -140,6 +169,7 @@ impl Connection {
         self.member.chat.merge_saved(opened.chat_full_at_ms);
         if let Some((old_gateway, old_conn)) = &opened.replaced {
             tracing::debug!(player, old_gateway, old_conn, "session replaced");
+            settle_chat_budget(&shared, &self.member);
             let replaced = Event::SessionReplaced {
                 player: self.identity.player.clone(),
                 new_conn: self.conn.clone(),

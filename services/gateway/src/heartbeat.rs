@@ -97,4 +97,5 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
     }
     metrics::gauge!("rallypoint_gateway_connections").set(shared.hub.len() as f64);
     metrics::gauge!("rallypoint_gateway_rooms").set(shared.rooms.local_room_count() as f64);
+    metrics::counter!("rallypoint_gateway_heartbeats_total").increment(1);
 }

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{Client, assert_error, ws_addr};
+use common::{Client, GatewayProcess, assert_error, ws_addr};
+use fred::prelude::KeysInterface;
 use proto::{Encoding, ErrorCode, ServerMessage};
 use serde_json::json;
+use std::time::Duration;
 
 /// A bystander on the same gateway still gets answers.
 async fn still_served(bystander: &mut Client) {
@@ -180,7 +182,13 @@ async fn the_chat_limit_holds_across_gateways_and_reconnects() {
         );
     }
     chatty.close().await;
-    // Reconnected on the other gateway: two more pass, the sixth is refused.
+    // Once the connection has closed (its session is gone: it saved the budget first),
+    // a reconnect on the other gateway gets two more, and the sixth is refused.
+    let session = core_keys::Keys::new(&ns)
+        .expect("ns")
+        .player("chatty")
+        .session();
+    key_exists(&session, false).await;
     let mut chatty = Client::guest(ws_addr(&two), "chatty", Encoding::Json).await;
     for _ in 0..2 {
         let reply = chatty
@@ -210,6 +218,92 @@ async fn the_chat_limit_holds_across_gateways_and_reconnects() {
     still_served(&mut target).await;
     one.stop().await.expect("stops");
     two.stop().await.expect("stops");
+}
+
+/// Waits (bounded) until `key` exists in Redis, or until it is gone.
+async fn key_exists(key: &str, exists: bool) {
+    let redis = common::redis().await;
+    let what = if exists {
+        "to be written"
+    } else {
+        "to be gone"
+    };
+    testkit::wait_until(&format!("{key} {what}"), Duration::from_secs(10), || {
+        let redis = redis.clone();
+        async move {
+            let found: i64 = redis.exists(key).await.ok()?;
+            ((found == 1) == exists).then_some(())
+        }
+    })
+    .await
+    .expect("in time");
+}
+
+/// The heartbeats a gateway process has finished (`rallypoint_gateway_heartbeats_total`).
+async fn beats(gateway: &GatewayProcess) -> f64 {
+    testkit::metrics_text(&gateway.process.ops)
+        .await
+        .and_then(|text| testkit::metric_value(&text, "rallypoint_gateway_heartbeats_total"))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_replaced_connections_spending_reaches_its_successor() {
+    let ns = testkit::unique_namespace("chatreplace");
+    let limits = [
+        ("gateway.chat_per_minute", "5"),
+        ("gateway.abuse_strikes", "100"),
+        ("gateway.heartbeat_ms", "200"),
+    ];
+    let one = GatewayProcess::start(&ns, &limits).await;
+    let two = GatewayProcess::start(&ns, &limits).await;
+    for gateway in [&one, &two] {
+        common::wait_ready(&gateway.process.ops).await;
+    }
+    let mut target = Client::guest(two.ws, "target", Encoding::Json).await;
+    let mut old = Client::guest(one.ws, "chatty", Encoding::Json).await;
+    let whisper = json!({"type": "whisper", "to": "target", "body": "hi"});
+    for _ in 0..3 {
+        let reply = old.request(whisper.clone()).await;
+        assert!(
+            matches!(reply, ServerMessage::WhisperSent { .. }),
+            "{reply:?}"
+        );
+    }
+    // A second connection while the first is still open: it opens from whatever was saved
+    // (maybe nothing yet), and the first is kicked and saves what it spent as it closes.
+    let mut new = Client::guest(two.ws, "chatty", Encoding::Json).await;
+    let (_, code) = old.until_closed().await;
+    assert_eq!(code, Some(4001), "the first connection is replaced");
+    let saved = core_keys::Keys::new(&ns)
+        .expect("ns")
+        .player("chatty")
+        .chat_rate();
+    key_exists(&saved, true).await;
+    // The successor's gateway beats twice more: its touch has merged the saved budget.
+    let before = beats(&two).await;
+    testkit::wait_until(
+        "two heartbeats of the successor's gateway",
+        Duration::from_secs(10),
+        || async { (beats(&two).await >= before + 2.0).then_some(()) },
+    )
+    .await
+    .expect("beats");
+    for _ in 0..2 {
+        let reply = new.request(whisper.clone()).await;
+        assert!(
+            matches!(reply, ServerMessage::WhisperSent { .. }),
+            "{reply:?}"
+        );
+    }
+    let reply = new.request(whisper.clone()).await;
+    assert_error(&reply, ErrorCode::RateLimited);
+    for _ in 0..5 {
+        assert!(matches!(target.recv().await, ServerMessage::Whisper { .. }));
+    }
+    still_served(&mut target).await;
+    one.kill().await;
+    two.kill().await;
 }
 
 #[tokio::test]

@@ -61,7 +61,13 @@ pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> RunningService {
     let gateway = service_runtime::start::<Gateway>(config(ns, overrides))
         .await
         .expect("the gateway starts");
-    let ready = format!("http://{}/health/ready", gateway.ops_addr);
+    wait_ready(&gateway.ops_addr).await;
+    gateway
+}
+
+/// Waits (bounded) until the gateway whose ops endpoint is `ops` answers ready.
+pub async fn wait_ready(ops: impl std::fmt::Display) {
+    let ready = format!("http://{ops}/health/ready");
     testkit::wait_until(
         "the gateway to be ready",
         Duration::from_secs(20),
@@ -72,7 +78,6 @@ pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> RunningService {
     )
     .await
     .expect("ready");
-    gateway
 }
 
 /// The gateway's client address.
