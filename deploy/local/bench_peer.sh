@@ -110,7 +110,7 @@ STACK_ONLY="gateway-1 gateway-2" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up 
 trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
 GATEWAYS="$(cat "$RUN_DIR/stack/gateway-1.pid"),$(cat "$RUN_DIR/stack/gateway-2.pid")"
 REDIS_PIDS="$(cat "$RUN_DIR"/redis-cluster/*/redis.pid | paste -sd, -)"
-SIDE_ARGS=(--threads 1 --protocol rallypoint --url ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws
+SIDE_ARGS=(--threads 1 --protocol rallypoint --url "ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws"
   --gateway-pid "$GATEWAYS" --redis-pid "$REDIS_PIDS")
 for shape in "${SHAPES[@]}"; do
   read -r name rooms members <<<"$shape"

@@ -62,6 +62,22 @@ pid_alive() {
 }
 
 # pid_comm PID: the process's command name ("" when gone).
+# wait_pids_gone TENTHS PID...: waits up to TENTHS tenths of a second for every PID to
+# exit; 0 when they all have, 1 if one is still alive.
+wait_pids_gone() {
+  local tenths="$1" i pid alive
+  shift
+  for ((i = 0; i < tenths; i++)); do
+    alive=0
+    for pid in "$@"; do
+      pid_alive "$pid" && alive=1
+    done
+    ((alive == 0)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 pid_comm() { cat "/proc/$1/comm" 2>/dev/null || true; }
 
 # pid_cmdline PID: the process's command line, NULs turned into spaces.

@@ -133,7 +133,7 @@ print_lines() {
 
 # stop_peers: TERM the recorded node servers, wait up to ~10 s, then KILL; remove pid files.
 stop_peers() {
-  local n pid pids=() i alive
+  local n pid pids=()
   [[ -d "$PEER_RUN" ]] || return 0
   while read -r n; do
     if pid="$(our_peer_pid "$n")"; then
@@ -145,29 +145,14 @@ stop_peers() {
     fi
   done < <(recorded_instances)
   if [[ ${#pids[@]} -gt 0 ]]; then
-    for ((i = 0; i < 100; i++)); do
-      alive=0
-      for pid in "${pids[@]}"; do
-        pid_alive "$pid" && alive=1
-      done
-      ((alive == 0)) && break
-      sleep 0.1
-    done
+    wait_pids_gone 100 "${pids[@]}" || true
     for pid in "${pids[@]}"; do
       if pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *"$SERVER_JS"* ]]; then
         warn "peer pid $pid did not exit after TERM; sending KILL"
         kill -KILL "$pid" 2>/dev/null || true
       fi
     done
-    for ((i = 0; i < 20; i++)); do
-      alive=0
-      for pid in "${pids[@]}"; do
-        pid_alive "$pid" && alive=1
-      done
-      ((alive == 0)) && break
-      sleep 0.1
-    done
-    ((alive == 0)) || die "some peer processes (${pids[*]}) are still alive after KILL"
+    wait_pids_gone 20 "${pids[@]}" || die "some peer processes (${pids[*]}) are still alive after KILL"
   fi
   rm -f "$PEER_RUN"/peer-*.pid "$PEER_RUN"/peer-*.port
 }

@@ -120,7 +120,7 @@ print_log_tails() {
 
 # stop_nodes: TERM the recorded redis-server pids, wait up to ~5 s, then KILL.
 stop_nodes() {
-  local d port pid pids=() i
+  local d port pid pids=()
   [[ -d "$CLUSTER_DIR" ]] || return 0
   for d in "$CLUSTER_DIR"/*/; do
     port="$(basename "$d")"
@@ -134,28 +134,14 @@ stop_nodes() {
     fi
   done
   [[ ${#pids[@]} -eq 0 ]] && return 0
-  for ((i = 0; i < 50; i++)); do
-    local alive=0
-    for pid in "${pids[@]}"; do
-      pid_alive "$pid" && alive=1
-    done
-    ((alive == 0)) && return 0
-    sleep 0.1
-  done
+  wait_pids_gone 50 "${pids[@]}" && return 0
   for pid in "${pids[@]}"; do
     if pid_alive "$pid" && [[ "$(pid_comm "$pid")" == redis-server* ]]; then
       warn "redis-server pid $pid did not exit after TERM; sending KILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  for ((i = 0; i < 20; i++)); do
-    local alive=0
-    for pid in "${pids[@]}"; do
-      pid_alive "$pid" && alive=1
-    done
-    ((alive == 0)) && return 0
-    sleep 0.1
-  done
+  wait_pids_gone 20 "${pids[@]}" && return 0
   die "some redis-server processes (${pids[*]}) are still alive after KILL"
 }
 
