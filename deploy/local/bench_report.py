@@ -69,8 +69,25 @@ MORE_EXPENSIVE = 1.15
 NOISE_US = 2.0
 
 
+def cpu_seconds_at(timeline, t):
+    """{program: CPU seconds used up to wall-clock time t}, interpolated between the two
+    reads of cpu_share.py's timeline around t."""
+    before = [s for s in timeline if s["t"] <= t] or timeline[:1]
+    after = [s for s in timeline if s["t"] >= t] or timeline[-1:]
+    a, b = before[-1], after[0]
+    share = 0.0 if b["t"] == a["t"] else (t - a["t"]) / (b["t"] - a["t"])
+    names = set(a["cpu_s"]) | set(b["cpu_s"])
+    return {
+        n: a["cpu_s"].get(n, 0) + share * (b["cpu_s"].get(n, 0) - a["cpu_s"].get(n, 0))
+        for n in names
+    }
+
+
 def cpu_per_op(report, cpu):
-    """{operation, count, programs: {program: us}, total_us}, or None."""
+    """{operation, count, programs: {program: us}, total_us, window_s}, or None. Where the
+    load generator marked the span it measured (its `window`: after connecting and
+    warming, before closing) and cpu_share.py kept a timeline, only that span's CPU
+    counts; else the whole run's."""
     spec = OPERATIONS.get(report.get("scenario"))
     if not spec or not cpu:
         return None
@@ -78,16 +95,30 @@ def cpu_per_op(report, cpu):
     count = next((f["value"] for f in report["figures"] if f["name"] == name), 0)
     if not count:
         return None
-    programs = {
-        p["program"]: p["cores"] * cpu["seconds"] * 1e6 / count
-        for p in cpu["programs"]
-        if p["cores"] >= 0.01
-    }
+    window, timeline = report.get("window"), cpu.get("timeline")
+    if window and timeline and len(timeline) > 1:
+        start = cpu_seconds_at(timeline, window["start"])
+        end = cpu_seconds_at(timeline, window["end"])
+        seconds = window["end"] - window["start"]
+        used = {n: end[n] - start.get(n, 0) for n in end}
+        programs = {
+            n: s * 1e6 / count
+            for n, s in sorted(used.items(), key=lambda kv: -kv[1])
+            if s >= 0.01 * seconds
+        }
+    else:
+        seconds = cpu["seconds"]
+        programs = {
+            p["program"]: p["cores"] * cpu["seconds"] * 1e6 / count
+            for p in cpu["programs"]
+            if p["cores"] >= 0.01
+        }
     return {
         "operation": operation,
         "count": count,
         "programs": programs,
         "total_us": sum(programs.values()),
+        "window_s": round(seconds, 1),
     }
 
 
@@ -96,7 +127,9 @@ def cpu_per_op_line(per_op):
         return None
     parts = ", ".join(f"{program} {us:.1f}" for program, us in per_op["programs"].items())
     return (
-        f"CPU per {per_op['operation']}: {per_op['total_us']:.1f} µs in all; "
+        f"CPU per {per_op['operation']}"
+        + (f" (over the {per_op['window_s']:.0f} s measured)" if "window_s" in per_op else "")
+        + f": {per_op['total_us']:.1f} µs in all; "
         f"by program (µs): {parts}"
     )
 

@@ -7,7 +7,9 @@ usage: cpu_share.py watch OUT.json   sample /proc until SIGTERM or SIGINT, then 
 
 Every process is read twice a second (a process that exits between two reads loses at
 most its last half second). Programs are named by their executable (argv[0]'s basename);
-several processes of one program are summed.
+several processes of one program are summed. Each read is kept in a timeline (wall-clock
+time, CPU seconds per program so far), so a report can take the CPU of the span a load
+generator measured (its `window`) rather than of the whole run with its set-up.
 """
 import json
 import os
@@ -59,6 +61,17 @@ def process_ticks():
     return found
 
 
+def used_by_program(first, last):
+    """{name: (ticks used since the first read, processes)}; a process born during the
+    run counts from zero."""
+    by_program = {}
+    for pid, (name, ticks) in last.items():
+        before = first.get(pid, (name, 0))[1]
+        used, count = by_program.get(name, (0, 0))
+        by_program[name] = (used + max(ticks - before, 0), count + 1)
+    return by_program
+
+
 def watch(out):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -67,19 +80,25 @@ def watch(out):
     busy0, total0 = machine_busy_ticks()
     first = process_ticks()
     last = dict(first)
+    timeline = [{"t": round(time.time(), 3), "cpu_s": {}}]
     while not stop:
         time.sleep(INTERVAL_S)
         for pid, seen in process_ticks().items():
             last[pid] = seen
+        timeline.append(
+            {
+                "t": round(time.time(), 3),
+                "cpu_s": {
+                    name: round(used / TICKS, 2)
+                    for name, (used, _) in used_by_program(first, last).items()
+                    if used > 0
+                },
+            }
+        )
     seconds = time.monotonic() - started
     busy1, total1 = machine_busy_ticks()
     cores = os.cpu_count() or 1
-    by_program = {}
-    for pid, (name, ticks) in last.items():
-        # A process born during the run counts from zero.
-        before = first.get(pid, (name, 0))[1]
-        used, count = by_program.get(name, (0, 0))
-        by_program[name] = (used + max(ticks - before, 0), count + 1)
+    by_program = used_by_program(first, last)
     programs = sorted(
         (
             {
@@ -97,6 +116,7 @@ def watch(out):
         "cores": cores,
         "machine_busy_cores": round((busy1 - busy0) / max(total1 - total0, 1) * cores, 2),
         "programs": programs,
+        "timeline": timeline,
     }
     with open(out, "w") as f:
         json.dump(report, f, indent=2)

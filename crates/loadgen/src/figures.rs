@@ -21,6 +21,31 @@ pub struct Report {
     pub problems: Vec<String>,
     /// What else the reader should know (errors by code, what was left out).
     pub notes: Vec<String>,
+    /// When the measured operations ran (after connecting and warming, before closing),
+    /// so `make bench` counts the CPU of that span only, not of the set-up around it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+}
+
+/// A span of wall-clock time, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Window {
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Window {
+    /// From `start` until now.
+    pub fn since(start: std::time::SystemTime) -> Self {
+        let unix = |at: std::time::SystemTime| {
+            at.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        Self {
+            start: unix(start),
+            end: unix(std::time::SystemTime::now()),
+        }
+    }
 }
 
 impl Report {
@@ -31,6 +56,7 @@ impl Report {
             figures: Vec::new(),
             problems: Vec::new(),
             notes: Vec::new(),
+            window: None,
         }
     }
 

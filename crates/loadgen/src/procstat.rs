@@ -118,6 +118,8 @@ pub struct Gateways {
     meters: Vec<CpuMeter>,
     redis: Vec<CpuMeter>,
     started: Instant,
+    /// The same moment on the wall clock, for the report's measured window.
+    started_at: std::time::SystemTime,
 }
 
 impl Gateways {
@@ -135,6 +137,7 @@ impl Gateways {
             meters: start(pids)?,
             redis: start(redis)?,
             started: Instant::now(),
+            started_at: std::time::SystemTime::now(),
         })
     }
 
@@ -152,8 +155,10 @@ impl Gateways {
         (sum(&self.meters), sum(&self.redis))
     }
 
-    /// Adds each gateway's CPU since the start and its memory now.
+    /// Adds each gateway's CPU since the start and its memory now, and marks the span
+    /// from the start until now as the report's measured window.
     pub fn report(&self, report: &mut crate::figures::Report) {
+        report.window = Some(crate::figures::Window::since(self.started_at));
         for meter in &self.meters {
             if let Ok(percent) = meter.percent() {
                 report.figure(format!("gateway {} CPU", meter.pid), percent, "% of a core");

@@ -132,94 +132,215 @@ fn timestamp(ms: Option<u64>) -> Option<f64> {
 /// Stores `m` and moves the participants' ratings, in one transaction; a match id already
 /// stored changes nothing.
 pub async fn store(db: &PgPool, m: &FinishedMatch, rules: RatingRules) -> Result<Stored, DbError> {
-    let seats = seats(m);
-    let ids: Vec<String> = seats.iter().map(|s| s.player.clone()).collect();
-    let outcome = serde_json::json!({
-        "placements": m.placements,
-        "stats": m.stats.as_ref().map(without_nul),
+    let mut stored = store_all(db, &[m], rules).await?;
+    Ok(stored.pop().expect("store_all answers once per result"))
+}
+
+/// Stores a batch of results in one transaction (a handful of statements for the whole
+/// batch, not per result: the cache-warmer commits a round of its outbox this way), in
+/// their order: a player in two of them is rated by the first, then the second. A match
+/// id already stored, or earlier in the batch, changes nothing. Either every result is
+/// stored or none (an error names no result: retry them one by one with [`store`] to
+/// find one PostgreSQL refuses). One `Stored` per result, in order; each holds its
+/// participants' profiles as the batch left them.
+pub async fn store_all(
+    db: &PgPool,
+    batch: &[&FinishedMatch],
+    rules: RatingRules,
+) -> Result<Vec<Stored>, DbError> {
+    let column = |f: fn(&FinishedMatch) -> String| batch.iter().map(|m| f(m)).collect::<Vec<_>>();
+    let outcomes = column(|m| {
+        serde_json::json!({
+            "placements": m.placements,
+            "stats": m.stats.as_ref().map(without_nul),
+        })
+        .to_string()
     });
 
     let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
+    let inserted: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
         "INSERT INTO matches (id, queue, region, server, formed_at, started_at, ended_at, outcome)
-         VALUES ($1, $2, $3, $4, to_timestamp($5), to_timestamp($6), to_timestamp($7), $8::jsonb)
-         ON CONFLICT (id) DO NOTHING",
+         SELECT id, queue, region, server, to_timestamp(formed), to_timestamp(started),
+                to_timestamp(ended), outcome::jsonb
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[],
+                       $6::float8[], $7::float8[], $8::text[])
+             AS new(id, queue, region, server, formed, started, ended, outcome)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
     )
-    .bind(&m.match_id)
-    .bind(&m.queue)
-    .bind(&m.region)
-    .bind(&m.server)
-    .bind(timestamp(m.formed_ms))
-    .bind(timestamp(m.started_ms))
-    .bind(m.ended_ms as f64 / 1000.0)
-    .bind(outcome.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        // Another delivery of this result committed first (or is committing: the insert
-        // waited for it on the primary key).
-        tx.rollback().await?;
-        return Ok(Stored::Already(players::get(db, &ids).await?));
-    }
-
-    players::create_missing(&mut *tx, &ids, rules.default_rating).await?;
-    let before: HashMap<String, f64> = sqlx::query_as::<_, (String, f64)>(
-        "SELECT id, rating FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    .bind(column(|m| m.match_id.clone()))
+    .bind(column(|m| m.queue.clone()))
+    .bind(column(|m| m.region.clone()))
+    .bind(column(|m| m.server.clone()))
+    .bind(
+        batch
+            .iter()
+            .map(|m| timestamp(m.formed_ms))
+            .collect::<Vec<_>>(),
     )
-    .bind(&ids)
+    .bind(
+        batch
+            .iter()
+            .map(|m| timestamp(m.started_ms))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|m| m.ended_ms as f64 / 1000.0)
+            .collect::<Vec<_>>(),
+    )
+    .bind(&outcomes)
+    // Another delivery of a result that committed first (or is committing: the insert
+    // waits for it on the primary key) is not returned: stored before.
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
     .collect();
-    let rating_of = |p: &str| before.get(p).copied().unwrap_or(rules.default_rating);
 
-    let team_count = seats.iter().map(|s| s.team + 1).max().unwrap_or(0);
-    let teams: Vec<TeamResult> = (0..team_count)
-        .map(|team| {
-            let members: Vec<&Seat> = seats.iter().filter(|s| s.team == team).collect();
-            TeamResult {
-                ratings: members.iter().map(|s| rating_of(&s.player)).collect(),
-                placement: members.first().map_or(usize::MAX, |s| s.placement),
+    // Which results are new: inserted now, and the first of their id in the batch.
+    let mut claimed = std::collections::HashSet::new();
+    let new: Vec<bool> = batch
+        .iter()
+        .map(|m| inserted.contains(&m.match_id) && claimed.insert(m.match_id.as_str()))
+        .collect();
+    let seats: Vec<Vec<Seat>> = batch.iter().map(|m| seats(m)).collect();
+    let mut everyone: Vec<String> = seats.iter().flatten().map(|s| s.player.clone()).collect();
+    everyone.sort();
+    everyone.dedup();
+
+    players::create_missing(&mut *tx, &everyone, rules.default_rating).await?;
+    // Locked in id order, so two batches sharing players never deadlock.
+    let mut rating: HashMap<String, f64> = sqlx::query_as::<_, (String, f64)>(
+        "SELECT id, rating FROM players WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&everyone)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+
+    let mut rows = ParticipantRows::default();
+    let mut games: HashMap<String, i32> = HashMap::new();
+    for (m, seats) in batch
+        .iter()
+        .zip(&seats)
+        .zip(&new)
+        .filter_map(|(ms, &n)| n.then_some(ms))
+    {
+        let rating_of = |p: &str| rating.get(p).copied().unwrap_or(rules.default_rating);
+        let team_count = seats.iter().map(|s| s.team + 1).max().unwrap_or(0);
+        let teams: Vec<TeamResult> = (0..team_count)
+            .map(|team| {
+                let members: Vec<&Seat> = seats.iter().filter(|s| s.team == team).collect();
+                TeamResult {
+                    ratings: members.iter().map(|s| rating_of(&s.player)).collect(),
+                    placement: members.first().map_or(usize::MAX, |s| s.placement),
+                }
+            })
+            .collect();
+        let changes = elo::team_changes(&teams, rules.k);
+        let moves: Vec<(f64, f64)> = seats
+            .iter()
+            .map(|s| {
+                let before = rating_of(&s.player);
+                (before, before + changes.get(s.team).copied().unwrap_or(0.0))
+            })
+            .collect();
+        for (s, (before, after)) in seats.iter().zip(moves) {
+            rows.push(&m.match_id, s, before, after);
+            rating.insert(s.player.clone(), after);
+            *games.entry(s.player.clone()).or_default() += 1;
+        }
+    }
+
+    let mut profiles: HashMap<String, Profile> = HashMap::new();
+    if !games.is_empty() {
+        sqlx::query(
+            "INSERT INTO match_participants (match_id, player_id, team, placement, rating_before, rating_after)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::float8[], $6::float8[])",
+        )
+        .bind(&rows.match_ids)
+        .bind(&rows.players)
+        .bind(&rows.teams)
+        .bind(&rows.placements)
+        .bind(&rows.before)
+        .bind(&rows.after)
+        .execute(&mut *tx)
+        .await?;
+        let (ids, played): (Vec<String>, Vec<i32>) = games.into_iter().unzip();
+        let ratings: Vec<f64> = ids
+            .iter()
+            .map(|p| rating.get(p).copied().unwrap_or(rules.default_rating))
+            .collect();
+        // The version grows by one per result, as with every change.
+        for profile in sqlx::query_as::<_, Profile>(
+            "UPDATE players
+                SET rating = new.rating, games_played = games_played + new.played,
+                    version = version + new.played, updated_at = now()
+               FROM unnest($1::text[], $2::float8[], $3::int4[]) AS new(id, rating, played)
+              WHERE players.id = new.id
+          RETURNING players.id, display_name, players.rating, games_played, version",
+        )
+        .bind(&ids)
+        .bind(&ratings)
+        .bind(&played)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            profiles.insert(profile.id.clone(), profile);
+        }
+    }
+    // The players of results stored before, as they are now.
+    let unchanged: Vec<String> = everyone
+        .iter()
+        .filter(|p| !profiles.contains_key(*p))
+        .cloned()
+        .collect();
+    if !unchanged.is_empty() {
+        for profile in players::get(&mut *tx, &unchanged).await? {
+            profiles.insert(profile.id.clone(), profile);
+        }
+    }
+    tx.commit().await?;
+
+    Ok(seats
+        .iter()
+        .zip(new)
+        .map(|(seats, new)| {
+            let of_match = seats
+                .iter()
+                .filter_map(|s| profiles.get(&s.player).cloned())
+                .collect();
+            if new {
+                Stored::New(of_match)
+            } else {
+                Stored::Already(of_match)
             }
         })
-        .collect();
-    let changes = elo::team_changes(&teams, rules.k);
+        .collect())
+}
 
-    let rating_before: Vec<f64> = seats.iter().map(|s| rating_of(&s.player)).collect();
-    let rating_after: Vec<f64> = seats
-        .iter()
-        .zip(&rating_before)
-        .map(|(s, r)| r + changes.get(s.team).copied().unwrap_or(0.0))
-        .collect();
-    let team_numbers: Vec<i32> = seats.iter().map(|s| s.team as i32).collect();
-    let placements: Vec<i32> = seats.iter().map(|s| s.placement as i32).collect();
+/// The rows of `match_participants` a batch adds, column by column (for `unnest`).
+#[derive(Default)]
+struct ParticipantRows {
+    match_ids: Vec<String>,
+    players: Vec<String>,
+    teams: Vec<i32>,
+    placements: Vec<i32>,
+    before: Vec<f64>,
+    after: Vec<f64>,
+}
 
-    sqlx::query(
-        "INSERT INTO match_participants (match_id, player_id, team, placement, rating_before, rating_after)
-         SELECT $1::text, * FROM unnest($2::text[], $3::int4[], $4::int4[], $5::float8[], $6::float8[])",
-    )
-    .bind(&m.match_id)
-    .bind(&ids)
-    .bind(&team_numbers)
-    .bind(&placements)
-    .bind(&rating_before)
-    .bind(&rating_after)
-    .execute(&mut *tx)
-    .await?;
-    let after = sqlx::query_as::<_, Profile>(
-        "UPDATE players
-            SET rating = new.rating, games_played = games_played + 1,
-                version = version + 1, updated_at = now()
-           FROM unnest($1::text[], $2::float8[]) AS new(id, rating)
-          WHERE players.id = new.id
-      RETURNING players.id, display_name, players.rating, games_played, version",
-    )
-    .bind(&ids)
-    .bind(&rating_after)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Stored::New(after))
+impl ParticipantRows {
+    fn push(&mut self, match_id: &str, seat: &Seat, before: f64, after: f64) {
+        self.match_ids.push(match_id.to_owned());
+        self.players.push(seat.player.clone());
+        self.teams.push(seat.team as i32);
+        self.placements.push(seat.placement as i32);
+        self.before.push(before);
+        self.after.push(after);
+    }
 }
 
 /// A participant's row, for history and tests.

@@ -365,3 +365,74 @@ async fn game_data_versions_move_on_every_change_however_it_is_made() {
     assert!(after > before, "TRUNCATE moves every kind's version");
     tx.rollback().await.expect("rollback");
 }
+
+#[tokio::test]
+async fn a_batch_rates_each_result_in_order_as_one_by_one_would() {
+    let db = db().await;
+    let p = testkit::unique_namespace("batch");
+    let [a, b, c, d]: [String; 4] = ids(&p, &["a", "b", "c", "d"]).try_into().expect("four");
+    // a plays twice in the batch; the repeat of m1 and the stored-before m0 change nothing.
+    let m0 = duel(&format!("{p}-m0"), &c, &d);
+    results::store(&db, &m0, RULES)
+        .await
+        .expect("m0 stored before");
+    let m1 = duel(&format!("{p}-m1"), &a, &b);
+    let m2 = duel(&format!("{p}-m2"), &a, &c);
+    let batch = [&m1, &m0, &m2, &m1];
+    let stored = results::store_all(&db, &batch, RULES)
+        .await
+        .expect("batch stored");
+    let kinds: Vec<bool> = stored.iter().map(|s| matches!(s, Stored::New(_))).collect();
+    assert_eq!(kinds, vec![true, false, true, false]);
+    for m in [&m0, &m1, &m2] {
+        assert_eq!(results::count(&db, &m.match_id).await.expect("count"), 1);
+    }
+
+    // The same results one by one, on players of their own, move ratings the same way.
+    let q = format!("{p}-single");
+    let [sa, sb, sc, sd]: [String; 4] = ids(&q, &["a", "b", "c", "d"]).try_into().expect("four");
+    for m in [
+        duel(&format!("{q}-m0"), &sc, &sd),
+        duel(&format!("{q}-m1"), &sa, &sb),
+        duel(&format!("{q}-m2"), &sa, &sc),
+    ] {
+        results::store(&db, &m, RULES).await.expect("stored");
+    }
+    let profiles = |who: Vec<String>| {
+        let db = db.clone();
+        async move {
+            let mut found = players::get(&db, &who).await.expect("profiles");
+            found.sort_by(|x, y| x.id.cmp(&y.id));
+            found
+                .into_iter()
+                .map(|x| (x.rating, x.games_played, x.version))
+                .collect::<Vec<_>>()
+        }
+    };
+    let batched = profiles(vec![a.clone(), b.clone(), c.clone(), d.clone()]).await;
+    assert_eq!(batched, profiles(vec![sa, sb, sc, sd]).await);
+    // a: won m1, then m2 against c (who had won m0), each game once.
+    assert_eq!(batched[0].1, 2);
+    assert!(batched[0].0 > 1516.0, "{batched:?}");
+
+    // The participants of m2 saw a's rating after m1.
+    let after_m1 = results::participants(&db, &m1.match_id)
+        .await
+        .expect("m1 participants")
+        .into_iter()
+        .find(|x| x.player_id == a)
+        .expect("a in m1")
+        .rating_after;
+    let before_m2 = results::participants(&db, &m2.match_id)
+        .await
+        .expect("m2 participants")
+        .into_iter()
+        .find(|x| x.player_id == a)
+        .expect("a in m2")
+        .rating_before;
+    assert_eq!(after_m1, before_m2);
+
+    // Each result's profiles are its participants', as the batch left them.
+    let of_m2: Vec<&str> = stored[2].profiles().iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(of_m2, vec![a.as_str(), c.as_str()]);
+}

@@ -1,9 +1,10 @@
 //! Results: each region's outbox (`{pool:<region>}:results`, filled by the server pool)
 //! drained into PostgreSQL by the one instance holding the region's results lease.
 //!
-//! One round: read a batch from the head, store each result (match, participants, new
-//! ratings: one transaction, idempotent on the match id; results that share no player
-//! side by side, so each player's results apply in outbox order), write the new profiles
+//! One round: read a batch from the head, store its results (match, participants, new
+//! ratings: the whole batch in one transaction, in outbox order, idempotent on the match
+//! id; if PostgreSQL refuses the batch's data, result by result, those that share no
+//! player side by side, to find the one to set aside), write the new profiles
 //! into the cache and settle the players' pending ratings, then take the batch off the outbox
 //! (`results_ack.lua`, fenced by the lease and by the head being unchanged). A crash
 //! anywhere before the last step leaves the entries in the outbox; whoever takes the
@@ -137,47 +138,27 @@ async fn round(shared: &Shared, region: &str, owner: &str) -> Round {
     ));
     let started = tokio::time::Instant::now();
     let parsed: Vec<Option<FinishedMatch>> = entries.iter().map(|e| parse(e)).collect();
-    // Each region's round commits on its share of the pool, less two connections kept
-    // for profile warm-ups (which a join may be waiting for).
-    let in_flight = (shared.config.database.max_connections as usize)
-        .saturating_sub(2)
-        .checked_div(shared.config.regions.len())
-        .unwrap_or(1)
-        .max(1);
-    'waves: for wave in waves(&parsed) {
-        if !dispositions.is_empty() && started.elapsed() >= budget {
-            break;
-        }
-        // The results of a wave share no player, so they commit side by side (one
-        // transaction each, on their own connections) and every player's results still
-        // apply in outbox order. One at a time, a round trip bound kept a region to about
-        // 450 results a second.
-        let outcomes: Vec<Disposition> = futures::stream::iter(wave.clone())
-            .map(|i| {
-                let (entry, finished) = (&entries[i], parsed[i].as_ref());
-                async move { dispose(shared, region, rules, entry, finished).await }
-            })
-            .buffered(in_flight)
-            .collect()
-            .await;
-        // Only a prefix of the outbox is taken off: stop at the first result that must
-        // wait (those after it in this wave are stored again next round, a no-op).
-        for (i, outcome) in wave.zip(outcomes) {
-            match outcome {
-                Disposition::SetAside => {
-                    // Here, in the acked prefix only, so a retried round does not count
-                    // or free anything twice.
-                    set_aside(shared, &entries[i]).await;
-                    dispositions.push('d');
-                }
-                Disposition::Stored(players) => {
-                    changed_players.extend(players);
-                    dispositions.push('s');
-                }
-                Disposition::Wait => {
-                    failed = true;
-                    break 'waves;
-                }
+    let outcomes = match dispose_batch(shared, region, rules, &entries, &parsed).await {
+        Some(outcomes) => outcomes,
+        None => dispose_each(shared, region, rules, &entries, &parsed, started, budget).await,
+    };
+    // Only a prefix of the outbox is taken off: stop at the first result that must wait
+    // (those after it are stored again next round, a no-op).
+    for (entry, outcome) in entries.iter().zip(outcomes) {
+        match outcome {
+            Disposition::SetAside => {
+                // Here, in the acked prefix only, so a retried round does not count or
+                // free anything twice.
+                set_aside(shared, entry).await;
+                dispositions.push('d');
+            }
+            Disposition::Stored(players) => {
+                changed_players.extend(players);
+                dispositions.push('s');
+            }
+            Disposition::Wait => {
+                failed = true;
+                break;
             }
         }
     }
@@ -229,6 +210,95 @@ enum Disposition {
     Wait,
 }
 
+/// Stores every readable entry of the round in one transaction and caches the new
+/// profiles: one disposition per entry, in order. `None` when PostgreSQL refuses the
+/// batch's data: then [`dispose_each`] finds the entry to set aside.
+async fn dispose_batch(
+    shared: &Shared,
+    region: &str,
+    rules: RatingRules,
+    entries: &[String],
+    parsed: &[Option<FinishedMatch>],
+) -> Option<Vec<Disposition>> {
+    let readable: Vec<&FinishedMatch> = parsed.iter().flatten().collect();
+    let stored = if readable.is_empty() {
+        Vec::new()
+    } else {
+        match shared
+            .db
+            .observe(results::store_all(&shared.db.pool, &readable, rules).await)
+        {
+            Ok(stored) => stored,
+            Err(err) if err.is_data_error() => {
+                tracing::info!(%region, results = readable.len(), error = %err, "PostgreSQL refuses a result in this batch; storing them one by one to set that one aside");
+                return None;
+            }
+            Err(err) => {
+                tracing::warn!(%region, results = readable.len(), error = %err, "cannot store results yet; they stay in the outbox");
+                return Some(entries.iter().map(|_| Disposition::Wait).collect());
+            }
+        }
+    };
+    let mut stored = stored.into_iter();
+    let outcomes = parsed.iter().zip(entries).map(|(finished, entry)| {
+        // One stored result per readable entry, in order.
+        let result = finished.as_ref().and_then(|f| Some((f, stored.next()?)));
+        async move {
+            match result {
+                Some((finished, stored)) => cache_profiles(shared, region, finished, stored).await,
+                None => unreadable(region, entry),
+            }
+        }
+    });
+    Some(futures::future::join_all(outcomes).await)
+}
+
+/// Result by result (those that share no player side by side, so every player's results
+/// still apply in outbox order), until the round's time is up: the way through a batch
+/// that holds a result PostgreSQL refuses.
+async fn dispose_each(
+    shared: &Shared,
+    region: &str,
+    rules: RatingRules,
+    entries: &[String],
+    parsed: &[Option<FinishedMatch>],
+    started: tokio::time::Instant,
+    budget: Duration,
+) -> Vec<Disposition> {
+    // Each region commits on its share of the pool, less two connections kept for
+    // profile warm-ups (which a join may be waiting for).
+    let in_flight = (shared.config.database.max_connections as usize)
+        .saturating_sub(2)
+        .checked_div(shared.config.regions.len())
+        .unwrap_or(1)
+        .max(1);
+    let mut outcomes = Vec::new();
+    for wave in waves(parsed) {
+        if !outcomes.is_empty() && started.elapsed() >= budget {
+            break;
+        }
+        let wave_outcomes: Vec<Disposition> = futures::stream::iter(wave)
+            .map(|i| {
+                let (entry, finished) = (&entries[i], parsed[i].as_ref());
+                async move { dispose(shared, region, rules, entry, finished).await }
+            })
+            .buffered(in_flight)
+            .collect()
+            .await;
+        let waits = wave_outcomes.iter().any(|o| matches!(o, Disposition::Wait));
+        outcomes.extend(wave_outcomes);
+        if waits {
+            break;
+        }
+    }
+    outcomes
+}
+
+fn unreadable(region: &str, entry: &str) -> Disposition {
+    tracing::error!(%region, entry = %truncate(entry), "an outbox entry cannot be read; moved to the dead-letter list for an operator");
+    Disposition::SetAside
+}
+
 /// Stores one entry's result and caches its players' new profiles.
 async fn dispose(
     shared: &Shared,
@@ -238,8 +308,7 @@ async fn dispose(
     finished: Option<&FinishedMatch>,
 ) -> Disposition {
     let Some(finished) = finished else {
-        tracing::error!(%region, entry = %truncate(entry), "an outbox entry cannot be read; moved to the dead-letter list for an operator");
-        return Disposition::SetAside;
+        return unreadable(region, entry);
     };
     let stored = shared
         .db
@@ -255,6 +324,17 @@ async fn dispose(
             return Disposition::Wait;
         }
     };
+    cache_profiles(shared, region, finished, stored).await
+}
+
+/// Writes a stored result's profiles into the cache (settling the players' pending
+/// ratings for this match).
+async fn cache_profiles(
+    shared: &Shared,
+    region: &str,
+    finished: &FinishedMatch,
+    stored: Stored,
+) -> Disposition {
     if let Err(err) = crate::profiles::put(
         &shared.ctx.redis,
         &shared.ctx.keys,

@@ -66,11 +66,6 @@ impl Service for Gateway {
 [ops]
 listen = "127.0.0.1:9100"
 
-# One thread: no wake-ups across threads per message (measured: a third less CPU per
-# delivery than one worker per core). A gateway scales by instances, one per vCPU.
-[runtime]
-threads = 1
-
 [gateway]
 listen = "127.0.0.1:8080"
 jwt_secret = ""
