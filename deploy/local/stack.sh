@@ -87,15 +87,33 @@ start_infra() {
 }
 
 # launch NAME CMD...: start CMD in its own session, logging to NAME.log, pid in NAME.pid.
+# A small bash parent waits for it and writes how it ended (its exit status, 128 + N for
+# signal N) to NAME.exit, so `make status` can say how a stopped process ended.
 launch() {
   local name="$1"
   shift
-  local pidfile="$STACK_DIR/$name.pid"
+  local pidfile="$STACK_DIR/$name.pid" exitfile="$STACK_DIR/$name.exit"
   if [[ -f "$pidfile" ]] && pid_alive "$(cat "$pidfile")"; then
     die "$name is already running (pid $(cat "$pidfile")); run: make down"
   fi
-  setsid "$@" >"$STACK_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  rm -f "$exitfile" "$pidfile"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  setsid bash -c '"${@:3}" & echo $! >"$1"; wait $!; echo $? >"$2"' \
+    launch "$pidfile" "$exitfile" "$@" >"$STACK_DIR/$name.log" 2>&1 </dev/null &
+  local deadline=$((SECONDS + 5))
+  while [[ ! -s "$pidfile" ]] && ((SECONDS < deadline)); do sleep 0.05; done
+  [[ -s "$pidfile" ]] || die "$name did not start"
+}
+
+# ended NAME: how NAME's last run ended, from NAME.exit ("" if unknown).
+ended() {
+  local code
+  code="$(cat "$STACK_DIR/$1.exit" 2>/dev/null)" || return 0
+  if ((code > 128)); then
+    echo "killed by SIG$(kill -l $((code - 128)))"
+  else
+    echo "exited with status $code"
+  fi
 }
 
 start_services() {
@@ -209,14 +227,18 @@ stop_all() {
 }
 
 status() {
-  local pidfile any=0
+  local file name how any=0
   shopt -s nullglob
-  for pidfile in "$STACK_DIR"/*.pid; do
+  for file in "$STACK_DIR"/*.pid "$STACK_DIR"/*.exit; do
+    name="$(basename "${file%.*}")"
+    # A process with both files is reported once, by its pid file.
+    [[ "$file" == *.exit && -f "$STACK_DIR/$name.pid" ]] && continue
     any=1
-    if pid_alive "$(cat "$pidfile")"; then
-      info "$(basename "$pidfile" .pid): running (pid $(cat "$pidfile"))"
+    if [[ "$file" == *.pid ]] && pid_alive "$(cat "$file")"; then
+      info "$name: running (pid $(cat "$file"))"
     else
-      info "$(basename "$pidfile" .pid): not running"
+      how="$(ended "$name")"
+      info "$name: not running${how:+ ($how)}"
     fi
   done
   ((any)) || info "nothing of the stack is running"

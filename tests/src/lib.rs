@@ -88,6 +88,19 @@ impl ServiceProcess {
     }
 
     /// The instance id the service announced.
+    /// [`ServiceProcess::start`], then waits (bounded) until it answers ready.
+    ///
+    /// # Panics
+    /// When it does not start or become ready in 20 s.
+    pub async fn start_ready(service: &str, env: &[(&str, String)]) -> Self {
+        let started = Self::start(service, env).await.expect("started");
+        started
+            .wait_ready_status(200, Duration::from_secs(20))
+            .await
+            .expect("ready");
+        started
+    }
+
     pub fn instance(&self) -> &str {
         &self.child.instance
     }
@@ -138,12 +151,20 @@ impl ServiceProcess {
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub async fn terminate(self, deadline: Duration) -> Result<ExitStatus, String> {
+        Ok(self.terminate_with_log(deadline).await?.0)
+    }
+
+    /// [`ServiceProcess::terminate`], and every line it logged.
+    pub async fn terminate_with_log(
+        self,
+        deadline: Duration,
+    ) -> Result<(ExitStatus, Vec<String>), String> {
         let pid = self.child.pid().ok_or("already exited")?;
         let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).map_err(|e| e.to_string())?);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
             .map_err(|e| e.to_string())?;
         self.child
-            .wait(deadline)
+            .wait_with_log(deadline)
             .await
             .map_err(|e| format!("{}: {e} after SIGTERM", self.service))
     }

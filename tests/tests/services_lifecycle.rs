@@ -148,6 +148,133 @@ async fn check_config_says_ok_or_names_the_key_without_connecting_to_anything() 
     }
 }
 
+#[tokio::test]
+async fn secrets_never_reach_a_services_output() {
+    const PASSWORD: &str = "hunter2-in-a-url";
+    let secrets = [
+        ("RALLYPOINT_REDIS__PASSWORD", "redis-password-never-logged"),
+        (
+            "RALLYPOINT_GATEWAY__JWT_SECRET",
+            "jwt-secret-never-logged-0123",
+        ),
+        (
+            "RALLYPOINT_GATEWAY__PREVIOUS_JWT_SECRET",
+            "old-jwt-secret-never-logged-01",
+        ),
+        ("RALLYPOINT_POOL__TOKEN", "pool-token-never-logged-0123"),
+        (
+            "RALLYPOINT_POOL__PREVIOUS_TOKEN",
+            "old-pool-token-never-logged-01",
+        ),
+        (
+            "RALLYPOINT_POOL__JOIN_SECRET",
+            "join-secret-never-logged-0123",
+        ),
+        (
+            "RALLYPOINT_OPS__ADMIN_TOKEN",
+            "admin-token-never-logged-0123",
+        ),
+    ];
+    let database = format!("postgres://app:{PASSWORD}@127.0.0.1:1/rallypoint");
+    let leaked = |output: &str| {
+        secrets
+            .iter()
+            .map(|(_, secret)| *secret)
+            .chain([PASSWORD])
+            .filter(|secret| output.contains(secret))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    for service in SERVICES {
+        // A Redis URL with credentials in it is refused, naming the key, without them.
+        let with_credentials = format!("redis://app:{PASSWORD}@127.0.0.1:7000");
+        let mut env = secrets.to_vec();
+        env.push(("RALLYPOINT_REDIS__URLS", &with_credentials));
+        env.push(("DATABASE_URL", &database));
+        let (code, stdout, stderr) = run_with_args(service, &["--check-config"], &env)
+            .await
+            .expect("runs");
+        assert_eq!(code, Some(64), "{service}: {stderr}");
+        assert!(stderr.contains("redis.urls"), "{service}: {stderr}");
+        let output = format!("{stdout}{stderr}");
+        assert_eq!(leaked(&output), Vec::<String>::new(), "{service}: {output}");
+
+        // Every secret set and another key wrong: the error names that key only.
+        let mut env = secrets.to_vec();
+        env.push(("RALLYPOINT_REDIS__URLS", "redis://127.0.0.1:1"));
+        env.push(("DATABASE_URL", &database));
+        env.push(("RALLYPOINT_LOG__LEVEL", "debug"));
+        env.push(("RALLYPOINT_REDIS__COMMAND_TIMEOUT_MS", "0"));
+        let (code, stdout, stderr) = run_with_args(service, &[], &env).await.expect("runs");
+        assert_eq!(code, Some(64), "{service}: {stderr}");
+        let output = format!("{stdout}{stderr}");
+        assert_eq!(leaked(&output), Vec::<String>::new(), "{service}: {output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_gateway_logs_no_secret_and_no_token() {
+    const JWT_SECRET: &str = "running-jwt-secret-never-logged";
+    const ADMIN_TOKEN: &str = "running-admin-token-never-logged";
+    const WRONG_ADMIN_TOKEN: &str = "wrong-admin-token-never-logged";
+    const CLIENT_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.client-token-never-logged.c2ln";
+    let env = [
+        (
+            "RALLYPOINT_REDIS__NAMESPACE",
+            testkit::unique_namespace("secrets"),
+        ),
+        ("RALLYPOINT_LOG__LEVEL", "debug".to_owned()),
+        ("RALLYPOINT_GATEWAY__JWT_SECRET", JWT_SECRET.to_owned()),
+        ("RALLYPOINT_OPS__ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+    ];
+    let gateway = ServiceProcess::start_ready("gateway", &env).await;
+    let ws = gateway.endpoint("ws").expect("a ws endpoint").to_owned();
+    let http = reqwest::Client::new();
+    // A client's token in the query string and in the header, refused.
+    let in_query = http
+        .get(format!("http://{ws}/ws?token={CLIENT_TOKEN}"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(in_query.status(), 401);
+    let in_header = http
+        .get(format!("http://{ws}/ws"))
+        .bearer_auth(CLIENT_TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(in_header.status(), 401);
+    // Operator calls with the admin token and with a wrong one.
+    for (token, status) in [(ADMIN_TOKEN, 200), (WRONG_ADMIN_TOKEN, 401)] {
+        let answer = http
+            .get(format!("http://{}/v1/stats", gateway.ops_addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(answer.status(), status);
+    }
+    let (status, log) = gateway
+        .terminate_with_log(Duration::from_secs(15))
+        .await
+        .expect("stops");
+    assert!(status.success(), "{status}");
+    let log = log.join("\n");
+    assert!(
+        log.contains("\"level\":\"DEBUG\""),
+        "logged at debug: {log}"
+    );
+    for secret in [
+        JWT_SECRET,
+        ADMIN_TOKEN,
+        WRONG_ADMIN_TOKEN,
+        CLIENT_TOKEN,
+        "client-token-never-logged",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_on_the_shared_cluster_serves_health_and_metrics() {
     let env = [
@@ -161,13 +288,7 @@ async fn a_service_on_the_shared_cluster_serves_health_and_metrics() {
             "200".to_owned(),
         ),
     ];
-    let gateway = ServiceProcess::start("gateway", &env)
-        .await
-        .expect("started");
-    gateway
-        .wait_ready_status(200, Duration::from_secs(20))
-        .await
-        .expect("ready");
+    let gateway = ServiceProcess::start_ready("gateway", &env).await;
     let metrics = reqwest::get(format!("http://{}/metrics", gateway.ops_addr))
         .await
         .expect("metrics answer")

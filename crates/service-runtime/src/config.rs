@@ -55,7 +55,7 @@ pub struct OpsConfig {
     pub listen: String,
     /// Bearer token for operator calls (`/v1/...`). Empty: operator calls are refused.
     #[serde(default)]
-    pub admin_token: String,
+    pub admin_token: crate::secret::Secret,
 }
 
 /// `[log]`: logs and traces.

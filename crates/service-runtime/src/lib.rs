@@ -8,6 +8,8 @@
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
 //! - [`script`]: every Lua script declared once: its file, its keys, its typed reply.
+//! - [`secret`]: secrets in config that never print, and URLs with their credentials
+//!   blanked.
 //! - [`subscriptions`]: the one manager of `SSUBSCRIBE`s, with its supervisor and canaries.
 //! - [`publish`]: the one publish path (`SPUBLISH` with a bounded retry).
 //! - [`lease`]: leases with owner tokens, renewed and released by compare-and-delete.
@@ -35,6 +37,7 @@ pub mod publish;
 pub mod readiness;
 pub mod redis;
 pub mod script;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod subscriptions;

@@ -54,7 +54,7 @@ pub struct RedisConfig {
     /// ACL user name; empty for none.
     pub username: String,
     /// Password or AUTH token; empty for none.
-    pub password: String,
+    pub password: crate::secret::Secret,
     /// Use TLS (rustls) even for `redis://` URLs.
     pub tls: bool,
     pub connect_timeout_ms: u64,

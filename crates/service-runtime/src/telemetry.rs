@@ -1,7 +1,8 @@
 //! Logs, traces and the metrics recorder.
 //!
 //! Logs: human-readable text by default, one JSON object per line with `log.format =
-//! "json"`. Traces: exported over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+//! "json"`; every panic, in any thread or task, is logged too ([`log_panics`]), so a
+//! process that dies says why in the log a shipper reads, not only on stderr. Traces: exported over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 //! set (no collector, no exporter, no errors). Metrics: one Prometheus recorder per
 //! process, rendered by the ops endpoint.
 
@@ -48,6 +49,7 @@ impl Telemetry {
             .with(fmt)
             .with(otel)
             .try_init()?;
+        log_panics();
         if tracer_provider.is_some() {
             tracing::info!("exporting traces over OTLP");
         }
@@ -64,6 +66,26 @@ impl Telemetry {
             }
         }
     }
+}
+
+/// Logs every panic through `tracing` (message, where, which thread) before the default
+/// hook prints it to stderr. A panic in a tokio task does not end the process, but it is
+/// a bug all the same and must show in the log.
+pub fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload_as_str()
+            .unwrap_or("(a panic without a message)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
+        tracing::error!(panic = message, %location, thread, "panicked");
+        default(info);
+    }));
 }
 
 fn otlp_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {
@@ -96,4 +118,60 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    /// A log writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_is_logged_with_its_message_and_place() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || writer.clone())
+            .finish();
+        super::log_panics();
+        let panicked = std::thread::Builder::new()
+            .name("doomed".into())
+            .spawn(move || {
+                tracing::subscriber::with_default(subscriber, || {
+                    panic!("a bug worth a log line");
+                })
+            })
+            .expect("spawned")
+            .join();
+        assert!(panicked.is_err());
+        let log = String::from_utf8(
+            captured
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+        .expect("utf-8");
+        assert!(log.contains("\"panicked\""), "{log}");
+        assert!(log.contains("a bug worth a log line"), "{log}");
+        assert!(log.contains("telemetry.rs"), "{log}");
+        assert!(log.contains("doomed"), "{log}");
+    }
 }

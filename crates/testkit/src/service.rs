@@ -51,10 +51,15 @@ pub struct ServiceChild {
     /// Its last log lines: printed if the test fails while it runs, since a CI log shows
     /// only what a failed test wrote.
     log_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The task reading its output, which ends when the process has exited.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// How many of a service's last log lines a failed test prints.
-const LOG_TAIL_LINES: usize = 400;
+/// How many of a service's last log lines are kept (for [`ServiceChild::wait_with_log`]).
+const LOG_TAIL_LINES: usize = 20_000;
+
+/// How many of them a failed test prints.
+const LOG_LINES_PRINTED: usize = 400;
 
 fn keep_line(tail: &Mutex<VecDeque<String>>, line: String) {
     let mut tail = tail
@@ -111,7 +116,7 @@ impl ServiceChild {
         .ok_or_else(|| format!("{} exited before it started", binary.display()))?;
         // Keep draining stdout so the child never blocks on a full pipe.
         let tail = Arc::clone(&log_tail);
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 keep_line(&tail, line);
             }
@@ -127,6 +132,7 @@ impl ServiceChild {
             child,
             name,
             log_tail,
+            reader: Some(reader),
         })
     }
 
@@ -143,11 +149,34 @@ impl ServiceChild {
     }
 
     /// Waits (bounded) for the process to exit by itself, e.g. after a SIGTERM.
-    pub async fn wait(mut self, deadline: Duration) -> Result<std::process::ExitStatus, String> {
-        tokio::time::timeout(deadline, self.child.wait())
+    pub async fn wait(self, deadline: Duration) -> Result<std::process::ExitStatus, String> {
+        Ok(self.wait_with_log(deadline).await?.0)
+    }
+
+    /// [`ServiceChild::wait`], then everything it wrote to stdout (its log, up to the last
+    /// 20,000 lines), read to the end.
+    pub async fn wait_with_log(
+        mut self,
+        deadline: Duration,
+    ) -> Result<(std::process::ExitStatus, Vec<String>), String> {
+        let status = tokio::time::timeout(deadline, self.child.wait())
             .await
             .map_err(|_| format!("did not exit within {deadline:?}"))?
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(reader) = self.reader.take() {
+            tokio::time::timeout(deadline, reader)
+                .await
+                .map_err(|_| "its output did not end after it exited".to_owned())?
+                .map_err(|e| e.to_string())?;
+        }
+        let lines = self
+            .log_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        Ok((status, lines))
     }
 }
 
@@ -161,13 +190,14 @@ impl Drop for ServiceChild {
             .log_tail
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let skipped = tail.len().saturating_sub(LOG_LINES_PRINTED);
         eprintln!(
             "---- last {} log lines of {} (instance {}) ----",
-            tail.len(),
+            tail.len() - skipped,
             self.name,
             self.instance
         );
-        for line in tail.iter() {
+        for line in tail.iter().skip(skipped) {
             eprintln!("{line}");
         }
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use queues::MatchmakingConfig;
 use serde::Deserialize;
 use service_runtime::config::positive;
+use service_runtime::secret::Secret;
 use service_runtime::{ConfigError, LoadedConfig};
 
 /// `[database]`.
@@ -15,7 +16,7 @@ use service_runtime::{ConfigError, LoadedConfig};
 pub struct DatabaseSection {
     /// `postgres://user:password@host:port/db`. Empty: the `DATABASE_URL` environment
     /// variable. Required one way or the other.
-    pub url: String,
+    pub url: Secret,
     /// Pool size.
     pub max_connections: u32,
     /// Connecting (and waiting for a pooled connection) gives up after this.
@@ -70,7 +71,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut database: DatabaseSection = config.section("database")?;
         if database.url.is_empty() {
-            database.url = database_url.unwrap_or_default();
+            database.url = Secret::new(database_url.unwrap_or_default());
         }
         if !(database.url.starts_with("postgres://") || database.url.starts_with("postgresql://")) {
             return Err(ConfigError::new(

@@ -1,7 +1,8 @@
-//! Who is connecting: a JWT (HS256, claims `sub`, `exp`, optional `name`) in the
-//! `Authorization: Bearer` header or `?token=`, or `?guest=<player id>` where the config
-//! allows guests. Checked before the WebSocket upgrade, so a refused client gets HTTP 401
-//! with PROTOCOL.md's JSON body and never a socket.
+//! Who is connecting: a JWT (HS256, claims `sub`, `exp`, optional `name` and `nbf`, and
+//! `iss` / `aud` where the config pins them) in the `Authorization: Bearer` header or
+//! `?token=`, or `?guest=<player id>` where the config allows guests. Checked before the
+//! WebSocket upgrade, so a refused client gets HTTP 401 with PROTOCOL.md's JSON body and
+//! never a socket. A token is never logged (the request's query string is not either).
 
 use axum::http::{HeaderMap, header};
 use jsonwebtoken::errors::ErrorKind;
@@ -35,10 +36,14 @@ pub enum AuthError {
     Missing(bool),
     #[error("the token has expired: get a new one")]
     Expired,
+    #[error("the token is not valid yet (its `nbf` is in the future): check the issuer's clock")]
+    NotYetValid,
     #[error("the token is not valid: {0}")]
     Invalid(String),
     #[error("the token's `sub` is not a valid player id: {0}")]
     BadSubject(String),
+    #[error("the token's `sub` is a guest id (`{GUEST_PREFIX}...`), which tokens may not use")]
+    GuestSubject,
     #[error("guest access is disabled on this deployment: connect with a token")]
     GuestsDisabled,
     #[error("`guest` is not a valid player id: {0}")]
@@ -50,6 +55,32 @@ struct Claims {
     sub: String,
     #[serde(default)]
     name: Option<String>,
+}
+
+/// The prefix no token's subject may have: the namespace of guest ids.
+pub const GUEST_PREFIX: &str = "guest:";
+
+/// What a token must be to be accepted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenRules<'a> {
+    /// The HS256 secret (empty: no token is accepted, for guest-only local stacks).
+    pub secret: &'a str,
+    /// The secret being rotated out, still accepted (empty: none).
+    pub previous_secret: &'a str,
+    /// The `iss` every token must carry (empty: not checked).
+    pub issuer: &'a str,
+    /// A value the token's `aud` must hold (empty: not checked).
+    pub audience: &'a str,
+}
+
+impl<'a> TokenRules<'a> {
+    /// Tokens signed with `secret`, no issuer or audience pinned.
+    pub fn signed_with(secret: &'a str) -> Self {
+        Self {
+            secret,
+            ..Self::default()
+        }
+    }
 }
 
 /// Checks credentials. Built once from the config.
@@ -72,19 +103,31 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// `jwt_secret` empty: no token is accepted (guest-only local stacks).
-    /// `previous_jwt_secret` (may be empty): also accepted, while a rotation is under way.
-    pub fn new(jwt_secret: &str, previous_jwt_secret: &str, allow_guests: bool) -> Self {
+    pub fn new(rules: &TokenRules<'_>, allow_guests: bool) -> Self {
         let key = |secret: &str| {
             (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes()))
         };
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        if rules.issuer.is_empty() {
+            validation.iss = None;
+        } else {
+            validation.set_issuer(&[rules.issuer]);
+            required.push("iss");
+        }
+        if rules.audience.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&[rules.audience]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
         // A few seconds of clock skew between the token issuer and us, no more.
         validation.leeway = 5;
         Self {
-            key: key(jwt_secret),
-            previous: key(previous_jwt_secret),
+            key: key(rules.secret),
+            previous: key(rules.previous_secret),
             validation,
             allow_guests,
         }
@@ -135,6 +178,13 @@ impl Authenticator {
         }
         let data = decoded.map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            ErrorKind::InvalidIssuer => {
+                AuthError::Invalid("the `iss` claim is not this deployment's issuer".to_owned())
+            }
+            ErrorKind::InvalidAudience => {
+                AuthError::Invalid("the `aud` claim does not name this deployment".to_owned())
+            }
             ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".to_owned()),
             ErrorKind::MissingRequiredClaim(claim) => {
                 AuthError::Invalid(format!("the `{claim}` claim is required"))
@@ -144,6 +194,9 @@ impl Authenticator {
             }
             _ => AuthError::Invalid(e.to_string()),
         })?;
+        if data.claims.sub.starts_with(GUEST_PREFIX) {
+            return Err(AuthError::GuestSubject);
+        }
         let player =
             PlayerId::parse(&data.claims.sub).map_err(|e| AuthError::BadSubject(e.to_string()))?;
         Ok(Identity {
@@ -187,7 +240,7 @@ mod tests {
 
     #[test]
     fn tokens_in_header_or_query() {
-        let auth = Authenticator::new(SECRET, "", false);
+        let auth = Authenticator::new(&TokenRules::signed_with(SECRET), false);
         let t = token(
             json!({"sub": "alice", "exp": now() + 60, "name": "Al"}),
             SECRET,
@@ -211,7 +264,7 @@ mod tests {
 
     #[test]
     fn refusals_say_why() {
-        let auth = Authenticator::new(SECRET, "", false);
+        let auth = Authenticator::new(&TokenRules::signed_with(SECRET), false);
         let none = HeaderMap::new();
         let cases = [
             (
@@ -267,7 +320,13 @@ mod tests {
     #[test]
     fn during_a_rotation_both_secrets_sign_in_and_no_other() {
         const OLD: &str = "the-secret-being-rotated-out";
-        let auth = Authenticator::new(SECRET, OLD, false);
+        let auth = Authenticator::new(
+            &TokenRules {
+                previous_secret: OLD,
+                ..TokenRules::signed_with(SECRET)
+            },
+            false,
+        );
         for secret in [SECRET, OLD] {
             let t = token(json!({"sub": "alice", "exp": now() + 60}), secret);
             let id = auth
@@ -290,7 +349,7 @@ mod tests {
             Err(AuthError::Expired)
         );
         // Once the old secret is removed, its tokens are refused.
-        let after = Authenticator::new(SECRET, "", false);
+        let after = Authenticator::new(&TokenRules::signed_with(SECRET), false);
         let t = token(json!({"sub": "alice", "exp": now() + 60}), OLD);
         assert!(
             after
@@ -300,8 +359,83 @@ mod tests {
     }
 
     #[test]
+    fn pinned_issuer_and_audience_and_not_before_are_checked() {
+        let auth = Authenticator::new(
+            &TokenRules {
+                issuer: "https://id.example.com",
+                audience: "rallypoint-prod",
+                ..TokenRules::signed_with(SECRET)
+            },
+            false,
+        );
+        let check = |claims: serde_json::Value| {
+            auth.authenticate(&HeaderMap::new(), &query(Some(token(claims, SECRET)), None))
+        };
+        let exp = now() + 60;
+        let good = check(json!({"sub": "alice", "exp": exp,
+            "iss": "https://id.example.com", "aud": ["other", "rallypoint-prod"]}));
+        assert_eq!(good.expect("accepted").player.as_str(), "alice");
+        assert_eq!(
+            check(json!({"sub": "alice", "exp": exp,
+                "iss": "https://evil.example.com", "aud": "rallypoint-prod"})),
+            Err(AuthError::Invalid(
+                "the `iss` claim is not this deployment's issuer".into()
+            ))
+        );
+        assert_eq!(
+            check(json!({"sub": "alice", "exp": exp,
+                "iss": "https://id.example.com", "aud": "rallypoint-staging"})),
+            Err(AuthError::Invalid(
+                "the `aud` claim does not name this deployment".into()
+            ))
+        );
+        assert_eq!(
+            check(json!({"sub": "alice", "exp": exp, "aud": "rallypoint-prod"})),
+            Err(AuthError::Invalid("the `iss` claim is required".into()))
+        );
+        assert_eq!(
+            check(json!({"sub": "alice", "exp": exp, "iss": "https://id.example.com"})),
+            Err(AuthError::Invalid("the `aud` claim is required".into()))
+        );
+        assert_eq!(
+            check(json!({"sub": "alice", "exp": exp, "nbf": now() + 600,
+                "iss": "https://id.example.com", "aud": "rallypoint-prod"})),
+            Err(AuthError::NotYetValid)
+        );
+
+        // Unpinned, `iss` and `aud` may be anything; `nbf` still holds.
+        let open = Authenticator::new(&TokenRules::signed_with(SECRET), false);
+        let t = token(
+            json!({"sub": "bob", "exp": exp, "iss": "x", "aud": "y"}),
+            SECRET,
+        );
+        assert!(
+            open.authenticate(&HeaderMap::new(), &query(Some(t), None))
+                .is_ok()
+        );
+        let early = token(
+            json!({"sub": "bob", "exp": exp, "nbf": now() + 600}),
+            SECRET,
+        );
+        assert_eq!(
+            open.authenticate(&HeaderMap::new(), &query(Some(early), None)),
+            Err(AuthError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn no_token_may_name_a_guest() {
+        let auth = Authenticator::new(&TokenRules::signed_with(SECRET), true);
+        let t = token(json!({"sub": "guest:alice", "exp": now() + 60}), SECRET);
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new(), &query(Some(t), None)),
+            Err(AuthError::GuestSubject)
+        );
+    }
+
+    #[test]
     fn guests_only_when_enabled() {
-        let auth = Authenticator::new("", "", true);
+        let auth = Authenticator::new(&TokenRules::default(), true);
         let id = auth
             .authenticate(&HeaderMap::new(), &query(None, Some("guest-1")))
             .expect("guest");

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use queues::MatchmakingConfig;
 use serde::Deserialize;
+use service_runtime::secret::Secret;
 use service_runtime::{ConfigError, LoadedConfig};
 
 /// `[gateway]`.
@@ -14,10 +15,16 @@ pub struct GatewaySection {
     /// Where game clients connect (`GET /ws`); `0.0.0.0:8080` in a container.
     pub listen: String,
     /// The HS256 secret game clients' JWTs are signed with. Required unless guests are on.
-    pub jwt_secret: String,
+    pub jwt_secret: Secret,
     /// The secret being rotated out: tokens signed with it are still accepted until it is
     /// removed (zero-downtime rotation, deploy/OPERATIONS.md). Empty: none.
-    pub previous_jwt_secret: String,
+    pub previous_jwt_secret: Secret,
+    /// The `iss` every client token must carry (the identity provider's issuer). Empty:
+    /// not checked.
+    pub jwt_issuer: String,
+    /// A value every client token's `aud` must hold (this deployment's audience). Empty:
+    /// not checked.
+    pub jwt_audience: String,
     /// Accept `?guest=<player id>` without a token. Local development only.
     pub allow_guests: bool,
     /// How often clients should ping (told in `welcome`); sessions are refreshed as often.

@@ -9,7 +9,7 @@ use queues::{MatchmakingConfig, Tickets};
 use service_runtime::ServiceContext;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TokenRules};
 use crate::chat::ChatLimit;
 use crate::config::{Config, GatewaySection};
 use crate::hub::Hub;
@@ -51,8 +51,12 @@ impl Shared {
         let session_ttl = Duration::from_millis(config.session_ttl_ms);
         Self {
             auth: Authenticator::new(
-                &config.jwt_secret,
-                &config.previous_jwt_secret,
+                &TokenRules {
+                    secret: &config.jwt_secret,
+                    previous_secret: &config.previous_jwt_secret,
+                    issuer: &config.jwt_issuer,
+                    audience: &config.jwt_audience,
+                },
                 config.allow_guests,
             ),
             sessions: Sessions::new(

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use queues::MatchmakingConfig;
 use serde::Deserialize;
+use service_runtime::secret::Secret;
 use service_runtime::{ConfigError, LoadedConfig};
 
 /// `[pool]`.
@@ -16,13 +17,13 @@ pub struct PoolSection {
     pub listen: String,
     /// The fleet's registration token: `POST /v1/servers` only. Every later call of a
     /// server carries the `server_token` its registration answered. Required.
-    pub token: String,
+    pub token: Secret,
     /// The registration token being rotated out: still accepted until it is removed.
     /// Empty: none.
-    pub previous_token: String,
+    pub previous_token: Secret,
     /// The key of the players' join tokens (PROTOCOL.md "Join tokens"), which game servers
     /// check them with; no caller authenticates with it. Required, at least 32 characters.
-    pub join_secret: String,
+    pub join_secret: Secret,
     /// The longest a game may run: a started game older than this is ended as
     /// `game_timeout` at its server's next heartbeat, its players freed and its slot given
     /// back. Join tokens expire this long after the allocation. 0: no limit (join tokens

@@ -65,7 +65,23 @@ fn secrets_keep_leading_zeros() {
         env(&[("RALLYPOINT_REDIS__PASSWORD", "0123")]),
     )
     .expect("valid");
-    assert_eq!(loaded.common.redis.password, "0123");
+    assert_eq!(loaded.common.redis.password.expose(), "0123");
+}
+
+#[test]
+fn the_config_prints_without_its_secrets() {
+    let loaded = LoadedConfig::load_with_env(
+        SERVICE_DEFAULTS,
+        None,
+        env(&[
+            ("RALLYPOINT_REDIS__PASSWORD", "redis-password-not-shown"),
+            ("RALLYPOINT_OPS__ADMIN_TOKEN", "admin-token-not-shown"),
+        ]),
+    )
+    .expect("valid");
+    let printed = format!("{:?}", loaded.common);
+    assert!(printed.contains("password: \"<redacted>\""), "{printed}");
+    assert!(!printed.contains("not-shown"), "{printed}");
 }
 
 fn error_for(pairs: &[(&str, &str)]) -> ConfigError {

@@ -17,21 +17,23 @@ impl RedisUrl {
     /// Parses `redis://host:port` / `rediss://host:port` (port defaults to 6379).
     pub fn parse(url: &str) -> Result<Self, String> {
         let expected = "expected redis://host:port or rediss://host:port";
+        // What the messages show: never the credentials a mistaken URL may carry.
+        let shown = crate::secret::redact_url(url);
         let (tls, rest) = if let Some(rest) = url.strip_prefix("rediss://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("redis://") {
             (false, rest)
         } else {
-            return Err(format!("{url:?} is not a Redis URL ({expected})"));
+            return Err(format!("{shown:?} is not a Redis URL ({expected})"));
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('@') {
             return Err(format!(
-                "{url:?} carries credentials; set redis.username and redis.password instead"
+                "{shown:?} carries credentials; set redis.username and redis.password instead"
             ));
         }
         if rest.contains('/') || rest.contains('?') {
-            return Err(format!("{url:?} has a path or query; {expected}"));
+            return Err(format!("{shown:?} has a path or query; {expected}"));
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
@@ -39,14 +41,14 @@ impl RedisUrl {
                     .parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("{url:?} has a bad port; {expected}"))?;
+                    .ok_or_else(|| format!("{shown:?} has a bad port; {expected}"))?;
                 (host, port)
             }
             _ => (rest, 6379),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("{url:?} has no host; {expected}"));
+            return Err(format!("{shown:?} has no host; {expected}"));
         }
         Ok(Self {
             host: host.to_owned(),
