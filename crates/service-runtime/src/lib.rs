@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`check`]: what every config section's validation shares (errors name the key).
 //! - [`clock`]: the one wall clock (ms since the epoch).
+//! - [`http_server`]: the one HTTP server of every listener (a deadline for request
+//!   heads, the peer's address, a graceful stop).
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
 //! - [`script`]: every Lua script declared once: its file, its keys, its typed reply.
@@ -30,6 +32,7 @@ pub mod check;
 pub mod clock;
 pub mod config;
 pub mod hold;
+pub mod http_server;
 pub mod instances;
 pub mod lease;
 pub mod ops;

@@ -157,9 +157,13 @@ impl OpsServer {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let local_addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            crate::http_server::serve(
+                listener,
+                router,
+                crate::http_server::ServeOptions::default(),
+                stop,
+            )
+            .await
         });
         Ok(Self { local_addr, task })
     }

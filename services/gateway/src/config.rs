@@ -27,6 +27,9 @@ pub struct GatewaySection {
     pub jwt_audience: String,
     /// Accept `?guest=<player id>` without a token. Local development only.
     pub allow_guests: bool,
+    /// A client's HTTP upgrade request must be complete this long after its socket opened;
+    /// a slower, partial or never-sent one is closed (half-open handshakes hold nothing).
+    pub handshake_timeout_ms: u64,
     /// How often clients should ping (told in `welcome`); sessions are refreshed as often.
     pub heartbeat_ms: u64,
     /// A connection that sends nothing (not even a ping) for this long is closed (4004).
@@ -127,6 +130,7 @@ impl GatewaySection {
         }
         for (key, value) in [
             ("gateway.heartbeat_ms", self.heartbeat_ms),
+            ("gateway.handshake_timeout_ms", self.handshake_timeout_ms),
             ("gateway.idle_timeout_ms", self.idle_timeout_ms),
             ("gateway.session_ttl_ms", self.session_ttl_ms),
             ("gateway.reconnect_grace_ms", self.reconnect_grace_ms),

@@ -40,10 +40,11 @@ pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use proto::GatewayId;
+use service_runtime::http_server::ServeOptions;
 use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 use tokio::net::TcpListener;
 
@@ -73,6 +74,7 @@ previous_jwt_secret = ""
 jwt_issuer = ""
 jwt_audience = ""
 allow_guests = false
+handshake_timeout_ms = 5000
 heartbeat_ms = 10000
 idle_timeout_ms = 30000
 session_ttl_ms = 30000
@@ -146,17 +148,20 @@ reconnect_spread_ms = 2000
             }
         };
         shared.cache.spawn_stats_flush(ctx.shutdown.child_token());
-        // No Nagle delay: pushes are small frames written as they happen, and with Nagle
-        // a second frame waits for the client's delayed ACK of the first (measured: a
-        // 40 ms step in fan-out delivery latency).
-        let listener = listener.tap_io(|socket| {
-            if let Err(err) = socket.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY on a client socket");
-            }
-        });
-        let server = axum::serve(listener, http::router(shared.clone()))
-            .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
-        let server = tokio::spawn(async move { server.await });
+        let options = ServeOptions {
+            // A handshake not complete by then is closed (slow or half-open sockets).
+            header_read_timeout: Duration::from_millis(shared.config.handshake_timeout_ms),
+            // No Nagle delay: pushes are small frames written as they happen, and with
+            // Nagle a second frame waits for the client's delayed ACK of the first
+            // (measured: a 40 ms step in fan-out delivery latency).
+            nodelay: true,
+        };
+        let server = tokio::spawn(service_runtime::http_server::serve(
+            listener,
+            http::router(shared.clone()),
+            options,
+            ctx.shutdown.clone(),
+        ));
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), ctx.shutdown.clone()));
         tokio::spawn(catch_up::run(shared.clone(), ctx.shutdown.clone()));
         ctx.shutdown.cancelled().await;

@@ -147,3 +147,63 @@ async fn refused_upgrades_get_401_or_400_with_a_json_body() {
     }
     gateway.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn half_open_handshakes_are_closed_at_the_deadline_while_honest_clients_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HALF_OPEN: usize = 400;
+    let ns = testkit::unique_namespace("slowloris");
+    let gateway = common::start(&ns, &[("gateway.handshake_timeout_ms", "500")]).await;
+    let addr = ws_addr(&gateway);
+    // Half of them send nothing, half an upgrade request cut off before its end.
+    let mut sockets = Vec::with_capacity(HALF_OPEN);
+    for i in 0..HALF_OPEN {
+        let mut socket = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        if i % 2 == 1 {
+            socket
+                .write_all(
+                    b"GET /ws?guest=slow HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\n",
+                )
+                .await
+                .expect("writes");
+        }
+        sockets.push(socket);
+    }
+    // Meanwhile an honest client connects and is served.
+    let mut honest = Client::guest(addr, "honest", Encoding::Json).await;
+    let pong = honest
+        .request(serde_json::json!({"type": "ping", "rid": 1}))
+        .await;
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
+    // Every half-open socket is closed by the gateway (EOF), none kept for ever.
+    let closed = futures::future::join_all(sockets.into_iter().map(|mut socket| async move {
+        let mut buf = [0_u8; 512];
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }))
+    .await;
+    let still_open = |silent: usize| {
+        closed
+            .iter()
+            .enumerate()
+            .filter(|(i, closed)| i % 2 == silent && !**closed)
+            .count()
+    };
+    assert_eq!(
+        (still_open(0), still_open(1)),
+        (0, 0),
+        "half-open sockets still open (of {HALF_OPEN}): (sending nothing, a partial request)"
+    );
+    honest.close().await;
+    gateway.stop().await.expect("stops");
+}

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use service_runtime::http_server::ServeOptions;
 use service_runtime::{ConfigError, LoadedConfig, Service, ServiceContext};
 use tokio::net::TcpListener;
 
@@ -164,9 +165,13 @@ max_body_bytes = 65536
                 ))
             })
             .collect();
-        let server = axum::serve(listener, api::router(shared.clone()))
-            .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned());
-        let served = server.await;
+        let served = service_runtime::http_server::serve(
+            listener,
+            api::router(shared.clone()),
+            ServeOptions::default(),
+            ctx.shutdown.clone(),
+        )
+        .await;
         for worker in workers {
             if let Err(err) = worker.await {
                 tracing::warn!(error = %err, "a region worker failed");
