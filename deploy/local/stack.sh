@@ -13,7 +13,8 @@
 # Dev secrets (fixed, documented, local only; production configs have no defaults and
 # refuse to start without them): JWT secret rallypoint-dev-jwt, game-server registration
 # token rallypoint-dev-pool, join secret rallypoint-dev-join-secret-0123456789, admin
-# token rallypoint-dev-admin. Guests are allowed.
+# token rallypoint-dev-admin. Guests are allowed, and one address may open 100,000
+# connections a second (the load generator is one address).
 # DATABASE_URL, when set, is used instead of the local PostgreSQL.
 # STACK_PROFILE=release runs release builds (what `make bench` measures); the default is
 # the debug build `make test` already made. Any RALLYPOINT_* variable set in the
@@ -131,6 +132,8 @@ start_services() {
       RALLYPOINT_OPS__ADMIN_TOKEN="$ADMIN_TOKEN" \
       RALLYPOINT_GATEWAY__JWT_SECRET="$JWT_SECRET" \
       RALLYPOINT_GATEWAY__ALLOW_GUESTS=true \
+      RALLYPOINT_GATEWAY__CONNECTS_PER_IP_PER_SECOND="${RALLYPOINT_GATEWAY__CONNECTS_PER_IP_PER_SECOND:-100000}" \
+      RALLYPOINT_GATEWAY__CONNECTS_PER_IP_BURST="${RALLYPOINT_GATEWAY__CONNECTS_PER_IP_BURST:-100000}" \
       RALLYPOINT_POOL__TOKEN="$POOL_TOKEN" \
       RALLYPOINT_POOL__JOIN_SECRET="$JOIN_SECRET" \
       DATABASE_URL="$DATABASE_URL" \

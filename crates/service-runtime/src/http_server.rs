@@ -1,5 +1,6 @@
-//! The one HTTP server every listener runs (the gateway's clients, the pool's game
-//! servers, the ops endpoint): axum's router on hyper, with what `axum::serve` leaves out.
+//! The HTTP server of the gateway's client listener and every ops endpoint (the pool's
+//! game-server API still runs `axum::serve`: see its `run`): axum's router on hyper, with
+//! what `axum::serve` leaves out.
 //!
 //! - **A deadline for the request head.** hyper's header-read timeout applies only with a
 //!   timer, which `axum::serve` never gives it, and only from the first byte: a client

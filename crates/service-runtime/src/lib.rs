@@ -5,8 +5,8 @@
 //! # Layout
 //! - [`check`]: what every config section's validation shares (errors name the key).
 //! - [`clock`]: the one wall clock (ms since the epoch).
-//! - [`http_server`]: the one HTTP server of every listener (a deadline for request
-//!   heads, the peer's address, a graceful stop).
+//! - [`http_server`]: the HTTP server of the gateway's clients and the ops endpoints (a
+//!   deadline for request heads, the peer's address, a graceful stop).
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
 //! - [`script`]: every Lua script declared once: its file, its keys, its typed reply.

@@ -27,6 +27,16 @@ pub struct GatewaySection {
     pub jwt_audience: String,
     /// Accept `?guest=<player id>` without a token. Local development only.
     pub allow_guests: bool,
+    /// Sockets this gateway holds at most; an upgrade past it is refused with `503`.
+    pub max_connections: usize,
+    /// New connections per second one source address may open (a local token bucket;
+    /// `429` past it), and the burst it may open at once.
+    pub connects_per_ip_per_second: f64,
+    pub connects_per_ip_burst: u32,
+    /// Behind a load balancer that says who the client is: the header it appends the
+    /// client's address to (`x-forwarded-for`); the last address in it counts. Empty:
+    /// the socket's peer address.
+    pub client_ip_header: String,
     /// A client's HTTP upgrade request must be complete this long after its socket opened;
     /// a slower, partial or never-sent one is closed (half-open handshakes hold nothing).
     pub handshake_timeout_ms: u64,
@@ -131,12 +141,31 @@ impl GatewaySection {
         for (key, value) in [
             ("gateway.heartbeat_ms", self.heartbeat_ms),
             ("gateway.handshake_timeout_ms", self.handshake_timeout_ms),
+            ("gateway.max_connections", self.max_connections as u64),
+            (
+                "gateway.connects_per_ip_burst",
+                u64::from(self.connects_per_ip_burst),
+            ),
             ("gateway.idle_timeout_ms", self.idle_timeout_ms),
             ("gateway.session_ttl_ms", self.session_ttl_ms),
             ("gateway.reconnect_grace_ms", self.reconnect_grace_ms),
             ("gateway.drain_grace_ms", self.drain_grace_ms),
         ] {
             service_runtime::config::positive(key, value)?;
+        }
+        if !(self.connects_per_ip_per_second.is_finite() && self.connects_per_ip_per_second > 0.0) {
+            return Err(ConfigError::new(
+                "gateway.connects_per_ip_per_second",
+                "must be a positive number",
+            ));
+        }
+        if !self.client_ip_header.is_empty()
+            && axum::http::HeaderName::from_bytes(self.client_ip_header.as_bytes()).is_err()
+        {
+            return Err(ConfigError::new(
+                "gateway.client_ip_header",
+                format!("{:?} is not a header name", self.client_ip_header),
+            ));
         }
         if self.idle_timeout_ms <= self.heartbeat_ms {
             return Err(ConfigError::new(

@@ -51,7 +51,16 @@ struct Connection {
 }
 
 /// Runs one upgraded socket to the end.
-pub async fn run(shared: Arc<Shared>, socket: WebSocket, identity: Identity, encoding: Encoding) {
+/// Serves one client's socket until it closes; `slot` (its place under the gateway's
+/// connection cap) is given back when it does.
+pub async fn run(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    identity: Identity,
+    encoding: Encoding,
+    slot: crate::admission::Slot,
+) {
+    let _slot = slot;
     let local_id = shared.next_local_id();
     let conn_id = uuid::Uuid::new_v4().simple().to_string();
     let Ok(conn) = ConnId::parse(&conn_id) else {

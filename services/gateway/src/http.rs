@@ -1,20 +1,22 @@
 //! The client-facing HTTP endpoint: `GET /ws`. Credentials, encoding and the gateway's own
 //! state are checked before the upgrade, so a refused client gets a plain HTTP answer
-//! with PROTOCOL.md's JSON body (401 unauthorized, 400 bad request, 503 unavailable)
-//! instead of a socket that closes at once.
+//! with PROTOCOL.md's JSON body (401 unauthorized, 400 bad request, 429 rate limited,
+//! 503 unavailable) instead of a socket that closes at once.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use proto::Encoding;
 use serde_json::json;
 
+use crate::admission::Refusal;
 use crate::auth::Credentials;
 use crate::connection;
 use crate::state::Shared;
@@ -35,10 +37,33 @@ fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Respons
 
 async fn upgrade(
     State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     query: Result<Query<Credentials>, axum::extract::rejection::QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let slot = match shared
+        .admission
+        .admit(peer.map(|Extension(ConnectInfo(peer))| peer), &headers)
+    {
+        Ok(slot) => slot,
+        Err(Refusal::TooFast) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many connections from this address lately: wait a second and retry",
+            );
+        }
+        Err(Refusal::Full(live)) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "this gateway holds {live} connections, its most: connect to another or retry"
+                ),
+            );
+        }
+    };
     let Ok(Query(credentials)) = query else {
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -107,7 +132,7 @@ async fn upgrade(
         .max_frame_size(max_frame);
     let tracker = shared.tracker.clone();
     ws.on_upgrade(move |socket| {
-        tracker.track_future(connection::run(shared, socket, identity, encoding))
+        tracker.track_future(connection::run(shared, socket, identity, encoding, slot))
     })
 }
 

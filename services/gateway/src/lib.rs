@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod admission;
 pub mod auth;
 pub mod catch_up;
 pub mod chat;
@@ -75,6 +76,10 @@ jwt_issuer = ""
 jwt_audience = ""
 allow_guests = false
 handshake_timeout_ms = 5000
+max_connections = 20000
+connects_per_ip_per_second = 20.0
+connects_per_ip_burst = 100
+client_ip_header = ""
 heartbeat_ms = 10000
 idle_timeout_ms = 30000
 session_ttl_ms = 30000

@@ -25,6 +25,8 @@ pub struct Shared {
     /// The runtime's handles: keys, Redis, the publish path, subscriptions, readiness.
     pub ctx: ServiceContext,
     pub auth: Authenticator,
+    /// The connection cap and the connect rate per source address.
+    pub admission: crate::admission::Admission,
     pub sessions: Sessions,
     pub rooms: Rooms,
     pub chat: ChatLimit,
@@ -50,6 +52,7 @@ impl Shared {
         let redis = ctx.redis.clone();
         let session_ttl = Duration::from_millis(config.session_ttl_ms);
         Self {
+            admission: crate::admission::Admission::new(&config),
             auth: Authenticator::new(
                 &TokenRules {
                     secret: &config.jwt_secret,

@@ -207,3 +207,74 @@ async fn half_open_handshakes_are_closed_at_the_deadline_while_honest_clients_ar
     honest.close().await;
     gateway.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn past_the_connection_cap_an_upgrade_gets_503_and_those_held_are_served() {
+    let ns = testkit::unique_namespace("cap");
+    let gateway = common::start(&ns, &[("gateway.max_connections", "2")]).await;
+    let addr = ws_addr(&gateway);
+    let mut first = Client::guest(addr, "cap-1", Encoding::Json).await;
+    let second = Client::guest(addr, "cap-2", Encoding::Json).await;
+    let refused = open(addr, "guest=cap-3", &[])
+        .await
+        .expect_err("a third socket is refused");
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "unavailable");
+    let pong = first
+        .request(serde_json::json!({"type": "ping", "rid": 1}))
+        .await;
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
+    // A closed connection gives its place back.
+    second.close().await;
+    testkit::wait_until(
+        "a freed place under the cap",
+        std::time::Duration::from_secs(10),
+        || async { open(addr, "guest=cap-3", &[]).await.ok().map(|_| ()) },
+    )
+    .await
+    .expect("in time");
+    first.close().await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_address_past_its_connect_rate_gets_429_while_others_are_served() {
+    let ns = testkit::unique_namespace("connect-rate");
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.connects_per_ip_per_second", "0.01"),
+            ("gateway.connects_per_ip_burst", "2"),
+            ("gateway.client_ip_header", "x-forwarded-for"),
+        ],
+    )
+    .await;
+    let addr = ws_addr(&gateway);
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let (_one, _) = open(addr, "guest=rate-1", &from("10.1.1.1"))
+        .await
+        .expect("first");
+    let (_two, _) = open(addr, "guest=rate-2", &from("10.1.1.1"))
+        .await
+        .expect("second");
+    let refused = open(addr, "guest=rate-3", &from("10.1.1.1"))
+        .await
+        .expect_err("a third connect from 10.1.1.1 within its burst is refused");
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "rate_limited");
+    // Another address is not held back, and is served.
+    let mut other = Client::connect_with_headers(
+        addr,
+        "guest=rate-4",
+        "rate-4",
+        Encoding::Json,
+        &from("10.1.1.2"),
+    )
+    .await;
+    let pong = other
+        .request(serde_json::json!({"type": "ping", "rid": 1}))
+        .await;
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
+    other.close().await;
+    gateway.stop().await.expect("stops");
+}

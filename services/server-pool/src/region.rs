@@ -138,6 +138,11 @@ pub async fn run(
             if let Err(err) = shared.matches.clear_stale_rating_marks(&region).await {
                 tracing::warn!(region, error = %err, "clearing stale pending ratings failed; retrying");
             }
+            // The stall check again, just before judging: a pause in the middle of this
+            // round (awaiting Redis above) must close the gate too, not only one between
+            // rounds (measured: a SIGSTOP during an allocation round let the resumed
+            // round reap a live server whose heartbeats could not reach a stopped pool).
+            gate.round(tokio::time::Instant::now());
             if gate.is_open(tokio::time::Instant::now()) {
                 reap_rounds.increment(1);
                 if let Err(err) = crate::reaper::reap(&shared, &region).await {

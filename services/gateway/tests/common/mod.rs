@@ -233,8 +233,21 @@ impl Client {
         player: &str,
         encoding: Encoding,
     ) -> Client {
+        Self::connect_with_headers(addr, query, player, encoding, &[]).await
+    }
+
+    /// [`Client::connect`] with more request headers.
+    pub async fn connect_with_headers(
+        addr: SocketAddr,
+        query: &str,
+        player: &str,
+        encoding: Encoding,
+        headers: &[(&str, &str)],
+    ) -> Client {
         let protocol = encoding.subprotocol();
-        let (socket, _) = open(addr, query, &[("sec-websocket-protocol", protocol)])
+        let mut all = vec![("sec-websocket-protocol", protocol)];
+        all.extend_from_slice(headers);
+        let (socket, _) = open(addr, query, &all)
             .await
             .expect("the upgrade is accepted");
         let mut client = Client {

@@ -1,0 +1,241 @@
+//! Who may open a connection, before the upgrade: a cap on the sockets this gateway holds
+//! (`gateway.max_connections`, `503` past it) and a connect rate per source address
+//! (`gateway.connects_per_ip_per_second` and `gateway.connects_per_ip_burst`, a token
+//! bucket per address, `429` past it). Both are local to the instance: they protect this
+//! process, whatever the rest of the fleet sees.
+//!
+//! The source address is the socket's peer, or, behind a load balancer that says who the
+//! client is, the last address in `gateway.client_ip_header` (the one the balancer
+//! appended; earlier ones are the client's own word).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+
+use crate::config::GatewaySection;
+
+/// Addresses tracked at most: past this, addresses whose bucket is full again (idle) are
+/// forgotten, so a flood of addresses cannot grow memory without bound.
+const MAX_TRACKED_ADDRESSES: usize = 65_536;
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The gateway holds `max_connections` sockets (`503`).
+    Full(usize),
+    /// The source address opened too many connections lately (`429`).
+    TooFast,
+}
+
+/// The admission state of one gateway instance.
+#[derive(Debug)]
+pub struct Admission {
+    max_connections: usize,
+    live: Arc<AtomicUsize>,
+    per_second: f64,
+    burst: f64,
+    client_ip_header: Option<axum::http::HeaderName>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// One admitted connection's place under the cap, given back when it is dropped.
+#[derive(Debug)]
+pub struct Slot {
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    pub fn new(config: &GatewaySection) -> Self {
+        Self::with_limits(
+            config.max_connections,
+            config.connects_per_ip_per_second,
+            config.connects_per_ip_burst,
+            &config.client_ip_header,
+        )
+    }
+
+    fn with_limits(max_connections: usize, per_second: f64, burst: u32, header: &str) -> Self {
+        Self {
+            max_connections,
+            live: Arc::new(AtomicUsize::new(0)),
+            per_second,
+            burst: f64::from(burst),
+            // Checked at start (config validation): an invalid name is never configured.
+            client_ip_header: axum::http::HeaderName::from_bytes(header.as_bytes()).ok(),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connections admitted and not yet closed.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Admits a connection from `peer` (with `headers`, for `client_ip_header`), or says
+    /// why not. The slot must be held for as long as the connection lives.
+    pub fn admit(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<Slot, Refusal> {
+        if let Some(ip) = self.source(peer, headers)
+            && !self.take_token(ip, Instant::now())
+        {
+            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "connect_rate")
+                .increment(1);
+            return Err(Refusal::TooFast);
+        }
+        let taken = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < self.max_connections).then_some(live + 1)
+            });
+        match taken {
+            Ok(_) => Ok(Slot {
+                live: self.live.clone(),
+            }),
+            Err(live) => {
+                metrics::counter!("rallypoint_gateway_refused_total", "reason" => "full")
+                    .increment(1);
+                Err(Refusal::Full(live))
+            }
+        }
+    }
+
+    /// The address a connection comes from.
+    fn source(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
+            let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse().ok()
+        });
+        forwarded.or(peer.map(|p| p.ip()))
+    }
+
+    /// Spends one of `ip`'s tokens if it has one.
+    fn take_token(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (per_second, burst) = (self.per_second, self.burst);
+        let refill = |bucket: &Bucket| {
+            let seconds = now.saturating_duration_since(bucket.at).as_secs_f64();
+            (bucket.tokens + seconds * per_second).min(burst)
+        };
+        if buckets.len() >= MAX_TRACKED_ADDRESSES && !buckets.contains_key(&ip) {
+            buckets.retain(|_, bucket| refill(bucket) < burst);
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let tokens = refill(bucket);
+        let taken = tokens >= 1.0;
+        *bucket = Bucket {
+            tokens: if taken { tokens - 1.0 } else { tokens },
+            at: now,
+        };
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn admission(max_connections: usize, per_second: f64, burst: u32, header: &str) -> Admission {
+        Admission::with_limits(max_connections, per_second, burst, header)
+    }
+
+    fn peer(ip: &str) -> Option<SocketAddr> {
+        Some(SocketAddr::new(ip.parse().expect("ip"), 40000))
+    }
+
+    #[test]
+    fn an_address_gets_its_burst_then_its_rate_and_others_are_not_affected() {
+        let a = admission(1000, 2.0, 3, "");
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        let start = Instant::now();
+        let taken: Vec<bool> = (0..4).map(|_| a.take_token(ip, start)).collect();
+        assert_eq!(taken, vec![true, true, true, false]);
+        // Half a second at 2/s refills one.
+        let later = start + Duration::from_millis(500);
+        assert!(a.take_token(ip, later));
+        assert!(!a.take_token(ip, later));
+        assert!(a.take_token("10.0.0.2".parse().expect("ip"), later));
+    }
+
+    #[test]
+    fn the_cap_counts_live_slots_and_frees_them_on_drop() {
+        let a = admission(2, 100.0, 100, "");
+        let one = a.admit(peer("10.0.0.1"), &HeaderMap::new()).expect("first");
+        let two = a
+            .admit(peer("10.0.0.2"), &HeaderMap::new())
+            .expect("second");
+        assert_eq!(
+            a.admit(peer("10.0.0.3"), &HeaderMap::new()).map(|_| ()),
+            Err(Refusal::Full(2))
+        );
+        drop(one);
+        assert_eq!(a.live(), 1);
+        let _three = a
+            .admit(peer("10.0.0.3"), &HeaderMap::new())
+            .expect("a freed slot");
+        drop(two);
+    }
+
+    #[test]
+    fn behind_a_balancer_the_last_forwarded_address_counts() {
+        let a = admission(100, 0.001, 1, "x-forwarded-for");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 10.9.9.9".parse().expect("header"),
+        );
+        let balancer = peer("172.16.0.1");
+        assert!(a.admit(balancer, &headers).is_ok());
+        // The same client (as the balancer saw it) again: refused, whatever it claims.
+        headers.insert(
+            "x-forwarded-for",
+            "5.6.7.8, 10.9.9.9".parse().expect("header"),
+        );
+        assert_eq!(
+            a.admit(balancer, &headers).map(|_| ()),
+            Err(Refusal::TooFast)
+        );
+        // Another client through the same balancer is fine.
+        headers.insert("x-forwarded-for", "10.9.9.10".parse().expect("header"));
+        assert!(a.admit(balancer, &headers).is_ok());
+    }
+
+    #[test]
+    fn tracked_addresses_stay_bounded() {
+        let a = admission(usize::MAX, 1000.0, 1, "");
+        let start = Instant::now();
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 10) {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
+            // Each address spends its one token at a later instant, so earlier ones have
+            // refilled by the time the table is full.
+            a.take_token(ip, start + Duration::from_millis(u64::from(i)));
+        }
+        let tracked = a
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        assert!(tracked <= MAX_TRACKED_ADDRESSES, "{tracked}");
+    }
+}
