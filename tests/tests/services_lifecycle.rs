@@ -21,6 +21,7 @@ async fn services_report_redis_outages_in_readiness_and_stop_cleanly() {
         ("RALLYPOINT_REDIS__HEALTH_INTERVAL_MS", "200".to_owned()),
         ("RALLYPOINT_REDIS__COMMAND_TIMEOUT_MS", "1000".to_owned()),
         ("RALLYPOINT_REDIS__RECONNECT_MAX_MS", "500".to_owned()),
+        ("RALLYPOINT_GATEWAY__ALLOW_GUESTS", "true".to_owned()),
     ];
     let mut services = Vec::new();
     for service in SERVICES {
@@ -44,6 +45,15 @@ async fn services_report_redis_outages_in_readiness_and_stop_cleanly() {
             "{}: the reason names Redis: {body}",
             service.service
         );
+        // A client knocking on the gateway meanwhile is told to go elsewhere.
+        if let Some(ws) = service.endpoint("ws") {
+            let refused = reqwest::get(format!("http://{ws}/ws?guest=knocking"))
+                .await
+                .expect("the gateway answers");
+            assert_eq!(refused.status(), 503);
+            let body: serde_json::Value = refused.json().await.expect("a JSON body");
+            assert_eq!(body["error"], "unavailable", "{body}");
+        }
     }
 
     cluster.restart().await.expect("the cluster comes back");
