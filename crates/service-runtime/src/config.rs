@@ -56,6 +56,10 @@ pub struct OpsConfig {
     /// Bearer token for operator calls (`/v1/...`). Empty: operator calls are refused.
     #[serde(default)]
     pub admin_token: crate::secret::Secret,
+    /// Mark the dashboard's sign-in cookie `Secure` (the ops port is reached over TLS,
+    /// e.g. behind an HTTPS load balancer): a browser then never sends it in clear.
+    #[serde(default)]
+    pub secure_cookie: bool,
 }
 
 /// `[log]`: logs and traces.
@@ -117,6 +121,7 @@ subscription_buffer = 1024
 [ops]
 listen = "127.0.0.1:0"
 admin_token = ""
+secure_cookie = false
 
 [log]
 format = "text"

@@ -208,7 +208,10 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
     ));
     let router = ops::router(readiness.clone(), telemetry::metrics_handle())
         .merge(ops::operator_routes(operator, &common.ops.admin_token))
-        .merge(ops::dashboard::routes(&common.ops.admin_token));
+        .merge(ops::dashboard::routes(
+            &common.ops.admin_token,
+            common.ops.secure_cookie,
+        ));
     let ops = OpsServer::start(&common.ops.listen, router, background.clone())
         .await
         .with_context(|| format!("cannot listen on ops.listen = {}", common.ops.listen))?;

@@ -7,10 +7,19 @@
 //! 12 hours, and lets a browser read every operator route but change nothing
 //! ([`super::operator_authorized`]): drains and invalidations need the Bearer token.
 //! Without it `/dashboard` answers 401 with the sign-in form.
+//!
+//! Sign-in attempts are throttled per source address ([`SIGN_INS_PER_MINUTE`]; `429`
+//! past it, whatever the token), so the admin token cannot be guessed at speed; and the
+//! cookie is `Secure` where `ops.secure_cookie` says the page is served over TLS (behind
+//! an HTTPS load balancer).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -31,18 +40,57 @@ const SESSION: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 /// The page's scripts and styles are inline and it fetches only its own origin.
 const POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
 
+/// Sign-in attempts one source address may make per minute.
+pub const SIGN_INS_PER_MINUTE: u32 = 10;
+
+/// Addresses whose attempts are remembered at most (older windows are forgotten first).
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
+
+/// What the dashboard's routes share.
+struct Dashboard {
+    token: Arc<str>,
+    secure_cookie: bool,
+    /// Sign-in attempts per source address in the current minute: (count, window start).
+    attempts: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Dashboard {
+    /// Counts an attempt from `ip`; false once it is past [`SIGN_INS_PER_MINUTE`].
+    fn attempt(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let minute = Duration::from_secs(60);
+        if attempts.len() >= MAX_TRACKED_ADDRESSES {
+            attempts.retain(|_, (_, since)| now.saturating_duration_since(*since) < minute);
+        }
+        let (count, since) = attempts.entry(ip).or_insert((0, now));
+        if now.saturating_duration_since(*since) >= minute {
+            *count = 0;
+            *since = now;
+        }
+        *count += 1;
+        *count <= SIGN_INS_PER_MINUTE
+    }
+}
+
 /// `GET /dashboard` and `POST /dashboard/login`. Mounted outside the admin-token layer:
 /// the page itself decides between the dashboard and the sign-in form.
-pub fn routes(admin_token: &str) -> Router {
-    let token: Arc<str> = admin_token.into();
+pub fn routes(admin_token: &str, secure_cookie: bool) -> Router {
+    let state = Arc::new(Dashboard {
+        token: admin_token.into(),
+        secure_cookie,
+        attempts: Mutex::new(HashMap::new()),
+    });
     Router::new()
         .route("/dashboard", get(page))
         .route("/dashboard/login", post(login))
-        .with_state(token)
+        .with_state(state)
 }
 
-async fn page(State(token): State<Arc<str>>, headers: HeaderMap) -> Response {
-    if super::operator_authorized(&axum::http::Method::GET, &headers, &token) {
+async fn page(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    if super::operator_authorized(&axum::http::Method::GET, &headers, &dashboard.token) {
         with_policy(Html(PAGE).into_response())
     } else {
         sign_in_form(StatusCode::UNAUTHORIZED, "An admin token is required.")
@@ -54,7 +102,21 @@ struct SignIn {
     token: String,
 }
 
-async fn login(State(token): State<Arc<str>>, Form(form): Form<SignIn>) -> Response {
+async fn login(
+    State(dashboard): State<Arc<Dashboard>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    if let Some(Extension(ConnectInfo(peer))) = peer
+        && !dashboard.attempt(peer.ip(), Instant::now())
+    {
+        tracing::warn!(source = %peer.ip(), "dashboard sign-in throttled: too many attempts from this address");
+        return sign_in_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from this address: wait a minute.",
+        );
+    }
+    let token = &dashboard.token;
     let matches = !token.is_empty() && bool::from(form.token.as_bytes().ct_eq(token.as_bytes()));
     if !matches {
         tracing::warn!("dashboard sign-in refused: not the admin token");
@@ -64,9 +126,14 @@ async fn login(State(token): State<Arc<str>>, Form(form): Form<SignIn>) -> Respo
         );
     }
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        session_value(&token, now_ms()),
-        SESSION.as_secs()
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        session_value(token, now_ms()),
+        SESSION.as_secs(),
+        if dashboard.secure_cookie {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut response = Redirect::to("/dashboard").into_response();
     match HeaderValue::from_str(&cookie) {
@@ -180,6 +247,50 @@ mod tests {
         // An empty configured token signs nobody in, whatever the cookie says.
         let empty = format!("{COOKIE}={}", session_value("", now));
         assert!(!signed_in(&with_cookie(&empty), ""));
+    }
+
+    async fn sign_in(router: &Router, from: &str, token: &str) -> Response {
+        use tower::ServiceExt as _;
+        let mut request = axum::http::Request::post("/dashboard/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(format!("token={token}")))
+            .expect("a request");
+        let peer: SocketAddr = format!("{from}:40000").parse().expect("an address");
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request).await.expect("answers")
+    }
+
+    #[tokio::test]
+    async fn sign_ins_are_throttled_per_address_and_the_cookie_is_secure_when_asked() {
+        let router = routes("the-admin-token", true);
+        for _ in 0..SIGN_INS_PER_MINUTE {
+            let refused = sign_in(&router, "10.0.0.1", "a-guess").await;
+            assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        }
+        // Past the limit, even the right token waits.
+        let throttled = sign_in(&router, "10.0.0.1", "the-admin-token").await;
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        // Another address signs in, with a Secure cookie.
+        let signed_in = sign_in(&router, "10.0.0.2", "the-admin-token").await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let cookie = signed_in
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("a cookie");
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
+        let plain = sign_in(
+            &routes("the-admin-token", false),
+            "10.0.0.3",
+            "the-admin-token",
+        )
+        .await;
+        let cookie = plain
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("a cookie");
+        assert!(!cookie.contains("Secure"), "{cookie}");
     }
 
     #[test]
