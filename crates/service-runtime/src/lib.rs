@@ -8,6 +8,7 @@
 //! - [`http_server`]: the HTTP server of the gateway's clients and the ops endpoints (a
 //!   deadline for request heads, the peer's address, a graceful stop).
 //! - [`config`]: defaults < TOML file < `RALLYPOINT_` environment; errors name the key.
+//! - [`rate`]: the one token bucket, alone or per key in a bounded table.
 //! - [`redis`]: fred clients for a cluster or a single node; Redis health.
 //! - [`script`]: every Lua script declared once: its file, its keys, its typed reply.
 //! - [`secret`]: secrets in config that never print, and URLs with their credentials
@@ -37,6 +38,7 @@ pub mod instances;
 pub mod lease;
 pub mod ops;
 pub mod publish;
+pub mod rate;
 pub mod readiness;
 pub mod redis;
 pub mod script;

@@ -8,18 +8,17 @@
 //! client is, the last address in `gateway.client_ip_header` (the one the balancer
 //! appended; earlier ones are the client's own word).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::http::HeaderMap;
+use service_runtime::rate::PerKey;
 
 use crate::config::GatewaySection;
 
-/// Addresses tracked at most: past this, addresses whose bucket is full again (idle) are
-/// forgotten, so a flood of addresses cannot grow memory without bound.
+/// Addresses tracked at most (the runtime's bounded [`PerKey`] table).
 const MAX_TRACKED_ADDRESSES: usize = 65_536;
 
 /// Why a connection was not admitted.
@@ -36,16 +35,8 @@ pub enum Refusal {
 pub struct Admission {
     max_connections: usize,
     live: Arc<AtomicUsize>,
-    per_second: f64,
-    burst: f64,
     client_ip_header: Option<axum::http::HeaderName>,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    connects: PerKey<IpAddr>,
 }
 
 /// One admitted connection's place under the cap, given back when it is dropped.
@@ -74,11 +65,9 @@ impl Admission {
         Self {
             max_connections,
             live: Arc::new(AtomicUsize::new(0)),
-            per_second,
-            burst: f64::from(burst),
             // Checked at start (config validation): an invalid name is never configured.
             client_ip_header: axum::http::HeaderName::from_bytes(header.as_bytes()).ok(),
-            buckets: Mutex::new(HashMap::new()),
+            connects: PerKey::new(per_second, burst, MAX_TRACKED_ADDRESSES),
         }
     }
 
@@ -91,7 +80,7 @@ impl Admission {
     /// why not. The slot must be held for as long as the connection lives.
     pub fn admit(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<Slot, Refusal> {
         if let Some(ip) = self.source(peer, headers)
-            && !self.take_token(ip, Instant::now())
+            && !self.connects.take_at(ip, Instant::now())
         {
             metrics::counter!("rallypoint_gateway_refused_total", "reason" => "connect_rate")
                 .increment(1);
@@ -122,39 +111,11 @@ impl Admission {
         });
         forwarded.or(peer.map(|p| p.ip()))
     }
-
-    /// Spends one of `ip`'s tokens if it has one.
-    fn take_token(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (per_second, burst) = (self.per_second, self.burst);
-        let refill = |bucket: &Bucket| {
-            let seconds = now.saturating_duration_since(bucket.at).as_secs_f64();
-            (bucket.tokens + seconds * per_second).min(burst)
-        };
-        if buckets.len() >= MAX_TRACKED_ADDRESSES && !buckets.contains_key(&ip) {
-            buckets.retain(|_, bucket| refill(bucket) < burst);
-        }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let tokens = refill(bucket);
-        let taken = tokens >= 1.0;
-        *bucket = Bucket {
-            tokens: if taken { tokens - 1.0 } else { tokens },
-            at: now,
-        };
-        taken
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn admission(max_connections: usize, per_second: f64, burst: u32, header: &str) -> Admission {
         Admission::with_limits(max_connections, per_second, burst, header)
@@ -162,20 +123,6 @@ mod tests {
 
     fn peer(ip: &str) -> Option<SocketAddr> {
         Some(SocketAddr::new(ip.parse().expect("ip"), 40000))
-    }
-
-    #[test]
-    fn an_address_gets_its_burst_then_its_rate_and_others_are_not_affected() {
-        let a = admission(1000, 2.0, 3, "");
-        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
-        let start = Instant::now();
-        let taken: Vec<bool> = (0..4).map(|_| a.take_token(ip, start)).collect();
-        assert_eq!(taken, vec![true, true, true, false]);
-        // Half a second at 2/s refills one.
-        let later = start + Duration::from_millis(500);
-        assert!(a.take_token(ip, later));
-        assert!(!a.take_token(ip, later));
-        assert!(a.take_token("10.0.0.2".parse().expect("ip"), later));
     }
 
     #[test]
@@ -219,23 +166,5 @@ mod tests {
         // Another client through the same balancer is fine.
         headers.insert("x-forwarded-for", "10.9.9.10".parse().expect("header"));
         assert!(a.admit(balancer, &headers).is_ok());
-    }
-
-    #[test]
-    fn tracked_addresses_stay_bounded() {
-        let a = admission(usize::MAX, 1000.0, 1, "");
-        let start = Instant::now();
-        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 10) {
-            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
-            // Each address spends its one token at a later instant, so earlier ones have
-            // refilled by the time the table is full.
-            a.take_token(ip, start + Duration::from_millis(u64::from(i)));
-        }
-        let tracked = a
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
-        assert!(tracked <= MAX_TRACKED_ADDRESSES, "{tracked}");
     }
 }

@@ -13,10 +13,9 @@
 //! cookie is `Secure` where `ops.secure_cookie` says the page is served over TLS (behind
 //! an HTTPS load balancer).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, State};
@@ -43,36 +42,16 @@ const POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 
 /// Sign-in attempts one source address may make per minute.
 pub const SIGN_INS_PER_MINUTE: u32 = 10;
 
-/// Addresses whose attempts are remembered at most (older windows are forgotten first).
+/// Addresses whose attempts are remembered at most.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 /// What the dashboard's routes share.
 struct Dashboard {
     token: Arc<str>,
     secure_cookie: bool,
-    /// Sign-in attempts per source address in the current minute: (count, window start).
-    attempts: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-impl Dashboard {
-    /// Counts an attempt from `ip`; false once it is past [`SIGN_INS_PER_MINUTE`].
-    fn attempt(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut attempts = self
-            .attempts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let minute = Duration::from_secs(60);
-        if attempts.len() >= MAX_TRACKED_ADDRESSES {
-            attempts.retain(|_, (_, since)| now.saturating_duration_since(*since) < minute);
-        }
-        let (count, since) = attempts.entry(ip).or_insert((0, now));
-        if now.saturating_duration_since(*since) >= minute {
-            *count = 0;
-            *since = now;
-        }
-        *count += 1;
-        *count <= SIGN_INS_PER_MINUTE
-    }
+    /// Sign-in attempts per source address: a burst of [`SIGN_INS_PER_MINUTE`], refilled
+    /// at that rate.
+    attempts: crate::rate::PerKey<IpAddr>,
 }
 
 /// `GET /dashboard` and `POST /dashboard/login`. Mounted outside the admin-token layer:
@@ -81,7 +60,11 @@ pub fn routes(admin_token: &str, secure_cookie: bool) -> Router {
     let state = Arc::new(Dashboard {
         token: admin_token.into(),
         secure_cookie,
-        attempts: Mutex::new(HashMap::new()),
+        attempts: crate::rate::PerKey::new(
+            f64::from(SIGN_INS_PER_MINUTE) / 60.0,
+            SIGN_INS_PER_MINUTE,
+            MAX_TRACKED_ADDRESSES,
+        ),
     });
     Router::new()
         .route("/dashboard", get(page))
@@ -108,7 +91,7 @@ async fn login(
     Form(form): Form<SignIn>,
 ) -> Response {
     if let Some(Extension(ConnectInfo(peer))) = peer
-        && !dashboard.attempt(peer.ip(), Instant::now())
+        && !dashboard.attempts.take_at(peer.ip(), Instant::now())
     {
         tracing::warn!(source = %peer.ip(), "dashboard sign-in throttled: too many attempts from this address");
         return sign_in_form(
