@@ -14,7 +14,7 @@ TEST_RUNNER := $(CARGO) test --workspace
 DOC_TESTS := true
 endif
 
-.PHONY: help build test lint fmt run up down status bench bench-quick bench-peer deploy-check
+.PHONY: help build test lint fmt run up down status bench bench-quick bench-peer deploy-check fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,6 +42,16 @@ bench-quick: ## the same pipeline at tiny sizes: checks that make bench works (i
 
 bench-peer: ## Rallypoint side by side with Socket.IO 4.8 + its sharded Redis adapter (Node.js, installed from bench/peer's lock file): fan-out rates at p99 < 10 ms, CPU per delivery, memory per connection; writes bench/results/<date>-peer.md (about 10 minutes)
 	$(LOCAL)/bench_peer.sh
+
+# Inputs per fuzz campaign (make fuzz FUZZ_CASES=...); `make test` runs each with 300.
+FUZZ_CASES ?= 200000
+FUZZ_REPORT := .run/fuzz/report.txt
+
+fuzz: ## bad input by the million: every decoder a stranger can reach (client frames in JSON and MessagePack, JWTs and guest names, join tokens, game-server and operator HTTP bodies) gets FUZZ_CASES arbitrary and mutated inputs per campaign (default 200,000; a few minutes); prints how many it tried
+	@mkdir -p $(dir $(FUZZ_REPORT)) && rm -f $(FUZZ_REPORT)
+	@echo "==> $(FUZZ_CASES) inputs per campaign (crates/fuzz)"
+	RALLYPOINT_FUZZ_CASES=$(FUZZ_CASES) RALLYPOINT_FUZZ_REPORT=$(CURDIR)/$(FUZZ_REPORT) $(CARGO) nextest run -p fuzz --no-fail-fast
+	@awk '{ n = $$NF; $$NF = ""; printf "  %-52s %9d inputs\n", $$0, n; total += n } END { printf "fuzz: %d inputs over %d campaigns: no panic, every answer as documented\n", total, NR }' $(FUZZ_REPORT)
 
 lint: ## formatting check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

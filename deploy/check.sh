@@ -3,7 +3,8 @@
 # deploy/terraform): no Docker, no AWS account, no network beyond PyPI on first use.
 # What it checks: deploy/check/check_deploy.py (task definitions against botocore's ECS
 # model, compose file, Terraform syntax, every environment against the services'
-# `--check-config`, stop timeouts and health checks).
+# `--check-config`, stop timeouts and health checks, no guests outside development; its
+# --self-test, run first, proves the guest check fails on files that let guests in).
 #
 # usage: deploy/check.sh
 #   CARGO_TARGET_DIR              where the debug binaries are (default <repo>/target);
@@ -51,4 +52,5 @@ EOF
     die "pip install ${PINS[*]} failed (is PyPI reachable?)"
 fi
 
+"$VENV/bin/python" "$REPO_ROOT/deploy/check/check_deploy.py" --self-test
 exec "$VENV/bin/python" "$REPO_ROOT/deploy/check/check_deploy.py" "$@"

@@ -22,6 +22,12 @@ Checks, each printed as it passes or fails; the exit code is 1 when any failed:
   (e) every task definition's stopTimeout exceeds RALLYPOINT_SHUTDOWN__DRAIN_DEADLINE_MS
       (in seconds, set explicitly) and is at most Fargate's 120, and its health check
       curls /health/ready on the ops port.
+  (f) no deployment lets guests in: no task definition or Terraform file sets
+      RALLYPOINT_GATEWAY__ALLOW_GUESTS to true or declares itself a development one
+      (RALLYPOINT_INSTANCE__ENVIRONMENT=development); the only file that may enable
+      guests is the compose file, which is for development, and it must say so
+      (instance.environment = development, without which the gateway refuses to start).
+      `check_deploy.py --self-test` proves this check fails on such files.
 """
 
 from __future__ import annotations
@@ -464,7 +470,76 @@ def check_shutdown_and_health(r: Report, tasks: dict[str, dict]) -> None:
         )
 
 
+TRUE_WORDS = {"true", "1", "yes", "on"}
+
+
+def guest_problems(cases: list[tuple[str, str, dict[str, str]]], terraform: dict[str, str]) -> list[str]:
+    """Why these deploy files would let guests in (empty: they do not).
+
+    `cases` are (label, service, RALLYPOINT_* environment) as `environments` gives them;
+    `terraform` maps a .tf file's name to its text."""
+    problems = []
+    for label, _service, env in cases:
+        guests = env.get("RALLYPOINT_GATEWAY__ALLOW_GUESTS", "false").strip().lower() in TRUE_WORDS
+        development = env.get("RALLYPOINT_INSTANCE__ENVIRONMENT", "production").strip().lower() == "development"
+        if label.startswith("compose "):
+            if guests and not development:
+                problems.append(f"{label}: enables guests without RALLYPOINT_INSTANCE__ENVIRONMENT=development")
+        elif guests:
+            problems.append(f"{label}: enables guests (RALLYPOINT_GATEWAY__ALLOW_GUESTS); a deployment players reach never may")
+        elif development:
+            problems.append(f"{label}: declares a development environment; deployments are production or staging")
+    for name, text in terraform.items():
+        # The variable's name, then its value within the same block (HCL or JSON).
+        if re.search(r"ALLOW_GUESTS[^}]{0,80}?true", text, re.IGNORECASE) or \
+                re.search(r"allow_guests\s*=\s*true", text, re.IGNORECASE):
+            problems.append(f"{name}: enables guests")
+        if re.search(r"INSTANCE__ENVIRONMENT[^}]{0,80}?development", text, re.IGNORECASE):
+            problems.append(f"{name}: declares a development environment")
+    return problems
+
+
+def check_guests(r: Report, tasks: dict[str, dict], compose_services: dict) -> None:
+    r.section("(f) no deployment lets guests in")
+    terraform = {rel(p): p.read_text() for p in sorted(TF_DIR.glob("*.tf"))}
+    problems = guest_problems(environments(tasks, compose_services), terraform)
+    r.check(not problems, "guests only in the development compose file", "; ".join(problems))
+
+
+def self_test() -> int:
+    """Proves check (f) fails on deploy files that let guests in, and passes on ones that
+    do not."""
+    production = {"RALLYPOINT_GATEWAY__ALLOW_GUESTS": "false"}
+    cases = {
+        "a task definition with guests": ([("task definition gateway", "gateway", {"RALLYPOINT_GATEWAY__ALLOW_GUESTS": "true"})], {}),
+        "a development task definition": ([("task definition gateway", "gateway", {"RALLYPOINT_INSTANCE__ENVIRONMENT": "development"})], {}),
+        "compose with guests, not development": ([("compose gateway-1", "gateway", {"RALLYPOINT_GATEWAY__ALLOW_GUESTS": "true"})], {}),
+        "Terraform with guests": ([], {"ecs.tf": '{ name = "RALLYPOINT_GATEWAY__ALLOW_GUESTS", value = "true" }'}),
+        "Terraform in JSON form with guests": ([], {"ecs.tf": '"name": "RALLYPOINT_GATEWAY__ALLOW_GUESTS",\n  "value": "true"'}),
+    }
+    failed = 0
+    for what, (env_cases, tf) in cases.items():
+        if not guest_problems(env_cases, tf):
+            print(f"  FAIL  (f) passes {what}")
+            failed += 1
+        else:
+            print(f"  ok    (f) refuses {what}")
+    fine = [
+        ("task definition gateway", "gateway", production),
+        ("compose gateway-1", "gateway", {"RALLYPOINT_GATEWAY__ALLOW_GUESTS": "true", "RALLYPOINT_INSTANCE__ENVIRONMENT": "development"}),
+    ]
+    tf_fine = {"ecs.tf": '{ name = "RALLYPOINT_GATEWAY__ALLOW_GUESTS", value = "false" }'}
+    if guest_problems(fine, tf_fine):
+        print(f"  FAIL  (f) refuses files without guests: {guest_problems(fine, tf_fine)}")
+        failed += 1
+    else:
+        print("  ok    (f) passes production files and the development compose file")
+    return 1 if failed else 0
+
+
 def main() -> int:
+    if "--self-test" in sys.argv[1:]:
+        return self_test()
     r = Report()
     print(f"deploy check of {rel(DEPLOY)}/ in {REPO}")
     tasks = load_task_definitions(r)
@@ -472,6 +547,7 @@ def main() -> int:
     check_terraform(r)
     check_configs(r, tasks, compose_services)
     check_shutdown_and_health(r, tasks)
+    check_guests(r, tasks, compose_services)
     print()
     if r.failed:
         print(f"deploy check FAILED: {len(r.failed)} of {r.passed + len(r.failed)} checks failed:")

@@ -38,16 +38,8 @@ say "building release binaries (the first release build takes several minutes)"
 
 rm -rf "$WORK"
 mkdir -p "$WORK" "$OUT_DIR"
-export RALLYPOINT_GATEWAY__CHAT_PER_MINUTE=10000000
-export RALLYPOINT_GATEWAY__RATE_PER_SECOND=100000
-export RALLYPOINT_GATEWAY__RATE_BURST=100000
 export RALLYPOINT_GATEWAY__IDLE_TIMEOUT_MS=120000
-say "starting the stack (release build)"
-STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$WORK/stack-up.log" 2>&1 || {
-  cat "$WORK/stack-up.log" >&2
-  die "the stack did not start"
-}
-trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
+start_load_stack "$WORK/stack-up.log"
 GW1="$(cat "$RUN_DIR/stack/gateway-1.pid")"
 GW2="$(cat "$RUN_DIR/stack/gateway-2.pid")"
 LOADGEN="$RELEASE/rallypoint-loadgen"
@@ -125,6 +117,7 @@ if ((QUICK)); then
   settle
   scenario fanout "${BOTH[@]}" fanout --rooms 4 --members 20 --rate 200 --duration 3
   scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
+  scenario abuse "${BOTH[@]}" abuse --pairs 10 --rate 100 --duration 3 --abusers 4 --storm-rate 20 --half-open 200 --probe-rate 5
   scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 1000 --pairs 200
   example allocation "$RELEASE/examples/allocation_bench" --matches 1000 --servers 2
@@ -137,6 +130,12 @@ else
   scenario whisper-5k "${BOTH[@]}" whisper --pairs 1000 --rate 5000 --duration 10
   scenario whisper-10k "${BOTH[@]}" whisper --pairs 1000 --rate 10000 --duration 10
   scenario whisper-20k "${BOTH[@]}" whisper --pairs 1000 --rate 20000 --duration 10
+  # Honest whispers and chat, alone and then while garbage, connect storms and 2,000
+  # half-open handshakes hit gateway-1 (every attacker from one address: the per-address
+  # limit is raised in this stack, so the per-player limits and the handshake deadline
+  # are what holds them).
+  settle
+  scenario abuse "${BOTH[@]}" abuse --pairs 50 --rate 500 --duration 10 --abusers 20 --storm-rate 100 --half-open 2000 --probe-rate 10
   # Fresh players (no one queues twice): queue.join and matching without rating waits.
   scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 10500 --game-ms 500
   # Players queue again after their games: the whole loop, results and ratings included.

@@ -98,16 +98,8 @@ idle() {
 }
 
 # --- Rallypoint -------------------------------------------------------------------------
-export RALLYPOINT_GATEWAY__CHAT_PER_MINUTE=10000000
-export RALLYPOINT_GATEWAY__RATE_PER_SECOND=100000
-export RALLYPOINT_GATEWAY__RATE_BURST=100000
 # Only the gateways: the peer has nothing but its socket servers either.
-say "starting Rallypoint's gateways (release build)"
-STACK_ONLY="gateway-1 gateway-2" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$WORK/stack-up.log" 2>&1 || {
-  cat "$WORK/stack-up.log" >&2
-  die "the stack did not start"
-}
-trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
+start_load_stack "$WORK/stack-up.log" "gateway-1 gateway-2"
 GATEWAYS="$(cat "$RUN_DIR/stack/gateway-1.pid"),$(cat "$RUN_DIR/stack/gateway-2.pid")"
 REDIS_PIDS="$(cat "$RUN_DIR"/redis-cluster/*/redis.pid | paste -sd, -)"
 SIDE_ARGS=(--threads 1 --protocol rallypoint --url "ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws"

@@ -295,6 +295,7 @@ def write(work, out_base, repo):
         else:
             md.append("The previous file has no CPU per operation to compare with.")
         md.append("")
+    md += abuse_summary(reports)
     for report in reports:
         md.append(f"## {report['run']}")
         md.append("")
@@ -317,6 +318,43 @@ def write(work, out_base, repo):
             md += [f.read(), ""]
     with open(out_base + ".md", "w") as f:
         f.write("\n".join(md))
+
+
+def abuse_summary(reports):
+    """The abuse scenario's headline: honest latency alone and under the flood."""
+    lines = []
+    for report in reports:
+        if report.get("scenario") != "abuse":
+            continue
+        v = lambda name: figure_value(report, name)
+        def ms(name):
+            value = v(name)
+            return "n/a" if value is None else f"{value:.1f}"
+        def n(name):
+            value = v(name)
+            return "0" if value is None else f"{value:,.0f}"
+        lines += [
+            f"## Honest players under attack ({report['run']})",
+            "",
+            "| honest players | baseline | under flood |",
+            "|---|---|---|",
+            f"| delivery latency p50 / p99 (ms) | {ms('honest delivery latency baseline p50')} / "
+            f"{ms('honest delivery latency baseline p99')} | {ms('honest delivery latency under flood p50')} / "
+            f"{ms('honest delivery latency under flood p99')} |",
+            f"| connect to first pong p50 / p99 (ms) | {ms('honest connect latency baseline p50')} / "
+            f"{ms('honest connect latency baseline p99')} | {ms('honest connect latency under flood p50')} / "
+            f"{ms('honest connect latency under flood p99')} |",
+            f"| gateways CPU (% of a core) | {ms('gateways CPU baseline')} | {ms('gateways CPU under flood')} |",
+            "",
+            f"Lost: {n('lost')}, duplicated: {n('duplicated')}; the flood: "
+            f"{n('abuser frames sent')} garbage frames, connections closed 1008: "
+            f"{n('abuser connections closed 1008')}, 1009: {n('abuser connections closed 1009')}, "
+            f"upgrades refused 429: {n('abuser upgrades refused 429')}; storm connects: {n('storm connects')}; "
+            f"half-open handshakes opened: {n('half-open sockets opened')}, closed by the gateway: "
+            f"{n('half-open sockets closed by the gateway')}.",
+            "",
+        ]
+    return lines
 
 
 def figure_value(report, name):

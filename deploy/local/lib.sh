@@ -116,3 +116,21 @@ install_packages() {
   fi
   die "missing packages: $* (Debian/Ubuntu names; no apt-get here: install the equivalent with your package manager and make sure the commands are on PATH)"
 }
+
+# start_load_stack LOG [STACK_ONLY]: the local stack from release builds, with the limits
+# a load generator needs raised (its players chat and send far faster than people; the
+# per-player connect and abuse limits and every other default stay), its output in LOG;
+# dies with that output if it does not start, and stops it when the script exits.
+# STACK_ONLY limits it to those parts (stack.sh's STACK_ONLY).
+start_load_stack() {
+  local log="$1" only="${2:-}"
+  export RALLYPOINT_GATEWAY__CHAT_PER_MINUTE=10000000
+  export RALLYPOINT_GATEWAY__RATE_PER_SECOND=100000
+  export RALLYPOINT_GATEWAY__RATE_BURST=100000
+  say "starting ${only:-the stack} (release build)"
+  STACK_ONLY="$only" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$log" 2>&1 || {
+    cat "$log" >&2
+    die "the stack did not start"
+  }
+  trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true' EXIT
+}

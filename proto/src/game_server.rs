@@ -59,9 +59,16 @@ pub struct RegisterServer {
     pub labels: BTreeMap<String, String>,
 }
 
-impl RegisterServer {
+/// A body that has rules beyond its shape: the pool API checks them after parsing, and
+/// answers `400 bad_request` naming the field when one fails.
+pub trait Validate {
+    /// Checks what serde does not (ranges, formats, duplicates).
+    fn validate(&self) -> Result<(), ValidationError>;
+}
+
+impl Validate for RegisterServer {
     /// Checks ranges and formats serde does not.
-    pub fn validate(&self) -> Result<(), ValidationError> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             return Err(ValidationError::new(
                 "capacity",
@@ -150,9 +157,9 @@ pub struct Heartbeat {
     pub games: Option<Vec<MatchId>>,
 }
 
-impl Heartbeat {
+impl Validate for Heartbeat {
     /// Checks the counts are plausible for any registered server.
-    pub fn validate(&self) -> Result<(), ValidationError> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if let Some(n) = self.active_games.filter(|n| *n > MAX_CAPACITY) {
             return Err(ValidationError::new(
                 "active_games",
@@ -214,9 +221,9 @@ pub struct MatchResult {
     pub stats: Option<Value>,
 }
 
-impl MatchResult {
+impl Validate for MatchResult {
     /// Placements must be non-empty, without empty groups or a player listed twice.
-    pub fn validate(&self) -> Result<(), ValidationError> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.placements.is_empty() {
             return Err(ValidationError::new("placements", "must not be empty"));
         }

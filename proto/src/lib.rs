@@ -45,7 +45,7 @@ pub use error::{DecodeError, EncodeError, RequestError};
 pub use events::{EVENT_VERSION, Event, EventEnvelope};
 pub use game_server::{
     Assignment, AssignmentsReply, Heartbeat, HeartbeatReply, HttpError, MatchResult,
-    RegisterServer, Registered, ValidationError,
+    RegisterServer, Registered, Validate, ValidationError,
 };
 pub use ids::{
     ConnId, GatewayId, Id, IdError, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId,

@@ -1,8 +1,8 @@
-//! Wire-level tests of the protocol crate: round trips, golden shapes, rejections, fuzzing.
+//! Wire-level tests of the protocol crate: round trips, golden shapes, rejections (the
+//! fuzz campaigns over the decoders are in crates/fuzz).
 #![allow(clippy::unwrap_used)]
 
 mod wire {
-    pub mod fuzz;
     pub mod game_server;
     pub mod golden;
     pub mod rejects;

@@ -11,6 +11,8 @@ use crate::ServiceProcess;
 
 /// The game servers' token in these tests.
 pub const POOL_TOKEN: &str = "stack-pool-token-0123456789";
+/// The secret the stack's gateways check player tokens with.
+pub const JWT_SECRET: &str = "stack-jwt-secret-0123456789";
 /// The join secret of the stack's pool and its simulated game servers.
 pub const JOIN_SECRET: &str = "stack-join-secret-0123456789abcdef";
 
@@ -73,7 +75,9 @@ impl Stack {
         let settings = [
             ("redis.namespace", ns.to_owned()),
             ("redis.urls", redis_urls.join(",")),
+            ("gateway.jwt_secret", JWT_SECRET.to_owned()),
             ("gateway.allow_guests", "true".to_owned()),
+            ("instance.environment", "development".to_owned()),
             ("pool.token", POOL_TOKEN.to_owned()),
             ("pool.join_secret", JOIN_SECRET.to_owned()),
             // Game servers heartbeat every second (they learn of a drain by heartbeat).
@@ -267,9 +271,10 @@ pub struct Found {
 }
 
 impl Player {
-    /// Connects guest `id` to `urls` (the first is home; reconnects go to the next).
+    /// Connects player `id` (with a token) to `urls` (the first is home; reconnects go
+    /// to the next).
     pub async fn connect(id: &str, urls: Vec<String>, msgpack: bool) -> Player {
-        let mut config = ClientConfig::new(urls, Auth::Guest(id.to_owned()));
+        let mut config = ClientConfig::new(urls, Auth::Token(player_token(id)));
         config.reconnect_initial = Duration::from_millis(100);
         if msgpack {
             config = config.msgpack();
@@ -382,4 +387,18 @@ impl Player {
         .await
         .expect("in time")
     }
+}
+
+/// A token for player `id`, signed with the stack's [`JWT_SECRET`], valid for an hour.
+pub fn player_token(id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": id, "exp": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("encodes a token")
 }

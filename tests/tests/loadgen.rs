@@ -84,6 +84,33 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
     assert_eq!(figure(&whisper, "sent"), 40.0);
     assert_eq!(figure(&whisper, "delivered"), figure(&whisper, "sent"));
 
+    // Honest pairs alone, then under a flood from garbage connections, a connect storm
+    // and half-open handshakes: nothing honest is lost, every honest connect gets in, and
+    // the attackers get what PROTOCOL.md promises (a close, then a cool-down).
+    let abuse = loadgen(
+        &stack,
+        "abuse --pairs 4 --rate 20 --duration 2 --warmup 0 --abusers 2 --garbage-rate 50 \
+         --storm-rate 5 --half-open 10 --probe-rate 2",
+    );
+    assert_clean(&abuse);
+    assert_eq!(figure(&abuse, "sent"), 80.0, "two phases of 40: {abuse:#}");
+    assert_eq!(figure(&abuse, "delivered"), 80.0, "{abuse:#}");
+    assert!(figure(&abuse, "honest delivery latency under flood p99") > 0.0);
+    assert!(figure(&abuse, "honest connect latency under flood p99") > 0.0);
+    assert!(figure(&abuse, "abuser frames sent") >= 10.0, "{abuse:#}");
+    assert!(
+        figure(&abuse, "abuser connections closed 1008") >= 1.0,
+        "ten strikes close the connection: {abuse:#}"
+    );
+    assert!(
+        figure(&abuse, "abuser upgrades refused 429") >= 1.0,
+        "and the player cools down: {abuse:#}"
+    );
+    assert!(
+        figure(&abuse, "half-open sockets opened") >= 10.0,
+        "{abuse:#}"
+    );
+
     let connections = loadgen(
         &stack,
         &format!(

@@ -22,6 +22,7 @@ async fn services_report_redis_outages_in_readiness_and_stop_cleanly() {
         ("RALLYPOINT_REDIS__COMMAND_TIMEOUT_MS", "1000".to_owned()),
         ("RALLYPOINT_REDIS__RECONNECT_MAX_MS", "500".to_owned()),
         ("RALLYPOINT_GATEWAY__ALLOW_GUESTS", "true".to_owned()),
+        ("RALLYPOINT_INSTANCE__ENVIRONMENT", "development".to_owned()),
     ];
     let mut services = Vec::new();
     for service in SERVICES {
@@ -86,6 +87,11 @@ async fn a_bad_config_value_stops_each_service_with_one_line_naming_the_key() {
         ("RALLYPOINT_OPS__LISTEN", "nowhere", "ops.listen"),
         ("RALLYPOINT_RUNTIME__THREADS", "1000", "runtime.threads"),
         ("RALLYPOINT_RUNTIME__THREADS", "some", "runtime.threads"),
+        (
+            "RALLYPOINT_INSTANCE__ENVIRONMENT",
+            "prod",
+            "instance.environment",
+        ),
     ];
     for service in SERVICES {
         for (var, value, key) in cases {
@@ -156,6 +162,23 @@ async fn check_config_says_ok_or_names_the_key_without_connecting_to_anything() 
             "{service} names the key: {stderr}"
         );
     }
+    // Guests only where the deployment says it is a development one.
+    let mut guests = valid.to_vec();
+    guests.push(("RALLYPOINT_GATEWAY__ALLOW_GUESTS", "true"));
+    for environment in [None, Some("production"), Some("staging")] {
+        let mut env = guests.clone();
+        env.extend(environment.map(|e| ("RALLYPOINT_INSTANCE__ENVIRONMENT", e)));
+        let (code, _, stderr) = run_with_args("gateway", &["--check-config"], &env)
+            .await
+            .expect("runs");
+        assert_eq!(code, Some(64), "guests in {environment:?}: {stderr}");
+        assert!(stderr.contains("gateway.allow_guests"), "{stderr}");
+    }
+    guests.push(("RALLYPOINT_INSTANCE__ENVIRONMENT", "development"));
+    let (code, stdout, stderr) = run_with_args("gateway", &["--check-config"], &guests)
+        .await
+        .expect("runs");
+    assert_eq!(code, Some(0), "guests in development: {stdout} {stderr}");
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ struct Args {
     /// Gateway WebSocket URL(s), tried in turn.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: Vec<String>,
-    /// Play as this guest player id (needs guest access on the gateway).
+    /// Play as guest `<name>`, player `guest:<name>` (needs guest access on the gateway).
     #[arg(long, conflicts_with = "token")]
     guest: Option<String>,
     /// A player token (JWT) instead of a guest id.

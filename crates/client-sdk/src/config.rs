@@ -10,7 +10,9 @@ use proto::Encoding;
 pub enum Auth {
     /// A JWT (HS256, `sub` = player id) sent as `Authorization: Bearer`.
     Token(String),
-    /// A guest player id (only where the deployment allows guests, e.g. the local stack).
+    /// A guest name: the player is `guest:<name>` (only where the deployment allows
+    /// guests: development ones such as the local stack). [`crate::Client::player`] says
+    /// the id the gateway gave.
     Guest(String),
 }
 

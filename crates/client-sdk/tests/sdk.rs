@@ -34,11 +34,22 @@ async fn replies_find_their_requests_and_pushes_arrive_as_events() {
         Client::connect(ClientConfig::new([url(&one)], Auth::Guest("ann".into())))
             .await
             .expect("ann connects");
-    let (bob, mut bob_events) =
-        Client::connect(ClientConfig::new([url(&two)], Auth::Guest("bob".into())).msgpack())
-            .await
-            .expect("bob connects");
-    assert_eq!(ann.player(), Some("ann"));
+    let (bob, mut bob_events) = Client::connect(
+        ClientConfig::new(
+            [url(&two)],
+            Auth::Token(gateway_common::token(
+                "bob",
+                3600,
+                gateway_common::JWT_SECRET,
+            )),
+        )
+        .msgpack(),
+    )
+    .await
+    .expect("bob connects");
+    // A guest is player `guest:<name>`; a token's player is its subject.
+    assert_eq!(ann.player(), Some("guest:ann"));
+    assert_eq!(bob.player(), Some("bob"));
 
     // Many requests in flight at once: each gets its own reply.
     let pings = (0..32).map(|_| ann.ping());
@@ -52,12 +63,14 @@ async fn replies_find_their_requests_and_pushes_arrive_as_events() {
         .expect("sent");
     match next(&mut bob_events).await {
         Event::Push(ServerMessage::RoomMessage { from, body, .. }) => {
-            assert_eq!(from.as_str(), "ann");
+            assert_eq!(from.as_str(), "guest:ann");
             assert_eq!(body.as_value(), &json!({"hello": "room"}));
         }
         other => panic!("expected room.message, got {other:?}"),
     }
-    bob.whisper("ann", json!("psst")).await.expect("whispered");
+    bob.whisper("guest:ann", json!("psst"))
+        .await
+        .expect("whispered");
     loop {
         match next(&mut ann_events).await {
             // Ann hears her own room message too.

@@ -61,6 +61,13 @@ impl PlayerKeys {
         self.key("chat-budget")
     }
 
+    /// Hash: the player's connect and abuse record across gateways (connects in the
+    /// current minute, strikes in the current minute, refused until when), so neither a
+    /// reconnect nor another gateway starts them from zero. Expires with its longest window.
+    pub fn guard(&self) -> String {
+        self.key("guard")
+    }
+
     /// Set: the rooms the player is in, so a reconnect on another gateway restores them.
     pub fn rooms(&self) -> String {
         self.key("rooms")

@@ -53,6 +53,11 @@ pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
     ])
 }
 
+/// Admitting a player's connect, or counting a strike against them: their guard hash.
+pub fn player_guard(keys: &Keys, player: &str) -> ScriptKeys {
+    ScriptKeys(vec![keys.player(player).guard()])
+}
+
 /// Reserving a player's one ticket (or releasing it): the ticket marker, the live match
 /// (a player in a match cannot queue), the profile the rating is read from, and the
 /// result whose rating change is still pending.

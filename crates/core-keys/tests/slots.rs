@@ -45,6 +45,8 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
         ("session_open", scripts::session_open(k, &player)),
         ("session_touch", scripts::session_open(k, &player)),
         ("session_close", scripts::session_open(k, &player)),
+        ("guard_admit", scripts::player_guard(k, &player)),
+        ("guard_strike", scripts::player_guard(k, &player)),
         ("room_refresh", scripts::room_membership(k, &player)),
         ("room_leave", scripts::room_membership(k, &player)),
         ("ticket_reserve", scripts::ticket_reserve(k, &player)),

@@ -100,6 +100,10 @@ pub enum Scenario {
     /// playing and posting results; report tickets matched per second, join-to-match
     /// latency, queue depth, allocations, and any invariant broken.
     Matchmaking(MatchmakingArgs),
+    /// Honest players whisper and chat at a fixed rate, first alone, then while others
+    /// attack the first gateway (garbage, oversized and unknown frames, connect storms,
+    /// half-open handshakes); report the honest players' latency in both, and their losses.
+    Abuse(AbuseArgs),
 }
 
 #[derive(Debug, Clone, Args, serde::Serialize)]
@@ -181,6 +185,33 @@ pub struct WhisperArgs {
     /// Sender/receiver pairs, each pair on two different gateways.
     #[arg(long, default_value_t = 500)]
     pub pairs: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct AbuseArgs {
+    /// Honest sender/receiver pairs (senders on the attacked gateway, receivers on each
+    /// gateway in turn); each pair shares a room.
+    #[arg(long, default_value_t = 50)]
+    pub pairs: usize,
+    /// Connections sending garbage (each reconnects as the same player when closed).
+    #[arg(long, default_value_t = 20)]
+    pub abusers: usize,
+    /// Frames per second each garbage connection sends.
+    #[arg(long, default_value_t = 50)]
+    pub garbage_rate: u64,
+    /// Connect-and-close storms: new connections per second, each as a new player.
+    #[arg(long, default_value_t = 100)]
+    pub storm_rate: u64,
+    /// Sockets that start an upgrade request and never finish it (reopened when closed).
+    #[arg(long, default_value_t = 2000)]
+    pub half_open: usize,
+    /// Honest players connecting (then pinging and leaving) per second, in both phases.
+    #[arg(long, default_value_t = 10)]
+    pub probe_rate: u64,
+    /// Each phase (without, then with the flood) sends at this rate for this long.
     #[command(flatten)]
     #[serde(flatten)]
     pub timing: Timing,

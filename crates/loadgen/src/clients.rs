@@ -174,6 +174,11 @@ pub async fn connect_all(
                 match connected {
                     Ok((client, events)) => {
                         progress.inc(1);
+                        // The id the gateway gave (a guest `p1` is player `guest:p1`).
+                        let id = match &client {
+                            Conn::Rallypoint(sdk) => sdk.player().map_or(id, str::to_owned),
+                            Conn::SocketIo(_) => id,
+                        };
                         return Ok(Player { id, client, events });
                     }
                     Err(err) if attempt < 3 => {
@@ -194,6 +199,26 @@ pub async fn connect_all(
         players.push(player.context("a player could not connect (is the stack up? `make up`)")?);
     }
     Ok(players)
+}
+
+/// Of players connected in pairs (sender, receiver, sender, ...): the senders' clients
+/// and their receivers' ids, pair by pair.
+#[allow(clippy::type_complexity)]
+pub fn senders_and_targets(
+    players: &[Player],
+) -> anyhow::Result<(std::sync::Arc<Vec<Client>>, std::sync::Arc<Vec<String>>)> {
+    let senders = players
+        .iter()
+        .step_by(2)
+        .map(Player::sdk)
+        .collect::<anyhow::Result<_>>()?;
+    let targets = players
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|p| p.id.clone())
+        .collect();
+    Ok((std::sync::Arc::new(senders), std::sync::Arc::new(targets)))
 }
 
 /// Closes every player's connection, a bounded number at a time.

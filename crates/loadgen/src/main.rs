@@ -67,6 +67,7 @@ fn main() -> ExitCode {
             Scenario::Fanout(args) => scenarios::fanout::run(&cli.common, args).await,
             Scenario::Whisper(args) => scenarios::whisper::run(&cli.common, args).await,
             Scenario::Matchmaking(args) => scenarios::matchmaking::run(&cli.common, args).await,
+            Scenario::Abuse(args) => scenarios::abuse::run(&cli.common, args).await,
         }
     });
     // Spawned connection tasks must not keep the process alive past the report.

@@ -45,6 +45,20 @@ pub struct InstanceConfig {
     pub announce_interval_ms: u64,
     /// How long the registry entry lives without renewal, in ms.
     pub announce_ttl_ms: u64,
+    /// What kind of deployment this is: `production` (the default), `staging` or
+    /// `development`. Only a development one may turn on what must never face players
+    /// (guest sign-in).
+    pub environment: String,
+}
+
+/// The values `instance.environment` may take.
+pub const ENVIRONMENTS: [&str; 3] = ["production", "staging", "development"];
+
+impl InstanceConfig {
+    /// Whether this is a development deployment (`instance.environment = "development"`).
+    pub fn is_development(&self) -> bool {
+        self.environment == "development"
+    }
 }
 
 /// `[ops]`: the operator HTTP endpoint (health, metrics, stats).
@@ -100,6 +114,7 @@ id = ""
 advertise = ""
 announce_interval_ms = 2000
 announce_ttl_ms = 15000
+environment = "production"
 
 [redis]
 urls = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"]
@@ -276,6 +291,16 @@ impl CommonConfig {
                 ),
             )
         })?;
+        if !ENVIRONMENTS.contains(&self.instance.environment.as_str()) {
+            return Err(ConfigError::new(
+                "instance.environment",
+                format!(
+                    "{:?} is not one of {}",
+                    self.instance.environment,
+                    ENVIRONMENTS.join(", ")
+                ),
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new(
                 "log.format",

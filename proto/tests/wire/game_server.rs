@@ -1,7 +1,7 @@
 //! `validate()` on the game-server request bodies names the field and the problem.
 
 use proto::game_server::{MAX_CAPACITY, MAX_LABELS};
-use proto::{Heartbeat, HttpError, MatchResult, RegisterServer, ValidationError};
+use proto::{Heartbeat, HttpError, MatchResult, RegisterServer, Validate, ValidationError};
 
 use super::samples::{self, id};
 

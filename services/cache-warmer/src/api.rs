@@ -26,13 +26,13 @@ use crate::state::Shared;
 /// What an invalidation asks for. Both empty: every data kind is compared and reloaded.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Invalidate {
+pub struct Invalidate {
     /// One data kind, reloaded even at the same version.
     #[serde(default)]
-    dataset: Option<String>,
+    pub dataset: Option<String>,
     /// Players whose profiles are reloaded.
     #[serde(default)]
-    players: Vec<String>,
+    pub players: Vec<String>,
 }
 
 pub fn routes(shared: Arc<Shared>) -> Router {
@@ -120,6 +120,31 @@ fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Respon
     (status, Json(proto::HttpError::new(error, message))).into_response()
 }
 
+/// Parses an invalidation body (empty: everything): a `400 bad_request` body saying what
+/// is wrong, whatever the bytes (the fuzz tests hold it to that).
+pub fn read_invalidate(body: &[u8]) -> Result<Invalidate, proto::HttpError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Invalidate::default());
+    }
+    let request: Invalidate = serde_json::from_slice(body).map_err(|err| {
+        proto::HttpError::new(
+            "bad_request",
+            format!("expected {{\"dataset\"?: string, \"players\"?: [ids]}}: {err}"),
+        )
+    })?;
+    if let Some(bad) = request
+        .players
+        .iter()
+        .find(|p| proto::Id::parse(p).is_err())
+    {
+        return Err(proto::HttpError::new(
+            "bad_request",
+            format!("players: {bad:?} is not a player id"),
+        ));
+    }
+    Ok(request)
+}
+
 async fn invalidate(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
@@ -135,31 +160,10 @@ async fn invalidate(
         Ok(body) => body,
         Err(err) => return refuse(StatusCode::BAD_REQUEST, "bad_request", err.body_text()),
     };
-    let request: Invalidate = if body.iter().all(u8::is_ascii_whitespace) {
-        Invalidate::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(request) => request,
-            Err(err) => {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("expected {{\"dataset\"?: string, \"players\"?: [ids]}}: {err}"),
-                );
-            }
-        }
+    let request = match read_invalidate(&body) {
+        Ok(request) => request,
+        Err(refused) => return (StatusCode::BAD_REQUEST, Json(refused)).into_response(),
     };
-    if let Some(bad) = request
-        .players
-        .iter()
-        .find(|p| proto::Id::parse(p).is_err())
-    {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("players: {bad:?} is not a player id"),
-        );
-    }
     let mut datasets = BTreeMap::new();
     let outcome: anyhow::Result<usize> = async {
         match &request.dataset {

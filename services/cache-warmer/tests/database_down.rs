@@ -60,8 +60,8 @@ async fn with_the_database_down_cached_players_still_match_and_results_wait_for_
     api.register(&server, "us", 2).await;
 
     // Connecting warms the players' profiles (the gateway asks for them).
-    let mut ca = Client::guest(ws_addr(&gateway), &a, Encoding::Json).await;
-    let mut cb = Client::guest(ws_addr(&gateway), &b, Encoding::Json).await;
+    let mut ca = Client::player(ws_addr(&gateway), &a, Encoding::Json).await;
+    let mut cb = Client::player(ws_addr(&gateway), &b, Encoding::Json).await;
     for player in [&a, &b] {
         testkit::wait_until(
             "the profile to be warmed on connect",

@@ -90,8 +90,8 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
     let server = format!("gs-{ns}");
     api.register(&server, "eu", 4).await;
 
-    let mut w = Client::guest(ws_addr(&gateway), &winner, Encoding::Json).await;
-    let mut l = Client::guest(ws_addr(&gateway), &loser, Encoding::MsgPack).await;
+    let mut w = Client::player(ws_addr(&gateway), &winner, Encoding::Json).await;
+    let mut l = Client::player(ws_addr(&gateway), &loser, Encoding::MsgPack).await;
     let found = play([&mut w, &mut l]).await;
     // The tickets carried the ratings PostgreSQL holds, warmed into the cache on demand.
     assert_eq!(rating_of(&found, &winner), 1600.0);

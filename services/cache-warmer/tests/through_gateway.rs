@@ -36,7 +36,7 @@ async fn a_client_reads_its_profile_and_game_data_and_sees_changes_after_an_inva
     .await;
 
     for encoding in [Encoding::Json, Encoding::MsgPack] {
-        let mut client = Client::guest(ws_addr(&gateway), &player, encoding).await;
+        let mut client = Client::player(ws_addr(&gateway), &player, encoding).await;
         match client.request(json!({"type": "profile.get"})).await {
             ServerMessage::Profile {
                 player: p,
@@ -97,7 +97,7 @@ async fn a_client_reads_its_profile_and_game_data_and_sees_changes_after_an_inva
             .expect("answers");
         assert_eq!(response.status().as_u16(), 200);
     }
-    let mut client = Client::guest(ws_addr(&gateway), &player, Encoding::Json).await;
+    let mut client = Client::player(ws_addr(&gateway), &player, Encoding::Json).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     loop {
         match client.request(json!({"type": "profile.get"})).await {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use queues::MatchmakingConfig;
 use serde::Deserialize;
+use service_runtime::config::CommonConfig;
 use service_runtime::secret::Secret;
 use service_runtime::{ConfigError, LoadedConfig};
 
@@ -25,7 +26,8 @@ pub struct GatewaySection {
     /// A value every client token's `aud` must hold (this deployment's audience). Empty:
     /// not checked.
     pub jwt_audience: String,
-    /// Accept `?guest=<player id>` without a token. Local development only.
+    /// Accept `?guest=<name>` without a token, as player `guest:<name>`. Refused at start
+    /// unless `instance.environment = "development"`.
     pub allow_guests: bool,
     /// Sockets this gateway holds at most; an upgrade past it is refused with `503`.
     pub max_connections: usize,
@@ -33,6 +35,9 @@ pub struct GatewaySection {
     /// `429` past it), and the burst it may open at once.
     pub connects_per_ip_per_second: f64,
     pub connects_per_ip_burst: u32,
+    /// Connects one player may make per minute, across every gateway (counted in Redis;
+    /// `429` past it).
+    pub connects_per_player_per_minute: u32,
     /// Behind a load balancer that says who the client is: the header it appends the
     /// client's address to (`x-forwarded-for`); the last address in it counts. Empty:
     /// the socket's peer address.
@@ -64,9 +69,12 @@ pub struct GatewaySection {
     pub rate_burst: u32,
     /// `room.send` + `whisper` per player per minute, across gateways and reconnects.
     pub chat_per_minute: u32,
-    /// Refused requests (rate limited or malformed) within a minute before the connection
-    /// is closed with 1008.
+    /// Refused requests that were the client's fault (rate limited, malformed, unknown,
+    /// too large) one player may earn in a minute, across connections and gateways: the
+    /// one that reaches it closes the connection with 1008 and starts a cool-down.
     pub abuse_strikes: u32,
+    /// After `abuse_strikes`, the player's connects are refused (`429`) this long.
+    pub abuse_cooldown_ms: u64,
     /// Rooms one connection may be in at once.
     pub max_rooms: usize,
     /// The longest a profile or game data document is served from this process's memory
@@ -91,7 +99,7 @@ impl Config {
     /// Reads `[gateway]` and `[matchmaking]` and checks them; errors name the key.
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let gateway: GatewaySection = config.section("gateway")?;
-        gateway.validate(config.common.shutdown.drain_deadline_ms)?;
+        gateway.validate(&config.common)?;
         let matchmaking = MatchmakingConfig::load(config)?;
         Ok(Self {
             gateway,
@@ -101,13 +109,24 @@ impl Config {
 }
 
 impl GatewaySection {
-    fn validate(&self, drain_deadline_ms: u64) -> Result<(), ConfigError> {
+    fn validate(&self, common: &CommonConfig) -> Result<(), ConfigError> {
+        let drain_deadline_ms = common.shutdown.drain_deadline_ms;
         self.listen.parse::<SocketAddr>().map_err(|_| {
             ConfigError::new(
                 "gateway.listen",
                 format!("{:?} is not an address like 0.0.0.0:8080", self.listen),
             )
         })?;
+        if self.allow_guests && !common.instance.is_development() {
+            return Err(ConfigError::new(
+                "gateway.allow_guests",
+                format!(
+                    "is only allowed where instance.environment = \"development\" (this one is {:?}): \
+                     guests sign in as anyone they name, so never on a deployment players reach",
+                    common.instance.environment
+                ),
+            ));
+        }
         if self.jwt_secret.is_empty() && !self.allow_guests {
             return Err(ConfigError::new(
                 "gateway.jwt_secret",
@@ -207,10 +226,15 @@ impl GatewaySection {
             ("gateway.rate_burst", self.rate_burst),
             ("gateway.chat_per_minute", self.chat_per_minute),
             ("gateway.abuse_strikes", self.abuse_strikes),
+            (
+                "gateway.connects_per_player_per_minute",
+                self.connects_per_player_per_minute,
+            ),
         ] {
             service_runtime::config::positive(key, u64::from(value))?;
         }
         service_runtime::config::positive("gateway.cache_ttl_ms", self.cache_ttl_ms)?;
+        service_runtime::config::positive("gateway.abuse_cooldown_ms", self.abuse_cooldown_ms)?;
         if self.max_rooms == 0 {
             return Err(ConfigError::new(
                 "gateway.max_rooms",

@@ -50,15 +50,16 @@ struct Connection {
     strikes: Strikes,
 }
 
-/// Runs one upgraded socket to the end.
 /// Serves one client's socket until it closes; `slot` (its place under the gateway's
-/// connection cap) is given back when it does.
+/// connection cap) is given back when it does. `strikes`: the player's abuse strikes in
+/// the current minute when they connected.
 pub async fn run(
     shared: Arc<Shared>,
     socket: WebSocket,
     identity: Identity,
     encoding: Encoding,
     slot: crate::admission::Slot,
+    strikes: u32,
 ) {
     let _slot = slot;
     let local_id = shared.next_local_id();
@@ -78,7 +79,7 @@ pub async fn run(
             chat: ChatBudget::default(),
         },
         limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
-        strikes: Strikes::new(shared.config.abuse_strikes),
+        strikes: Strikes::starting_at(shared.config.abuse_strikes, strikes),
         identity,
         conn,
         outbound,

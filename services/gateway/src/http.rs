@@ -1,10 +1,14 @@
 //! The client-facing HTTP endpoint: `GET /ws`. Credentials, encoding and the gateway's own
 //! state are checked before the upgrade, so a refused client gets a plain HTTP answer
 //! with PROTOCOL.md's JSON body (401 unauthorized, 400 bad request, 429 rate limited,
-//! 503 unavailable) instead of a socket that closes at once.
+//! 503 unavailable) instead of a socket that closes at once. The checks run cheapest
+//! first: the local admission limits, the credentials, readiness, the request's shape,
+//! and last the player's guard in Redis (one round trip), so a malformed or refused
+//! request never costs a Redis command.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -19,6 +23,7 @@ use serde_json::json;
 use crate::admission::Refusal;
 use crate::auth::Credentials;
 use crate::connection;
+use crate::guard::Admit;
 use crate::state::Shared;
 
 /// The router of the client listener.
@@ -68,7 +73,7 @@ async fn upgrade(
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "the query string could not be read: use ?token=<token> or ?guest=<player id>",
+            "the query string could not be read: use ?token=<token> or ?guest=<name>",
         );
     };
     let identity = match shared.auth.authenticate(&headers, &credentials) {
@@ -120,6 +125,38 @@ async fn upgrade(
     if !requested.trim().is_empty() {
         ws.set_selected_protocol(HeaderValue::from_static(encoding.subprotocol()));
     }
+    let strikes = match shared.guard.admit(identity.player.as_str()).await {
+        Ok(Admit::Admitted { strikes }) => strikes,
+        Ok(Admit::CoolingDown(left)) => {
+            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "abuse_cooldown")
+                .increment(1);
+            return retry_later(
+                left,
+                format!(
+                    "refused for repeated abuse (too many refused requests): retry in {} s",
+                    seconds(left)
+                ),
+            );
+        }
+        Ok(Admit::TooOften(left)) => {
+            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "player_connect_rate")
+                .increment(1);
+            return retry_later(
+                left,
+                format!(
+                    "this player connected {} times in the last minute, the most allowed: retry in {} s",
+                    config_limit(&shared),
+                    seconds(left)
+                ),
+            );
+        }
+        Err(err) => {
+            // The limit fails open: a player is not refused because Redis was slow.
+            metrics::counter!("rallypoint_gateway_guard_errors_total").increment(1);
+            tracing::warn!(player = %identity.player, error = %err, "cannot check the player's connect record; admitting");
+            0
+        }
+    };
     let config = &shared.config;
     let max_frame = config.max_frame_bytes;
     let ws = ws
@@ -132,8 +169,28 @@ async fn upgrade(
         .max_frame_size(max_frame);
     let tracker = shared.tracker.clone();
     ws.on_upgrade(move |socket| {
-        tracker.track_future(connection::run(shared, socket, identity, encoding, slot))
+        tracker.track_future(connection::run(
+            shared, socket, identity, encoding, slot, strikes,
+        ))
     })
+}
+
+fn config_limit(shared: &Shared) -> u32 {
+    shared.config.connects_per_player_per_minute
+}
+
+/// Whole seconds, rounded up: what `Retry-After` and the message say.
+fn seconds(left: Duration) -> u64 {
+    left.as_millis().div_ceil(1000).max(1) as u64
+}
+
+/// `429 rate_limited` with `Retry-After`.
+fn retry_later(left: Duration, message: String) -> Response {
+    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds(left)));
+    response
 }
 
 /// Up to this many bytes of queued frames are written to the socket in one system call.

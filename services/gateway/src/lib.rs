@@ -30,6 +30,7 @@ pub mod chat;
 pub mod config;
 pub mod connection;
 pub mod drain;
+pub mod guard;
 pub mod heartbeat;
 pub mod http;
 pub mod hub;
@@ -79,6 +80,7 @@ handshake_timeout_ms = 5000
 max_connections = 20000
 connects_per_ip_per_second = 20.0
 connects_per_ip_burst = 100
+connects_per_player_per_minute = 30
 client_ip_header = ""
 heartbeat_ms = 10000
 idle_timeout_ms = 30000
@@ -92,6 +94,7 @@ rate_burst = 40
 chat_per_minute = 30
 cache_ttl_ms = 5000
 abuse_strikes = 10
+abuse_cooldown_ms = 60000
 max_rooms = 32
 drain_grace_ms = 3000
 reconnect_spread_ms = 2000

@@ -27,6 +27,7 @@ pub struct Shared {
     pub auth: Authenticator,
     /// The connection cap and the connect rate per source address.
     pub admission: crate::admission::Admission,
+    pub guard: crate::guard::Guard,
     pub sessions: Sessions,
     pub rooms: Rooms,
     pub chat: ChatLimit,
@@ -53,6 +54,13 @@ impl Shared {
         let session_ttl = Duration::from_millis(config.session_ttl_ms);
         Self {
             admission: crate::admission::Admission::new(&config),
+            guard: crate::guard::Guard::new(
+                keys.clone(),
+                redis.clone(),
+                config.connects_per_player_per_minute,
+                config.abuse_strikes,
+                Duration::from_millis(config.abuse_cooldown_ms),
+            ),
             auth: Authenticator::new(
                 &TokenRules {
                     secret: &config.jwt_secret,

@@ -20,9 +20,9 @@ async fn malformed_requests_get_error_replies_and_the_connection_stays() {
     let ns = testkit::unique_namespace("badreq");
     let gateway = common::start(&ns, &[]).await;
     let addr = ws_addr(&gateway);
-    let mut bystander = Client::guest(addr, "bystander", Encoding::MsgPack).await;
+    let mut bystander = Client::player(addr, "bystander", Encoding::MsgPack).await;
 
-    let mut json_client = Client::guest(addr, "j", Encoding::Json).await;
+    let mut json_client = Client::player(addr, "j", Encoding::Json).await;
     let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
         ("invalid JSON", b"{not json".to_vec(), ErrorCode::BadRequest),
         ("not an object", b"[1,2]".to_vec(), ErrorCode::BadRequest),
@@ -71,7 +71,7 @@ async fn malformed_requests_get_error_replies_and_the_connection_stays() {
     let reply = json_client.recv().await;
     assert_eq!(reply.rid(), Some(&proto::Rid::Str("r-9".into())));
 
-    let mut msgpack_client = Client::guest(addr, "m", Encoding::MsgPack).await;
+    let mut msgpack_client = Client::player(addr, "m", Encoding::MsgPack).await;
     for (what, bytes, code) in [
         (
             "invalid MessagePack",
@@ -105,8 +105,8 @@ async fn an_oversized_frame_closes_with_1009() {
     let ns = testkit::unique_namespace("big");
     let gateway = common::start(&ns, &[("gateway.max_frame_bytes", "4096")]).await;
     let addr = ws_addr(&gateway);
-    let mut bystander = Client::guest(addr, "bystander", Encoding::Json).await;
-    let mut client = Client::guest(addr, "big", Encoding::Json).await;
+    let mut bystander = Client::player(addr, "bystander", Encoding::Json).await;
+    let mut client = Client::player(addr, "big", Encoding::Json).await;
     client
         .send_raw(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(8000)).into_bytes())
         .await;
@@ -129,8 +129,8 @@ async fn a_flood_is_rate_limited_then_closed_with_1008() {
     )
     .await;
     let addr = ws_addr(&gateway);
-    let mut bystander = Client::guest(addr, "bystander", Encoding::Json).await;
-    let mut flooder = Client::guest(addr, "flooder", Encoding::Json).await;
+    let mut bystander = Client::player(addr, "bystander", Encoding::Json).await;
+    let mut flooder = Client::player(addr, "flooder", Encoding::Json).await;
     for i in 0..40 {
         flooder.send(json!({"type": "ping", "rid": i})).await;
     }
@@ -170,8 +170,8 @@ async fn the_chat_limit_holds_across_gateways_and_reconnects() {
     ];
     let one = common::start(&ns, &limits).await;
     let two = common::start(&ns, &limits).await;
-    let mut target = Client::guest(ws_addr(&two), "target", Encoding::Json).await;
-    let mut chatty = Client::guest(ws_addr(&one), "chatty", Encoding::Json).await;
+    let mut target = Client::player(ws_addr(&two), "target", Encoding::Json).await;
+    let mut chatty = Client::player(ws_addr(&one), "chatty", Encoding::Json).await;
     for _ in 0..3 {
         let reply = chatty
             .request(json!({"type": "whisper", "to": "target", "body": "hi"}))
@@ -189,7 +189,7 @@ async fn the_chat_limit_holds_across_gateways_and_reconnects() {
         .player("chatty")
         .session();
     key_exists(&session, false).await;
-    let mut chatty = Client::guest(ws_addr(&two), "chatty", Encoding::Json).await;
+    let mut chatty = Client::player(ws_addr(&two), "chatty", Encoding::Json).await;
     for _ in 0..2 {
         let reply = chatty
             .request(json!({"type": "whisper", "to": "target", "body": "hi"}))
@@ -260,8 +260,8 @@ async fn a_replaced_connections_spending_reaches_its_successor() {
     for gateway in [&one, &two] {
         common::wait_ready(&gateway.process.ops).await;
     }
-    let mut target = Client::guest(two.ws, "target", Encoding::Json).await;
-    let mut old = Client::guest(one.ws, "chatty", Encoding::Json).await;
+    let mut target = Client::player(two.ws, "target", Encoding::Json).await;
+    let mut old = Client::player(one.ws, "chatty", Encoding::Json).await;
     let whisper = json!({"type": "whisper", "to": "target", "body": "hi"});
     for _ in 0..3 {
         let reply = old.request(whisper.clone()).await;
@@ -272,7 +272,7 @@ async fn a_replaced_connections_spending_reaches_its_successor() {
     }
     // A second connection while the first is still open: it opens from whatever was saved
     // (maybe nothing yet), and the first is kicked and saves what it spent as it closes.
-    let mut new = Client::guest(two.ws, "chatty", Encoding::Json).await;
+    let mut new = Client::player(two.ws, "chatty", Encoding::Json).await;
     let (_, code) = old.until_closed().await;
     assert_eq!(code, Some(4001), "the first connection is replaced");
     let saved = core_keys::Keys::new(&ns)
@@ -319,8 +319,8 @@ async fn the_chat_budget_refills_evenly_and_says_when_the_next_may_go() {
         ],
     )
     .await;
-    let mut target = Client::guest(ws_addr(&gateway), "target", Encoding::Json).await;
-    let mut chatty = Client::guest(ws_addr(&gateway), "chatty", Encoding::Json).await;
+    let mut target = Client::player(ws_addr(&gateway), "target", Encoding::Json).await;
+    let mut chatty = Client::player(ws_addr(&gateway), "chatty", Encoding::Json).await;
     let whisper = json!({"type": "whisper", "to": "target", "body": "hi"});
     for n in 0..12 {
         let reply = chatty.request(whisper.clone()).await;
@@ -374,7 +374,7 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
         ],
     )
     .await;
-    let mut client = Client::guest(ws_addr(&gateway), "sleepy", Encoding::Json).await;
+    let mut client = Client::player(ws_addr(&gateway), "sleepy", Encoding::Json).await;
     let (_, code) = client.until_closed().await;
     assert_eq!(code, Some(4004));
     gateway.stop().await.expect("stops");

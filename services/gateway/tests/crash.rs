@@ -38,11 +38,11 @@ async fn a_killed_gateways_members_and_sessions_lapse_within_the_session_ttl() {
 
     let mut ghosts = Vec::new();
     for i in 0..3 {
-        let mut ghost = Client::guest(doomed.ws, &format!("ghost{i}"), Encoding::Json).await;
+        let mut ghost = Client::player(doomed.ws, &format!("ghost{i}"), Encoding::Json).await;
         members(&mut ghost, "hall").await;
         ghosts.push(ghost);
     }
-    let mut alive = Client::guest(ws_addr(&survivor), "alive", Encoding::MsgPack).await;
+    let mut alive = Client::player(ws_addr(&survivor), "alive", Encoding::MsgPack).await;
     assert_eq!(members(&mut alive, "hall").await, 4);
 
     doomed.kill().await;
@@ -85,7 +85,7 @@ async fn a_killed_gateways_members_and_sessions_lapse_within_the_session_ttl() {
 
     // A ghost reconnects to the survivor: it is back in the hall without asking.
     drop(ghosts);
-    let mut back = Client::guest(ws_addr(&survivor), "ghost0", Encoding::Json).await;
+    let mut back = Client::player(ws_addr(&survivor), "ghost0", Encoding::Json).await;
     let reply = alive
         .request(json!({"type": "room.send", "room": "hall", "body": "welcome back"}))
         .await;

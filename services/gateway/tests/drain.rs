@@ -16,9 +16,9 @@ async fn clients_of_a_draining_gateway_move_to_another_and_keep_receiving() {
     let redis = common::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("ns");
 
-    let mut mover = Client::guest(ws_addr(&leaving), "mover", Encoding::Json).await;
-    let mut stayer = Client::guest(ws_addr(&leaving), "stayer", Encoding::MsgPack).await;
-    let mut sender = Client::guest(ws_addr(&staying), "sender", Encoding::Json).await;
+    let mut mover = Client::player(ws_addr(&leaving), "mover", Encoding::Json).await;
+    let mut stayer = Client::player(ws_addr(&leaving), "stayer", Encoding::MsgPack).await;
+    let mut sender = Client::player(ws_addr(&staying), "sender", Encoding::Json).await;
 
     let stop = tokio::spawn(leaving.stop());
     match mover.recv().await {
@@ -31,7 +31,7 @@ async fn clients_of_a_draining_gateway_move_to_another_and_keep_receiving() {
     // The draining gateway refuses new clients...
     // ...so the mover goes to the other one, as `reconnect` says.
     mover.close().await;
-    let mut mover = Client::guest(ws_addr(&staying), "mover", Encoding::Json).await;
+    let mut mover = Client::player(ws_addr(&staying), "mover", Encoding::Json).await;
     let reply = sender
         .request(json!({"type": "whisper", "to": "mover", "body": "found you"}))
         .await;

@@ -60,8 +60,8 @@ async fn clients_stay_connected_and_keep_receiving_through_a_master_failover() {
     ];
     let one = common::start(&ns, &overrides).await;
     let two = common::start(&ns, &overrides).await;
-    let mut alice = Client::guest(ws_addr(&one), "alice", Encoding::Json).await;
-    let mut bob = Client::guest(ws_addr(&two), "bob", Encoding::MsgPack).await;
+    let mut alice = Client::player(ws_addr(&one), "alice", Encoding::Json).await;
+    let mut bob = Client::player(ws_addr(&two), "bob", Encoding::MsgPack).await;
     for client in [&mut alice, &mut bob] {
         let reply = client
             .request(json!({"type": "room.join", "room": "den"}))
@@ -131,7 +131,7 @@ async fn a_live_match_is_told_again_once_a_lost_inbox_subscription_is_back() {
         ("redis.reconnect_max_ms", "500"),
     ];
     let gateway = common::start(&ns, &overrides).await;
-    let mut player = Client::guest(ws_addr(&gateway), "owed", Encoding::Json).await;
+    let mut player = Client::player(ws_addr(&gateway), "owed", Encoding::Json).await;
     let reply = player.request(json!({"type": "ping"})).await;
     assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
 

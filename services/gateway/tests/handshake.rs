@@ -20,7 +20,7 @@ async fn welcome_comes_first_in_either_encoding_and_the_subprotocol_is_echoed() 
         .await
         .expect("accepted");
         assert_eq!(protocol.as_deref(), Some(encoding.subprotocol()));
-        let client = Client::guest(addr, &format!("p-{encoding:?}"), encoding).await;
+        let client = Client::player(addr, &format!("p-{encoding:?}"), encoding).await;
         match &client.welcome {
             ServerMessage::Welcome {
                 player,
@@ -172,7 +172,7 @@ async fn half_open_handshakes_are_closed_at_the_deadline_while_honest_clients_ar
         sockets.push(socket);
     }
     // Meanwhile an honest client connects and is served.
-    let mut honest = Client::guest(addr, "honest", Encoding::Json).await;
+    let mut honest = Client::player(addr, "honest", Encoding::Json).await;
     let pong = honest
         .request(serde_json::json!({"type": "ping", "rid": 1}))
         .await;
@@ -213,8 +213,8 @@ async fn past_the_connection_cap_an_upgrade_gets_503_and_those_held_are_served()
     let ns = testkit::unique_namespace("cap");
     let gateway = common::start(&ns, &[("gateway.max_connections", "2")]).await;
     let addr = ws_addr(&gateway);
-    let mut first = Client::guest(addr, "cap-1", Encoding::Json).await;
-    let second = Client::guest(addr, "cap-2", Encoding::Json).await;
+    let mut first = Client::player(addr, "cap-1", Encoding::Json).await;
+    let second = Client::player(addr, "cap-2", Encoding::Json).await;
     let refused = open(addr, "guest=cap-3", &[])
         .await
         .expect_err("a third socket is refused");
@@ -276,5 +276,63 @@ async fn an_address_past_its_connect_rate_gets_429_while_others_are_served() {
         .await;
     assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
     other.close().await;
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_guest_cannot_act_as_the_token_player_of_the_same_name() {
+    let ns = testkit::unique_namespace("guest-namespace");
+    let gateway = common::start(&ns, &[]).await;
+    let addr = ws_addr(&gateway);
+    let mut player = Client::player(addr, "alice", Encoding::Json).await;
+    let mut guest = Client::guest(addr, "alice", Encoding::Json).await;
+    // Two players: the guest did not replace the token player's session ...
+    match &guest.welcome {
+        ServerMessage::Welcome { player: id, .. } => assert_eq!(id.as_str(), "guest:alice"),
+        other => panic!("{other:?}"),
+    }
+    let pong = player.request(serde_json::json!({"type": "ping"})).await;
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
+    // ... and a whisper to `alice` reaches the token player, never the guest.
+    let mut sender = Client::player(addr, "sender", Encoding::Json).await;
+    let sent = sender
+        .request(serde_json::json!({"type": "whisper", "to": "alice", "body": "for alice"}))
+        .await;
+    assert!(
+        matches!(sent, ServerMessage::WhisperSent { .. }),
+        "{sent:?}"
+    );
+    match player.recv().await {
+        ServerMessage::Whisper { from, body, .. } => {
+            assert_eq!(from.as_str(), "sender");
+            assert_eq!(body.as_value(), &serde_json::json!("for alice"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = sender
+        .request(
+            serde_json::json!({"type": "whisper", "to": "guest:alice", "body": "for the guest"}),
+        )
+        .await;
+    assert!(
+        matches!(sent, ServerMessage::WhisperSent { .. }),
+        "{sent:?}"
+    );
+    match guest.recv().await {
+        ServerMessage::Whisper { body, .. } => {
+            assert_eq!(body.as_value(), &serde_json::json!("for the guest"));
+        }
+        other => panic!("the guest got {other:?}"),
+    }
+    // A token may not name a guest.
+    let refused = open(
+        addr,
+        &format!("token={}", token("guest:alice", 60, JWT_SECRET)),
+        &[],
+    )
+    .await
+    .expect_err("a token with a guest subject is refused");
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "unauthorized");
     gateway.stop().await.expect("stops");
 }

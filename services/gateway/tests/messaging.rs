@@ -11,8 +11,8 @@ async fn a_whisper_reaches_a_player_on_another_gateway() {
     let ns = testkit::unique_namespace("whisper");
     let one = common::start(&ns, &[]).await;
     let two = common::start(&ns, &[]).await;
-    let mut alice = Client::guest(ws_addr(&one), "alice", Encoding::Json).await;
-    let mut bob = Client::guest(ws_addr(&two), "bob", Encoding::MsgPack).await;
+    let mut alice = Client::player(ws_addr(&one), "alice", Encoding::Json).await;
+    let mut bob = Client::player(ws_addr(&two), "bob", Encoding::MsgPack).await;
 
     let reply = alice
         .request(json!({"type": "whisper", "to": "bob", "body": {"text": "hi"}}))
@@ -67,9 +67,9 @@ async fn a_room_across_three_gateways_delivers_every_message_once_to_every_membe
             } else {
                 Encoding::MsgPack
             };
-            members.push(Client::guest(ws_addr(gateway), &format!("m{g}{m}"), encoding).await);
+            members.push(Client::player(ws_addr(gateway), &format!("m{g}{m}"), encoding).await);
         }
-        outsiders.push(Client::guest(ws_addr(gateway), &format!("out{g}"), Encoding::Json).await);
+        outsiders.push(Client::player(ws_addr(gateway), &format!("out{g}"), Encoding::Json).await);
     }
     let mut counts = Vec::new();
     for member in &mut members {

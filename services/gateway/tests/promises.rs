@@ -15,7 +15,7 @@ use serde_json::json;
 async fn the_33rd_room_join_is_refused_and_the_connection_goes_on() {
     let ns = testkit::unique_namespace("max-rooms");
     let gateway = common::start(&ns, &[]).await;
-    let mut client = Client::guest(ws_addr(&gateway), "roomy", Encoding::Json).await;
+    let mut client = Client::player(ws_addr(&gateway), "roomy", Encoding::Json).await;
     for i in 0..32 {
         let joined = client
             .request(json!({"type": "room.join", "room": format!("r{i}")}))
@@ -52,7 +52,7 @@ async fn an_upgrade_while_the_gateway_drains_gets_503() {
     let gateway = common::start(&ns, &[("gateway.drain_grace_ms", "5000")]).await;
     let addr = ws_addr(&gateway);
     let ops = gateway.ops_addr;
-    let held = Client::guest(addr, "held", Encoding::Json).await;
+    let held = Client::player(addr, "held", Encoding::Json).await;
     let stopping = tokio::spawn(gateway.stop());
     testkit::wait_until("the gateway to drain", Duration::from_secs(10), || async {
         let status = reqwest::get(format!("http://{ops}/health/ready"))
@@ -79,7 +79,7 @@ async fn an_upgrade_while_the_gateway_drains_gets_503() {
 async fn a_session_deleted_in_redis_comes_back_with_the_next_heartbeat() {
     let ns = testkit::unique_namespace("lapsed");
     let gateway = common::start(&ns, &[]).await;
-    let mut client = Client::guest(ws_addr(&gateway), "lapsed", Encoding::Json).await;
+    let mut client = Client::player(ws_addr(&gateway), "lapsed", Encoding::Json).await;
     let session = core_keys::Keys::new(&ns)
         .expect("ns")
         .player("lapsed")

@@ -14,7 +14,7 @@ async fn every_message_type_in_both_encodings() {
     let addr = ws_addr(&gateway);
     for encoding in [Encoding::Json, Encoding::MsgPack] {
         let me = format!("p-{encoding:?}");
-        let mut c = Client::guest(addr, &me, encoding).await;
+        let mut c = Client::player(addr, &me, encoding).await;
 
         assert!(matches!(
             c.request(json!({"type": "ping"})).await,
@@ -117,7 +117,7 @@ async fn every_message_type_in_both_encodings() {
         assert!(matches!(c.recv().await, ServerMessage::Whisper { .. }));
 
         // Replaced: kicked, then 4001.
-        let mut replacement = Client::guest(addr, &me, encoding).await;
+        let mut replacement = Client::player(addr, &me, encoding).await;
         let (before, code) = c.until_closed().await;
         assert!(
             before

@@ -22,7 +22,7 @@ async fn a_second_connection_on_another_gateway_replaces_the_first() {
         .player("carol")
         .session();
 
-    let mut first = Client::guest(ws_addr(&one), "carol", Encoding::Json).await;
+    let mut first = Client::player(ws_addr(&one), "carol", Encoding::Json).await;
     let reply = first
         .request(json!({"type": "room.join", "room": "club"}))
         .await;
@@ -31,7 +31,7 @@ async fn a_second_connection_on_another_gateway_replaces_the_first() {
         ServerMessage::RoomJoined { members: 1, .. }
     ));
 
-    let mut second = Client::guest(ws_addr(&two), "carol", Encoding::MsgPack).await;
+    let mut second = Client::player(ws_addr(&two), "carol", Encoding::MsgPack).await;
     let (before_close, code) = first.until_closed().await;
     assert_eq!(code, Some(4001), "the replaced socket closes with 4001");
     assert!(
@@ -51,7 +51,7 @@ async fn a_second_connection_on_another_gateway_replaces_the_first() {
     assert_eq!(session.get("gateway"), Some(&two.instance_id));
 
     // The room followed the player: a message to it reaches the new connection.
-    let mut dave = Client::guest(ws_addr(&one), "dave", Encoding::Json).await;
+    let mut dave = Client::player(ws_addr(&one), "dave", Encoding::Json).await;
     match dave
         .request(json!({"type": "room.join", "room": "club"}))
         .await
@@ -98,8 +98,8 @@ async fn a_second_connection_on_another_gateway_replaces_the_first() {
 async fn a_second_connection_on_the_same_gateway_replaces_the_first() {
     let ns = testkit::unique_namespace("replace1");
     let gateway = common::start(&ns, &[]).await;
-    let mut first = Client::guest(ws_addr(&gateway), "erin", Encoding::Json).await;
-    let mut second = Client::guest(ws_addr(&gateway), "erin", Encoding::Json).await;
+    let mut first = Client::player(ws_addr(&gateway), "erin", Encoding::Json).await;
+    let mut second = Client::player(ws_addr(&gateway), "erin", Encoding::Json).await;
     let (_, code) = first.until_closed().await;
     assert_eq!(code, Some(4001));
     let reply = second.request(json!({"type": "ping"})).await;

@@ -21,9 +21,9 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
     )
     .await;
     let addr = ws_addr(&gateway);
-    let mut slow = Client::guest_with_small_buffer(addr, "slow").await;
-    let mut sender = Client::guest(addr, "sender", Encoding::Json).await;
-    let mut bystander = Client::guest(addr, "bystander", Encoding::MsgPack).await;
+    let mut slow = Client::player_with_small_buffer(addr, "slow").await;
+    let mut sender = Client::player(addr, "sender", Encoding::Json).await;
+    let mut bystander = Client::player(addr, "bystander", Encoding::MsgPack).await;
 
     // Whisper 4 KiB bodies at the slow client until the gateway drops it (bounded).
     let body = "x".repeat(4000);

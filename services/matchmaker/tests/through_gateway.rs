@@ -17,7 +17,7 @@ async fn a_ticket_that_waits_too_long_is_removed_and_its_player_told() {
     let ns = testkit::unique_namespace("timeout");
     let gateway = gateway_common::start(&ns, &[]).await;
     let matchmaker = common::start(&ns, &[("matchmaking.queues.duel.max_wait_ms", "400")]).await;
-    let mut alone = Client::guest(ws_addr(&gateway), "alone", Encoding::MsgPack).await;
+    let mut alone = Client::player(ws_addr(&gateway), "alone", Encoding::MsgPack).await;
     let reply = alone
         .request(json!({"type": "queue.join", "queue": "duel", "region": "eu"}))
         .await;
@@ -54,8 +54,8 @@ async fn two_players_on_two_gateways_are_matched() {
     let one = gateway_common::start(&ns, &[]).await;
     let two = gateway_common::start(&ns, &[]).await;
     let matchmaker = common::start(&ns, &[]).await;
-    let mut alice = Client::guest(ws_addr(&one), "alice", Encoding::Json).await;
-    let mut bob = Client::guest(ws_addr(&two), "bob", Encoding::MsgPack).await;
+    let mut alice = Client::player(ws_addr(&one), "alice", Encoding::Json).await;
+    let mut bob = Client::player(ws_addr(&two), "bob", Encoding::MsgPack).await;
     for client in [&mut alice, &mut bob] {
         let reply = client
             .request(json!({"type": "queue.join", "queue": "duel", "region": "eu"}))

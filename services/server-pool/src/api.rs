@@ -15,7 +15,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use proto::{AssignmentsReply, Heartbeat, HttpError, Id, MatchResult, RegisterServer, Registered};
+use proto::{
+    AssignmentsReply, Heartbeat, HttpError, Id, MatchResult, RegisterServer, Registered, Validate,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
@@ -51,6 +53,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
 pub struct Failure(StatusCode, HttpError);
 
 impl Failure {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &HttpError {
+        &self.1
+    }
+
     fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
         Self(status, HttpError::new(error, message))
     }
@@ -133,8 +145,11 @@ async fn authorize_registration(
     .into_response()
 }
 
-/// Parses a JSON body, naming the field that is wrong.
-fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+/// A JSON body as the handlers take it: within the size limit (`413 too_large` past it),
+/// then [`read_body`].
+fn body<T: DeserializeOwned + Validate>(
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
     let bytes = bytes.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Failure::new(
@@ -150,8 +165,14 @@ fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, 
             )
         }
     })?;
-    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    read_body(&bytes)
+}
+
+/// Parses and validates a game server's JSON body: `400 bad_request` naming the field that
+/// is wrong, whatever the bytes (the fuzz tests hold it to that).
+pub fn read_body<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<T, Failure> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let malformed = matches!(
             err.inner().classify(),
@@ -165,7 +186,11 @@ fn body<T: DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, 
             format!("invalid `{path}`: {}", err.inner())
         };
         Failure::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    })
+    })?;
+    parsed
+        .validate()
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
+    Ok(parsed)
 }
 
 /// An id from the path.
@@ -184,9 +209,6 @@ async fn register(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let server: RegisterServer = body(bytes)?;
-    server
-        .validate()
-        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
     if !shared.config.regions.contains(server.region.as_str()) {
         return Err(Failure::new(
             StatusCode::BAD_REQUEST,
@@ -317,8 +339,6 @@ async fn heartbeat(
         Ok(b) if b.is_empty() => Heartbeat::default(),
         _ => body(bytes)?,
     };
-    beat.validate()
-        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
     let region = credential.region.as_str();
     let (standing, orphaned) = shared
         .registry
@@ -501,9 +521,6 @@ async fn result(
 ) -> Result<Response, Failure> {
     let match_id = id(&raw, "match id")?;
     let posted: MatchResult = body(bytes)?;
-    posted
-        .validate()
-        .map_err(|e| Failure(StatusCode::BAD_REQUEST, e.into()))?;
     let posted = shared
         .matches
         .post_result(match_id.as_str(), &credential.caller(), &posted)

@@ -15,8 +15,8 @@ use proto::{Encoding, QueueState, ServerMessage};
 use serde_json::json;
 
 async fn queue_two(gateway: &service_runtime::RunningService) -> (Client, Client) {
-    let mut a = Client::guest(ws_addr(gateway), "ann", Encoding::Json).await;
-    let mut b = Client::guest(ws_addr(gateway), "ben", Encoding::MsgPack).await;
+    let mut a = Client::player(ws_addr(gateway), "ann", Encoding::Json).await;
+    let mut b = Client::player(ws_addr(gateway), "ben", Encoding::MsgPack).await;
     for client in [&mut a, &mut b] {
         let reply = client
             .request(json!({"type": "queue.join", "queue": "duel", "region": "us"}))

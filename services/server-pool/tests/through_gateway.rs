@@ -27,8 +27,8 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
     let api = common::Api::new(&pool);
     api.register("gs-eu-1", "eu", 8).await;
 
-    let mut alice = Client::guest(ws_addr(&one), "alice", Encoding::Json).await;
-    let mut bob = Client::guest(ws_addr(&two), "bob", Encoding::MsgPack).await;
+    let mut alice = Client::player(ws_addr(&one), "alice", Encoding::Json).await;
+    let mut bob = Client::player(ws_addr(&two), "bob", Encoding::MsgPack).await;
     for client in [&mut alice, &mut bob] {
         let reply = client
             .request(json!({"type": "queue.join", "queue": "duel", "region": "eu"}))
@@ -103,7 +103,7 @@ async fn queued_players_get_match_found_and_can_queue_again_after_the_result() {
 
     // Alice's connection drops; she reconnects to the other gateway and is told again.
     alice.close().await;
-    let mut alice = Client::guest(ws_addr(&two), "alice", Encoding::Json).await;
+    let mut alice = Client::player(ws_addr(&two), "alice", Encoding::Json).await;
     match alice.recv().await {
         ServerMessage::MatchFound {
             match_id: again,

@@ -72,7 +72,7 @@ impl Ledger {
         }
     }
 
-    fn received(&self, seq: u64) {
+    pub(crate) fn received(&self, seq: u64) {
         match self.received.get(seq as usize) {
             Some(count) => {
                 count.fetch_add(1, Ordering::Relaxed);

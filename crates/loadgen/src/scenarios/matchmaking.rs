@@ -94,7 +94,10 @@ impl Shared {
 
     /// The index of one of our players, from its id.
     fn index_of(&self, player: &str) -> Option<usize> {
+        // A guest run's players are `guest:<run>-m<i>`.
         player
+            .strip_prefix("guest:")
+            .unwrap_or(player)
             .strip_prefix(&self.run)?
             .strip_prefix("-m")?
             .parse()

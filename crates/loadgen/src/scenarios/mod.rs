@@ -1,6 +1,7 @@
 //! The scenarios, one module each; [`delivery`] is what `fanout` and `whisper` share
 //! (stamped messages, who got what, latency at the receivers).
 
+pub mod abuse;
 pub mod connections;
 pub mod delivery;
 pub mod fanout;

@@ -2,7 +2,6 @@
 //! (each from the next pair's sender to its receiver). Reports delivered whispers per
 //! second, delivery latency, and what was lost or duplicated.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use rallypoint_client::proto::ServerMessage;
@@ -33,21 +32,7 @@ pub async fn run(common: &Common, args: &WhisperArgs) -> anyhow::Result<Option<R
         .map(|i| (format!("{run}-w{i}"), (i / 2 + i % 2) % gateways))
         .collect();
     let mut players = connect_all(common, ids, 0, bar(0, "connecting pairs")).await?;
-    let senders: Arc<Vec<_>> = Arc::new(
-        players
-            .iter()
-            .step_by(2)
-            .map(crate::clients::Player::sdk)
-            .collect::<anyhow::Result<_>>()?,
-    );
-    let targets: Arc<Vec<String>> = Arc::new(
-        players
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .map(|p| p.id.clone())
-            .collect(),
-    );
+    let (senders, targets) = crate::clients::senders_and_targets(&players)?;
     let receivers = players
         .iter_mut()
         .skip(1)

@@ -1,6 +1,7 @@
 //! Per-connection limits that need no Redis: a token bucket on requests (the runtime's
-//! [`TokenBucket`]), and the strike count that turns repeated abuse into a 1008 close.
-//! Both are a few bytes and no timer.
+//! [`TokenBucket`]), and the connection's own strike count, which stands in for the
+//! player's count in Redis ([`crate::guard`]) when Redis cannot be asked. Both are a few
+//! bytes and no timer.
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +19,10 @@ pub struct Strikes {
 const STRIKE_WINDOW: Duration = Duration::from_secs(60);
 
 impl Strikes {
-    pub fn new(limit: u32) -> Self {
+    /// Strikes that start at `count` (the player's, as Redis had them at connect).
+    pub fn starting_at(limit: u32, count: u32) -> Self {
         Self {
-            count: 0,
+            count,
             limit,
             window_started: Instant::now(),
         }
@@ -48,7 +50,7 @@ mod tests {
     #[test]
     fn strikes_reach_the_limit_within_the_window_only() {
         let start = Instant::now();
-        let mut strikes = Strikes::new(3);
+        let mut strikes = Strikes::starting_at(3, 0);
         strikes.window_started = start;
         assert!(!strikes.strike_at(start));
         assert!(!strikes.strike_at(start));

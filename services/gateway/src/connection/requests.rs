@@ -146,13 +146,14 @@ impl Connection {
         };
         match outcome {
             Ok(reply) => self.outbound.send(&reply.with_rid(rid)),
-            Err(refusal) => self.refuse(refusal, rid),
+            Err(refusal) => self.refuse(refusal, rid).await,
         }
     }
 
-    /// Sends the `error` reply; a client refused too often for its own fault is closed
-    /// with 1008.
-    fn refuse(&mut self, refusal: Refusal, rid: Option<Rid>) {
+    /// Sends the `error` reply; a refusal for the client's own fault is a strike against
+    /// the player ([`crate::guard`]), and the strike that reaches the limit closes the
+    /// connection with 1008 and starts the player's cool-down.
+    async fn refuse(&mut self, refusal: Refusal, rid: Option<Rid>) {
         let abuse = matches!(
             refusal.code,
             ErrorCode::RateLimited
@@ -162,8 +163,26 @@ impl Connection {
         );
         self.outbound
             .send(&ServerMessage::error(refusal.code, refusal.message, rid));
-        if abuse && self.strikes.strike() {
-            tracing::info!(player = %self.identity.player, "closing a connection for repeated abuse (1008)");
+        if !abuse {
+            return;
+        }
+        // Counted here too, for when Redis cannot be asked.
+        let local_limit = self.strikes.strike();
+        let over = match self
+            .shared
+            .guard
+            .strike(self.identity.player.as_str())
+            .await
+        {
+            Ok(struck) => struck.cooling_down,
+            Err(err) => {
+                metrics::counter!("rallypoint_gateway_guard_errors_total").increment(1);
+                tracing::debug!(player = %self.identity.player, error = %err, "cannot count a strike in Redis; counting locally");
+                local_limit
+            }
+        };
+        if over {
+            tracing::info!(player = %self.identity.player, "closing a connection for repeated abuse (1008); the player cools down");
             metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "abuse")
                 .increment(1);
             self.outbound.close(proto::CloseCode::PolicyViolation);

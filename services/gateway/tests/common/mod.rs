@@ -42,6 +42,7 @@ fn env_for(ns: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
             ("gateway.listen", "127.0.0.1:0"),
             ("gateway.jwt_secret", JWT_SECRET),
             ("gateway.allow_guests", "true"),
+            ("instance.environment", "development"),
             ("gateway.heartbeat_ms", "500"),
             ("gateway.session_ttl_ms", "3000"),
             ("gateway.idle_timeout_ms", "20000"),
@@ -141,6 +142,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct Refused {
     pub status: u16,
     pub body: Value,
+    /// The `Retry-After` header, in seconds, if any.
+    pub retry_after: Option<u64>,
 }
 
 /// A protocol client.
@@ -188,25 +191,34 @@ pub async fn open(
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
             let body = response
                 .body()
                 .as_ref()
                 .and_then(|b| serde_json::from_slice(b).ok())
                 .unwrap_or(Value::Null);
-            Err(Refused { status, body })
+            Err(Refused {
+                status,
+                body,
+                retry_after,
+            })
         }
         Err(err) => panic!("cannot connect to {addr}: {err}"),
     }
 }
 
 impl Client {
-    /// Connects as guest `player` over a socket with a tiny receive buffer, for a client
-    /// that stops reading; does not read `welcome`.
-    pub async fn guest_with_small_buffer(addr: SocketAddr, player: &str) -> Client {
+    /// Connects as `player` (a token) over a socket with a tiny receive buffer, for a
+    /// client that stops reading; does not read `welcome`.
+    pub async fn player_with_small_buffer(addr: SocketAddr, player: &str) -> Client {
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
         socket.set_recv_buffer_size(4096).expect("a small buffer");
         let stream = socket.connect(addr).await.expect("connected");
-        let request = format!("ws://{addr}/ws?guest={player}")
+        let request = format!("ws://{addr}/ws?token={}", token(player, 3600, JWT_SECRET))
             .into_client_request()
             .expect("a request");
         let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
@@ -221,9 +233,18 @@ impl Client {
         }
     }
 
-    /// Connects as guest `player` in `encoding` and reads `welcome`.
-    pub async fn guest(addr: SocketAddr, player: &str, encoding: Encoding) -> Client {
-        Self::connect(addr, &format!("guest={player}"), player, encoding).await
+    /// Connects as player `player` (with a token signed by the test secret) in
+    /// `encoding` and reads `welcome`.
+    pub async fn player(addr: SocketAddr, player: &str, encoding: Encoding) -> Client {
+        let query = format!("token={}", token(player, 3600, JWT_SECRET));
+        Self::connect(addr, &query, player, encoding).await
+    }
+
+    /// Connects as guest `name` (player `guest:<name>`) in `encoding` and reads
+    /// `welcome`.
+    pub async fn guest(addr: SocketAddr, name: &str, encoding: Encoding) -> Client {
+        let player = format!("guest:{name}");
+        Self::connect(addr, &format!("guest={name}"), &player, encoding).await
     }
 
     /// Connects with `query` and reads `welcome`.
