@@ -30,7 +30,7 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
 	deploy/check.sh
 
-deploy-check: ## check the deploy files offline: ECS task definitions against botocore's model, compose and Terraform syntax, every variable they set against the services' --check-config
+deploy-check: ## check the deploy files offline: ECS task definitions against botocore's model, compose and Terraform syntax, every variable they set against the services' --check-config, the drain arithmetic, names derived from var.name, no guests, and checkov over the Terraform
 	$(CARGO) build --workspace --bins
 	deploy/check.sh
 
@@ -47,7 +47,7 @@ bench-peer: ## Rallypoint side by side with Socket.IO 4.8 + its sharded Redis ad
 FUZZ_CASES ?= 200000
 FUZZ_REPORT := .run/fuzz/report.txt
 
-fuzz: ## bad input by the million: every decoder a stranger can reach (client frames in JSON and MessagePack, JWTs and guest names, join tokens, game-server and operator HTTP bodies) gets FUZZ_CASES arbitrary and mutated inputs per campaign (default 200,000; a few minutes); prints how many it tried
+fuzz: ## bad input by the million: every decoder a stranger can reach (client frames in JSON and MessagePack, JWTs and guest names, join tokens, game-server and operator HTTP bodies, PROXY protocol headers) gets FUZZ_CASES arbitrary and mutated inputs per campaign (default 200,000; a few minutes); prints how many it tried
 	@mkdir -p $(dir $(FUZZ_REPORT)) && rm -f $(FUZZ_REPORT)
 	@echo "==> $(FUZZ_CASES) inputs per campaign (crates/fuzz)"
 	RALLYPOINT_FUZZ_CASES=$(FUZZ_CASES) RALLYPOINT_FUZZ_REPORT=$(CURDIR)/$(FUZZ_REPORT) $(CARGO) nextest run -p fuzz --no-fail-fast

@@ -9,7 +9,8 @@
 # usage: deploy/local/flood_rounds.sh [ROUNDS] [SECONDS]
 #   ROUNDS    rounds to run (default 10)
 #   SECONDS   the flood phase of each round (default 10; the baseline phase is as long)
-# Uses the release binaries (built here when missing) and the stack's own ports; run
+# Uses the release binaries (built here when missing, or always with FLOOD_BUILD=1) and
+# the stack's own ports; run
 # it with nothing else of the stack up, it starts and stops its own.
 set -euo pipefail
 
@@ -23,8 +24,10 @@ LOADGEN="$TARGET_DIR/release/rallypoint-loadgen"
 STACK_DIR="$RUN_DIR/stack"
 WORK="$RUN_DIR/flood-rounds"
 
-say "building release binaries"
-(cd "$REPO_ROOT" && cargo build --release --bins)
+if [[ ! -x "$LOADGEN" || "${FLOOD_BUILD:-0}" == 1 ]]; then
+  say "building release binaries"
+  (cd "$REPO_ROOT" && cargo build --release --bins)
+fi
 rm -rf "$WORK"
 mkdir -p "$WORK"
 # Attackers meet the default per-player limits and the handshake deadline.

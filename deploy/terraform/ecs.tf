@@ -10,29 +10,34 @@ resource "aws_ecs_cluster" "main" {
   }
 }
 
-# The log groups the task definitions name (/ecs/rallypoint/<service>: the service's
-# JSON logs and its sidecar's), and the one the sidecars write embedded metrics to.
+# Each service's log group (/ecs/<name>/<service>: the service's JSON logs and its
+# sidecar's), and the one the sidecars write embedded metrics to.
 resource "aws_cloudwatch_log_group" "task" {
-  for_each          = local.log_groups
-  name              = each.key
+  for_each          = local.log_group
+  name              = each.value
   retention_in_days = var.log_retention_days
+  #checkov:skip=CKV_AWS_158:operational logs with no secrets in them, encrypted at rest by CloudWatch Logs' own key; a customer-managed KMS key adds a key policy to run and buys nothing here
+  #checkov:skip=CKV_AWS_338:retention is var.log_retention_days (30 by default): operational logs, not an audit trail; raise it if your compliance asks for a year
 }
 
 resource "aws_cloudwatch_log_group" "metrics" {
   name              = "/ecs/${var.name}/metrics"
   retention_in_days = 7
+  #checkov:skip=CKV_AWS_158:embedded-metric records (numbers only), encrypted at rest by CloudWatch Logs' own key
+  #checkov:skip=CKV_AWS_338:the metrics are extracted into CloudWatch metrics on arrival; the raw records are only kept a week for debugging
 }
 
 resource "aws_ecs_task_definition" "service" {
   for_each = toset(local.services)
 
-  family                   = local.task_json[each.key].family
+  # The JSON's family ("rallypoint-<service>") is a placeholder: the deployment names it.
+  family                   = "${var.name}-${each.key}"
   requires_compatibilities = local.task_json[each.key].requiresCompatibilities
   network_mode             = local.task_json[each.key].networkMode
   cpu                      = local.task_json[each.key].cpu
   memory                   = local.task_json[each.key].memory
-  execution_role_arn       = aws_iam_role.task_execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
   container_definitions    = jsonencode(local.container_definitions[each.key])
 
   runtime_platform {
@@ -56,6 +61,16 @@ resource "aws_ecs_task_definition" "service" {
       condition     = contains(keys(local.ports[each.key]), "ops")
       error_message = "deploy/ecs/task-definitions/${each.key}.json: the service container needs a port mapping named \"ops\"."
     }
+    precondition {
+      # The gateway NLB sends a PROXY protocol v2 header on every connection; a gateway
+      # not expecting one would take it for a broken HTTP request.
+      condition     = each.key != "gateway" || lower(lookup(local.task_env["gateway"], "RALLYPOINT_GATEWAY__PROXY_PROTOCOL", "false")) == "true"
+      error_message = "deploy/ecs/task-definitions/gateway.json: RALLYPOINT_GATEWAY__PROXY_PROTOCOL must be true (the NLB target group sends PROXY protocol v2)."
+    }
+    precondition {
+      condition     = each.key != "gateway" || contains(keys(local.task_env["gateway"]), "RALLYPOINT_GATEWAY__TRUSTED_PROXIES")
+      error_message = "deploy/ecs/task-definitions/gateway.json: set RALLYPOINT_GATEWAY__TRUSTED_PROXIES (a placeholder; Terraform puts the NLB's subnets there)."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.task]
@@ -76,7 +91,8 @@ resource "aws_ecs_service" "service" {
   cluster                 = aws_ecs_cluster.main.id
   task_definition         = aws_ecs_task_definition.service[each.key].arn
   launch_type             = "FARGATE"
-  platform_version        = "1.4.0"
+  # LATEST: each new task gets the current Fargate platform (security patches).
+  platform_version        = "LATEST"
   desired_count           = var.scaling[each.key].desired
   enable_ecs_managed_tags = true
   propagate_tags          = "SERVICE"
@@ -89,6 +105,8 @@ resource "aws_ecs_service" "service" {
     rollback = true
   }
 
+  # Load balancer health checks are ignored this long after a task starts (it connects to
+  # Redis and loads its state first).
   health_check_grace_period_seconds = contains(keys(local.target_groups), each.key) ? 60 : null
 
   network_configuration {
@@ -112,9 +130,10 @@ resource "aws_ecs_service" "service" {
   }
 
   depends_on = [
-    aws_lb_listener.gateway_https,
+    aws_lb_listener.gateway_tls,
     aws_lb_listener.pool,
-    aws_iam_role_policy.task_execution,
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy_attachment.execution,
     aws_secretsmanager_secret_version.app,
   ]
 }

@@ -1,9 +1,14 @@
-# Two roles shared by the four services (the task definitions' executionRoleArn and
-# taskRoleArn): the execution role lets ECS pull the image, write the containers' logs
-# and read the secrets and the sidecar's config; the task role is what the containers
-# themselves may do: only the metrics sidecar calls AWS (CloudWatch Logs, for embedded
-# metrics). The services need no AWS API at all.
+# Two roles per service (the task definitions' executionRoleArn and taskRoleArn), so that
+# no service holds another's permissions:
+#   <name>-<service>-execution  what ECS itself does to start the task: pull the image,
+#                               write the containers' logs, read *this service's* secrets
+#                               and sidecar config (only the cache-warmer can read
+#                               database-url, only the gateway the JWT secret, ...)
+#   <name>-<service>-task       what the containers may do: only the metrics sidecar calls
+#                               AWS (CloudWatch Logs for embedded metrics, X-Ray). The
+#                               services themselves need no AWS API at all.
 
+# Only ECS tasks of this account may assume the roles (no confused deputy).
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -11,45 +16,59 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
       type        = "Service"
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.this.account_id]
+    }
   }
 }
 
-resource "aws_iam_role" "task_execution" {
-  name               = "${var.name}-task-execution"
+resource "aws_iam_role" "execution" {
+  for_each           = toset(local.services)
+  name               = "${var.name}-${each.key}-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
-resource "aws_iam_role_policy_attachment" "task_execution" {
-  role       = aws_iam_role.task_execution.name
-  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+# ECR pull and awslogs writes (AWS's managed policy; it grants no secrets).
+resource "aws_iam_role_policy_attachment" "execution" {
+  for_each   = toset(local.services)
+  role       = aws_iam_role.execution[each.key].name
+  policy_arn = "arn:${data.aws_partition.this.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
-data "aws_iam_policy_document" "task_execution" {
+data "aws_iam_policy_document" "execution" {
+  for_each = toset(local.services)
   statement {
-    sid       = "ReadSecrets"
+    sid       = "ReadOwnSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [for s in aws_secretsmanager_secret.app : s.arn]
+    resources = [for env in local.secret_names_of[each.key] : aws_secretsmanager_secret.app[env].arn]
   }
   statement {
-    sid       = "ReadSidecarConfig"
+    sid       = "ReadOwnSidecarConfig"
     actions   = ["ssm:GetParameters"]
-    resources = [for p in aws_ssm_parameter.otel_collector : p.arn]
+    resources = [aws_ssm_parameter.otel_collector[each.key].arn]
   }
 }
 
-resource "aws_iam_role_policy" "task_execution" {
-  name   = "secrets-and-config"
-  role   = aws_iam_role.task_execution.id
-  policy = data.aws_iam_policy_document.task_execution.json
+resource "aws_iam_role_policy" "execution" {
+  for_each = toset(local.services)
+  name     = "own-secrets-and-config"
+  role     = aws_iam_role.execution[each.key].id
+  policy   = data.aws_iam_policy_document.execution[each.key].json
 }
 
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
+  for_each           = toset(local.services)
+  name               = "${var.name}-${each.key}-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
 data "aws_iam_policy_document" "task" {
+  for_each = toset(local.services)
   statement {
+    # The sidecar writes embedded-metric records to its own stream (the service's name)
+    # in the metrics log group (it would create the group if it were missing).
     sid = "EmbeddedMetrics"
     actions = [
       "logs:CreateLogGroup",
@@ -61,12 +80,14 @@ data "aws_iam_policy_document" "task" {
     resources = [aws_cloudwatch_log_group.metrics.arn, "${aws_cloudwatch_log_group.metrics.arn}:*"]
   }
   statement {
+    # The awsemf exporter looks its log group up before writing.
     sid       = "FindLogGroups"
     actions   = ["logs:DescribeLogGroups"]
-    resources = ["*"]
+    resources = ["arn:${data.aws_partition.this.partition}:logs:${var.region}:${data.aws_caller_identity.this.account_id}:log-group:*"]
   }
   statement {
-    # The sidecar forwards the service's OTLP traces to X-Ray.
+    # The sidecar forwards the service's OTLP traces to X-Ray. These two actions have no
+    # resource-level permissions: "*" is the only resource IAM accepts for them.
     sid = "Traces"
     actions = [
       "xray:PutTraceSegments",
@@ -77,7 +98,8 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role_policy" "task" {
-  name   = "metrics-sidecar"
-  role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
+  for_each = toset(local.services)
+  name     = "metrics-sidecar"
+  role     = aws_iam_role.task[each.key].id
+  policy   = data.aws_iam_policy_document.task[each.key].json
 }

@@ -1,21 +1,41 @@
 output "gateway_url" {
-  description = "Where game clients connect (point your domain at gateway_alb_dns_name; the certificate's name must match)."
+  description = "Where game clients connect, with the NLB's own name (point your domain at gateway_lb_dns_name and use wss://<your domain>/ws: the certificate's name must match)."
   value       = "wss://${aws_lb.gateway.dns_name}/ws"
 }
 
-output "gateway_alb_dns_name" {
-  description = "DNS name of the gateway ALB (an alias record target)."
+output "gateway_lb_dns_name" {
+  description = "DNS name of the gateway NLB (an alias record target)."
   value       = aws_lb.gateway.dns_name
 }
 
-output "gateway_alb_zone_id" {
-  description = "Hosted zone id of the gateway ALB (for a Route 53 alias record)."
+output "gateway_lb_zone_id" {
+  description = "Hosted zone id of the gateway NLB (for a Route 53 alias record)."
   value       = aws_lb.gateway.zone_id
 }
 
+output "pool_lb_dns_name" {
+  description = "DNS name of the pool's internal ALB: point the name your pool certificate covers at it (a private hosted zone record)."
+  value       = aws_lb.pool.dns_name
+}
+
 output "pool_internal_url" {
-  description = "The server pool's API for dedicated game servers (inside the VPC). They register with the pool-token secret (then use the per-server token the registration answers) and check players' join tokens with the pool-join-secret secret (secret_arns)."
-  value       = "http://${aws_lb.pool.dns_name}"
+  description = "The server pool's API for dedicated game servers (inside the VPC, HTTPS), with the ALB's own name: the game servers use https://<the certificate's name> instead. They register with the pool-token secret (then use the per-server token the registration answers) and check players' join tokens with the pool-join-secret secret (secret_arns)."
+  value       = "https://${aws_lb.pool.dns_name}"
+}
+
+output "alarm_topic_arn" {
+  description = "The SNS topic every alarm (and ElastiCache's events) notifies: subscribe your pager or chat to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "task_role_arns" {
+  description = "Per service: the task role (what its containers may call) and the execution role (what ECS does to start it, including reading its secrets)."
+  value       = { for s in local.services : s => { task = aws_iam_role.task[s].arn, execution = aws_iam_role.execution[s].arn } }
+}
+
+output "log_groups" {
+  description = "The CloudWatch log group of each service (its JSON logs and its sidecar's)."
+  value       = local.log_group
 }
 
 output "redis_configuration_endpoint" {

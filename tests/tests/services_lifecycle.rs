@@ -28,7 +28,14 @@ async fn services_report_redis_outages_in_readiness_and_stop_cleanly() {
     for service in SERVICES {
         services.push(ServiceProcess::start(service, &env).await.expect("started"));
     }
-    for service in &services {
+    // A gateway told to ride out a failover (ops.redis_outage_grace_ms): its load
+    // balancer keeps it through the outage, while it refuses what needs Redis.
+    let mut graced_env = env.to_vec();
+    graced_env.push(("RALLYPOINT_OPS__REDIS_OUTAGE_GRACE_MS", "60000".to_owned()));
+    let graced = ServiceProcess::start("gateway", &graced_env)
+        .await
+        .expect("started");
+    for service in services.iter().chain([&graced]) {
         service
             .wait_ready_status(200, Duration::from_secs(20))
             .await
@@ -56,8 +63,28 @@ async fn services_report_redis_outages_in_readiness_and_stop_cleanly() {
             assert_eq!(body["error"], "unavailable", "{body}");
         }
     }
+    // Every other service is unready by now; the graced gateway says it is degraded, not
+    // gone, and still refuses upgrades it cannot serve.
+    let ready = reqwest::get(format!("http://{}/health/ready", graced.ops_addr))
+        .await
+        .expect("answers");
+    assert_eq!(ready.status(), 200, "kept in rotation within the grace");
+    let body: serde_json::Value = ready.json().await.expect("a JSON body");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(
+        body["degraded"]["redis"]
+            .as_str()
+            .is_some_and(|r| r.contains("redis_outage_grace_ms")),
+        "{body}"
+    );
+    let ws = graced.endpoint("ws").expect("a client listener");
+    let refused = reqwest::get(format!("http://{ws}/ws?guest=knocking"))
+        .await
+        .expect("the gateway answers");
+    assert_eq!(refused.status(), 503);
 
     cluster.restart().await.expect("the cluster comes back");
+    services.push(graced);
     for service in &services {
         service
             .wait_ready_status(200, Duration::from_secs(30))

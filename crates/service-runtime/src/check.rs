@@ -32,7 +32,7 @@ pub fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
 }
 
 /// Accepts a list, or a comma-separated string (as environment variables give).
-pub(crate) fn string_or_list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+pub fn string_or_list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {

@@ -74,6 +74,11 @@ pub struct OpsConfig {
     /// e.g. behind an HTTPS load balancer): a browser then never sends it in clear.
     #[serde(default)]
     pub secure_cookie: bool,
+    /// `/health/ready` stays 200 (`degraded`) through a Redis outage this long (a
+    /// failover), so a load balancer does not take every instance out at once; then 503.
+    /// 0: 503 at once. The instance itself refuses what needs Redis meanwhile.
+    #[serde(default)]
+    pub redis_outage_grace_ms: u64,
 }
 
 /// `[log]`: logs and traces.
@@ -137,6 +142,7 @@ subscription_buffer = 1024
 listen = "127.0.0.1:0"
 admin_token = ""
 secure_cookie = false
+redis_outage_grace_ms = 0
 
 [log]
 format = "text"

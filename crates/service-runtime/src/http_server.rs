@@ -9,11 +9,15 @@
 //!   [`ServeOptions::header_read_timeout`] is closed, and so is one whose request head is
 //!   not complete within that long of its first byte, so thousands of half-open
 //!   handshakes cost nothing once they lapse.
-//! - **The peer's address** on every request, as axum's `ConnectInfo<SocketAddr>`.
+//! - **The peer's address** on every request, as axum's `ConnectInfo<SocketAddr>`: the
+//!   socket's peer, or behind a load balancer that sends PROXY protocol headers
+//!   ([`ServeOptions::proxy`]), the client's address from the header; a connection
+//!   without one, or from a peer the policy does not trust, is closed.
 //! - `TCP_NODELAY` where asked (the gateway's small pushes), and a graceful stop: no
 //!   new connections once `stop` fires, requests in flight finish.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,14 +28,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::proxy_protocol::{ProxyPolicy, read_header};
+
 /// How a listener serves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// A connection whose request head is not complete this long after it opened (or
     /// after its previous response) is closed.
     pub header_read_timeout: Duration,
     /// Set `TCP_NODELAY` on accepted sockets.
     pub nodelay: bool,
+    /// Connections come through a load balancer that starts each with a PROXY header
+    /// (read within `header_read_timeout`). `None`: they do not.
+    pub proxy: Option<Arc<ProxyPolicy>>,
 }
 
 impl Default for ServeOptions {
@@ -39,6 +48,7 @@ impl Default for ServeOptions {
         Self {
             header_read_timeout: Duration::from_secs(10),
             nodelay: false,
+            proxy: None,
         }
     }
 }
@@ -77,22 +87,13 @@ pub async fn serve(
         {
             tracing::debug!(error = %err, "cannot set TCP_NODELAY on a socket");
         }
-        let service = router
-            .clone()
-            .map_request(move |mut request: axum::extract::Request| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                request
-            });
-        let service =
-            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                service.clone().oneshot(request.map(axum::body::Body::new))
-            });
+        let router = router.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let deadline = options.header_read_timeout;
+        let proxy = options.proxy.clone();
         tokio::spawn(async move {
+            let mut socket = socket;
             // hyper's timer starts at the first byte: a socket that sends none is closed
             // here. (`peek` waits for a byte; `readable` may wake without one.)
             let mut first = [0_u8; 1];
@@ -102,6 +103,24 @@ pub async fn serve(
                 tracing::trace!(%peer, "closed a connection that sent nothing");
                 return;
             }
+            let client = match &proxy {
+                None => peer,
+                Some(policy) => match proxied_client(&mut socket, peer, policy, deadline).await {
+                    Some(client) => client,
+                    None => return,
+                },
+            };
+            let service = router.map_request(move |mut request: axum::extract::Request| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(client));
+                request
+            });
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    service.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
             if let Err(err) = watcher.watch(connection).await {
                 tracing::trace!(error = %err, %peer, "connection ended with an error");
@@ -111,4 +130,35 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The client behind a load balancer's PROXY header, or `None` when the connection is to
+/// be closed (a peer the policy does not trust, a missing or malformed header, or one not
+/// complete within `deadline`).
+async fn proxied_client(
+    socket: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    policy: &ProxyPolicy,
+    deadline: Duration,
+) -> Option<SocketAddr> {
+    let refused = |reason: &'static str| {
+        metrics::counter!("rallypoint_http_proxy_refused_total", "reason" => reason).increment(1);
+    };
+    if !policy.trusts(peer.ip()) {
+        refused("untrusted_peer");
+        tracing::debug!(%peer, "closed a connection from a peer outside trusted_proxies");
+        return None;
+    }
+    match tokio::time::timeout(deadline, read_header(socket)).await {
+        Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+        Ok(Err(err)) => {
+            refused("bad_header");
+            tracing::debug!(%peer, error = %err, "closed a connection without a valid PROXY header");
+            None
+        }
+        Err(_) => {
+            refused("timeout");
+            None
+        }
+    }
 }

@@ -37,6 +37,7 @@ pub mod http_server;
 pub mod instances;
 pub mod lease;
 pub mod ops;
+pub mod proxy_protocol;
 pub mod publish;
 pub mod rate;
 pub mod readiness;

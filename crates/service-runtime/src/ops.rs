@@ -29,12 +29,18 @@ pub mod dashboard;
 #[derive(Clone)]
 struct OpsState {
     readiness: Readiness,
+    /// `ops.redis_outage_grace_ms`: see [`Readiness::check_for_balancer`].
+    redis_outage_grace: std::time::Duration,
     metrics: PrometheusHandle,
     process: std::sync::Arc<metrics_process::Collector>,
 }
 
 /// The health and metrics routes; merge the service's own routes into it.
-pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
+pub fn router(
+    readiness: Readiness,
+    metrics: PrometheusHandle,
+    redis_outage_grace: std::time::Duration,
+) -> Router {
     Router::new()
         .route(
             "/health/live",
@@ -44,15 +50,19 @@ pub fn router(readiness: Readiness, metrics: PrometheusHandle) -> Router {
         .route("/metrics", get(render_metrics))
         .with_state(OpsState {
             readiness,
+            redis_outage_grace,
             metrics,
             process: std::sync::Arc::new(process_collector()),
         })
 }
 
 async fn ready(State(state): State<OpsState>) -> Response {
-    match state.readiness.check() {
-        Ok(()) => {
-            let degraded = state.readiness.degraded();
+    match state.readiness.check_for_balancer(state.redis_outage_grace) {
+        Ok(outage) => {
+            let mut degraded = state.readiness.degraded();
+            if let Some(outage) = outage {
+                degraded.insert("redis".to_owned(), outage);
+            }
             if degraded.is_empty() {
                 Json(json!({"status": "ready"})).into_response()
             } else {

@@ -60,6 +60,30 @@ impl Readiness {
         lock(&self.degraded).clone()
     }
 
+    /// What a load balancer is told (`/health/ready`): as [`Readiness::check`], except
+    /// that an outage of Redis shorter than `grace` (one that began after Redis was
+    /// reachable: a failover) leaves the instance in rotation, degraded: `Ok(Some(why))`.
+    /// Taking every instance out at once would turn a failover of seconds into an outage
+    /// of the whole service, and the instance answers what it cannot do with `unavailable`
+    /// in the meantime. Draining, a blocker, or a longer outage: `Err`.
+    pub fn check_for_balancer(&self, grace: std::time::Duration) -> Result<Option<String>, String> {
+        if let (Availability::Down(reason), Some(outage)) =
+            (self.redis.current(), self.redis.outage())
+            && outage < grace
+            && !self.is_draining()
+        {
+            if let Some((name, reason)) = lock(&self.blockers).iter().next() {
+                return Err(format!("{name}: {reason}"));
+            }
+            return Ok(Some(format!(
+                "redis unavailable for {} ms, within ops.redis_outage_grace_ms ({} ms): {reason}",
+                outage.as_millis(),
+                grace.as_millis()
+            )));
+        }
+        self.check().map(|()| None)
+    }
+
     /// `Ok` when ready, else the reason.
     pub fn check(&self) -> Result<(), String> {
         if self.is_draining() {
@@ -101,6 +125,43 @@ fn set_reason(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_balancer_keeps_an_instance_through_a_redis_outage_shorter_than_the_grace() {
+        let readiness = Readiness::new(RedisHealth::new());
+        let grace = std::time::Duration::from_secs(60);
+        // Never reached: not ready, whatever the grace.
+        readiness
+            .redis
+            .set(Availability::Down("refused".to_owned()));
+        assert!(readiness.check_for_balancer(grace).is_err());
+        readiness.redis.set(Availability::Up);
+        assert_eq!(readiness.check_for_balancer(grace), Ok(None));
+        // An outage after being up: degraded within the grace, unready with none.
+        readiness
+            .redis
+            .set(Availability::Down("failover".to_owned()));
+        assert!(readiness.check().is_err(), "the instance itself knows");
+        assert!(
+            readiness
+                .check_for_balancer(grace)
+                .is_ok_and(|why| why.is_some_and(|w| w.contains("failover")))
+        );
+        assert!(
+            readiness
+                .check_for_balancer(std::time::Duration::ZERO)
+                .is_err()
+        );
+        // A blocker or a drain still takes it out.
+        readiness.set_blocker("warm-up", Some("loading".to_owned()));
+        assert!(readiness.check_for_balancer(grace).is_err());
+        readiness.set_blocker("warm-up", None);
+        readiness.set_draining();
+        assert!(readiness.check_for_balancer(grace).is_err());
+        // Back up: the outage is over.
+        readiness.redis.set(Availability::Up);
+        assert_eq!(readiness.redis.outage(), None);
+    }
 
     #[test]
     fn ready_only_when_redis_is_up_nothing_blocks_and_not_draining() {

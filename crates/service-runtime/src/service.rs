@@ -206,12 +206,16 @@ pub async fn start<S: Service>(config: LoadedConfig) -> anyhow::Result<RunningSe
         // Three announcements missed: the instance is hung or cut off.
         3 * common.instance.announce_interval_ms,
     ));
-    let router = ops::router(readiness.clone(), telemetry::metrics_handle())
-        .merge(ops::operator_routes(operator, &common.ops.admin_token))
-        .merge(ops::dashboard::routes(
-            &common.ops.admin_token,
-            common.ops.secure_cookie,
-        ));
+    let router = ops::router(
+        readiness.clone(),
+        telemetry::metrics_handle(),
+        std::time::Duration::from_millis(common.ops.redis_outage_grace_ms),
+    )
+    .merge(ops::operator_routes(operator, &common.ops.admin_token))
+    .merge(ops::dashboard::routes(
+        &common.ops.admin_token,
+        common.ops.secure_cookie,
+    ));
     let ops = OpsServer::start(&common.ops.listen, router, background.clone())
         .await
         .with_context(|| format!("cannot listen on ops.listen = {}", common.ops.listen))?;

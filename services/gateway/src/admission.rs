@@ -4,9 +4,12 @@
 //! bucket per address, `429` past it). Both are local to the instance: they protect this
 //! process, whatever the rest of the fleet sees.
 //!
-//! The source address is the socket's peer, or, behind a load balancer that says who the
-//! client is, the last address in `gateway.client_ip_header` (the one the balancer
-//! appended; earlier ones are the client's own word).
+//! The source address is the socket's peer (behind a load balancer sending PROXY protocol
+//! headers, `gateway.proxy_protocol`, the client's address from the header: see
+//! `service_runtime::proxy_protocol`), or, behind one that says who the client is in a
+//! header, the last address in `gateway.client_ip_header` (the one the balancer appended;
+//! earlier ones are the client's own word), believed only from `gateway.trusted_proxies`
+//! when those are set.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use axum::http::HeaderMap;
+use service_runtime::proxy_protocol::ProxyPolicy;
 use service_runtime::rate::PerKey;
 
 use crate::config::GatewaySection;
@@ -36,6 +40,9 @@ pub struct Admission {
     max_connections: usize,
     live: Arc<AtomicUsize>,
     client_ip_header: Option<axum::http::HeaderName>,
+    /// The load balancers (whose word on the client is believed) and whether they send
+    /// PROXY headers.
+    proxies: ProxyPolicy,
     connects: PerKey<IpAddr>,
 }
 
@@ -58,17 +65,34 @@ impl Admission {
             config.connects_per_ip_per_second,
             config.connects_per_ip_burst,
             &config.client_ip_header,
+            ProxyPolicy {
+                require_header: config.proxy_protocol,
+                // Checked at start (config validation).
+                trusted: ProxyPolicy::parse_trusted(&config.trusted_proxies).unwrap_or_default(),
+            },
         )
     }
 
-    fn with_limits(max_connections: usize, per_second: f64, burst: u32, header: &str) -> Self {
+    fn with_limits(
+        max_connections: usize,
+        per_second: f64,
+        burst: u32,
+        header: &str,
+        proxies: ProxyPolicy,
+    ) -> Self {
         Self {
+            proxies,
             max_connections,
             live: Arc::new(AtomicUsize::new(0)),
             // Checked at start (config validation): an invalid name is never configured.
             client_ip_header: axum::http::HeaderName::from_bytes(header.as_bytes()).ok(),
             connects: PerKey::new(per_second, burst, MAX_TRACKED_ADDRESSES),
         }
+    }
+
+    /// The listener's PROXY protocol policy, when connections come with PROXY headers.
+    pub fn proxy_policy(&self) -> Option<ProxyPolicy> {
+        self.proxies.require_header.then(|| self.proxies.clone())
     }
 
     /// The connections admitted and not yet closed.
@@ -105,10 +129,15 @@ impl Admission {
 
     /// The address a connection comes from.
     fn source(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let forwarded = self.client_ip_header.as_ref().and_then(|name| {
-            let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
-            value.rsplit(',').next()?.trim().parse().ok()
-        });
+        let believed = peer.is_none_or(|p| self.proxies.trusts(p.ip()));
+        let forwarded = self
+            .client_ip_header
+            .as_ref()
+            .filter(|_| believed)
+            .and_then(|name| {
+                let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+                value.rsplit(',').next()?.trim().parse().ok()
+            });
         forwarded.or(peer.map(|p| p.ip()))
     }
 }
@@ -118,7 +147,13 @@ mod tests {
     use super::*;
 
     fn admission(max_connections: usize, per_second: f64, burst: u32, header: &str) -> Admission {
-        Admission::with_limits(max_connections, per_second, burst, header)
+        Admission::with_limits(
+            max_connections,
+            per_second,
+            burst,
+            header,
+            ProxyPolicy::default(),
+        )
     }
 
     fn peer(ip: &str) -> Option<SocketAddr> {
@@ -142,6 +177,30 @@ mod tests {
             .admit(peer("10.0.0.3"), &HeaderMap::new())
             .expect("a freed slot");
         drop(two);
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_trusted_balancer() {
+        let a = Admission::with_limits(
+            100,
+            0.001,
+            1,
+            "x-forwarded-for",
+            ProxyPolicy {
+                require_header: false,
+                trusted: ProxyPolicy::parse_trusted(&["172.16.0.0/12".to_owned()]).expect("a CIDR"),
+            },
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4".parse().expect("header"));
+        // A stranger claiming 1.2.3.4 is counted as itself, and spends its own budget.
+        assert!(a.admit(peer("203.0.113.5"), &headers).is_ok());
+        assert_eq!(
+            a.admit(peer("203.0.113.5"), &headers).map(|_| ()),
+            Err(Refusal::TooFast)
+        );
+        // The balancer's word is taken: 1.2.3.4 has its own budget.
+        assert!(a.admit(peer("172.16.0.1"), &headers).is_ok());
     }
 
     #[test]

@@ -42,6 +42,14 @@ pub struct GatewaySection {
     /// client's address to (`x-forwarded-for`); the last address in it counts. Empty:
     /// the socket's peer address.
     pub client_ip_header: String,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as an AWS NLB
+    /// sends): its source is the client's address. A connection without one is closed.
+    pub proxy_protocol: bool,
+    /// The load balancers' CIDRs: only their PROXY headers and `client_ip_header` are
+    /// believed (a connection with `proxy_protocol` from another peer is closed). Empty:
+    /// any peer's.
+    #[serde(deserialize_with = "service_runtime::check::string_or_list")]
+    pub trusted_proxies: Vec<String>,
     /// A client's HTTP upgrade request must be complete this long after its socket opened;
     /// a slower, partial or never-sent one is closed (half-open handshakes hold nothing).
     pub handshake_timeout_ms: u64,
@@ -178,6 +186,8 @@ impl GatewaySection {
                 "must be a positive number",
             ));
         }
+        service_runtime::proxy_protocol::ProxyPolicy::parse_trusted(&self.trusted_proxies)
+            .map_err(|e| ConfigError::new("gateway.trusted_proxies", e))?;
         if !self.client_ip_header.is_empty()
             && axum::http::HeaderName::from_bytes(self.client_ip_header.as_bytes()).is_err()
         {

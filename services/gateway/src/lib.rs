@@ -82,6 +82,8 @@ connects_per_ip_per_second = 20.0
 connects_per_ip_burst = 100
 connects_per_player_per_minute = 30
 client_ip_header = ""
+proxy_protocol = false
+trusted_proxies = []
 heartbeat_ms = 10000
 idle_timeout_ms = 30000
 session_ttl_ms = 30000
@@ -163,6 +165,7 @@ reconnect_spread_ms = 2000
             // Nagle a second frame waits for the client's delayed ACK of the first
             // (measured: a 40 ms step in fan-out delivery latency).
             nodelay: true,
+            proxy: shared.admission.proxy_policy().map(std::sync::Arc::new),
         };
         // The listener stays open through the drain, so a client that knocks then is told
         // `503` (connect elsewhere) rather than refused at the TCP level.

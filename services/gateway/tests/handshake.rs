@@ -336,3 +336,79 @@ async fn a_guest_cannot_act_as_the_token_player_of_the_same_name() {
     assert_eq!(refused.body["error"], "unauthorized");
     gateway.stop().await.expect("stops");
 }
+
+/// Opens a socket to `addr`, writes `prefix` (a PROXY header), then upgrades to
+/// WebSocket as `player`; the HTTP status if refused, or the socket closed before an
+/// answer (`None`).
+async fn through_proxy(addr: std::net::SocketAddr, prefix: &[u8], player: &str) -> Option<u16> {
+    use tokio::io::AsyncWriteExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream.write_all(prefix).await.expect("writes");
+    let request = format!("ws://{addr}/ws?token={}", token(player, 60, JWT_SECRET))
+        .into_client_request()
+        .expect("a request");
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((mut socket, response)) => {
+            // Served: welcome first.
+            use futures::StreamExt as _;
+            let first = socket.next().await;
+            assert!(matches!(first, Some(Ok(_))), "{first:?}");
+            Some(response.status().as_u16())
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_header_names_the_client_and_nothing_else_gets_in() {
+    let ns = testkit::unique_namespace("proxy-protocol");
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.proxy_protocol", "true"),
+            ("gateway.trusted_proxies", "127.0.0.0/8"),
+            ("gateway.connects_per_ip_per_second", "0.01"),
+            ("gateway.connects_per_ip_burst", "1"),
+        ],
+    )
+    .await;
+    let addr = ws_addr(&gateway);
+    // Each client is the one its header names: one connect each within the burst.
+    let from = |ip: &str| format!("PROXY TCP4 {ip} 127.0.0.1 50000 8080\r\n").into_bytes();
+    assert_eq!(
+        through_proxy(addr, &from("198.51.100.1"), "pa").await,
+        Some(101)
+    );
+    assert_eq!(
+        through_proxy(addr, &from("198.51.100.2"), "pb").await,
+        Some(101)
+    );
+    assert_eq!(
+        through_proxy(addr, &from("198.51.100.1"), "pc").await,
+        Some(429),
+        "198.51.100.1 spent its burst"
+    );
+    // No header: closed without an answer.
+    assert_eq!(through_proxy(addr, b"", "pd").await, None);
+    gateway.stop().await.expect("stops");
+
+    // A peer outside trusted_proxies is closed, header or not.
+    let ns = testkit::unique_namespace("proxy-untrusted");
+    let gateway = common::start(
+        &ns,
+        &[
+            ("gateway.proxy_protocol", "true"),
+            ("gateway.trusted_proxies", "10.0.0.0/8"),
+        ],
+    )
+    .await;
+    let addr = ws_addr(&gateway);
+    assert_eq!(through_proxy(addr, &from("198.51.100.3"), "pe").await, None);
+    gateway.stop().await.expect("stops");
+}

@@ -25,6 +25,8 @@ pub enum Availability {
 #[derive(Debug, Clone)]
 pub struct RedisHealth {
     state: Arc<watch::Sender<Availability>>,
+    /// When Redis, reachable before, stopped answering (None: up, or never reached).
+    down_since: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Default for RedisHealth {
@@ -37,6 +39,7 @@ impl RedisHealth {
     pub fn new() -> Self {
         Self {
             state: Arc::new(watch::Sender::new(Availability::Starting)),
+            down_since: Arc::default(),
         }
     }
 
@@ -48,6 +51,15 @@ impl RedisHealth {
     /// Whether Redis answered the last probe.
     pub fn is_up(&self) -> bool {
         matches!(*self.state.borrow(), Availability::Up)
+    }
+
+    /// How long Redis has been unreachable, when it was reachable before (an outage, such
+    /// as a failover); `None` while it is up, or before it was ever reached.
+    pub fn outage(&self) -> Option<std::time::Duration> {
+        self.down_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|since| since.elapsed())
     }
 
     /// A receiver that wakes on every change.
@@ -66,6 +78,19 @@ impl RedisHealth {
                     tracing::warn!(%reason, "redis is unavailable; retrying")
                 }
                 Availability::Starting => {}
+            }
+            {
+                let mut since = self
+                    .down_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match (&*current, &next) {
+                    (Availability::Up, Availability::Down(_)) => {
+                        *since = Some(std::time::Instant::now());
+                    }
+                    (_, Availability::Up) => *since = None,
+                    _ => {}
+                }
             }
             metrics::gauge!("rallypoint_redis_up").set(if next == Availability::Up {
                 1.0
