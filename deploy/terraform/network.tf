@@ -26,27 +26,15 @@ locals {
     gateway       = aws_security_group.gateway_lb.id
     "server-pool" = aws_security_group.pool_lb.id
   }
-  lb_ingress = merge([
-    for s, sg in local.lb_sources : {
-      for kind, port in local.ports[s] : "${s}:${kind}" => { service = s, source = sg, port = port }
-    }
-  ]...)
-  ops_ingress = merge([
-    for s in local.services : {
-      for cidr in var.ops_cidrs : "${s}:${cidr}" => { service = s, cidr = cidr, port = local.ports[s]["ops"] }
-    }
-  ]...)
 
   gateway_lb_ports = var.gateway_http_forward ? [443, 80] : [443]
 
-  # Outbound of the tasks: AWS APIs and Redis for all, PostgreSQL for the cache-warmer.
-  api_egress = merge([
-    for s in local.services : { for cidr in var.aws_api_cidrs : "${s}:${cidr}" => { service = s, cidr = cidr } }
-  ]...)
-  database_egress = { for cidr in (var.database_cidrs != null ? var.database_cidrs : local.vpc_cidrs) : cidr => cidr }
+  # The variables given, or the whole VPC where they are null.
+  game_server_cidrs = var.game_server_cidrs != null ? var.game_server_cidrs : local.vpc_cidrs
+  database_cidrs    = var.database_cidrs != null ? var.database_cidrs : local.vpc_cidrs
 }
 
-# --- gateway NLB ----------------------------------------------------------------------
+# --- the security groups --------------------------------------------------------------
 
 resource "aws_security_group" "gateway_lb" {
   name        = "${var.name}-gateway-lb"
@@ -54,57 +42,11 @@ resource "aws_security_group" "gateway_lb" {
   vpc_id      = var.vpc_id
 }
 
-resource "aws_vpc_security_group_ingress_rule" "gateway_lb" {
-  for_each          = { for pair in setproduct(var.client_cidrs, local.gateway_lb_ports) : "${pair[0]}:${pair[1]}" => pair }
-  security_group_id = aws_security_group.gateway_lb.id
-  description       = "game clients"
-  cidr_ipv4         = each.value[0]
-  from_port         = each.value[1]
-  to_port           = each.value[1]
-  ip_protocol       = "tcp"
-}
-
-# --- pool ALB -------------------------------------------------------------------------
-
 resource "aws_security_group" "pool_lb" {
   name        = "${var.name}-pool-lb"
   description = "Rallypoint: internal load balancer of the server pools (game-server API)"
   vpc_id      = var.vpc_id
 }
-
-resource "aws_vpc_security_group_ingress_rule" "pool_lb" {
-  for_each          = toset(var.game_server_cidrs != null ? var.game_server_cidrs : local.vpc_cidrs)
-  security_group_id = aws_security_group.pool_lb.id
-  description       = "game servers (HTTPS)"
-  cidr_ipv4         = each.value
-  from_port         = 443
-  to_port           = 443
-  ip_protocol       = "tcp"
-}
-
-# --- load balancers to their tasks ----------------------------------------------------
-
-resource "aws_vpc_security_group_ingress_rule" "service_from_lb" {
-  for_each                     = local.lb_ingress
-  security_group_id            = aws_security_group.service[each.value.service].id
-  description                  = "load balancer to ${each.key}"
-  referenced_security_group_id = each.value.source
-  from_port                    = each.value.port
-  to_port                      = each.value.port
-  ip_protocol                  = "tcp"
-}
-
-resource "aws_vpc_security_group_egress_rule" "lb_to_service" {
-  for_each                     = local.lb_ingress
-  security_group_id            = each.value.source
-  description                  = "to ${each.key} (traffic and health checks)"
-  referenced_security_group_id = aws_security_group.service[each.value.service].id
-  from_port                    = each.value.port
-  to_port                      = each.value.port
-  ip_protocol                  = "tcp"
-}
-
-# --- the tasks ------------------------------------------------------------------------
 
 # Attached to the ECS services in ecs.tf (network_configuration).
 resource "aws_security_group" "service" {
@@ -115,48 +57,6 @@ resource "aws_security_group" "service" {
   #checkov:skip=CKV2_AWS_5:attached to aws_ecs_service.service[each.key] (network_configuration in ecs.tf); checkov does not follow the for_each key
 }
 
-resource "aws_vpc_security_group_ingress_rule" "service_ops" {
-  for_each          = local.ops_ingress
-  security_group_id = aws_security_group.service[each.value.service].id
-  description       = "operators to the ops port"
-  cidr_ipv4         = each.value.cidr
-  from_port         = each.value.port
-  to_port           = each.value.port
-  ip_protocol       = "tcp"
-}
-
-resource "aws_vpc_security_group_egress_rule" "service_to_redis" {
-  for_each                     = toset(local.services)
-  security_group_id            = aws_security_group.service[each.key].id
-  description                  = "${each.key} to Redis"
-  referenced_security_group_id = aws_security_group.redis.id
-  from_port                    = 6379
-  to_port                      = 6379
-  ip_protocol                  = "tcp"
-}
-
-resource "aws_vpc_security_group_egress_rule" "service_to_aws_apis" {
-  for_each          = local.api_egress
-  security_group_id = aws_security_group.service[each.value.service].id
-  description       = "AWS APIs: ECR, S3, Secrets Manager, SSM, CloudWatch, X-Ray"
-  cidr_ipv4         = each.value.cidr
-  from_port         = 443
-  to_port           = 443
-  ip_protocol       = "tcp"
-}
-
-resource "aws_vpc_security_group_egress_rule" "cache_warmer_to_database" {
-  for_each          = local.database_egress
-  security_group_id = aws_security_group.service["cache-warmer"].id
-  description       = "cache-warmer to PostgreSQL"
-  cidr_ipv4         = each.value
-  from_port         = var.database_port
-  to_port           = var.database_port
-  ip_protocol       = "tcp"
-}
-
-# --- Redis ----------------------------------------------------------------------------
-
 # No egress rule: Redis answers on the connections it accepted and calls nothing.
 resource "aws_security_group" "redis" {
   name        = "${var.name}-redis"
@@ -164,12 +64,105 @@ resource "aws_security_group" "redis" {
   vpc_id      = var.vpc_id
 }
 
-resource "aws_vpc_security_group_ingress_rule" "redis" {
-  for_each                     = toset(local.services)
-  security_group_id            = aws_security_group.redis.id
-  description                  = "${each.key} to Redis"
-  referenced_security_group_id = aws_security_group.service[each.key].id
-  from_port                    = 6379
-  to_port                      = 6379
+# --- the rules ------------------------------------------------------------------------
+#
+# Every rule lets TCP through to one port, from or to a CIDR or another of the security
+# groups above. A connection between two of these security groups takes a rule on each
+# end, an egress rule on the source and an ingress rule on the destination: both come from
+# one entry of local.sg_to_sg.
+
+locals {
+  # key => { from, to: the security groups; port; the two rules' descriptions }
+  sg_to_sg = merge(
+    # The load balancers to their tasks' client and ops ports (traffic, health checks).
+    merge([
+      for s, sg in local.lb_sources : {
+        for kind, port in local.ports[s] : "lb:${s}:${kind}" => {
+          from                = sg
+          to                  = aws_security_group.service[s].id
+          port                = port
+          ingress_description = "load balancer to ${s}:${kind}"
+          egress_description  = "to ${s}:${kind} (traffic and health checks)"
+        }
+      }
+    ]...),
+    # Every service to Redis.
+    { for s in local.services : "redis:${s}" => {
+      from                = aws_security_group.service[s].id
+      to                  = aws_security_group.redis.id
+      port                = 6379
+      ingress_description = "${s} to Redis"
+      egress_description  = "${s} to Redis"
+    } },
+  )
+
+  # key => { sg: the security group the rule is on; the other end: cidr, or peer (a
+  # security group); port; description }
+  ingress_rules = merge(
+    { for k, c in local.sg_to_sg : k => { sg = c.to, peer = c.from, port = c.port, description = c.ingress_description } },
+    # Game clients to the gateway NLB on 443 (and 80 with gateway_http_forward).
+    { for pair in setproduct(var.client_cidrs, local.gateway_lb_ports) : "clients:${pair[0]}:${pair[1]}" => {
+      sg          = aws_security_group.gateway_lb.id
+      cidr        = pair[0]
+      port        = pair[1]
+      description = "game clients"
+    } },
+    # Game servers to the pool ALB (HTTPS).
+    { for cidr in toset(local.game_server_cidrs) : "game-servers:${cidr}" => {
+      sg          = aws_security_group.pool_lb.id
+      cidr        = cidr
+      port        = 443
+      description = "game servers (HTTPS)"
+    } },
+    # Operators to every task's ops port (only with ops_cidrs).
+    merge([
+      for s in local.services : { for cidr in var.ops_cidrs : "ops:${s}:${cidr}" => {
+        sg          = aws_security_group.service[s].id
+        cidr        = cidr
+        port        = local.ports[s]["ops"]
+        description = "operators to the ops port"
+      } }
+    ]...),
+  )
+  egress_rules = merge(
+    { for k, c in local.sg_to_sg : k => { sg = c.from, peer = c.to, port = c.port, description = c.egress_description } },
+    # Every task to AWS APIs.
+    merge([
+      for s in local.services : { for cidr in var.aws_api_cidrs : "aws-apis:${s}:${cidr}" => {
+        sg          = aws_security_group.service[s].id
+        cidr        = cidr
+        port        = 443
+        description = "AWS APIs: ECR, S3, Secrets Manager, SSM, CloudWatch, X-Ray"
+      } }
+    ]...),
+    # The cache-warmer to PostgreSQL.
+    { for cidr in local.database_cidrs : "database:${cidr}" => {
+      sg          = aws_security_group.service["cache-warmer"].id
+      cidr        = cidr
+      port        = var.database_port
+      description = "cache-warmer to PostgreSQL"
+    } },
+  )
+}
+
+resource "aws_vpc_security_group_ingress_rule" "rule" {
+  for_each                     = local.ingress_rules
+  security_group_id            = each.value.sg
+  description                  = each.value.description
+  cidr_ipv4                    = lookup(each.value, "cidr", null)
+  referenced_security_group_id = lookup(each.value, "peer", null)
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  ip_protocol                  = "tcp"
+}
+
+resource "aws_vpc_security_group_egress_rule" "rule" {
+  for_each                     = local.egress_rules
+  security_group_id            = each.value.sg
+  description                  = each.value.description
+  cidr_ipv4                    = lookup(each.value, "cidr", null)
+  referenced_security_group_id = lookup(each.value, "peer", null)
+  from_port                    = each.value.port
+  to_port                      = each.value.port
   ip_protocol                  = "tcp"
 }
