@@ -65,9 +65,10 @@ pub async fn read_header<S: AsyncRead + Unpin>(
     let mut bytes = vec![0_u8; 6];
     stream.read_exact(&mut bytes).await?;
     if bytes.as_slice() == b"PROXY " {
-        // v1: text up to "\r\n".
+        // v1: one line of text up to "\r\n" (a lone "\n" ends nothing: it is malformed,
+        // not the start of a header that swallows the request behind it).
         while !bytes.ends_with(b"\r\n") {
-            if bytes.len() >= V1_MAX {
+            if bytes.len() >= V1_MAX || bytes.ends_with(b"\n") {
                 return Err(ProxyError::Malformed);
             }
             bytes.push(stream.read_u8().await?);
@@ -162,6 +163,12 @@ mod tests {
         ));
         assert!(matches!(
             read(b"PROXY TCP4 not-an-address\r\n").await.0,
+            Err(ProxyError::Malformed)
+        ));
+        // UNKNOWN ignores the rest of its line, but the line ends at the first newline
+        // (found by the fuzz campaign: a lone "\n" let it swallow the request line).
+        assert!(matches!(
+            read(b"PROXY UNKNOWN \nGET /ws HTTP/1.1\r\n").await.0,
             Err(ProxyError::Malformed)
         ));
         let long = [b"PROXY ".as_slice(), &[b'1'; 200]].concat();
