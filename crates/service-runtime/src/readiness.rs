@@ -72,8 +72,8 @@ impl Readiness {
             && outage < grace
             && !self.is_draining()
         {
-            if let Some((name, reason)) = lock(&self.blockers).iter().next() {
-                return Err(format!("{name}: {reason}"));
+            if let Some(blocked) = self.first_blocker() {
+                return Err(blocked);
             }
             return Ok(Some(format!(
                 "redis unavailable for {} ms, within ops.redis_outage_grace_ms ({} ms): {reason}",
@@ -94,11 +94,15 @@ impl Readiness {
             Availability::Starting => return Err("redis: not connected yet".to_owned()),
             Availability::Down(reason) => return Err(format!("redis unavailable: {reason}")),
         }
-        let blockers = lock(&self.blockers);
-        match blockers.iter().next() {
-            Some((name, reason)) => Err(format!("{name}: {reason}")),
-            None => Ok(()),
-        }
+        self.first_blocker().map_or(Ok(()), Err)
+    }
+
+    /// The first service-specific reason to be unready, as `name: reason`.
+    fn first_blocker(&self) -> Option<String> {
+        lock(&self.blockers)
+            .iter()
+            .next()
+            .map(|(name, reason)| format!("{name}: {reason}"))
     }
 }
 

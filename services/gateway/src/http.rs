@@ -125,37 +125,31 @@ async fn upgrade(
     if !requested.trim().is_empty() {
         ws.set_selected_protocol(HeaderValue::from_static(encoding.subprotocol()));
     }
-    let strikes = match shared.guard.admit(identity.player.as_str()).await {
-        Ok(Admit::Admitted { strikes }) => strikes,
-        Ok(Admit::CoolingDown(left)) => {
-            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "abuse_cooldown")
-                .increment(1);
-            return retry_later(
-                left,
-                format!(
-                    "refused for repeated abuse (too many refused requests): retry in {} s",
-                    seconds(left)
-                ),
-            );
-        }
-        Ok(Admit::TooOften(left)) => {
-            metrics::counter!("rallypoint_gateway_refused_total", "reason" => "player_connect_rate")
-                .increment(1);
-            return retry_later(
-                left,
-                format!(
-                    "this player connected {} times in the last minute, the most allowed: retry in {} s",
-                    config_limit(&shared),
-                    seconds(left)
-                ),
-            );
-        }
+    let admitted = match shared.guard.admit(identity.player.as_str()).await {
+        Ok(Admit::Admitted { strikes }) => Ok(strikes),
+        Ok(Admit::CoolingDown(left)) => Err((
+            "abuse_cooldown",
+            left,
+            "refused for repeated abuse (too many refused requests)".to_owned(),
+        )),
+        Ok(Admit::TooOften(left)) => Err((
+            "player_connect_rate",
+            left,
+            format!(
+                "this player connected {} times in the last minute, the most allowed",
+                shared.config.connects_per_player_per_minute
+            ),
+        )),
         Err(err) => {
             // The limit fails open: a player is not refused because Redis was slow.
             metrics::counter!("rallypoint_gateway_guard_errors_total").increment(1);
             tracing::warn!(player = %identity.player, error = %err, "cannot check the player's connect record; admitting");
-            0
+            Ok(0)
         }
+    };
+    let strikes = match admitted {
+        Ok(strikes) => strikes,
+        Err((reason, left, why)) => return retry_later(reason, left, &why),
     };
     let config = &shared.config;
     let max_frame = config.max_frame_bytes;
@@ -175,18 +169,20 @@ async fn upgrade(
     })
 }
 
-fn config_limit(shared: &Shared) -> u32 {
-    shared.config.connects_per_player_per_minute
-}
-
 /// Whole seconds, rounded up: what `Retry-After` and the message say.
 fn seconds(left: Duration) -> u64 {
     left.as_millis().div_ceil(1000).max(1) as u64
 }
 
-/// `429 rate_limited` with `Retry-After`.
-fn retry_later(left: Duration, message: String) -> Response {
-    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+/// `429 rate_limited` with `Retry-After` for a player the guard refused (`reason`, the
+/// metric's label).
+fn retry_later(reason: &'static str, left: Duration, why: &str) -> Response {
+    metrics::counter!("rallypoint_gateway_refused_total", "reason" => reason).increment(1);
+    let mut response = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("{why}: retry in {} s", seconds(left)),
+    );
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds(left)));

@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{Client, GatewayProcess, assert_error, ws_addr};
+use common::{Client, GatewayProcess, assert_error, still_served, ws_addr};
 use fred::prelude::KeysInterface;
 use proto::{Encoding, ErrorCode, ServerMessage};
 use serde_json::json;
 use std::time::Duration;
 
 /// A bystander on the same gateway still gets answers.
-async fn still_served(bystander: &mut Client) {
-    let reply = bystander.request(json!({"type": "ping"})).await;
-    assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
-}
-
 #[tokio::test]
 async fn malformed_requests_get_error_replies_and_the_connection_stays() {
     let ns = testkit::unique_namespace("badreq");

@@ -6,18 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, JWT_SECRET, open, token, ws_addr};
+use common::{Client, open, player_query, still_served, ws_addr};
 use proto::{Encoding, ErrorCode, ServerMessage};
 use serde_json::json;
-
-async fn still_served(bystander: &mut Client) {
-    let reply = bystander.request(json!({"type": "ping"})).await;
-    assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
-}
-
-fn as_player(player: &str) -> String {
-    format!("token={}", token(player, 3600, JWT_SECRET))
-}
 
 #[tokio::test]
 async fn a_player_connecting_too_often_across_gateways_gets_429_while_others_are_served() {
@@ -32,7 +23,7 @@ async fn a_player_connecting_too_often_across_gateways_gets_429_while_others_are
     let second = Client::player(ws_addr(&two), "restless", Encoding::Json).await;
     let mut third = Client::player(ws_addr(&one), "restless", Encoding::MsgPack).await;
     drop((first, second));
-    let refused = open(ws_addr(&two), &as_player("restless"), &[])
+    let refused = open(ws_addr(&two), &player_query("restless"), &[])
         .await
         .expect_err("a fourth connect in the minute is refused, on any gateway");
     assert_eq!(refused.status, 429, "{:?}", refused.body);
@@ -82,7 +73,7 @@ async fn strikes_survive_a_reconnect_and_the_last_one_starts_a_cool_down() {
     assert_eq!(code, Some(1008), "the fourth strike closes: {replies:?}");
 
     // Now the player is refused for the cool-down, whichever way they come back.
-    let refused = open(addr, &as_player("rowdy"), &[])
+    let refused = open(addr, &player_query("rowdy"), &[])
         .await
         .expect_err("refused while cooling down");
     assert_eq!(refused.status, 429, "{:?}", refused.body);
@@ -100,7 +91,7 @@ async fn strikes_survive_a_reconnect_and_the_last_one_starts_a_cool_down() {
     // After the cool-down the player may connect again (polled: nothing announces it).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        match open(addr, &as_player("rowdy"), &[]).await {
+        match open(addr, &player_query("rowdy"), &[]).await {
             Ok(_) => break,
             Err(refused) if refused.status == 429 => {
                 assert!(tokio::time::Instant::now() < deadline, "still refused");

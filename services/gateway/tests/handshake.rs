@@ -347,7 +347,7 @@ async fn through_proxy(addr: std::net::SocketAddr, prefix: &[u8], player: &str) 
         .await
         .expect("connects");
     stream.write_all(prefix).await.expect("writes");
-    let request = format!("ws://{addr}/ws?token={}", token(player, 60, JWT_SECRET))
+    let request = format!("ws://{addr}/ws?{}", common::player_query(player))
         .into_client_request()
         .expect("a request");
     match tokio_tungstenite::client_async(request, stream).await {

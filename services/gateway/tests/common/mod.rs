@@ -121,6 +121,17 @@ impl GatewayProcess {
     }
 }
 
+/// The query string that signs in as `player` (a token from the test secret, an hour).
+pub fn player_query(player: &str) -> String {
+    format!("token={}", token(player, 3600, JWT_SECRET))
+}
+
+/// `client` still gets answers: a `ping` gets its `pong`.
+pub async fn still_served(client: &mut Client) {
+    let reply = client.request(json!({"type": "ping"})).await;
+    assert!(matches!(reply, ServerMessage::Pong { .. }), "{reply:?}");
+}
+
 /// A signed JWT for `player`, valid for `valid_for_s` seconds (negative: expired).
 pub fn token(player: &str, valid_for_s: i64, secret: &str) -> String {
     let now = std::time::SystemTime::now()
@@ -218,7 +229,7 @@ impl Client {
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
         socket.set_recv_buffer_size(4096).expect("a small buffer");
         let stream = socket.connect(addr).await.expect("connected");
-        let request = format!("ws://{addr}/ws?token={}", token(player, 3600, JWT_SECRET))
+        let request = format!("ws://{addr}/ws?{}", player_query(player))
             .into_client_request()
             .expect("a request");
         let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
@@ -236,8 +247,7 @@ impl Client {
     /// Connects as player `player` (with a token signed by the test secret) in
     /// `encoding` and reads `welcome`.
     pub async fn player(addr: SocketAddr, player: &str, encoding: Encoding) -> Client {
-        let query = format!("token={}", token(player, 3600, JWT_SECRET));
-        Self::connect(addr, &query, player, encoding).await
+        Self::connect(addr, &player_query(player), player, encoding).await
     }
 
     /// Connects as guest `name` (player `guest:<name>`) in `encoding` and reads
