@@ -28,10 +28,7 @@ impl Browser {
         let chromium = on_path("chromium").unwrap_or_else(|| {
             panic!("chromium is missing: run `make test` (it installs it) or apt-get install chromium chromium-driver")
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = testkit::ports::free_port().expect("a free port");
         let driver = tokio::process::Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())

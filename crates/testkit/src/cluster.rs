@@ -4,7 +4,6 @@
 //! For tests that fail over masters, migrate slots or stop the whole cluster, which
 //! would disturb every other test on the shared cluster.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -420,24 +419,8 @@ fn expect_ok(reply: String) -> Result<(), ClusterError> {
     }
 }
 
-/// A block of `n` consecutive ports, each free together with its cluster-bus port
-/// (+10000), below the ephemeral range.
 fn free_port_block(n: usize) -> Result<u16, ClusterError> {
-    let seed = std::process::id() as u64 ^ u64::from(uuid::Uuid::new_v4().as_u128() as u16);
-    for attempt in 0..200_u64 {
-        let base = 20_000 + ((seed + attempt * 7919) % 2_000) as u16 * 5;
-        let all_free = (0..n as u16).all(|i| port_free(base + i) && port_free(base + i + 10_000));
-        if all_free {
-            return Ok(base);
-        }
-    }
-    Err(ClusterError::Setup(
-        "no free block of loopback ports in 20000-30000".into(),
-    ))
-}
-
-fn port_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
+    crate::ports::free_block(n).map_err(ClusterError::Setup)
 }
 
 /// A single, non-cluster `redis-server` on a free loopback port, killed on drop: for

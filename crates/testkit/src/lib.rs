@@ -16,6 +16,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod ports;
 pub mod postgres;
 pub mod service;
 pub mod shared;

@@ -33,10 +33,8 @@ impl PrivatePostgres {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| e.to_string())?;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        // Below the ephemeral range: the port is bound again by `restart`.
+        let port = crate::ports::free_port()?;
         let pg = Self { port, dir };
         pg.run("start").await?;
         Ok(pg)
