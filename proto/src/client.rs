@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::body::Body;
 use crate::error::{DecodeError, RequestError};
 use crate::fields::Fields;
-use crate::ids::{Id, PlayerId, QueueName, RegionName, RoomId};
+use crate::ids::{Id, PartyId, PlayerId, QueueName, RegionName, RoomId};
 use crate::rid::Rid;
 
 /// One request frame: the request itself plus the optional `rid` to echo.
@@ -121,11 +121,50 @@ pub enum ClientRequest {
         /// The document's id within its kind.
         id: Id,
     },
+    /// Start a party led by this player; answered with `party`.
+    #[serde(rename = "party.create")]
+    PartyCreate,
+    /// Invite a player to this player's party; answered with `party.invited`.
+    #[serde(rename = "party.invite")]
+    PartyInvite {
+        /// The player invited.
+        to: PlayerId,
+    },
+    /// Join a party one was invited to; answered with `party`.
+    #[serde(rename = "party.accept")]
+    PartyAccept {
+        /// The party.
+        party: PartyId,
+    },
+    /// Turn an invite down; answered with `party.declined`.
+    #[serde(rename = "party.decline")]
+    PartyDecline {
+        /// The party.
+        party: PartyId,
+    },
+    /// Leave one's party; answered with `party.left`.
+    #[serde(rename = "party.leave")]
+    PartyLeave,
+    /// Remove a member (leader only); answered with `party`.
+    #[serde(rename = "party.kick")]
+    PartyKick {
+        /// The member removed.
+        player: PlayerId,
+    },
+    /// Hand the lead to a member (leader only); answered with `party`.
+    #[serde(rename = "party.promote")]
+    PartyPromote {
+        /// The new leader.
+        player: PlayerId,
+    },
+    /// One's party as it is now; answered with `party`.
+    #[serde(rename = "party.get")]
+    PartyGet,
 }
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 18] = [
         "ping",
         "queue.join",
         "queue.leave",
@@ -136,6 +175,14 @@ impl ClientRequest {
         "whisper",
         "profile.get",
         "data.get",
+        "party.create",
+        "party.invite",
+        "party.accept",
+        "party.decline",
+        "party.leave",
+        "party.kick",
+        "party.promote",
+        "party.get",
     ];
 
     /// The wire `type` (bounded set, usable as a metrics label).
@@ -151,6 +198,14 @@ impl ClientRequest {
             ClientRequest::Whisper { .. } => "whisper",
             ClientRequest::ProfileGet => "profile.get",
             ClientRequest::DataGet { .. } => "data.get",
+            ClientRequest::PartyCreate => "party.create",
+            ClientRequest::PartyInvite { .. } => "party.invite",
+            ClientRequest::PartyAccept { .. } => "party.accept",
+            ClientRequest::PartyDecline { .. } => "party.decline",
+            ClientRequest::PartyLeave => "party.leave",
+            ClientRequest::PartyKick { .. } => "party.kick",
+            ClientRequest::PartyPromote { .. } => "party.promote",
+            ClientRequest::PartyGet => "party.get",
         }
     }
 
@@ -184,6 +239,24 @@ impl ClientRequest {
                 kind: fields.take("kind")?,
                 id: fields.take("id")?,
             },
+            "party.create" => ClientRequest::PartyCreate,
+            "party.invite" => ClientRequest::PartyInvite {
+                to: fields.take("to")?,
+            },
+            "party.accept" => ClientRequest::PartyAccept {
+                party: fields.take("party")?,
+            },
+            "party.decline" => ClientRequest::PartyDecline {
+                party: fields.take("party")?,
+            },
+            "party.leave" => ClientRequest::PartyLeave,
+            "party.kick" => ClientRequest::PartyKick {
+                player: fields.take("player")?,
+            },
+            "party.promote" => ClientRequest::PartyPromote {
+                player: fields.take("player")?,
+            },
+            "party.get" => ClientRequest::PartyGet,
             other => return Err(DecodeError::unknown_type(other)),
         })
     }

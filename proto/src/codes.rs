@@ -33,11 +33,26 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug on our side.
     Internal,
+    /// A party request only its leader may make (`party.kick`, `party.promote`).
+    NotLeader,
+    /// The party has as many members as it may have.
+    PartyFull,
+    /// `party.accept` without a live invite to that party (never invited, declined,
+    /// expired, or no such party).
+    NotInvited,
+    /// Already in a party (leave it first), or the invitee is already a member.
+    AlreadyInParty,
+    /// A party change refused while the player waits in a queue (`queue.leave` first).
+    InQueue,
+    /// A party request from a player in no party, or naming a player not in the party.
+    NotInParty,
+    /// The invitee has as many pending invites as a player may have.
+    TooManyInvites,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::RateLimited,
@@ -49,6 +64,13 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::NotLeader,
+        ErrorCode::PartyFull,
+        ErrorCode::NotInvited,
+        ErrorCode::AlreadyInParty,
+        ErrorCode::InQueue,
+        ErrorCode::NotInParty,
+        ErrorCode::TooManyInvites,
     ];
 
     /// The wire spelling, e.g. `"bad_request"` (also handy as a metrics label).
@@ -65,6 +87,13 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::NotLeader => "not_leader",
+            ErrorCode::PartyFull => "party_full",
+            ErrorCode::NotInvited => "not_invited",
+            ErrorCode::AlreadyInParty => "already_in_party",
+            ErrorCode::InQueue => "in_queue",
+            ErrorCode::NotInParty => "not_in_party",
+            ErrorCode::TooManyInvites => "too_many_invites",
         }
     }
 }

@@ -29,6 +29,8 @@ pub type TicketId = Id;
 pub type ServerId = Id;
 /// A chat room id.
 pub type RoomId = Id;
+/// A party id, chosen by the gateway that creates the party.
+pub type PartyId = Id;
 /// A session id, one per accepted WebSocket.
 pub type SessionId = Id;
 /// A connection id inside a gateway (used to address one socket of a player).

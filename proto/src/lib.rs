@@ -48,8 +48,8 @@ pub use game_server::{
     RegisterServer, Registered, Validate, ValidationError,
 };
 pub use ids::{
-    ConnId, GatewayId, Id, IdError, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId,
-    SessionId, TicketId,
+    ConnId, GatewayId, Id, IdError, MatchId, PartyId, PlayerId, QueueName, RegionName, RoomId,
+    ServerId, SessionId, TicketId,
 };
 pub use rid::Rid;
 pub use server::{QueueState, ServerEndpoint, ServerMessage, TeamMember, Teams};

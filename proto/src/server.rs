@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
 use crate::codes::ErrorCode;
-use crate::ids::{GatewayId, Id, MatchId, PlayerId, QueueName, RegionName, RoomId, ServerId};
+use crate::ids::{
+    GatewayId, Id, MatchId, PartyId, PlayerId, QueueName, RegionName, RoomId, ServerId,
+};
 use crate::ids::{SessionId, TicketId};
 use crate::rid::Rid;
 
@@ -25,6 +27,12 @@ pub mod reason {
     pub const SERVER_LOST: &str = "server_lost";
     /// `match.cancelled`: the allocated game server did not take the match in time.
     pub const NOT_STARTED: &str = "not_started";
+    /// `party.left`: the player left by themselves.
+    pub const LEFT: &str = "left";
+    /// `party.left`: the party's leader removed the player.
+    pub const KICKED: &str = "kicked";
+    /// `party.left`: the player was away longer than the reconnect grace.
+    pub const DISCONNECTED: &str = "disconnected";
 }
 
 /// Where a player stands in matchmaking.
@@ -179,6 +187,55 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
     },
+    /// Reply to `party.create`, `party.accept`, `party.kick`, `party.promote` and
+    /// `party.get`: the party as it is now.
+    #[serde(rename = "party")]
+    Party {
+        /// Party id.
+        party: PartyId,
+        /// Its leader.
+        leader: PlayerId,
+        /// Its members, longest-standing first (the leader among them).
+        members: Vec<PlayerId>,
+        /// How many members it may have.
+        max_size: u32,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `party.invite`: the invite is out (the invitee got `party.invite`).
+    #[serde(rename = "party.invited")]
+    PartyInvited {
+        /// Party id.
+        party: PartyId,
+        /// The player invited.
+        to: PlayerId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `party.decline`.
+    #[serde(rename = "party.declined")]
+    PartyDeclined {
+        /// Party id.
+        party: PartyId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// The player is out of a party: the reply to `party.leave` (`reason` `left`), or a
+    /// push (no `rid`) when a leader kicked them (`kicked`) or they were away longer than
+    /// the reconnect grace (`disconnected`).
+    #[serde(rename = "party.left")]
+    PartyLeft {
+        /// Party id.
+        party: PartyId,
+        /// Why, e.g. [`reason::KICKED`].
+        reason: String,
+        /// Echoed request id (a reply to `party.leave` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
 
     // ---- Pushes ----
     /// First frame after the upgrade.
@@ -265,6 +322,26 @@ pub enum ServerMessage {
         /// How long to wait first (spreads the reconnect storm).
         after_ms: u64,
     },
+    /// Someone invited this player to their party: answer `party.accept` or
+    /// `party.decline` before the invite expires.
+    #[serde(rename = "party.invite")]
+    PartyInvite {
+        /// Party id.
+        party: PartyId,
+        /// Who invited.
+        from: PlayerId,
+    },
+    /// The player's party changed (a member joined, left, was kicked, or the lead passed):
+    /// its state now. Sent to every member.
+    #[serde(rename = "party.updated")]
+    PartyUpdated {
+        /// Party id.
+        party: PartyId,
+        /// Its leader.
+        leader: PlayerId,
+        /// Its members, longest-standing first.
+        members: Vec<PlayerId>,
+    },
     /// A request failed; the connection stays open.
     #[serde(rename = "error")]
     Error {
@@ -294,6 +371,10 @@ macro_rules! match_rid {
             | ServerMessage::RoomLeft { rid: $rid, .. }
             | ServerMessage::RoomSent { rid: $rid, .. }
             | ServerMessage::WhisperSent { rid: $rid }
+            | ServerMessage::Party { rid: $rid, .. }
+            | ServerMessage::PartyInvited { rid: $rid, .. }
+            | ServerMessage::PartyDeclined { rid: $rid, .. }
+            | ServerMessage::PartyLeft { rid: $rid, .. }
             | ServerMessage::Error { rid: $rid, .. } => $on_reply,
             ServerMessage::Welcome { .. }
             | ServerMessage::MatchFound { .. }
@@ -302,14 +383,16 @@ macro_rules! match_rid {
             | ServerMessage::RoomMessage { .. }
             | ServerMessage::Whisper { .. }
             | ServerMessage::Kicked { .. }
-            | ServerMessage::Reconnect { .. } => $on_push,
+            | ServerMessage::Reconnect { .. }
+            | ServerMessage::PartyInvite { .. }
+            | ServerMessage::PartyUpdated { .. } => $on_push,
         }
     };
 }
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 19] = [
+    pub const TYPES: [&'static str; 25] = [
         "pong",
         "profile",
         "data",
@@ -320,6 +403,10 @@ impl ServerMessage {
         "room.left",
         "room.sent",
         "whisper.sent",
+        "party",
+        "party.invited",
+        "party.declined",
+        "party.left",
         "welcome",
         "match.found",
         "match.cancelled",
@@ -328,6 +415,8 @@ impl ServerMessage {
         "whisper",
         "kicked",
         "reconnect",
+        "party.invite",
+        "party.updated",
         "error",
     ];
 
@@ -361,6 +450,12 @@ impl ServerMessage {
             ServerMessage::Whisper { .. } => "whisper",
             ServerMessage::Kicked { .. } => "kicked",
             ServerMessage::Reconnect { .. } => "reconnect",
+            ServerMessage::Party { .. } => "party",
+            ServerMessage::PartyInvited { .. } => "party.invited",
+            ServerMessage::PartyDeclined { .. } => "party.declined",
+            ServerMessage::PartyLeft { .. } => "party.left",
+            ServerMessage::PartyInvite { .. } => "party.invite",
+            ServerMessage::PartyUpdated { .. } => "party.updated",
             ServerMessage::Error { .. } => "error",
         }
     }

@@ -256,6 +256,62 @@ impl Client {
         .await
     }
 
+    /// `party.create`: a new party led by this player (the `party` reply).
+    pub async fn create_party(&self) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::PartyCreate).await
+    }
+
+    /// `party.invite`: invites player `to`; the party's id. They get the push
+    /// `party.invite` wherever they are connected.
+    pub async fn invite_to_party(&self, to: &str) -> Result<String, ClientError> {
+        match self
+            .request(ClientRequest::PartyInvite { to: id(to)? })
+            .await?
+        {
+            ServerMessage::PartyInvited { party, .. } => Ok(party.to_string()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `party.accept`: joins a party that invited this player (the `party` reply).
+    pub async fn accept_party(&self, party: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::PartyAccept { party: id(party)? })
+            .await
+    }
+
+    /// `party.decline`: turns an invite down.
+    pub async fn decline_party(&self, party: &str) -> Result<(), ClientError> {
+        self.request(ClientRequest::PartyDecline { party: id(party)? })
+            .await
+            .map(|_| ())
+    }
+
+    /// `party.leave`.
+    pub async fn leave_party(&self) -> Result<(), ClientError> {
+        self.request(ClientRequest::PartyLeave).await.map(|_| ())
+    }
+
+    /// `party.kick` (leader only): the `party` reply without `player`.
+    pub async fn kick_from_party(&self, player: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::PartyKick {
+            player: id(player)?,
+        })
+        .await
+    }
+
+    /// `party.promote` (leader only): the `party` reply with `player` leading.
+    pub async fn promote_in_party(&self, player: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::PartyPromote {
+            player: id(player)?,
+        })
+        .await
+    }
+
+    /// `party.get`: this player's party (`not_in_party` when there is none).
+    pub async fn party(&self) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::PartyGet).await
+    }
+
     /// Closes the connection (code 1000) and stops reconnecting.
     pub async fn close(&self) {
         let (done, closed) = oneshot::channel();

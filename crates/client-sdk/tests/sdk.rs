@@ -244,3 +244,55 @@ async fn a_wss_url_is_refused_without_connecting() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_is_made_with_the_sdk_and_its_changes_arrive_as_events() {
+    let ns = testkit::unique_namespace("sdk-party");
+    let one = gateway_common::start(&ns, &[]).await;
+    let two = gateway_common::start(&ns, &[]).await;
+    let connect = |gateway: &service_runtime::RunningService, player: &str| {
+        let token = gateway_common::token(player, 3600, gateway_common::JWT_SECRET);
+        Client::connect(ClientConfig::new([url(gateway)], Auth::Token(token)))
+    };
+    let (lead, mut lead_events) = connect(&one, "lead").await.expect("lead connects");
+    let (mate, mut mate_events) = connect(&two, "mate").await.expect("mate connects");
+
+    let party = match lead.create_party().await.expect("created") {
+        ServerMessage::Party { party, .. } => party.to_string(),
+        other => panic!("expected party, got {other:?}"),
+    };
+    assert_eq!(lead.invite_to_party("mate").await.expect("invited"), party);
+    match next(&mut mate_events).await {
+        Event::Push(ServerMessage::PartyInvite { party: p, from }) => {
+            assert_eq!((p.as_str(), from.as_str()), (party.as_str(), "lead"));
+        }
+        other => panic!("expected party.invite, got {other:?}"),
+    }
+    mate.accept_party(&party).await.expect("joined");
+    match next(&mut lead_events).await {
+        Event::Push(ServerMessage::PartyUpdated { members, .. }) => {
+            assert_eq!(
+                members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                ["lead", "mate"]
+            );
+        }
+        other => panic!("expected party.updated, got {other:?}"),
+    }
+    match mate.kick_from_party("lead").await {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotLeader),
+        other => panic!("expected not_leader, got {other:?}"),
+    }
+    lead.promote_in_party("mate").await.expect("promoted");
+    mate.leave_party().await.expect("left");
+    match lead.party().await.expect("the party") {
+        ServerMessage::Party {
+            leader, members, ..
+        } => {
+            assert_eq!(leader.as_str(), "lead");
+            assert_eq!(members.len(), 1);
+        }
+        other => panic!("expected party, got {other:?}"),
+    }
+    one.stop().await.expect("stops");
+    two.stop().await.expect("stops");
+}

@@ -11,10 +11,11 @@
 //!
 //! | family | tag | what shares the slot |
 //! |---|---|---|
-//! | [`PlayerKeys`] | `{p:<player>}` | session, inbox channel, ticket marker, current match, profile, chat rate |
+//! | [`PlayerKeys`] | `{p:<player>}` | session, inbox channel, ticket marker, current match, profile, chat rate, party, pending invites |
 //! | [`QueueKeys`] | `{q:<queue>:<region>}` | tickets by rating, tickets by age, ticket hashes, claimed matches, the queue's lease |
 //! | [`PoolKeys`] | `{pool:<region>}` | servers by load, server hashes, liveness, pending matches, assignments, the region's leases |
 //! | [`RoomKeys`] | `{r:<room>}` | members, per-gateway member counts, the room's channel |
+//! | [`PartyKeys`] | `{party:<party>}` | one party: leader, members, open invites |
 //! | [`MatchKeys`] | `{m:<match>}` | one match's record (state, server, each player's `match.found`), read after the pool moved on |
 //! | [`InstanceKeys`] | `{inst}` / `{inst:<id>}` | the instance registry; one instance's control channel |
 //! | [`DataKeys`] | `{data:<kind>}` | one kind of static game data and its version |
@@ -34,6 +35,7 @@ mod data;
 mod instance;
 mod matches;
 pub mod namespace;
+mod party;
 mod player;
 mod pool;
 mod queue;
@@ -46,6 +48,7 @@ pub use data::DataKeys;
 pub use instance::InstanceKeys;
 pub use matches::MatchKeys;
 pub use namespace::{Keys, NamespaceError};
+pub use party::PartyKeys;
 pub use player::PlayerKeys;
 pub use pool::PoolKeys;
 pub use queue::QueueKeys;

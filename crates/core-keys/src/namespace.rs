@@ -82,6 +82,11 @@ impl Keys {
         RoomKeys::new(self.tagged(&format!("r:{room}")))
     }
 
+    /// Keys of one party.
+    pub fn party(&self, party: &str) -> crate::PartyKeys {
+        crate::PartyKeys::new(self.tagged(&format!("party:{party}")))
+    }
+
     /// Keys of one match.
     pub fn match_(&self, match_id: &str) -> MatchKeys {
         MatchKeys::new(self.tagged(&format!("m:{match_id}")))

@@ -72,4 +72,17 @@ impl PlayerKeys {
     pub fn rooms(&self) -> String {
         self.key("rooms")
     }
+
+    /// String: the party the player is in. Kept alive with the session, like the rooms;
+    /// the party's own hash is the truth (a pointer to a party that does not list the
+    /// player is stale and is cleared by whoever finds it).
+    pub fn party(&self) -> String {
+        self.key("party")
+    }
+
+    /// Sorted set: the parties that invited the player, scored by when each invite
+    /// expires (ms since the epoch): bounds the invites pending for one player.
+    pub fn party_invites(&self) -> String {
+        self.key("party-invites")
+    }
 }

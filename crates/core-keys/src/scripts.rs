@@ -41,7 +41,8 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> ScriptKe
 /// Opening, refreshing or closing a player's session: the session hash, the player's
 /// rooms (kept while connected and for a grace period after, so a reconnect restores them)
 /// the player's live match (so a reconnect is told its match again) and whether their
-/// profile is cached (if not, the gateway asks the cache-warmer for it).
+/// profile is cached (if not, the gateway asks the cache-warmer for it), the chat budget,
+/// and the player's party (kept alive like the rooms).
 pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
     let p = keys.player(player);
     ScriptKeys(vec![
@@ -50,7 +51,21 @@ pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
         p.current_match(),
         p.profile(),
         p.chat_rate(),
+        p.party(),
     ])
+}
+
+/// A player's side of a party (claiming or releasing their one party, an invite to
+/// them): which party they are in, their ticket marker (a queued player cannot join a
+/// party) and the invites pending for them.
+pub fn party_member(keys: &Keys, player: &str) -> ScriptKeys {
+    let p = keys.player(player);
+    ScriptKeys(vec![p.party(), p.ticket(), p.party_invites()])
+}
+
+/// Every change to one party: its hash.
+pub fn party_state(keys: &Keys, party: &str) -> ScriptKeys {
+    ScriptKeys(vec![keys.party(party).state()])
 }
 
 /// Admitting a player's connect, or counting a strike against them: their guard hash.

@@ -36,6 +36,14 @@ fn valid_requests() -> Vec<Value> {
         json!({"type": "whisper", "to": "bob", "body": "psst", "rid": "w1"}),
         json!({"type": "profile.get"}),
         json!({"type": "data.get", "kind": "items", "id": "sword"}),
+        json!({"type": "party.create", "rid": 2}),
+        json!({"type": "party.invite", "to": "bob"}),
+        json!({"type": "party.accept", "party": "pt-1", "rid": "p"}),
+        json!({"type": "party.decline", "party": "pt-1"}),
+        json!({"type": "party.leave"}),
+        json!({"type": "party.kick", "player": "bob"}),
+        json!({"type": "party.promote", "player": "bob", "rid": 9}),
+        json!({"type": "party.get"}),
     ]
 }
 

@@ -220,6 +220,13 @@ fn error_codes_are_exactly_the_documented_ones() {
         "too_large",
         "unavailable",
         "internal",
+        "not_leader",
+        "party_full",
+        "not_invited",
+        "already_in_party",
+        "in_queue",
+        "not_in_party",
+        "too_many_invites",
     ];
     let wire: Vec<Value> = ErrorCode::ALL
         .iter()

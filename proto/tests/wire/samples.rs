@@ -57,6 +57,14 @@ pub fn requests() -> Vec<ClientRequest> {
             kind: id("items"),
             id: id("sword"),
         },
+        ClientRequest::PartyCreate,
+        ClientRequest::PartyInvite { to: id("p2") },
+        ClientRequest::PartyAccept { party: id("pt-1") },
+        ClientRequest::PartyDecline { party: id("pt-1") },
+        ClientRequest::PartyLeave,
+        ClientRequest::PartyKick { player: id("p2") },
+        ClientRequest::PartyPromote { player: id("p2") },
+        ClientRequest::PartyGet,
     ]
 }
 
@@ -139,6 +147,41 @@ pub fn server_messages() -> Vec<ServerMessage> {
             rid: rid.clone(),
         },
         ServerMessage::WhisperSent { rid: rid.clone() },
+        ServerMessage::Party {
+            party: id("pt-1"),
+            leader: id("p1"),
+            members: vec![id("p1"), id("p2")],
+            max_size: 5,
+            rid: rid.clone(),
+        },
+        ServerMessage::PartyInvited {
+            party: id("pt-1"),
+            to: id("p2"),
+            rid: rid.clone(),
+        },
+        ServerMessage::PartyDeclined {
+            party: id("pt-1"),
+            rid: rid.clone(),
+        },
+        ServerMessage::PartyLeft {
+            party: id("pt-1"),
+            reason: proto::server::reason::LEFT.into(),
+            rid: rid.clone(),
+        },
+        ServerMessage::PartyLeft {
+            party: id("pt-1"),
+            reason: proto::server::reason::KICKED.into(),
+            rid: None,
+        },
+        ServerMessage::PartyInvite {
+            party: id("pt-1"),
+            from: id("p1"),
+        },
+        ServerMessage::PartyUpdated {
+            party: id("pt-1"),
+            leader: id("p2"),
+            members: vec![id("p2")],
+        },
         ServerMessage::Welcome {
             player: id("p1"),
             session: id("s-1"),

@@ -1,5 +1,5 @@
 //! The gateway's config: the `[gateway]` section, plus the shared `[matchmaking]` section
-//! it validates `queue.join` against.
+//! it validates `queue.join` against and the `[parties]` limits.
 
 use std::net::SocketAddr;
 
@@ -101,17 +101,21 @@ pub struct GatewaySection {
 pub struct Config {
     pub gateway: GatewaySection,
     pub matchmaking: MatchmakingConfig,
+    pub parties: parties::PartyConfig,
 }
 
 impl Config {
-    /// Reads `[gateway]` and `[matchmaking]` and checks them; errors name the key.
+    /// Reads `[gateway]`, `[matchmaking]` and `[parties]` and checks them; errors name
+    /// the key.
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let gateway: GatewaySection = config.section("gateway")?;
         gateway.validate(&config.common)?;
         let matchmaking = MatchmakingConfig::load(config)?;
+        let parties = parties::PartyConfig::load(config)?;
         Ok(Self {
             gateway,
             matchmaking,
+            parties,
         })
     }
 }

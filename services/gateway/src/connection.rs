@@ -10,8 +10,9 @@
 //! Connect: subscribe to the player's inbox (so nothing published from now on is missed;
 //! what arrives before `welcome` is held back), open the session (replacing any other,
 //! whose holder is signalled through the same inbox), register locally, send `welcome`,
-//! rejoin the player's rooms.
-//! Close: deregister, leave rooms, close the session if this connection still holds it.
+//! rejoin the player's rooms and party (telling the client its party's state).
+//! Close: deregister, leave rooms, close the session if this connection still holds it
+//! (the player's party then keeps them for the reconnect grace).
 
 mod limits;
 mod requests;
@@ -225,6 +226,19 @@ impl Connection {
                 }
             }
         }
+        // Back in the party (within the reconnect grace), and told its state.
+        if let Some(party) = &opened.party {
+            match shared.parties.refresh(player, party, true).await {
+                Ok(Some(party)) => match party.updated() {
+                    Ok(updated) => self.outbound.send(&updated),
+                    Err(err) => tracing::error!(player, error = %err, "cannot tell a party"),
+                },
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::debug!(player, error = %err, "cannot refresh the party on reconnect; the heartbeat will");
+                }
+            }
+        }
         for room in opened.rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
@@ -304,12 +318,22 @@ impl Connection {
         shared.hub.deregister(self.member.local_id);
         let player = self.identity.player.as_str();
         let conn = self.conn.as_str();
-        if let Err(err) = shared
+        match shared
             .sessions
             .close(player, conn, self.member.chat.to_save_ms())
             .await
         {
-            tracing::debug!(player, error = %err, "could not close the session; it lapses by itself");
+            Ok(closed) => {
+                // Away: the party keeps the player for the reconnect grace.
+                if let (true, Some(party)) = (closed.removed, closed.party)
+                    && let Err(err) = shared.parties.refresh(player, &party, false).await
+                {
+                    tracing::debug!(player, error = %err, "could not mark a party member away; the membership lapses by itself");
+                }
+            }
+            Err(err) => {
+                tracing::debug!(player, error = %err, "could not close the session; it lapses by itself");
+            }
         }
         let leaves = self
             .rooms

@@ -1,6 +1,6 @@
-//! The gateway-wide heartbeat: once per `heartbeat_ms`, refresh every local session and
-//! room membership in Redis (batched by fred's pipelining), and kick any connection whose
-//! session another connection took over while the signal was lost.
+//! The gateway-wide heartbeat: once per `heartbeat_ms`, refresh every local session,
+//! room membership and party membership in Redis (batched by fred's pipelining), and kick
+//! any connection whose session another connection took over while the signal was lost.
 //!
 //! The sessions are refreshed in [`SLICES`] slices spread over the first half of the
 //! period rather than all at once: 15,000 refresh scripts in one burst queue in front of
@@ -59,10 +59,21 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
         let touches = futures::stream::iter(open)
             .map(|c| {
                 let sessions = shared.sessions.clone();
+                let parties = shared.parties.clone();
                 async move {
                     let result = sessions
                         .touch(c.player.as_str(), &c.conn, c.chat.to_save_ms())
                         .await;
+                    // A member's party membership lives as long as their session does.
+                    if let Ok(crate::session::Touched {
+                        party: Some(party),
+                        session: Touch::Refreshed | Touch::Restored,
+                        ..
+                    }) = &result
+                        && let Err(err) = parties.refresh(c.player.as_str(), party, true).await
+                    {
+                        tracing::debug!(player = %c.player, error = %err, "could not refresh a party membership; retrying next beat");
+                    }
                     (c, result)
                 }
             })

@@ -65,6 +65,7 @@ impl Service for Gateway {
     const NAME: &'static str = "gateway";
     const DEFAULTS: &'static str = concat!(
         queues::default_toml!(),
+        parties::default_toml!(),
         r#"
 [ops]
 listen = "127.0.0.1:9100"

@@ -18,8 +18,9 @@ use service_runtime::clock::now_ms;
 use service_runtime::script::LuaScript;
 
 static OPEN: LuaScript<Vec<String>> = LuaScript::new(include_str!("session/session_open.lua"));
-static TOUCH: LuaScript<(i64, i64)> = LuaScript::new(include_str!("session/session_touch.lua"));
-static CLOSE: LuaScript<i64> = LuaScript::new(include_str!("session/session_close.lua"));
+static TOUCH: LuaScript<(i64, i64, String)> =
+    LuaScript::new(include_str!("session/session_touch.lua"));
+static CLOSE: LuaScript<(i64, String)> = LuaScript::new(include_str!("session/session_close.lua"));
 
 /// What opening a session found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,16 +34,29 @@ pub struct Opened {
     pub profile_cached: bool,
     /// The player's chat budget as saved (ms since the epoch when it is full again).
     pub chat_full_at_ms: u64,
+    /// The party the player is in (its membership is refreshed, and the client told).
+    pub party: Option<String>,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
 
 /// The result of a heartbeat refresh: what happened to the session, and the chat budget
 /// Redis holds now (the later of what it had and what the connection held).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touched {
     pub session: Touch,
     pub chat_full_at_ms: u64,
+    /// The party the player is in, whose membership the heartbeat refreshes too.
+    pub party: Option<String>,
+}
+
+/// What closing a session did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// The session was this connection's and is gone (not taken over by a newer one).
+    pub removed: bool,
+    /// The party the player is in, whose membership now lasts the reconnect grace.
+    pub party: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +126,13 @@ impl Sessions {
         let live_match = reply.next().unwrap_or_default();
         let profile_cached = reply.next().is_some_and(|cached| cached == "1");
         let chat_full_at_ms = reply.next().map_or(0, |saved| budget_ms(&saved));
+        let party = reply.next().filter(|party| !party.is_empty());
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
             profile_cached,
             chat_full_at_ms,
+            party,
             rooms: reply.collect(),
         })
     }
@@ -131,7 +147,7 @@ impl Sessions {
     ) -> Result<Touched, fred::error::Error> {
         let mut args = self.open_args(conn);
         args.push(chat_full_at_ms.to_string());
-        let (status, saved) = TOUCH
+        let (status, saved, party) = TOUCH
             .run(&self.redis, scripts::session_open(&self.keys, player), args)
             .await?;
         let session = match status {
@@ -142,18 +158,19 @@ impl Sessions {
         Ok(Touched {
             session,
             chat_full_at_ms: u64::try_from(saved).unwrap_or(0),
+            party: (!party.is_empty()).then_some(party),
         })
     }
 
     /// Saves the chat budget the connection held and ends `player`'s session if `conn`
-    /// still holds it. True if it did.
+    /// still holds it.
     pub async fn close(
         &self,
         player: &str,
         conn: &str,
         chat_full_at_ms: u64,
-    ) -> Result<bool, fred::error::Error> {
-        let removed = CLOSE
+    ) -> Result<Closed, fred::error::Error> {
+        let (removed, party) = CLOSE
             .run(
                 &self.redis,
                 scripts::session_open(&self.keys, player),
@@ -165,7 +182,10 @@ impl Sessions {
                 ],
             )
             .await?;
-        Ok(removed == 1)
+        Ok(Closed {
+            removed: removed == 1,
+            party: (!party.is_empty()).then_some(party),
+        })
     }
 
     /// Whether `player` has a live session anywhere.

@@ -34,6 +34,8 @@ pub struct Shared {
     pub tickets: Tickets,
     /// The `match.found` a reconnecting player is owed (`crates/matches`).
     pub matches: matches::Matches,
+    /// Parties: membership, invites, leaders (`crates/parties`).
+    pub parties: parties::Parties,
     pub hub: Hub,
     /// Profiles and game data through the local cache (`profile.get`, `data.get`).
     pub cache: cache_reader::CacheReader,
@@ -48,6 +50,7 @@ impl Shared {
         let Config {
             gateway: config,
             matchmaking,
+            parties,
         } = config;
         let keys = ctx.keys.clone();
         let redis = ctx.redis.clone();
@@ -90,6 +93,16 @@ impl Shared {
                 queues::JoinPolicy::from_config(&matchmaking),
             ),
             matches: matches::Matches::from_context(ctx),
+            parties: parties::Parties::new(
+                keys.clone(),
+                redis.clone(),
+                ctx.publisher.clone(),
+                parties,
+                parties::Lapse {
+                    connected: session_ttl + Duration::from_millis(config.reconnect_grace_ms),
+                    away: Duration::from_millis(config.reconnect_grace_ms),
+                },
+            ),
             hub: Hub::default(),
             cache: cache_reader::CacheReader::new(
                 keys.clone(),

@@ -252,9 +252,6 @@ async fn a_replaced_connections_spending_reaches_its_successor() {
     ];
     let one = GatewayProcess::start(&ns, &limits).await;
     let two = GatewayProcess::start(&ns, &limits).await;
-    for gateway in [&one, &two] {
-        common::wait_ready(&gateway.process.ops).await;
-    }
     let mut target = Client::player(two.ws, "target", Encoding::Json).await;
     let mut old = Client::player(one.ws, "chatty", Encoding::Json).await;
     let whisper = json!({"type": "whisper", "to": "target", "body": "hi"});

@@ -82,6 +82,29 @@ impl From<RoomError> for Refusal {
     }
 }
 
+impl From<parties::PartyError> for Refusal {
+    fn from(err: parties::PartyError) -> Self {
+        use parties::PartyError as E;
+        let code = match &err {
+            E::NotInParty | E::NotMember { .. } => ErrorCode::NotInParty,
+            E::NotLeader { .. } => ErrorCode::NotLeader,
+            E::Full { .. } => ErrorCode::PartyFull,
+            E::NotInvited { .. } => ErrorCode::NotInvited,
+            E::AlreadyInParty { .. } | E::AlreadyMember { .. } => ErrorCode::AlreadyInParty,
+            E::InQueue => ErrorCode::InQueue,
+            E::TooManyInvites { .. } => ErrorCode::TooManyInvites,
+            E::NotOnline { .. } => ErrorCode::NotOnline,
+            E::BadRequest(_) => ErrorCode::BadRequest,
+            E::Redis(_) => return Self::unavailable(err),
+            E::Inconsistent(_) => {
+                tracing::error!(error = %err, "party state is inconsistent");
+                ErrorCode::Internal
+            }
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
 impl From<Lookup> for Refusal {
     fn from(err: Lookup) -> Self {
         let code = match err {
@@ -206,7 +229,56 @@ impl Connection {
             ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
             ClientRequest::ProfileGet => self.profile_get().await,
             ClientRequest::DataGet { kind, id } => self.data_get(kind, id).await,
+            ClientRequest::PartyCreate => Ok(self.parties().create(self.me()).await?.reply()?),
+            ClientRequest::PartyInvite { to } => {
+                let party = self.parties().invite(self.me(), to.as_str()).await?;
+                Ok(ServerMessage::PartyInvited {
+                    party: stored_id(&party)?,
+                    to,
+                    rid: None,
+                })
+            }
+            ClientRequest::PartyAccept { party } => Ok(self
+                .parties()
+                .accept(self.me(), party.as_str())
+                .await?
+                .reply()?),
+            ClientRequest::PartyDecline { party } => {
+                self.parties().decline(self.me(), party.as_str()).await?;
+                Ok(ServerMessage::PartyDeclined { party, rid: None })
+            }
+            ClientRequest::PartyLeave => {
+                let party = self.parties().leave(self.me()).await?;
+                Ok(ServerMessage::PartyLeft {
+                    party: stored_id(&party)?,
+                    reason: proto::server::reason::LEFT.to_owned(),
+                    rid: None,
+                })
+            }
+            ClientRequest::PartyKick { player } => Ok(self
+                .parties()
+                .kick(self.me(), player.as_str())
+                .await?
+                .reply()?),
+            ClientRequest::PartyPromote { player } => Ok(self
+                .parties()
+                .promote(self.me(), player.as_str())
+                .await?
+                .reply()?),
+            ClientRequest::PartyGet => match self.parties().current(self.me()).await? {
+                Some(party) => Ok(party.reply()?),
+                None => Err(parties::PartyError::NotInParty.into()),
+            },
         }
+    }
+
+    fn parties(&self) -> &parties::Parties {
+        &self.shared.parties
+    }
+
+    /// The player this connection is.
+    fn me(&self) -> &str {
+        self.identity.player.as_str()
     }
 
     async fn profile_get(&mut self) -> Result<ServerMessage, Refusal> {

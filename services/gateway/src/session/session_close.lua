@@ -3,11 +3,13 @@
 -- KEYS[1]  the player's session hash
 -- KEYS[2]  the player's rooms (set)
 -- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
+-- KEYS[6]  the player's party (string: party id), kept for the grace like the rooms
 -- ARGV[1]  the closing connection id
 -- ARGV[2]  how long the player's rooms are remembered for a reconnect, in ms
 -- ARGV[3]  the chat budget the connection held (ms since the epoch, 0 if full)
 -- ARGV[4]  now, ms since the epoch
--- Returns 1 if the session was removed, 0 if it belongs to another connection. Either way
+-- Returns {1, party or ''} if the session was removed (the party, whose membership the
+-- gateway then marks as away), {0, ''} if it belongs to another connection. Either way
 -- the chat budget is saved (the later of the stored and the held one): a replaced
 -- connection's spending still counts for the connection that replaced it.
 local stored = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
@@ -18,6 +20,10 @@ end
 if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return 1
+  local party = redis.call('GET', KEYS[6])
+  if party then
+    redis.call('PEXPIRE', KEYS[6], ARGV[2])
+  end
+  return {1, party or ''}
 end
-return 0
+return {0, ''}

@@ -2,15 +2,16 @@
 -- KEYS[1]  the player's session hash
 -- KEYS[2]  the player's rooms (set)
 -- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
+-- KEYS[6]  the player's party (string: party id), kept alive like the rooms
 -- ARGV[1]  this gateway's instance id
 -- ARGV[2]  the connection id
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4]  session TTL in ms
 -- ARGV[5]  rooms TTL in ms
 -- ARGV[6]  the chat budget the connection holds (ms since the epoch, 0 if full)
--- Returns {status, chat budget}: status 1 refreshed; 2 restored (it had lapsed, e.g. Redis
--- was away longer than the TTL); 0 the session now belongs to another connection (this
--- one was replaced). The chat budget saved is the later of the stored and the held one
+-- Returns {status, chat budget, party or ''}: status 1 refreshed; 2 restored (it had
+-- lapsed, e.g. Redis was away longer than the TTL); 0 the session now belongs to another
+-- connection (this one was replaced; the party is then not refreshed either). The chat budget saved is the later of the stored and the held one
 -- (a connection this one replaced may have saved spending of its own), and is returned.
 local stored = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
 local held = tonumber(ARGV[6]) or 0
@@ -20,7 +21,7 @@ if held > stored and held > tonumber(ARGV[3]) then
 end
 local conn = redis.call('HGET', KEYS[1], 'conn')
 if conn and conn ~= ARGV[2] then
-  return {0, stored}
+  return {0, stored, ''}
 end
 local result = 1
 if not conn then
@@ -29,4 +30,8 @@ if not conn then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return {result, stored}
+local party = redis.call('GET', KEYS[6])
+if party then
+  redis.call('PEXPIRE', KEYS[6], ARGV[5])
+end
+return {result, stored, party or ''}

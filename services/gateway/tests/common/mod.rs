@@ -96,7 +96,8 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Starts the binary with the same settings as [`config`].
+    /// Starts the binary with the same settings as [`config`] and waits until it
+    /// reports ready (connected to Redis).
     pub async fn start(ns: &str, overrides: &[(&str, &str)]) -> GatewayProcess {
         // Cargo names the binary for the gateway's own tests; other crates that include this
         // module find it beside their test executable (`make test` builds every binary).
@@ -112,6 +113,7 @@ impl GatewayProcess {
             .get("ws")
             .and_then(|a| a.parse().ok())
             .expect("a `listening` line for the ws endpoint");
+        wait_ready(&process.ops).await;
         GatewayProcess { ws, process }
     }
 
