@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use rallypoint_client::proto::ServerMessage;
 use rallypoint_tests::stack::{Player, Sizes, Stack};
 
 const ADMIN: &str = "stack-admin";
@@ -73,6 +74,10 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let id = format!("p-{ns}");
     let urls = stack.gateway_urls();
     let player = Player::connect(&id, vec![urls[0].clone()], false).await;
+    let party = match player.client.create_party().await.expect("a party") {
+        ServerMessage::Party { party, .. } => party.to_string(),
+        other => panic!("expected party, got {other:?}"),
+    };
     player.join("duel").await;
     let (code, out, err) = rallyctl(ADMIN, &["player", &id, "--matchmaker", &matchmaker]).await;
     assert_eq!(code, Some(0), "{err}");
@@ -83,6 +88,10 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let ticket = view["ticket"].as_str().expect("a ticket");
     assert!(ticket.contains("duel") && ticket.contains("eu"), "{view}");
     assert!(view["match"].is_null(), "{view}");
+    // Their party: its id, leader and members.
+    assert_eq!(view["party"]["party"]["id"], party.as_str(), "{view}");
+    assert_eq!(view["party"]["party"]["leader"], id.as_str(), "{view}");
+    assert_eq!(view["party"]["party"]["is_member"], true, "{view}");
 
     // The player's gateway counts its one connection.
     let gateway = format!("http://{}", stack.gateways[0].ops_addr);

@@ -95,37 +95,7 @@ impl Parties {
 
     /// The party `party_id` as stored, if it exists.
     pub async fn read(&self, party_id: &str) -> Result<Option<Party>, PartyError> {
-        use fred::prelude::HashesInterface;
-        let fields: std::collections::HashMap<String, String> = self
-            .redis
-            .hgetall(self.keys.party(party_id).state())
-            .await?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        // The layout `party_lib.lua` documents: `m:<player>` for each member, `o:<player>`
-        // for their join number.
-        let mut members: Vec<(u64, String)> = fields
-            .keys()
-            .filter_map(|field| field.strip_prefix("m:"))
-            .map(|player| {
-                let order = fields
-                    .get(&format!("o:{player}"))
-                    .and_then(|o| o.parse().ok())
-                    .unwrap_or(0);
-                (order, player.to_owned())
-            })
-            .collect();
-        members.sort();
-        Ok(Some(Party {
-            id: party_id.to_owned(),
-            leader: fields.get("leader").cloned().unwrap_or_default(),
-            members: members.into_iter().map(|(_, player)| player).collect(),
-            max_size: fields
-                .get("max_size")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0),
-        }))
+        read(&self.redis, &self.keys, party_id).await
     }
 
     /// A new party led by `player`.
@@ -353,6 +323,81 @@ impl Parties {
         };
         self.tell(&[player.to_owned()], &left).await;
     }
+}
+
+/// The party `party_id` as stored, if it exists (read-only).
+pub async fn read(
+    redis: &fred::prelude::Client,
+    keys: &core_keys::Keys,
+    party_id: &str,
+) -> Result<Option<Party>, PartyError> {
+    use fred::prelude::HashesInterface;
+    let fields: std::collections::HashMap<String, String> =
+        redis.hgetall(keys.party(party_id).state()).await?;
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    // The layout `party_lib.lua` documents: `m:<player>` for each member, `o:<player>`
+    // for their join number.
+    let mut members: Vec<(u64, String)> = fields
+        .keys()
+        .filter_map(|field| field.strip_prefix("m:"))
+        .map(|player| {
+            let order = fields
+                .get(&format!("o:{player}"))
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
+            (order, player.to_owned())
+        })
+        .collect();
+    members.sort();
+    Ok(Some(Party {
+        id: party_id.to_owned(),
+        leader: fields.get("leader").cloned().unwrap_or_default(),
+        members: members.into_iter().map(|(_, player)| player).collect(),
+        max_size: fields
+            .get("max_size")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0),
+    }))
+}
+
+/// What an operator sees of `player`'s party side (read-only; nothing is repaired): the
+/// party their pointer names (and whether it lists them: if not, the pointer is stale and
+/// the player's next party request clears it), and the invites waiting for them.
+pub async fn inspect(
+    redis: &fred::prelude::Client,
+    keys: &core_keys::Keys,
+    player: &str,
+) -> Result<serde_json::Value, PartyError> {
+    use fred::prelude::{KeysInterface, SortedSetsInterface};
+    let pointer: Option<String> = redis.get(keys.player(player).party()).await?;
+    let invites: Vec<String> = redis
+        .zrange(
+            keys.player(player).party_invites(),
+            0,
+            -1,
+            None,
+            false,
+            None,
+            false,
+        )
+        .await?;
+    let party = match &pointer {
+        Some(id) => read(redis, keys, id).await?,
+        None => None,
+    };
+    Ok(serde_json::json!({
+        "pointer": pointer,
+        "party": party.map(|p| serde_json::json!({
+            "id": p.id,
+            "leader": p.leader,
+            "is_member": p.members.iter().any(|m| m == player),
+            "members": p.members,
+            "max_size": p.max_size,
+        })),
+        "invites": invites,
+    }))
 }
 
 #[cfg(test)]

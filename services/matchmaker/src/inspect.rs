@@ -1,7 +1,8 @@
 //! `GET /v1/players/{id}` for operators (`rallyctl player`): what Redis holds about one
 //! player right now: their session (which gateway and connection), their ticket (queue,
-//! region, ticket id), their live match with its state and server, and their cached
-//! profile. Read-only, and behind the admin token like every operator route.
+//! region, ticket id), their live match with its state and server, their cached profile,
+//! and their party (leader, members) and the invites waiting for them. Read-only, and
+//! behind the admin token like every operator route.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +42,17 @@ async fn inspect(State(shared): State<Arc<Shared>>, Path(player): Path<String>) 
     }
 }
 
-async fn read(shared: &Shared, player: &str) -> Result<Value, fred::error::Error> {
+async fn read(shared: &Shared, player: &str) -> Result<Value, String> {
+    let mut view = read_player(shared, player)
+        .await
+        .map_err(|e| e.to_string())?;
+    view["party"] = parties::membership::inspect(&shared.ctx.redis, &shared.ctx.keys, player)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(view)
+}
+
+async fn read_player(shared: &Shared, player: &str) -> Result<Value, fred::error::Error> {
     let keys = shared.ctx.keys.player(player);
     let session: HashMap<String, String> = shared.ctx.redis.hgetall(keys.session()).await?;
     let ticket: Option<String> = shared.ctx.redis.get(keys.ticket()).await?;
