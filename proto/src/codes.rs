@@ -48,11 +48,13 @@ pub enum ErrorCode {
     NotInParty,
     /// The invitee has as many pending invites as a player may have.
     TooManyInvites,
+    /// `queue.join` by a party larger than the queue's team size.
+    PartyTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::RateLimited,
@@ -71,6 +73,7 @@ impl ErrorCode {
         ErrorCode::InQueue,
         ErrorCode::NotInParty,
         ErrorCode::TooManyInvites,
+        ErrorCode::PartyTooLarge,
     ];
 
     /// The wire spelling, e.g. `"bad_request"` (also handy as a metrics label).
@@ -94,6 +97,7 @@ impl ErrorCode {
             ErrorCode::InQueue => "in_queue",
             ErrorCode::NotInParty => "not_in_party",
             ErrorCode::TooManyInvites => "too_many_invites",
+            ErrorCode::PartyTooLarge => "party_too_large",
         }
     }
 }

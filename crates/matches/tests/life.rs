@@ -111,6 +111,7 @@ fn record(match_id: &str) -> MatchRecord {
         player: p.to_owned(),
         rating: 1500.0,
         enqueued_ms: now_ms() - 1_000,
+        ticket_rating: None,
     };
     MatchRecord {
         match_id: match_id.to_owned(),

@@ -41,6 +41,7 @@ use proto::ServerMessage;
 use service_runtime::publish::Publisher;
 
 pub use config::PartyConfig;
+pub use membership::Refreshed;
 
 /// The Lua every script on a party's hash shares.
 const PARTY_LIB: &str = include_str!("party_lib.lua");

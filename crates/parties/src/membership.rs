@@ -77,6 +77,16 @@ impl Answer {
     }
 }
 
+/// What a refresh found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The party as it is now; `None` if the player is not in it any more (their pointer
+    /// is cleared).
+    pub party: Option<Party>,
+    /// Members dropped now, away past the grace (they were told, and so were the others).
+    pub dropped: Vec<String>,
+}
+
 impl Parties {
     /// The party `player` is in now, if any. A pointer to a party that does not list
     /// the player (left behind by a step that failed half-way) is cleared.
@@ -269,14 +279,13 @@ impl Parties {
 
     /// A member's gateway says where they stand: `connected` (each heartbeat, and on a
     /// reconnect) or not (their socket closed: the membership lasts the reconnect grace).
-    /// Members whose membership lapsed are dropped and everyone is told. The party as it
-    /// is now, or `None` if the player is not in it any more (their pointer is cleared).
+    /// Members whose membership lapsed are dropped and everyone is told.
     pub async fn refresh(
         &self,
         player: &str,
         party_id: &str,
         connected: bool,
-    ) -> Result<Option<Party>, PartyError> {
+    ) -> Result<Refreshed, PartyError> {
         let lasts = if connected {
             self.lapse.connected
         } else {
@@ -297,7 +306,7 @@ impl Parties {
             .await?;
         if answer.tag != "refreshed" {
             self.release_quietly(player, party_id).await;
-            return Ok(None);
+            return Ok(Refreshed::default());
         }
         let party = answer.party(party_id)?;
         if !answer.extra.is_empty() {
@@ -308,7 +317,10 @@ impl Parties {
             }
             self.tell_members(&party).await;
         }
-        Ok(Some(party))
+        Ok(Refreshed {
+            party: Some(party),
+            dropped: answer.extra,
+        })
     }
 
     /// Tells `player` they are out of `party_id`, and why.

@@ -106,6 +106,10 @@ pub struct QueueDefinition {
     pub max_window: f64,
     /// A ticket that waited this long is removed and its player told (`queue.timeout`).
     pub max_wait_ms: u64,
+    /// A party's ticket plays at its members' `mean` rating (the default) or at the
+    /// strongest member's (`max`).
+    #[serde(default)]
+    pub party_rating: crate::members::PartyRating,
 }
 
 impl QueueDefinition {
@@ -271,6 +275,7 @@ mod tests {
             widen_per_second: 50.0,
             max_window: 600.0,
             max_wait_ms: 60_000,
+            party_rating: Default::default(),
         }
     }
 

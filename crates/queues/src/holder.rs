@@ -10,6 +10,7 @@ use fred::prelude::{Client, HashesInterface, KeysInterface, SortedSetsInterface}
 use fred::types::{FromValue, Value};
 use service_runtime::script::{LuaScript, tagged, unexpected_reply};
 
+use crate::members::{self, Member};
 use crate::record::MatchRecord;
 use crate::tickets::TicketError;
 
@@ -60,13 +61,32 @@ impl FromValue for Fenced<Option<String>> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedTicket {
     pub id: String,
-    pub player: String,
+    /// Who it seats: one player, or a party (its leader first), each at their rating.
+    pub members: Vec<Member>,
+    /// The rating it is matched at (a party's: its members' mean, or their max).
     pub rating: f64,
     pub enqueued_ms: u64,
     /// The `traceparent` of the `queue.join` that queued it, when traced (from the change
     /// log, as an optional last field that older readers ignore; a snapshot does not
     /// carry it).
     pub trace: Option<String>,
+}
+
+impl QueuedTicket {
+    /// The player who queued it (a party's leader).
+    pub fn leader(&self) -> &str {
+        self.members.first().map_or("", |m| m.player.as_str())
+    }
+
+    /// How many players it seats.
+    pub fn size(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether it seats `player`.
+    pub fn seats(&self, player: &str) -> bool {
+        self.members.iter().any(|m| m.player == player)
+    }
 }
 
 /// One change to a queue since the last look.
@@ -146,10 +166,11 @@ impl QueueHolder {
         let tickets = rest
             .chunks_exact(4)
             .filter_map(|c| {
+                let rating = c[2].parse().ok()?;
                 Some(QueuedTicket {
                     id: c[0].clone(),
-                    player: c[1].clone(),
-                    rating: c[2].parse().ok()?,
+                    members: members::parse(&c[1], rating)?,
+                    rating,
                     enqueued_ms: c[3].parse::<f64>().ok()? as u64,
                     // Not kept in the index (an older matchmaker reads its values as
                     // player ids): a resync keeps what the change log gave
@@ -180,7 +201,13 @@ impl QueueHolder {
 
     /// Claims the tickets of `record`, all or none.
     pub async fn claim(&self, record: &MatchRecord) -> Result<Fenced<Claim>, TicketError> {
-        let ids: Vec<&str> = record.players().map(|t| t.ticket.as_str()).collect();
+        // A party's members share one ticket: each ticket is claimed once.
+        let mut ids: Vec<&str> = Vec::new();
+        for seat in record.players() {
+            if !ids.contains(&seat.ticket.as_str()) {
+                ids.push(seat.ticket.as_str());
+            }
+        }
         let json = serde_json::to_string(record).map_err(|e| TicketError::Protocol {
             script: "queue_claim",
             reply: e.to_string(),
@@ -276,13 +303,19 @@ impl QueueHolder {
 fn parse_change(raw: &str) -> Option<Change> {
     let mut parts = raw.split(' ');
     match parts.next()? {
-        "j" => Some(Change::Joined(QueuedTicket {
-            id: parts.next()?.to_owned(),
-            rating: parts.next()?.parse().ok()?,
-            enqueued_ms: parts.next()?.parse().ok()?,
-            player: parts.next()?.to_owned(),
-            trace: parts.next().map(str::to_owned),
-        })),
+        "j" => {
+            let id = parts.next()?.to_owned();
+            let rating = parts.next()?.parse().ok()?;
+            let enqueued_ms = parts.next()?.parse().ok()?;
+            let members = members::parse(parts.next()?, rating)?;
+            Some(Change::Joined(QueuedTicket {
+                id,
+                members,
+                rating,
+                enqueued_ms,
+                trace: parts.next().map(str::to_owned),
+            }))
+        }
         "l" => Some(Change::Left(parts.next()?.to_owned())),
         _ => None,
     }
@@ -298,7 +331,10 @@ mod tests {
             parse_change("j t1 1512.5 1700000000000 alice"),
             Some(Change::Joined(QueuedTicket {
                 id: "t1".into(),
-                player: "alice".into(),
+                members: vec![Member {
+                    player: "alice".into(),
+                    rating: 1512.5
+                }],
                 rating: 1512.5,
                 enqueued_ms: 1_700_000_000_000,
                 trace: None,
@@ -308,6 +344,15 @@ mod tests {
         let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         match parse_change(&format!("j t1 1512.5 1700000000000 alice {traced}")) {
             Some(Change::Joined(ticket)) => assert_eq!(ticket.trace.as_deref(), Some(traced)),
+            other => panic!("not a join: {other:?}"),
+        }
+        // A party names its members, each at their own rating.
+        match parse_change("j t2 1550 1700000000000 alice=1500,bob=1600") {
+            Some(Change::Joined(ticket)) => {
+                assert_eq!(ticket.members.len(), 2);
+                assert_eq!(ticket.members[1].rating, 1600.0);
+                assert_eq!(ticket.rating, 1550.0);
+            }
             other => panic!("not a join: {other:?}"),
         }
         assert_eq!(parse_change("l t1"), Some(Change::Left("t1".into())));

@@ -9,6 +9,8 @@
 //!   it in the queue's slot, leave, and ask where it stands.
 //! - [`holder`]: what the matchmaker holding a queue's lease does to it: snapshot, changes,
 //!   claim, expire, hand-over bookkeeping; every step fenced by the lease.
+//! - [`members`]: who a ticket seats: one player or a party's members, and how a
+//!   party's rating comes from theirs.
 //! - [`record`]: a formed match as recorded with its claim.
 
 #![forbid(unsafe_code)]
@@ -16,11 +18,13 @@
 
 pub mod config;
 pub mod holder;
+pub mod members;
 pub mod record;
 pub mod tickets;
 
 pub use config::{Lookup, MatchmakingConfig, ProfilePolicy, QueueDefinition};
 pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket};
+pub use members::{Member, PartyRating};
 pub use record::{MatchRecord, MatchedTicket};
 pub use tickets::{
     JoinOutcome, JoinPolicy, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets,

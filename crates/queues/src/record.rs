@@ -4,13 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One player of a formed match.
+/// One player of a formed match. The members of a party share their ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchedTicket {
     pub ticket: String,
     pub player: String,
+    /// The player's own rating (what the result moves).
     pub rating: f64,
     pub enqueued_ms: u64,
+    /// A party ticket's rating (what it was matched at), kept to requeue it at the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_rating: Option<f64>,
 }
 
 /// A formed match.

@@ -31,6 +31,7 @@ use service_runtime::publish::Publisher;
 use service_runtime::script::{LuaScript, tagged, unexpected_reply};
 
 use crate::config::{MatchmakingConfig, ProfilePolicy};
+use crate::members::{self, Member, PartyRating};
 
 static RESERVE: LuaScript<Reserve> = LuaScript::new(include_str!("tickets/ticket_reserve.lua"));
 static RELEASE: LuaScript<i64> = LuaScript::new(include_str!("tickets/ticket_release.lua"));
@@ -75,7 +76,10 @@ impl FromValue for Reserve {
 
 /// What `ticket_remove.lua` answered.
 enum Removal {
-    Removed,
+    /// Removed; who it seated (the members field).
+    Removed {
+        seats: String,
+    },
     Missing,
     /// No longer queued: claimed by a match.
     Claimed,
@@ -83,8 +87,11 @@ enum Removal {
 
 impl FromValue for Removal {
     fn from_value(value: Value) -> Result<Self, fred::error::Error> {
-        Ok(match tagged(value)?.0.as_str() {
-            "removed" => Removal::Removed,
+        let (tag, rest) = tagged(value)?;
+        Ok(match tag.as_str() {
+            "removed" => Removal::Removed {
+                seats: rest.into_iter().next().unwrap_or_default(),
+            },
             "missing" => Removal::Missing,
             _ => Removal::Claimed,
         })
@@ -152,7 +159,8 @@ const WARM_REQUEST_AGAIN: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
     pub id: String,
-    pub player: String,
+    /// Everyone it seats (a party's leader first).
+    pub members: Vec<Member>,
     pub queue: String,
     pub region: String,
     pub rating: f64,
@@ -168,13 +176,32 @@ pub enum JoinOutcome {
     AlreadyQueued { queue: String, region: String },
     /// The player is in a live match and cannot queue until it ends.
     InMatch { match_id: String },
+    /// A member of the party has a ticket of their own (nothing was queued).
+    MemberQueued {
+        player: String,
+        queue: String,
+        region: String,
+    },
+    /// A member of the party is in a live match (nothing was queued).
+    MemberInMatch { player: String, match_id: String },
+}
+
+/// What the first step of a join found for one player.
+enum Reserved {
+    /// The marker is set; the player's rating.
+    Rating(f64),
+    /// The player has a ticket already.
+    Queued { queue: String, region: String },
+    /// The player is in a live match.
+    InMatch { match_id: String },
 }
 
 /// What `queue.leave` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveOutcome {
-    /// The ticket was removed before any match claimed it.
-    Left,
+    /// The ticket was removed before any match claimed it; everyone it seated (the
+    /// player's party too), whose markers are released.
+    Left { players: Vec<String> },
     /// There was no queued ticket: none at all, or it was already matched.
     NotQueued,
 }
@@ -206,6 +233,16 @@ struct Marker {
 }
 
 impl Marker {
+    /// A marker for a new ticket in `queue`/`region`, enqueued now.
+    fn new(queue: &str, region: &str) -> Self {
+        Marker {
+            queue: queue.to_owned(),
+            region: region.to_owned(),
+            ticket: uuid::Uuid::new_v4().simple().to_string(),
+            enqueued_ms: now_ms(),
+        }
+    }
+
     fn encode(&self) -> String {
         format!(
             "{} {} {} {}",
@@ -251,6 +288,69 @@ impl Tickets {
         queue: &str,
         region: &str,
     ) -> Result<JoinOutcome, TicketError> {
+        let marker = Marker::new(queue, region);
+        match self.reserve(player, &marker).await? {
+            Reserved::Rating(rating) => {
+                let me = [Member {
+                    player: player.to_owned(),
+                    rating,
+                }];
+                self.enqueue(&me, marker, rating).await
+            }
+            Reserved::Queued { queue, region } => Ok(JoinOutcome::AlreadyQueued { queue, region }),
+            Reserved::InMatch { match_id } => Ok(JoinOutcome::InMatch { match_id }),
+        }
+    }
+
+    /// Queues a party (`members`, its leader first) as one ticket at the rating `rule`
+    /// makes of theirs: every member's marker names it, so none of them is in another
+    /// ticket, and it is matched whole onto one team. A member who cannot queue (queued
+    /// already, in a match, their rating pending) stops the join, and the markers already
+    /// set are released.
+    pub async fn join_party(
+        &self,
+        members: &[String],
+        queue: &str,
+        region: &str,
+        rule: PartyRating,
+    ) -> Result<JoinOutcome, TicketError> {
+        let marker = Marker::new(queue, region);
+        let mut seated: Vec<Member> = Vec::with_capacity(members.len());
+        for player in members {
+            let reserved = self.reserve(player, &marker).await;
+            let refused = match reserved {
+                Ok(Reserved::Rating(rating)) => {
+                    seated.push(Member {
+                        player: player.clone(),
+                        rating,
+                    });
+                    continue;
+                }
+                Ok(Reserved::Queued { queue, region }) => Ok(JoinOutcome::MemberQueued {
+                    player: player.clone(),
+                    queue,
+                    region,
+                }),
+                Ok(Reserved::InMatch { match_id }) => Ok(JoinOutcome::MemberInMatch {
+                    player: player.clone(),
+                    match_id,
+                }),
+                Err(err) => Err(err),
+            };
+            for member in &seated {
+                if let Err(err) = self.release(&member.player, &marker.ticket).await {
+                    tracing::debug!(player = %member.player, error = %err, "could not release a party member's marker; it is found stale");
+                }
+            }
+            return refused;
+        }
+        let rating = rule.of(&seated);
+        self.enqueue(&seated, marker, rating).await
+    }
+
+    /// Sets `player`'s marker to `marker` (the first step of a join), waiting, bounded,
+    /// for a pending rating or a profile being warmed, and clearing a stale marker.
+    async fn reserve(&self, player: &str, marker: &Marker) -> Result<Reserved, TicketError> {
         // At most two rounds after clearing a stale marker; waits for a pending rating or a
         // missing profile are bounded by their own deadlines.
         let mut stale_rounds = 0;
@@ -258,12 +358,6 @@ impl Tickets {
         let mut warm_requested_at: Option<tokio::time::Instant> = None;
         let mut profile_wait_started: Option<tokio::time::Instant> = None;
         while stale_rounds < 2 {
-            let marker = Marker {
-                queue: queue.to_owned(),
-                region: region.to_owned(),
-                ticket: uuid::Uuid::new_v4().simple().to_string(),
-                enqueued_ms: now_ms(),
-            };
             let reply = RESERVE
                 .run(
                     &self.redis,
@@ -305,10 +399,10 @@ impl Tickets {
                         .ok()
                         .filter(|r| r.is_finite())
                         .unwrap_or(self.policy.default_rating);
-                    return self.enqueue(player, marker, rating).await;
+                    return Ok(Reserved::Rating(rating));
                 }
                 Reserve::Matched { match_id } => {
-                    return Ok(JoinOutcome::InMatch { match_id });
+                    return Ok(Reserved::InMatch { match_id });
                 }
                 Reserve::Queued { marker: existing } => {
                     let Some(old) = Marker::parse(&existing) else {
@@ -322,7 +416,7 @@ impl Tickets {
                         stale_rounds += 1;
                         continue;
                     }
-                    return Ok(JoinOutcome::AlreadyQueued {
+                    return Ok(Reserved::Queued {
                         queue: old.queue,
                         region: old.region,
                     });
@@ -368,7 +462,7 @@ impl Tickets {
 
     async fn enqueue(
         &self,
-        player: &str,
+        seats: &[Member],
         marker: Marker,
         rating: f64,
     ) -> Result<JoinOutcome, TicketError> {
@@ -378,7 +472,7 @@ impl Tickets {
                 scripts::queue_enqueue(&self.keys, &marker.queue, &marker.region, &marker.ticket),
                 vec![
                     marker.ticket.clone(),
-                    player.to_owned(),
+                    members::encode(seats),
                     rating.to_string(),
                     marker.enqueued_ms.to_string(),
                     // The matchmaker's match continues the caller's trace (`queue.join`).
@@ -388,12 +482,12 @@ impl Tickets {
             )
             .await;
         // On an error the script may still have run (a timeout, a reply lost in a
-        // failover): the marker stays. If the ticket is not there, the next join finds
-        // the marker stale and clears it; if it is, the player is queued as they asked.
+        // failover): the markers stay. If the ticket is not there, the next join finds
+        // them stale and clears them; if it is, the players are queued as they asked.
         enqueued?;
         Ok(JoinOutcome::Joined(Ticket {
             id: marker.ticket,
-            player: player.to_owned(),
+            members: seats.to_vec(),
             queue: marker.queue,
             region: marker.region,
             rating,
@@ -419,9 +513,20 @@ impl Tickets {
             )
             .await?;
         match removed {
-            Removal::Removed => {
-                self.release(player, &marker.ticket).await?;
-                Ok(LeaveOutcome::Left)
+            Removal::Removed { seats } => {
+                // Everyone the ticket seated is out of the queue: a party leaves whole.
+                let mut players: Vec<String> = members::parse(&seats, 0.0)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.player)
+                    .collect();
+                if !players.iter().any(|p| p == player) {
+                    players.push(player.to_owned());
+                }
+                for seated in &players {
+                    self.release(seated, &marker.ticket).await?;
+                }
+                Ok(LeaveOutcome::Left { players })
             }
             Removal::Missing => {
                 if self.is_stale(&marker).await? {
@@ -498,39 +603,60 @@ impl Tickets {
     /// enqueue times, and frees the players from the match. Idempotent: a cancellation
     /// finished twice (after a crash) requeues once.
     pub async fn requeue(&self, record: &crate::MatchRecord) -> Result<(), TicketError> {
-        for player in record.players() {
+        // Ticket by ticket: a party's members go back on their one ticket, together.
+        let mut tickets: Vec<(&str, Vec<&crate::MatchedTicket>)> = Vec::new();
+        for seat in record.players() {
+            match tickets.iter_mut().find(|(id, _)| *id == seat.ticket) {
+                Some((_, seats)) => seats.push(seat),
+                None => tickets.push((seat.ticket.as_str(), vec![seat])),
+            }
+        }
+        for (ticket, seats) in tickets {
+            let enqueued_ms = seats
+                .iter()
+                .map(|s| s.enqueued_ms)
+                .min()
+                .unwrap_or_default();
             let marker = Marker {
                 queue: record.queue.clone(),
                 region: record.region.clone(),
-                ticket: player.ticket.clone(),
-                enqueued_ms: player.enqueued_ms,
+                ticket: ticket.to_owned(),
+                enqueued_ms,
             };
-            // The player first (out of the match, marker back), then the ticket: the
-            // other order could let a new match claim the ticket before the marker is set.
-            let freed = PLAYER_REQUEUED
-                .run(
-                    &self.redis,
-                    scripts::player_matched(&self.keys, &player.player),
-                    vec![record.match_id.clone(), marker.encode()],
-                )
-                .await?;
-            if freed == 0 {
+            // The players first (out of the match, marker back), then the ticket: the
+            // other order could let a new match claim the ticket before the markers are set.
+            let mut freed = Vec::with_capacity(seats.len());
+            for seat in &seats {
+                let out = PLAYER_REQUEUED
+                    .run(
+                        &self.redis,
+                        scripts::player_matched(&self.keys, &seat.player),
+                        vec![record.match_id.clone(), marker.encode()],
+                    )
+                    .await?;
+                if out == 1 {
+                    freed.push(Member {
+                        player: seat.player.clone(),
+                        rating: seat.rating,
+                    });
+                }
+            }
+            if freed.is_empty() {
                 continue;
             }
+            let rating = seats
+                .first()
+                .and_then(|s| s.ticket_rating)
+                .unwrap_or_else(|| PartyRating::Mean.of(&freed));
             let _requeued = REQUEUE
                 .run(
                     &self.redis,
-                    scripts::queue_requeue(
-                        &self.keys,
-                        &record.queue,
-                        &record.region,
-                        &player.ticket,
-                    ),
+                    scripts::queue_requeue(&self.keys, &record.queue, &record.region, ticket),
                     vec![
-                        player.ticket.clone(),
-                        player.player.clone(),
-                        player.rating.to_string(),
-                        player.enqueued_ms.to_string(),
+                        ticket.to_owned(),
+                        members::encode(&freed),
+                        rating.to_string(),
+                        enqueued_ms.to_string(),
                         record.match_id.clone(),
                     ],
                 )

@@ -36,7 +36,9 @@ async fn racing_joins_of_one_player_leave_exactly_one_ticket() {
         assert_eq!((joined, refused), (1, 15), "round {round}: {outcomes:?}");
         assert_eq!(
             tickets.leave(&player).await.expect("leave"),
-            LeaveOutcome::Left
+            LeaveOutcome::Left {
+                players: vec![player.clone()]
+            }
         );
         assert_eq!(
             tickets.leave(&player).await.expect("leave"),
@@ -90,7 +92,9 @@ async fn status_follows_the_ticket_and_the_rating_comes_from_the_profile() {
     assert_eq!(score, Some(1712.5), "the queue is sorted by rating");
     assert_eq!(
         tickets.leave("pat").await.expect("leave"),
-        LeaveOutcome::Left
+        LeaveOutcome::Left {
+            players: vec!["pat".to_owned()]
+        }
     );
     assert_eq!(
         tickets.status("pat").await.expect("status"),
@@ -150,6 +154,7 @@ async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back()
             player: player.to_owned(),
             rating: t.rating,
             enqueued_ms: t.enqueued_ms,
+            ticket_rating: None,
         }]);
     }
     let record = MatchRecord {
@@ -177,7 +182,9 @@ async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back()
     // r1 leaves; the cancellation is finished again (its instance died half-way).
     assert_eq!(
         tickets.leave("r1").await.expect("leave"),
-        LeaveOutcome::Left
+        LeaveOutcome::Left {
+            players: vec!["r1".to_owned()]
+        }
     );
     tickets.requeue(&record).await.expect("requeue again");
     assert_eq!(
@@ -235,5 +242,123 @@ async fn a_pending_rating_holds_a_join_back_only_where_a_cache_warmer_settles_it
     match optional.join(player, "duel", "eu").await.expect("joined") {
         JoinOutcome::Joined(ticket) => assert_eq!(ticket.rating, 1600.0),
         other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_party_queues_as_one_ticket_goes_back_whole_after_a_cancel_and_leaves_whole() {
+    use queues::{Change, Claim, Fenced, MatchRecord, MatchedTicket, PartyRating, QueueHolder};
+    let (tickets, redis, keys) = tickets(&testkit::unique_namespace("party-ticket")).await;
+    let owner = "test-holder";
+    let _: () = redis
+        .set(keys.queue("squad", "eu").lease(), owner, None, None, false)
+        .await
+        .expect("lease");
+    let holder = QueueHolder::new(keys.clone(), redis.clone(), "squad", "eu", owner);
+    let party = ["lead".to_owned(), "mate".to_owned()];
+
+    // A member with a ticket of their own stops the party's join, and nothing is left
+    // behind: the leader's marker is released again.
+    let JoinOutcome::Joined(own) = tickets.join("mate", "duel", "eu").await.expect("join") else {
+        panic!("the mate queues alone first");
+    };
+    let refused = tickets
+        .join_party(&party, "squad", "eu", PartyRating::Max)
+        .await
+        .expect("join");
+    assert!(
+        matches!(refused, JoinOutcome::MemberQueued { ref player, .. } if player == "mate"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        tickets.status("lead").await.expect("status"),
+        TicketStatus::Idle
+    );
+    assert_eq!(
+        tickets.leave("mate").await.expect("leave"),
+        LeaveOutcome::Left {
+            players: vec!["mate".to_owned()]
+        }
+    );
+    drop(own);
+
+    let JoinOutcome::Joined(ticket) = tickets
+        .join_party(&party, "squad", "eu", PartyRating::Max)
+        .await
+        .expect("join")
+    else {
+        panic!("the party queues");
+    };
+    assert_eq!(ticket.members.len(), 2);
+    // Both members' markers name the one ticket; the holder sees one ticket seating two.
+    for player in &party {
+        assert!(matches!(
+            tickets.status(player).await.expect("status"),
+            TicketStatus::Searching { ticket: ref t, .. } if *t == ticket.id
+        ));
+    }
+    let Fenced::Held(snapshot) = holder.snapshot().await.expect("snapshot") else {
+        panic!("held");
+    };
+    assert_eq!(snapshot.len(), 1);
+    assert_eq!(snapshot[0].size(), 2);
+    assert_eq!(snapshot[0].leader(), "lead");
+
+    // Claimed into a match, then cancelled: the ticket goes back whole, at its rating.
+    let seats = ticket
+        .members
+        .iter()
+        .map(|m| MatchedTicket {
+            ticket: ticket.id.clone(),
+            player: m.player.clone(),
+            rating: m.rating,
+            enqueued_ms: ticket.enqueued_ms,
+            ticket_rating: Some(ticket.rating),
+        })
+        .collect();
+    let record = MatchRecord {
+        match_id: "m-party".into(),
+        queue: "squad".into(),
+        region: "eu".into(),
+        formed_ms: queues_now_ms(),
+        teams: vec![seats],
+        trace: None,
+    };
+    assert_eq!(
+        holder.claim(&record).await.expect("claim"),
+        Fenced::Held(Claim::Claimed)
+    );
+    let Fenced::Held(_) = holder.changes().await.expect("changes") else {
+        panic!("held");
+    };
+    tickets.requeue(&record).await.expect("requeue");
+    let Fenced::Held(changes) = holder.changes().await.expect("changes") else {
+        panic!("held");
+    };
+    match changes.as_slice() {
+        [Change::Joined(back)] => {
+            assert_eq!(back.id, ticket.id);
+            assert_eq!(back.size(), 2, "{back:?}");
+            assert_eq!(back.rating, ticket.rating);
+            assert_eq!(
+                back.enqueued_ms, ticket.enqueued_ms,
+                "the party keeps its wait"
+            );
+        }
+        other => panic!("expected the ticket back, got {other:?}"),
+    }
+    // Any member's leave takes the party out, and releases both markers.
+    match tickets.leave("mate").await.expect("leave") {
+        LeaveOutcome::Left { mut players } => {
+            players.sort();
+            assert_eq!(players, vec!["lead".to_owned(), "mate".to_owned()]);
+        }
+        other => panic!("expected left, got {other:?}"),
+    }
+    for player in &party {
+        assert_eq!(
+            tickets.status(player).await.expect("status"),
+            TicketStatus::Idle
+        );
     }
 }

@@ -49,7 +49,7 @@ async fn the_join_trace_reaches_the_holder_through_the_change_log_only() {
     let traces: Vec<(String, Option<String>)> = changes
         .into_iter()
         .filter_map(|c| match c {
-            Change::Joined(t) => Some((t.player, t.trace)),
+            Change::Joined(t) => Some((t.leader().to_owned(), t.trace)),
             Change::Left(_) => None,
         })
         .collect();
@@ -68,7 +68,7 @@ async fn the_join_trace_reaches_the_holder_through_the_change_log_only() {
     // The snapshot names players exactly as before, without the trace.
     let mut players: Vec<(&str, Option<&str>)> = snapshot
         .iter()
-        .map(|t| (t.player.as_str(), t.trace.as_deref()))
+        .map(|t| (t.leader(), t.trace.as_deref()))
         .collect();
     players.sort();
     assert_eq!(

@@ -227,6 +227,7 @@ fn error_codes_are_exactly_the_documented_ones() {
         "in_queue",
         "not_in_party",
         "too_many_invites",
+        "party_too_large",
     ];
     let wire: Vec<Value> = ErrorCode::ALL
         .iter()

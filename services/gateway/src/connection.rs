@@ -229,11 +229,17 @@ impl Connection {
         // Back in the party (within the reconnect grace), and told its state.
         if let Some(party) = &opened.party {
             match shared.parties.refresh(player, party, true).await {
-                Ok(Some(party)) => match party.updated() {
-                    Ok(updated) => self.outbound.send(&updated),
-                    Err(err) => tracing::error!(player, error = %err, "cannot tell a party"),
-                },
-                Ok(None) => {}
+                Ok(refreshed) => {
+                    if let Some(party) = &refreshed.party {
+                        match party.updated() {
+                            Ok(updated) => self.outbound.send(&updated),
+                            Err(err) => {
+                                tracing::error!(player, error = %err, "cannot tell a party")
+                            }
+                        }
+                    }
+                    crate::party_queue::after_dropped(&shared, &refreshed.dropped).await;
+                }
                 Err(err) => {
                     tracing::debug!(player, error = %err, "cannot refresh the party on reconnect; the heartbeat will");
                 }
@@ -325,10 +331,15 @@ impl Connection {
         {
             Ok(closed) => {
                 // Away: the party keeps the player for the reconnect grace.
-                if let (true, Some(party)) = (closed.removed, closed.party)
-                    && let Err(err) = shared.parties.refresh(player, &party, false).await
-                {
-                    tracing::debug!(player, error = %err, "could not mark a party member away; the membership lapses by itself");
+                if let (true, Some(party)) = (closed.removed, closed.party) {
+                    match shared.parties.refresh(player, &party, false).await {
+                        Ok(refreshed) => {
+                            crate::party_queue::after_dropped(&shared, &refreshed.dropped).await;
+                        }
+                        Err(err) => {
+                            tracing::debug!(player, error = %err, "could not mark a party member away; the membership lapses by itself");
+                        }
+                    }
                 }
             }
             Err(err) => {

@@ -70,9 +70,15 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
                         session: Touch::Refreshed | Touch::Restored,
                         ..
                     }) = &result
-                        && let Err(err) = parties.refresh(c.player.as_str(), party, true).await
                     {
-                        tracing::debug!(player = %c.player, error = %err, "could not refresh a party membership; retrying next beat");
+                        match parties.refresh(c.player.as_str(), party, true).await {
+                            Ok(refreshed) => {
+                                crate::party_queue::after_dropped(shared, &refreshed.dropped).await;
+                            }
+                            Err(err) => {
+                                tracing::debug!(player = %c.player, error = %err, "could not refresh a party membership; retrying next beat");
+                            }
+                        }
                     }
                     (c, result)
                 }

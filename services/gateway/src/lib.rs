@@ -5,13 +5,17 @@
 //! reconnect to another instance carries on where it was. Instances share nothing else.
 //!
 //! # Layout
-//! - [`config`]: `[gateway]` (listener, secrets, limits, timings) and `[matchmaking]`.
+//! - [`config`]: `[gateway]` (listener, secrets, limits, timings), `[matchmaking]` and
+//!   `[parties]`.
 //! - [`http`]: `GET /ws`: credentials, encoding and readiness checked before the upgrade.
 //! - [`auth`]: JWT HS256 and guest access.
 //! - [`connection`]: one socket's life: open, requests, inbox, limits, cleanup.
 //! - [`outbound`]: the bounded queue and writer task of each socket; encode-once frames.
 //! - [`session`]: the player's one live session in Redis, with replacement.
 //! - [`rooms`]: room membership in Redis and the reference-counted room fan-out.
+//! - [`party_queue`]: where a party meets the queue (queued whole, not changed while
+//!   queued, out of the queue when a member is dropped); parties themselves are
+//!   `crates/parties`.
 //! - [`chat`]: the per-player chat limit, kept in Redis.
 //! - [`hub`]: the connections this instance holds.
 //! - [`heartbeat`]: the periodic refresh of sessions and room memberships.
@@ -35,6 +39,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod hub;
 pub mod outbound;
+pub mod party_queue;
 pub mod rooms;
 pub mod session;
 pub mod state;

@@ -10,6 +10,9 @@
 //!   the window; if there are not enough, it waits (younger tickets may still match).
 //! - **Balanced teams.** The chosen players are split into teams so the teams' rating sums
 //!   differ as little as possible ([`balance`]).
+//! - **Parties stay whole.** A ticket seats one player or a party; a party is never split
+//!   across teams, a ticket that does not fit the seats left is passed over (a nearer
+//!   one may), and a set of tickets that cannot be split into full teams waits.
 
 use std::collections::HashSet;
 
@@ -34,9 +37,10 @@ pub fn form_matches<'a>(
     limit: usize,
 ) -> Vec<Vec<Vec<&'a QueuedTicket>>> {
     let size = definition.match_size();
+    let team_size = definition.team_size as usize;
     let mut taken: HashSet<&str> = HashSet::new();
     let mut matches = Vec::new();
-    if size < 2 || mirror.len() < size {
+    if size < 2 || mirror.seats() < size {
         return matches;
     }
     // A ticket with no other ticket within the widest window on either side cannot be in
@@ -60,7 +64,7 @@ pub fn form_matches<'a>(
         }
         previous = Some(ticket);
     }
-    if possible.len() < size {
+    if possible.iter().map(|t| t.size()).sum::<usize>() < size {
         return matches;
     }
     // Anchors oldest first, as the rules say.
@@ -73,7 +77,7 @@ pub fn form_matches<'a>(
         if matches.len() >= limit {
             break;
         }
-        if taken.contains(anchor.id.as_str()) || !eligible(anchor) {
+        if taken.contains(anchor.id.as_str()) || !eligible(anchor) || anchor.size() > team_size {
             continue;
         }
         let w = window(definition, now_ms.saturating_sub(anchor.enqueued_ms));
@@ -92,7 +96,8 @@ pub fn form_matches<'a>(
             .filter(usable)
             .peekable();
         let mut chosen = vec![anchor];
-        while chosen.len() < size {
+        let mut seats = anchor.size();
+        while seats < size {
             let next = match (below.peek(), above.peek()) {
                 (Some(b), Some(a)) => {
                     if anchor.rating - b.rating <= a.rating - anchor.rating {
@@ -107,78 +112,107 @@ pub fn form_matches<'a>(
             };
             match next {
                 // Two tickets of one player (a join racing a lost reply) never meet.
-                Some(ticket) if chosen.iter().any(|c| c.player == ticket.player) => {}
-                Some(ticket) => chosen.push(ticket),
+                Some(ticket)
+                    if ticket
+                        .members
+                        .iter()
+                        .any(|m| chosen.iter().any(|c| c.seats(&m.player))) => {}
+                // A party larger than the seats left, or than a team, waits for another.
+                Some(ticket) if seats + ticket.size() > size || ticket.size() > team_size => {}
+                Some(ticket) => {
+                    seats += ticket.size();
+                    chosen.push(ticket);
+                }
                 None => break,
             }
         }
-        if chosen.len() < size {
+        if seats < size {
             continue;
         }
-        for ticket in &chosen {
+        let Some(teams) = balance(chosen, definition.teams as usize, team_size) else {
+            // These parties cannot make full teams together (three pairs for teams of
+            // three): the anchor waits for another set.
+            continue;
+        };
+        for ticket in teams.iter().flatten() {
             taken.insert(ticket.id.as_str());
         }
-        matches.push(balance(
-            chosen,
-            definition.teams as usize,
-            definition.team_size as usize,
-        ));
+        matches.push(teams);
     }
     matches
 }
 
-/// Splits `players` (exactly `teams x team_size`) into teams whose rating sums differ as
-/// little as possible: exactly for two teams of up to six, greedily (strongest player to
-/// the weakest team with room) otherwise. Within a team, strongest first.
+/// Splits `tickets` (seating exactly `teams x team_size` players) into full teams whose
+/// rating sums (each member at their own rating) differ as little as possible, every
+/// party whole on one team: exactly for two teams of up to twelve tickets, greedily
+/// otherwise (the largest party, then the strongest, to the weakest team with room).
+/// Within a team, strongest first. `None` when the parties cannot make full teams.
 pub fn balance(
-    mut players: Vec<&QueuedTicket>,
+    mut tickets: Vec<&QueuedTicket>,
     teams: usize,
     team_size: usize,
-) -> Vec<Vec<&QueuedTicket>> {
-    players.sort_by(|a, b| b.rating.total_cmp(&a.rating).then_with(|| a.id.cmp(&b.id)));
-    if teams == 2 && players.len() == 2 * team_size && team_size <= 6 {
-        return balance_two_exactly(players, team_size);
+) -> Option<Vec<Vec<&QueuedTicket>>> {
+    tickets.sort_by(|a, b| b.rating.total_cmp(&a.rating).then_with(|| a.id.cmp(&b.id)));
+    if teams == 2 && tickets.len() <= 12 {
+        return balance_two_exactly(tickets, team_size);
     }
+    let mut order = tickets;
+    order.sort_by_key(|t| std::cmp::Reverse(t.size()));
     let mut out: Vec<Vec<&QueuedTicket>> = vec![Vec::with_capacity(team_size); teams];
+    let mut seats = vec![0_usize; teams];
     let mut sums = vec![0.0_f64; teams];
-    for player in players {
+    for ticket in order {
         let team = (0..teams)
-            .filter(|&t| out[t].len() < team_size)
-            .min_by(|&a, &b| sums[a].total_cmp(&sums[b]).then(a.cmp(&b)))
-            .unwrap_or(0);
-        sums[team] += player.rating;
-        out[team].push(player);
+            .filter(|&t| seats[t] + ticket.size() <= team_size)
+            .min_by(|&a, &b| sums[a].total_cmp(&sums[b]).then(a.cmp(&b)))?;
+        seats[team] += ticket.size();
+        sums[team] += strength(ticket);
+        out[team].push(ticket);
     }
-    out
+    for team in &mut out {
+        team.sort_by(|a, b| b.rating.total_cmp(&a.rating).then_with(|| a.id.cmp(&b.id)));
+    }
+    seats.iter().all(|&s| s == team_size).then_some(out)
 }
 
-/// Two teams: try every split that puts the strongest player in team 0.
-fn balance_two_exactly(players: Vec<&QueuedTicket>, team_size: usize) -> Vec<Vec<&QueuedTicket>> {
-    let n = players.len();
-    let total: f64 = players.iter().map(|p| p.rating).sum();
+/// A ticket's weight on its team: the sum of its members' ratings.
+fn strength(ticket: &QueuedTicket) -> f64 {
+    ticket.members.iter().map(|m| m.rating).sum()
+}
+
+/// Two teams: try every split of whole tickets that seats `team_size` in each and puts
+/// the strongest ticket in team 0.
+fn balance_two_exactly(
+    tickets: Vec<&QueuedTicket>,
+    team_size: usize,
+) -> Option<Vec<Vec<&QueuedTicket>>> {
+    let n = tickets.len();
+    let total: f64 = tickets.iter().map(|t| strength(t)).sum();
     let mut best: Option<(f64, u32)> = None;
     for mask in 0_u32..(1 << n) {
-        if mask & 1 == 0 || mask.count_ones() as usize != team_size {
+        if mask & 1 == 0 {
             continue;
         }
-        let sum: f64 = (0..n)
-            .filter(|i| mask & (1 << i) != 0)
-            .map(|i| players[i].rating)
-            .sum();
+        let in_first = |i: &usize| mask & (1 << i) != 0;
+        let seats: usize = (0..n).filter(in_first).map(|i| tickets[i].size()).sum();
+        if seats != team_size {
+            continue;
+        }
+        let sum: f64 = (0..n).filter(in_first).map(|i| strength(tickets[i])).sum();
         let difference = (total - 2.0 * sum).abs();
         if best.is_none_or(|(d, _)| difference < d) {
             best = Some((difference, mask));
         }
     }
-    let mask = best.map_or(0, |(_, m)| m);
-    let (first, second): (Vec<_>, Vec<_>) = players
+    let (_, mask) = best?;
+    let (first, second): (Vec<_>, Vec<_>) = tickets
         .into_iter()
         .enumerate()
         .partition(|(i, _)| mask & (1 << i) != 0);
-    vec![
-        first.into_iter().map(|(_, p)| p).collect(),
-        second.into_iter().map(|(_, p)| p).collect(),
-    ]
+    Some(vec![
+        first.into_iter().map(|(_, t)| t).collect(),
+        second.into_iter().map(|(_, t)| t).collect(),
+    ])
 }
 
 #[cfg(test)]

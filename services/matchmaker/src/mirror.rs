@@ -20,6 +20,8 @@ pub struct Mirror {
     by_age: BTreeSet<(u64, String)>,
     /// Each ticket's place in the two orders, by id.
     places: HashMap<String, (i64, u64)>,
+    /// Players the tickets seat (a party's ticket seats its members).
+    seats: usize,
 }
 
 impl Mirror {
@@ -47,6 +49,7 @@ impl Mirror {
         self.places
             .insert(ticket.id.clone(), (key, ticket.enqueued_ms));
         self.by_age.insert((ticket.enqueued_ms, ticket.id.clone()));
+        self.seats += ticket.size();
         self.by_rating.insert((key, ticket.id.clone()), ticket);
     }
 
@@ -65,7 +68,11 @@ impl Mirror {
     pub fn remove(&mut self, id: &str) -> Option<QueuedTicket> {
         let (key, enqueued_ms) = self.places.remove(id)?;
         self.by_age.remove(&(enqueued_ms, id.to_owned()));
-        self.by_rating.remove(&(key, id.to_owned()))
+        let removed = self.by_rating.remove(&(key, id.to_owned()));
+        if let Some(ticket) = &removed {
+            self.seats = self.seats.saturating_sub(ticket.size());
+        }
+        removed
     }
 
     pub fn get(&self, id: &str) -> Option<&QueuedTicket> {
@@ -75,6 +82,11 @@ impl Mirror {
 
     pub fn len(&self) -> usize {
         self.places.len()
+    }
+
+    /// Players the tickets seat.
+    pub fn seats(&self) -> usize {
+        self.seats
     }
 
     pub fn is_empty(&self) -> bool {
@@ -134,7 +146,10 @@ mod tests {
     fn ticket(id: &str, trace: Option<&str>) -> QueuedTicket {
         QueuedTicket {
             id: id.into(),
-            player: format!("p-{id}"),
+            members: vec![queues::Member {
+                player: format!("p-{id}"),
+                rating: 1500.0,
+            }],
             rating: 1500.0,
             enqueued_ms: 1,
             trace: trace.map(str::to_owned),

@@ -272,21 +272,27 @@ impl Worker {
             }
             let waited_ms = now.saturating_sub(ticket.enqueued_ms);
             if let Ok(queue) = Id::parse(&self.queue) {
-                self.shared
-                    .ctx
-                    .publisher
-                    .push_to_player(
-                        &self.shared.ctx.keys,
-                        &ticket.player,
-                        ServerMessage::QueueTimeout { queue, waited_ms },
-                    )
-                    .await;
+                // Everyone it seated (a party's members) is told.
+                for member in &ticket.members {
+                    self.shared
+                        .ctx
+                        .publisher
+                        .push_to_player(
+                            &self.shared.ctx.keys,
+                            &member.player,
+                            ServerMessage::QueueTimeout {
+                                queue: queue.clone(),
+                                waited_ms,
+                            },
+                        )
+                        .await;
+                }
             }
         }
         Ok(())
     }
 
-    /// Expires one ticket and releases its player's marker.
+    /// Expires one ticket and releases its players' markers.
     async fn expire(
         &mut self,
         ticket: &QueuedTicket,
@@ -301,10 +307,12 @@ impl Worker {
         }
         self.disconnected.remove(&ticket.id);
         if expired.is_some() {
-            self.shared
-                .tickets
-                .release(&ticket.player, &ticket.id)
-                .await?;
+            for member in &ticket.members {
+                self.shared
+                    .tickets
+                    .release(&member.player, &ticket.id)
+                    .await?;
+            }
             let what = match reason {
                 ExpireReason::Timeout => "timeout",
                 ExpireReason::Abandoned => "abandoned",
@@ -330,9 +338,10 @@ impl Worker {
             self.next_session_round =
                 started + Duration::from_millis(self.shared.config.matchmaker.session_check_ms);
             self.disconnected.retain(|id, _| mirror.get(id).is_some());
+            // Every member of a party: its ticket stays while any of them is connected.
             self.session_round = mirror
                 .iter()
-                .map(|t| (t.id.clone(), t.player.clone()))
+                .flat_map(|t| t.members.iter().map(|m| (t.id.clone(), m.player.clone())))
                 .collect();
             self.session_slice = self
                 .session_round
@@ -356,16 +365,25 @@ impl Worker {
             let online: Vec<i64> = pipeline.all().await?;
             Ok::<_, fred::error::Error>((chunk, online))
         });
+        // A ticket is online when any player it seats is (a party's members sit side by
+        // side in the round, so they are judged together).
+        let mut online_by_ticket: Vec<(&String, bool)> = Vec::new();
         for (chunk, online) in futures::future::try_join_all(lookups).await? {
             for ((ticket, _), online) in chunk.iter().zip(online) {
-                if online == 1 {
-                    self.disconnected.remove(ticket);
-                    continue;
+                match online_by_ticket.last_mut() {
+                    Some((last, any)) if *last == ticket => *any |= online == 1,
+                    _ => online_by_ticket.push((ticket, online == 1)),
                 }
-                let since = *self.disconnected.entry(ticket.clone()).or_insert(now);
-                if now.saturating_sub(since) > self.shared.config.matchmaking.ticket_grace_ms {
-                    abandoned.push(ticket.clone());
-                }
+            }
+        }
+        for (ticket, online) in online_by_ticket {
+            if online {
+                self.disconnected.remove(ticket);
+                continue;
+            }
+            let since = *self.disconnected.entry(ticket.clone()).or_insert(now);
+            if now.saturating_sub(since) > self.shared.config.matchmaking.ticket_grace_ms {
+                abandoned.push(ticket.clone());
             }
         }
         self.disconnected_tickets
@@ -374,7 +392,7 @@ impl Worker {
             let Some(ticket) = self.mirror.as_ref().and_then(|m| m.get(&id)).cloned() else {
                 continue;
             };
-            tracing::debug!(player = %ticket.player, "removing the ticket of a player gone longer than the grace");
+            tracing::debug!(player = %ticket.leader(), "removing the ticket of a player gone longer than the grace");
             if self.expire(&ticket, ExpireReason::Abandoned).await? == Expired::LeaseLost {
                 return Ok(());
             }
@@ -415,12 +433,18 @@ impl Worker {
                 teams: teams
                     .into_iter()
                     .map(|team| {
+                        // A party's members each take a seat, at their own rating, on
+                        // their one ticket.
                         team.into_iter()
-                            .map(|t| MatchedTicket {
-                                ticket: t.id.clone(),
-                                player: t.player.clone(),
-                                rating: t.rating,
-                                enqueued_ms: t.enqueued_ms,
+                            .flat_map(|t| {
+                                let party = t.size() > 1;
+                                t.members.iter().map(move |m| MatchedTicket {
+                                    ticket: t.id.clone(),
+                                    player: m.player.clone(),
+                                    rating: m.rating,
+                                    enqueued_ms: t.enqueued_ms,
+                                    ticket_rating: party.then_some(t.rating),
+                                })
                             })
                             .collect()
                     })

@@ -58,7 +58,7 @@ async fn three_matchmakers_never_match_a_ticket_twice_or_lose_one() {
             // Leave at a random moment of the first few ticks, racing the claims.
             tokio::time::sleep(Duration::from_millis(fastrand::u64(0..200))).await;
             match tickets.leave(&name).await.expect("leave") {
-                LeaveOutcome::Left => (name, Fate::Left),
+                LeaveOutcome::Left { .. } => (name, Fate::Left),
                 LeaveOutcome::NotQueued => (name, Fate::LeaveRefused),
             }
         }

@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
                     player: format!("p{side}{i}"),
                     rating: 1500.0,
                     enqueued_ms: now,
+                    ticket_rating: None,
                 };
                 let record = MatchRecord {
                     match_id: format!("m{i}"),

@@ -6,7 +6,7 @@
 -- KEYS[4]  the queue's player index (hash: ticket -> player)
 -- KEYS[5]  the queue's change log (list) for the matchmaker holding the queue
 -- ARGV[1]  ticket id
--- ARGV[2]  player id
+-- ARGV[2]  who it seats: a player id, or a party's members (queues/members.rs)
 -- ARGV[3]  rating
 -- ARGV[4]  enqueued at, ms since the epoch
 -- ARGV[5]  the traceparent of the queue.join, or '' when not traced

@@ -7,7 +7,8 @@
 -- KEYS[4]  the queue's player index (hash)
 -- KEYS[5]  the queue's change log (list)
 -- ARGV[1]  ticket id
--- Returns {'removed'} | {'missing'} | {state, match id} when no longer queued (claimed).
+-- Returns {'removed', who it seated (a player id, or a party's members: queues/members.rs)}
+--       | {'missing'} | {state, match id} when no longer queued (claimed).
 local state = redis.call('HGET', KEYS[3], 'state')
 if not state then
   return {'missing'}
@@ -15,9 +16,10 @@ end
 if state ~= 'queued' then
   return {state, redis.call('HGET', KEYS[3], 'match') or ''}
 end
+local seats = redis.call('HGET', KEYS[3], 'player') or ''
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('RPUSH', KEYS[5], 'l ' .. ARGV[1])
-return {'removed'}
+return {'removed', seats}

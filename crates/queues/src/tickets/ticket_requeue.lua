@@ -6,7 +6,7 @@
 -- KEYS[4]  the queue's player index (hash)
 -- KEYS[5]  the queue's change log (list)
 -- ARGV[1]  ticket id
--- ARGV[2]  player id
+-- ARGV[2]  who it seats: a player id, or a party's members (queues/members.rs)
 -- ARGV[3]  rating
 -- ARGV[4]  enqueued at, ms since the epoch (the original)
 -- ARGV[5]  the cancelled match id

@@ -238,16 +238,28 @@ impl Connection {
                     rid: None,
                 })
             }
-            ClientRequest::PartyAccept { party } => Ok(self
-                .parties()
-                .accept(self.me(), party.as_str())
-                .await?
-                .reply()?),
+            ClientRequest::PartyAccept { party } => {
+                // A party whose ticket waits does not change (its leader's marker says so).
+                if let Some(joining) = self.parties().read(party.as_str()).await?
+                    && crate::party_queue::is_queued(&self.shared, &joining.leader).await?
+                {
+                    return Err(Refusal::new(
+                        ErrorCode::InQueue,
+                        "that party is queued: join it once it is out of the queue",
+                    ));
+                }
+                Ok(self
+                    .parties()
+                    .accept(self.me(), party.as_str())
+                    .await?
+                    .reply()?)
+            }
             ClientRequest::PartyDecline { party } => {
                 self.parties().decline(self.me(), party.as_str()).await?;
                 Ok(ServerMessage::PartyDeclined { party, rid: None })
             }
             ClientRequest::PartyLeave => {
+                self.not_while_queued(self.me()).await?;
                 let party = self.parties().leave(self.me()).await?;
                 Ok(ServerMessage::PartyLeft {
                     party: stored_id(&party)?,
@@ -255,11 +267,14 @@ impl Connection {
                     rid: None,
                 })
             }
-            ClientRequest::PartyKick { player } => Ok(self
-                .parties()
-                .kick(self.me(), player.as_str())
-                .await?
-                .reply()?),
+            ClientRequest::PartyKick { player } => {
+                self.not_while_queued(player.as_str()).await?;
+                Ok(self
+                    .parties()
+                    .kick(self.me(), player.as_str())
+                    .await?
+                    .reply()?)
+            }
             ClientRequest::PartyPromote { player } => Ok(self
                 .parties()
                 .promote(self.me(), player.as_str())
@@ -269,6 +284,29 @@ impl Connection {
                 Some(party) => Ok(party.reply()?),
                 None => Err(parties::PartyError::NotInParty.into()),
             },
+        }
+    }
+
+    /// Refuses a party change that would take `player` out while their (party's) ticket
+    /// waits ([`crate::party_queue`]).
+    async fn not_while_queued(&self, player: &str) -> Result<(), Refusal> {
+        if crate::party_queue::is_queued(&self.shared, player).await? {
+            return Err(Refusal::new(
+                ErrorCode::InQueue,
+                "the party is queued: send queue.leave first",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pushes `message` to each of `players` (the runtime's one push path).
+    async fn push_to(&self, players: &[&str], message: &ServerMessage) {
+        for player in players {
+            self.shared
+                .ctx
+                .publisher
+                .push_to_player(&self.shared.ctx.keys, player, message.clone())
+                .await;
         }
     }
 
@@ -324,25 +362,89 @@ impl Connection {
     }
 
     async fn queue_join(&mut self, queue: Id, region: Id) -> Result<ServerMessage, Refusal> {
-        self.shared
-            .matchmaking
-            .lookup(queue.as_str(), region.as_str())?;
-        let outcome = self
+        let definition = self
             .shared
-            .tickets
-            .join(
-                self.identity.player.as_str(),
-                queue.as_str(),
-                region.as_str(),
-            )
-            .await?;
+            .matchmaking
+            .lookup(queue.as_str(), region.as_str())?
+            .clone();
+        // A party queues as one ticket, by its leader; a party of one queues like anyone.
+        let party = self
+            .parties()
+            .current(self.me())
+            .await?
+            .filter(|p| p.members.len() > 1);
+        let outcome = match party {
+            Some(party) => {
+                if party.leader != self.me() {
+                    return Err(Refusal::new(
+                        ErrorCode::NotLeader,
+                        format!(
+                            "only your party's leader ({}) queues the party",
+                            party.leader
+                        ),
+                    ));
+                }
+                if party.members.len() > definition.team_size as usize {
+                    return Err(Refusal::new(
+                        ErrorCode::PartyTooLarge,
+                        format!(
+                            "a party of {} does not fit a team of {} in {queue}",
+                            party.members.len(),
+                            definition.team_size
+                        ),
+                    ));
+                }
+                self.shared
+                    .tickets
+                    .join_party(
+                        &party.members,
+                        queue.as_str(),
+                        region.as_str(),
+                        definition.party_rating,
+                    )
+                    .await?
+            }
+            None => {
+                self.shared
+                    .tickets
+                    .join(self.me(), queue.as_str(), region.as_str())
+                    .await?
+            }
+        };
         match outcome {
-            JoinOutcome::Joined(ticket) => Ok(ServerMessage::QueueJoined {
-                ticket: stored_id(&ticket.id)?,
+            JoinOutcome::Joined(ticket) => {
+                let joined = ServerMessage::QueueJoined {
+                    ticket: stored_id(&ticket.id)?,
+                    queue,
+                    region,
+                    rid: None,
+                };
+                // The other members are told their party is queued.
+                let others: Vec<&str> = ticket
+                    .members
+                    .iter()
+                    .map(|m| m.player.as_str())
+                    .filter(|p| *p != self.me())
+                    .collect();
+                self.push_to(&others, &joined).await;
+                Ok(joined)
+            }
+            JoinOutcome::MemberQueued {
+                player,
                 queue,
                 region,
-                rid: None,
-            }),
+            } => Err(Refusal::new(
+                ErrorCode::AlreadyQueued,
+                format!(
+                    "{player}, of your party, is queued in {queue}/{region} on their own: they must send queue.leave first"
+                ),
+            )),
+            JoinOutcome::MemberInMatch { player, match_id } => Err(Refusal::new(
+                ErrorCode::AlreadyQueued,
+                format!(
+                    "{player}, of your party, is in match {match_id}: queue again when it ends"
+                ),
+            )),
             JoinOutcome::AlreadyQueued { queue, region } => Err(Refusal::new(
                 ErrorCode::AlreadyQueued,
                 format!("already queued in {queue}/{region}: send queue.leave first"),
@@ -361,7 +463,17 @@ impl Connection {
             .leave(self.identity.player.as_str())
             .await?
         {
-            LeaveOutcome::Left => Ok(ServerMessage::QueueLeft { rid: None }),
+            LeaveOutcome::Left { players } => {
+                // A party leaves whole: the other members are told.
+                let others: Vec<&str> = players
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| *p != self.me())
+                    .collect();
+                self.push_to(&others, &ServerMessage::QueueLeft { rid: None })
+                    .await;
+                Ok(ServerMessage::QueueLeft { rid: None })
+            }
             LeaveOutcome::NotQueued => Err(Refusal::new(
                 ErrorCode::NotQueued,
                 "no ticket is waiting (never queued, or already matched: see queue.status)",

@@ -9,14 +9,32 @@ fn def(teams: u32, team_size: u32) -> QueueDefinition {
         widen_per_second: 50.0,
         max_window: 400.0,
         max_wait_ms: 60_000,
+        party_rating: Default::default(),
     }
 }
 
 fn ticket(id: &str, rating: f64, enqueued_ms: u64) -> QueuedTicket {
+    party(id, &[rating], enqueued_ms)
+}
+
+/// A ticket seating a party whose members have `ratings` (the ticket at their mean).
+fn party(id: &str, ratings: &[f64], enqueued_ms: u64) -> QueuedTicket {
+    let members: Vec<queues::Member> = ratings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| queues::Member {
+            player: if ratings.len() == 1 {
+                format!("p-{id}")
+            } else {
+                format!("p-{id}-{i}")
+            },
+            rating: *r,
+        })
+        .collect();
     QueuedTicket {
         id: id.into(),
-        player: format!("p-{id}"),
-        rating,
+        rating: queues::PartyRating::Mean.of(&members),
+        members,
         enqueued_ms,
         trace: None,
     }
@@ -32,7 +50,11 @@ fn ids(teams: &[Vec<&QueuedTicket>]) -> Vec<Vec<String>> {
 fn sums(teams: &[Vec<&QueuedTicket>]) -> Vec<f64> {
     teams
         .iter()
-        .map(|t| t.iter().map(|p| p.rating).sum())
+        .map(|t| {
+            t.iter()
+                .map(|p| p.members.iter().map(|m| m.rating).sum::<f64>())
+                .sum()
+        })
         .collect()
 }
 
@@ -143,7 +165,7 @@ fn two_teams_of_two_get_the_split_with_the_smallest_difference() {
         ticket("c", 1400.0, 0),
         ticket("d", 1100.0, 0),
     ];
-    let teams = balance(players.iter().collect(), 2, 2);
+    let teams = balance(players.iter().collect(), 2, 2).expect("full teams");
     assert_eq!(sums(&teams), vec![3000.0, 3000.0]);
     assert_eq!(ids(&teams), vec![vec!["a", "d"], vec!["b", "c"]]);
 }
@@ -160,7 +182,7 @@ fn two_teams_of_three_beat_the_greedy_split() {
         ticket("e", 3.0, 0),
         ticket("f", 1.0, 0),
     ];
-    let teams = balance(players.iter().collect(), 2, 3);
+    let teams = balance(players.iter().collect(), 2, 3).expect("full teams");
     assert_eq!(sums(&teams), vec![14.0, 14.0]);
     assert_eq!(ids(&teams), vec![vec!["a", "d", "f"], vec!["b", "c", "e"]]);
 }
@@ -170,7 +192,7 @@ fn more_teams_are_balanced_greedily_and_filled_exactly() {
     let players: Vec<QueuedTicket> = (0..9)
         .map(|i| ticket(&format!("p{i}"), 1000.0 + 100.0 * f64::from(i), 0))
         .collect();
-    let teams = balance(players.iter().collect(), 3, 3);
+    let teams = balance(players.iter().collect(), 3, 3).expect("full teams");
     assert!(teams.iter().all(|t| t.len() == 3));
     let s = sums(&teams);
     let spread =
@@ -203,7 +225,7 @@ fn squad_matches_form_from_the_nearest_four() {
 fn two_tickets_of_one_player_never_meet() {
     let d = def(2, 1);
     let mut twin = ticket("t2", 1501.0, NOW + 1);
-    twin.player = "p-t1".into();
+    twin.members[0].player = "p-t1".into();
     let mirror = Mirror::load(vec![
         ticket("t1", 1500.0, NOW),
         twin,
@@ -211,11 +233,89 @@ fn two_tickets_of_one_player_never_meet() {
     ]);
     let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
     assert_eq!(formed.len(), 1);
-    let players: Vec<&str> = formed[0]
-        .iter()
-        .flatten()
-        .map(|t| t.player.as_str())
-        .collect();
+    let players: Vec<&str> = formed[0].iter().flatten().map(|t| t.leader()).collect();
     assert!(players.contains(&"p-t3"), "{players:?}");
     assert_ne!(players[0], players[1]);
+}
+
+#[test]
+fn a_party_plays_whole_on_one_team_and_every_team_is_full() {
+    let d = def(2, 2);
+    let mirror = Mirror::load(vec![
+        party("duo", &[1450.0, 1550.0], NOW - 100),
+        ticket("a", 1520.0, NOW - 90),
+        ticket("b", 1480.0, NOW - 80),
+    ]);
+    let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
+    assert_eq!(formed.len(), 1);
+    let teams = &formed[0];
+    let seats: Vec<usize> = teams
+        .iter()
+        .map(|t| t.iter().map(|x| x.size()).sum())
+        .collect();
+    assert_eq!(seats, vec![2, 2]);
+    let with_duo = teams
+        .iter()
+        .find(|t| t.iter().any(|x| x.id == "duo"))
+        .expect("the duo plays");
+    assert_eq!(
+        with_duo.len(),
+        1,
+        "the duo fills its team alone: {:?}",
+        ids(teams)
+    );
+    assert_eq!(sums(teams), vec![3000.0, 3000.0]);
+}
+
+#[test]
+fn parties_that_cannot_make_full_teams_wait_and_a_solo_player_completes_them() {
+    // Three pairs for two teams of three: no split keeps every pair whole.
+    let d = def(2, 3);
+    let pairs = vec![
+        party("x", &[1500.0, 1500.0], NOW - 100),
+        party("y", &[1500.0, 1500.0], NOW - 90),
+        party("z", &[1500.0, 1500.0], NOW - 80),
+    ];
+    let mirror = Mirror::load(pairs.clone());
+    assert!(form_matches(&d, NOW, &mirror, |_| true, 10).is_empty());
+    // Two pairs and two solo players make 3 + 3; the third pair waits.
+    let mut tickets = pairs;
+    tickets.push(ticket("s1", 1500.0, NOW - 70));
+    tickets.push(ticket("s2", 1500.0, NOW - 60));
+    let mirror = Mirror::load(tickets);
+    let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
+    assert_eq!(formed.len(), 1);
+    for team in &formed[0] {
+        assert_eq!(
+            team.iter().map(|t| t.size()).sum::<usize>(),
+            3,
+            "{:?}",
+            ids(&formed[0])
+        );
+        assert_eq!(team.iter().filter(|t| t.size() == 2).count(), 1);
+    }
+}
+
+#[test]
+fn a_party_larger_than_a_team_is_never_matched_and_blocks_nobody() {
+    let d = def(2, 1);
+    let mirror = Mirror::load(vec![
+        party("big", &[1500.0, 1500.0], NOW - 100),
+        ticket("a", 1500.0, NOW - 90),
+        ticket("b", 1500.0, NOW - 80),
+    ]);
+    let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
+    assert_eq!(formed.len(), 1);
+    assert_eq!(ids(&formed[0]), vec![vec!["a"], vec!["b"]]);
+}
+
+#[test]
+fn a_party_member_and_their_own_solo_ticket_never_meet() {
+    let d = def(2, 2);
+    let duo = party("duo", &[1500.0, 1500.0], NOW - 100);
+    let mut stray = ticket("stray", 1500.0, NOW - 90);
+    stray.members[0].player = duo.members[1].player.clone();
+    let mirror = Mirror::load(vec![duo, stray, ticket("c", 1500.0, NOW - 80)]);
+    // Only three distinct players: no match.
+    assert!(form_matches(&d, NOW, &mirror, |_| true, 10).is_empty());
 }

@@ -249,6 +249,7 @@ pub async fn pend(
                     player: (*p).to_owned(),
                     rating: 1500.0,
                     enqueued_ms: 0,
+                    ticket_rating: None,
                 }]
             })
             .collect(),
