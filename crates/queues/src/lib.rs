@@ -27,5 +27,5 @@ pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket}
 pub use members::{Member, PartyRating};
 pub use record::{MatchRecord, MatchedTicket};
 pub use tickets::{
-    JoinOutcome, JoinPolicy, LeaveOutcome, Ticket, TicketError, TicketStatus, Tickets,
+    JoinOutcome, JoinPolicy, LeaveOutcome, Reseated, Ticket, TicketError, TicketStatus, Tickets,
 };

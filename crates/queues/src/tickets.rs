@@ -196,6 +196,15 @@ enum Reserved {
     InMatch { match_id: String },
 }
 
+/// What [`Tickets::reseat`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reseated {
+    /// Everyone the old ticket seated (their markers are released).
+    pub removed: Vec<String>,
+    /// The new ticket of those still in the party, at the old ticket's wait.
+    pub requeued: Option<Ticket>,
+}
+
 /// What `queue.leave` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaveOutcome {
@@ -314,7 +323,17 @@ impl Tickets {
         region: &str,
         rule: PartyRating,
     ) -> Result<JoinOutcome, TicketError> {
-        let marker = Marker::new(queue, region);
+        self.seat_all(members, Marker::new(queue, region), rule)
+            .await
+    }
+
+    /// Reserves `marker` for every one of `members`, then enqueues one ticket seating them.
+    async fn seat_all(
+        &self,
+        members: &[String],
+        marker: Marker,
+        rule: PartyRating,
+    ) -> Result<JoinOutcome, TicketError> {
         let mut seated: Vec<Member> = Vec::with_capacity(members.len());
         for player in members {
             let reserved = self.reserve(player, &marker).await;
@@ -492,6 +511,48 @@ impl Tickets {
             region: marker.region,
             rating,
             enqueued_ms: marker.enqueued_ms,
+        }))
+    }
+
+    /// A party's ticket after members left it (`gone`, dropped past the reconnect grace):
+    /// taken out of its queue, and the members still in the party (`staying`) queued
+    /// again on a new ticket at the original wait, rated by `rule` (looked up by queue).
+    /// `None` if the ticket was not waiting any more (matched, left, expired).
+    pub async fn reseat(
+        &self,
+        gone: &[String],
+        staying: &[String],
+        rule: impl Fn(&str) -> Option<PartyRating>,
+    ) -> Result<Option<Reseated>, TicketError> {
+        let Some(anyone) = gone.first() else {
+            return Ok(None);
+        };
+        let raw: Option<String> = self.redis.get(self.keys.player(anyone).ticket()).await?;
+        let Some(marker) = raw.as_deref().and_then(Marker::parse) else {
+            return Ok(None);
+        };
+        let LeaveOutcome::Left { players } = self.leave(anyone).await? else {
+            return Ok(None);
+        };
+        let staying: Vec<String> = staying
+            .iter()
+            .filter(|p| players.contains(p))
+            .cloned()
+            .collect();
+        let mut requeued = None;
+        if let (false, Some(rule)) = (staying.is_empty(), rule(&marker.queue)) {
+            let again = Marker {
+                ticket: uuid::Uuid::new_v4().simple().to_string(),
+                ..marker
+            };
+            requeued = match self.seat_all(&staying, again, rule).await? {
+                JoinOutcome::Joined(ticket) => Some(ticket),
+                _ => None,
+            };
+        }
+        Ok(Some(Reseated {
+            removed: players,
+            requeued,
         }))
     }
 

@@ -238,7 +238,7 @@ impl Connection {
                             }
                         }
                     }
-                    crate::party_queue::after_dropped(&shared, &refreshed.dropped).await;
+                    crate::party_queue::after_refresh(&shared, &refreshed).await;
                 }
                 Err(err) => {
                     tracing::debug!(player, error = %err, "cannot refresh the party on reconnect; the heartbeat will");
@@ -334,7 +334,7 @@ impl Connection {
                 if let (true, Some(party)) = (closed.removed, closed.party) {
                     match shared.parties.refresh(player, &party, false).await {
                         Ok(refreshed) => {
-                            crate::party_queue::after_dropped(&shared, &refreshed.dropped).await;
+                            crate::party_queue::after_refresh(&shared, &refreshed).await;
                         }
                         Err(err) => {
                             tracing::debug!(player, error = %err, "could not mark a party member away; the membership lapses by itself");

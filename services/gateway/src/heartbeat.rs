@@ -73,7 +73,7 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
                     {
                         match parties.refresh(c.player.as_str(), party, true).await {
                             Ok(refreshed) => {
-                                crate::party_queue::after_dropped(shared, &refreshed.dropped).await;
+                                crate::party_queue::after_refresh(shared, &refreshed).await;
                             }
                             Err(err) => {
                                 tracing::debug!(player = %c.player, error = %err, "could not refresh a party membership; retrying next beat");

@@ -230,7 +230,8 @@ async fn a_party_that_cannot_queue_is_told_why_and_any_member_takes_it_out() {
 }
 
 #[tokio::test]
-async fn a_queued_party_member_away_past_the_grace_takes_the_party_out_of_the_queue() {
+async fn a_queued_party_member_away_past_the_grace_is_dropped_and_the_rest_queue_on_at_their_wait()
+{
     let ns = testkit::unique_namespace("party-lapse");
     let gateway = gateway_common::start(&ns, &[("gateway.reconnect_grace_ms", "800")]).await;
     let addr = ws_addr(&gateway);
@@ -244,28 +245,35 @@ async fn a_queued_party_member_away_past_the_grace_takes_the_party_out_of_the_qu
         matches!(joined, ServerMessage::QueueJoined { .. }),
         "{joined:?}"
     );
+    let first_ticket = match joined {
+        ServerMessage::QueueJoined { ticket, .. } => ticket,
+        other => panic!("{other:?}"),
+    };
     let mate = mates.pop().expect("the mate");
     mate.close().await;
-    // The mate is dropped from the party, and the party's ticket leaves the queue.
+    // The mate is dropped from the party; the leader, the party now, is queued again on a
+    // ticket of their own.
     let mut dropped = false;
-    let mut out_of_queue = false;
-    while !(dropped && out_of_queue) {
+    let mut requeued = None;
+    while !(dropped && requeued.is_some()) {
         match leader.recv().await {
             ServerMessage::PartyUpdated { members, .. } if members.len() == 1 => dropped = true,
-            ServerMessage::QueueLeft { rid: None } => out_of_queue = true,
+            ServerMessage::QueueJoined {
+                ticket, rid: None, ..
+            } => requeued = Some(ticket),
             ServerMessage::PartyUpdated { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
-    let status = leader.request(json!({"type": "queue.status"})).await;
-    assert!(
-        matches!(
-            status,
-            ServerMessage::QueueStatus {
-                state: proto::QueueState::Idle,
-                ..
-            }
-        ),
-        "{status:?}"
-    );
+    assert_ne!(requeued, Some(first_ticket), "a new ticket");
+    // At the old ticket's wait: it has waited at least the grace (a new wait would be
+    // a few milliseconds).
+    match leader.request(json!({"type": "queue.status"})).await {
+        ServerMessage::QueueStatus {
+            state: proto::QueueState::Searching,
+            waited_ms: Some(waited),
+            ..
+        } => assert!(waited >= 800, "kept its wait: {waited} ms"),
+        other => panic!("expected searching, got {other:?}"),
+    }
 }
