@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::body::Body;
 use crate::error::{DecodeError, RequestError};
 use crate::fields::Fields;
-use crate::ids::{Id, PartyId, PlayerId, QueueName, RegionName, RoomId};
+use crate::ids::{Id, MatchId, PartyId, PlayerId, QueueName, RegionName, RoomId};
 use crate::rid::Rid;
 
 /// One request frame: the request itself plus the optional `rid` to echo.
@@ -160,11 +160,25 @@ pub enum ClientRequest {
     /// One's party as it is now; answered with `party`.
     #[serde(rename = "party.get")]
     PartyGet,
+    /// Accept a formed match's ready check; answered with `match.ready_update`.
+    #[serde(rename = "match.accept")]
+    MatchAccept {
+        /// The match.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+    },
+    /// Decline a formed match's ready check; answered with `match.ready_update`.
+    #[serde(rename = "match.decline")]
+    MatchDecline {
+        /// The match.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+    },
 }
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 18] = [
+    pub const TYPES: [&'static str; 20] = [
         "ping",
         "queue.join",
         "queue.leave",
@@ -183,6 +197,8 @@ impl ClientRequest {
         "party.kick",
         "party.promote",
         "party.get",
+        "match.accept",
+        "match.decline",
     ];
 
     /// The wire `type` (bounded set, usable as a metrics label).
@@ -206,6 +222,8 @@ impl ClientRequest {
             ClientRequest::PartyKick { .. } => "party.kick",
             ClientRequest::PartyPromote { .. } => "party.promote",
             ClientRequest::PartyGet => "party.get",
+            ClientRequest::MatchAccept { .. } => "match.accept",
+            ClientRequest::MatchDecline { .. } => "match.decline",
         }
     }
 
@@ -257,6 +275,12 @@ impl ClientRequest {
                 player: fields.take("player")?,
             },
             "party.get" => ClientRequest::PartyGet,
+            "match.accept" => ClientRequest::MatchAccept {
+                match_id: fields.take("match")?,
+            },
+            "match.decline" => ClientRequest::MatchDecline {
+                match_id: fields.take("match")?,
+            },
             other => return Err(DecodeError::unknown_type(other)),
         })
     }

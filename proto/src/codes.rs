@@ -50,11 +50,15 @@ pub enum ErrorCode {
     TooManyInvites,
     /// `queue.join` by a party larger than the queue's team size.
     PartyTooLarge,
+    /// `queue.join` during the cool-down after declining (or not answering) a ready check.
+    Cooldown,
+    /// `match.accept` / `match.decline` for a match without a ready check of this player.
+    UnknownMatch,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::RateLimited,
@@ -74,6 +78,8 @@ impl ErrorCode {
         ErrorCode::NotInParty,
         ErrorCode::TooManyInvites,
         ErrorCode::PartyTooLarge,
+        ErrorCode::Cooldown,
+        ErrorCode::UnknownMatch,
     ];
 
     /// The wire spelling, e.g. `"bad_request"` (also handy as a metrics label).
@@ -98,6 +104,8 @@ impl ErrorCode {
             ErrorCode::NotInParty => "not_in_party",
             ErrorCode::TooManyInvites => "too_many_invites",
             ErrorCode::PartyTooLarge => "party_too_large",
+            ErrorCode::Cooldown => "cooldown",
+            ErrorCode::UnknownMatch => "unknown_match",
         }
     }
 }

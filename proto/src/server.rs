@@ -27,6 +27,10 @@ pub mod reason {
     pub const SERVER_LOST: &str = "server_lost";
     /// `match.cancelled`: the allocated game server did not take the match in time.
     pub const NOT_STARTED: &str = "not_started";
+    /// `match.cancelled`: a player declined the ready check.
+    pub const DECLINED: &str = "declined";
+    /// `match.cancelled`: the ready check expired before everyone accepted.
+    pub const READY_TIMEOUT: &str = "ready_timeout";
     /// `party.left`: the player left by themselves.
     pub const LEFT: &str = "left";
     /// `party.left`: the party's leader removed the player.
@@ -223,6 +227,21 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
     },
+    /// Where a match's ready check stands: the reply to `match.accept` / `match.decline`,
+    /// and a push (no `rid`) to every player of the match after each answer.
+    #[serde(rename = "match.ready_update")]
+    MatchReadyUpdate {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Players who accepted so far.
+        accepted: u32,
+        /// Players in the match.
+        total: u32,
+        /// Echoed request id (a reply only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
     /// The player is out of a party: the reply to `party.leave` (`reason` `left`), or a
     /// push (no `rid`) when a leader kicked them (`kicked`) or they were away longer than
     /// the reconnect grace (`disconnected`).
@@ -322,6 +341,22 @@ pub enum ServerMessage {
         /// How long to wait first (spreads the reconnect storm).
         after_ms: u64,
     },
+    /// A match was formed and waits for every player to accept it (`match.accept` or
+    /// `match.decline`) before a server is spent on it.
+    #[serde(rename = "match.ready_check")]
+    MatchReadyCheck {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Queue name.
+        queue: QueueName,
+        /// Region name.
+        region: RegionName,
+        /// The teams.
+        teams: Teams,
+        /// When the check closes, ms since the Unix epoch.
+        expires_ms: u64,
+    },
     /// Someone invited this player to their party: answer `party.accept` or
     /// `party.decline` before the invite expires.
     #[serde(rename = "party.invite")]
@@ -375,6 +410,7 @@ macro_rules! match_rid {
             | ServerMessage::PartyInvited { rid: $rid, .. }
             | ServerMessage::PartyDeclined { rid: $rid, .. }
             | ServerMessage::PartyLeft { rid: $rid, .. }
+            | ServerMessage::MatchReadyUpdate { rid: $rid, .. }
             | ServerMessage::Error { rid: $rid, .. } => $on_reply,
             ServerMessage::Welcome { .. }
             | ServerMessage::MatchFound { .. }
@@ -385,14 +421,15 @@ macro_rules! match_rid {
             | ServerMessage::Kicked { .. }
             | ServerMessage::Reconnect { .. }
             | ServerMessage::PartyInvite { .. }
-            | ServerMessage::PartyUpdated { .. } => $on_push,
+            | ServerMessage::PartyUpdated { .. }
+            | ServerMessage::MatchReadyCheck { .. } => $on_push,
         }
     };
 }
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 25] = [
+    pub const TYPES: [&'static str; 27] = [
         "pong",
         "profile",
         "data",
@@ -417,6 +454,8 @@ impl ServerMessage {
         "reconnect",
         "party.invite",
         "party.updated",
+        "match.ready_check",
+        "match.ready_update",
         "error",
     ];
 
@@ -456,6 +495,8 @@ impl ServerMessage {
             ServerMessage::PartyLeft { .. } => "party.left",
             ServerMessage::PartyInvite { .. } => "party.invite",
             ServerMessage::PartyUpdated { .. } => "party.updated",
+            ServerMessage::MatchReadyCheck { .. } => "match.ready_check",
+            ServerMessage::MatchReadyUpdate { .. } => "match.ready_update",
             ServerMessage::Error { .. } => "error",
         }
     }

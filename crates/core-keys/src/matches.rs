@@ -18,4 +18,11 @@ impl MatchKeys {
     pub fn record(&self) -> String {
         format!("{}:record", self.prefix)
     }
+
+    /// Hash: the match's ready check, where the queue has one: `state` (`open`, then
+    /// `proceed`, `declined` or `ready_timeout`), `expires_ms`, the record (JSON), and per
+    /// player `a:<player>` (`''` until they answer, then `accepted` or `declined`).
+    pub fn ready(&self) -> String {
+        format!("{}:ready", self.prefix)
+    }
 }

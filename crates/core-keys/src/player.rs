@@ -68,6 +68,12 @@ impl PlayerKeys {
         self.key("guard")
     }
 
+    /// String: until when (ms since the epoch) the player may not queue, after declining
+    /// (or not answering) a ready check; expires then.
+    pub fn cooldown(&self) -> String {
+        self.key("cooldown")
+    }
+
     /// Set: the rooms the player is in, so a reconnect on another gateway restores them.
     pub fn rooms(&self) -> String {
         self.key("rooms")

@@ -62,6 +62,12 @@ impl QueueKeys {
         self.key("lease")
     }
 
+    /// Sorted set: this queue's matches in a ready check, scored by when it expires; the
+    /// matchmaker holding the queue settles them (from here after a crash too).
+    pub fn ready_checks(&self) -> String {
+        self.key("ready-checks")
+    }
+
     /// Hash: counters of this queue (matches formed, timeouts, ...), for stats.
     pub fn stats(&self) -> String {
         self.key("stats")

@@ -83,7 +83,13 @@ pub fn ticket_reserve(keys: &Keys, player: &str) -> ScriptKeys {
         p.current_match(),
         p.profile(),
         p.rating_pending(),
+        p.cooldown(),
     ])
+}
+
+/// A match's ready check (started, answered, settled): its hash.
+pub fn ready_check(keys: &Keys, match_id: &str) -> ScriptKeys {
+    ScriptKeys(vec![keys.match_(match_id).ready()])
 }
 
 /// A result was posted: the player leaves the match and their rating becomes pending.

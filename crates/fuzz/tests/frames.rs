@@ -44,6 +44,8 @@ fn valid_requests() -> Vec<Value> {
         json!({"type": "party.kick", "player": "bob"}),
         json!({"type": "party.promote", "player": "bob", "rid": 9}),
         json!({"type": "party.get"}),
+        json!({"type": "match.accept", "match": "m-1"}),
+        json!({"type": "match.decline", "match": "m-1", "rid": 4}),
     ]
 }
 

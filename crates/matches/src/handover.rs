@@ -58,6 +58,17 @@ impl Matches {
         record: &MatchRecord,
         live_match_ttl: Duration,
     ) -> Result<(), HandoverError> {
+        let json = self.mark_formed(record, live_match_ttl).await?;
+        self.to_pool(record, json).await
+    }
+
+    /// Steps 1 and 2: the players are in the match, the record says `formed`. The
+    /// record's JSON.
+    pub(crate) async fn mark_formed(
+        &self,
+        record: &MatchRecord,
+        live_match_ttl: Duration,
+    ) -> Result<String, HandoverError> {
         let ttl = live_match_ttl.as_millis().to_string();
         let players = record.players().map(|t| {
             PLAYER_MATCHED.run(
@@ -86,6 +97,15 @@ impl Matches {
             )
             .await?;
         let _: bool = self.redis.pexpire(&record_key, RECORD_TTL_MS, None).await?;
+        Ok(json)
+    }
+
+    /// Step 3: the match into the pool's pending set (once), and the allocator told.
+    pub(crate) async fn to_pool(
+        &self,
+        record: &MatchRecord,
+        json: String,
+    ) -> Result<(), HandoverError> {
         let _handed_now = POOL_PEND
             .run(
                 &self.redis,

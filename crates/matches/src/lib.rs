@@ -18,6 +18,8 @@
 //! - [`cancel`]: matches that cannot go on (no server, not started, server lost):
 //!   cancelled and requeued, or ended as lost (`pool_cancel.lua`).
 //! - [`players`]: freeing players, pending ratings, the owed `match.found`.
+//! - [`ready`]: ready checks: opened by the hand-over, answered by the players, decided
+//!   by the matchmaker (`ready_start.lua`, `ready_answer.lua`, `ready_settle.lua`).
 //! - [`results`]: a posted result as it waits in the region's outbox.
 //! - `slot_free.lua`: freeing a server's slot, the one piece of Lua every path that ends
 //!   a game on a server runs (put in front of `pool_result.lua` and `pool_cancel.lua`).
@@ -31,6 +33,7 @@ pub mod cancel;
 pub mod game_server;
 pub mod handover;
 pub mod players;
+pub mod ready;
 pub mod results;
 pub mod state;
 

@@ -110,6 +110,17 @@ pub struct QueueDefinition {
     /// strongest member's (`max`).
     #[serde(default)]
     pub party_rating: crate::members::PartyRating,
+    /// A formed match waits this long for every player to accept it (`match.ready_check`)
+    /// before a server is spent on it; 0 (the default): no ready check.
+    #[serde(default)]
+    pub ready_check_ms: u64,
+    /// A player who declined a ready check, or let it expire, may not queue for this long.
+    #[serde(default = "default_decline_cooldown_ms")]
+    pub decline_cooldown_ms: u64,
+}
+
+fn default_decline_cooldown_ms() -> u64 {
+    60_000
 }
 
 impl QueueDefinition {
@@ -276,6 +287,8 @@ mod tests {
             max_window: 600.0,
             max_wait_ms: 60_000,
             party_rating: Default::default(),
+            ready_check_ms: 0,
+            decline_cooldown_ms: 60_000,
         }
     }
 

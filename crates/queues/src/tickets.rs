@@ -57,6 +57,10 @@ enum Reserve {
         match_id: String,
     },
     NoProfile,
+    /// The player declined a ready check and may not queue until then (ms).
+    Cooldown {
+        until_ms: u64,
+    },
 }
 
 impl FromValue for Reserve {
@@ -69,6 +73,9 @@ impl FromValue for Reserve {
             "matched" => Reserve::Matched { match_id: detail },
             "rating_pending" => Reserve::RatingPending { match_id: detail },
             "no_profile" => Reserve::NoProfile,
+            "cooldown" => Reserve::Cooldown {
+                until_ms: detail.parse().unwrap_or_default(),
+            },
             other => return Err(unexpected_reply("ticket_reserve.lua", other)),
         })
     }
@@ -115,6 +122,9 @@ pub enum TicketError {
     /// The player's profile is not cached and was not warmed in time.
     #[error("the player's profile is not available yet")]
     ProfileUnavailable,
+    /// The player declined (or let expire) a ready check and may not queue until then.
+    #[error("{player} may not queue until {until_ms} (a declined ready check)")]
+    Cooldown { player: String, until_ms: u64 },
 }
 
 service_runtime::redis_error_from!(TicketError::Redis);
@@ -422,6 +432,12 @@ impl Tickets {
                 }
                 Reserve::Matched { match_id } => {
                     return Ok(Reserved::InMatch { match_id });
+                }
+                Reserve::Cooldown { until_ms } => {
+                    return Err(TicketError::Cooldown {
+                        player: player.to_owned(),
+                        until_ms,
+                    });
                 }
                 Reserve::Queued { marker: existing } => {
                     let Some(old) = Marker::parse(&existing) else {

@@ -228,6 +228,8 @@ fn error_codes_are_exactly_the_documented_ones() {
         "not_in_party",
         "too_many_invites",
         "party_too_large",
+        "cooldown",
+        "unknown_match",
     ];
     let wire: Vec<Value> = ErrorCode::ALL
         .iter()

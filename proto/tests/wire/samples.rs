@@ -65,6 +65,12 @@ pub fn requests() -> Vec<ClientRequest> {
         ClientRequest::PartyKick { player: id("p2") },
         ClientRequest::PartyPromote { player: id("p2") },
         ClientRequest::PartyGet,
+        ClientRequest::MatchAccept {
+            match_id: id("m-1"),
+        },
+        ClientRequest::MatchDecline {
+            match_id: id("m-1"),
+        },
     ]
 }
 
@@ -177,6 +183,12 @@ pub fn server_messages() -> Vec<ServerMessage> {
             party: id("pt-1"),
             from: id("p1"),
         },
+        ServerMessage::MatchReadyUpdate {
+            match_id: id("m-1"),
+            accepted: 3,
+            total: 4,
+            rid: rid.clone(),
+        },
         ServerMessage::PartyUpdated {
             party: id("pt-1"),
             leader: id("p2"),
@@ -203,6 +215,13 @@ pub fn server_messages() -> Vec<ServerMessage> {
             match_id: id("m1"),
             reason: proto::server::reason::NO_SERVER.into(),
             requeued: true,
+        },
+        ServerMessage::MatchReadyCheck {
+            match_id: id("m1"),
+            queue: id("squad"),
+            region: id("eu"),
+            teams: teams(),
+            expires_ms: 1_767_225_600_000,
         },
         ServerMessage::QueueTimeout {
             queue: id("duel"),

@@ -220,7 +220,14 @@ impl Connection {
         if let Some(match_id) = &opened.live_match {
             match shared.matches.match_found(player, match_id).await {
                 Ok(Some(found)) => self.outbound.send(&found),
-                Ok(None) => {}
+                // Not announced yet: it may be waiting for this player's ready answer.
+                Ok(None) => match shared.matches.owed_ready_check(player, match_id).await {
+                    Ok(Some(check)) => self.outbound.send(&check),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::debug!(player, error = %err, "cannot look up a ready check");
+                    }
+                },
                 Err(err) => {
                     tracing::debug!(player, error = %err, "cannot look up the live match; queue.status tells it");
                 }

@@ -1,5 +1,6 @@
 //! Handing a claimed match on to the server pool: the `matches` crate's hand-over
-//! ([`matches::handover`]), then the claim marked done in the queue's slot. Whichever
+//! ([`matches::handover`]), or its ready check first where the queue has one
+//! ([`matches::ready`]), then the claim marked done in the queue's slot. Whichever
 //! instance holds the queue next redoes a hand-over a crashed one left unfinished
 //! (`queues::QueueHolder::unfinished`); a match the pool has already is not handed over
 //! twice, whatever became of it since.
@@ -19,16 +20,38 @@ pub struct Handover {
 
 impl Handover {
     /// Hands `record`, claimed by `holder`, over (unless that was done) and marks the
-    /// claim done.
+    /// claim done. With a ready check (`ready`), the match waits for its players first
+    /// ([`matches::ready`]): the check is opened here and settled by [`Handover::settle`].
     pub async fn run(
         &self,
         holder: &QueueHolder,
         record: &MatchRecord,
+        ready: Option<Duration>,
     ) -> Result<(), HandoverError> {
         if !self.matches.is_handed_over(record).await? {
-            self.matches.hand_over(record, self.match_ttl).await?;
+            match ready {
+                Some(window) => {
+                    self.matches
+                        .start_ready_check(record, self.match_ttl, window)
+                        .await?;
+                }
+                None => self.matches.hand_over(record, self.match_ttl).await?,
+            }
         }
         holder.finish(&record.match_id).await?;
         Ok(())
+    }
+
+    /// Decides the queue's ready checks that can be: accepted ones go to the pool,
+    /// declined and expired ones are cancelled. How many are still open.
+    pub async fn settle(
+        &self,
+        queue: &str,
+        region: &str,
+        cooldown: Duration,
+    ) -> Result<usize, HandoverError> {
+        self.matches
+            .settle_ready_checks(queue, region, cooldown)
+            .await
     }
 }

@@ -56,6 +56,10 @@ struct Worker {
     mirror: Option<Mirror>,
     next_resync: Instant,
     next_handover_check: Instant,
+    /// When to look for ready checks in a queue without them (left from before a change).
+    next_ready_sweep: Instant,
+    /// Matches of this queue waiting for their players to accept.
+    ready_checks_open: metrics::Gauge,
     /// The session-check round in progress: tickets still to look at. A round walks the
     /// whole queue over `session_check_ms`, a slice per tick, so a large queue never
     /// stalls one tick with a long check.
@@ -121,6 +125,7 @@ pub async fn run(
     let oldest_wait = metrics::gauge!("rallypoint_matchmaker_oldest_wait_seconds", &labels);
     let disconnected_tickets =
         metrics::gauge!("rallypoint_matchmaker_disconnected_tickets", &labels);
+    let ready_checks_open = metrics::gauge!("rallypoint_matchmaker_ready_checks_open", &labels);
 
     let mut worker = Worker {
         shared,
@@ -132,12 +137,14 @@ pub async fn run(
                 queued.clone(),
                 oldest_wait.clone(),
                 disconnected_tickets.clone(),
+                ready_checks_open.clone(),
             ])
             .with_share(share),
         holder,
         mirror: None,
         next_resync: now,
         next_handover_check: now,
+        next_ready_sweep: now,
         session_round: VecDeque::new(),
         session_round_ticks,
         session_slice: 0,
@@ -147,6 +154,7 @@ pub async fn run(
         queued,
         oldest_wait,
         disconnected_tickets,
+        ready_checks_open,
     };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,6 +249,7 @@ impl Worker {
         self.expire_timeouts().await?;
         self.check_sessions().await?;
         self.form_and_claim().await?;
+        self.settle_ready_checks(now).await;
         if let Some(mirror) = &self.mirror {
             self.queued.set(mirror.len() as f64);
             let oldest = mirror
@@ -500,10 +509,11 @@ impl Worker {
                 }
             }
         }
+        let ready = self.ready_window();
         let handovers = futures::future::join_all(claimed.iter().map(|(record, span)| {
             self.shared
                 .handover
-                .run(&self.holder, record)
+                .run(&self.holder, record, ready)
                 .instrument(span.clone())
         }))
         .await;
@@ -514,6 +524,34 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The queue's ready check window, if it has one.
+    fn ready_window(&self) -> Option<Duration> {
+        (self.definition.ready_check_ms > 0)
+            .then(|| Duration::from_millis(self.definition.ready_check_ms))
+    }
+
+    /// Decides the ready checks that can be (every tick where the queue has them; now and
+    /// then otherwise, for checks left from before a config change).
+    async fn settle_ready_checks(&mut self, now: Instant) {
+        if self.ready_window().is_none() && now < self.next_ready_sweep {
+            return;
+        }
+        self.next_ready_sweep =
+            now + Duration::from_millis(self.shared.config.matchmaker.handover_retry_ms);
+        let cooldown = Duration::from_millis(self.definition.decline_cooldown_ms);
+        match self
+            .shared
+            .handover
+            .settle(&self.queue, &self.region, cooldown)
+            .await
+        {
+            Ok(open) => self.ready_checks_open.set(open as f64),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not settle ready checks; retrying next tick");
+            }
+        }
     }
 
     /// Hands over again the matches a crashed instance claimed but did not hand over.
@@ -528,7 +566,8 @@ impl Worker {
         };
         for record in records {
             tracing::info!(match_id = %record.match_id, "finishing the hand-over of a match claimed by an instance that stopped");
-            if let Err(err) = self.shared.handover.run(&self.holder, &record).await {
+            let ready = self.ready_window();
+            if let Err(err) = self.shared.handover.run(&self.holder, &record, ready).await {
                 tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed again; it is retried");
             }
         }

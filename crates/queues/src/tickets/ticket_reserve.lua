@@ -3,15 +3,20 @@
 -- KEYS[2]  the player's live match (string: match id)
 -- KEYS[3]  the player's cached profile (hash with a `rating` field)
 -- KEYS[4]  the player's pending rating (string: the match whose result is not in yet)
+-- KEYS[5]  the player's cool-down after declining a ready check (string: until, ms)
 -- ARGV[1]  the marker to set
 -- ARGV[2]  the rating to use when the profile is not cached, or '' to refuse instead
 -- ARGV[3]  '1' to wait for a pending rating, '0' to ignore it (no cache-warmer runs)
 -- Returns {'reserved', rating} | {'queued', existing marker} | {'matched', match id}
---       | {'rating_pending', match id} | {'no_profile', ''}
+--       | {'rating_pending', match id} | {'no_profile', ''} | {'cooldown', until ms}
 -- Nothing is written unless the reply is 'reserved'.
 local existing = redis.call('GET', KEYS[1])
 if existing then
   return {'queued', existing}
+end
+local cooldown = redis.call('GET', KEYS[5])
+if cooldown then
+  return {'cooldown', cooldown}
 end
 local live_match = redis.call('GET', KEYS[2])
 if live_match then

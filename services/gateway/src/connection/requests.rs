@@ -59,6 +59,13 @@ impl From<TicketError> for Refusal {
                 ErrorCode::Unavailable,
                 "your profile is being loaded; retry shortly",
             ),
+            TicketError::Cooldown { player, until_ms } => Self::new(
+                ErrorCode::Cooldown,
+                format!(
+                    "{player} declined (or did not answer) a ready check and may queue again in {} s",
+                    until_ms.saturating_sub(now_ms()).div_ceil(1000)
+                ),
+            ),
             other => Self::unavailable(other),
         }
     }
@@ -280,10 +287,41 @@ impl Connection {
                 .promote(self.me(), player.as_str())
                 .await?
                 .reply()?),
+            ClientRequest::MatchAccept { match_id } => self.ready_answer(match_id, true).await,
+            ClientRequest::MatchDecline { match_id } => self.ready_answer(match_id, false).await,
             ClientRequest::PartyGet => match self.parties().current(self.me()).await? {
                 Some(party) => Ok(party.reply()?),
                 None => Err(parties::PartyError::NotInParty.into()),
             },
+        }
+    }
+
+    /// `match.accept` / `match.decline`: the player's answer to their match's ready check
+    /// (every player of the match is told the tally, this one in the reply).
+    async fn ready_answer(&self, match_id: Id, accept: bool) -> Result<ServerMessage, Refusal> {
+        use matches::ready::Answered;
+        match self
+            .shared
+            .matches
+            .answer_ready_check(self.me(), match_id.as_str(), accept)
+            .await?
+        {
+            Answered::Counted {
+                accepted, total, ..
+            } => Ok(ServerMessage::MatchReadyUpdate {
+                match_id,
+                accepted,
+                total,
+                rid: None,
+            }),
+            Answered::Unknown => Err(Refusal::new(
+                ErrorCode::UnknownMatch,
+                format!("no ready check of yours for match {match_id}"),
+            )),
+            Answered::Over(state) => Err(Refusal::new(
+                ErrorCode::UnknownMatch,
+                format!("the ready check of match {match_id} is over ({state})"),
+            )),
         }
     }
 

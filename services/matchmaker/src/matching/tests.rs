@@ -10,6 +10,8 @@ fn def(teams: u32, team_size: u32) -> QueueDefinition {
         max_window: 400.0,
         max_wait_ms: 60_000,
         party_rating: Default::default(),
+        ready_check_ms: 0,
+        decline_cooldown_ms: 60_000,
     }
 }
 
