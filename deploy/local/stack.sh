@@ -14,7 +14,8 @@
 # refuse to start without them): JWT secret rallypoint-dev-jwt, game-server registration
 # token rallypoint-dev-pool, join secret rallypoint-dev-join-secret-0123456789, admin
 # token rallypoint-dev-admin. Guests are allowed, and one address may open 100,000
-# connections a second (the load generator is one address).
+# connections a second (the load generator is one address). The squad queue has a 10 s
+# ready check (duel none), so a newcomer sees one.
 # DATABASE_URL, when set, is used instead of the local PostgreSQL.
 # STACK_PROFILE=release runs release builds (what `make bench` measures); the default is
 # the debug build `make test` already made. Any RALLYPOINT_* variable set in the
@@ -137,6 +138,7 @@ start_services() {
       RALLYPOINT_GATEWAY__CONNECTS_PER_IP_BURST="${RALLYPOINT_GATEWAY__CONNECTS_PER_IP_BURST:-100000}" \
       RALLYPOINT_POOL__TOKEN="$POOL_TOKEN" \
       RALLYPOINT_POOL__JOIN_SECRET="$JOIN_SECRET" \
+      RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS="${RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS:-10000}" \
       DATABASE_URL="$DATABASE_URL" \
       $extra \
       "$BIN/rallypoint-$binary"

@@ -76,6 +76,20 @@ async fn main() -> anyhow::Result<()> {
                 }
                 break;
             }
+            // Where the queue has a ready check (the local stack's squad does): accept it.
+            Event::Push(ServerMessage::MatchReadyCheck {
+                match_id,
+                expires_ms,
+                ..
+            }) => {
+                println!(
+                    "match {match_id} formed: accepting its ready check (open until {expires_ms})"
+                );
+                client.accept_match(match_id.as_str()).await?;
+            }
+            Event::Push(ServerMessage::MatchReadyUpdate {
+                accepted, total, ..
+            }) => println!("ready: {accepted} of {total} accepted"),
             Event::Push(ServerMessage::MatchCancelled {
                 reason, requeued, ..
             }) => {

@@ -312,6 +312,24 @@ impl Client {
         self.request(ClientRequest::PartyGet).await
     }
 
+    /// `match.accept`: accepts the ready check of `match_id` (the `match.ready_update`
+    /// reply: how many accepted so far, of how many).
+    pub async fn accept_match(&self, match_id: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::MatchAccept {
+            match_id: id(match_id)?,
+        })
+        .await
+    }
+
+    /// `match.decline`: declines the ready check of `match_id` (the match is cancelled,
+    /// and this player may not queue for the queue's cool-down).
+    pub async fn decline_match(&self, match_id: &str) -> Result<ServerMessage, ClientError> {
+        self.request(ClientRequest::MatchDecline {
+            match_id: id(match_id)?,
+        })
+        .await
+    }
+
     /// Closes the connection (code 1000) and stops reconnecting.
     pub async fn close(&self) {
         let (done, closed) = oneshot::channel();

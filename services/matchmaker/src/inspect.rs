@@ -1,7 +1,8 @@
 //! `GET /v1/players/{id}` for operators (`rallyctl player`): what Redis holds about one
 //! player right now: their session (which gateway and connection), their ticket (queue,
 //! region, ticket id), their live match with its state and server, their cached profile,
-//! and their party (leader, members) and the invites waiting for them. Read-only, and
+//! the ready check of their match (answers so far), and their party (leader, members)
+//! and the invites waiting for them. Read-only, and
 //! behind the admin token like every operator route.
 
 use std::collections::HashMap;
@@ -61,7 +62,19 @@ async fn read_player(shared: &Shared, player: &str) -> Result<Value, fred::error
     let match_view = match &live_match {
         Some(id) => {
             let record = shared.handover.matches.describe(id).await?;
-            json!({"id": id, "record": record})
+            // Its ready check, where the queue has one: state, deadline, every answer.
+            let mut ready: HashMap<String, String> = shared
+                .ctx
+                .redis
+                .hgetall(shared.ctx.keys.match_(id).ready())
+                .await?;
+            ready.remove("record");
+            let ready_view = if ready.is_empty() {
+                Value::Null
+            } else {
+                json!(ready)
+            };
+            json!({"id": id, "record": record, "ready_check": ready_view})
         }
         None => Value::Null,
     };

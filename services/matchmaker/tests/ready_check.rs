@@ -140,6 +140,20 @@ async fn everyone_accepts_and_only_then_the_match_reaches_the_pool() {
         "{reply:?}"
     );
     update(&mut bob, 1, 2).await;
+    // Operators see the check and its answers (`rallyctl player`).
+    let view: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/v1/players/alice", matchmaker.ops_addr))
+        .bearer_auth("test-admin")
+        .send()
+        .await
+        .expect("the ops port answers")
+        .json()
+        .await
+        .expect("JSON");
+    let check = &view["match"]["ready_check"];
+    assert_eq!(check["state"], "open", "{view}");
+    assert_eq!(check["a:alice"], "accepted", "{view}");
+    assert_eq!(check["a:bob"], "", "{view}");
     // bob reconnects before answering: the check is asked again right after welcome.
     bob.close().await;
     let mut bob = Client::player(ws_addr(&one), "bob", Encoding::Json).await;

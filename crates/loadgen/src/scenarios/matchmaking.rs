@@ -211,13 +211,19 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
         game_joins: tokio::sync::Semaphore::new(GAME_JOINS_IN_FLIGHT),
     });
     let stop = CancellationToken::new();
+    let clients: Arc<Vec<_>> = Arc::new(
+        players
+            .iter()
+            .map(crate::clients::Player::sdk)
+            .collect::<anyhow::Result<_>>()?,
+    );
     let mut listeners = tokio::task::JoinSet::new();
     for (index, player) in players.iter_mut().enumerate() {
         let events = player.take_events();
         listeners.spawn(listen(
             shared.clone(),
             index,
-            player.id.clone(),
+            (player.id.clone(), clients[index].clone()),
             events,
             stop.clone(),
         ));
@@ -225,12 +231,6 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     let meters = Gateways::start(&common.gateway_pids)?;
 
     let arriving = bar(args.timing.total(), "players arriving");
-    let clients: Arc<Vec<_>> = Arc::new(
-        players
-            .iter()
-            .map(crate::clients::Player::sdk)
-            .collect::<anyhow::Result<_>>()?,
-    );
     let squad_per_mille = (args.squad_share * 1000.0).round() as u64;
     let paced = crate::pace::at_rate(
         args.timing.rate,
@@ -437,7 +437,7 @@ async fn arrive(
 async fn listen(
     shared: Arc<Shared>,
     index: usize,
-    id: String,
+    (id, client): (String, rallypoint_client::Client),
     mut events: tokio::sync::mpsc::Receiver<Event>,
     stop: CancellationToken,
 ) {
@@ -530,6 +530,15 @@ async fn listen(
                     lock(&shared.players[index]).last_match = None;
                     shared.back_to_idle(index);
                 }
+            }
+            // Where the queue has a ready check, every player accepts at once.
+            Event::Push(ServerMessage::MatchReadyCheck { match_id, .. }) => {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = client.accept_match(match_id.as_str()).await {
+                        tracing::debug!(error = %err, "a ready check could not be accepted");
+                    }
+                });
             }
             Event::Push(ServerMessage::QueueTimeout { .. }) => {
                 shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
