@@ -84,6 +84,7 @@ pub fn ticket_reserve(keys: &Keys, player: &str) -> ScriptKeys {
         p.profile(),
         p.rating_pending(),
         p.cooldown(),
+        p.party(),
     ])
 }
 

@@ -61,6 +61,10 @@ enum Reserve {
     Cooldown {
         until_ms: u64,
     },
+    /// The player is in a party (asked only of a player queueing alone).
+    Party {
+        party: String,
+    },
 }
 
 impl FromValue for Reserve {
@@ -76,6 +80,7 @@ impl FromValue for Reserve {
             "cooldown" => Reserve::Cooldown {
                 until_ms: detail.parse().unwrap_or_default(),
             },
+            "party" => Reserve::Party { party: detail },
             other => return Err(unexpected_reply("ticket_reserve.lua", other)),
         })
     }
@@ -194,6 +199,8 @@ pub enum JoinOutcome {
     },
     /// A member of the party is in a live match (nothing was queued).
     MemberInMatch { player: String, match_id: String },
+    /// The player is in a party: its leader queues it ([`Tickets::join_party`]).
+    InParty { party: String },
 }
 
 /// What the first step of a join found for one player.
@@ -204,6 +211,8 @@ enum Reserved {
     Queued { queue: String, region: String },
     /// The player is in a live match.
     InMatch { match_id: String },
+    /// The player is in a party (asked only when queueing alone).
+    InParty { party: String },
 }
 
 /// What [`Tickets::reseat`] did.
@@ -300,15 +309,38 @@ impl Tickets {
         }
     }
 
-    /// Queues `player` in `queue`/`region` (already validated against the config).
+    /// Queues `player` in `queue`/`region` (already validated against the config), or
+    /// answers [`JoinOutcome::InParty`] if they are in a party (its leader queues it:
+    /// [`Tickets::join_party`]); the check costs nothing more than the join's own script.
     pub async fn join(
         &self,
         player: &str,
         queue: &str,
         region: &str,
     ) -> Result<JoinOutcome, TicketError> {
+        self.join_alone(player, queue, region, true).await
+    }
+
+    /// [`Tickets::join`] for a player whose party is of one (or whose party pointer was
+    /// found stale): no party check.
+    pub async fn join_without_party(
+        &self,
+        player: &str,
+        queue: &str,
+        region: &str,
+    ) -> Result<JoinOutcome, TicketError> {
+        self.join_alone(player, queue, region, false).await
+    }
+
+    async fn join_alone(
+        &self,
+        player: &str,
+        queue: &str,
+        region: &str,
+        check_party: bool,
+    ) -> Result<JoinOutcome, TicketError> {
         let marker = Marker::new(queue, region);
-        match self.reserve(player, &marker).await? {
+        match self.reserve(player, &marker, check_party).await? {
             Reserved::Rating(rating) => {
                 let me = [Member {
                     player: player.to_owned(),
@@ -318,6 +350,7 @@ impl Tickets {
             }
             Reserved::Queued { queue, region } => Ok(JoinOutcome::AlreadyQueued { queue, region }),
             Reserved::InMatch { match_id } => Ok(JoinOutcome::InMatch { match_id }),
+            Reserved::InParty { party } => Ok(JoinOutcome::InParty { party }),
         }
     }
 
@@ -346,7 +379,7 @@ impl Tickets {
     ) -> Result<JoinOutcome, TicketError> {
         let mut seated: Vec<Member> = Vec::with_capacity(members.len());
         for player in members {
-            let reserved = self.reserve(player, &marker).await;
+            let reserved = self.reserve(player, &marker, false).await;
             let refused = match reserved {
                 Ok(Reserved::Rating(rating)) => {
                     seated.push(Member {
@@ -364,6 +397,10 @@ impl Tickets {
                     player: player.clone(),
                     match_id,
                 }),
+                Ok(Reserved::InParty { party }) => Err(TicketError::Protocol {
+                    script: "ticket_reserve",
+                    reply: format!("a party check answered for a member of party {party}"),
+                }),
                 Err(err) => Err(err),
             };
             for member in &seated {
@@ -379,7 +416,12 @@ impl Tickets {
 
     /// Sets `player`'s marker to `marker` (the first step of a join), waiting, bounded,
     /// for a pending rating or a profile being warmed, and clearing a stale marker.
-    async fn reserve(&self, player: &str, marker: &Marker) -> Result<Reserved, TicketError> {
+    async fn reserve(
+        &self,
+        player: &str,
+        marker: &Marker,
+        check_party: bool,
+    ) -> Result<Reserved, TicketError> {
         // At most two rounds after clearing a stale marker; waits for a pending rating or a
         // missing profile are bounded by their own deadlines.
         let mut stale_rounds = 0;
@@ -395,6 +437,7 @@ impl Tickets {
                         marker.encode(),
                         self.fallback_rating(),
                         self.waits_for_results().to_owned(),
+                        if check_party { "1" } else { "0" }.to_owned(),
                     ],
                 )
                 .await?;
@@ -433,6 +476,7 @@ impl Tickets {
                 Reserve::Matched { match_id } => {
                     return Ok(Reserved::InMatch { match_id });
                 }
+                Reserve::Party { party } => return Ok(Reserved::InParty { party }),
                 Reserve::Cooldown { until_ms } => {
                     return Err(TicketError::Cooldown {
                         player: player.to_owned(),

@@ -400,18 +400,39 @@ impl Connection {
     }
 
     async fn queue_join(&mut self, queue: Id, region: Id) -> Result<ServerMessage, Refusal> {
-        let definition = self
-            .shared
-            .matchmaking
-            .lookup(queue.as_str(), region.as_str())?
-            .clone();
+        let shared = self.shared.clone();
+        let definition = shared.matchmaking.lookup(queue.as_str(), region.as_str())?;
         // A party queues as one ticket, by its leader; a party of one queues like anyone.
+        // The join's own script says whether the player is in a party, so a player who is
+        // not pays no extra round trip.
+        let outcome = match self
+            .shared
+            .tickets
+            .join(self.me(), queue.as_str(), region.as_str())
+            .await?
+        {
+            JoinOutcome::InParty { .. } => {
+                self.queue_join_party(definition, &queue, &region).await?
+            }
+            alone => alone,
+        };
+        self.queue_join_answer(outcome, queue, region).await
+    }
+
+    /// `queue.join` of a player in a party: the leader queues the whole party; a party of
+    /// one (or a stale pointer) queues alone.
+    async fn queue_join_party(
+        &self,
+        definition: &queues::QueueDefinition,
+        queue: &Id,
+        region: &Id,
+    ) -> Result<JoinOutcome, Refusal> {
         let party = self
             .parties()
             .current(self.me())
             .await?
             .filter(|p| p.members.len() > 1);
-        let outcome = match party {
+        Ok(match party {
             Some(party) => {
                 if party.leader != self.me() {
                     return Err(Refusal::new(
@@ -445,10 +466,18 @@ impl Connection {
             None => {
                 self.shared
                     .tickets
-                    .join(self.me(), queue.as_str(), region.as_str())
+                    .join_without_party(self.me(), queue.as_str(), region.as_str())
                     .await?
             }
-        };
+        })
+    }
+
+    async fn queue_join_answer(
+        &self,
+        outcome: JoinOutcome,
+        queue: Id,
+        region: Id,
+    ) -> Result<ServerMessage, Refusal> {
         match outcome {
             JoinOutcome::Joined(ticket) => {
                 let joined = ServerMessage::QueueJoined {
@@ -483,6 +512,13 @@ impl Connection {
                     "{player}, of your party, is in match {match_id}: queue again when it ends"
                 ),
             )),
+            JoinOutcome::InParty { party } => {
+                tracing::error!(party, "a party join answered that the player is in a party");
+                Err(Refusal::new(
+                    ErrorCode::Internal,
+                    "inconsistent party state; please report",
+                ))
+            }
             JoinOutcome::AlreadyQueued { queue, region } => Err(Refusal::new(
                 ErrorCode::AlreadyQueued,
                 format!("already queued in {queue}/{region}: send queue.leave first"),
