@@ -51,12 +51,18 @@ fn assert_clean(report: &Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_and_reports_what_it_measured() {
     let ns = testkit::unique_namespace("loadgen");
-    let stack = Stack::start(
+    // squad gets a ready check, for the parties scenario (the matchmaking one plays duel).
+    let stack = Stack::start_with_env(
         &ns,
         Sizes {
             game_servers: 0,
             ..Sizes::SMALL
         },
+        testkit::redis_urls(),
+        &[(
+            "RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS",
+            "3000".to_owned(),
+        )],
     )
     .await;
     let gateway_pid = stack.gateways[0].pid().expect("gateway pid").to_string();
@@ -189,6 +195,37 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
     );
     assert!(figure(&matchmaking, "completing join to match.found p99") > 0.0);
     assert!(figure(&matchmaking, "queue.join reply p50") > 0.0);
+
+    // Parties of one or two into 2v2 with a ready check, a tenth of the answers declines:
+    // no party split, no team short, nobody matched twice (assert_clean).
+    let parties = loadgen(
+        &stack,
+        &format!(
+            "parties --players 40 --max-party 2 --queue squad --team-size 2 --region eu \
+             --rate 20 --decline-share 0.1 --ready-wait-ms 3000 --pool {pool} \
+             --pool-token {} --join-secret {} --servers-per-region 1 --capacity 50 \
+             --game-ms 200",
+            rallypoint_tests::stack::POOL_TOKEN,
+            rallypoint_tests::stack::JOIN_SECRET
+        ),
+    );
+    assert_clean(&parties);
+    assert_eq!(
+        figure(&parties, "parties queued"),
+        figure(&parties, "parties"),
+        "{parties:#}"
+    );
+    assert!(figure(&parties, "matches announced") >= 1.0, "{parties:#}");
+    assert!(
+        figure(&parties, "ready checks seen (by players)") >= 4.0,
+        "{parties:#}"
+    );
+    if figure(&parties, "declines sent") > 0.0 {
+        assert!(
+            figure(&parties, "cancelled: declined (per player)") > 0.0,
+            "a decline cancels its match: {parties:#}"
+        );
+    }
 
     stack.stop().await;
 }

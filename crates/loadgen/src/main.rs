@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             Scenario::Whisper(args) => scenarios::whisper::run(&cli.common, args).await,
             Scenario::Matchmaking(args) => scenarios::matchmaking::run(&cli.common, args).await,
             Scenario::Abuse(args) => scenarios::abuse::run(&cli.common, args).await,
+            Scenario::Parties(args) => scenarios::parties::run(&cli.common, args).await,
         }
     });
     // Spawned connection tasks must not keep the process alive past the report.

@@ -96,7 +96,8 @@ pub struct QueueDefinition {
     pub teams: u32,
     /// Players per team.
     pub team_size: u32,
-    /// Regions the queue runs in.
+    /// Regions the queue runs in (a list, or "eu,us" from an environment variable).
+    #[serde(deserialize_with = "service_runtime::check::string_or_list")]
     pub regions: Vec<String>,
     /// Rating difference accepted at first, either side of the oldest ticket.
     pub initial_window: f64,

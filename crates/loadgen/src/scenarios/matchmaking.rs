@@ -151,27 +151,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     let run = common.run_id();
 
     let stop_servers = CancellationToken::new();
-    let mut servers = tokio::task::JoinSet::new();
-    for region in &args.regions {
-        for k in 0..args.servers_per_region {
-            let server = sim_game_server::Args {
-                pool: args.pool.clone(),
-                token: args.pool_token.clone(),
-                join_secret: args.join_secret.clone(),
-                previous_join_secret: None,
-                id: format!("{run}-{region}-{k}"),
-                region: region.clone(),
-                capacity: args.capacity,
-                listen: "127.0.0.1:0".to_owned(),
-                game_ms: args.game_ms,
-                join_timeout_ms: 3000,
-            };
-            servers.spawn(sim_game_server::run_until(
-                server,
-                stop_servers.clone().cancelled_owned(),
-            ));
-        }
-    }
+    let mut servers = spawn_servers(&run, &args.regions, &args.fleet(), &stop_servers);
 
     let gateways = common.urls.len().max(1);
     let ids = (0..args.players)
@@ -352,9 +332,67 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     Ok(Some(report))
 }
 
+/// The simulated game servers a scenario starts.
+pub(crate) struct Fleet {
+    pub pool: Vec<String>,
+    pub token: String,
+    pub join_secret: String,
+    pub per_region: usize,
+    pub capacity: u32,
+    pub game_ms: u64,
+}
+
+impl MatchmakingArgs {
+    fn fleet(&self) -> Fleet {
+        Fleet {
+            pool: self.pool.clone(),
+            token: self.pool_token.clone(),
+            join_secret: self.join_secret.clone(),
+            per_region: self.servers_per_region,
+            capacity: self.capacity,
+            game_ms: self.game_ms,
+        }
+    }
+}
+
+/// Starts `fleet.per_region` simulated game servers in each of `regions`, in this
+/// process, until `stop`.
+pub(crate) fn spawn_servers(
+    run: &str,
+    regions: &[String],
+    fleet: &Fleet,
+    stop: &CancellationToken,
+) -> tokio::task::JoinSet<anyhow::Result<()>> {
+    let mut servers = tokio::task::JoinSet::new();
+    for region in regions {
+        for k in 0..fleet.per_region {
+            let server = sim_game_server::Args {
+                pool: fleet.pool.clone(),
+                token: fleet.token.clone(),
+                join_secret: fleet.join_secret.clone(),
+                previous_join_secret: None,
+                id: format!("{run}-{region}-{k}"),
+                region: region.clone(),
+                capacity: fleet.capacity,
+                listen: "127.0.0.1:0".to_owned(),
+                game_ms: fleet.game_ms,
+                join_timeout_ms: 3000,
+            };
+            servers.spawn(sim_game_server::run_until(
+                server,
+                stop.clone().cancelled_owned(),
+            ));
+        }
+    }
+    servers
+}
+
 /// Asks every player's profile once (`profile.get` waits until the cache-warmer has it),
 /// so the arrivals measure matchmaking, not a first visit's trip to PostgreSQL.
-async fn warm_profiles(common: &Common, players: &[crate::clients::Player]) -> anyhow::Result<()> {
+pub(crate) async fn warm_profiles(
+    common: &Common,
+    players: &[crate::clients::Player],
+) -> anyhow::Result<()> {
     let warming = bar(players.len() as u64, "warming profiles");
     let failures = futures::stream::iter(players.iter().map(|p| {
         let warming = warming.clone();

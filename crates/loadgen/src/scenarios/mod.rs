@@ -6,4 +6,5 @@ pub mod connections;
 pub mod delivery;
 pub mod fanout;
 pub mod matchmaking;
+pub mod parties;
 pub mod whisper;
