@@ -161,6 +161,51 @@ impl Matches {
         Ok(())
     }
 
+    /// If `record`'s match has a ready check (a hand-over redone after a crash): while it
+    /// is open, indexed again and asked again of the players who have not answered (the
+    /// first hand-over may have died before asking); settled, left alone. Whether it has
+    /// one.
+    pub async fn resume_ready_check(&self, record: &MatchRecord) -> Result<bool, HandoverError> {
+        use fred::prelude::HashesInterface;
+        let check: std::collections::HashMap<String, String> = self
+            .redis
+            .hgetall(self.keys.match_(&record.match_id).ready())
+            .await?;
+        if check.is_empty() {
+            return Ok(false);
+        }
+        let expires_ms: u64 = check
+            .get("expires_ms")
+            .and_then(|e| e.parse().ok())
+            .unwrap_or_default();
+        if check.get("state").map(String::as_str) == Some("open") {
+            let _: i64 = self
+                .redis
+                .zadd(
+                    self.keys
+                        .queue(&record.queue, &record.region)
+                        .ready_checks(),
+                    None,
+                    None,
+                    false,
+                    false,
+                    (expires_ms as f64, record.match_id.as_str()),
+                )
+                .await?;
+            if let Some(ask) = ready_check_message(record, expires_ms) {
+                for player in record.players() {
+                    let unanswered = check
+                        .get(&format!("a:{}", player.player))
+                        .is_some_and(String::is_empty);
+                    if unanswered {
+                        self.push(&player.player, ask.clone()).await;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// `player` accepts (or declines) `match_id`'s ready check; every player of the match
     /// is told the tally.
     pub async fn answer_ready_check(

@@ -80,8 +80,7 @@ impl Answer {
 /// What a refresh found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Refreshed {
-    /// The party as it is now; `None` if the player is not in it any more (their pointer
-    /// is cleared).
+    /// The party as it is now; `None` if the player is not in it (any more, or yet).
     pub party: Option<Party>,
     /// Members dropped now, away past the grace (they were told, and so were the others).
     pub dropped: Vec<String>,
@@ -305,7 +304,9 @@ impl Parties {
             )
             .await?;
         if answer.tag != "refreshed" {
-            self.release_quietly(player, party_id).await;
+            // Not a member (yet): the pointer is left to the player's own next party or
+            // queue request (`current` clears it if stale). A heartbeat must not clear
+            // it: it may run between a `party.accept`'s claim and its join.
             return Ok(Refreshed::default());
         }
         let party = answer.party(party_id)?;

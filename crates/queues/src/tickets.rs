@@ -19,7 +19,10 @@
 //! races the matchmaker's claim safely: a ticket is either removed while still queued, or
 //! found claimed and the player told `not_queued`.
 //!
-//! Marker format: `"<queue> <region> <ticket> <enqueued_ms>"` (ids never contain spaces).
+//! Marker format: `"<queue> <region> <ticket> <enqueued_ms> <reserved_ms>"` (ids never
+//! contain spaces): the wait counts from `enqueued_ms` (kept when a ticket goes back to
+//! its queue), staleness from `reserved_ms`, when this marker was set (a marker of four
+//! fields, from before, reserved when enqueued).
 
 use std::time::Duration;
 
@@ -258,6 +261,7 @@ struct Marker {
     region: String,
     ticket: String,
     enqueued_ms: u64,
+    reserved_ms: u64,
 }
 
 impl Marker {
@@ -268,25 +272,34 @@ impl Marker {
             region: region.to_owned(),
             ticket: uuid::Uuid::new_v4().simple().to_string(),
             enqueued_ms: now_ms(),
+            reserved_ms: now_ms(),
         }
     }
 
     fn encode(&self) -> String {
         format!(
-            "{} {} {} {}",
-            self.queue, self.region, self.ticket, self.enqueued_ms
+            "{} {} {} {} {}",
+            self.queue, self.region, self.ticket, self.enqueued_ms, self.reserved_ms
         )
     }
 
     fn parse(raw: &str) -> Option<Self> {
         let mut parts = raw.split(' ');
-        let marker = Marker {
-            queue: parts.next()?.to_owned(),
-            region: parts.next()?.to_owned(),
-            ticket: parts.next()?.to_owned(),
-            enqueued_ms: parts.next()?.parse().ok()?,
+        let queue = parts.next()?.to_owned();
+        let region = parts.next()?.to_owned();
+        let ticket = parts.next()?.to_owned();
+        let enqueued_ms = parts.next()?.parse().ok()?;
+        let reserved_ms = match parts.next() {
+            Some(reserved) => reserved.parse().ok()?,
+            None => enqueued_ms,
         };
-        parts.next().is_none().then_some(marker)
+        parts.next().is_none().then_some(Marker {
+            queue,
+            region,
+            ticket,
+            enqueued_ms,
+            reserved_ms,
+        })
     }
 }
 
@@ -584,11 +597,16 @@ impl Tickets {
         staying: &[String],
         rule: impl Fn(&str) -> Option<PartyRating>,
     ) -> Result<Option<Reseated>, TicketError> {
-        let Some(anyone) = gone.first() else {
-            return Ok(None);
-        };
-        let raw: Option<String> = self.redis.get(self.keys.player(anyone).ticket()).await?;
-        let Some(marker) = raw.as_deref().and_then(Marker::parse) else {
+        // The first of them whose marker names a ticket (each names the party's one).
+        let mut found = None;
+        for player in gone {
+            let raw: Option<String> = self.redis.get(self.keys.player(player).ticket()).await?;
+            if let Some(marker) = raw.as_deref().and_then(Marker::parse) {
+                found = Some((player, marker));
+                break;
+            }
+        }
+        let Some((anyone, marker)) = found else {
             return Ok(None);
         };
         let LeaveOutcome::Left { players } = self.leave(anyone).await? else {
@@ -601,13 +619,22 @@ impl Tickets {
             .collect();
         let mut requeued = None;
         if let (false, Some(rule)) = (staying.is_empty(), rule(&marker.queue)) {
+            // A new ticket, reserved now, at the old one's wait.
             let again = Marker {
                 ticket: uuid::Uuid::new_v4().simple().to_string(),
+                reserved_ms: now_ms(),
                 ..marker
             };
-            requeued = match self.seat_all(&staying, again, rule).await? {
-                JoinOutcome::Joined(ticket) => Some(ticket),
-                _ => None,
+            // Out of the queue already: whatever stops the new ticket (a member's rating
+            // pending, Redis), everyone is told they are out rather than left believing
+            // they wait.
+            requeued = match self.seat_all(&staying, again, rule).await {
+                Ok(JoinOutcome::Joined(ticket)) => Some(ticket),
+                Ok(_) => None,
+                Err(err) => {
+                    tracing::warn!(error = %err, "a party lost a member and could not queue again; its members are told they left the queue");
+                    None
+                }
             };
         }
         Ok(Some(Reseated {
@@ -705,7 +732,7 @@ impl Tickets {
     /// Whether the marker names a ticket that is gone and was reserved long enough ago
     /// that no join is still in flight for it.
     async fn is_stale(&self, marker: &Marker) -> Result<bool, TicketError> {
-        let age = now_ms().saturating_sub(marker.enqueued_ms);
+        let age = now_ms().saturating_sub(marker.reserved_ms);
         if age < STALE_MARKER_AFTER.as_millis() as u64 {
             return Ok(false);
         }
@@ -743,6 +770,7 @@ impl Tickets {
                 region: record.region.clone(),
                 ticket: ticket.to_owned(),
                 enqueued_ms,
+                reserved_ms: now_ms(),
             };
             // The players first (out of the match, marker back), then the ticket: the
             // other order could let a new match claim the ticket before the markers are set.
@@ -811,10 +839,14 @@ mod tests {
             region: "eu".into(),
             ticket: "abc".into(),
             enqueued_ms: 17,
+            reserved_ms: 20,
         };
         assert_eq!(Marker::parse(&m.encode()), Some(m));
+        // A marker from before reservations were timed: reserved when enqueued.
+        let old = Marker::parse("duel eu abc 17").expect("parses");
+        assert_eq!(old.reserved_ms, 17);
         assert_eq!(Marker::parse("duel eu abc"), None);
         assert_eq!(Marker::parse("duel eu abc x"), None);
-        assert_eq!(Marker::parse("duel eu abc 1 extra"), None);
+        assert_eq!(Marker::parse("duel eu abc 1 2 extra"), None);
     }
 }

@@ -28,6 +28,12 @@ impl Handover {
         record: &MatchRecord,
         ready: Option<Duration>,
     ) -> Result<(), HandoverError> {
+        // A check opened by an earlier hand-over is resumed, never opened again (it may be
+        // settled, and its players requeued or matched since), whatever the config says now.
+        if self.matches.resume_ready_check(record).await? {
+            holder.finish(&record.match_id).await?;
+            return Ok(());
+        }
         if !self.matches.is_handed_over(record).await? {
             match ready {
                 Some(window) => {

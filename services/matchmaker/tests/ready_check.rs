@@ -374,3 +374,59 @@ async fn a_matchmaker_killed_during_a_ready_check_loses_nobody() {
     .await;
     successor.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_hand_over_redone_after_its_check_was_settled_changes_nothing() {
+    use fred::prelude::HashesInterface;
+    let ns = testkit::unique_namespace("ready-redo");
+    let overrides = [("matchmaking.queues.duel.ready_check_ms", "20000")];
+    let gateway = gateway_common::start(&ns, &[]).await;
+    let addr = ws_addr(&gateway);
+    let matchmaker = common::start(&ns, &overrides).await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let mut yes = Client::player(addr, "yes", Encoding::Json).await;
+    let mut no = Client::player(addr, "no", Encoding::Json).await;
+    join(&mut yes, "duel").await;
+    join(&mut no, "duel").await;
+    let match_id = ready_check(&mut yes).await;
+    ready_check(&mut no).await;
+    yes.request(json!({"type": "match.accept", "match": match_id}))
+        .await;
+    no.request(json!({"type": "match.decline", "match": match_id}))
+        .await;
+    assert_eq!(cancelled(&mut yes).await, ("declined".to_owned(), true));
+    assert_eq!(state(&mut yes).await.0, QueueState::Searching);
+    matchmaker.stop().await.expect("stops");
+
+    // The claim's hand-over is redone late (its first holder died before marking it
+    // done): the settled check is left alone, the requeued player stays queued and is
+    // not pulled back into the cancelled match, and nobody is asked again.
+    let json: Option<String> = redis
+        .hget(keys.match_(&match_id).ready(), "record")
+        .await
+        .expect("hget");
+    let record: queues::MatchRecord =
+        serde_json::from_str(&json.expect("the check keeps its record")).expect("json");
+    let handover = matchmaker::handover::Handover {
+        matches: matches::Matches::new(
+            keys.clone(),
+            redis.clone(),
+            service_runtime::publish::Publisher::new(redis.clone()),
+        ),
+        match_ttl: Duration::from_secs(60),
+    };
+    let holder = queues::QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", "late");
+    handover
+        .run(&holder, &record, Some(Duration::from_secs(20)))
+        .await
+        .expect("redone");
+    assert_eq!(state(&mut yes).await.0, QueueState::Searching);
+    assert_eq!(common::live_match(&redis, &keys, "yes").await, None);
+    gateway_common::still_served(&mut yes).await;
+    assert_eq!(
+        yes.recv_within(Duration::ZERO).await,
+        None,
+        "not asked again"
+    );
+}
