@@ -119,6 +119,7 @@ if ((QUICK)); then
   scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
   scenario abuse "${BOTH[@]}" abuse --pairs 10 --rate 100 --duration 3 --abusers 4 --storm-rate 20 --half-open 200 --probe-rate 5
   scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
+  scenario parties "${BOTH[@]}" parties --players 100 --max-party 5 --rate 50 --decline-share 0.05 --ready-wait-ms 10000
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 1000 --pairs 200
   example allocation "$RELEASE/examples/allocation_bench" --matches 1000 --servers 2
   example results "$RELEASE/examples/results_bench" 200 100
@@ -140,6 +141,9 @@ else
   scenario join-1k "${BOTH[@]}" matchmaking --rate 1000 --duration 10 --players 10500 --game-ms 500
   # Players queue again after their games: the whole loop, results and ratings included.
   scenario matchmaking-10k "${BOTH[@]}" matchmaking --rate 10000 --duration 8 --players 12000 --squad-share 0 --game-ms 300
+  # 1,000 players in parties of 1-5 into 5v5 with a 10 s ready check, 5% of answers
+  # declining: matches per second and a party's join to match.found.
+  scenario parties "${BOTH[@]}" parties --players 1000 --max-party 5 --rate 50 --decline-share 0.05
   example matchmaking-queued "$RELEASE/examples/matchmaking_bench" --queued 100000
   example allocation "$RELEASE/examples/allocation_bench" --matches 20000 --servers 20
   example results "$RELEASE/examples/results_bench" 5000 1000

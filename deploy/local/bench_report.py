@@ -62,6 +62,7 @@ OPERATIONS = {
     "fanout": ("delivered", "delivery"),
     "whisper": ("delivered", "whisper"),
     "matchmaking": ("tickets matched", "matched ticket"),
+    "parties": ("matches announced", "match"),
 }
 # A program's CPU per operation that grew by more than this is flagged.
 MORE_EXPENSIVE = 1.15

@@ -130,6 +130,15 @@ start_load_stack() {
   # The local stack gives squad a ready check (for newcomers to see one); the load
   # scenarios measure matchmaking without it, so their figures stay comparable.
   export RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS=0
+  # The parties scenario's queue: 5v5 in eu, with a 10 s ready check.
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__TEAMS=2
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__TEAM_SIZE=5
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__REGIONS=eu
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__INITIAL_WINDOW=200
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__WIDEN_PER_SECOND=100
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__MAX_WINDOW=1000
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__MAX_WAIT_MS=120000
+  export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__READY_CHECK_MS=10000
   say "starting ${only:-the stack} (release build)"
   STACK_ONLY="$only" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$log" 2>&1 || {
     cat "$log" >&2

@@ -24,6 +24,7 @@ use crate::clients::{ErrorCounts, bar, close_all, connect_all};
 use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
 use crate::lock;
+use crate::procstat::Gateways;
 use crate::scenarios::matchmaking::{Fleet, spawn_servers, warm_profiles};
 
 /// What the load generator knows of one party.
@@ -196,7 +197,9 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
         .await;
     forming.finish();
 
-    // The leaders queue their parties at --rate parties a second.
+    // The leaders queue their parties at --rate parties a second; what is measured
+    // (the report's window) starts here, after connecting and forming.
+    let meters = Gateways::start(&common.gateway_pids)?;
     let queueing = bar(parties.len() as u64, "parties queueing");
     let started = Instant::now();
     let gap = Duration::from_secs_f64(1.0 / args.rate as f64);
@@ -299,6 +302,7 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
         shared.unsettled() as f64,
         "",
     );
+    meters.report(&mut report);
     let other = c.cancelled_other.load(Ordering::Relaxed);
     if other > 0 {
         report.note(format!(
