@@ -73,9 +73,11 @@ impl FromValue for Answered {
 enum Settled {
     Open,
     Missing,
-    /// Decided: the outcome, the record (JSON), each player's answer ('' for none).
+    /// Decided (by this call when `now`): the outcome, the record (JSON), each player's
+    /// answer ('' for none).
     Decided {
         outcome: String,
+        now: bool,
         record: String,
         answers: Vec<(String, String)>,
     },
@@ -87,9 +89,10 @@ impl FromValue for Settled {
         Ok(match (tag.as_str(), rest.as_slice()) {
             ("open", _) => Settled::Open,
             ("missing", _) => Settled::Missing,
-            ("proceed" | "declined" | "ready_timeout", [record, answers @ ..]) => {
+            ("proceed" | "declined" | "ready_timeout", [now, record, answers @ ..]) => {
                 Settled::Decided {
                     outcome: tag.clone(),
+                    now: now == "1",
                     record: record.clone(),
                     answers: answers
                         .chunks_exact(2)
@@ -304,9 +307,20 @@ impl Matches {
                 Settled::Missing => {}
                 Settled::Decided {
                     outcome,
+                    now,
                     record,
                     answers,
                 } => {
+                    if now {
+                        // Counted once, by the settle that decided it (for the dashboard).
+                        let _: i64 = fred::prelude::HashesInterface::hincrby(
+                            &self.redis,
+                            self.keys.queue(queue, region).stats(),
+                            stats_field(&outcome),
+                            1,
+                        )
+                        .await?;
+                    }
                     let Ok(parsed) = serde_json::from_str::<MatchRecord>(&record) else {
                         tracing::error!(
                             match_id,
@@ -416,6 +430,15 @@ impl Matches {
             }
         }
         Ok(())
+    }
+}
+
+/// The queue counter of a check's outcome.
+fn stats_field(outcome: &str) -> &'static str {
+    match outcome {
+        "proceed" => "ready_accepted",
+        "declined" => "ready_declined",
+        _ => "ready_timeouts",
     }
 }
 

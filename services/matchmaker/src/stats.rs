@@ -81,6 +81,9 @@ async fn figures(shared: &Shared, units: Units) -> Option<Value> {
             "tickets_matched": counters.get("tickets_matched").copied().unwrap_or(0),
             "timeouts": counters.get("timeouts").copied().unwrap_or(0),
             "abandoned": counters.get("abandoned").copied().unwrap_or(0),
+            "ready_accepted": counters.get("ready_accepted").copied().unwrap_or(0),
+            "ready_declined": counters.get("ready_declined").copied().unwrap_or(0),
+            "ready_timeouts": counters.get("ready_timeouts").copied().unwrap_or(0),
         }));
     }
     Some(json!({

@@ -96,6 +96,31 @@ async fn join(client: &mut Client, queue: &str) {
     );
 }
 
+/// The counter `field` of `queue`/eu in the matchmaker's `/v1/stats` (what the
+/// dashboard's queue rows show).
+async fn queue_counter(
+    matchmaker: &service_runtime::RunningService,
+    queue: &str,
+    field: &str,
+) -> u64 {
+    let stats: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/v1/stats", matchmaker.ops_addr))
+        .bearer_auth("test-admin")
+        .send()
+        .await
+        .expect("the ops port answers")
+        .json()
+        .await
+        .expect("JSON");
+    stats["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|q| q["queue"] == queue && q["region"] == "eu")
+        .and_then(|q| q[field].as_u64())
+        .unwrap_or_else(|| panic!("no {field} for {queue}/eu: {stats}"))
+}
+
 async fn state(client: &mut Client) -> (QueueState, Option<u64>) {
     match client.request(json!({"type": "queue.status"})).await {
         ServerMessage::QueueStatus {
@@ -273,6 +298,15 @@ async fn a_decline_requeues_whole_tickets_that_all_accepted_and_cools_down_the_r
     }
     assert_eq!(state(&mut keen).await.0, QueueState::Searching);
     assert_eq!(state(&mut lead).await.0, QueueState::Idle);
+    // Counted once for the dashboard.
+    assert_eq!(
+        queue_counter(&matchmaker, "squad", "ready_declined").await,
+        1
+    );
+    assert_eq!(
+        queue_counter(&matchmaker, "squad", "ready_accepted").await,
+        0
+    );
     // Those who declined or did not answer cool down; lead, who accepted, may queue,
     // but not with mate in the party.
     let reply = lead
@@ -314,6 +348,10 @@ async fn a_check_nobody_finishes_is_cancelled_as_a_timeout() {
     assert_eq!(
         cancelled(&mut slow).await,
         ("ready_timeout".to_owned(), false)
+    );
+    assert_eq!(
+        queue_counter(&matchmaker, "duel", "ready_timeouts").await,
+        1
     );
     // quick keeps their wait (at least the check's 700 ms); slow cools down.
     let (state_now, waited) = state(&mut quick).await;

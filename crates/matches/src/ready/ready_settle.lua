@@ -4,9 +4,11 @@
 -- flip it), so a settle redone after a crash does the same again.
 -- KEYS[1]  the match's ready check (hash)
 -- ARGV[1]  now, ms since the epoch
--- Returns {'open'} (still waiting) | {'missing'} (no such check) | {outcome, record JSON,
--- player, answer, player, answer, ...} with answer '' for a player who did not answer.
+-- Returns {'open'} (still waiting) | {'missing'} (no such check) | {outcome, '1' if decided
+-- now else '0', record JSON, player, answer, player, answer, ...} with answer '' for a
+-- player who did not answer.
 local state = redis.call('HGET', KEYS[1], 'state')
+local decided_now = '0'
 if not state then
   return {'missing'}
 end
@@ -36,8 +38,9 @@ if state == 'open' then
     return {'open'}
   end
   redis.call('HSET', KEYS[1], 'state', state)
+  decided_now = '1'
 end
-local out = {state, redis.call('HGET', KEYS[1], 'record') or ''}
+local out = {state, decided_now, redis.call('HGET', KEYS[1], 'record') or ''}
 for _, value in ipairs(answers) do
   out[#out + 1] = value
 end
