@@ -222,80 +222,9 @@ pub struct AbuseArgs {
     pub timing: Timing,
 }
 
+/// The simulated game servers a matchmaking scenario starts in this process.
 #[derive(Debug, Clone, Args, serde::Serialize)]
-pub struct PartiesArgs {
-    /// Connected players, formed into parties.
-    #[arg(long, default_value_t = 1000)]
-    pub players: usize,
-    /// Parties are 1 to this many players (evenly drawn).
-    #[arg(long, default_value_t = 5)]
-    pub max_party: usize,
-    /// The queue (its teams must be of --team-size; the load stack defines `team`, 5v5
-    /// with a ready check).
-    #[arg(long, default_value = "team")]
-    pub queue: String,
-    /// Players per team in the queue.
-    #[arg(long, default_value_t = 5)]
-    pub team_size: usize,
-    #[arg(long, default_value = "eu")]
-    pub region: String,
-    /// Parties queued per second.
-    #[arg(long, default_value_t = 50)]
-    pub rate: u64,
-    /// The share of ready checks a player declines.
-    #[arg(long, default_value_t = 0.05)]
-    pub decline_share: f64,
-    /// How long the queue's ready check lasts (waited for before giving up at the end).
-    #[arg(long, default_value_t = 10_000)]
-    pub ready_wait_ms: u64,
-    /// Server pool URLs for the simulated game servers.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:8090,http://127.0.0.1:8091"
-    )]
-    pub pool: Vec<String>,
-    /// The fleet's registration token (`pool.token`).
-    #[arg(
-        long,
-        env = "LOADGEN_POOL_TOKEN",
-        default_value = "rallypoint-dev-pool"
-    )]
-    #[serde(skip)]
-    pub pool_token: String,
-    /// The key join tokens are checked with (`pool.join_secret`).
-    #[arg(
-        long,
-        env = "LOADGEN_JOIN_SECRET",
-        default_value = "rallypoint-dev-join-secret-0123456789"
-    )]
-    #[serde(skip)]
-    pub join_secret: String,
-    /// Simulated game servers started in the region.
-    #[arg(long, default_value_t = 2)]
-    pub servers_per_region: usize,
-    /// Games at once per simulated server.
-    #[arg(long, default_value_t = 1000)]
-    pub capacity: u32,
-    /// How long a game lasts, in ms.
-    #[arg(long, default_value_t = 1000)]
-    pub game_ms: u64,
-}
-
-#[derive(Debug, Clone, Args, serde::Serialize)]
-pub struct MatchmakingArgs {
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub timing: Timing,
-    /// Connected players to draw arrivals from (a player queues again after its game).
-    #[arg(long, default_value_t = 4000)]
-    pub players: usize,
-    /// The share of arrivals that go to `squad` (2v2); the rest go to `duel`.
-    #[arg(long, default_value_t = 0.2)]
-    pub squad_share: f64,
-    /// Regions, used in turn.
-    #[arg(long, value_delimiter = ',', default_value = "eu,us")]
-    pub regions: Vec<String>,
+pub struct FleetArgs {
     /// Server pool URLs for the simulated game servers.
     #[arg(
         long,
@@ -328,6 +257,56 @@ pub struct MatchmakingArgs {
     /// How long a game lasts, in ms.
     #[arg(long, default_value_t = 1000)]
     pub game_ms: u64,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct PartiesArgs {
+    /// Connected players, formed into parties.
+    #[arg(long, default_value_t = 1000)]
+    pub players: usize,
+    /// Parties are 1 to this many players (evenly drawn).
+    #[arg(long, default_value_t = 5)]
+    pub max_party: usize,
+    /// The queue (its teams must be of --team-size; the load stack defines `team`, 5v5
+    /// with a ready check).
+    #[arg(long, default_value = "team")]
+    pub queue: String,
+    /// Players per team in the queue.
+    #[arg(long, default_value_t = 5)]
+    pub team_size: usize,
+    #[arg(long, default_value = "eu")]
+    pub region: String,
+    /// Parties queued per second.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u64,
+    /// The share of ready checks a player declines.
+    #[arg(long, default_value_t = 0.05)]
+    pub decline_share: f64,
+    /// How long the queue's ready check lasts (waited for before giving up at the end).
+    #[arg(long, default_value_t = 10_000)]
+    pub ready_wait_ms: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub fleet: FleetArgs,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct MatchmakingArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+    /// Connected players to draw arrivals from (a player queues again after its game).
+    #[arg(long, default_value_t = 4000)]
+    pub players: usize,
+    /// The share of arrivals that go to `squad` (2v2); the rest go to `duel`.
+    #[arg(long, default_value_t = 0.2)]
+    pub squad_share: f64,
+    /// Regions, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "eu,us")]
+    pub regions: Vec<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub fleet: FleetArgs,
     /// Players join their game server with their join token, as real clients do.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub join_game: bool,

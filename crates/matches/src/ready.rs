@@ -140,19 +140,7 @@ impl Matches {
             )
             .await?;
         // Indexed after it exists: the settle never finds an index entry without its check.
-        let _: i64 = self
-            .redis
-            .zadd(
-                self.keys
-                    .queue(&record.queue, &record.region)
-                    .ready_checks(),
-                None,
-                None,
-                false,
-                false,
-                (expires_ms as f64, record.match_id.as_str()),
-            )
-            .await?;
+        self.index_ready_check(record, expires_ms).await?;
         if opened == 1 {
             metrics::counter!("rallypoint_ready_checks_total", "outcome" => "opened").increment(1);
             if let Some(check) = ready_check_message(record, expires_ms) {
@@ -182,19 +170,7 @@ impl Matches {
             .and_then(|e| e.parse().ok())
             .unwrap_or_default();
         if check.get("state").map(String::as_str) == Some("open") {
-            let _: i64 = self
-                .redis
-                .zadd(
-                    self.keys
-                        .queue(&record.queue, &record.region)
-                        .ready_checks(),
-                    None,
-                    None,
-                    false,
-                    false,
-                    (expires_ms as f64, record.match_id.as_str()),
-                )
-                .await?;
+            self.index_ready_check(record, expires_ms).await?;
             if let Some(ask) = ready_check_message(record, expires_ms) {
                 for player in record.players() {
                     let unanswered = check
@@ -207,6 +183,28 @@ impl Matches {
             }
         }
         Ok(true)
+    }
+
+    /// Lists `record`'s check in its queue's index, which the queue's holder settles from.
+    async fn index_ready_check(
+        &self,
+        record: &MatchRecord,
+        expires_ms: u64,
+    ) -> Result<(), HandoverError> {
+        let _: i64 = self
+            .redis
+            .zadd(
+                self.keys
+                    .queue(&record.queue, &record.region)
+                    .ready_checks(),
+                None,
+                None,
+                false,
+                false,
+                (expires_ms as f64, record.match_id.as_str()),
+            )
+            .await?;
+        Ok(())
     }
 
     /// `player` accepts (or declines) `match_id`'s ready check; every player of the match

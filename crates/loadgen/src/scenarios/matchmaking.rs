@@ -19,7 +19,7 @@ use rallypoint_client::proto::{ErrorCode, ServerMessage, Teams};
 use rallypoint_client::{ClientError, Event};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Common, MatchmakingArgs};
+use crate::cli::{Common, FleetArgs, MatchmakingArgs};
 use crate::clients::{ErrorCounts, bar, close_all, connect_all};
 use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
@@ -151,7 +151,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     let run = common.run_id();
 
     let stop_servers = CancellationToken::new();
-    let mut servers = spawn_servers(&run, &args.regions, &args.fleet(), &stop_servers);
+    let mut servers = spawn_servers(&run, &args.regions, &args.fleet, &stop_servers);
 
     let gateways = common.urls.len().max(1);
     let ids = (0..args.players)
@@ -321,54 +321,41 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     }
 
     close_all(&players).await;
-    stop_servers.cancel();
-    let finished = tokio::time::timeout(Duration::from_millis(args.game_ms * 2 + 5000), async {
+    stop_fleet(servers, &stop_servers, &args.fleet, &mut report).await;
+    Ok(Some(report))
+}
+
+/// Stops the simulated game servers, waiting (bounded) for their games to end.
+pub(crate) async fn stop_fleet(
+    mut servers: tokio::task::JoinSet<anyhow::Result<()>>,
+    stop: &CancellationToken,
+    fleet: &FleetArgs,
+    report: &mut Report,
+) {
+    stop.cancel();
+    let finished = tokio::time::timeout(Duration::from_millis(fleet.game_ms * 2 + 5000), async {
         while servers.join_next().await.is_some() {}
     })
     .await;
     if finished.is_err() {
         report.note("the simulated game servers did not finish their games in time");
     }
-    Ok(Some(report))
 }
 
-/// The simulated game servers a scenario starts.
-pub(crate) struct Fleet {
-    pub pool: Vec<String>,
-    pub token: String,
-    pub join_secret: String,
-    pub per_region: usize,
-    pub capacity: u32,
-    pub game_ms: u64,
-}
-
-impl MatchmakingArgs {
-    fn fleet(&self) -> Fleet {
-        Fleet {
-            pool: self.pool.clone(),
-            token: self.pool_token.clone(),
-            join_secret: self.join_secret.clone(),
-            per_region: self.servers_per_region,
-            capacity: self.capacity,
-            game_ms: self.game_ms,
-        }
-    }
-}
-
-/// Starts `fleet.per_region` simulated game servers in each of `regions`, in this
-/// process, until `stop`.
+/// Starts `fleet.servers_per_region` simulated game servers in each of `regions`, in
+/// this process, until `stop`.
 pub(crate) fn spawn_servers(
     run: &str,
     regions: &[String],
-    fleet: &Fleet,
+    fleet: &FleetArgs,
     stop: &CancellationToken,
 ) -> tokio::task::JoinSet<anyhow::Result<()>> {
     let mut servers = tokio::task::JoinSet::new();
     for region in regions {
-        for k in 0..fleet.per_region {
+        for k in 0..fleet.servers_per_region {
             let server = sim_game_server::Args {
                 pool: fleet.pool.clone(),
-                token: fleet.token.clone(),
+                token: fleet.pool_token.clone(),
                 join_secret: fleet.join_secret.clone(),
                 previous_join_secret: None,
                 id: format!("{run}-{region}-{k}"),
@@ -464,7 +451,7 @@ async fn arrive(
             shared.set_waiting(player, false);
             shared.join_errors.count(&err);
             // Try this player again later.
-            let cooldown = Duration::from_millis(shared.args.game_ms.max(500));
+            let cooldown = Duration::from_millis(shared.args.fleet.game_ms.max(500));
             tokio::time::sleep(cooldown).await;
             shared.back_to_idle(player);
         }
@@ -545,7 +532,8 @@ async fn listen(
                     }
                     // Queue again once the game is over and its result is in, unless the
                     // match was cancelled and the ticket put back meanwhile.
-                    tokio::time::sleep(Duration::from_millis(shared.args.game_ms + 500)).await;
+                    tokio::time::sleep(Duration::from_millis(shared.args.fleet.game_ms + 500))
+                        .await;
                     let still_this_match = {
                         let state = lock(&shared.players[index]);
                         !state.waiting && state.last_match.as_deref() == Some(match_id.as_str())

@@ -25,7 +25,7 @@ use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
 use crate::lock;
 use crate::procstat::Gateways;
-use crate::scenarios::matchmaking::{Fleet, spawn_servers, warm_profiles};
+use crate::scenarios::matchmaking::{spawn_servers, stop_fleet, warm_profiles};
 
 /// What the load generator knows of one party.
 #[derive(Debug, Default)]
@@ -100,19 +100,12 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     let run = common.run_id();
     let stop_servers = CancellationToken::new();
-    let fleet = Fleet {
-        pool: args.pool.clone(),
-        token: args.pool_token.clone(),
-        join_secret: args.join_secret.clone(),
-        per_region: args.servers_per_region,
-        capacity: args.capacity,
-        game_ms: args.game_ms,
-    };
+
     // Server ids of their own: a matchmaking run before this one may still hold its ids.
     let mut servers = spawn_servers(
         &format!("{run}-pt"),
         std::slice::from_ref(&args.region),
-        &fleet,
+        &args.fleet,
         &stop_servers,
     );
 
@@ -320,14 +313,7 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
         report.problem(problem);
     }
     close_all(&players).await;
-    stop_servers.cancel();
-    let finished = tokio::time::timeout(Duration::from_millis(args.game_ms * 2 + 5000), async {
-        while servers.join_next().await.is_some() {}
-    })
-    .await;
-    if finished.is_err() {
-        report.note("the simulated game servers did not finish their games in time");
-    }
+    stop_fleet(servers, &stop_servers, &args.fleet, &mut report).await;
     Ok(Some(report))
 }
 
