@@ -358,7 +358,12 @@ impl Worker {
                 .div_ceil(self.session_round_ticks)
                 .clamp(1, SESSION_SLICE_MAX);
         }
-        let slice = self.session_slice.min(self.session_round.len());
+        // A slice ends on a ticket's boundary: a party's members are judged together.
+        let round = &self.session_round;
+        let mut slice = self.session_slice.min(round.len());
+        while slice > 0 && slice < round.len() && round[slice].0 == round[slice - 1].0 {
+            slice += 1;
+        }
         let batch: Vec<(String, String)> = self.session_round.drain(..slice).collect();
         let now = now_ms();
         let mut abandoned = Vec::new();
