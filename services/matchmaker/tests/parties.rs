@@ -13,31 +13,6 @@ use gateway_common::{Client, ws_addr};
 use proto::{Encoding, ServerMessage};
 use serde_json::json;
 
-/// `leader` forms a party with `mates` (invite, accept) and the party id.
-async fn form_party(leader: &mut Client, mates: &mut [Client]) -> String {
-    let party = match leader.request(json!({"type": "party.create"})).await {
-        ServerMessage::Party { party, .. } => party.to_string(),
-        other => panic!("expected party, got {other:?}"),
-    };
-    for mate in mates.iter_mut() {
-        let invited = leader
-            .request(json!({"type": "party.invite", "to": mate.player}))
-            .await;
-        assert!(
-            matches!(invited, ServerMessage::PartyInvited { .. }),
-            "{invited:?}"
-        );
-        let accepted = mate
-            .request(json!({"type": "party.accept", "party": party}))
-            .await;
-        assert!(
-            matches!(accepted, ServerMessage::Party { .. }),
-            "{accepted:?}"
-        );
-    }
-    party
-}
-
 /// The next `queue.joined` push `client` gets (party pushes on the way are skipped).
 async fn queue_joined_push(client: &mut Client) {
     loop {
@@ -70,7 +45,7 @@ async fn parties_queue_whole_and_each_plays_on_one_full_team() {
             Client::player(gateways[d % 2], &format!("lead-{d}"), Encoding::Json).await;
         let mut mate =
             vec![Client::player(gateways[(d + 1) % 2], &format!("mate-{d}"), Encoding::Json).await];
-        form_party(&mut leader, &mut mate).await;
+        gateway_common::form_party(&mut leader, &mut mate).await;
         let joined = leader
             .request(json!({"type": "queue.join", "queue": "squad", "region": "eu"}))
             .await;
@@ -147,7 +122,7 @@ async fn a_party_that_cannot_queue_is_told_why_and_any_member_takes_it_out() {
     let addr = ws_addr(&gateway);
     let mut leader = Client::player(addr, "leader", Encoding::Json).await;
     let mut mates = vec![Client::player(addr, "mate", Encoding::Json).await];
-    form_party(&mut leader, &mut mates).await;
+    gateway_common::form_party(&mut leader, &mut mates).await;
     let mate = &mut mates[0];
 
     // Only the leader queues the party, and only where it fits a team.
@@ -237,7 +212,7 @@ async fn a_queued_party_member_away_past_the_grace_is_dropped_and_the_rest_queue
     let addr = ws_addr(&gateway);
     let mut leader = Client::player(addr, "leader", Encoding::Json).await;
     let mut mates = vec![Client::player(addr, "mate", Encoding::Json).await];
-    form_party(&mut leader, &mut mates).await;
+    gateway_common::form_party(&mut leader, &mut mates).await;
     let joined = leader
         .request(json!({"type": "queue.join", "queue": "squad", "region": "eu"}))
         .await;

@@ -86,6 +86,30 @@ async fn cancelled(client: &mut Client) -> (String, bool) {
     }
 }
 
+/// `a` and `b` queue for a duel and are both asked its ready check; the match id.
+async fn duel_check(a: &mut Client, b: &mut Client) -> String {
+    join(a, "duel").await;
+    join(b, "duel").await;
+    let match_id = ready_check(a).await;
+    assert_eq!(ready_check(b).await, match_id);
+    match_id
+}
+
+/// Waits until `match_id` is in the region's pool (handed over: everyone accepted).
+async fn reaches_pool(
+    redis: &fred::prelude::Client,
+    keys: &core_keys::Keys,
+    match_id: &str,
+    within: Duration,
+) {
+    common::eventually("the match to reach the pool", within, || async {
+        common::handed_over(redis, keys, "eu")
+            .await
+            .contains_key(match_id)
+    })
+    .await;
+}
+
 async fn join(client: &mut Client, queue: &str) {
     let reply = client
         .request(json!({"type": "queue.join", "queue": queue, "region": "eu"}))
@@ -141,10 +165,7 @@ async fn everyone_accepts_and_only_then_the_match_reaches_the_pool() {
     let keys = core_keys::Keys::new(&ns).expect("ns");
     let mut alice = Client::player(ws_addr(&one), "alice", Encoding::Json).await;
     let mut bob = Client::player(ws_addr(&two), "bob", Encoding::MsgPack).await;
-    join(&mut alice, "duel").await;
-    join(&mut bob, "duel").await;
-    let match_id = ready_check(&mut alice).await;
-    assert_eq!(ready_check(&mut bob).await, match_id);
+    let match_id = duel_check(&mut alice, &mut bob).await;
     assert!(
         common::handed_over(&redis, &keys, "eu").await.is_empty(),
         "no server is spent before everyone accepts"
@@ -198,16 +219,7 @@ async fn everyone_accepts_and_only_then_the_match_reaches_the_pool() {
         "{reply:?}"
     );
     update(&mut alice, 2, 2).await;
-    common::eventually(
-        "the match to reach the pool",
-        Duration::from_secs(10),
-        || async {
-            common::handed_over(&redis, &keys, "eu")
-                .await
-                .contains_key(&match_id)
-        },
-    )
-    .await;
+    reaches_pool(&redis, &keys, &match_id, Duration::from_secs(10)).await;
     // Answering again, or to another match, is told so.
     assert_error(
         &alice
@@ -243,19 +255,7 @@ async fn a_decline_requeues_whole_tickets_that_all_accepted_and_cools_down_the_r
     let mut keen = Client::player(addr, "keen", Encoding::Json).await;
     let mut silent = Client::player(addr, "silent", Encoding::Json).await;
     // lead and mate are a party.
-    let party = match lead.request(json!({"type": "party.create"})).await {
-        ServerMessage::Party { party, .. } => party.to_string(),
-        other => panic!("{other:?}"),
-    };
-    lead.request(json!({"type": "party.invite", "to": "mate"}))
-        .await;
-    let accepted = mate
-        .request(json!({"type": "party.accept", "party": party}))
-        .await;
-    assert!(
-        matches!(accepted, ServerMessage::Party { .. }),
-        "{accepted:?}"
-    );
+    gateway_common::form_party(&mut lead, std::slice::from_mut(&mut mate)).await;
     join(&mut lead, "squad").await;
     join(&mut keen, "squad").await;
     join(&mut silent, "squad").await;
@@ -334,10 +334,7 @@ async fn a_check_nobody_finishes_is_cancelled_as_a_timeout() {
     let matchmaker = common::start(&ns, &overrides).await;
     let mut quick = Client::player(addr, "quick", Encoding::Json).await;
     let mut slow = Client::player(addr, "slow", Encoding::Json).await;
-    join(&mut quick, "duel").await;
-    join(&mut slow, "duel").await;
-    let match_id = ready_check(&mut quick).await;
-    ready_check(&mut slow).await;
+    let match_id = duel_check(&mut quick, &mut slow).await;
     quick
         .request(json!({"type": "match.accept", "match": match_id}))
         .await;
@@ -384,10 +381,7 @@ async fn a_matchmaker_killed_during_a_ready_check_loses_nobody() {
     let keys = core_keys::Keys::new(&ns).expect("ns");
     let mut ann = Client::player(addr, "ann", Encoding::Json).await;
     let mut ben = Client::player(addr, "ben", Encoding::Json).await;
-    join(&mut ann, "duel").await;
-    join(&mut ben, "duel").await;
-    let match_id = ready_check(&mut ann).await;
-    ready_check(&mut ben).await;
+    let match_id = duel_check(&mut ann, &mut ben).await;
     doomed.kill().await;
     // Both accept while no matchmaker runs; the next one settles the check.
     for client in [&mut ann, &mut ben] {
@@ -400,16 +394,7 @@ async fn a_matchmaker_killed_during_a_ready_check_loses_nobody() {
         );
     }
     let successor = common::start(&ns, &overrides).await;
-    common::eventually(
-        "the match to reach the pool",
-        Duration::from_secs(15),
-        || async {
-            common::handed_over(&redis, &keys, "eu")
-                .await
-                .contains_key(&match_id)
-        },
-    )
-    .await;
+    reaches_pool(&redis, &keys, &match_id, Duration::from_secs(15)).await;
     successor.stop().await.expect("stops");
 }
 
@@ -425,10 +410,7 @@ async fn a_hand_over_redone_after_its_check_was_settled_changes_nothing() {
     let keys = core_keys::Keys::new(&ns).expect("ns");
     let mut yes = Client::player(addr, "yes", Encoding::Json).await;
     let mut no = Client::player(addr, "no", Encoding::Json).await;
-    join(&mut yes, "duel").await;
-    join(&mut no, "duel").await;
-    let match_id = ready_check(&mut yes).await;
-    ready_check(&mut no).await;
+    let match_id = duel_check(&mut yes, &mut no).await;
     yes.request(json!({"type": "match.accept", "match": match_id}))
         .await;
     no.request(json!({"type": "match.decline", "match": match_id}))

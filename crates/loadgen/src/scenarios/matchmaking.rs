@@ -227,18 +227,12 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
 
     // Let the last tickets be matched: until every waiting ticket is (a squad may be a
     // player short), or nothing happened for a few seconds.
-    let mut last = shared.counters.found.load(Ordering::Relaxed);
-    let mut quiet_since = Instant::now();
-    while shared.waiting.load(Ordering::Relaxed) > 0
-        && quiet_since.elapsed() < Duration::from_secs(5)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = shared.counters.found.load(Ordering::Relaxed);
-        if now != last {
-            last = now;
-            quiet_since = Instant::now();
-        }
-    }
+    until_settled(
+        || shared.waiting.load(Ordering::Relaxed),
+        || shared.counters.found.load(Ordering::Relaxed),
+        Duration::from_secs(5),
+    )
+    .await;
     stop.cancel();
     while listeners.join_next().await.is_some() {}
 
@@ -247,13 +241,7 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     let joined = c.joined.load(Ordering::Relaxed);
     let found = c.found.load(Ordering::Relaxed);
     let matches = lock(&shared.matches).len();
-    let span = Duration::from_micros(
-        c.last_found
-            .load(Ordering::Relaxed)
-            .saturating_sub(c.first_found.load(Ordering::Relaxed)),
-    )
-    .as_secs_f64()
-    .max(1e-3);
+    let span = span_seconds(&c.first_found, &c.last_found);
     report.figure("arrivals offered", paced.sent as f64, "");
     report.figure("tickets queued", joined as f64, "");
     report.figure(
@@ -323,6 +311,35 @@ pub async fn run(common: &Common, args: &MatchmakingArgs) -> anyhow::Result<Opti
     close_all(&players).await;
     stop_fleet(servers, &stop_servers, &args.fleet, &mut report).await;
     Ok(Some(report))
+}
+
+/// Waits until `pending()` is 0, or `progress()` has not moved for `quiet`.
+pub(crate) async fn until_settled(
+    pending: impl Fn() -> u64,
+    progress: impl Fn() -> u64,
+    quiet: Duration,
+) {
+    let mut last = progress();
+    let mut quiet_since = Instant::now();
+    while pending() > 0 && quiet_since.elapsed() < quiet {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = progress();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
+/// Seconds from the first to the last of a run's announcements (µs stamps; at least a
+/// millisecond, so a rate never divides by zero).
+pub(crate) fn span_seconds(first: &AtomicU64, last: &AtomicU64) -> f64 {
+    Duration::from_micros(
+        last.load(Ordering::Relaxed)
+            .saturating_sub(first.load(Ordering::Relaxed)),
+    )
+    .as_secs_f64()
+    .max(1e-3)
 }
 
 /// Stops the simulated game servers, waiting (bounded) for their games to end.

@@ -25,7 +25,9 @@ use crate::figures::Report;
 use crate::latency::{Latency, now_micros};
 use crate::lock;
 use crate::procstat::Gateways;
-use crate::scenarios::matchmaking::{spawn_servers, stop_fleet, warm_profiles};
+use crate::scenarios::matchmaking::{
+    span_seconds, spawn_servers, stop_fleet, until_settled, warm_profiles,
+};
 
 /// What the load generator knows of one party.
 #[derive(Debug, Default)]
@@ -222,30 +224,19 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
     queueing.finish();
 
     // Until every queued party is settled, or nothing happened for a while.
-    let mut last = shared.counters.found.load(Ordering::Relaxed);
-    let mut quiet_since = Instant::now();
-    let quiet = Duration::from_secs(5) + Duration::from_millis(args.ready_wait_ms);
-    while shared.unsettled() > 0 && quiet_since.elapsed() < quiet {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = shared.counters.found.load(Ordering::Relaxed);
-        if now != last {
-            last = now;
-            quiet_since = Instant::now();
-        }
-    }
+    until_settled(
+        || shared.unsettled() as u64,
+        || shared.counters.found.load(Ordering::Relaxed),
+        Duration::from_secs(5) + Duration::from_millis(args.ready_wait_ms),
+    )
+    .await;
     stop.cancel();
     while listeners.join_next().await.is_some() {}
 
     let mut report = Report::new("parties", args);
     let c = &shared.counters;
     let matches = lock(&shared.servers).len();
-    let span = Duration::from_micros(
-        c.last_found
-            .load(Ordering::Relaxed)
-            .saturating_sub(c.first_found.load(Ordering::Relaxed)),
-    )
-    .as_secs_f64()
-    .max(1e-3);
+    let span = span_seconds(&c.first_found, &c.last_found);
     let sizes: Vec<usize> = parties.iter().map(Vec::len).collect();
     report.figure("players", args.players as f64, "");
     report.figure("parties", parties.len() as f64, "");

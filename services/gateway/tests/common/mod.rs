@@ -419,6 +419,31 @@ impl Client {
     }
 }
 
+/// `leader` forms a party with `mates` (invite, accept) and the party id.
+pub async fn form_party(leader: &mut Client, mates: &mut [Client]) -> String {
+    let party = match leader.request(json!({"type": "party.create"})).await {
+        ServerMessage::Party { party, .. } => party.to_string(),
+        other => panic!("expected party, got {other:?}"),
+    };
+    for mate in mates.iter_mut() {
+        let invited = leader
+            .request(json!({"type": "party.invite", "to": mate.player}))
+            .await;
+        assert!(
+            matches!(invited, ServerMessage::PartyInvited { .. }),
+            "{invited:?}"
+        );
+        let accepted = mate
+            .request(json!({"type": "party.accept", "party": party}))
+            .await;
+        assert!(
+            matches!(accepted, ServerMessage::Party { .. }),
+            "{accepted:?}"
+        );
+    }
+    party
+}
+
 /// Asserts that `message` is an `error` with `code`.
 pub fn assert_error(message: &ServerMessage, code: proto::ErrorCode) {
     match message {
