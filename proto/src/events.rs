@@ -101,6 +101,15 @@ pub enum Event {
         #[serde(rename = "match")]
         match_id: MatchId,
     },
+    /// Matchmaker -> server pool: players were added to a running match by backfill; the
+    /// pool announces them (`match.found`) and tells the match's server.
+    MatchBackfilled {
+        /// Match id.
+        #[serde(rename = "match")]
+        match_id: MatchId,
+        /// Region name.
+        region: RegionName,
+    },
     /// Drop cached data: one dataset (or all when `None`) for these players (or all when empty).
     CacheInvalidate {
         /// Dataset name.
@@ -119,12 +128,13 @@ pub enum Event {
 
 impl Event {
     /// Every event `type`.
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 8] = [
         "deliver",
         "session_replaced",
         "room_message",
         "match_formed",
         "assignment_ready",
+        "match_backfilled",
         "cache_invalidate",
         "warm_profiles",
     ];
@@ -137,6 +147,7 @@ impl Event {
             Event::RoomMessage { .. } => "room_message",
             Event::MatchFormed { .. } => "match_formed",
             Event::AssignmentReady { .. } => "assignment_ready",
+            Event::MatchBackfilled { .. } => "match_backfilled",
             Event::CacheInvalidate { .. } => "cache_invalidate",
             Event::WarmProfiles { .. } => "warm_profiles",
         }

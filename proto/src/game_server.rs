@@ -195,6 +195,66 @@ pub struct Assignment {
     /// Optional hint identifying which join-token secret is in use (for key rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hint: Option<String>,
+    /// Players who joined the running match by backfill (they are in `teams` too). A
+    /// match the server runs already comes back in its assignments when a backfill
+    /// adds players; acknowledging it again takes the update. Only sent when not empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backfilled: Vec<PlayerId>,
+}
+
+/// Most slots one backfill request may name.
+pub const MAX_BACKFILL_SLOTS: usize = 16;
+
+/// `POST /v1/matches/{match}/backfill`: the server asks for players for a running match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillRequest {
+    /// How many players each team needs.
+    pub slots: Vec<BackfillSlot>,
+}
+
+/// Players wanted on one team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillSlot {
+    /// The team's index in the match's `teams`.
+    pub team: u32,
+    /// How many players it needs (at least 1, at most the team's size).
+    pub count: u32,
+}
+
+impl Validate for BackfillRequest {
+    /// At least one slot, each team named once, each count at least 1 (what fits the
+    /// match's teams is checked against the match).
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.slots.is_empty() || self.slots.len() > MAX_BACKFILL_SLOTS {
+            return Err(ValidationError::new(
+                "slots",
+                format!("must name 1..={MAX_BACKFILL_SLOTS} teams"),
+            ));
+        }
+        let mut teams = HashSet::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.count == 0 {
+                return Err(ValidationError::new(
+                    format!("slots[{i}].count"),
+                    "must be at least 1",
+                ));
+            }
+            if !teams.insert(slot.team) {
+                return Err(ValidationError::new(
+                    format!("slots[{i}].team"),
+                    format!("team {} is named twice", slot.team),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `202` answer to a backfill request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillAccepted {
+    /// The request's id (a new request for the same match replaces it).
+    pub backfill: String,
 }
 
 /// Answer to a heartbeat and to `GET /v1/servers/{id}/assignments`.

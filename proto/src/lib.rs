@@ -44,8 +44,8 @@ pub use codes::{CloseCode, ErrorCode};
 pub use error::{DecodeError, EncodeError, RequestError};
 pub use events::{EVENT_VERSION, Event, EventEnvelope};
 pub use game_server::{
-    Assignment, AssignmentsReply, Heartbeat, HeartbeatReply, HttpError, MatchResult,
-    RegisterServer, Registered, Validate, ValidationError,
+    Assignment, AssignmentsReply, BackfillAccepted, BackfillRequest, BackfillSlot, Heartbeat,
+    HeartbeatReply, HttpError, MatchResult, RegisterServer, Registered, Validate, ValidationError,
 };
 pub use ids::{
     ConnId, GatewayId, Id, IdError, MatchId, PartyId, PlayerId, QueueName, RegionName, RoomId,

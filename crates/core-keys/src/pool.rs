@@ -96,6 +96,18 @@ impl PoolKeys {
         self.key("announce")
     }
 
+    /// Sorted set: backfill fills (players claimed from a queue for a running match of
+    /// this region) not yet added to their match and announced, by fill id, scored by
+    /// when they were claimed. The region's allocator works them off.
+    pub fn fills(&self) -> String {
+        self.key("fills")
+    }
+
+    /// Hash: fill id -> the fill's record (JSON), while it is in [`PoolKeys::fills`].
+    pub fn fill_records(&self) -> String {
+        self.key("fill-records")
+    }
+
     /// Sharded channel: "a match waits for allocation" hints for the region's allocator.
     pub fn events_channel(&self) -> String {
         self.key("events")

@@ -68,6 +68,18 @@ impl QueueKeys {
         self.key("ready-checks")
     }
 
+    /// Sorted set: the matches that asked this queue for players (backfill), scored by
+    /// when they asked; the matchmaker holding the queue fills them.
+    pub fn backfills(&self) -> String {
+        self.key("backfills")
+    }
+
+    /// Hash: one match's open backfill request (its id, its server, the teams' mean
+    /// ratings, and per team the players still wanted).
+    pub fn backfill(&self, match_id: &str) -> String {
+        self.key(&format!("backfill:{match_id}"))
+    }
+
     /// Hash: counters of this queue (matches formed, timeouts, ...), for stats.
     pub fn stats(&self) -> String {
         self.key("stats")

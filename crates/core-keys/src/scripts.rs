@@ -187,6 +187,49 @@ pub fn queue_claim(
     ScriptKeys(out)
 }
 
+/// Claiming tickets for a running match's backfill: the keys of [`queue_claim`] (the
+/// claim's hash named by the fill), the queue's open backfills and the match's request.
+pub fn backfill_claim(
+    keys: &Keys,
+    queue: &str,
+    region: &str,
+    fill: &str,
+    match_id: &str,
+    tickets: &[&str],
+) -> ScriptKeys {
+    let q = keys.queue(queue, region);
+    let mut out = queue_claim(keys, queue, region, fill, &[]).into_vec();
+    out.push(q.backfills());
+    out.push(q.backfill(match_id));
+    out.extend(tickets.iter().map(|t| q.ticket(t)));
+    ScriptKeys(out)
+}
+
+/// Opening or closing a match's backfill request: the queue's open backfills, the
+/// request, the queue's change log and counters.
+pub fn queue_backfill(keys: &Keys, queue: &str, region: &str, match_id: &str) -> ScriptKeys {
+    let q = keys.queue(queue, region);
+    ScriptKeys(vec![
+        q.backfills(),
+        q.backfill(match_id),
+        q.changes(),
+        q.stats(),
+    ])
+}
+
+/// Adding backfilled players to a running match in the pool: the match's hash there and
+/// its server's assignments.
+pub fn pool_backfill(keys: &Keys, region: &str, match_id: &str, server: &str) -> ScriptKeys {
+    let p = keys.pool(region);
+    ScriptKeys(vec![p.pool_match(match_id), p.assignments(server)])
+}
+
+/// Handing a backfill's fill to its region's pool: the region's fills and their records.
+pub fn pool_fill_pend(keys: &Keys, region: &str) -> ScriptKeys {
+    let p = keys.pool(region);
+    ScriptKeys(vec![p.fills(), p.fill_records()])
+}
+
 /// Recording that a player's ticket became a match: the ticket marker (released) and the
 /// live match (set).
 pub fn player_matched(keys: &Keys, player: &str) -> ScriptKeys {

@@ -89,6 +89,23 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
             "queue_claim",
             scripts::queue_claim(k, queue, region, &match_id, &ticket_refs),
         ),
+        (
+            "backfill_claim",
+            scripts::backfill_claim(k, queue, region, &ticket, &match_id, &ticket_refs),
+        ),
+        (
+            "backfill_request",
+            scripts::queue_backfill(k, queue, region, &match_id),
+        ),
+        (
+            "backfill_close",
+            scripts::queue_backfill(k, queue, region, &match_id),
+        ),
+        (
+            "pool_backfill",
+            scripts::pool_backfill(k, region, &match_id, server),
+        ),
+        ("pool_fill_pend", scripts::pool_fill_pend(k, region)),
         ("pool_pend", scripts::pool_pend(k, region, &match_id)),
         (
             "pool_allocate",

@@ -36,7 +36,7 @@ pub enum Allocation {
     Assigned {
         server: String,
         address: String,
-        record: Option<MatchRecord>,
+        record: Option<Box<MatchRecord>>,
     },
     /// No candidate has room.
     NoCapacity,
@@ -53,7 +53,7 @@ impl FromValue for Allocation {
             ("assigned", [server, address, record]) => Allocation::Assigned {
                 server: server.clone(),
                 address: address.clone(),
-                record: serde_json::from_str(record).ok(),
+                record: serde_json::from_str(record).ok().map(Box::new),
             },
             ("no_capacity", _) => Allocation::NoCapacity,
             ("not_pending", _) => Allocation::NotPending,

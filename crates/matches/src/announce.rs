@@ -89,7 +89,7 @@ impl Announcer {
             (field::SERVER.to_owned(), assigned.server.to_owned()),
         ];
         // A record that cannot be read only gets its state: nobody to tell.
-        let messages = record.and_then(|r| self.messages(assigned, r));
+        let messages = record.and_then(|r| self.messages(assigned, r, None));
         record_fields.extend(messages.iter().flatten().filter_map(|(player, message)| {
             let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
             Some((
@@ -107,29 +107,21 @@ impl Announcer {
         let pushes = messages
             .into_iter()
             .map(|(player, message)| async move { m.push(&player, message).await });
-        let wake_server = async {
-            let (Ok(server), Ok(match_id)) =
-                (Id::parse(assigned.server), Id::parse(assigned.match_id))
-            else {
-                return;
-            };
-            let ready = Event::AssignmentReady { server, match_id };
-            let channel = m
-                .keys
-                .pool(assigned.region)
-                .assignments_channel(assigned.server);
-            // A lost wake-up is made good by the server's next poll.
-            m.publisher.publish_event(&channel, ready).await;
-        };
-        futures::future::join(futures::future::join_all(pushes), wake_server).await;
+        futures::future::join(
+            futures::future::join_all(pushes),
+            self.wake_server(assigned),
+        )
+        .await;
         Ok(())
     }
 
-    /// Each player's `match.found`, or none if an id in the record is not a valid id.
+    /// Each player's `match.found` (or only `only`'s), or none if an id in the record is
+    /// not a valid id.
     fn messages(
         &self,
         assigned: Assigned<'_>,
         record: &MatchRecord,
+        only: Option<&[String]>,
     ) -> Option<Vec<(String, ServerMessage)>> {
         let match_id = Id::parse(assigned.match_id).ok()?;
         let queue = Id::parse(&record.queue).ok()?;
@@ -145,6 +137,7 @@ impl Announcer {
         Some(
             record
                 .players()
+                .filter(|p| only.is_none_or(|only| only.contains(&p.player)))
                 .map(|p| {
                     let message = ServerMessage::MatchFound {
                         match_id: match_id.clone(),
@@ -166,6 +159,86 @@ impl Announcer {
                 })
                 .collect(),
         )
+    }
+
+    /// Announces the players backfills added to running matches (`fills`, from
+    /// [`Matches::apply_fills`]) once a replica has the fills: each gets `match.found`
+    /// for the same match and server with their own join token (kept in the match record
+    /// for a reconnect, like everyone's), and the server's long poll is woken for the
+    /// updated assignment. Unconfirmed fills stay in the region's set for a later round.
+    pub async fn announce_fills(
+        &self,
+        region: &str,
+        fills: Vec<crate::Fill>,
+    ) -> Result<(), fred::error::Error> {
+        if fills.is_empty() {
+            return Ok(());
+        }
+        let m = &self.matches;
+        if let Err(not_replicated) = m.confirm_allocations(region).await? {
+            tracing::warn!(region, error = %not_replicated, "backfills not confirmed by a replica in time; they are announced by a later round");
+            return Ok(());
+        }
+        let announced = futures::future::join_all(fills.iter().map(|fill| async move {
+            let assigned = Assigned {
+                region,
+                match_id: &fill.match_id,
+                server: &fill.server,
+                address: &fill.address,
+            };
+            let Some(messages) = self.messages(assigned, &fill.record, Some(&fill.players))
+            else {
+                return Ok(fill.fill_id.clone());
+            };
+            let mut record_fields: Vec<(String, String)> = messages
+                .iter()
+                .filter_map(|(player, message)| {
+                    let json = proto::encode_server(message, proto::Encoding::Json).ok()?;
+                    Some((
+                        field::found(player),
+                        String::from_utf8_lossy(&json).into_owned(),
+                    ))
+                })
+                .collect();
+            if let Ok(json) = serde_json::to_string(&fill.record) {
+                record_fields.push((field::RECORD.to_owned(), json));
+            }
+            let _: i64 = m
+                .redis
+                .hset(m.keys.match_(&fill.match_id).record(), record_fields)
+                .await?;
+            let count = messages.len();
+            futures::future::join_all(
+                messages
+                    .into_iter()
+                    .map(|(player, message)| async move { m.push(&player, message).await }),
+            )
+            .await;
+            self.wake_server(assigned).await;
+            metrics::counter!("rallypoint_backfill_players_total").increment(count as u64);
+            tracing::info!(match_id = %fill.match_id, players = ?fill.players, "backfilled players were told their match");
+            Ok::<String, fred::error::Error>(fill.fill_id.clone())
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<String>, _>>()?;
+        m.fills_done(region, &announced).await
+    }
+
+    /// Wakes the long poll of the server `assigned` names.
+    async fn wake_server(&self, assigned: Assigned<'_>) {
+        let (Ok(server), Ok(match_id)) = (Id::parse(assigned.server), Id::parse(assigned.match_id))
+        else {
+            return;
+        };
+        let ready = Event::AssignmentReady { server, match_id };
+        let m = &self.matches;
+        let channel = m
+            .keys
+            .pool(assigned.region)
+            .assignments_channel(assigned.server);
+        // A lost wake-up is made good by the server's next poll.
+        m.publisher.publish_event(&channel, ready).await;
     }
 
     /// Announces again the matches of `region` allocated at least `retry_after_ms` ago

@@ -291,6 +291,7 @@ impl Matches {
             .await?;
         let record = record.and_then(|json| serde_json::from_str::<MatchRecord>(&json).ok());
         if let Some(record) = record {
+            self.end_backfill(&record).await;
             let record_key = self.keys.match_(match_id).record();
             if state.as_deref().and_then(MatchState::parse) == Some(MatchState::Ended) {
                 let why = outcome.unwrap_or_else(|| reason::SERVER_LOST.to_owned());

@@ -154,19 +154,19 @@ type LocatedFields = (
 );
 
 /// Where a match lives in the pool.
-struct Located {
-    region: String,
-    server: String,
-    state: Option<MatchState>,
+pub(crate) struct Located {
+    pub(crate) region: String,
+    pub(crate) server: String,
+    pub(crate) state: Option<MatchState>,
     started_ms: Option<u64>,
-    record: Option<MatchRecord>,
+    pub(crate) record: Option<MatchRecord>,
     /// The hash of the token of the server incarnation it was given to.
     token_hash: Option<String>,
 }
 
 impl Located {
     /// Why `caller` may not act on this match, if it may not.
-    fn refuses(&self, caller: &Caller<'_>) -> Option<Outcome> {
+    pub(crate) fn refuses(&self, caller: &Caller<'_>) -> Option<Outcome> {
         if caller.region != self.region || caller.server != self.server {
             return Some(Outcome::NotYours);
         }
@@ -175,7 +175,10 @@ impl Located {
 }
 
 impl Matches {
-    async fn locate(&self, match_id: &str) -> Result<Option<Located>, fred::error::Error> {
+    pub(crate) async fn locate(
+        &self,
+        match_id: &str,
+    ) -> Result<Option<Located>, fred::error::Error> {
         let region: Option<String> = self
             .redis
             .hget(self.keys.match_(match_id).record(), field::REGION)
@@ -355,6 +358,9 @@ impl Matches {
         let record = at.record.as_ref();
         match reply {
             ResultReply::Recorded { server_left } => {
+                if let Some(record) = record {
+                    self.end_backfill(record).await;
+                }
                 // The record mirrors the pool hash for readers; the result is recorded
                 // either way, and a server that left must still be forgotten.
                 let mirrored: Result<i64, _> = self
@@ -421,5 +427,10 @@ fn assignment(json: &str) -> Option<Assignment> {
         region: Id::parse(&record.region).ok()?,
         teams: crate::announce::teams(&record)?,
         secret_hint: None,
+        backfilled: record
+            .backfilled
+            .iter()
+            .filter_map(|p| Id::parse(p).ok())
+            .collect(),
     })
 }

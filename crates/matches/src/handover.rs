@@ -69,17 +69,7 @@ impl Matches {
         record: &MatchRecord,
         live_match_ttl: Duration,
     ) -> Result<String, HandoverError> {
-        let ttl = live_match_ttl.as_millis().to_string();
-        let players = record.players().map(|t| {
-            PLAYER_MATCHED.run(
-                &self.redis,
-                scripts::player_matched(&self.keys, &t.player),
-                vec![t.ticket.clone(), record.match_id.clone(), ttl.clone()],
-            )
-        });
-        for result in futures::future::join_all(players).await {
-            result?;
-        }
+        self.players_matched(record, live_match_ttl).await?;
         let json =
             serde_json::to_string(record).map_err(|e| HandoverError::Encode(e.to_string()))?;
         let record_key = self.keys.match_(&record.match_id).record();
@@ -98,6 +88,26 @@ impl Matches {
             .await?;
         let _: bool = self.redis.pexpire(&record_key, RECORD_TTL_MS, None).await?;
         Ok(json)
+    }
+
+    /// Step 1: each player's ticket marker released and live match recorded.
+    pub(crate) async fn players_matched(
+        &self,
+        record: &MatchRecord,
+        live_match_ttl: Duration,
+    ) -> Result<(), HandoverError> {
+        let ttl = live_match_ttl.as_millis().to_string();
+        let players = record.players().map(|t| {
+            PLAYER_MATCHED.run(
+                &self.redis,
+                scripts::player_matched(&self.keys, &t.player),
+                vec![t.ticket.clone(), record.match_id.clone(), ttl.clone()],
+            )
+        });
+        for result in futures::future::join_all(players).await {
+            result?;
+        }
+        Ok(())
     }
 
     /// Step 3: the match into the pool's pending set (once), and the allocator told.

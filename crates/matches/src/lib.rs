@@ -20,6 +20,9 @@
 //! - [`players`]: freeing players, pending ratings, the owed `match.found`.
 //! - [`ready`]: ready checks: opened by the hand-over, answered by the players, decided
 //!   by the matchmaker (`ready_start.lua`, `ready_answer.lua`, `ready_settle.lua`).
+//! - [`backfill`]: players for a running match: the server's request, the fill handed to
+//!   the region, added to the match and announced (`pool_fill_pend.lua`,
+//!   `pool_backfill.lua`).
 //! - [`results`]: a posted result as it waits in the region's outbox.
 //! - `slot_free.lua`: freeing a server's slot, the one piece of Lua every path that ends
 //!   a game on a server runs (put in front of `pool_result.lua` and `pool_cancel.lua`).
@@ -29,6 +32,7 @@
 
 pub mod allocation;
 pub mod announce;
+pub mod backfill;
 pub mod cancel;
 pub mod game_server;
 pub mod handover;
@@ -43,6 +47,7 @@ use service_runtime::publish::Publisher;
 
 pub use allocation::{Allocation, AllocationRequest};
 pub use announce::Announcer;
+pub use backfill::{BackfillAnswer, Fill};
 pub use cancel::{Cancel, Cancelled};
 pub use game_server::{Caller, Outcome};
 pub use handover::HandoverError;
@@ -62,6 +67,8 @@ pub struct Matches {
     publisher: Publisher,
     /// Puts a cancelled match's tickets back in their queue (at the ratings they had).
     tickets: queues::Tickets,
+    /// The matches' backfill requests, kept in their queues.
+    backfills: queues::Backfills,
     /// Where the writes others are told about go (an allocation `match.found` announces,
     /// a result answered as recorded), and how many replicas must have them first.
     replicated: Replicated,
@@ -77,6 +84,7 @@ impl Matches {
                 queues::JoinPolicy::default_rating(1500.0),
             ),
             replicated: Replicated::unconfirmed(redis.clone()),
+            backfills: queues::Backfills::new(keys.clone(), redis.clone()),
             keys,
             redis,
             publisher,

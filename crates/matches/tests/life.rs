@@ -120,6 +120,8 @@ fn record(match_id: &str) -> MatchRecord {
         formed_ms: now_ms(),
         teams: vec![vec![player("ann")], vec![player("bob")]],
         trace: None,
+        fill: None,
+        backfilled: Vec::new(),
     }
 }
 
@@ -163,7 +165,7 @@ async fn allocated(w: &World, record: &MatchRecord) -> String {
         panic!("not assigned: {allocation:?}");
     };
     assert_eq!(
-        returned.as_ref(),
+        returned.as_deref(),
         Some(record),
         "the match comes back as formed"
     );
@@ -175,7 +177,7 @@ async fn allocated(w: &World, record: &MatchRecord) -> String {
                 server: &server,
                 address: &address,
             },
-            returned.as_ref(),
+            returned.as_deref(),
         )
         .await
         .expect("announced");

@@ -18,7 +18,12 @@ static SNAPSHOT: LuaScript<Fenced<Vec<String>>> =
     LuaScript::new(include_str!("holder/queue_snapshot.lua"));
 static CHANGES: LuaScript<Fenced<Vec<String>>> =
     LuaScript::new(include_str!("holder/queue_changes.lua"));
-static CLAIM: LuaScript<Fenced<Claim>> = LuaScript::new(include_str!("holder/queue_claim.lua"));
+/// The Lua functions both claims share (a new match's and a backfill's).
+const CLAIM_LIB: &str = include_str!("holder/claim_lib.lua");
+static CLAIM: LuaScript<Fenced<Claim>> =
+    LuaScript::with_library(CLAIM_LIB, include_str!("holder/queue_claim.lua"));
+static CLAIM_FILL: LuaScript<Fenced<FillClaim>> =
+    LuaScript::with_library(CLAIM_LIB, include_str!("backfill/backfill_claim.lua"));
 static EXPIRE: LuaScript<Fenced<Option<String>>> =
     LuaScript::new(include_str!("holder/queue_expire.lua"));
 
@@ -41,6 +46,23 @@ impl FromValue for Fenced<Claim> {
             (tag, gone) if tag == "gone" => Ok(Fenced::Held(Claim::Gone(gone))),
             (tag, _) if tag == "not_holder" => Ok(Fenced::NotHolder),
             (tag, _) => Err(unexpected_reply("queue_claim.lua", &tag)),
+        }
+    }
+}
+
+/// `backfill_claim.lua`: `{'claimed', closed}`, `{'gone', ticket, ...}`, `{'cancelled'}`,
+/// `{'changed'}` or `{'not_holder'}`.
+impl FromValue for Fenced<FillClaim> {
+    fn from_value(value: Value) -> Result<Self, fred::error::Error> {
+        match tagged(value)? {
+            (tag, rest) if tag == "claimed" => Ok(Fenced::Held(FillClaim::Claimed {
+                closed: rest.first().is_some_and(|c| c == "1"),
+            })),
+            (tag, gone) if tag == "gone" => Ok(Fenced::Held(FillClaim::Gone(gone))),
+            (tag, _) if tag == "cancelled" => Ok(Fenced::Held(FillClaim::Cancelled)),
+            (tag, _) if tag == "changed" => Ok(Fenced::Held(FillClaim::Changed)),
+            (tag, _) if tag == "not_holder" => Ok(Fenced::NotHolder),
+            (tag, _) => Err(unexpected_reply("backfill_claim.lua", &tag)),
         }
     }
 }
@@ -94,6 +116,10 @@ impl QueuedTicket {
 pub enum Change {
     Joined(QueuedTicket),
     Left(String),
+    /// A match asked for players, or asked again (its open request is to be read anew).
+    BackfillRequested(String),
+    /// A match's backfill ended (cancelled, or the match ended).
+    BackfillClosed(String),
 }
 
 /// The answer of a fenced step: done, or the caller no longer holds the lease.
@@ -109,6 +135,19 @@ pub enum Claim {
     Claimed,
     /// These tickets were no longer queued (left, or expired); nothing was claimed.
     Gone(Vec<String>),
+}
+
+/// What claiming players for a backfill did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FillClaim {
+    /// Claimed; `closed` when the request wants nobody more (it is gone).
+    Claimed { closed: bool },
+    /// These tickets were no longer queued; nothing was claimed.
+    Gone(Vec<String>),
+    /// The request is no longer open under that id (cancelled, replaced, match ended).
+    Cancelled,
+    /// The request wants fewer players on a team now than the fill would seat.
+    Changed,
 }
 
 /// Why a ticket is expired.
@@ -201,17 +240,8 @@ impl QueueHolder {
 
     /// Claims the tickets of `record`, all or none.
     pub async fn claim(&self, record: &MatchRecord) -> Result<Fenced<Claim>, TicketError> {
-        // A party's members share one ticket: each ticket is claimed once.
-        let mut ids: Vec<&str> = Vec::new();
-        for seat in record.players() {
-            if !ids.contains(&seat.ticket.as_str()) {
-                ids.push(seat.ticket.as_str());
-            }
-        }
-        let json = serde_json::to_string(record).map_err(|e| TicketError::Protocol {
-            script: "queue_claim",
-            reply: e.to_string(),
-        })?;
+        let ids = ticket_ids(record);
+        let json = encode_record(record)?;
         let mut args = vec![
             self.owner.clone(),
             record.match_id.clone(),
@@ -227,6 +257,48 @@ impl QueueHolder {
                     &self.queue,
                     &self.region,
                     &record.match_id,
+                    &ids,
+                ),
+                args,
+            )
+            .await?)
+    }
+
+    /// Claims the tickets of `fill` (a backfill's claim: [`MatchRecord::fill`] set, the
+    /// new players on the teams they join) for the open request `backfill`, all or none.
+    pub async fn claim_fill(
+        &self,
+        fill: &MatchRecord,
+        backfill: &crate::backfill::OpenBackfill,
+    ) -> Result<Fenced<FillClaim>, TicketError> {
+        let ids = ticket_ids(fill);
+        let json = encode_record(fill)?;
+        let seated: Vec<String> = fill
+            .teams
+            .iter()
+            .enumerate()
+            .filter(|(_, team)| !team.is_empty())
+            .map(|(team, seats)| format!("{team}:{}", seats.len()))
+            .collect();
+        let mut args = vec![
+            self.owner.clone(),
+            fill.claim_id().to_owned(),
+            fill.formed_ms.to_string(),
+            json,
+            fill.match_id.clone(),
+            backfill.id.clone(),
+            seated.join(","),
+        ];
+        args.extend(ids.iter().map(|id| (*id).to_owned()));
+        Ok(CLAIM_FILL
+            .run(
+                &self.redis,
+                scripts::backfill_claim(
+                    &self.keys,
+                    &self.queue,
+                    &self.region,
+                    fill.claim_id(),
+                    &fill.match_id,
                     &ids,
                 ),
                 args,
@@ -285,11 +357,11 @@ impl QueueHolder {
         Ok(records)
     }
 
-    /// Marks the hand-over of a claimed match done.
-    pub async fn finish(&self, match_id: &str) -> Result<(), TicketError> {
+    /// Marks the hand-over of a claim done (`claim` is [`MatchRecord::claim_id`]).
+    pub async fn finish(&self, claim: &str) -> Result<(), TicketError> {
         let q = self.keys.queue(&self.queue, &self.region);
-        let _: i64 = self.redis.zrem(q.claimed(), match_id).await?;
-        let _: i64 = self.redis.del(q.claimed_match(match_id)).await?;
+        let _: i64 = self.redis.zrem(q.claimed(), claim).await?;
+        let _: i64 = self.redis.del(q.claimed_match(claim)).await?;
         Ok(())
     }
 
@@ -298,6 +370,24 @@ impl QueueHolder {
         let q = self.keys.queue(&self.queue, &self.region);
         Ok(self.redis.zcard(q.waiting()).await?)
     }
+}
+
+/// The tickets `record` claims, each once (a party's members share one ticket).
+fn ticket_ids(record: &MatchRecord) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for seat in record.players() {
+        if !ids.contains(&seat.ticket.as_str()) {
+            ids.push(seat.ticket.as_str());
+        }
+    }
+    ids
+}
+
+fn encode_record(record: &MatchRecord) -> Result<String, TicketError> {
+    serde_json::to_string(record).map_err(|e| TicketError::Protocol {
+        script: "queue_claim",
+        reply: e.to_string(),
+    })
 }
 
 fn parse_change(raw: &str) -> Option<Change> {
@@ -317,6 +407,8 @@ fn parse_change(raw: &str) -> Option<Change> {
             }))
         }
         "l" => Some(Change::Left(parts.next()?.to_owned())),
+        "b" => Some(Change::BackfillRequested(parts.next()?.to_owned())),
+        "bx" => Some(Change::BackfillClosed(parts.next()?.to_owned())),
         _ => None,
     }
 }
@@ -356,6 +448,14 @@ mod tests {
             other => panic!("not a join: {other:?}"),
         }
         assert_eq!(parse_change("l t1"), Some(Change::Left("t1".into())));
+        assert_eq!(
+            parse_change("b m1"),
+            Some(Change::BackfillRequested("m1".into()))
+        );
+        assert_eq!(
+            parse_change("bx m1"),
+            Some(Change::BackfillClosed("m1".into()))
+        );
         assert_eq!(parse_change("x"), None);
         assert_eq!(parse_change("j t1 nan?"), None);
     }

@@ -12,18 +12,22 @@
 //! - [`members`]: who a ticket seats: one player or a party's members, and how a
 //!   party's rating comes from theirs.
 //! - [`record`]: a formed match as recorded with its claim.
+//! - [`backfill`]: game servers' requests for players for running matches, kept in the
+//!   queue's slot so filling one is claimed like a match.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod backfill;
 pub mod config;
 pub mod holder;
 pub mod members;
 pub mod record;
 pub mod tickets;
 
+pub use backfill::{Backfills, CloseReason, OpenBackfill};
 pub use config::{Lookup, MatchmakingConfig, ProfilePolicy, QueueDefinition};
-pub use holder::{Change, Claim, ExpireReason, Fenced, QueueHolder, QueuedTicket};
+pub use holder::{Change, Claim, ExpireReason, Fenced, FillClaim, QueueHolder, QueuedTicket};
 pub use members::{Member, PartyRating};
 pub use record::{MatchRecord, MatchedTicket};
 pub use tickets::{

@@ -32,11 +32,26 @@ pub struct MatchRecord {
     /// allocation continues that trace ([`service_runtime::trace`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// Set on a backfill's claim: the fill's id. Its `teams` then hold only the players
+    /// the fill adds, each on the team they join (the others empty); `match_id` is the
+    /// running match's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<String>,
+    /// The players who joined the running match by backfill (on the match as the pool
+    /// keeps it; they are in `teams` too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backfilled: Vec<String>,
 }
 
 impl MatchRecord {
     /// Every player, team by team.
     pub fn players(&self) -> impl Iterator<Item = &MatchedTicket> {
         self.teams.iter().flatten()
+    }
+
+    /// The id its claim is kept under until the hand-over: the match's, or a backfill's
+    /// fill's (a match may be filled several times).
+    pub fn claim_id(&self) -> &str {
+        self.fill.as_deref().unwrap_or(&self.match_id)
     }
 }

@@ -164,6 +164,8 @@ async fn a_requeue_redone_after_the_player_left_does_not_bring_the_ticket_back()
         formed_ms: queues_now_ms(),
         teams,
         trace: None,
+        fill: None,
+        backfilled: Vec::new(),
     };
     assert_eq!(
         holder.claim(&record).await.expect("claim"),
@@ -323,6 +325,8 @@ async fn a_party_queues_as_one_ticket_goes_back_whole_after_a_cancel_and_leaves_
         formed_ms: queues_now_ms(),
         teams: vec![seats],
         trace: None,
+        fill: None,
+        backfilled: Vec::new(),
     };
     assert_eq!(
         holder.claim(&record).await.expect("claim"),

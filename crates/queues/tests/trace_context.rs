@@ -50,7 +50,7 @@ async fn the_join_trace_reaches_the_holder_through_the_change_log_only() {
         .into_iter()
         .filter_map(|c| match c {
             Change::Joined(t) => Some((t.leader().to_owned(), t.trace)),
-            Change::Left(_) => None,
+            _ => None,
         })
         .collect();
     assert!(

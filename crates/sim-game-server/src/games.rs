@@ -7,6 +7,11 @@
 //! brought the assignment (both learn of the match at the same moment): a join for an
 //! unknown match waits up to [`EARLY_JOIN_WAIT`] for it. A match starts when all its players joined or the join
 //! timeout passed, whichever is first.
+//!
+//! With a backfill delay set ([`Games::with_backfill_after`]), a player "leaves" each game
+//! that long after it starts and the server asks the pool for one player for that team;
+//! the match comes back in the assignments with the `backfilled` player, who may then join,
+//! and the server acknowledges the update.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +33,10 @@ struct Match {
     expected: HashSet<String>,
     joined: HashSet<String>,
     all_joined: Arc<Notify>,
+    /// The teams as the latest assignment gave them.
+    teams: proto::Teams,
+    /// Players who left the game (they are not placed in its result).
+    left: HashSet<String>,
 }
 
 struct Inner {
@@ -38,6 +47,8 @@ struct Inner {
     secrets: Vec<Vec<u8>>,
     join_timeout: Duration,
     game: Duration,
+    /// When a player leaves each game and a backfill is asked for, if ever.
+    backfill_after: Option<Duration>,
     matches: Mutex<HashMap<String, Match>>,
     /// Every match ever started, so an assignment seen twice starts once.
     seen: Mutex<HashSet<String>>,
@@ -88,12 +99,22 @@ impl Games {
                 secrets,
                 join_timeout,
                 game,
+                backfill_after: None,
                 matches: Mutex::default(),
                 seen: Mutex::default(),
                 running: Mutex::new(JoinSet::new()),
                 assigned: Notify::new(),
             }),
         }
+    }
+
+    /// Has a player leave each game `after` it starts, and asks for a backfill then.
+    /// Call before the server takes any game.
+    pub fn with_backfill_after(mut self, after: Option<Duration>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.backfill_after = after;
+        }
+        self
     }
 
     /// Games in play or waiting for players.
@@ -120,6 +141,7 @@ impl Games {
     pub fn start(&self, assignment: Assignment, pool: Arc<PoolClient>) {
         let match_id = assignment.match_id.to_string();
         if !lock(&self.inner.seen).insert(match_id.clone()) {
+            self.update(assignment, pool);
             return;
         }
         let expected: HashSet<String> = assignment
@@ -135,6 +157,8 @@ impl Games {
                 expected,
                 joined: HashSet::new(),
                 all_joined: all_joined.clone(),
+                teams: assignment.teams.clone(),
+                left: HashSet::new(),
             },
         );
         tracing::info!(%match_id, players = lock(&self.inner.matches).get(&match_id).map_or(0, |m| m.expected.len()), "took an assignment");
@@ -143,6 +167,67 @@ impl Games {
         lock(&self.inner.running).spawn(async move {
             games.play(assignment, pool, all_joined).await;
         });
+    }
+
+    /// An assignment for a match this server runs already: backfilled players join its
+    /// teams, and the update is acknowledged.
+    fn update(&self, assignment: Assignment, pool: Arc<PoolClient>) {
+        let match_id = assignment.match_id.to_string();
+        {
+            let mut matches = lock(&self.inner.matches);
+            let Some(game) = matches.get_mut(&match_id) else {
+                return;
+            };
+            for player in &assignment.backfilled {
+                if game.expected.insert(player.to_string()) {
+                    tracing::info!(%match_id, %player, "a backfilled player is on the way");
+                }
+            }
+            game.teams = assignment.teams;
+        }
+        self.inner.assigned.notify_waiters();
+        lock(&self.inner.running).spawn(async move {
+            if let Err(err) = pool.ack(&match_id).await {
+                tracing::warn!(%match_id, error = %err, "could not acknowledge the backfill; the next poll shows it again");
+            }
+        });
+    }
+
+    /// A random player of `match_id` leaves; the server asks for one player for their team.
+    async fn one_leaves(&self, match_id: &str, pool: &PoolClient) {
+        let left = {
+            let mut matches = lock(&self.inner.matches);
+            let Some(game) = matches.get_mut(match_id) else {
+                return;
+            };
+            let staying: Vec<(u32, String)> = game
+                .teams
+                .iter()
+                .enumerate()
+                .flat_map(|(team, members)| {
+                    members
+                        .iter()
+                        .map(move |m| (team as u32, m.player.to_string()))
+                })
+                .filter(|(_, player)| !game.left.contains(player))
+                .collect();
+            if staying.is_empty() {
+                return;
+            }
+            let (team, player) = staying[fastrand::usize(..staying.len())].clone();
+            game.left.insert(player.clone());
+            game.expected.remove(&player);
+            (team, player)
+        };
+        let (team, player) = left;
+        tracing::info!(%match_id, %player, team, "a player left the game; asking for a backfill");
+        match pool.backfill(match_id, team, 1).await {
+            Ok(status) if status.is_success() => {}
+            Ok(status) => {
+                tracing::warn!(%match_id, %status, "the pool did not take the backfill request")
+            }
+            Err(err) => tracing::warn!(%match_id, error = %err, "could not ask for a backfill"),
+        }
     }
 
     async fn play(&self, assignment: Assignment, pool: Arc<PoolClient>, all_joined: Arc<Notify>) {
@@ -167,13 +252,30 @@ impl Games {
         tracing::info!(%match_id, joined, all = joined_all, "match starting");
         let game_ms = self.inner.game.as_millis() as u64;
         let length = Duration::from_millis(game_ms / 2 + fastrand::u64(0..=game_ms / 2));
-        tokio::time::sleep(length).await;
+        match self.inner.backfill_after.filter(|after| *after < length) {
+            Some(after) => {
+                tokio::time::sleep(after).await;
+                self.one_leaves(&match_id, &pool).await;
+                tokio::time::sleep(length - after).await;
+            }
+            None => tokio::time::sleep(length).await,
+        }
 
-        let mut teams = assignment.teams.clone();
+        // The teams as they are now (with backfilled players), without those who left.
+        let (mut teams, left) = lock(&self.inner.matches)
+            .get(&match_id)
+            .map_or((assignment.teams.clone(), HashSet::new()), |game| {
+                (game.teams.clone(), game.left.clone())
+            });
         fastrand::shuffle(&mut teams);
         let placements = teams
             .iter()
-            .map(|team| team.iter().map(|m| m.player.clone()).collect())
+            .map(|team| {
+                team.iter()
+                    .filter(|m| !left.contains(m.player.as_str()))
+                    .map(|m| m.player.clone())
+                    .collect()
+            })
             .filter(|group: &Vec<proto::Id>| !group.is_empty())
             .collect();
         let result = MatchResult {

@@ -73,6 +73,11 @@ pub struct Args {
     /// How long a match waits for its players to join before it starts anyway, in ms.
     #[arg(long, env = "SIM_JOIN_TIMEOUT_MS", default_value_t = 5000)]
     pub join_timeout_ms: u64,
+    /// When set, a player "leaves" each game this many ms after it starts and the server
+    /// asks the pool for one player for that team (`POST /v1/matches/{match}/backfill`);
+    /// the backfilled player joins the game with their own join token. 0: never.
+    #[arg(long, env = "SIM_BACKFILL_AFTER_MS", default_value_t = 0)]
+    pub backfill_after_ms: u64,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -112,6 +117,9 @@ pub async fn run_until(
         secrets,
         Duration::from_millis(args.join_timeout_ms),
         Duration::from_millis(args.game_ms),
+    )
+    .with_backfill_after(
+        (args.backfill_after_ms > 0).then(|| Duration::from_millis(args.backfill_after_ms)),
     );
     let join_api = axum::serve(listener, games.router());
     tokio::spawn(async move {

@@ -219,6 +219,23 @@ impl PoolClient {
             .0)
     }
 
+    /// Asks for `count` players for `team` of the running match (`202` when taken).
+    pub async fn backfill(
+        &self,
+        match_id: &str,
+        team: u32,
+        count: u32,
+    ) -> Result<StatusCode, PoolError> {
+        let path = format!("/v1/matches/{match_id}/backfill");
+        let request = proto::BackfillRequest {
+            slots: vec![proto::BackfillSlot { team, count }],
+        };
+        Ok(self
+            .call::<_, serde_json::Value>(Method::POST, &path, Some(&request))
+            .await?
+            .0)
+    }
+
     /// Posts a result, retrying while no pool answers.
     pub async fn result(
         &self,

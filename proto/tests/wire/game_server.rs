@@ -148,3 +148,32 @@ fn validation_errors_become_400_bodies() {
     assert_eq!(body.error, "bad_request");
     assert!(body.message.contains("capacity"), "{}", body.message);
 }
+
+#[test]
+fn a_backfill_request_names_each_team_once_with_at_least_one_player() {
+    use proto::game_server::MAX_BACKFILL_SLOTS;
+    use proto::{BackfillRequest, BackfillSlot};
+    let slot = |team, count| BackfillSlot { team, count };
+    let request = |slots: Vec<BackfillSlot>| BackfillRequest { slots };
+    assert_eq!(request(vec![slot(0, 1), slot(1, 2)]).validate(), Ok(()));
+    assert_eq!(field(request(vec![]).validate()), "slots");
+    assert_eq!(
+        field(
+            request(
+                (0..=MAX_BACKFILL_SLOTS as u32)
+                    .map(|t| slot(t, 1))
+                    .collect()
+            )
+            .validate()
+        ),
+        "slots"
+    );
+    assert_eq!(
+        field(request(vec![slot(0, 1), slot(1, 0)]).validate()),
+        "slots[1].count"
+    );
+    assert_eq!(
+        field(request(vec![slot(1, 1), slot(1, 1)]).validate()),
+        "slots[1].team"
+    );
+}

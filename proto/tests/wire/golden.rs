@@ -193,8 +193,23 @@ fn game_server_bodies() {
         json!({"assignments": [{
             "match": "m1", "queue": "duel", "region": "eu",
             "teams": [[{"player": "p1", "rating": 1512.5}], [{"player": "p2", "rating": 1490.0}]],
-            "secret_hint": "k2"
+            "secret_hint": "k2",
+            "backfilled": ["p2"]
         }]})
+    );
+    // A backfill request and its answer.
+    let request: proto::BackfillRequest =
+        serde_json::from_value(json!({"slots": [{"team": 1, "count": 2}]})).unwrap();
+    assert_eq!(
+        request.slots,
+        vec![proto::BackfillSlot { team: 1, count: 2 }]
+    );
+    assert_eq!(
+        serde_json::to_value(proto::BackfillAccepted {
+            backfill: "b1".into()
+        })
+        .unwrap(),
+        json!({"backfill": "b1"})
     );
     assert_eq!(
         serde_json::to_value(proto::Heartbeat::default()).unwrap(),

@@ -102,6 +102,7 @@ fn every_game_server_body() {
     serde_round_trip(&samples::assignment());
     serde_round_trip(&proto::game_server::Assignment {
         secret_hint: None,
+        backfilled: Vec::new(),
         ..samples::assignment()
     });
     serde_round_trip(&samples::assignments());

@@ -285,6 +285,10 @@ pub fn events() -> Vec<Event> {
             server: id("gs-1"),
             match_id: id("m1"),
         },
+        Event::MatchBackfilled {
+            match_id: id("m1"),
+            region: id("eu"),
+        },
         Event::CacheInvalidate {
             dataset: Some("profiles".into()),
             players: vec![id("p1")],
@@ -355,6 +359,7 @@ pub fn assignment() -> Assignment {
         region: id("eu"),
         teams: teams(),
         secret_hint: Some("k2".into()),
+        backfilled: vec![id("p2")],
     }
 }
 

@@ -28,10 +28,16 @@ impl Handover {
         record: &MatchRecord,
         ready: Option<Duration>,
     ) -> Result<(), HandoverError> {
+        // A backfill's fill goes to its running match's region (once, however often redone).
+        if record.fill.is_some() {
+            self.matches.pend_fill(record, self.match_ttl).await?;
+            holder.finish(record.claim_id()).await?;
+            return Ok(());
+        }
         // A check opened by an earlier hand-over is resumed, never opened again (it may be
         // settled, and its players requeued or matched since), whatever the config says now.
         if self.matches.resume_ready_check(record).await? {
-            holder.finish(&record.match_id).await?;
+            holder.finish(record.claim_id()).await?;
             return Ok(());
         }
         if !self.matches.is_handed_over(record).await? {
@@ -44,7 +50,7 @@ impl Handover {
                 None => self.matches.hand_over(record, self.match_ttl).await?,
             }
         }
-        holder.finish(&record.match_id).await?;
+        holder.finish(record.claim_id()).await?;
         Ok(())
     }
 

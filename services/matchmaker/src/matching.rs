@@ -13,10 +13,14 @@
 //! - **Parties stay whole.** A ticket seats one player or a party; a party is never split
 //!   across teams, a ticket that does not fit the seats left is passed over (a nearer
 //!   one may), and a set of tickets that cannot be split into full teams waits.
+//! - **Backfill first.** A running match's open backfill request ([`fill_backfill`]) is
+//!   filled before new matches form: for each team it wants players for, the eligible
+//!   tickets nearest the team's mean rating, inside the window widened from when it asked
+//!   (or the ticket's own, if wider), a party only where its whole size is wanted.
 
 use std::collections::HashSet;
 
-use queues::{QueueDefinition, QueuedTicket};
+use queues::{OpenBackfill, QueueDefinition, QueuedTicket};
 
 use crate::mirror::Mirror;
 
@@ -140,6 +144,54 @@ pub fn form_matches<'a>(
         matches.push(teams);
     }
     matches
+}
+
+/// The tickets that fill (some of) `backfill` now, each with the team it joins: per team,
+/// the nearest to the team's mean rating among those `eligible`, within the window, until
+/// the team has what it wants or nobody fits. Empty when nobody fits yet.
+pub fn fill_backfill<'a>(
+    definition: &QueueDefinition,
+    now_ms: u64,
+    mirror: &'a Mirror,
+    eligible: impl Fn(&QueuedTicket) -> bool,
+    backfill: &OpenBackfill,
+) -> Vec<(usize, &'a QueuedTicket)> {
+    let asked_window = window(definition, now_ms.saturating_sub(backfill.requested_ms));
+    let reach = definition.max_window;
+    let mut chosen: Vec<(usize, &QueuedTicket)> = Vec::new();
+    for (&team, &wanted) in &backfill.wanted {
+        let Some(&mean) = backfill.means.get(team) else {
+            continue;
+        };
+        let mut candidates: Vec<&QueuedTicket> = mirror
+            .rated_within(mean - reach, mean + reach)
+            .filter(|t| {
+                let own = window(definition, now_ms.saturating_sub(t.enqueued_ms));
+                (t.rating - mean).abs() <= asked_window.max(own)
+                    && eligible(t)
+                    && !chosen.iter().any(|(_, c)| c.id == t.id)
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            (a.rating - mean)
+                .abs()
+                .total_cmp(&(b.rating - mean).abs())
+                .then_with(|| a.enqueued_ms.cmp(&b.enqueued_ms))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut left = wanted;
+        for ticket in candidates {
+            if left == 0 {
+                break;
+            }
+            // A party comes whole, or not at all.
+            if ticket.size() <= left {
+                left -= ticket.size();
+                chosen.push((team, ticket));
+            }
+        }
+    }
+    chosen
 }
 
 /// Splits `tickets` (seating exactly `teams x team_size` players) into full teams whose

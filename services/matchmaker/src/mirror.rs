@@ -40,6 +40,8 @@ impl Mirror {
             Change::Left(id) => {
                 self.remove(&id);
             }
+            // Not about tickets: the worker keeps the backfill requests.
+            Change::BackfillRequested(_) | Change::BackfillClosed(_) => {}
         }
     }
 
@@ -124,6 +126,17 @@ impl Mirror {
             .range((
                 Bound::Excluded((rating_key(ticket.rating), ticket.id.clone())),
                 Bound::Unbounded,
+            ))
+            .map(|(_, t)| t)
+    }
+
+    /// Tickets rated `low..=high`, lowest first.
+    pub fn rated_within(&self, low: f64, high: f64) -> impl Iterator<Item = &QueuedTicket> {
+        use std::ops::Bound;
+        self.by_rating
+            .range((
+                Bound::Included((rating_key(low), String::new())),
+                Bound::Excluded((rating_key(high).saturating_add(1), String::new())),
             ))
             .map(|(_, t)| t)
     }

@@ -84,6 +84,10 @@ async fn figures(shared: &Shared, units: Units) -> Option<Value> {
             "ready_accepted": counters.get("ready_accepted").copied().unwrap_or(0),
             "ready_declined": counters.get("ready_declined").copied().unwrap_or(0),
             "ready_timeouts": counters.get("ready_timeouts").copied().unwrap_or(0),
+            "backfill_requests": counters.get("backfill_requests").copied().unwrap_or(0),
+            "backfills": counters.get("backfills").copied().unwrap_or(0),
+            "players_backfilled": counters.get("players_backfilled").copied().unwrap_or(0),
+            "backfills_cancelled": counters.get("backfills_cancelled").copied().unwrap_or(0),
         }));
     }
     Some(json!({

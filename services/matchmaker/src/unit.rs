@@ -8,24 +8,26 @@
 //! player has been gone longer than the grace, forms matches ([`crate::matching`]), claims
 //! each match's tickets in one fenced script, and hands the match on
 //! ([`crate::handover`]). A claim that finds a ticket gone (its player left a moment ago)
-//! claims nothing, and the rest wait for the next tick.
+//! claims nothing, and the rest wait for the next tick. Before forming new matches it
+//! fills the running matches' open backfill requests (kept in memory too, from the
+//! snapshot and the change log), each fill claimed like a match.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fred::prelude::KeysInterface;
 use proto::{Id, ServerMessage};
 use queues::{
-    Claim, ExpireReason, Fenced, MatchRecord, MatchedTicket, QueueDefinition, QueueHolder,
-    QueuedTicket,
+    Backfills, Change, Claim, ExpireReason, Fenced, FillClaim, MatchRecord, MatchedTicket,
+    OpenBackfill, QueueDefinition, QueueHolder, QueuedTicket,
 };
 use service_runtime::clock::now_ms;
 use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::matching::form_matches;
+use crate::matching::{fill_backfill, form_matches};
 use crate::mirror::Mirror;
 use crate::state::Shared;
 
@@ -54,6 +56,9 @@ struct Worker {
     lease: LeaseKeeper,
     holder: QueueHolder,
     mirror: Option<Mirror>,
+    /// The open backfill requests of running matches from this queue-region, by match.
+    backfills: BTreeMap<String, OpenBackfill>,
+    backfill_store: Backfills,
     next_resync: Instant,
     next_handover_check: Instant,
     /// When to look for ready checks in a queue without them (left from before a change).
@@ -127,6 +132,7 @@ pub async fn run(
         metrics::gauge!("rallypoint_matchmaker_disconnected_tickets", &labels);
     let ready_checks_open = metrics::gauge!("rallypoint_matchmaker_ready_checks_open", &labels);
 
+    let backfill_store = Backfills::new(shared.ctx.keys.clone(), shared.ctx.redis.clone());
     let mut worker = Worker {
         shared,
         queue,
@@ -142,6 +148,8 @@ pub async fn run(
             .with_share(share),
         holder,
         mirror: None,
+        backfills: BTreeMap::new(),
+        backfill_store,
         next_resync: now,
         next_handover_check: now,
         next_ready_sweep: now,
@@ -212,6 +220,7 @@ impl Worker {
         }
         self.set_held(false);
         self.mirror = None;
+        self.backfills.clear();
         self.disconnected.clear();
         self.session_round.clear();
     }
@@ -229,15 +238,30 @@ impl Worker {
                 reloaded.keep_traces(previous);
             }
             self.mirror = Some(reloaded);
+            self.backfills = self
+                .backfill_store
+                .all(&self.queue, &self.region)
+                .await?
+                .into_iter()
+                .map(|open| (open.match_id.clone(), open))
+                .collect();
             self.next_resync = now + Duration::from_millis(self.shared.config.matchmaker.resync_ms);
         } else {
             let Fenced::Held(changes) = self.holder.changes().await? else {
                 self.lose("the lease was lost (changes)");
                 return Ok(());
             };
-            if let Some(mirror) = &mut self.mirror {
-                for change in changes {
-                    mirror.apply(change);
+            for change in changes {
+                match change {
+                    Change::BackfillRequested(match_id) => self.reload_backfill(&match_id).await?,
+                    Change::BackfillClosed(match_id) => {
+                        self.backfills.remove(&match_id);
+                    }
+                    ticket => {
+                        if let Some(mirror) = &mut self.mirror {
+                            mirror.apply(ticket);
+                        }
+                    }
                 }
             }
         }
@@ -248,6 +272,7 @@ impl Worker {
         }
         self.expire_timeouts().await?;
         self.check_sessions().await?;
+        self.fill_backfills().await?;
         self.form_and_claim().await?;
         self.settle_ready_checks(now).await;
         if let Some(mirror) = &self.mirror {
@@ -414,6 +439,120 @@ impl Worker {
         Ok(())
     }
 
+    /// Reads `match_id`'s open backfill request again (it was opened, replaced, or filled
+    /// differently than this instance thought).
+    async fn reload_backfill(&mut self, match_id: &str) -> Result<(), queues::TicketError> {
+        match self
+            .backfill_store
+            .get(&self.queue, &self.region, match_id)
+            .await?
+        {
+            Some(open) => self.backfills.insert(match_id.to_owned(), open),
+            None => self.backfills.remove(match_id),
+        };
+        Ok(())
+    }
+
+    /// Fills the open backfill requests it can, oldest first: each fill's tickets are
+    /// claimed in one fenced script with the request (a ticket goes to a new match or to
+    /// a backfill, never both; a cancelled request takes nobody), then handed to the
+    /// match's region.
+    async fn fill_backfills(&mut self) -> Result<(), queues::TicketError> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(());
+        };
+        if self.backfills.is_empty() || mirror.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut requests: Vec<&OpenBackfill> = self.backfills.values().collect();
+        requests.sort_by_key(|open| open.requested_ms);
+        let disconnected = &self.disconnected;
+        let mut taken: HashSet<&str> = HashSet::new();
+        let mut fills: Vec<(OpenBackfill, MatchRecord)> = Vec::new();
+        for open in requests {
+            let chosen = fill_backfill(
+                &self.definition,
+                now,
+                mirror,
+                |t| !disconnected.contains_key(&t.id) && !taken.contains(t.id.as_str()),
+                open,
+            );
+            if chosen.is_empty() {
+                continue;
+            }
+            let mut teams: Vec<Vec<MatchedTicket>> = vec![Vec::new(); open.means.len()];
+            for (team, ticket) in chosen {
+                taken.insert(ticket.id.as_str());
+                let party = ticket.size() > 1;
+                if let Some(seats) = teams.get_mut(team) {
+                    seats.extend(ticket.members.iter().map(|m| MatchedTicket {
+                        ticket: ticket.id.clone(),
+                        player: m.player.clone(),
+                        rating: m.rating,
+                        enqueued_ms: ticket.enqueued_ms,
+                        ticket_rating: party.then_some(ticket.rating),
+                    }));
+                }
+            }
+            let fill = MatchRecord {
+                match_id: open.match_id.clone(),
+                queue: self.queue.clone(),
+                region: self.region.clone(),
+                formed_ms: now,
+                teams,
+                trace: None,
+                fill: Some(uuid::Uuid::new_v4().simple().to_string()),
+                backfilled: Vec::new(),
+            };
+            fills.push((open.clone(), fill));
+        }
+        for (open, fill) in fills {
+            let claimed = self.holder.claim_fill(&fill, &open).await?;
+            let Fenced::Held(claimed) = claimed else {
+                self.lose("the lease was lost (backfill claim)");
+                return Ok(());
+            };
+            match claimed {
+                FillClaim::Claimed { closed } => {
+                    if let Some(mirror) = &mut self.mirror {
+                        for seat in fill.players() {
+                            mirror.remove(&seat.ticket);
+                        }
+                    }
+                    if closed {
+                        self.backfills.remove(&open.match_id);
+                    } else if let Some(still) = self.backfills.get_mut(&open.match_id) {
+                        for (team, seats) in fill.teams.iter().enumerate() {
+                            if let Some(wanted) = still.wanted.get_mut(&team) {
+                                *wanted = wanted.saturating_sub(seats.len());
+                            }
+                        }
+                        still.wanted.retain(|_, wanted| *wanted > 0);
+                    }
+                    metrics::counter!("rallypoint_matchmaker_backfill_fills_total").increment(1);
+                    if let Err(err) = self.shared.handover.run(&self.holder, &fill, None).await {
+                        // The claim is recorded: the next hand-over check redoes it.
+                        tracing::warn!(match_id = %fill.match_id, error = %err, "a backfill's hand-over failed; it is retried");
+                    }
+                }
+                FillClaim::Gone(gone) => {
+                    metrics::counter!("rallypoint_matchmaker_claim_conflicts_total").increment(1);
+                    if let Some(mirror) = &mut self.mirror {
+                        for id in gone {
+                            mirror.remove(&id);
+                        }
+                    }
+                }
+                FillClaim::Cancelled => {
+                    self.backfills.remove(&open.match_id);
+                }
+                FillClaim::Changed => self.reload_backfill(&open.match_id).await?,
+            }
+        }
+        Ok(())
+    }
+
     /// Forms this tick's matches, claims them, and hands the claimed ones on.
     async fn form_and_claim(&mut self) -> Result<(), queues::TicketError> {
         let Some(mirror) = &self.mirror else {
@@ -464,6 +603,8 @@ impl Worker {
                     })
                     .collect(),
                 trace: service_runtime::trace::traceparent(&span),
+                fill: None,
+                backfilled: Vec::new(),
             };
             (record, span)
         })

@@ -146,6 +146,8 @@ async fn main() -> anyhow::Result<()> {
                     formed_ms: now,
                     teams: vec![vec![ticket("a")], vec![ticket("b")]],
                     trace: None,
+                    fill: None,
+                    backfilled: Vec::new(),
                 };
                 matches.hand_over(&record, Duration::from_secs(600)).await
             }

@@ -16,13 +16,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use proto::{
-    AssignmentsReply, Heartbeat, HttpError, Id, MatchResult, RegisterServer, Registered, Validate,
+    AssignmentsReply, BackfillAccepted, BackfillRequest, Heartbeat, HttpError, Id, MatchResult,
+    RegisterServer, Registered, Validate,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use matches::Outcome;
+use matches::{BackfillAnswer, Outcome};
 
 use crate::credentials::ServerCredential;
 use crate::registry::{Authenticated, Beat, BeatReport, Drained, Registration};
@@ -44,6 +45,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/servers/{id}", axum::routing::delete(leave))
         .route("/v1/matches/{id}/ack", post(ack))
         .route("/v1/matches/{id}/result", post(result))
+        .route(
+            "/v1/matches/{id}/backfill",
+            post(request_backfill).delete(cancel_backfill),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
 }
@@ -540,5 +545,64 @@ async fn result(
             Ok((StatusCode::OK, Json(serde_json::json!({"duplicate": true}))).into_response())
         }
         other => Err(refused(other, &match_id)),
+    }
+}
+
+/// `POST /v1/matches/{id}/backfill`: the match's server asks for players (`202`
+/// {`backfill`}); a new request replaces the open one.
+async fn request_backfill(
+    State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
+    Path(raw): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let match_id = id(&raw, "match id")?;
+    let request: BackfillRequest = body(bytes)?;
+    let answer = shared
+        .matches
+        .request_backfill(match_id.as_str(), &credential.caller(), &request)
+        .await?;
+    match answer {
+        BackfillAnswer::Accepted(backfill) => {
+            Ok((StatusCode::ACCEPTED, Json(BackfillAccepted { backfill })).into_response())
+        }
+        other => Err(backfill_refused(other, &match_id)),
+    }
+}
+
+/// `DELETE /v1/matches/{id}/backfill`: the match's server cancels its open request
+/// (`204`; `404` when none is open).
+async fn cancel_backfill(
+    State(shared): State<Arc<Shared>>,
+    credential: ServerCredential,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let match_id = id(&raw, "match id")?;
+    match shared
+        .matches
+        .cancel_backfill(match_id.as_str(), &credential.caller())
+        .await?
+    {
+        BackfillAnswer::Cancelled => Ok(StatusCode::NO_CONTENT),
+        other => Err(backfill_refused(other, &match_id)),
+    }
+}
+
+/// The answer to a backfill call that did not go through.
+fn backfill_refused(answer: BackfillAnswer, match_id: &Id) -> Failure {
+    match answer {
+        BackfillAnswer::BadSlots(why) => Failure::new(StatusCode::BAD_REQUEST, "bad_request", why),
+        BackfillAnswer::NoneOpen => {
+            Failure::not_found(format!("no backfill is open for match {match_id}"))
+        }
+        BackfillAnswer::Refused(Outcome::Conflict(state)) => Failure::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("match {match_id} is {state}: only a running match takes backfill"),
+        ),
+        BackfillAnswer::Refused(outcome) => refused(outcome, match_id),
+        BackfillAnswer::Accepted(_) | BackfillAnswer::Cancelled => {
+            Failure::unavailable("unexpected answer; retry")
+        }
     }
 }

@@ -214,6 +214,9 @@ async fn allocate_pending(
             IN_FLIGHT,
         )
         .await?;
+    // Players backfills added to running matches: added to their match, then told.
+    let fills = shared.matches.apply_fills(region, BATCH).await?;
+    shared.announcer.announce_fills(region, fills).await?;
     // Rounds end well within the lease, which is renewed between wake-ups.
     let started = tokio::time::Instant::now();
     let budget =
@@ -320,7 +323,7 @@ async fn confirm_and_announce(
             };
             shared
                 .announcer
-                .announce(assigned, done.record.as_ref())
+                .announce(assigned, done.record.as_deref())
                 .await?;
             Ok::<String, AllocateError>(done.match_id)
         })
@@ -336,7 +339,7 @@ struct Done {
     match_id: String,
     server: String,
     address: String,
-    record: Option<queues::MatchRecord>,
+    record: Option<Box<queues::MatchRecord>>,
 }
 
 /// What became of one pending match.

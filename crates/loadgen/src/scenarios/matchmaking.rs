@@ -381,6 +381,7 @@ pub(crate) fn spawn_servers(
                 listen: "127.0.0.1:0".to_owned(),
                 game_ms: fleet.game_ms,
                 join_timeout_ms: 3000,
+                backfill_after_ms: 0,
             };
             servers.spawn(sim_game_server::run_until(
                 server,

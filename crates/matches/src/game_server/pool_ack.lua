@@ -22,6 +22,8 @@ if match[2] ~= ARGV[4] then
   return 'unauthorized'
 end
 if state == 'started' then
+  -- Acknowledged before: a backfill's update (the match back in the assignments) taken.
+  redis.call('ZREM', KEYS[2], ARGV[1])
   return 'started'
 end
 if state ~= 'assigned' then

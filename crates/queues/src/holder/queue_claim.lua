@@ -1,4 +1,4 @@
--- queue_claim.lua: claim the tickets of one match, all or none.
+-- queue_claim.lua: claim the tickets of one match, all or none (claim_lib.lua in front).
 -- Every ticket must still be queued (none left, none claimed by another match) and the
 -- caller must hold the queue's lease (a paused ex-holder cannot claim).
 -- KEYS[1]  the queue's lease
@@ -15,30 +15,14 @@
 -- ARGV[4]  the match record (JSON), kept until the hand-over to the server pool is done
 -- ARGV[5..] ticket ids
 -- Returns {'claimed'} | {'not_holder'} | {'gone', ticket, ...}: the tickets no longer queued.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local queue, ids, hashes = claim_args(KEYS, ARGV, 5, 8)
+if not holds_lease(queue, ARGV[1]) then
   return {'not_holder'}
 end
-local gone = {'gone'}
-for i = 5, #ARGV do
-  if redis.call('HGET', KEYS[i + 3], 'state') ~= 'queued' then
-    gone[#gone + 1] = ARGV[i]
-  end
-end
-if #gone > 1 then
+local gone = gone_tickets(ids, hashes)
+if gone then
   return gone
 end
-for i = 5, #ARGV do
-  local id = ARGV[i]
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
-  redis.call('HSET', KEYS[i + 3], 'state', 'claimed', 'match', ARGV[2])
-  -- Kept a while for queue.status and queue.leave to answer "matched".
-  redis.call('PEXPIRE', KEYS[i + 3], 3600000)
-end
-redis.call('HSET', KEYS[6], 'record', ARGV[4], 'claimed_ms', ARGV[3])
-redis.call('PEXPIRE', KEYS[6], 3600000)
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
+claim_tickets(queue, ids, hashes, ARGV[2], ARGV[2], ARGV[4], ARGV[3])
 redis.call('HINCRBY', KEYS[7], 'matches', 1)
-redis.call('HINCRBY', KEYS[7], 'tickets_matched', #ARGV - 4)
 return {'claimed'}

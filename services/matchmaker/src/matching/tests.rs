@@ -321,3 +321,76 @@ fn a_party_member_and_their_own_solo_ticket_never_meet() {
     // Only three distinct players: no match.
     assert!(form_matches(&d, NOW, &mirror, |_| true, 10).is_empty());
 }
+
+fn backfill(requested_ms: u64, means: &[f64], wanted: &[(usize, usize)]) -> OpenBackfill {
+    OpenBackfill {
+        match_id: "m1".into(),
+        id: "b1".into(),
+        server: "gs-1".into(),
+        requested_ms,
+        means: means.to_vec(),
+        wanted: wanted.iter().copied().collect(),
+    }
+}
+
+fn filled(chosen: &[(usize, &QueuedTicket)]) -> Vec<(usize, String)> {
+    chosen
+        .iter()
+        .map(|(team, t)| (*team, t.id.clone()))
+        .collect()
+}
+
+#[test]
+fn a_backfill_takes_the_nearest_rating_to_the_team_mean_within_the_window() {
+    let now = 10_000;
+    let mirror = Mirror::load(vec![
+        ticket("far", 1900.0, now),
+        ticket("near", 1640.0, now),
+        ticket("nearest", 1590.0, now),
+        ticket("other-side", 1420.0, now),
+    ]);
+    // Team 1's mean is 1600: the nearest ticket joins it.
+    let open = backfill(now, &[1400.0, 1600.0], &[(1, 1)]);
+    let chosen = fill_backfill(&def(2, 2), now, &mirror, |_| true, &open);
+    assert_eq!(filled(&chosen), vec![(1, "nearest".to_owned())]);
+    // Two wanted on team 0 (mean 1400): the two nearest inside the 100-point window.
+    let open = backfill(now, &[1400.0, 1600.0], &[(0, 2)]);
+    let chosen = fill_backfill(&def(2, 2), now, &mirror, |_| true, &open);
+    assert_eq!(filled(&chosen), vec![(0, "other-side".to_owned())]);
+}
+
+#[test]
+fn a_backfill_window_widens_from_when_it_was_asked() {
+    let mirror = Mirror::load(vec![ticket("far", 1800.0, 50_000)]);
+    let open = backfill(50_000, &[1500.0], &[(0, 1)]);
+    // 300 points off: not at first (window 100), after 4 s (100 + 4 x 50 = 300) yes.
+    assert!(fill_backfill(&def(2, 2), 50_000, &mirror, |_| true, &open).is_empty());
+    let chosen = fill_backfill(&def(2, 2), 54_000, &mirror, |_| true, &open);
+    assert_eq!(filled(&chosen), vec![(0, "far".to_owned())]);
+}
+
+#[test]
+fn a_backfill_takes_a_party_only_where_its_whole_size_is_wanted() {
+    let now = 10_000;
+    let mirror = Mirror::load(vec![
+        party("pair", &[1500.0, 1500.0], now),
+        ticket("solo", 1560.0, now),
+        ticket("offline", 1500.0, now),
+    ]);
+    let eligible = |t: &QueuedTicket| t.id != "offline";
+    // One seat: the pair does not fit, the solo player does.
+    let open = backfill(now, &[1500.0], &[(0, 1)]);
+    let chosen = fill_backfill(&def(2, 3), now, &mirror, eligible, &open);
+    assert_eq!(filled(&chosen), vec![(0, "solo".to_owned())]);
+    // Three seats: the pair (nearest) and the solo player; never the offline one.
+    let open = backfill(now, &[1500.0], &[(0, 3)]);
+    let chosen = fill_backfill(&def(2, 3), now, &mirror, eligible, &open);
+    assert_eq!(
+        filled(&chosen),
+        vec![(0, "pair".to_owned()), (0, "solo".to_owned())]
+    );
+    // Two teams asking: a ticket joins one of them only.
+    let open = backfill(now, &[1500.0, 1500.0], &[(0, 1), (1, 1)]);
+    let chosen = fill_backfill(&def(2, 3), now, &mirror, eligible, &open);
+    assert_eq!(filled(&chosen), vec![(0, "solo".to_owned())]);
+}

@@ -254,6 +254,8 @@ pub async fn pend(
             })
             .collect(),
         trace: None,
+        fill: None,
+        backfilled: Vec::new(),
     };
     let publisher = service_runtime::publish::Publisher::new(redis.clone());
     matches::Matches::new(keys.clone(), redis.clone(), publisher)
