@@ -11,8 +11,11 @@
 //! - **Balanced teams.** The chosen players are split into teams so the teams' rating sums
 //!   differ as little as possible ([`balance`]).
 //! - **Parties stay whole.** A ticket seats one player or a party; a party is never split
-//!   across teams, a ticket that does not fit the seats left is passed over (a nearer
-//!   one may), and a set of tickets that cannot be split into full teams waits.
+//!   across teams, a ticket that does not fit the seats left is passed over (a farther
+//!   one may fit). When the nearest tickets that fit cannot be split into full teams
+//!   (a party of four and two of three for teams of five), other sets of the nearest
+//!   tickets are tried, nearer first, within a bounded search (`pick`); if none
+//!   splits, the anchor waits.
 //! - **Backfill first.** A running match's open backfill request ([`fill_backfill`]) is
 //!   filled before new matches form: for each team it wants players for, the eligible
 //!   tickets nearest the team's mean rating, inside the window widened from when it asked
@@ -99,43 +102,25 @@ pub fn form_matches<'a>(
             .take_while(|t| t.rating - anchor.rating <= w)
             .filter(usable)
             .peekable();
-        let mut chosen = vec![anchor];
-        let mut seats = anchor.size();
-        while seats < size {
-            let next = match (below.peek(), above.peek()) {
-                (Some(b), Some(a)) => {
-                    if anchor.rating - b.rating <= a.rating - anchor.rating {
-                        below.next()
-                    } else {
-                        above.next()
-                    }
+        // The usable tickets nearest the anchor, nearest first, read as the search needs
+        // them (for solo players, just the match's worth).
+        let nearest = std::iter::from_fn(|| match (below.peek(), above.peek()) {
+            (Some(b), Some(a)) => {
+                if anchor.rating - b.rating <= a.rating - anchor.rating {
+                    below.next()
+                } else {
+                    above.next()
                 }
-                (Some(_), None) => below.next(),
-                (None, Some(_)) => above.next(),
-                (None, None) => None,
-            };
-            match next {
-                // Two tickets of one player (a join racing a lost reply) never meet.
-                Some(ticket)
-                    if ticket
-                        .members
-                        .iter()
-                        .any(|m| chosen.iter().any(|c| c.seats(&m.player))) => {}
-                // A party larger than the seats left, or than a team, waits for another.
-                Some(ticket) if seats + ticket.size() > size || ticket.size() > team_size => {}
-                Some(ticket) => {
-                    seats += ticket.size();
-                    chosen.push(ticket);
-                }
-                None => break,
             }
-        }
-        if seats < size {
-            continue;
-        }
-        let Some(teams) = balance(chosen, definition.teams as usize, team_size) else {
-            // These parties cannot make full teams together (three pairs for teams of
-            // three): the anchor waits for another set.
+            (Some(_), None) => below.next(),
+            (None, Some(_)) => above.next(),
+            (None, None) => None,
+        })
+        // A party larger than a team waits for ever (it is refused at join).
+        .filter(|ticket| ticket.size() <= team_size)
+        .take(size + SEARCH_CANDIDATES);
+        let Some(teams) = pick(anchor, nearest, definition, team_size) else {
+            // No set of these tickets makes full teams with the anchor: it waits.
             continue;
         };
         for ticket in teams.iter().flatten() {
@@ -192,6 +177,97 @@ pub fn fill_backfill<'a>(
         }
     }
     chosen
+}
+
+/// Tickets near an anchor a search for its match looks at beyond the match's size,
+/// nearest first.
+const SEARCH_CANDIDATES: usize = 32;
+/// Steps (a ticket tried in a set) a search takes per anchor at most, so a queue of
+/// parties that cannot make full teams costs a bounded amount per tick.
+const SEARCH_BUDGET: usize = 2048;
+
+/// The nearest set of tickets that, with `anchor`, seats exactly the match and splits into
+/// full teams: the nearest tickets that fit first (for solo players the first set tried),
+/// then, where the parties do not split into full teams (a party of four and two of three
+/// for two teams of five, say), other sets, nearer ones first, within [`SEARCH_BUDGET`]. Two
+/// tickets seating one player (a join racing a lost reply) are never in one set.
+fn pick<'a>(
+    anchor: &'a QueuedTicket,
+    nearest: impl Iterator<Item = &'a QueuedTicket>,
+    definition: &QueueDefinition,
+    team_size: usize,
+) -> Option<Vec<Vec<&'a QueuedTicket>>> {
+    struct Search<'a, I> {
+        /// The candidates read so far, and the rest.
+        nearest: Vec<&'a QueuedTicket>,
+        more: I,
+        /// Seats of the anchor and every candidate read; whether none is left to read.
+        seats_read: usize,
+        exhausted: bool,
+        size: usize,
+        teams: usize,
+        team_size: usize,
+        steps: usize,
+    }
+    impl<'a, I: Iterator<Item = &'a QueuedTicket>> Search<'a, I> {
+        /// The `i`th nearest candidate, read when first needed.
+        fn candidate(&mut self, i: usize) -> Option<&'a QueuedTicket> {
+            while self.nearest.len() <= i {
+                let Some(next) = self.more.next() else {
+                    self.exhausted = true;
+                    return None;
+                };
+                self.seats_read += next.size();
+                self.nearest.push(next);
+            }
+            Some(self.nearest[i])
+        }
+
+        /// Extends `chosen` (seating `seats`) with tickets from `from` on.
+        fn extend(
+            &mut self,
+            chosen: &mut Vec<&'a QueuedTicket>,
+            seats: usize,
+            from: usize,
+        ) -> Option<Vec<Vec<&'a QueuedTicket>>> {
+            if seats == self.size {
+                return balance(chosen.clone(), self.teams, self.team_size);
+            }
+            let mut i = from;
+            while let Some(ticket) = self.candidate(i) {
+                i += 1;
+                // Not enough seats among all the candidates: no set can work.
+                if self.steps >= SEARCH_BUDGET || (self.exhausted && self.seats_read < self.size) {
+                    return None;
+                }
+                self.steps += 1;
+                let clash = ticket
+                    .members
+                    .iter()
+                    .any(|m| chosen.iter().any(|c| c.seats(&m.player)));
+                if clash || seats + ticket.size() > self.size {
+                    continue;
+                }
+                chosen.push(ticket);
+                if let Some(teams) = self.extend(chosen, seats + ticket.size(), i) {
+                    return Some(teams);
+                }
+                chosen.pop();
+            }
+            None
+        }
+    }
+    let mut search = Search {
+        nearest: Vec::new(),
+        more: nearest,
+        seats_read: anchor.size(),
+        exhausted: false,
+        size: definition.match_size(),
+        teams: definition.teams as usize,
+        team_size,
+        steps: 0,
+    };
+    search.extend(&mut vec![anchor], anchor.size(), 0)
 }
 
 /// Splits `tickets` (seating exactly `teams x team_size` players) into full teams whose

@@ -394,3 +394,26 @@ fn a_backfill_takes_a_party_only_where_its_whole_size_is_wanted() {
     let chosen = fill_backfill(&def(2, 3), now, &mirror, eligible, &open);
     assert_eq!(filled(&chosen), vec![(0, "solo".to_owned())]);
 }
+
+#[test]
+fn when_the_nearest_parties_cannot_split_a_farther_set_that_can_is_taken() {
+    // Two teams of five: a party of four with the two trios nearest it makes ten, but no
+    // split keeps every party whole; the four, the nearer trio, a solo player and a pair do.
+    let d = def(2, 5);
+    let tickets = vec![
+        party("four", &[1500.0; 4], NOW - 100),
+        party("trio-a", &[1510.0; 3], NOW - 90),
+        party("trio-b", &[1520.0; 3], NOW - 80),
+        ticket("solo", 1530.0, NOW - 70),
+        party("pair", &[1540.0; 2], NOW - 60),
+    ];
+    let mirror = Mirror::load(tickets);
+    let formed = form_matches(&d, NOW, &mirror, |_| true, 10);
+    assert_eq!(formed.len(), 1, "one match");
+    let mut taken: Vec<String> = formed[0].iter().flatten().map(|t| t.id.clone()).collect();
+    taken.sort();
+    assert_eq!(taken, vec!["four", "pair", "solo", "trio-a"]);
+    for team in &formed[0] {
+        assert_eq!(team.iter().map(|t| t.size()).sum::<usize>(), 5);
+    }
+}
