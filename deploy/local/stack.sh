@@ -41,12 +41,13 @@ JWT_SECRET="rallypoint-dev-jwt"
 POOL_TOKEN="rallypoint-dev-pool"
 JOIN_SECRET="rallypoint-dev-join-secret-0123456789"
 ADMIN_TOKEN="rallypoint-dev-admin"
+API_TOKEN="rallypoint-dev-api"
 NAMESPACE="local"
 
 # name | binary | ops port | extra env (space separated KEY=VALUE)
 SERVICES=(
-  "gateway-1|gateway|9101|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8080"
-  "gateway-2|gateway|9102|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8081"
+  "gateway-1|gateway|9101|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8080 RALLYPOINT_GATEWAY__API_LISTEN=127.0.0.1:8180"
+  "gateway-2|gateway|9102|RALLYPOINT_GATEWAY__LISTEN=127.0.0.1:8081 RALLYPOINT_GATEWAY__API_LISTEN=127.0.0.1:8181"
   "matchmaker-1|matchmaker|9201|"
   "matchmaker-2|matchmaker|9202|"
   "server-pool-1|server-pool|9301|RALLYPOINT_POOL__LISTEN=127.0.0.1:8090"
@@ -132,6 +133,7 @@ start_services() {
       RALLYPOINT_OPS__LISTEN="127.0.0.1:$ops" \
       RALLYPOINT_OPS__ADMIN_TOKEN="$ADMIN_TOKEN" \
       RALLYPOINT_GATEWAY__JWT_SECRET="$JWT_SECRET" \
+      RALLYPOINT_GATEWAY__API_TOKEN="$API_TOKEN" \
       RALLYPOINT_INSTANCE__ENVIRONMENT=development \
       RALLYPOINT_GATEWAY__ALLOW_GUESTS=true \
       RALLYPOINT_GATEWAY__CONNECTS_PER_IP_PER_SECOND="${RALLYPOINT_GATEWAY__CONNECTS_PER_IP_PER_SECOND:-100000}" \
@@ -177,7 +179,9 @@ Rallypoint is running (namespace "$NAMESPACE"; logs in $STACK_DIR/).
 
   what             where                                 ops (health, metrics, admin)
   gateway-1        ws://127.0.0.1:8080/ws                http://127.0.0.1:9101
+                   server API http://127.0.0.1:8180
   gateway-2        ws://127.0.0.1:8081/ws                http://127.0.0.1:9102
+                   server API http://127.0.0.1:8181
   matchmaker-1/2   (no port of its own)                  http://127.0.0.1:9201, :9202
   server-pool-1    http://127.0.0.1:8090                 http://127.0.0.1:9301
   server-pool-2    http://127.0.0.1:8091                 http://127.0.0.1:9302
@@ -187,7 +191,8 @@ Rallypoint is running (namespace "$NAMESPACE"; logs in $STACK_DIR/).
   Redis Cluster    $REDIS_URLS
 
 Dev secrets: JWT rallypoint-dev-jwt, game servers rallypoint-dev-pool (registration) and
-rallypoint-dev-join-secret-0123456789 (join tokens), admin rallypoint-dev-admin.
+rallypoint-dev-join-secret-0123456789 (join tokens), admin rallypoint-dev-admin, server API
+rallypoint-dev-api.
 
 Connect a client:
   cargo run -p rallypoint-client --example queue -- --guest alice --queue duel --region eu
@@ -195,6 +200,8 @@ Connect a client:
   websocat 'ws://127.0.0.1:8080/ws?guest=carol'   then send {"type":"queue.join","queue":"duel","region":"eu"}
 Operator view:
   curl -H 'Authorization: Bearer rallypoint-dev-admin' http://127.0.0.1:9201/v1/stats
+The studio's backend (server API):
+  curl -H 'Authorization: Bearer rallypoint-dev-api' http://127.0.0.1:8180/v1/broadcast -d '{"body":"hello"}'
 EOF
 }
 

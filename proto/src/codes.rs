@@ -54,11 +54,13 @@ pub enum ErrorCode {
     Cooldown,
     /// `match.accept` / `match.decline` for a match without a ready check of this player.
     UnknownMatch,
+    /// `room.send` or `whisper` while the studio's backend has muted the player.
+    Muted,
 }
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::UnknownType,
         ErrorCode::RateLimited,
@@ -80,6 +82,7 @@ impl ErrorCode {
         ErrorCode::PartyTooLarge,
         ErrorCode::Cooldown,
         ErrorCode::UnknownMatch,
+        ErrorCode::Muted,
     ];
 
     /// The wire spelling, e.g. `"bad_request"` (also handy as a metrics label).
@@ -106,6 +109,7 @@ impl ErrorCode {
             ErrorCode::PartyTooLarge => "party_too_large",
             ErrorCode::Cooldown => "cooldown",
             ErrorCode::UnknownMatch => "unknown_match",
+            ErrorCode::Muted => "muted",
         }
     }
 }
@@ -135,11 +139,14 @@ pub enum CloseCode {
     /// 4004: no frame (not even a `ping`) arrived within the idle timeout; ping every
     /// `welcome.heartbeat_ms`.
     IdleTimeout,
+    /// 4005: the studio's backend disconnected the player (server API); the `kicked` push
+    /// before it says why. Reconnecting is allowed unless the studio says otherwise.
+    Kicked,
 }
 
 impl CloseCode {
     /// Every close code.
-    pub const ALL: [CloseCode; 7] = [
+    pub const ALL: [CloseCode; 8] = [
         CloseCode::PolicyViolation,
         CloseCode::TooLarge,
         CloseCode::Internal,
@@ -147,6 +154,7 @@ impl CloseCode {
         CloseCode::Draining,
         CloseCode::TooSlow,
         CloseCode::IdleTimeout,
+        CloseCode::Kicked,
     ];
 
     /// The numeric code put in the close frame.
@@ -159,6 +167,7 @@ impl CloseCode {
             CloseCode::Draining => 4002,
             CloseCode::TooSlow => 4003,
             CloseCode::IdleTimeout => 4004,
+            CloseCode::Kicked => 4005,
         }
     }
 
@@ -177,6 +186,7 @@ impl CloseCode {
             CloseCode::Draining => "draining",
             CloseCode::TooSlow => "too slow",
             CloseCode::IdleTimeout => "idle timeout",
+            CloseCode::Kicked => "disconnected by the server",
         }
     }
 }

@@ -101,6 +101,28 @@ pub enum Event {
         #[serde(rename = "match")]
         match_id: MatchId,
     },
+    /// Server API -> every gateway: a message for every connected player (one event per
+    /// gateway, on the broadcast channel, not one per player).
+    Broadcast {
+        /// What every player gets.
+        message: ServerMessage,
+    },
+    /// Server API -> the gateway holding the player: close their socket (4005) after
+    /// telling them why (`kicked`).
+    Disconnect {
+        /// The player.
+        player: PlayerId,
+        /// Why, as the studio's backend said.
+        reason: String,
+    },
+    /// Server API -> the gateway holding the player: the player is muted until `until_ms`
+    /// (0: no longer muted).
+    Mute {
+        /// The player.
+        player: PlayerId,
+        /// Until when, ms since the Unix epoch; 0 lifts it.
+        until_ms: u64,
+    },
     /// Matchmaker -> server pool: players were added to a running match by backfill; the
     /// pool announces them (`match.found`) and tells the match's server.
     MatchBackfilled {
@@ -128,13 +150,16 @@ pub enum Event {
 
 impl Event {
     /// Every event `type`.
-    pub const TYPES: [&'static str; 8] = [
+    pub const TYPES: [&'static str; 11] = [
         "deliver",
         "session_replaced",
         "room_message",
         "match_formed",
         "assignment_ready",
         "match_backfilled",
+        "broadcast",
+        "disconnect",
+        "mute",
         "cache_invalidate",
         "warm_profiles",
     ];
@@ -148,6 +173,9 @@ impl Event {
             Event::MatchFormed { .. } => "match_formed",
             Event::AssignmentReady { .. } => "assignment_ready",
             Event::MatchBackfilled { .. } => "match_backfilled",
+            Event::Broadcast { .. } => "broadcast",
+            Event::Disconnect { .. } => "disconnect",
+            Event::Mute { .. } => "mute",
             Event::CacheInvalidate { .. } => "cache_invalidate",
             Event::WarmProfiles { .. } => "warm_profiles",
         }

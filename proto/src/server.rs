@@ -16,6 +16,10 @@ use crate::ids::{SessionId, TicketId};
 use crate::rid::Rid;
 
 /// Well-known values of the `reason` fields.
+/// The `from` of a `room.message` the studio's backend published (server API): no player
+/// may have this id (the gateway refuses it as a token's subject).
+pub const SERVER_SENDER: &str = "server";
+
 pub mod reason {
     /// `kicked`: the same player connected again elsewhere.
     pub const SESSION_REPLACED: &str = "session_replaced";
@@ -327,7 +331,16 @@ pub enum ServerMessage {
         /// When the gateway accepted it, ms since the Unix epoch.
         ts: u64,
     },
-    /// The socket is about to be closed (code 4001 for [`reason::SESSION_REPLACED`]).
+    /// A message from the studio's backend (the server API's `send` and `broadcast`).
+    #[serde(rename = "notice")]
+    Notice {
+        /// Payload.
+        body: Body,
+        /// When a gateway accepted it, ms since the Unix epoch.
+        ts: u64,
+    },
+    /// The socket is about to be closed (code 4001 for [`reason::SESSION_REPLACED`], 4005
+    /// when the studio's backend disconnects the player, with its reason).
     #[serde(rename = "kicked")]
     Kicked {
         /// Why, e.g. [`reason::SESSION_REPLACED`].
@@ -418,6 +431,7 @@ macro_rules! match_rid {
             | ServerMessage::QueueTimeout { .. }
             | ServerMessage::RoomMessage { .. }
             | ServerMessage::Whisper { .. }
+            | ServerMessage::Notice { .. }
             | ServerMessage::Kicked { .. }
             | ServerMessage::Reconnect { .. }
             | ServerMessage::PartyInvite { .. }
@@ -429,7 +443,7 @@ macro_rules! match_rid {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 27] = [
+    pub const TYPES: [&'static str; 28] = [
         "pong",
         "profile",
         "data",
@@ -450,6 +464,7 @@ impl ServerMessage {
         "queue.timeout",
         "room.message",
         "whisper",
+        "notice",
         "kicked",
         "reconnect",
         "party.invite",
@@ -487,6 +502,7 @@ impl ServerMessage {
             ServerMessage::QueueTimeout { .. } => "queue.timeout",
             ServerMessage::RoomMessage { .. } => "room.message",
             ServerMessage::Whisper { .. } => "whisper",
+            ServerMessage::Notice { .. } => "notice",
             ServerMessage::Kicked { .. } => "kicked",
             ServerMessage::Reconnect { .. } => "reconnect",
             ServerMessage::Party { .. } => "party",

@@ -206,6 +206,39 @@ async fn check_config_says_ok_or_names_the_key_without_connecting_to_anything() 
         .await
         .expect("runs");
     assert_eq!(code, Some(0), "guests in development: {stdout} {stderr}");
+    // The server API listens only with a token of its own, on an address.
+    let api_cases = [
+        (
+            vec![("RALLYPOINT_GATEWAY__API_LISTEN", "127.0.0.1:0")],
+            "gateway.api_token",
+        ),
+        (
+            vec![
+                ("RALLYPOINT_GATEWAY__API_LISTEN", "anywhere"),
+                (
+                    "RALLYPOINT_GATEWAY__API_TOKEN",
+                    "check-config-api-token-0123456789",
+                ),
+            ],
+            "gateway.api_listen",
+        ),
+        (
+            vec![
+                ("RALLYPOINT_GATEWAY__API_LISTEN", "127.0.0.1:0"),
+                ("RALLYPOINT_GATEWAY__API_TOKEN", "short"),
+            ],
+            "gateway.api_token",
+        ),
+    ];
+    for (extra, key) in api_cases {
+        let mut env = valid.to_vec();
+        env.extend(extra);
+        let (code, _, stderr) = run_with_args("gateway", &["--check-config"], &env)
+            .await
+            .expect("runs");
+        assert_eq!(code, Some(64), "{key}: {stderr}");
+        assert!(stderr.contains(key), "{stderr}");
+    }
 }
 
 #[tokio::test]
@@ -220,6 +253,10 @@ async fn secrets_never_reach_a_services_output() {
         (
             "RALLYPOINT_GATEWAY__PREVIOUS_JWT_SECRET",
             "old-jwt-secret-never-logged-01",
+        ),
+        (
+            "RALLYPOINT_GATEWAY__API_TOKEN",
+            "api-token-never-logged-0123456",
         ),
         ("RALLYPOINT_POOL__TOKEN", "pool-token-never-logged-0123"),
         (

@@ -136,6 +136,13 @@ impl Keys {
         format!("{}:invalidate", self.tagged("cache"))
     }
 
+    /// `<ns>:{broadcast}:notices`: sharded channel every gateway subscribes to: a server
+    /// API broadcast is published here once and each gateway hands it to every socket it
+    /// holds (one message per gateway, not one per player).
+    pub fn broadcast_channel(&self) -> String {
+        format!("{}:notices", self.tagged("broadcast"))
+    }
+
     /// `<ns>:{data}:kinds`: set of the game data kinds PostgreSQL holds, written by the
     /// cache-warmer: a reader asked for a kind not in it answers "no such document" at
     /// once instead of asking for a warm-up.

@@ -24,6 +24,18 @@ impl PlayerKeys {
         self.key("session")
     }
 
+    /// String: when the player's last session ended, ms since the epoch (presence), kept
+    /// [`crate::ttl::LAST_SEEN`].
+    pub fn last_seen(&self) -> String {
+        self.key("seen")
+    }
+
+    /// String: until when the studio's backend muted the player, ms since the epoch
+    /// (expires then): their `room.send` and `whisper` are refused meanwhile.
+    pub fn mute(&self) -> String {
+        self.key("mute")
+    }
+
     /// Sharded channel: every push to this player (match found, whisper, kick, ...).
     /// The gateway holding the player's socket subscribes to it.
     pub fn inbox_channel(&self) -> String {

@@ -42,7 +42,8 @@ pub fn instance_announce(keys: &Keys, service: &str, instance: &str) -> ScriptKe
 /// rooms (kept while connected and for a grace period after, so a reconnect restores them)
 /// the player's live match (so a reconnect is told its match again) and whether their
 /// profile is cached (if not, the gateway asks the cache-warmer for it), the chat budget,
-/// and the player's party (kept alive like the rooms).
+/// the player's party (kept alive like the rooms), when the player was last seen, and
+/// until when they are muted.
 pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
     let p = keys.player(player);
     ScriptKeys(vec![
@@ -52,6 +53,8 @@ pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
         p.profile(),
         p.chat_rate(),
         p.party(),
+        p.last_seen(),
+        p.mute(),
     ])
 }
 

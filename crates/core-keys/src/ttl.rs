@@ -13,6 +13,10 @@ pub const INSTANCE: Duration = Duration::from_secs(15);
 /// Default lease length for a unit of work (a queue, a region, a data set).
 pub const LEASE: Duration = Duration::from_secs(5);
 
+/// When a player was last seen (presence) is remembered this long after their last
+/// session ended.
+pub const LAST_SEEN: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A game server is reaped when it has not sent a heartbeat for this long.
 pub const SERVER_HEARTBEAT: Duration = Duration::from_secs(60);
 

@@ -11,11 +11,13 @@
 //! - [`service`]: a service's settings as environment variables, and the real binary as a
 //!   child process.
 //! - [`wait`]: waiting for a condition with a deadline (never a bare sleep).
+//! - [`http`]: one JSON call to an HTTP API, as the API tests make them.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod http;
 pub mod ports;
 pub mod postgres;
 pub mod service;

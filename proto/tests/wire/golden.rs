@@ -245,6 +245,7 @@ fn error_codes_are_exactly_the_documented_ones() {
         "party_too_large",
         "cooldown",
         "unknown_match",
+        "muted",
     ];
     let wire: Vec<Value> = ErrorCode::ALL
         .iter()
@@ -263,7 +264,7 @@ fn error_codes_are_exactly_the_documented_ones() {
 #[test]
 fn close_codes() {
     let codes: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
-    assert_eq!(codes, [1008, 1009, 1011, 4001, 4002, 4003, 4004]);
+    assert_eq!(codes, [1008, 1009, 1011, 4001, 4002, 4003, 4004, 4005]);
     for c in CloseCode::ALL {
         assert_eq!(CloseCode::from_code(c.into()), Some(c));
         assert!(c.reason().len() < 123);

@@ -238,6 +238,10 @@ pub fn server_messages() -> Vec<ServerMessage> {
             body: body(),
             ts: 1_700_000_000_000,
         },
+        ServerMessage::Notice {
+            body: body(),
+            ts: 1_700_000_000_000,
+        },
         ServerMessage::Kicked {
             reason: proto::server::reason::SESSION_REPLACED.into(),
         },
@@ -288,6 +292,20 @@ pub fn events() -> Vec<Event> {
         Event::MatchBackfilled {
             match_id: id("m1"),
             region: id("eu"),
+        },
+        Event::Broadcast {
+            message: ServerMessage::Notice {
+                body: body(),
+                ts: 1_700_000_000_000,
+            },
+        },
+        Event::Disconnect {
+            player: id("p1"),
+            reason: "cheating".into(),
+        },
+        Event::Mute {
+            player: id("p1"),
+            until_ms: 1_700_000_060_000,
         },
         Event::CacheInvalidate {
             dataset: Some("profiles".into()),

@@ -46,6 +46,10 @@ pub enum AuthError {
     BadSubject(String),
     #[error("the token's `sub` is a guest id (`{GUEST_PREFIX}...`), which tokens may not use")]
     GuestSubject,
+    #[error(
+        "the token's `sub` is `server`, the sender of the studio's own messages, which no player may be"
+    )]
+    ServerSubject,
     #[error("guest access is disabled on this deployment: connect with a token")]
     GuestsDisabled,
     #[error("`guest` is not a valid guest name: {0}")]
@@ -213,6 +217,9 @@ impl Authenticator {
         })?;
         if data.claims.sub.starts_with(GUEST_PREFIX) {
             return Err(AuthError::GuestSubject);
+        }
+        if data.claims.sub == proto::server::SERVER_SENDER {
+            return Err(AuthError::ServerSubject);
         }
         let player =
             PlayerId::parse(&data.claims.sub).map_err(|e| AuthError::BadSubject(e.to_string()))?;
@@ -466,6 +473,16 @@ mod tests {
         assert_eq!(
             auth.authenticate(&HeaderMap::new(), &query(Some(t), None)),
             Err(AuthError::GuestSubject)
+        );
+    }
+
+    #[test]
+    fn no_token_may_name_the_server() {
+        let auth = Authenticator::new(&TokenRules::signed_with(SECRET), false);
+        let t = token(json!({"sub": "server", "exp": now() + 60}), SECRET);
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new(), &query(Some(t), None)),
+            Err(AuthError::ServerSubject)
         );
     }
 

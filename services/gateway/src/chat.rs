@@ -145,3 +145,24 @@ mod tests {
         assert!(second.spend(limit, t0).is_some());
     }
 }
+
+/// Until when the studio's backend muted the player (server API), held by their
+/// connection: read when the session opens (`{p:<player>}:mute`), changed by a `mute`
+/// event on the player's inbox. Checking it costs no Redis command. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Mute {
+    until_ms: Arc<AtomicU64>,
+}
+
+impl Mute {
+    /// Muted until `until_ms` (ms since the epoch; 0 lifts it).
+    pub fn set(&self, until_ms: u64) {
+        self.until_ms.store(until_ms, Ordering::Relaxed);
+    }
+
+    /// Until when the player is muted, if they still are at `now_ms`.
+    pub fn active(&self, now_ms: u64) -> Option<u64> {
+        let until = self.until_ms.load(Ordering::Relaxed);
+        (until > now_ms).then_some(until)
+    }
+}

@@ -94,6 +94,15 @@ pub struct GatewaySection {
     /// `reconnect.after_ms` is spread over 0..this, so a draining gateway's clients do not
     /// all reconnect in the same instant.
     pub reconnect_spread_ms: u64,
+    /// Where the server API for the studio's backend listens (PROTOCOL.md section 4): an
+    /// address on a private network, never the public one. Empty: no server API.
+    pub api_listen: String,
+    /// The bearer token every server API call carries (required with `api_listen`).
+    pub api_token: Secret,
+    /// The API token being rotated out, still accepted until removed. Empty: none.
+    pub previous_api_token: Secret,
+    /// Largest server API request body; past it `413`.
+    pub api_max_body_bytes: usize,
 }
 
 /// Everything the gateway reads from the config.
@@ -121,6 +130,44 @@ impl Config {
 }
 
 impl GatewaySection {
+    /// The server API's keys: an address, and a token of its own when it listens.
+    fn validate_api(&self) -> Result<(), ConfigError> {
+        if self.api_listen.is_empty() {
+            return Ok(());
+        }
+        self.api_listen.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "gateway.api_listen",
+                format!(
+                    "{:?} is not an address like 10.0.1.5:8180 (or leave it empty for no server API)",
+                    self.api_listen
+                ),
+            )
+        })?;
+        if self.api_token.len() < 16 {
+            return Err(ConfigError::new(
+                "gateway.api_token",
+                "is required with gateway.api_listen: at least 16 characters (32 random bytes is better)",
+            ));
+        }
+        if !self.previous_api_token.is_empty() && self.previous_api_token.len() < 16 {
+            return Err(ConfigError::new(
+                "gateway.previous_api_token",
+                "is too short: use at least 16 characters",
+            ));
+        }
+        if self.api_token == self.jwt_secret || self.api_token == self.previous_api_token {
+            return Err(ConfigError::new(
+                "gateway.api_token",
+                "must differ from gateway.jwt_secret and gateway.previous_api_token",
+            ));
+        }
+        service_runtime::config::positive(
+            "gateway.api_max_body_bytes",
+            self.api_max_body_bytes as u64,
+        )
+    }
+
     fn validate(&self, common: &CommonConfig) -> Result<(), ConfigError> {
         let drain_deadline_ms = common.shutdown.drain_deadline_ms;
         self.listen.parse::<SocketAddr>().map_err(|_| {
@@ -169,6 +216,7 @@ impl GatewaySection {
                 "is the same as gateway.jwt_secret: set it to the secret being rotated out, or leave it empty",
             ));
         }
+        self.validate_api()?;
         for (key, value) in [
             ("gateway.heartbeat_ms", self.heartbeat_ms),
             ("gateway.handshake_timeout_ms", self.handshake_timeout_ms),

@@ -78,6 +78,7 @@ pub async fn run(
             conn: conn.to_string(),
             outbound: outbound.clone(),
             chat: ChatBudget::default(),
+            mute: crate::chat::Mute::default(),
         },
         limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
         strikes: Strikes::starting_at(shared.config.abuse_strikes, strikes),
@@ -158,6 +159,7 @@ fn settle_chat_budget(shared: &Arc<Shared>, member: &LocalConn) {
             .await;
         if let Ok(touched) = touched {
             member.chat.merge_saved(touched.chat_full_at_ms);
+            member.mute.set(touched.muted_until_ms);
         }
     });
 }
@@ -173,11 +175,18 @@ impl Connection {
             .subscriptions
             .subscribe_with(
                 &shared.ctx.keys.player(player).inbox_channel(),
-                inbox_handler(gate.clone(), self.conn.clone(), self.outbound.clone()),
+                inbox_handler(
+                    gate.clone(),
+                    self.conn.clone(),
+                    self.outbound.clone(),
+                    self.member.mute.clone(),
+                ),
             )
             .await?;
         let opened = shared.sessions.open(player, self.conn.as_str()).await?;
         self.member.chat.merge_saved(opened.chat_full_at_ms);
+        // A mute event that came since is held by the inbox gate and applied after this.
+        self.member.mute.set(opened.muted_until_ms);
         if let Some((old_gateway, old_conn)) = &opened.replaced {
             tracing::debug!(player, old_gateway, old_conn, "session replaced");
             settle_chat_budget(&shared, &self.member);
@@ -214,7 +223,7 @@ impl Connection {
             gateway: shared.gateway_id.clone(),
             heartbeat_ms: shared.config.heartbeat_ms,
         });
-        open_gate(&gate, &self.conn, &self.outbound);
+        open_gate(&gate, &self.conn, &self.outbound, &self.member.mute);
         // A player reconnecting while in a match is told the match again (the push may
         // have gone to the old socket, or nowhere).
         if let Some(match_id) = &opened.live_match {
@@ -382,11 +391,16 @@ fn lock(gate: &Mutex<InboxGate>) -> std::sync::MutexGuard<'_, InboxGate> {
 }
 
 /// Opens the gate once `welcome` is queued, handing on what it held.
-fn open_gate(gate: &Mutex<InboxGate>, conn: &ConnId, outbound: &Outbound) {
+fn open_gate(
+    gate: &Mutex<InboxGate>,
+    conn: &ConnId,
+    outbound: &Outbound,
+    mute: &crate::chat::Mute,
+) {
     let mut gate = lock(gate);
     gate.open = true;
     for payload in std::mem::take(&mut gate.held) {
-        on_inbox(&payload, conn, outbound);
+        on_inbox(&payload, conn, outbound, mute);
     }
 }
 
@@ -396,11 +410,12 @@ fn inbox_handler(
     gate: Arc<Mutex<InboxGate>>,
     conn: ConnId,
     outbound: Outbound,
+    mute: crate::chat::Mute,
 ) -> impl Fn(Bytes) + Send + Sync + 'static {
     move |payload| {
         let mut gate = lock(&gate);
         if gate.open {
-            on_inbox(&payload, &conn, &outbound);
+            on_inbox(&payload, &conn, &outbound, &mute);
         } else {
             gate.held.push(payload);
         }
@@ -409,7 +424,7 @@ fn inbox_handler(
 
 /// One inbox message: pushes go to the client, and a newer session of the player kicks
 /// this one.
-fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound) {
+fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound, mute: &crate::chat::Mute) {
     let envelope = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
         Ok(envelope) => envelope,
         Err(err) => {
@@ -439,6 +454,17 @@ fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound) {
         Event::SessionReplaced { new_conn, .. } => {
             if new_conn != *conn {
                 kick(outbound);
+            }
+        }
+        // The studio's backend mutes the player, or lifts it (server API).
+        Event::Mute { until_ms, .. } => mute.set(until_ms),
+        // The studio's backend disconnects the player (server API).
+        Event::Disconnect { reason, .. } => {
+            if outbound.close_code().is_none() {
+                metrics::counter!("rallypoint_gateway_disconnects_total", "reason" => "server_api")
+                    .increment(1);
+                outbound.send(&ServerMessage::Kicked { reason });
+                outbound.close(CloseCode::Kicked);
             }
         }
         other => {

@@ -91,6 +91,8 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
         if let Ok(touched) = &result {
             // Spending saved by a connection this one replaced counts here too.
             conn.chat.merge_saved(touched.chat_full_at_ms);
+            // A lost mute event is made good here, a heartbeat later at most.
+            conn.mute.set(touched.muted_until_ms);
         }
         match result.map(|touched| touched.session) {
             Ok(Touch::Refreshed) => {}

@@ -22,6 +22,8 @@ pub struct LocalConn {
     pub outbound: Outbound,
     /// The player's chat budget, spent by the connection and saved by the heartbeat.
     pub chat: ChatBudget,
+    /// Until when the studio's backend muted the player.
+    pub mute: crate::chat::Mute,
 }
 
 #[derive(Debug, Default)]

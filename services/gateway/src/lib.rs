@@ -21,6 +21,8 @@
 //! - [`heartbeat`]: the periodic refresh of sessions and room memberships.
 //! - [`catch_up`]: after a pub/sub gap, players' live matches told again.
 //! - [`drain`]: SIGTERM: reconnect hints, grace, close 4002, cleanup.
+//! - [`server_api`]: HTTP for the studio's backend on a listener of its own: publish,
+//!   send, broadcast, disconnect, presence, room members.
 //! - [`stats`]: `/v1/stats` on the ops port: this instance's connections and rooms.
 //! - [`state`]: what all of these share.
 
@@ -41,6 +43,7 @@ pub mod hub;
 pub mod outbound;
 pub mod party_queue;
 pub mod rooms;
+pub mod server_api;
 pub mod session;
 pub mod state;
 pub mod stats;
@@ -63,6 +66,8 @@ use state::Shared;
 pub struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
+    /// The server API's listener, when `gateway.api_listen` is set.
+    api: Option<(TcpListener, SocketAddr)>,
     shared: Arc<Shared>,
 }
 
@@ -106,6 +111,10 @@ abuse_cooldown_ms = 60000
 max_rooms = 32
 drain_grace_ms = 3000
 reconnect_spread_ms = 2000
+api_listen = ""
+api_token = ""
+previous_api_token = ""
+api_max_body_bytes = 65536
 "#
     );
     type Config = Config;
@@ -124,18 +133,37 @@ reconnect_spread_ms = 2000
                 )
             })?;
         let addr = listener.local_addr()?;
+        let api = if config.gateway.api_listen.is_empty() {
+            None
+        } else {
+            let api = TcpListener::bind(&config.gateway.api_listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on gateway.api_listen = {}",
+                        config.gateway.api_listen
+                    )
+                })?;
+            let api_addr = api.local_addr()?;
+            Some((api, api_addr))
+        };
         let gateway_id = GatewayId::parse(&ctx.instance_id)
             .with_context(|| format!("instance id {:?} is not a valid id", ctx.instance_id))?;
         let shared = Arc::new(Shared::new(config, gateway_id, ctx));
         Ok(Self {
             listener,
             addr,
+            api,
             shared,
         })
     }
 
     fn endpoints(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("ws", self.addr)]
+        let mut endpoints = vec![("ws", self.addr)];
+        if let Some((_, api)) = &self.api {
+            endpoints.push(("api", *api));
+        }
+        endpoints
     }
 
     fn ops_routes(&self) -> axum::Router {
@@ -148,8 +176,32 @@ reconnect_spread_ms = 2000
 
     async fn run(self, ctx: ServiceContext) -> anyhow::Result<()> {
         let Self {
-            listener, shared, ..
+            listener,
+            api,
+            shared,
+            ..
         } = self;
+        // Server API broadcasts reach this gateway's sockets through this subscription.
+        let _broadcasts = match server_api::follow_broadcasts(&shared).await {
+            Ok(subscription) => Some(subscription),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot follow server API broadcasts; this gateway's players miss them");
+                None
+            }
+        };
+        let api_server = api.map(|(api, addr)| {
+            tracing::info!(%addr, "server API listening");
+            let stop = ctx.shutdown.clone();
+            let router = server_api::router(shared.clone());
+            tokio::spawn(async move {
+                let served = axum::serve(api, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "the server API listener failed");
+                }
+            })
+        });
         // Changes the cache-warmer announces evict local copies; without this they expire
         // within the reader's TTL.
         let _cache_invalidations = match shared
@@ -189,6 +241,11 @@ reconnect_spread_ms = 2000
         listening.cancel();
         if let Err(err) = heartbeat.await {
             tracing::warn!(error = %err, "heartbeat task failed");
+        }
+        if let Some(api_server) = api_server
+            && let Err(err) = api_server.await
+        {
+            tracing::warn!(error = %err, "the server API task failed");
         }
         match server.await {
             Ok(Ok(())) => Ok(()),

@@ -114,6 +114,35 @@ impl Rooms {
         }
     }
 
+    /// One page of `room`'s live members across every gateway, in player id order: up to
+    /// `limit` ids after `after` (a page's last id is the next page's cursor), and whether
+    /// more follow. Every member present throughout a walk is listed once.
+    pub async fn members_page(
+        &self,
+        room: &RoomId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool), fred::error::Error> {
+        use fred::prelude::SortedSetsInterface;
+        let now = now_ms() as f64;
+        let mut live: Vec<String> = self
+            .inner
+            .redis
+            .zrangebyscore(
+                self.inner.keys.room(room.as_str()).members(),
+                now,
+                "+inf",
+                false,
+                None,
+            )
+            .await?;
+        live.sort_unstable();
+        let start = after.map_or(0, |after| live.partition_point(|m| m.as_str() <= after));
+        let page: Vec<String> = live.iter().skip(start).take(limit).cloned().collect();
+        let more = start + page.len() < live.len();
+        Ok((page, more))
+    }
+
     /// Adds `member` to `room`: subscribes the gateway to the room if it is the first
     /// local member, records the membership, and remembers the room for the player's
     /// reconnects. Returns the member count across all gateways.

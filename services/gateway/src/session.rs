@@ -18,7 +18,7 @@ use service_runtime::clock::now_ms;
 use service_runtime::script::LuaScript;
 
 static OPEN: LuaScript<Vec<String>> = LuaScript::new(include_str!("session/session_open.lua"));
-static TOUCH: LuaScript<(i64, i64, String)> =
+static TOUCH: LuaScript<(i64, i64, String, i64)> =
     LuaScript::new(include_str!("session/session_touch.lua"));
 static CLOSE: LuaScript<(i64, String)> = LuaScript::new(include_str!("session/session_close.lua"));
 
@@ -36,6 +36,8 @@ pub struct Opened {
     pub chat_full_at_ms: u64,
     /// The party the player is in (its membership is refreshed, and the client told).
     pub party: Option<String>,
+    /// Until when the studio's backend muted the player (ms since the epoch; 0: not).
+    pub muted_until_ms: u64,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
@@ -48,6 +50,20 @@ pub struct Touched {
     pub chat_full_at_ms: u64,
     /// The party the player is in, whose membership the heartbeat refreshes too.
     pub party: Option<String>,
+    /// Until when the player is muted (0: not), as Redis holds it.
+    pub muted_until_ms: u64,
+}
+
+/// Where a player stands, for presence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Presence {
+    pub online: bool,
+    /// The gateway holding their socket, while online.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// Now while online; else when their last session ended (kept 30 days), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<u64>,
 }
 
 /// What closing a session did.
@@ -127,12 +143,14 @@ impl Sessions {
         let profile_cached = reply.next().is_some_and(|cached| cached == "1");
         let chat_full_at_ms = reply.next().map_or(0, |saved| budget_ms(&saved));
         let party = reply.next().filter(|party| !party.is_empty());
+        let muted_until_ms = reply.next().and_then(|m| m.parse().ok()).unwrap_or(0);
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
             profile_cached,
             chat_full_at_ms,
             party,
+            muted_until_ms,
             rooms: reply.collect(),
         })
     }
@@ -147,7 +165,7 @@ impl Sessions {
     ) -> Result<Touched, fred::error::Error> {
         let mut args = self.open_args(conn);
         args.push(chat_full_at_ms.to_string());
-        let (status, saved, party) = TOUCH
+        let (status, saved, party, muted_until) = TOUCH
             .run(&self.redis, scripts::session_open(&self.keys, player), args)
             .await?;
         let session = match status {
@@ -159,6 +177,7 @@ impl Sessions {
             session,
             chat_full_at_ms: u64::try_from(saved).unwrap_or(0),
             party: (!party.is_empty()).then_some(party),
+            muted_until_ms: u64::try_from(muted_until).unwrap_or(0),
         })
     }
 
@@ -179,6 +198,7 @@ impl Sessions {
                     ms(self.rooms_grace),
                     chat_full_at_ms.to_string(),
                     now_ms().to_string(),
+                    ms(core_keys::ttl::LAST_SEEN),
                 ],
             )
             .await?;
@@ -186,6 +206,32 @@ impl Sessions {
             removed: removed == 1,
             party: (!party.is_empty()).then_some(party),
         })
+    }
+
+    /// Where each of `players` stands: connected (to which gateway), or when last seen.
+    /// One pipeline per call, whatever the number of players.
+    pub async fn presence(&self, players: &[String]) -> Result<Vec<Presence>, fred::error::Error> {
+        use fred::prelude::{HashesInterface, KeysInterface};
+        let pipeline = self.redis.pipeline();
+        for player in players {
+            let p = self.keys.player(player);
+            let _: () = pipeline.hget(p.session(), "gateway").await?;
+            let _: () = pipeline.get(p.last_seen()).await?;
+        }
+        let replies: Vec<Option<String>> = pipeline.all().await?;
+        let now = now_ms();
+        Ok(replies
+            .chunks(2)
+            .map(|pair| {
+                let gateway = pair.first().cloned().flatten();
+                let seen = pair.get(1).cloned().flatten().and_then(|s| s.parse().ok());
+                Presence {
+                    online: gateway.is_some(),
+                    last_seen_ms: if gateway.is_some() { Some(now) } else { seen },
+                    gateway,
+                }
+            })
+            .collect())
     }
 
     /// Whether `player` has a live session anywhere.

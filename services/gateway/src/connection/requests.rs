@@ -677,6 +677,13 @@ impl Connection {
     /// Spends one message of the player's chat budget (held by this connection: no Redis
     /// command; see [`crate::chat`]).
     fn check_chat_rate(&self) -> Result<(), Refusal> {
+        if let Some(until_ms) = self.member.mute.active(now_ms()) {
+            metrics::counter!("rallypoint_gateway_muted_total").increment(1);
+            return Err(Refusal::new(
+                ErrorCode::Muted,
+                format!("muted by the server until {until_ms} (ms since the epoch)"),
+            ));
+        }
         match self
             .member
             .chat

@@ -4,10 +4,12 @@
 -- KEYS[2]  the player's rooms (set)
 -- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
 -- KEYS[6]  the player's party (string: party id), kept for the grace like the rooms
+-- KEYS[7]  when the player was last seen (string: ms since the epoch), for presence
 -- ARGV[1]  the closing connection id
 -- ARGV[2]  how long the player's rooms are remembered for a reconnect, in ms
 -- ARGV[3]  the chat budget the connection held (ms since the epoch, 0 if full)
 -- ARGV[4]  now, ms since the epoch
+-- ARGV[5]  how long the last-seen time is kept, in ms
 -- Returns {1, party or ''} if the session was removed (the party, whose membership the
 -- gateway then marks as away), {0, ''} if it belongs to another connection. Either way
 -- the chat budget is saved (the later of the stored and the held one): a replaced
@@ -19,6 +21,7 @@ if held > stored and held > tonumber(ARGV[4]) then
 end
 if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[5])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   local party = redis.call('GET', KEYS[6])
   if party then

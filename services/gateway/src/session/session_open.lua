@@ -5,15 +5,18 @@
 -- KEYS[4]  the player's cached profile (hash), only checked for existence
 -- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
 -- KEYS[6]  the player's party (string: party id), kept alive like the rooms
+-- KEYS[7]  when the player was last seen (not used here; session_close.lua sets it)
+-- KEYS[8]  until when the player is muted (string: ms since the epoch), if they are
 -- ARGV[1]  this gateway's instance id
 -- ARGV[2]  the new connection id
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4]  session TTL in ms (refreshed by the gateway's heartbeat)
 -- ARGV[5]  rooms TTL in ms
 -- Returns {old gateway or '', old connection or '', live match or '', '1' if the profile is
--- cached else '0', chat budget or '0', party or '', room, room, ...}: the session it
--- replaced, the match to tell the player about again, whether to ask for the profile, the
--- chat budget the connection starts from, the party to rejoin, the rooms to rejoin.
+-- cached else '0', chat budget or '0', party or '', muted until or '0', room, room, ...}:
+-- the session it replaced, the match to tell the player about again, whether to ask for
+-- the profile, the chat budget the connection starts from, the party to rejoin, until when
+-- the player is muted, the rooms to rejoin.
 local old = redis.call('HMGET', KEYS[1], 'gateway', 'conn')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'gateway', ARGV[1], 'conn', ARGV[2], 'connected_ms', ARGV[3])
@@ -23,7 +26,7 @@ if party then
   redis.call('PEXPIRE', KEYS[6], ARGV[5])
 end
 local out = {old[1] or '', old[2] or '', redis.call('GET', KEYS[3]) or '', tostring(redis.call('EXISTS', KEYS[4])),
-  redis.call('GET', KEYS[5]) or '0', party or ''}
+  redis.call('GET', KEYS[5]) or '0', party or '', redis.call('GET', KEYS[8]) or '0'}
 local rooms = redis.call('SMEMBERS', KEYS[2])
 if #rooms > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])

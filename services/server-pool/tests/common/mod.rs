@@ -153,20 +153,8 @@ impl Api {
         body: Option<Vec<u8>>,
         token: Option<&str>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        let response = request.send().await.expect("the pool answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let url = format!("{}{path}", self.base);
+        testkit::http::call(&self.http, method, &url, body, token).await
     }
 
     /// The game server's side of an assignment: long-polls for it, checks it is
