@@ -9,8 +9,14 @@ use rallypoint_tests::stack::{Player, Sizes, Stack};
 
 const ADMIN: &str = "stack-admin";
 
-/// Runs the `rallyctl` built beside this test with `args`: (exit code, stdout, stderr).
+/// Runs the `rallyctl` built beside this test with `args` and the admin token: (exit
+/// code, stdout, stderr).
 async fn rallyctl(token: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    rallyctl_with(("RALLYPOINT_OPS__ADMIN_TOKEN", token), args).await
+}
+
+/// Runs the `rallyctl` built beside this test with `args` and only `env` set.
+async fn rallyctl_with(env: (&str, &str), args: &[&str]) -> (Option<i32>, String, String) {
     let exe = std::env::current_exe().expect("the test executable");
     let binary = exe
         .parent()
@@ -27,7 +33,7 @@ async fn rallyctl(token: &str, args: &[&str]) -> (Option<i32>, String, String) {
         tokio::process::Command::new(binary)
             .args(args)
             .env_clear()
-            .env("RALLYPOINT_OPS__ADMIN_TOKEN", token)
+            .env(env.0, env.1)
             .output(),
     )
     .await
@@ -209,5 +215,103 @@ async fn an_operator_sees_servers_and_players_drains_and_invalidates() {
     let (code, _, err) = rallyctl(ADMIN, &["servers", "--pool", "http://127.0.0.1:1"]).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("cannot reach"), "{err}");
+    stack.stop().await;
+}
+
+/// Runs `rallyctl` with the server API token in its environment (and no admin token).
+async fn rallyctl_api(token: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    rallyctl_with(("RALLYPOINT_GATEWAY__API_TOKEN", token), args).await
+}
+
+/// Through one gateway's server API, the operator reaches a player on the other: a
+/// broadcast arrives, presence names the player's gateway, a mute refuses their whispers
+/// until lifted; a wrong token is refused with what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_talks_to_players_through_the_server_api() {
+    const API_TOKEN: &str = "stack-server-api-token-0123456789";
+    let ns = testkit::unique_namespace("ctl-api");
+    let listen = testkit::env_var("gateway.api_listen");
+    let token = testkit::env_var("gateway.api_token");
+    let stack = Stack::start_with_env(
+        &ns,
+        Sizes {
+            gateways: 2,
+            matchmakers: 0,
+            pools: 0,
+            warmers: 0,
+            game_servers: 0,
+        },
+        testkit::redis_urls(),
+        &[
+            (listen.as_str(), "127.0.0.1:0".to_owned()),
+            (token.as_str(), API_TOKEN.to_owned()),
+        ],
+    )
+    .await;
+    let api = format!(
+        "http://{}",
+        stack.gateways[1].endpoint("api").expect("the server API")
+    );
+    let home = stack.gateway_urls()[..1].to_vec();
+    let mut alice = Player::connect("alice", home, false).await;
+
+    let (code, out, err) =
+        rallyctl_api(API_TOKEN, &["broadcast", "hello all", "--api", &api]).await;
+    assert_eq!(code, Some(0), "{out} {err}");
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), alice.events.recv())
+            .await
+            .expect("the notice in time")
+            .expect("events open");
+        if let rallypoint_client::Event::Push(ServerMessage::Notice { body, .. }) = event {
+            assert_eq!(body.as_value(), &serde_json::json!("hello all"));
+            break;
+        }
+    }
+
+    let (code, out, err) =
+        rallyctl_api(API_TOKEN, &["presence", "alice", "nobody", "--api", &api]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let gateway = stack.gateways[0].instance();
+    assert!(
+        out.contains(&format!("alice: online on {gateway}")),
+        "{out}"
+    );
+    assert!(out.contains("nobody: offline"), "{out}");
+
+    let (code, _, err) = rallyctl_api(
+        API_TOKEN,
+        &["mute", "alice", "--minutes", "5", "--api", &api],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    // The mute reaches alice's gateway on her inbox channel: wait until it refuses.
+    testkit::wait_until("the mute applied", Duration::from_secs(15), || async {
+        match alice
+            .client
+            .whisper("nobody", serde_json::json!("hi"))
+            .await
+        {
+            Err(rallypoint_client::ClientError::Server {
+                code: rallypoint_client::proto::ErrorCode::Muted,
+                ..
+            }) => Some(()),
+            _ => None,
+        }
+    })
+    .await
+    .expect("muted");
+    let (code, _, err) = rallyctl_api(API_TOKEN, &["mute", "alice", "--off", "--api", &api]).await;
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, _, err) =
+        rallyctl_api("wrong-token-0123456789", &["broadcast", "x", "--api", &api]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("RALLYPOINT_GATEWAY__API_TOKEN"),
+        "says what to set: {err}"
+    );
+
+    alice.client.close().await;
     stack.stop().await;
 }

@@ -11,6 +11,18 @@
 //! rallyctl player alice --matchmaker http://127.0.0.1:9201
 //! ```
 //!
+//! And over a gateway's server API (`gateway.api_listen`, behind `gateway.api_token`), what
+//! the studio's backend can do, by hand:
+//!
+//! ```sh
+//! export RALLYPOINT_GATEWAY__API_TOKEN=rallypoint-dev-api RALLYCTL_API=http://127.0.0.1:8180
+//! rallyctl broadcast 'server restart in 5 minutes'
+//! rallyctl publish lobby-1 '{"text":"hi"}'
+//! rallyctl kick alice --reason cheating
+//! rallyctl mute alice --minutes 10      # --off lifts it
+//! rallyctl presence alice bob
+//! ```
+//!
 //! Exit codes: 0 done; 1 the service refused or failed (its message is printed); 2 bad
 //! usage.
 
@@ -29,7 +41,11 @@ use serde_json::{Value, json};
 struct Cli {
     /// The operator token (`ops.admin_token` of the services).
     #[arg(long, env = "RALLYPOINT_OPS__ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
+    admin_token: Option<String>,
+    /// The server API token (`gateway.api_token`), for the commands that use a gateway's
+    /// server API (broadcast, publish, kick, mute, presence).
+    #[arg(long, env = "RALLYPOINT_GATEWAY__API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +115,58 @@ enum Command {
         #[arg(long, env = "RALLYCTL_MATCHMAKER")]
         matchmaker: String,
     },
+    /// A `notice` to every connected player, on every gateway (server API).
+    Broadcast {
+        /// The message: JSON, or else taken as a string.
+        body: String,
+        /// A gateway's server API base URL.
+        #[arg(long, env = "RALLYCTL_API")]
+        api: String,
+    },
+    /// A `room.message` from `server` to every member of a room (server API).
+    Publish {
+        /// The room.
+        room: String,
+        /// The message: JSON, or else taken as a string.
+        body: String,
+        /// A gateway's server API base URL.
+        #[arg(long, env = "RALLYCTL_API")]
+        api: String,
+    },
+    /// Disconnects a player (close 4005, after `kicked` with the reason; server API).
+    Kick {
+        /// The player's id.
+        player: String,
+        /// Why, as the player is told.
+        #[arg(long)]
+        reason: Option<String>,
+        /// A gateway's server API base URL.
+        #[arg(long, env = "RALLYCTL_API")]
+        api: String,
+    },
+    /// Mutes a player's `room.send` and `whisper` for a while, or lifts it (server API).
+    Mute {
+        /// The player's id.
+        player: String,
+        /// For how long.
+        #[arg(long, required_unless_present = "off")]
+        minutes: Option<u64>,
+        /// Lift the mute.
+        #[arg(long, conflicts_with = "minutes")]
+        off: bool,
+        /// A gateway's server API base URL.
+        #[arg(long, env = "RALLYCTL_API")]
+        api: String,
+    },
+    /// Whether players are online, where, and when last seen (server API).
+    Presence {
+        /// The players' ids.
+        #[arg(required = true)]
+        players: Vec<String>,
+        /// A gateway's server API base URL.
+        #[arg(long, env = "RALLYCTL_API")]
+        api: String,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -114,11 +182,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
     let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?,
-        token: cli.admin_token,
+        http: http.clone(),
+        token: cli.admin_token.unwrap_or_default(),
+        token_hint: "set RALLYPOINT_OPS__ADMIN_TOKEN or --admin-token to the services' ops.admin_token",
+    };
+    let server_api = Api {
+        http,
+        token: cli.api_token.unwrap_or_default(),
+        token_hint: "set RALLYPOINT_GATEWAY__API_TOKEN or --api-token to the gateways' gateway.api_token",
     };
     match cli.command {
         Command::Stats { ops } => {
@@ -197,6 +272,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Player { id, matchmaker } => {
             let view = api.get(&matchmaker, &format!("/v1/players/{id}")).await?;
             println!("{}", serde_json::to_string_pretty(&view)?);
+        }
+        Command::Broadcast { body, api } => {
+            let reply = server_api
+                .post(&api, "/v1/broadcast", Some(json!({"body": message(&body)})))
+                .await?;
+            println!("sent to {} gateways", reply["gateways"]);
+        }
+        Command::Publish { room, body, api } => {
+            let reply = server_api
+                .post(
+                    &api,
+                    "/v1/publish",
+                    Some(json!({"room": room, "body": message(&body)})),
+                )
+                .await?;
+            println!(
+                "{room}: sent to {} gateways with members",
+                reply["gateways"]
+            );
+        }
+        Command::Kick {
+            player,
+            reason,
+            api,
+        } => {
+            let body = reason.map(|reason| json!({"reason": reason}));
+            server_api
+                .post(&api, &format!("/v1/players/{player}/disconnect"), body)
+                .await?;
+            println!("{player}: disconnected");
+        }
+        Command::Mute {
+            player,
+            minutes,
+            off,
+            api,
+        } => {
+            let path = format!("/v1/players/{player}/mute");
+            match (off, minutes) {
+                (false, Some(minutes)) => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    let until_ms = now.saturating_add(minutes.saturating_mul(60_000));
+                    server_api
+                        .post(&api, &path, Some(json!({"until_ms": until_ms})))
+                        .await?;
+                    println!("{player}: muted for {minutes} minutes");
+                }
+                _ => {
+                    server_api.delete(&api, &path).await?;
+                    println!("{player}: no longer muted");
+                }
+            }
+        }
+        Command::Presence { players, api } => {
+            let reply = server_api
+                .post(&api, "/v1/presence", Some(json!({"players": players})))
+                .await?;
+            for player in &players {
+                let p = &reply["players"][player];
+                match (p["online"].as_bool(), p["gateway"].as_str()) {
+                    (Some(true), Some(gateway)) => println!("{player}: online on {gateway}"),
+                    _ => match p["last_seen_ms"].as_u64() {
+                        Some(seen) => println!("{player}: offline, last seen at {seen} ms"),
+                        None => println!("{player}: offline"),
+                    },
+                }
+            }
         }
     }
     Ok(())
@@ -318,6 +462,13 @@ fn print_servers(stats: &Value) {
 struct Api {
     http: reqwest::Client,
     token: String,
+    /// What to do about a 401.
+    token_hint: &'static str,
+}
+
+/// A message body from the command line: JSON if it parses, else the text as a string.
+fn message(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
 impl Api {
@@ -335,6 +486,11 @@ impl Api {
         self.send(request, &url).await
     }
 
+    async fn delete(&self, base: &str, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        self.send(self.http.delete(&url), &url).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
         let response = request
             .bearer_auth(&self.token)
@@ -349,11 +505,9 @@ impl Api {
             return Ok(body);
         }
         let message = body["message"].as_str().unwrap_or("no message");
-        let hint = if status.as_u16() == 401 {
-            " (set RALLYPOINT_OPS__ADMIN_TOKEN or --admin-token to the services' ops.admin_token)"
-        } else {
-            ""
-        };
-        anyhow::bail!("{url}: {status}: {message}{hint}")
+        if status.as_u16() == 401 {
+            anyhow::bail!("{url}: {status}: {message} ({})", self.token_hint);
+        }
+        anyhow::bail!("{url}: {status}: {message}")
     }
 }

@@ -37,6 +37,10 @@ struct Match {
     teams: proto::Teams,
     /// Players who left the game (they are not placed in its result).
     left: HashSet<String>,
+    /// The first acknowledgement went through: a later assignment of this match is a
+    /// backfill's update, acknowledged to take it (before that, the same assignment seen
+    /// again by a poll needs nothing: the first acknowledgement covers it).
+    acked: bool,
 }
 
 struct Inner {
@@ -159,6 +163,7 @@ impl Games {
                 all_joined: all_joined.clone(),
                 teams: assignment.teams.clone(),
                 left: HashSet::new(),
+                acked: false,
             },
         );
         tracing::info!(%match_id, players = lock(&self.inner.matches).get(&match_id).map_or(0, |m| m.expected.len()), "took an assignment");
@@ -173,7 +178,7 @@ impl Games {
     /// teams, and the update is acknowledged.
     fn update(&self, assignment: Assignment, pool: Arc<PoolClient>) {
         let match_id = assignment.match_id.to_string();
-        {
+        let acked = {
             let mut matches = lock(&self.inner.matches);
             let Some(game) = matches.get_mut(&match_id) else {
                 return;
@@ -184,8 +189,12 @@ impl Games {
                 }
             }
             game.teams = assignment.teams;
-        }
+            game.acked
+        };
         self.inner.assigned.notify_waiters();
+        if !acked {
+            return;
+        }
         lock(&self.inner.running).spawn(async move {
             if let Err(err) = pool.ack(&match_id).await {
                 tracing::warn!(%match_id, error = %err, "could not acknowledge the backfill; the next poll shows it again");
@@ -233,7 +242,11 @@ impl Games {
     async fn play(&self, assignment: Assignment, pool: Arc<PoolClient>, all_joined: Arc<Notify>) {
         let match_id = assignment.match_id.to_string();
         match pool.ack(&match_id).await {
-            Ok(status) if status.is_success() => {}
+            Ok(status) if status.is_success() => {
+                if let Some(game) = lock(&self.inner.matches).get_mut(&match_id) {
+                    game.acked = true;
+                }
+            }
             Ok(status) => {
                 tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
                 lock(&self.inner.matches).remove(&match_id);
