@@ -68,14 +68,27 @@ pub async fn run(
     .with_share(share);
     // Hints wake the loop early; the tick catches whatever a lost hint would have said.
     let woken = Arc::new(Notify::new());
+    // A backfill's fill is looked for when one is hinted, and every announce_retry_ms
+    // (a lost hint, a crashed instance): not on every wake-up, which matches cause by the
+    // hundred a second.
+    let fills_hinted = Arc::new(AtomicBool::new(true));
     let hints = {
-        let woken = woken.clone();
+        let (woken, fills_hinted) = (woken.clone(), fills_hinted.clone());
         shared
             .ctx
             .subscriptions
-            .subscribe_with(&pool.events_channel(), move |_| woken.notify_one())
+            .subscribe_with(&pool.events_channel(), move |payload| {
+                if let Ok(envelope) = proto::decode_event(&payload, proto::MAX_EVENT_BYTES)
+                    && matches!(envelope.event, proto::Event::MatchBackfilled { .. })
+                {
+                    fills_hinted.store(true, Ordering::Relaxed);
+                }
+                woken.notify_one();
+            })
             .await
     };
+    let fill_every = Duration::from_millis(config.announce_retry_ms);
+    let mut next_fill_check = tokio::time::Instant::now();
     if let Err(err) = &hints {
         tracing::warn!(region, error = %err, "no allocation hints; allocating on the tick only");
     }
@@ -122,6 +135,14 @@ pub async fn run(
             metrics::counter!("rallypoint_pool_allocator_errors_total").increment(1);
             tracing::warn!(region, error = %err, "an allocation round failed; retrying next tick");
         }
+        let now = tokio::time::Instant::now();
+        if fills_hinted.swap(false, Ordering::Relaxed) || now >= next_fill_check {
+            next_fill_check = now + fill_every;
+            if let Err(err) = add_fills(&shared, &region).await {
+                fills_hinted.store(true, Ordering::Relaxed);
+                tracing::warn!(region, error = %err, "adding backfilled players failed; retrying");
+            }
+        }
         if let Err(err) = cancel_overdue(&shared, &region).await {
             gate.close(
                 tokio::time::Instant::now(),
@@ -160,6 +181,12 @@ pub async fn run(
     }
     lease.release(&shared.ctx.redis).await;
     drop(hints);
+}
+
+/// Players backfills took for running matches: added to their match, then told.
+async fn add_fills(shared: &Shared, region: &str) -> Result<(), fred::error::Error> {
+    let fills = shared.matches.apply_fills(region, BATCH).await?;
+    shared.announcer.announce_fills(region, fills).await
 }
 
 /// Cancels the matches past their deadlines (no server in time, not acknowledged in
@@ -214,9 +241,6 @@ async fn allocate_pending(
             IN_FLIGHT,
         )
         .await?;
-    // Players backfills added to running matches: added to their match, then told.
-    let fills = shared.matches.apply_fills(region, BATCH).await?;
-    shared.announcer.announce_fills(region, fills).await?;
     // Rounds end well within the lease, which is renewed between wake-ups.
     let started = tokio::time::Instant::now();
     let budget =
