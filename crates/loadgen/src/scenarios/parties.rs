@@ -256,31 +256,18 @@ pub async fn run(common: &Common, args: &PartiesArgs) -> anyhow::Result<Option<R
         "party queue.join to match.found",
         &lock(&shared.join_to_found),
     );
-    report.figure(
-        "ready checks seen (by players)",
-        c.ready_checks.load(Ordering::Relaxed) as f64,
-        "",
-    );
-    report.figure(
-        "declines sent",
-        c.declines_sent.load(Ordering::Relaxed) as f64,
-        "",
-    );
-    report.figure(
-        "cancelled: declined (per player)",
-        c.cancelled_declined.load(Ordering::Relaxed) as f64,
-        "",
-    );
-    report.figure(
-        "cancelled: ready_timeout (per player)",
-        c.cancelled_timeout.load(Ordering::Relaxed) as f64,
-        "",
-    );
-    report.figure(
-        "requeued after a cancel (per player)",
-        c.requeued.load(Ordering::Relaxed) as f64,
-        "",
-    );
+    for (name, counter) in [
+        ("ready checks seen (by players)", &c.ready_checks),
+        ("declines sent", &c.declines_sent),
+        ("cancelled: declined (per player)", &c.cancelled_declined),
+        (
+            "cancelled: ready_timeout (per player)",
+            &c.cancelled_timeout,
+        ),
+        ("requeued after a cancel (per player)", &c.requeued),
+    ] {
+        report.figure(name, counter.load(Ordering::Relaxed) as f64, "");
+    }
     report.figure(
         "parties unsettled at the end",
         shared.unsettled() as f64,
