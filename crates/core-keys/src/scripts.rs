@@ -374,6 +374,12 @@ pub fn pool_pend(keys: &Keys, region: &str, match_id: &str) -> ScriptKeys {
     ScriptKeys(vec![p.pool_match(match_id), p.pending()])
 }
 
+/// A game server asks for a backfill: the match's hash in the pool, marked so its end
+/// closes the request.
+pub fn pool_backfill_mark(keys: &Keys, region: &str, match_id: &str) -> ScriptKeys {
+    ScriptKeys(vec![keys.pool(region).pool_match(match_id)])
+}
+
 /// A game server acknowledged its assignment: the match's hash in the pool, the server's
 /// assignments and the region's matches not yet acknowledged.
 pub fn pool_ack(keys: &Keys, region: &str, match_id: &str, server: &str) -> ScriptKeys {

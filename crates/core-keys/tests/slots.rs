@@ -113,6 +113,10 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
         ),
         ("pool_ack", scripts::pool_ack(k, region, &match_id, server)),
         (
+            "pool_backfill_mark",
+            scripts::pool_backfill_mark(k, region, &match_id),
+        ),
+        (
             "pool_result",
             scripts::pool_result(k, region, &match_id, server),
         ),

@@ -4,7 +4,10 @@
 //! 1. The request ([`Matches::request_backfill`], `POST /v1/matches/{match}/backfill`):
 //!    only the server the match was given to may ask, while the match is on it. It is
 //!    kept in the match's queue-region with each team's mean rating
-//!    ([`queues::backfill`]); a new request replaces the open one.
+//!    ([`queues::backfill`]); a new request replaces the open one. The match's pool hash
+//!    is marked first (`pool_backfill_mark.lua`): only a marked match's end has a
+//!    request to close, so the matches never backfilled (nearly all) end without that
+//!    step.
 //! 2. The fill: the matchmaker holding the queue takes the nearest ratings to the team's
 //!    mean and claims them like a match (`backfill_claim.lua`: a ticket goes to a new
 //!    match or to a backfill, never both), then hands the fill to the match's region
@@ -33,6 +36,8 @@ use crate::game_server::{Caller, Outcome};
 use crate::state::{MatchState, field};
 use crate::{HandoverError, Matches};
 
+static POOL_BACKFILL_MARK: LuaScript<i64> =
+    LuaScript::new(include_str!("backfill/pool_backfill_mark.lua"));
 static POOL_FILL_PEND: LuaScript<i64> = LuaScript::new(include_str!("backfill/pool_fill_pend.lua"));
 static POOL_BACKFILL: LuaScript<String> =
     LuaScript::new(include_str!("backfill/pool_backfill.lua"));
@@ -84,7 +89,7 @@ impl Matches {
         caller: &Caller<'_>,
         request: &BackfillRequest,
     ) -> Result<BackfillAnswer, fred::error::Error> {
-        let Some(at) = self.locate(match_id).await? else {
+        let Some(at) = self.locate(match_id, caller).await? else {
             return Ok(BackfillAnswer::Refused(Outcome::Unknown));
         };
         if let Some(refused) = at.refuses(caller) {
@@ -139,6 +144,19 @@ impl Matches {
             means,
             wanted,
         };
+        // Marked before it opens, so an end that comes after the request sees the mark
+        // and closes it (one that slips in between is caught when a fill is applied: a
+        // fill for an ended match is undone and its request closed).
+        let marked = POOL_BACKFILL_MARK
+            .run(
+                &self.redis,
+                scripts::pool_backfill_mark(&self.keys, &at.region, match_id),
+                (),
+            )
+            .await?;
+        if marked == 0 {
+            return Ok(BackfillAnswer::Refused(Outcome::Unknown));
+        }
         self.backfills
             .open(&record.queue, &record.region, &open)
             .await?;
@@ -153,13 +171,13 @@ impl Matches {
         match_id: &str,
         caller: &Caller<'_>,
     ) -> Result<BackfillAnswer, fred::error::Error> {
-        let Some(at) = self.locate(match_id).await? else {
+        let Some(at) = self.locate(match_id, caller).await? else {
             return Ok(BackfillAnswer::Refused(Outcome::Unknown));
         };
         if let Some(refused) = at.refuses(caller) {
             return Ok(BackfillAnswer::Refused(refused));
         }
-        let Some(record) = at.record.as_ref() else {
+        let Some(record) = at.record.as_ref().filter(|_| at.backfill_asked) else {
             return Ok(BackfillAnswer::NoneOpen);
         };
         let closed = self

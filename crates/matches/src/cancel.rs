@@ -277,7 +277,8 @@ impl Matches {
     /// (free its players and tell them), and takes it off the region's `cancelling` set.
     async fn finish(&self, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        let (state, why, outcome, record): (
+        let (state, why, outcome, record, backfill_asked): (
+            Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
@@ -286,12 +287,20 @@ impl Matches {
             .redis
             .hmget(
                 pool.pool_match(match_id),
-                vec![field::STATE, field::REASON, field::OUTCOME, field::RECORD],
+                vec![
+                    field::STATE,
+                    field::REASON,
+                    field::OUTCOME,
+                    field::RECORD,
+                    field::BACKFILL_ASKED,
+                ],
             )
             .await?;
         let record = record.and_then(|json| serde_json::from_str::<MatchRecord>(&json).ok());
         if let Some(record) = record {
-            self.end_backfill(&record).await;
+            if backfill_asked.is_some() {
+                self.end_backfill(&record).await;
+            }
             let record_key = self.keys.match_(match_id).record();
             if state.as_deref().and_then(MatchState::parse) == Some(MatchState::Ended) {
                 let why = outcome.unwrap_or_else(|| reason::SERVER_LOST.to_owned());

@@ -151,6 +151,7 @@ type LocatedFields = (
     Option<u64>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// Where a match lives in the pool.
@@ -162,6 +163,8 @@ pub(crate) struct Located {
     pub(crate) record: Option<MatchRecord>,
     /// The hash of the token of the server incarnation it was given to.
     token_hash: Option<String>,
+    /// Its server asked for a backfill at least once: its end closes the request.
+    pub(crate) backfill_asked: bool,
 }
 
 impl Located {
@@ -175,37 +178,56 @@ impl Located {
 }
 
 impl Matches {
+    /// The match `match_id` as the pool has it, looked for first in the caller's region
+    /// (one read: where a server's own match always is); only a match not there costs a
+    /// second read, of the record's region, to tell another region's match (refused as
+    /// not the caller's) from an unknown one.
     pub(crate) async fn locate(
         &self,
         match_id: &str,
+        caller: &Caller<'_>,
     ) -> Result<Option<Located>, fred::error::Error> {
+        if let Some(found) = self.located_in(caller.region, match_id).await? {
+            return Ok(Some(found));
+        }
         let region: Option<String> = self
             .redis
             .hget(self.keys.match_(match_id).record(), field::REGION)
             .await?;
-        let Some(region) = region else {
-            return Ok(None);
-        };
-        let (server, state, started_ms, record, token_hash): LocatedFields = self
+        match region {
+            Some(region) if region != caller.region => self.located_in(&region, match_id).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// The match `match_id` in `region`'s pool, if it is there.
+    async fn located_in(
+        &self,
+        region: &str,
+        match_id: &str,
+    ) -> Result<Option<Located>, fred::error::Error> {
+        let (server, state, started_ms, record, token_hash, backfill_asked): LocatedFields = self
             .redis
             .hmget(
-                self.keys.pool(&region).pool_match(match_id),
+                self.keys.pool(region).pool_match(match_id),
                 vec![
                     field::SERVER,
                     field::STATE,
                     field::STARTED_MS,
                     field::RECORD,
                     field::SERVER_TOKEN_HASH,
+                    field::BACKFILL_ASKED,
                 ],
             )
             .await?;
         Ok(server.map(|server| Located {
-            region,
+            region: region.to_owned(),
             server,
             state: state.as_deref().and_then(MatchState::parse),
             started_ms,
             record: record.and_then(|r| serde_json::from_str(&r).ok()),
             token_hash,
+            backfill_asked: backfill_asked.is_some(),
         }))
     }
 
@@ -236,7 +258,7 @@ impl Matches {
         match_id: &str,
         caller: &Caller<'_>,
     ) -> Result<Outcome, fred::error::Error> {
-        let Some(at) = self.locate(match_id).await? else {
+        let Some(at) = self.locate(match_id, caller).await? else {
             return Ok(Outcome::Unknown);
         };
         if let Some(refused) = at.refuses(caller) {
@@ -272,7 +294,7 @@ impl Matches {
             server_left: None,
             after_loss: false,
         };
-        let Some(at) = self.locate(match_id).await? else {
+        let Some(at) = self.locate(match_id, caller).await? else {
             return Ok(answer(Outcome::Unknown));
         };
         if let Some(refused) = at.refuses(caller) {
@@ -358,7 +380,7 @@ impl Matches {
         let record = at.record.as_ref();
         match reply {
             ResultReply::Recorded { server_left } => {
-                if let Some(record) = record {
+                if let (true, Some(record)) = (at.backfill_asked, record) {
                     self.end_backfill(record).await;
                 }
                 // The record mirrors the pool hash for readers; the result is recorded

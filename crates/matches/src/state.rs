@@ -106,6 +106,9 @@ pub mod field {
     /// The fingerprint of the recorded result (pool hash): the same result posted again
     /// is a duplicate, another one is refused.
     pub const RESULT_DIGEST: &str = "result_digest";
+    /// Set (pool hash) once its server asked for a backfill (`pool_backfill_mark.lua`):
+    /// only such a match's end has a request to close, so the others skip that step.
+    pub const BACKFILL_ASKED: &str = "backfill_asked";
 
     /// The prefix of each player's stored `match.found` in the record.
     pub const FOUND_PREFIX: &str = "found:";

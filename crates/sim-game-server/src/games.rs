@@ -141,11 +141,15 @@ impl Games {
             .with_state(self.clone())
     }
 
-    /// Takes an assignment: acknowledges it and runs the match in the background.
-    pub fn start(&self, assignment: Assignment, pool: Arc<PoolClient>) {
+    /// Takes an assignment. A new match is acknowledged first and then played in the
+    /// background: the caller polls again only after this returns, so the next poll
+    /// does not bring the same assignment back (a poll answered before the
+    /// acknowledgement landed would, and the match would cost a second poll and a second
+    /// acknowledgement). A match this server runs already is a backfill's update.
+    pub async fn start(&self, assignment: Assignment, pool: Arc<PoolClient>) {
         let match_id = assignment.match_id.to_string();
         if !lock(&self.inner.seen).insert(match_id.clone()) {
-            self.update(assignment, pool);
+            self.update(assignment, &pool).await;
             return;
         }
         let expected: HashSet<String> = assignment
@@ -155,6 +159,7 @@ impl Games {
             .map(|m| m.player.to_string())
             .collect();
         let all_joined = Arc::new(Notify::new());
+        let players = expected.len();
         lock(&self.inner.matches).insert(
             match_id.clone(),
             Match {
@@ -166,8 +171,23 @@ impl Games {
                 acked: false,
             },
         );
-        tracing::info!(%match_id, players = lock(&self.inner.matches).get(&match_id).map_or(0, |m| m.expected.len()), "took an assignment");
+        tracing::info!(%match_id, players, "took an assignment");
         self.inner.assigned.notify_waiters();
+        match pool.ack(&match_id).await {
+            Ok(status) if status.is_success() => {
+                if let Some(game) = lock(&self.inner.matches).get_mut(&match_id) {
+                    game.acked = true;
+                }
+            }
+            Ok(status) => {
+                tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
+                lock(&self.inner.matches).remove(&match_id);
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(%match_id, error = %err, "acknowledgement failed; playing anyway")
+            }
+        }
         let games = self.clone();
         lock(&self.inner.running).spawn(async move {
             games.play(assignment, pool, all_joined).await;
@@ -176,7 +196,7 @@ impl Games {
 
     /// An assignment for a match this server runs already: backfilled players join its
     /// teams, and the update is acknowledged.
-    fn update(&self, assignment: Assignment, pool: Arc<PoolClient>) {
+    async fn update(&self, assignment: Assignment, pool: &PoolClient) {
         let match_id = assignment.match_id.to_string();
         let acked = {
             let mut matches = lock(&self.inner.matches);
@@ -195,11 +215,9 @@ impl Games {
         if !acked {
             return;
         }
-        lock(&self.inner.running).spawn(async move {
-            if let Err(err) = pool.ack(&match_id).await {
-                tracing::warn!(%match_id, error = %err, "could not acknowledge the backfill; the next poll shows it again");
-            }
-        });
+        if let Err(err) = pool.ack(&match_id).await {
+            tracing::warn!(%match_id, error = %err, "could not acknowledge the backfill; the next poll shows it again");
+        }
     }
 
     /// A random player of `match_id` leaves; the server asks for one player for their team.
@@ -241,21 +259,6 @@ impl Games {
 
     async fn play(&self, assignment: Assignment, pool: Arc<PoolClient>, all_joined: Arc<Notify>) {
         let match_id = assignment.match_id.to_string();
-        match pool.ack(&match_id).await {
-            Ok(status) if status.is_success() => {
-                if let Some(game) = lock(&self.inner.matches).get_mut(&match_id) {
-                    game.acked = true;
-                }
-            }
-            Ok(status) => {
-                tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
-                lock(&self.inner.matches).remove(&match_id);
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(%match_id, error = %err, "acknowledgement failed; playing anyway")
-            }
-        }
         let joined_all = tokio::time::timeout(self.inner.join_timeout, all_joined.notified())
             .await
             .is_ok();

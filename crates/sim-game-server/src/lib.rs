@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use futures::future::join_all;
 
 use crate::games::Games;
 use crate::pool::{PoolClient, Standing};
@@ -160,9 +161,11 @@ pub async fn run_until(
             },
             assignments = pool.assignments(&args.id) => match assignments {
                 Ok(assignments) => {
-                    for assignment in assignments {
-                        games.start(assignment, pool.clone());
-                    }
+                    // Acknowledged before the next poll, several at once.
+                    let taken = assignments
+                        .into_iter()
+                        .map(|assignment| games.start(assignment, pool.clone()));
+                    join_all(taken).await;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "polling for assignments failed; retrying");

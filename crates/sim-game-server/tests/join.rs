@@ -46,7 +46,7 @@ async fn only_an_unexpired_token_for_this_player_match_and_server_gets_in() {
     .expect("an assignment");
     let pool = PoolClient::new(vec!["http://127.0.0.1:1".to_owned()], "unused".to_owned())
         .expect("a pool client");
-    games.start(assignment, Arc::new(pool));
+    games.start(assignment, Arc::new(pool)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
