@@ -61,6 +61,11 @@ impl<'de> Deserialize<'de> for Request {
     }
 }
 
+/// Players one `presence.get` may ask about.
+pub const MAX_PRESENCE_PLAYERS: usize = 100;
+/// Members per `room.members` page.
+pub const ROOM_MEMBERS_PAGE: usize = 100;
+
 /// A client request, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
@@ -93,6 +98,23 @@ pub enum ClientRequest {
     RoomLeave {
         /// Room id.
         room: RoomId,
+    },
+    /// The members of a room the player is in, a page at a time (sorted by id); answered
+    /// with `room.members`.
+    #[serde(rename = "room.members")]
+    RoomMembers {
+        /// Room id.
+        room: RoomId,
+        /// The previous page's `cursor`, for the next page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<PlayerId>,
+    },
+    /// Whether players are online, and when they were last seen; answered with
+    /// `presence`.
+    #[serde(rename = "presence.get")]
+    PresenceGet {
+        /// At most [`MAX_PRESENCE_PLAYERS`] player ids.
+        players: Vec<PlayerId>,
     },
     /// Send to every member of a room; answered with `room.sent`.
     #[serde(rename = "room.send")]
@@ -178,13 +200,15 @@ pub enum ClientRequest {
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 20] = [
+    pub const TYPES: [&'static str; 22] = [
         "ping",
         "queue.join",
         "queue.leave",
         "queue.status",
         "room.join",
         "room.leave",
+        "room.members",
+        "presence.get",
         "room.send",
         "whisper",
         "profile.get",
@@ -210,6 +234,8 @@ impl ClientRequest {
             ClientRequest::QueueStatus => "queue.status",
             ClientRequest::RoomJoin { .. } => "room.join",
             ClientRequest::RoomLeave { .. } => "room.leave",
+            ClientRequest::RoomMembers { .. } => "room.members",
+            ClientRequest::PresenceGet { .. } => "presence.get",
             ClientRequest::RoomSend { .. } => "room.send",
             ClientRequest::Whisper { .. } => "whisper",
             ClientRequest::ProfileGet => "profile.get",
@@ -243,6 +269,13 @@ impl ClientRequest {
             },
             "room.leave" => ClientRequest::RoomLeave {
                 room: fields.take("room")?,
+            },
+            "room.members" => ClientRequest::RoomMembers {
+                room: fields.take("room")?,
+                cursor: fields.take_opt("cursor")?,
+            },
+            "presence.get" => ClientRequest::PresenceGet {
+                players: fields.take("players")?,
             },
             "room.send" => ClientRequest::RoomSend {
                 room: fields.take("room")?,

@@ -52,4 +52,4 @@ pub use ids::{
     ServerId, SessionId, TicketId,
 };
 pub use rid::Rid;
-pub use server::{QueueState, ServerEndpoint, ServerMessage, TeamMember, Teams};
+pub use server::{PlayerPresence, QueueState, ServerEndpoint, ServerMessage, TeamMember, Teams};

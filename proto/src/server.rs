@@ -55,6 +55,16 @@ pub enum QueueState {
     Matched,
 }
 
+/// Whether a player is online (`presence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerPresence {
+    /// A session of theirs is live on some gateway.
+    pub online: bool,
+    /// Now while online; else when their last session ended (kept 30 days), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<u64>,
+}
+
 /// One player of a team, as announced in `match.found` and assignments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TeamMember {
@@ -175,6 +185,29 @@ pub enum ServerMessage {
     RoomLeft {
         /// Room id.
         room: RoomId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `room.members`: a page of a room's members, sorted by id.
+    #[serde(rename = "room.members")]
+    RoomMembers {
+        /// Room id.
+        room: RoomId,
+        /// At most [`crate::client::ROOM_MEMBERS_PAGE`] player ids.
+        members: Vec<PlayerId>,
+        /// Send it back in `room.members` for the next page; absent on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<PlayerId>,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `presence.get`: each player asked about.
+    #[serde(rename = "presence")]
+    Presence {
+        /// By player id.
+        players: std::collections::BTreeMap<PlayerId, PlayerPresence>,
         /// Echoed request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
@@ -418,6 +451,8 @@ macro_rules! match_rid {
             | ServerMessage::RoomJoined { rid: $rid, .. }
             | ServerMessage::RoomLeft { rid: $rid, .. }
             | ServerMessage::RoomSent { rid: $rid, .. }
+            | ServerMessage::RoomMembers { rid: $rid, .. }
+            | ServerMessage::Presence { rid: $rid, .. }
             | ServerMessage::WhisperSent { rid: $rid }
             | ServerMessage::Party { rid: $rid, .. }
             | ServerMessage::PartyInvited { rid: $rid, .. }
@@ -443,7 +478,7 @@ macro_rules! match_rid {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 28] = [
+    pub const TYPES: [&'static str; 30] = [
         "pong",
         "profile",
         "data",
@@ -453,6 +488,8 @@ impl ServerMessage {
         "room.joined",
         "room.left",
         "room.sent",
+        "room.members",
+        "presence",
         "whisper.sent",
         "party",
         "party.invited",
@@ -495,6 +532,8 @@ impl ServerMessage {
             ServerMessage::RoomJoined { .. } => "room.joined",
             ServerMessage::RoomLeft { .. } => "room.left",
             ServerMessage::RoomSent { .. } => "room.sent",
+            ServerMessage::RoomMembers { .. } => "room.members",
+            ServerMessage::Presence { .. } => "presence",
             ServerMessage::WhisperSent { .. } => "whisper.sent",
             ServerMessage::Welcome { .. } => "welcome",
             ServerMessage::MatchFound { .. } => "match.found",

@@ -219,6 +219,64 @@ impl Client {
             .map(|_| ())
     }
 
+    /// `room.members`: one page of `room`'s members (sorted by id), and the cursor of the
+    /// next page (`None` on the last). Only a member of the room may ask.
+    pub async fn room_members(
+        &self,
+        room: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), ClientError> {
+        let cursor = cursor.map(id).transpose()?;
+        match self
+            .request(ClientRequest::RoomMembers {
+                room: id(room)?,
+                cursor,
+            })
+            .await?
+        {
+            ServerMessage::RoomMembers {
+                members, cursor, ..
+            } => Ok((
+                members.iter().map(ToString::to_string).collect(),
+                cursor.map(|c| c.to_string()),
+            )),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every member of `room`, page after page.
+    pub async fn all_room_members(&self, room: &str) -> Result<Vec<String>, ClientError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = self.room_members(room, cursor.as_deref()).await?;
+            all.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// `presence.get`: whether each of `players` (at most 100) is online, and when they
+    /// were last seen.
+    pub async fn presence(
+        &self,
+        players: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, proto::PlayerPresence>, ClientError> {
+        let players = players
+            .iter()
+            .map(|p| id(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.request(ClientRequest::PresenceGet { players }).await? {
+            ServerMessage::Presence { players, .. } => Ok(players
+                .into_iter()
+                .map(|(player, presence)| (player.to_string(), presence))
+                .collect()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// `room.send` of a JSON value to every member of `room`.
     pub async fn send_to_room(
         &self,

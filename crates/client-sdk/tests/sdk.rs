@@ -58,6 +58,24 @@ async fn replies_find_their_requests_and_pushes_arrive_as_events() {
     }
     assert_eq!(ann.join_room("lobby").await.expect("joined"), 1);
     assert_eq!(bob.join_room("lobby").await.expect("joined"), 2);
+    // Presence across the two gateways: the room's members, and who is online.
+    assert_eq!(
+        ann.all_room_members("lobby").await.expect("members"),
+        vec!["bob".to_owned(), "guest:ann".to_owned()]
+    );
+    assert_eq!(
+        bob.room_members("lobby", Some("bob"))
+            .await
+            .expect("a page"),
+        (vec!["guest:ann".to_owned()], None),
+        "the page after a cursor"
+    );
+    let online = bob
+        .presence(&["guest:ann", "nobody-here"])
+        .await
+        .expect("presence");
+    assert!(online["guest:ann"].online, "{online:?}");
+    assert!(!online["nobody-here"].online, "{online:?}");
     ann.send_to_room("lobby", json!({"hello": "room"}))
         .await
         .expect("sent");

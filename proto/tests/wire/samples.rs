@@ -44,6 +44,13 @@ pub fn requests() -> Vec<ClientRequest> {
         ClientRequest::QueueStatus,
         ClientRequest::RoomJoin { room: id("lobby") },
         ClientRequest::RoomLeave { room: id("lobby") },
+        ClientRequest::RoomMembers {
+            room: id("lobby"),
+            cursor: Some(id("p2")),
+        },
+        ClientRequest::PresenceGet {
+            players: vec![id("p1"), id("p2")],
+        },
         ClientRequest::RoomSend {
             room: id("lobby"),
             body: body(),
@@ -150,6 +157,32 @@ pub fn server_messages() -> Vec<ServerMessage> {
         },
         ServerMessage::RoomSent {
             room: id("lobby"),
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomMembers {
+            room: id("lobby"),
+            members: vec![id("p1"), id("p2")],
+            cursor: Some(id("p2")),
+            rid: rid.clone(),
+        },
+        ServerMessage::Presence {
+            players: [
+                (
+                    id("p1"),
+                    proto::PlayerPresence {
+                        online: true,
+                        last_seen_ms: Some(1_700_000_000_000),
+                    },
+                ),
+                (
+                    id("p2"),
+                    proto::PlayerPresence {
+                        online: false,
+                        last_seen_ms: None,
+                    },
+                ),
+            ]
+            .into(),
             rid: rid.clone(),
         },
         ServerMessage::WhisperSent { rid: rid.clone() },

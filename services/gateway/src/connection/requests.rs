@@ -232,6 +232,8 @@ impl Connection {
             ClientRequest::QueueStatus => self.queue_status().await,
             ClientRequest::RoomJoin { room } => self.room_join(room).await,
             ClientRequest::RoomLeave { room } => self.room_leave(room).await,
+            ClientRequest::RoomMembers { room, cursor } => self.room_members(room, cursor).await,
+            ClientRequest::PresenceGet { players } => self.presence_get(players).await,
             ClientRequest::RoomSend { room, body } => self.room_send(room, body).await,
             ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
             ClientRequest::ProfileGet => self.profile_get().await,
@@ -620,6 +622,68 @@ impl Connection {
         self.rooms.remove(&room);
         self.shared.rooms.leave(&room, &self.member, true).await?;
         Ok(ServerMessage::RoomLeft { room, rid: None })
+    }
+
+    /// A page of the members of a room this connection is in, across every gateway.
+    async fn room_members(
+        &mut self,
+        room: RoomId,
+        cursor: Option<PlayerId>,
+    ) -> Result<ServerMessage, Refusal> {
+        if !self.rooms.contains(&room) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("not in room {room}: only members may list it (send room.join first)"),
+            ));
+        }
+        let (page, more) = self
+            .shared
+            .rooms
+            .members_page(
+                &room,
+                cursor.as_ref().map(PlayerId::as_str),
+                proto::client::ROOM_MEMBERS_PAGE,
+            )
+            .await?;
+        let members: Vec<PlayerId> = page
+            .iter()
+            .filter_map(|id| PlayerId::parse(id).ok())
+            .collect();
+        let cursor = if more { members.last().cloned() } else { None };
+        Ok(ServerMessage::RoomMembers {
+            room,
+            members,
+            cursor,
+            rid: None,
+        })
+    }
+
+    /// Whether each of `players` is online and when they were last seen.
+    async fn presence_get(&mut self, players: Vec<PlayerId>) -> Result<ServerMessage, Refusal> {
+        let max = proto::client::MAX_PRESENCE_PLAYERS;
+        if players.len() > max {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("presence.get asks about at most {max} players at once"),
+            ));
+        }
+        let mut players = players;
+        players.sort_unstable();
+        players.dedup();
+        let ids: Vec<String> = players.iter().map(ToString::to_string).collect();
+        let found = self.shared.sessions.presence(&ids).await?;
+        let players = players
+            .into_iter()
+            .zip(found)
+            .map(|(player, presence)| {
+                let presence = proto::PlayerPresence {
+                    online: presence.online,
+                    last_seen_ms: presence.last_seen_ms,
+                };
+                (player, presence)
+            })
+            .collect();
+        Ok(ServerMessage::Presence { players, rid: None })
     }
 
     async fn room_send(
