@@ -63,6 +63,8 @@ impl<'de> Deserialize<'de> for Request {
 
 /// Players one `presence.get` may ask about.
 pub const MAX_PRESENCE_PLAYERS: usize = 100;
+/// Messages per `room.history` reply at most (and by default).
+pub const ROOM_HISTORY_PAGE: u32 = 100;
 /// Members per `room.members` page.
 pub const ROOM_MEMBERS_PAGE: usize = 100;
 
@@ -92,6 +94,22 @@ pub enum ClientRequest {
     RoomJoin {
         /// Room id.
         room: RoomId,
+        /// In a room that keeps history: the offset of the last message seen; every
+        /// later one follows the reply, in order, before live ones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    /// The kept messages of a room the player is in; answered with `room.history`.
+    #[serde(rename = "room.history")]
+    RoomHistory {
+        /// Room id.
+        room: RoomId,
+        /// Only messages before this offset (paging back); absent: the newest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// At most this many (1..=[`ROOM_HISTORY_PAGE`], the default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// Leave a chat room; answered with `room.left`.
     #[serde(rename = "room.leave")]
@@ -200,7 +218,7 @@ pub enum ClientRequest {
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 22] = [
+    pub const TYPES: [&'static str; 23] = [
         "ping",
         "queue.join",
         "queue.leave",
@@ -208,6 +226,7 @@ impl ClientRequest {
         "room.join",
         "room.leave",
         "room.members",
+        "room.history",
         "presence.get",
         "room.send",
         "whisper",
@@ -235,6 +254,7 @@ impl ClientRequest {
             ClientRequest::RoomJoin { .. } => "room.join",
             ClientRequest::RoomLeave { .. } => "room.leave",
             ClientRequest::RoomMembers { .. } => "room.members",
+            ClientRequest::RoomHistory { .. } => "room.history",
             ClientRequest::PresenceGet { .. } => "presence.get",
             ClientRequest::RoomSend { .. } => "room.send",
             ClientRequest::Whisper { .. } => "whisper",
@@ -266,6 +286,12 @@ impl ClientRequest {
             "queue.status" => ClientRequest::QueueStatus,
             "room.join" => ClientRequest::RoomJoin {
                 room: fields.take("room")?,
+                since: fields.take_opt("since")?,
+            },
+            "room.history" => ClientRequest::RoomHistory {
+                room: fields.take("room")?,
+                before: fields.take_opt("before")?,
+                limit: fields.take_opt("limit")?,
             },
             "room.leave" => ClientRequest::RoomLeave {
                 room: fields.take("room")?,

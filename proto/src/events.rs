@@ -28,6 +28,11 @@ pub struct EventEnvelope {
     pub sent_ms: u64,
     /// The event.
     pub event: Event,
+    /// A room message's place in its room's history: added by the script that keeps the
+    /// history and publishes the message (`room_publish.lua` appends it to the encoded
+    /// envelope), so every gateway and the history agree on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl EventEnvelope {
@@ -38,6 +43,7 @@ impl EventEnvelope {
             trace: None,
             sent_ms,
             event,
+            offset: None,
         }
     }
 

@@ -52,4 +52,6 @@ pub use ids::{
     ServerId, SessionId, TicketId,
 };
 pub use rid::Rid;
-pub use server::{PlayerPresence, QueueState, ServerEndpoint, ServerMessage, TeamMember, Teams};
+pub use server::{
+    HistoryMessage, PlayerPresence, QueueState, ServerEndpoint, ServerMessage, TeamMember, Teams,
+};

@@ -55,6 +55,19 @@ pub enum QueueState {
     Matched,
 }
 
+/// One kept message of a room (`room.history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// Sender.
+    pub from: PlayerId,
+    /// Payload.
+    pub body: Body,
+    /// When the gateway accepted it, ms since the Unix epoch.
+    pub ts: u64,
+    /// Its place in the room's history.
+    pub offset: u64,
+}
+
 /// Whether a player is online (`presence`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerPresence {
@@ -176,6 +189,10 @@ pub enum ServerMessage {
         room: RoomId,
         /// Member count, this player included.
         members: u32,
+        /// Only for a join with `since`: whether every message after `since` follows
+        /// (false: the history no longer reaches back that far, or the room keeps none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
         /// Echoed request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
@@ -185,6 +202,17 @@ pub enum ServerMessage {
     RoomLeft {
         /// Room id.
         room: RoomId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `room.history`: the room's kept messages, oldest first.
+    #[serde(rename = "room.history")]
+    RoomHistory {
+        /// Room id.
+        room: RoomId,
+        /// Newest last.
+        messages: Vec<HistoryMessage>,
         /// Echoed request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
@@ -353,6 +381,10 @@ pub enum ServerMessage {
         body: Body,
         /// When the gateway accepted it, ms since the Unix epoch.
         ts: u64,
+        /// Its place in the room's history, in a room that keeps one: grows by one per
+        /// message (pass the last one seen as `room.join`'s `since` to recover).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     },
     /// A direct message.
     #[serde(rename = "whisper")]
@@ -452,6 +484,7 @@ macro_rules! match_rid {
             | ServerMessage::RoomLeft { rid: $rid, .. }
             | ServerMessage::RoomSent { rid: $rid, .. }
             | ServerMessage::RoomMembers { rid: $rid, .. }
+            | ServerMessage::RoomHistory { rid: $rid, .. }
             | ServerMessage::Presence { rid: $rid, .. }
             | ServerMessage::WhisperSent { rid: $rid }
             | ServerMessage::Party { rid: $rid, .. }
@@ -478,7 +511,7 @@ macro_rules! match_rid {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 30] = [
+    pub const TYPES: [&'static str; 31] = [
         "pong",
         "profile",
         "data",
@@ -489,6 +522,7 @@ impl ServerMessage {
         "room.left",
         "room.sent",
         "room.members",
+        "room.history",
         "presence",
         "whisper.sent",
         "party",
@@ -533,6 +567,7 @@ impl ServerMessage {
             ServerMessage::RoomLeft { .. } => "room.left",
             ServerMessage::RoomSent { .. } => "room.sent",
             ServerMessage::RoomMembers { .. } => "room.members",
+            ServerMessage::RoomHistory { .. } => "room.history",
             ServerMessage::Presence { .. } => "presence",
             ServerMessage::WhisperSent { .. } => "whisper.sent",
             ServerMessage::Welcome { .. } => "welcome",

@@ -38,6 +38,7 @@ pub(crate) async fn start(
                     url_index: index,
                     waiting: HashMap::new(),
                     events,
+                    rooms: HashMap::new(),
                 };
                 tokio::spawn(task.run(socket, commands));
                 return Ok(welcome);
@@ -234,6 +235,9 @@ struct Task {
     url_index: usize,
     waiting: Waiting,
     events: mpsc::Sender<Event>,
+    /// The rooms this client joined, with the offset of the last message seen in each
+    /// (rooms that keep history): a reconnect joins them again with `since`.
+    rooms: HashMap<proto::RoomId, Option<u64>>,
 }
 
 impl Task {
@@ -303,6 +307,7 @@ impl Task {
                     None => return Ended::Abandoned,
                     Some(Command::Close { done }) => return Ended::Closed(done),
                     Some(Command::Send { request, reply }) => {
+                        self.note_rooms(&request.body);
                         if let Err(err) = self.send(socket, request, reply).await {
                             return Ended::Lost { reason: err, after: None };
                         }
@@ -359,7 +364,29 @@ impl Task {
     }
 
     /// A reply goes to its caller; anything else (a push, an unsolicited `pong`) to the game.
+    /// Keeps track of the rooms the game joins and leaves.
+    fn note_rooms(&mut self, request: &ClientRequest) {
+        match request {
+            ClientRequest::RoomJoin { room, .. } => {
+                self.rooms.entry(room.clone()).or_insert(None);
+            }
+            ClientRequest::RoomLeave { room } => {
+                self.rooms.remove(room);
+            }
+            _ => {}
+        }
+    }
+
     async fn deliver(&mut self, message: ServerMessage) {
+        if let ServerMessage::RoomMessage {
+            room,
+            offset: Some(offset),
+            ..
+        } = &message
+            && let Some(seen) = self.rooms.get_mut(room)
+        {
+            *seen = Some(seen.map_or(*offset, |s| s.max(*offset)));
+        }
         if let Some(rid) = message.rid()
             && let Some(waiter) = self.waiting.remove(rid)
         {
@@ -425,10 +452,24 @@ impl Task {
         }
     }
 
-    /// After a reconnect: asks `queue.status` so the game knows where its ticket stands
-    /// (the gateway itself restores rooms and re-sends a pending `match.found`). Pushes
-    /// that arrive meanwhile are delivered as usual.
+    /// After a reconnect: joins every room again, with `since` where a message with an
+    /// offset was seen (the gateway rejoins the rooms itself, holding the ones that keep
+    /// history for this: the messages missed follow each `room.joined`, in order, then
+    /// the live ones; each `room.joined` reaches the game as a push, its `recovered`
+    /// saying whether nothing was lost; without `since` the held messages just flow), then asks `queue.status` so the game knows where
+    /// its ticket stands (the gateway re-sends a pending `match.found`). Pushes that
+    /// arrive meanwhile are delivered as usual.
     async fn resume(&mut self, socket: &mut Socket) -> Option<ServerMessage> {
+        let rejoin: Vec<(proto::RoomId, Option<u64>)> = self
+            .rooms
+            .iter()
+            .map(|(room, seen)| (room.clone(), *seen))
+            .collect();
+        for (room, since) in rejoin {
+            let request = Request::new(ClientRequest::RoomJoin { room, since });
+            let frame = encode(&request, self.config.encoding).ok()?;
+            socket.send(frame).await.ok()?;
+        }
         let rid = Rid::Str("resume".into());
         let frame = encode(
             &Request::with_rid(ClientRequest::QueueStatus, rid.clone()),

@@ -204,7 +204,10 @@ impl Client {
     /// `room.join`: how many members the room has now.
     pub async fn join_room(&self, room: &str) -> Result<u32, ClientError> {
         match self
-            .request(ClientRequest::RoomJoin { room: id(room)? })
+            .request(ClientRequest::RoomJoin {
+                room: id(room)?,
+                since: None,
+            })
             .await?
         {
             ServerMessage::RoomJoined { members, .. } => Ok(members),
@@ -217,6 +220,43 @@ impl Client {
         self.request(ClientRequest::RoomLeave { room: id(room)? })
             .await
             .map(|_| ())
+    }
+
+    /// `room.join` with `since`: joins `room` and has every message after offset `since`
+    /// sent first, in order (pushes, before the live ones). Whether the room's history
+    /// reached back that far (`recovered`).
+    pub async fn join_room_since(&self, room: &str, since: u64) -> Result<bool, ClientError> {
+        match self
+            .request(ClientRequest::RoomJoin {
+                room: id(room)?,
+                since: Some(since),
+            })
+            .await?
+        {
+            ServerMessage::RoomJoined { recovered, .. } => Ok(recovered.unwrap_or(false)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `room.history`: the newest kept messages of `room` (before offset `before`, if
+    /// given), at most `limit` (1..=100), oldest first.
+    pub async fn room_history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<proto::HistoryMessage>, ClientError> {
+        match self
+            .request(ClientRequest::RoomHistory {
+                room: id(room)?,
+                before,
+                limit,
+            })
+            .await?
+        {
+            ServerMessage::RoomHistory { messages, .. } => Ok(messages),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// `room.members`: one page of `room`'s members (sorted by id), and the cursor of the

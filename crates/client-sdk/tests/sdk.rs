@@ -314,3 +314,81 @@ async fn a_party_is_made_with_the_sdk_and_its_changes_arrive_as_events() {
     one.stop().await.expect("stops");
     two.stop().await.expect("stops");
 }
+
+/// In a room that keeps history, a client moved to another gateway by a drain rejoins
+/// with `since` by itself: every message of the room reaches the game once, in order,
+/// those sent while it was away included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_client_recovers_its_history_rooms_by_itself() {
+    let ns = testkit::unique_namespace("sdk-recover");
+    let rooms = [
+        ("gateway.rooms.lobby.prefix", "lobby:"),
+        ("gateway.rooms.lobby.history_len", "100"),
+        ("gateway.rooms.lobby.history_ttl_ms", "60000"),
+        ("gateway.chat_per_minute", "10000"),
+    ];
+    let one = gateway_common::start(&ns, &rooms).await;
+    let two = gateway_common::start(&ns, &rooms).await;
+    let mut config = ClientConfig::new([url(&one), url(&two)], Auth::Guest("reader".into()));
+    config.reconnect_initial = Duration::from_millis(50);
+    let (reader, mut events) = Client::connect(config).await.expect("connects");
+    let (writer, _writer_events) =
+        Client::connect(ClientConfig::new([url(&two)], Auth::Guest("writer".into())))
+            .await
+            .expect("connects");
+    reader.join_room("lobby:sdk").await.expect("joined");
+    writer.join_room("lobby:sdk").await.expect("joined");
+
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    let next_numbered = async |events: &mut mpsc::Receiver<Event>| loop {
+        match next(events).await {
+            Event::Push(ServerMessage::RoomMessage { body, offset, .. }) => {
+                return Some((
+                    body.as_value()["n"].as_u64().expect("numbered"),
+                    offset.expect("an offset"),
+                ));
+            }
+            Event::Reconnected { .. } | Event::Disconnected { .. } => return None,
+            Event::Push(_) => {}
+            Event::Closed { reason } => panic!("closed: {reason}"),
+        }
+    };
+    for n in 0..5 {
+        writer
+            .send_to_room("lobby:sdk", json!({"n": n}))
+            .await
+            .expect("sent");
+    }
+    while seen.len() < 5 {
+        if let Some(message) = next_numbered(&mut events).await {
+            seen.push(message);
+        }
+    }
+    // The reader's gateway drains; the writer keeps writing as soon as the reader is away.
+    let stopping = tokio::spawn(async move { one.stop().await });
+    while let Some(message) = next_numbered(&mut events).await {
+        seen.push(message);
+    }
+    for n in 5..10 {
+        writer
+            .send_to_room("lobby:sdk", json!({"n": n}))
+            .await
+            .expect("sent");
+    }
+    while seen.len() < 10 {
+        if let Some(message) = next_numbered(&mut events).await {
+            seen.push(message);
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert!(seen.windows(2).all(|w| w[1].1 == w[0].1 + 1), "{seen:?}");
+    stopping
+        .await
+        .expect("joined")
+        .expect("the first gateway stops");
+    two.stop().await.expect("stops");
+}

@@ -36,4 +36,15 @@ impl RoomKeys {
     pub fn channel(&self) -> String {
         self.key("messages")
     }
+
+    /// Sorted set, in a room that keeps history: each kept message as published (the
+    /// encoded event envelope with its offset), scored by its offset.
+    pub fn history(&self) -> String {
+        self.key("history")
+    }
+
+    /// String, in a room that keeps history: the offset of its latest message.
+    pub fn offset(&self) -> String {
+        self.key("offset")
+    }
 }

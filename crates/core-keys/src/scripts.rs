@@ -341,6 +341,19 @@ pub fn room_membership(keys: &Keys, room: &str) -> ScriptKeys {
     ScriptKeys(vec![r.members(), r.owners()])
 }
 
+/// Publishing to a room that keeps history: its kept messages, its latest offset, and
+/// (third, for the script's `SPUBLISH`: a channel in the same slot) its channel.
+pub fn room_publish(keys: &Keys, room: &str) -> ScriptKeys {
+    let r = keys.room(room);
+    ScriptKeys(vec![r.history(), r.offset(), r.channel()])
+}
+
+/// Reading a room's history: its kept messages and its latest offset.
+pub fn room_history(keys: &Keys, room: &str) -> ScriptKeys {
+    let r = keys.room(room);
+    ScriptKeys(vec![r.history(), r.offset()])
+}
+
 /// Warming one kind of static data: documents, version and the warm lease.
 pub fn data_warm(keys: &Keys, kind: &str) -> ScriptKeys {
     let d = keys.data(kind);

@@ -61,6 +61,8 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
         ("guard_strike", scripts::player_guard(k, &player)),
         ("room_refresh", scripts::room_membership(k, &player)),
         ("room_leave", scripts::room_membership(k, &player)),
+        ("room_publish", scripts::room_publish(k, &player)),
+        ("room_history", scripts::room_history(k, &player)),
         ("ticket_reserve", scripts::ticket_reserve(k, &player)),
         ("ticket_release", scripts::ticket_release(k, &player)),
         (

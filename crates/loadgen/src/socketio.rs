@@ -286,6 +286,7 @@ fn on_event(rest: &str) -> Option<ServerMessage> {
         from: proto::PlayerId::parse(message.get("from")?.as_str()?).ok()?,
         body: proto::Body::new(message.get("body")?.clone()).ok()?,
         ts: message.get("ts")?.as_u64()?,
+        offset: None,
     })
 }
 

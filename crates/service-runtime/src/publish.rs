@@ -84,10 +84,16 @@ impl Publisher {
         channel: &str,
         event: proto::Event,
     ) -> Result<u64, PublishError> {
+        let payload = self.envelope(event)?;
+        Ok(self.publish(channel, payload).await?)
+    }
+
+    /// `event` encoded in a current envelope with the current span's trace context, as
+    /// [`Publisher::send_event`] puts it on the wire (for a script that publishes it).
+    pub fn envelope(&self, event: proto::Event) -> Result<Bytes, proto::EncodeError> {
         let mut envelope = proto::EventEnvelope::new(event, crate::clock::now_ms());
         envelope.trace = crate::trace::carrier(&tracing::Span::current());
-        let payload = proto::encode_event(&envelope)?;
-        Ok(self.publish(channel, payload).await?)
+        proto::encode_event(&envelope)
     }
 
     /// Publishes `event` on `channel` as a hint ([`Publisher::send_event`]): state is

@@ -53,7 +53,10 @@ fn documented_requests_decode() {
 #[test]
 fn requests_encode_with_type_first_and_rid_only_when_set() {
     let req = Request::with_rid(
-        ClientRequest::RoomJoin { room: id("lobby") },
+        ClientRequest::RoomJoin {
+            room: id("lobby"),
+            since: None,
+        },
         Rid::Str("r".into()),
     );
     let bytes = encode_request(&req, Encoding::Json).unwrap();
@@ -152,6 +155,42 @@ fn msgpack_uses_the_same_field_names() {
         generic,
         json!({"type": "queue.timeout", "queue": "duel", "waited_ms": 5})
     );
+}
+
+/// What `room_publish.lua` does to an encoded envelope: one more entry in its top-level
+/// map (a fixmap, so the count is the first byte's low bits), `offset` appended last.
+fn with_offset(encoded: &[u8], offset: u64) -> Vec<u8> {
+    let header = encoded[0];
+    assert!(
+        (0x80..0x8f).contains(&header),
+        "an envelope is a map of fewer than 15 entries: {header:#x}"
+    );
+    let mut out = vec![header + 1];
+    out.extend_from_slice(&encoded[1..]);
+    out.extend(rmp_serde::to_vec("offset").unwrap());
+    out.extend(rmp_serde::to_vec(&offset).unwrap());
+    out
+}
+
+#[test]
+fn an_offset_appended_to_an_encoded_envelope_decodes() {
+    let event = proto::Event::RoomMessage {
+        room: id("lobby:eu"),
+        from: id("p1"),
+        body: proto::Body::new(json!({"text": "hi"})).unwrap(),
+        ts: 7,
+    };
+    let mut traced = EventEnvelope::new(event.clone(), 5);
+    traced.trace = Some([("traceparent".to_owned(), "00-ab-cd-01".to_owned())].into());
+    for env in [EventEnvelope::new(event.clone(), 5), traced] {
+        let encoded = encode_event(&env).unwrap();
+        let offset = 1_796_517_274_768_001;
+        let decoded = proto::decode_event(&with_offset(&encoded, offset), proto::MAX_EVENT_BYTES)
+            .expect("the patched envelope decodes");
+        assert_eq!(decoded.offset, Some(offset));
+        assert_eq!(decoded.event, event);
+        assert_eq!(decoded.trace, env.trace);
+    }
 }
 
 #[test]

@@ -42,7 +42,19 @@ pub fn requests() -> Vec<ClientRequest> {
         },
         ClientRequest::QueueLeave,
         ClientRequest::QueueStatus,
-        ClientRequest::RoomJoin { room: id("lobby") },
+        ClientRequest::RoomJoin {
+            room: id("lobby"),
+            since: None,
+        },
+        ClientRequest::RoomJoin {
+            room: id("lobby:eu"),
+            since: Some(1_796_517_274_768_001),
+        },
+        ClientRequest::RoomHistory {
+            room: id("lobby:eu"),
+            before: Some(1_796_517_274_768_050),
+            limit: Some(20),
+        },
         ClientRequest::RoomLeave { room: id("lobby") },
         ClientRequest::RoomMembers {
             room: id("lobby"),
@@ -149,6 +161,23 @@ pub fn server_messages() -> Vec<ServerMessage> {
         ServerMessage::RoomJoined {
             room: id("lobby"),
             members: 4,
+            recovered: None,
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomJoined {
+            room: id("lobby:eu"),
+            members: 4,
+            recovered: Some(true),
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomHistory {
+            room: id("lobby:eu"),
+            messages: vec![proto::HistoryMessage {
+                from: id("p1"),
+                body: body(),
+                ts: 1_700_000_000_000,
+                offset: 1_796_517_274_768_001,
+            }],
             rid: rid.clone(),
         },
         ServerMessage::RoomLeft {
@@ -265,6 +294,14 @@ pub fn server_messages() -> Vec<ServerMessage> {
             from: id("p1"),
             body: body(),
             ts: 1,
+            offset: None,
+        },
+        ServerMessage::RoomMessage {
+            room: id("lobby:eu"),
+            from: id("p1"),
+            body: body(),
+            ts: 1,
+            offset: Some(1_796_517_274_768_002),
         },
         ServerMessage::Whisper {
             from: id("p1"),

@@ -103,12 +103,18 @@ pub struct GatewaySection {
     pub previous_api_token: Secret,
     /// Largest server API request body; past it `413`.
     pub api_max_body_bytes: usize,
+    /// Kinds of rooms, by the start of their names: which keep a history and which push
+    /// presence ([`crate::room_kinds`]). Empty: every room is a plain one.
+    #[serde(default)]
+    pub rooms: std::collections::BTreeMap<String, crate::room_kinds::RoomKindConfig>,
 }
 
 /// Everything the gateway reads from the config.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub gateway: GatewaySection,
+    /// `gateway.rooms`, checked.
+    pub room_kinds: crate::room_kinds::RoomKinds,
     pub matchmaking: MatchmakingConfig,
     pub parties: parties::PartyConfig,
 }
@@ -119,10 +125,12 @@ impl Config {
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         let gateway: GatewaySection = config.section("gateway")?;
         gateway.validate(&config.common)?;
+        let room_kinds = crate::room_kinds::RoomKinds::from_config(&gateway.rooms)?;
         let matchmaking = MatchmakingConfig::load(config)?;
         let parties = parties::PartyConfig::load(config)?;
         Ok(Self {
             gateway,
+            room_kinds,
             matchmaking,
             parties,
         })

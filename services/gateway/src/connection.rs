@@ -33,6 +33,7 @@ use crate::auth::Identity;
 use crate::chat::ChatBudget;
 use crate::hub::LocalConn;
 use crate::outbound::{self, Outbound};
+use crate::rooms::JoinAs;
 use crate::state::Shared;
 
 use limits::{Strikes, TokenBucket};
@@ -49,6 +50,9 @@ struct Connection {
     rooms: HashSet<RoomId>,
     limiter: TokenBucket,
     strikes: Strikes,
+    /// Work owed right after the current request's reply goes out (a recovery's
+    /// messages, then the room's held ones).
+    after_reply: Option<requests::AfterReply>,
 }
 
 /// Serves one client's socket until it closes; `slot` (its place under the gateway's
@@ -86,6 +90,7 @@ pub async fn run(
         conn,
         outbound,
         rooms: HashSet::new(),
+        after_reply: None,
         shared,
     };
     metrics::counter!("rallypoint_gateway_connections_total").increment(1);
@@ -261,6 +266,10 @@ impl Connection {
                 }
             }
         }
+        // Rooms that keep history are rejoined held: their messages wait for the client's
+        // `room.join` with `since` (or REJOIN_HOLD), so it can recover what it missed in
+        // order; a client that does not ask gets them when the hold ends.
+        let mut held = Vec::new();
         for room in opened.rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;
@@ -268,14 +277,33 @@ impl Connection {
             if self.rooms.len() >= shared.config.max_rooms {
                 break;
             }
-            match shared.rooms.join(&room, &self.member).await {
+            let mode = if shared.history.kinds().history(room.as_str()).is_some() {
+                JoinAs::Held
+            } else {
+                JoinAs::Live
+            };
+            match shared.rooms.join(&room, &self.member, mode).await {
                 Ok(_) => {
+                    if mode == JoinAs::Held {
+                        held.push(room.clone());
+                    }
                     self.rooms.insert(room);
                 }
                 Err(err) => {
                     tracing::warn!(player, room = %room, error = %err, "could not rejoin a room after reconnect");
                 }
             }
+        }
+        if !held.is_empty() {
+            let rooms = shared.rooms.clone();
+            let local_id = self.member.local_id;
+            // Not tracked: the drain need not wait for a hold to end.
+            tokio::spawn(async move {
+                tokio::time::sleep(crate::rooms::REJOIN_HOLD).await;
+                for room in held {
+                    rooms.release(&room, local_id, None);
+                }
+            });
         }
         Ok(inbox)
     }

@@ -42,6 +42,8 @@ pub mod http;
 pub mod hub;
 pub mod outbound;
 pub mod party_queue;
+pub mod room_history;
+pub mod room_kinds;
 pub mod rooms;
 pub mod server_api;
 pub mod session;

@@ -13,6 +13,14 @@
 //! one leaves (reference count). The subscription's callback, run by the process's one
 //! pub/sub dispatcher (no task or queue per room), encodes each message once per wire
 //! encoding and hands the same bytes to every local member's outbound queue.
+//!
+//! **Held members**: a member whose room keeps history may be held for a moment: the
+//! room's messages for it are kept in order (bounded by [`HELD_MESSAGES`]) instead of
+//! sent, until [`Rooms::release`] sends the ones after a given offset and makes it live.
+//! A `room.join` with `since` holds the member while it reads the history, so the
+//! recovered messages, then the held ones, then live ones reach the client in order, none
+//! twice and none missed; a reconnect holds the rooms it rejoins until the client asks
+//! with `since` (or [`REJOIN_HOLD`] passes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -32,6 +40,38 @@ use service_runtime::clock::now_ms;
 static REFRESH: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_refresh.lua"));
 static LEAVE: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_leave.lua"));
 
+/// Messages held for one held member at most; past it the oldest are dropped (they are
+/// in the room's history for a `since` to recover).
+pub const HELD_MESSAGES: usize = 1024;
+/// How long a reconnect holds the history rooms it rejoined for the client's `room.join`
+/// with `since`; then the held messages are sent as they are.
+pub const REJOIN_HOLD: Duration = Duration::from_secs(5);
+
+/// How a member joins a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAs {
+    /// Messages flow at once.
+    Live,
+    /// Messages are held until [`Rooms::release`].
+    Held,
+}
+
+/// A join's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// Members across every gateway, this one included.
+    pub members: u32,
+    /// How the connection was in the room already, if it was (it stays so).
+    pub was: Option<JoinAs>,
+}
+
+/// A member whose room's messages are held.
+#[derive(Debug)]
+struct Held {
+    member: LocalConn,
+    messages: std::collections::VecDeque<ServerMessage>,
+}
+
 /// Why joining a room failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
@@ -46,8 +86,10 @@ service_runtime::redis_error_from!(RoomError::Redis);
 /// A room with members on this gateway.
 #[derive(Debug)]
 struct LocalRoom {
-    /// Local members by connection number.
+    /// Local members by connection number, messages flowing.
     members: HashMap<u64, LocalConn>,
+    /// Local members whose messages are held (see the module doc).
+    held: HashMap<u64, Held>,
     /// The members' outbound queues, built at the first delivery after a join or leave
     /// (which only drop it), so that delivering a message copies one pointer instead of
     /// a list per message, and a thousand joins do not rebuild it a thousand times.
@@ -146,8 +188,13 @@ impl Rooms {
     /// Adds `member` to `room`: subscribes the gateway to the room if it is the first
     /// local member, records the membership, and remembers the room for the player's
     /// reconnects. Returns the member count across all gateways.
-    pub async fn join(&self, room: &RoomId, member: &LocalConn) -> Result<u32, RoomError> {
-        let mut ready = self.add_local(room, member);
+    pub async fn join(
+        &self,
+        room: &RoomId,
+        member: &LocalConn,
+        mode: JoinAs,
+    ) -> Result<Joined, RoomError> {
+        let (mut ready, was) = self.add_local(room, member, mode);
         let subscribed = loop {
             if let Some(result) = ready.borrow_and_update().clone() {
                 break result;
@@ -176,7 +223,7 @@ impl Rooms {
             )
             .await;
         match (counted, remembered) {
-            (Ok(count), Ok(_)) => Ok(count),
+            (Ok(members), Ok(_)) => Ok(Joined { members, was }),
             (Err(err), _) | (_, Err(err)) => {
                 self.remove_local(room, member.local_id);
                 Err(err.into())
@@ -229,6 +276,7 @@ impl Rooms {
                 let members = local
                     .members
                     .values()
+                    .chain(local.held.values().map(|h| &h.member))
                     .map(|m| (m.player.to_string(), m.conn.clone()))
                     .collect();
                 (room.clone(), members)
@@ -269,27 +317,84 @@ impl Rooms {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    /// Registers the local member, starting the room's fan-out task if it is the first.
+    /// Sends `local_id`'s held messages of `room` with an offset after `after` (all of
+    /// them without it), in order, and lets the room's messages flow to it from now on.
+    /// Nothing happens if it is not held there. The number of messages sent.
+    pub fn release(&self, room: &RoomId, local_id: u64, after: Option<u64>) -> usize {
+        let mut local = self.inner.local();
+        let Some(entry) = local.get_mut(room) else {
+            return 0;
+        };
+        let Some(held) = entry.held.remove(&local_id) else {
+            return 0;
+        };
+        let mut sent = 0;
+        for message in held.messages {
+            let fresh = match (after, crate::room_history::offset_of(&message)) {
+                (Some(after), Some(offset)) => offset > after,
+                _ => true,
+            };
+            if fresh {
+                held.member.outbound.send(&message);
+                sent += 1;
+            }
+        }
+        entry.members.insert(local_id, held.member);
+        entry.outbounds = None;
+        sent
+    }
+
+    /// Registers the local member, starting the room's fan-out task if it is the first;
+    /// how it was in the room before, if it was.
     fn add_local(
         &self,
         room: &RoomId,
         member: &LocalConn,
-    ) -> watch::Receiver<Option<Result<(), String>>> {
+        mode: JoinAs,
+    ) -> (watch::Receiver<Option<Result<(), String>>>, Option<JoinAs>) {
         let mut local = self.inner.local();
         if let Some(existing) = local.get_mut(room) {
-            existing.members.insert(member.local_id, member.clone());
-            existing.outbounds = None;
-            return existing.ready.clone();
+            let was = if existing.members.contains_key(&member.local_id) {
+                Some(JoinAs::Live)
+            } else if existing.held.contains_key(&member.local_id) {
+                Some(JoinAs::Held)
+            } else {
+                None
+            };
+            // A member already in the room stays as it is; a new one joins as asked.
+            if was.is_none() {
+                match mode {
+                    JoinAs::Live => {
+                        existing.members.insert(member.local_id, member.clone());
+                        existing.outbounds = None;
+                    }
+                    JoinAs::Held => {
+                        existing.held.insert(member.local_id, held(member));
+                    }
+                }
+            }
+            return (existing.ready.clone(), was);
         }
         let (ready_tx, ready) = watch::channel(None);
         let generation = self
             .inner
             .next_generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (members, held_members) = match mode {
+            JoinAs::Live => (
+                HashMap::from([(member.local_id, member.clone())]),
+                HashMap::new(),
+            ),
+            JoinAs::Held => (
+                HashMap::new(),
+                HashMap::from([(member.local_id, held(member))]),
+            ),
+        };
         local.insert(
             room.clone(),
             LocalRoom {
-                members: HashMap::from([(member.local_id, member.clone())]),
+                members,
+                held: held_members,
                 outbounds: None,
                 ready: ready.clone(),
                 subscription: None,
@@ -303,7 +408,7 @@ impl Rooms {
             generation,
             ready_tx,
         ));
-        ready
+        (ready, None)
     }
 
     fn remove_local(&self, room: &RoomId, local_id: u64) {
@@ -312,8 +417,9 @@ impl Rooms {
             return;
         };
         entry.members.remove(&local_id);
+        entry.held.remove(&local_id);
         entry.outbounds = None;
-        if entry.members.is_empty() {
+        if entry.members.is_empty() && entry.held.is_empty() {
             // Dropping the entry drops its subscription: the gateway unsubscribes.
             local.remove(room);
             metrics::gauge!("rallypoint_gateway_rooms").set(local.len() as f64);
@@ -368,30 +474,45 @@ async fn subscribe(
 /// One message on a room channel (run by the pub/sub dispatcher: decode, hand on).
 fn on_message(inner: &Weak<Inner>, room: &RoomId, payload: &[u8]) {
     let Some(inner) = inner.upgrade() else { return };
-    let message = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+    if let Some(message) = room_message(room, payload) {
+        deliver(&inner, room, &message);
+    }
+}
+
+/// The `room.message` for `room` an encoded event envelope (from the room's channel or
+/// its history) carries, with its offset; `None` (logged) for anything else.
+pub(crate) fn room_message(room: &RoomId, payload: &[u8]) -> Option<ServerMessage> {
+    match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
         Ok(envelope) => match envelope.event {
             Event::RoomMessage {
                 room: to,
                 from,
                 body,
                 ts,
-            } if to == *room => ServerMessage::RoomMessage {
+            } if to == *room => Some(ServerMessage::RoomMessage {
                 room: to,
                 from,
                 body,
                 ts,
-            },
+                offset: envelope.offset,
+            }),
             other => {
                 tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
-                return;
+                None
             }
         },
         Err(err) => {
             tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
-            return;
+            None
         }
-    };
-    deliver(&inner, room, &message);
+    }
+}
+
+fn held(member: &LocalConn) -> Held {
+    Held {
+        member: member.clone(),
+        messages: std::collections::VecDeque::new(),
+    }
 }
 
 /// Hands one message to every local member of `room`, encoded once per encoding.
@@ -399,8 +520,18 @@ fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
     let members = match inner.local().get_mut(room) {
         Some(local) => {
             let LocalRoom {
-                members, outbounds, ..
+                members,
+                outbounds,
+                held,
+                ..
             } = local;
+            for held in held.values_mut() {
+                if held.messages.len() >= HELD_MESSAGES {
+                    held.messages.pop_front();
+                    metrics::counter!("rallypoint_gateway_held_dropped_total").increment(1);
+                }
+                held.messages.push_back(message.clone());
+            }
             outbounds
                 .get_or_insert_with(|| members.values().map(|m| m.outbound.clone()).collect())
                 .clone()

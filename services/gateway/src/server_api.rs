@@ -223,8 +223,8 @@ async fn publish(
         body,
         ts: now_ms(),
     };
-    let channel = shared.ctx.keys.room(room.as_str()).channel();
-    let gateways = shared.ctx.publisher.send_event(&channel, event).await?;
+    // In a room that keeps history, kept like a player's message.
+    let gateways = shared.history.publish(&room, event).await?;
     Ok(Json(json!({"room": room, "gateways": gateways})).into_response())
 }
 

@@ -30,6 +30,8 @@ pub struct Shared {
     pub guard: crate::guard::Guard,
     pub sessions: Sessions,
     pub rooms: Rooms,
+    /// The rooms that keep history: publishing to them and reading it.
+    pub history: crate::room_history::RoomHistory,
     pub chat: ChatLimit,
     pub tickets: Tickets,
     /// The `match.found` a reconnecting player is owed (`crates/matches`).
@@ -49,6 +51,7 @@ impl Shared {
     pub fn new(config: Config, gateway_id: GatewayId, ctx: &ServiceContext) -> Self {
         let Config {
             gateway: config,
+            room_kinds,
             matchmaking,
             parties,
         } = config;
@@ -85,6 +88,12 @@ impl Shared {
                 redis.clone(),
                 ctx.subscriptions.clone(),
                 session_ttl,
+            ),
+            history: crate::room_history::RoomHistory::new(
+                keys.clone(),
+                redis.clone(),
+                ctx.publisher.clone(),
+                room_kinds,
             ),
             chat: ChatLimit::new(config.chat_per_minute),
             tickets: Tickets::new(

@@ -10,9 +10,37 @@ use queues::{JoinOutcome, LeaveOutcome, Lookup, TicketError, TicketStatus};
 use tracing::Instrument;
 
 use super::Connection;
-use crate::rooms::RoomError;
+use crate::rooms::{JoinAs, RoomError};
 use service_runtime::clock::now_ms;
 use service_runtime::publish::PublishError;
+
+/// What is owed right after a reply.
+#[derive(Debug)]
+pub(super) enum AfterReply {
+    /// A `room.join` with `since`: the recovered messages, then the room's held ones
+    /// after them, then live ones.
+    Recover {
+        room: RoomId,
+        recovery: crate::room_history::Recovery,
+    },
+}
+
+impl AfterReply {
+    fn run(self, connection: &mut Connection) {
+        match self {
+            AfterReply::Recover { room, recovery } => {
+                for message in &recovery.messages {
+                    connection.outbound.send(message);
+                }
+                connection.shared.rooms.release(
+                    &room,
+                    connection.member.local_id,
+                    Some(recovery.upto),
+                );
+            }
+        }
+    }
+}
 
 /// A request that failed: the `error` reply's code and message.
 #[derive(Debug)]
@@ -178,6 +206,9 @@ impl Connection {
             Ok(reply) => self.outbound.send(&reply.with_rid(rid)),
             Err(refusal) => self.refuse(refusal, rid).await,
         }
+        if let Some(after) = self.after_reply.take() {
+            after.run(self);
+        }
     }
 
     /// Sends the `error` reply; a refusal for the client's own fault is a strike against
@@ -230,7 +261,12 @@ impl Connection {
             }
             ClientRequest::QueueLeave => self.queue_leave().await,
             ClientRequest::QueueStatus => self.queue_status().await,
-            ClientRequest::RoomJoin { room } => self.room_join(room).await,
+            ClientRequest::RoomJoin { room, since } => self.room_join(room, since).await,
+            ClientRequest::RoomHistory {
+                room,
+                before,
+                limit,
+            } => self.room_history(room, before, limit).await,
             ClientRequest::RoomLeave { room } => self.room_leave(room).await,
             ClientRequest::RoomMembers { room, cursor } => self.room_members(room, cursor).await,
             ClientRequest::PresenceGet { players } => self.presence_get(players).await,
@@ -601,7 +637,14 @@ impl Connection {
         })
     }
 
-    async fn room_join(&mut self, room: RoomId) -> Result<ServerMessage, Refusal> {
+    /// `room.join`, with `since` a recovery: in a room that keeps history the member is
+    /// held while the history after `since` is read; the reply, then those messages, then
+    /// the held ones after them follow in order ([`AfterReply`]).
+    async fn room_join(
+        &mut self,
+        room: RoomId,
+        since: Option<u64>,
+    ) -> Result<ServerMessage, Refusal> {
         let max = self.shared.config.max_rooms;
         if !self.rooms.contains(&room) && self.rooms.len() >= max {
             return Err(Refusal::new(
@@ -609,11 +652,83 @@ impl Connection {
                 format!("a connection may be in at most {max} rooms: leave one first"),
             ));
         }
-        let members = self.shared.rooms.join(&room, &self.member).await?;
+        let keeps_history = self.shared.history.kinds().history(room.as_str()).is_some();
+        let mode = if since.is_some() && keeps_history {
+            JoinAs::Held
+        } else {
+            JoinAs::Live
+        };
+        let joined = self.shared.rooms.join(&room, &self.member, mode).await?;
         self.rooms.insert(room.clone());
-        Ok(ServerMessage::RoomJoined {
+        let reply = |recovered| ServerMessage::RoomJoined {
+            room: room.clone(),
+            members: joined.members,
+            recovered,
+            rid: None,
+        };
+        let held = joined.was.unwrap_or(mode) == JoinAs::Held;
+        let Some(since) = since else {
+            // A plain join of a room held since a reconnect: what it holds goes first.
+            if held {
+                self.shared.rooms.release(&room, self.member.local_id, None);
+            }
+            return Ok(reply(None));
+        };
+        if !held {
+            // No history, or the connection already gets the room's messages live: what
+            // it missed cannot come in order any more.
+            return Ok(reply(Some(false)));
+        }
+        let recovery = match self.shared.history.since(&room, since).await {
+            Ok(Some(recovery)) => recovery,
+            Ok(None) => {
+                self.shared.rooms.release(&room, self.member.local_id, None);
+                return Ok(reply(Some(false)));
+            }
+            Err(err) => {
+                self.shared.rooms.release(&room, self.member.local_id, None);
+                return Err(err.into());
+            }
+        };
+        let recovered = recovery.recovered;
+        self.after_reply = Some(AfterReply::Recover {
+            room: room.clone(),
+            recovery,
+        });
+        Ok(reply(Some(recovered)))
+    }
+
+    /// `room.history`: the newest kept messages of a room the connection is in.
+    async fn room_history(
+        &mut self,
+        room: RoomId,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<ServerMessage, Refusal> {
+        if !self.rooms.contains(&room) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "not in room {room}: only members may read its history (send room.join first)"
+                ),
+            ));
+        }
+        let page = proto::client::ROOM_HISTORY_PAGE;
+        let limit = limit.unwrap_or(page);
+        if limit == 0 || limit > page {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("invalid `limit`: 1..={page}"),
+            ));
+        }
+        let messages = self
+            .shared
+            .history
+            .before(&room, before, limit as usize)
+            .await?;
+        Ok(ServerMessage::RoomHistory {
             room,
-            members,
+            messages,
             rid: None,
         })
     }
@@ -704,8 +819,13 @@ impl Connection {
             body,
             ts: now_ms(),
         };
-        let channel = self.shared.ctx.keys.room(room.as_str()).channel();
-        self.publish(&channel, event).await?;
+        match self.shared.history.publish(&room, event).await {
+            Ok(_) => {}
+            Err(PublishError::Encode(err)) => {
+                return Err(Refusal::new(ErrorCode::Internal, err.to_string()));
+            }
+            Err(PublishError::Redis(err)) => return Err(err.into()),
+        }
         Ok(ServerMessage::RoomSent { room, rid: None })
     }
 
