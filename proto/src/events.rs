@@ -78,6 +78,16 @@ pub enum Event {
         /// The gateway that holds it.
         new_gateway: GatewayId,
     },
+    /// Members of a room that keeps presence joined or left (a gateway's join, leave, or
+    /// its pruning of a dead gateway's members), for every gateway with members there.
+    RoomPresence {
+        /// Room id.
+        room: RoomId,
+        /// Players who joined.
+        joined: Vec<PlayerId>,
+        /// Players who left (or whose membership lapsed).
+        left: Vec<PlayerId>,
+    },
     /// A message for every member of a room, wherever connected.
     RoomMessage {
         /// Room id.
@@ -156,10 +166,11 @@ pub enum Event {
 
 impl Event {
     /// Every event `type`.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "deliver",
         "session_replaced",
         "room_message",
+        "room_presence",
         "match_formed",
         "assignment_ready",
         "match_backfilled",
@@ -176,6 +187,7 @@ impl Event {
             Event::Deliver { .. } => "deliver",
             Event::SessionReplaced { .. } => "session_replaced",
             Event::RoomMessage { .. } => "room_message",
+            Event::RoomPresence { .. } => "room_presence",
             Event::MatchFormed { .. } => "match_formed",
             Event::AssignmentReady { .. } => "assignment_ready",
             Event::MatchBackfilled { .. } => "match_backfilled",

@@ -386,6 +386,17 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offset: Option<u64>,
     },
+    /// Who joined and who left a room that keeps presence, since the last such push
+    /// (coalesced: at most one per room per 250 ms from each gateway).
+    #[serde(rename = "room.presence")]
+    RoomPresence {
+        /// Room id.
+        room: RoomId,
+        /// Players who joined.
+        joined: Vec<PlayerId>,
+        /// Players who left (or whose gateway went away).
+        left: Vec<PlayerId>,
+    },
     /// A direct message.
     #[serde(rename = "whisper")]
     Whisper {
@@ -498,6 +509,7 @@ macro_rules! match_rid {
             | ServerMessage::MatchCancelled { .. }
             | ServerMessage::QueueTimeout { .. }
             | ServerMessage::RoomMessage { .. }
+            | ServerMessage::RoomPresence { .. }
             | ServerMessage::Whisper { .. }
             | ServerMessage::Notice { .. }
             | ServerMessage::Kicked { .. }
@@ -511,7 +523,7 @@ macro_rules! match_rid {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 31] = [
+    pub const TYPES: [&'static str; 32] = [
         "pong",
         "profile",
         "data",
@@ -534,6 +546,7 @@ impl ServerMessage {
         "match.cancelled",
         "queue.timeout",
         "room.message",
+        "room.presence",
         "whisper",
         "notice",
         "kicked",
@@ -575,6 +588,7 @@ impl ServerMessage {
             ServerMessage::MatchCancelled { .. } => "match.cancelled",
             ServerMessage::QueueTimeout { .. } => "queue.timeout",
             ServerMessage::RoomMessage { .. } => "room.message",
+            ServerMessage::RoomPresence { .. } => "room.presence",
             ServerMessage::Whisper { .. } => "whisper",
             ServerMessage::Notice { .. } => "notice",
             ServerMessage::Kicked { .. } => "kicked",

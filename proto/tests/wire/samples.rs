@@ -303,6 +303,11 @@ pub fn server_messages() -> Vec<ServerMessage> {
             ts: 1,
             offset: Some(1_796_517_274_768_002),
         },
+        ServerMessage::RoomPresence {
+            room: id("lobby:eu"),
+            joined: vec![id("p2")],
+            left: vec![id("p3")],
+        },
         ServerMessage::Whisper {
             from: id("p1"),
             body: body(),
@@ -362,6 +367,11 @@ pub fn events() -> Vec<Event> {
         Event::MatchBackfilled {
             match_id: id("m1"),
             region: id("eu"),
+        },
+        Event::RoomPresence {
+            room: id("lobby:eu"),
+            joined: vec![id("p2")],
+            left: vec![],
         },
         Event::Broadcast {
             message: ServerMessage::Notice {

@@ -35,9 +35,12 @@ use tokio::sync::watch;
 
 use crate::hub::LocalConn;
 use crate::outbound::{Encoded, Outbound};
+use crate::room_kinds::RoomKinds;
 use service_runtime::clock::now_ms;
+use service_runtime::publish::Publisher;
 
-static REFRESH: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_refresh.lua"));
+static REFRESH: LuaScript<Vec<fred::types::Value>> =
+    LuaScript::new(include_str!("rooms/room_refresh.lua"));
 static LEAVE: LuaScript<i64> = LuaScript::new(include_str!("rooms/room_leave.lua"));
 
 /// Messages held for one held member at most; past it the oldest are dropped (they are
@@ -46,6 +49,10 @@ pub const HELD_MESSAGES: usize = 1024;
 /// How long a reconnect holds the history rooms it rejoined for the client's `room.join`
 /// with `since`; then the held messages are sent as they are.
 pub const REJOIN_HOLD: Duration = Duration::from_secs(5);
+
+/// Presence changes of a room are gathered this long and pushed to its local members as
+/// one `room.presence`: at most one push per room per this from each gateway.
+pub const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 
 /// How a member joins a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +97,9 @@ struct LocalRoom {
     members: HashMap<u64, LocalConn>,
     /// Local members whose messages are held (see the module doc).
     held: HashMap<u64, Held>,
+    /// Presence changes not pushed yet (a room that keeps presence): who joined (true)
+    /// or left (false) last; pushed together [`PRESENCE_EVERY`] after the first.
+    presence: Option<HashMap<proto::PlayerId, bool>>,
     /// The members' outbound queues, built at the first delivery after a join or leave
     /// (which only drop it), so that delivering a message copies one pointer instead of
     /// a list per message, and a thousand joins do not rebuild it a thousand times.
@@ -114,6 +124,8 @@ struct Inner {
     keys: Keys,
     redis: Client,
     subscriptions: Subscriptions,
+    publisher: Publisher,
+    kinds: RoomKinds,
     member_ttl: Duration,
     local: Mutex<HashMap<RoomId, LocalRoom>>,
     next_generation: std::sync::atomic::AtomicU64,
@@ -142,6 +154,8 @@ impl Rooms {
         keys: Keys,
         redis: Client,
         subscriptions: Subscriptions,
+        publisher: Publisher,
+        kinds: RoomKinds,
         member_ttl: Duration,
     ) -> Self {
         Self {
@@ -149,6 +163,8 @@ impl Rooms {
                 keys,
                 redis,
                 subscriptions,
+                publisher,
+                kinds,
                 member_ttl,
                 local: Mutex::new(HashMap::new()),
                 next_generation: std::sync::atomic::AtomicU64::new(1),
@@ -240,13 +256,17 @@ impl Rooms {
         forget: bool,
     ) -> Result<(), fred::error::Error> {
         self.remove_local(room, member.local_id);
-        let _removed = LEAVE
+        let removed = LEAVE
             .run(
                 &self.inner.redis,
                 scripts::room_membership(&self.inner.keys, room.as_str()),
                 vec![member.player.to_string(), member.conn.clone()],
             )
             .await?;
+        if removed == 1 {
+            self.tell_presence(room, &[], &[member.player.to_string()])
+                .await;
+        }
         if forget {
             let _: i64 = self
                 .inner
@@ -307,14 +327,51 @@ impl Rooms {
             args.push((*player).to_owned());
             args.push((*conn).to_owned());
         }
-        let count = REFRESH
+        let reply = REFRESH
             .run(
                 &self.inner.redis,
                 scripts::room_membership(&self.inner.keys, room.as_str()),
                 args,
             )
             .await?;
+        let mut parts = reply.into_iter();
+        let count = parts.next().and_then(|v| v.as_u64()).ok_or_else(|| {
+            service_runtime::script::unexpected_reply("room_refresh.lua", "no count")
+        })?;
+        let names: Vec<String> = parts.filter_map(|v| v.as_string()).collect();
+        let (joined, left) = match names.iter().position(String::is_empty) {
+            Some(split) => (&names[..split], &names[split + 1..]),
+            None => (&names[..], &names[..0]),
+        };
+        self.tell_presence(room, joined, left).await;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// In a room that keeps presence: tells every gateway with members there who joined
+    /// and who left (a hint: a lost one leaves `room.members` as the truth).
+    async fn tell_presence(&self, room: &RoomId, joined: &[String], left: &[String]) {
+        if joined.is_empty() && left.is_empty()
+            || !self
+                .inner
+                .kinds
+                .of(room.as_str())
+                .is_some_and(|k| k.presence)
+        {
+            return;
+        }
+        let ids = |names: &[String]| -> Vec<proto::PlayerId> {
+            names
+                .iter()
+                .filter_map(|n| proto::PlayerId::parse(n).ok())
+                .collect()
+        };
+        let event = Event::RoomPresence {
+            room: room.clone(),
+            joined: ids(joined),
+            left: ids(left),
+        };
+        let channel = self.inner.keys.room(room.as_str()).channel();
+        self.inner.publisher.publish_event(&channel, event).await;
     }
 
     /// Sends `local_id`'s held messages of `room` with an offset after `after` (all of
@@ -395,6 +452,7 @@ impl Rooms {
             LocalRoom {
                 members,
                 held: held_members,
+                presence: None,
                 outbounds: None,
                 ready: ready.clone(),
                 subscription: None,
@@ -473,36 +531,126 @@ async fn subscribe(
 
 /// One message on a room channel (run by the pub/sub dispatcher: decode, hand on).
 fn on_message(inner: &Weak<Inner>, room: &RoomId, payload: &[u8]) {
-    let Some(inner) = inner.upgrade() else { return };
-    if let Some(message) = room_message(room, payload) {
-        deliver(&inner, room, &message);
+    let Some(upgraded) = inner.upgrade() else {
+        return;
+    };
+    let envelope = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
+        Ok(envelope) => envelope,
+        Err(err) => {
+            tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
+            return;
+        }
+    };
+    match envelope.event {
+        Event::RoomPresence {
+            room: to,
+            joined,
+            left,
+        } if to == *room => gather_presence(&upgraded, inner, room, joined, left),
+        _ => {
+            if let Some(message) = message_of(room, envelope) {
+                deliver(&upgraded, room, &message);
+            }
+        }
     }
+}
+
+/// Adds presence changes to `room`'s pending push, starting its timer if it is the first.
+fn gather_presence(
+    inner: &Inner,
+    weak: &Weak<Inner>,
+    room: &RoomId,
+    joined: Vec<proto::PlayerId>,
+    left: Vec<proto::PlayerId>,
+) {
+    let mut local = inner.local();
+    let Some(entry) = local.get_mut(room) else {
+        return;
+    };
+    let first = entry.presence.is_none();
+    let pending = entry.presence.get_or_insert_with(HashMap::new);
+    merge_presence(pending, joined, left);
+    if first {
+        let weak = weak.clone();
+        let room = room.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_EVERY).await;
+            if let Some(inner) = weak.upgrade() {
+                push_presence(&inner, &room);
+            }
+        });
+    }
+}
+
+/// The latest change of each player wins: joined then left within one push is `left`.
+fn merge_presence(
+    pending: &mut HashMap<proto::PlayerId, bool>,
+    joined: Vec<proto::PlayerId>,
+    left: Vec<proto::PlayerId>,
+) {
+    for player in joined {
+        pending.insert(player, true);
+    }
+    for player in left {
+        pending.insert(player, false);
+    }
+}
+
+/// Pushes `room`'s gathered presence changes to its local members as one `room.presence`.
+fn push_presence(inner: &Inner, room: &RoomId) {
+    let pending = match inner.local().get_mut(room) {
+        Some(entry) => entry.presence.take(),
+        None => return,
+    };
+    let Some(pending) = pending else { return };
+    let (mut joined, mut left): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+    for (player, present) in pending {
+        if present {
+            joined.push(player);
+        } else {
+            left.push(player);
+        }
+    }
+    joined.sort();
+    left.sort();
+    let message = ServerMessage::RoomPresence {
+        room: room.clone(),
+        joined,
+        left,
+    };
+    metrics::counter!("rallypoint_gateway_presence_pushes_total").increment(1);
+    deliver(inner, room, &message);
 }
 
 /// The `room.message` for `room` an encoded event envelope (from the room's channel or
 /// its history) carries, with its offset; `None` (logged) for anything else.
 pub(crate) fn room_message(room: &RoomId, payload: &[u8]) -> Option<ServerMessage> {
     match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
-        Ok(envelope) => match envelope.event {
-            Event::RoomMessage {
-                room: to,
-                from,
-                body,
-                ts,
-            } if to == *room => Some(ServerMessage::RoomMessage {
-                room: to,
-                from,
-                body,
-                ts,
-                offset: envelope.offset,
-            }),
-            other => {
-                tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
-                None
-            }
-        },
+        Ok(envelope) => message_of(room, envelope),
         Err(err) => {
-            tracing::warn!(room = %room, error = %err, "undecodable message on a room channel");
+            tracing::warn!(room = %room, error = %err, "undecodable message in a room's history");
+            None
+        }
+    }
+}
+
+/// The `room.message` a decoded envelope carries for `room`, with its offset.
+fn message_of(room: &RoomId, envelope: proto::EventEnvelope) -> Option<ServerMessage> {
+    match envelope.event {
+        Event::RoomMessage {
+            room: to,
+            from,
+            body,
+            ts,
+        } if to == *room => Some(ServerMessage::RoomMessage {
+            room: to,
+            from,
+            body,
+            ts,
+            offset: envelope.offset,
+        }),
+        other => {
+            tracing::debug!(room = %room, kind = other.type_name(), "ignoring an event on a room channel");
             None
         }
     }
@@ -551,4 +699,37 @@ fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
     metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "room").increment(delivered);
     metrics::counter!("rallypoint_gateway_messages_out_total", "type" => encoded.type_name())
         .increment(delivered);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(names: &[&str]) -> Vec<proto::PlayerId> {
+        names
+            .iter()
+            .map(|n| proto::PlayerId::parse(n).expect("an id"))
+            .collect()
+    }
+
+    #[test]
+    fn a_players_latest_presence_change_wins() {
+        let mut pending = HashMap::new();
+        merge_presence(&mut pending, ids(&["a", "b"]), vec![]);
+        merge_presence(&mut pending, vec![], ids(&["b", "c"]));
+        merge_presence(&mut pending, ids(&["c"]), vec![]);
+        let mut state: Vec<(String, bool)> = pending
+            .into_iter()
+            .map(|(p, joined)| (p.to_string(), joined))
+            .collect();
+        state.sort();
+        assert_eq!(
+            state,
+            vec![
+                ("a".to_owned(), true),
+                ("b".to_owned(), false),
+                ("c".to_owned(), true)
+            ]
+        );
+    }
 }

@@ -87,6 +87,8 @@ impl Shared {
                 keys.clone(),
                 redis.clone(),
                 ctx.subscriptions.clone(),
+                ctx.publisher.clone(),
+                room_kinds.clone(),
                 session_ttl,
             ),
             history: crate::room_history::RoomHistory::new(

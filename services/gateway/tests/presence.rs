@@ -234,3 +234,131 @@ async fn only_members_list_a_room_and_presence_asks_about_at_most_100() {
         .await;
     assert_error(&refused, ErrorCode::BadRequest);
 }
+
+/// Every `room.presence` push `client` gets until `done` says the changes seen so far
+/// are complete: the players who joined and who left, in the order the pushes came.
+async fn presence_until(
+    client: &mut Client,
+    room: &str,
+    mut done: impl FnMut(&BTreeSet<String>, &BTreeSet<String>) -> bool,
+) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+    let (mut joined, mut left) = (BTreeSet::new(), BTreeSet::new());
+    let mut pushes = 0;
+    while !done(&joined, &left) {
+        match client.recv().await {
+            ServerMessage::RoomPresence {
+                room: to,
+                joined: j,
+                left: l,
+            } => {
+                assert_eq!(to.as_str(), room);
+                pushes += 1;
+                for player in j {
+                    left.remove(player.as_str());
+                    joined.insert(player.to_string());
+                }
+                for player in l {
+                    joined.remove(player.as_str());
+                    left.insert(player.to_string());
+                }
+            }
+            ServerMessage::RoomMessage { .. } => {}
+            other => panic!("{}: expected room.presence, got {other:?}", client.player),
+        }
+    }
+    (joined, left, pushes)
+}
+
+#[tokio::test]
+async fn a_presence_room_tells_its_members_who_joins_and_leaves_across_gateways() {
+    let ns = testkit::unique_namespace("presence-push");
+    let overrides = [
+        ("gateway.session_ttl_ms", "2000"),
+        ("gateway.heartbeat_ms", "400"),
+        ("gateway.rooms.lobby.prefix", "lobby:"),
+        ("gateway.rooms.lobby.presence", "true"),
+    ];
+    let doomed = GatewayProcess::start(&ns, &overrides).await;
+    let one = common::start(&ns, &overrides).await;
+    let two = common::start(&ns, &overrides).await;
+    let room = "lobby:p";
+    let mut watcher = Client::player(ws_addr(&one), "watcher", Encoding::Json).await;
+    let joined = watcher
+        .request(json!({"type": "room.join", "room": room}))
+        .await;
+    assert!(
+        matches!(joined, ServerMessage::RoomJoined { .. }),
+        "{joined:?}"
+    );
+    // Its own join comes first.
+    presence_until(&mut watcher, room, |j, _| j.contains("watcher")).await;
+
+    // Five join on another gateway at once: told, in at most as many pushes.
+    let mut newcomers = Vec::new();
+    for i in 0..5 {
+        let mut c = Client::player(ws_addr(&two), &format!("n{i}"), Encoding::MsgPack).await;
+        c.send(json!({"type": "room.join", "room": room})).await;
+        newcomers.push(c);
+    }
+    let names: BTreeSet<String> = (0..5).map(|i| format!("n{i}")).collect();
+    let (j, l, pushes) = presence_until(&mut watcher, room, |j, _| names.is_subset(j)).await;
+    assert_eq!(j, names);
+    assert!(l.is_empty(), "{l:?}");
+    assert!(pushes <= 5, "{pushes} pushes for 5 joins");
+
+    // A room.leave and a closed socket are told as left.
+    let leaver = newcomers.remove(0);
+    let mut leaver = leaver;
+    let left = leaver
+        .request(json!({"type": "room.leave", "room": room}))
+        .await;
+    assert!(matches!(left, ServerMessage::RoomLeft { .. }), "{left:?}");
+    newcomers.remove(0).close().await;
+    let gone: BTreeSet<String> = ["n0", "n1"].map(String::from).into();
+    let (_, l, _) = presence_until(&mut watcher, room, |_, l| gone.is_subset(l)).await;
+    assert_eq!(l, gone);
+
+    // The members of a SIGKILLed gateway are told as left once their memberships lapse
+    // (pruned by a live gateway's refresh), within the session TTL and a heartbeat.
+    let mut ghost = Client::player(doomed.ws, "ghost", Encoding::Json).await;
+    let joined = ghost
+        .request(json!({"type": "room.join", "room": room}))
+        .await;
+    assert!(
+        matches!(joined, ServerMessage::RoomJoined { .. }),
+        "{joined:?}"
+    );
+    presence_until(&mut watcher, room, |j, _| j.contains("ghost")).await;
+    doomed.kill().await;
+    presence_until(&mut watcher, room, |_, l| l.contains("ghost")).await;
+    drop((ghost, leaver, newcomers));
+}
+
+#[tokio::test]
+async fn a_plain_room_pushes_no_presence() {
+    let ns = testkit::unique_namespace("presence-none");
+    let gateway = common::start(&ns, &[("gateway.rooms.lobby.prefix", "lobby:")]).await;
+    let mut a = Client::player(ws_addr(&gateway), "a", Encoding::Json).await;
+    let mut b = Client::player(ws_addr(&gateway), "b", Encoding::Json).await;
+    for client in [&mut a, &mut b] {
+        let joined = client
+            .request(json!({"type": "room.join", "room": "lobby:q"}))
+            .await;
+        assert!(
+            matches!(joined, ServerMessage::RoomJoined { .. }),
+            "{joined:?}"
+        );
+    }
+    // A message sent after both joins is the first thing a receives: no presence push.
+    let sent = b
+        .request(json!({"type": "room.send", "room": "lobby:q", "body": 1}))
+        .await;
+    assert!(matches!(sent, ServerMessage::RoomSent { .. }), "{sent:?}");
+    match a.recv().await {
+        ServerMessage::RoomMessage { .. } => {}
+        other => panic!("expected the message first, got {other:?}"),
+    }
+    // Nor later: a presence push would come within 250 ms of the joins.
+    let later = a.recv_within(Duration::from_millis(600)).await;
+    assert!(later.is_none(), "{later:?}");
+}

@@ -8,7 +8,8 @@
 -- ARGV[3]  'take' (join: this connection owns the membership now) or 'keep' (heartbeat:
 --          refresh only memberships this connection still owns, or that lapsed)
 -- ARGV[4..] player, connection pairs
--- Returns the number of live members.
+-- Returns {live members, players who joined (new memberships)..., '', players whose
+-- lapsed memberships were pruned...}: a room that keeps presence tells its members.
 local now = tonumber(ARGV[1])
 local lapse = now + tonumber(ARGV[2])
 local take = ARGV[3] == 'take'
@@ -18,12 +19,26 @@ for _, player in ipairs(lapsed) do
   redis.call('ZREM', KEYS[1], player)
   redis.call('HDEL', KEYS[2], player)
 end
+local joined = {}
 for i = 4, #ARGV, 2 do
   local player, conn = ARGV[i], ARGV[i + 1]
   local owner = redis.call('HGET', KEYS[2], player)
   if take or not owner or owner == conn then
-    redis.call('ZADD', KEYS[1], lapse, player)
+    if redis.call('ZADD', KEYS[1], lapse, player) == 1 then
+      joined[#joined + 1] = player
+    end
     redis.call('HSET', KEYS[2], player, conn)
   end
 end
-return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local out = {redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')}
+for _, player in ipairs(joined) do
+  out[#out + 1] = player
+end
+out[#out + 1] = ''
+for _, player in ipairs(lapsed) do
+  -- A lapsed member refreshed again in this call came back: not gone.
+  if redis.call('ZSCORE', KEYS[1], player) == false then
+    out[#out + 1] = player
+  end
+end
+return out
