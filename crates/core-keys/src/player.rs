@@ -36,6 +36,18 @@ impl PlayerKeys {
         self.key("mute")
     }
 
+    /// String, while the player is between sockets: their last session closed and the
+    /// reconnect grace has not passed (expires with it). Pushes meanwhile are kept.
+    pub fn away(&self) -> String {
+        self.key("away")
+    }
+
+    /// List: the pushes sent while the player was between sockets (encoded event
+    /// envelopes, oldest first), delivered after `welcome` on their next socket.
+    pub fn kept_pushes(&self) -> String {
+        self.key("kept-pushes")
+    }
+
     /// Sharded channel: every push to this player (match found, whisper, kick, ...).
     /// The gateway holding the player's socket subscribes to it.
     pub fn inbox_channel(&self) -> String {

@@ -55,6 +55,22 @@ pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
         p.party(),
         p.last_seen(),
         p.mute(),
+        p.kept_pushes(),
+        p.away(),
+        // The inbox channel (same slot): session_open.lua publishes the hand-over there.
+        p.inbox_channel(),
+    ])
+}
+
+/// A push that reached no socket: the player's session, whether they are between
+/// sockets, the pushes kept for their next socket, and their inbox channel.
+pub fn inbox_keep(keys: &Keys, player: &str) -> ScriptKeys {
+    let p = keys.player(player);
+    ScriptKeys(vec![
+        p.session(),
+        p.away(),
+        p.kept_pushes(),
+        p.inbox_channel(),
     ])
 }
 

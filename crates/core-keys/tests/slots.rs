@@ -43,6 +43,7 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
             scripts::instance_announce(k, "gateway", &player),
         ),
         ("session_open", scripts::session_open(k, &player)),
+        ("inbox_keep", scripts::inbox_keep(k, &player)),
         ("ready_start", scripts::ready_check(k, &match_id)),
         ("ready_answer", scripts::ready_check(k, &match_id)),
         ("ready_settle", scripts::ready_check(k, &match_id)),

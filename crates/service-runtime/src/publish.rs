@@ -1,6 +1,12 @@
 //! The one publish path: `SPUBLISH` with a bounded retry, and the push to a player's
 //! inbox that every service uses to reach a client.
 //!
+//! A push that reaches no socket (nobody subscribed to the player's inbox) takes a second
+//! step, `inbox_keep.lua`, in the player's slot: a player between sockets (their session
+//! closed less than the reconnect grace ago) has it kept for their next socket, which
+//! gets it right after `welcome`; a session that opened meanwhile hears it published
+//! again. The hot path (the player is connected) stays one `SPUBLISH`.
+//!
 //! A publish can fail while a slot migrates or a master fails over (docs/STACK.md
 //! measured one such failure); a couple of quick retries ride over that. Pub/sub is a
 //! hint on top of state already written (docs/ARCHITECTURE.md), so after the retries the error is
@@ -10,6 +16,27 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fred::prelude::{Client, PubsubInterface};
+use fred::types::Value;
+
+use crate::script::LuaScript;
+
+static INBOX_KEEP: LuaScript<String> = LuaScript::new(include_str!("publish/inbox_keep.lua"));
+
+/// Pushes kept for a player between sockets at most; past it the oldest are dropped.
+pub const MAX_KEPT_PUSHES: i64 = 256;
+
+/// Where a push to a player went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// A gateway holding their socket took it.
+    Socket,
+    /// They are between sockets: kept for their next one.
+    Kept,
+    /// They have a session, but its gateway is not subscribed just now (resubscribing).
+    Unreachable,
+    /// Not connected, and not between sockets.
+    Offline,
+}
 
 /// Publishes to sharded channels.
 #[derive(Clone)]
@@ -115,9 +142,67 @@ impl Publisher {
         }
     }
 
-    /// Pushes `message` to `player`'s inbox, for whichever gateway holds their socket. A
-    /// hint like every publish: a player who misses it (not connected, or their gateway
-    /// resubscribing) finds the state with `queue.status`.
+    /// Sends `event` to `player`'s inbox, for whichever gateway holds their socket, or
+    /// keeps it for their next socket while they are between sockets (module doc).
+    pub async fn send_to_player(
+        &self,
+        keys: &core_keys::Keys,
+        player: &str,
+        event: proto::Event,
+    ) -> Result<Reached, PublishError> {
+        self.to_player(keys, player, event, true).await
+    }
+
+    /// [`Publisher::send_to_player`] for what only the socket the player has now may take
+    /// (a disconnect): never kept; a player between sockets is `Offline` for it.
+    pub async fn send_to_socket(
+        &self,
+        keys: &core_keys::Keys,
+        player: &str,
+        event: proto::Event,
+    ) -> Result<Reached, PublishError> {
+        self.to_player(keys, player, event, false).await
+    }
+
+    async fn to_player(
+        &self,
+        keys: &core_keys::Keys,
+        player: &str,
+        event: proto::Event,
+        keep: bool,
+    ) -> Result<Reached, PublishError> {
+        let payload = self.envelope(event)?;
+        if self
+            .publish(&keys.player(player).inbox_channel(), payload.clone())
+            .await?
+            > 0
+        {
+            return Ok(Reached::Socket);
+        }
+        if !keep {
+            return Ok(Reached::Offline);
+        }
+        let answer = INBOX_KEEP
+            .run(
+                &self.client,
+                core_keys::scripts::inbox_keep(keys, player),
+                vec![Value::Bytes(payload), Value::from(MAX_KEPT_PUSHES)],
+            )
+            .await?;
+        Ok(match answer.as_str() {
+            "delivered" => Reached::Socket,
+            "kept" => {
+                metrics::counter!("rallypoint_pushes_kept_total").increment(1);
+                Reached::Kept
+            }
+            "unreachable" => Reached::Unreachable,
+            _ => Reached::Offline,
+        })
+    }
+
+    /// Pushes `message` to `player` ([`Publisher::send_to_player`]). A hint like every
+    /// publish: a player who misses it (not connected, or their gateway resubscribing)
+    /// finds the state with `queue.status`.
     pub async fn push_to_player(
         &self,
         keys: &core_keys::Keys,
@@ -133,11 +218,15 @@ impl Publisher {
             conn: None,
             message,
         };
-        if !self
-            .publish_event(&keys.player(player).inbox_channel(), event)
-            .await
-        {
-            metrics::counter!("rallypoint_pushes_lost_total").increment(1);
+        match self.send_to_player(keys, player, event).await {
+            Ok(Reached::Socket | Reached::Kept | Reached::Offline) => {}
+            Ok(Reached::Unreachable) => {
+                metrics::counter!("rallypoint_pushes_lost_total").increment(1);
+            }
+            Err(err) => {
+                metrics::counter!("rallypoint_pushes_lost_total").increment(1);
+                tracing::debug!(player, error = %err, "push lost; the player finds the state on asking");
+            }
         }
     }
 }

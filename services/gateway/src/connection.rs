@@ -188,24 +188,25 @@ impl Connection {
                 ),
             )
             .await?;
-        let opened = shared.sessions.open(player, self.conn.as_str()).await?;
+        // The hand-over marker, published by session_open.lua if this replaces a session:
+        // the old gateway delivers the pushes before it on the inbox, this one those after.
+        let handover = shared.ctx.publisher.envelope(Event::SessionReplaced {
+            player: self.identity.player.clone(),
+            new_conn: self.conn.clone(),
+            new_gateway: shared.gateway_id.clone(),
+        })?;
+        let opened = shared
+            .sessions
+            .open(player, self.conn.as_str(), handover)
+            .await?;
         self.member.chat.merge_saved(opened.chat_full_at_ms);
         // A mute event that came since is held by the inbox gate and applied after this.
         self.member.mute.set(opened.muted_until_ms);
         if let Some((old_gateway, old_conn)) = &opened.replaced {
+            // The hand-over went out with the session (a lost one is caught by the old
+            // gateway's next heartbeat: its touch finds the session taken over).
             tracing::debug!(player, old_gateway, old_conn, "session replaced");
             settle_chat_budget(&shared, &self.member);
-            let replaced = Event::SessionReplaced {
-                player: self.identity.player.clone(),
-                new_conn: self.conn.clone(),
-                new_gateway: shared.gateway_id.clone(),
-            };
-            // A lost signal is caught by the old gateway's next heartbeat (its touch finds
-            // the session taken over), so a failure here only delays the kick.
-            let inbox = shared.ctx.keys.player(player).inbox_channel();
-            if let Err(refusal) = self.publish(&inbox, replaced).await {
-                tracing::warn!(player, error = %refusal.message, "could not signal the replaced session; its gateway's heartbeat will");
-            }
         }
         if !opened.profile_cached {
             let warm = Event::WarmProfiles {
@@ -228,7 +229,19 @@ impl Connection {
             gateway: shared.gateway_id.clone(),
             heartbeat_ms: shared.config.heartbeat_ms,
         });
-        open_gate(&gate, &self.conn, &self.outbound, &self.member.mute);
+        // Pushes sent while the player was between sockets, oldest first; then what the
+        // inbox held since this connection subscribed (after the hand-over, if it
+        // replaced a session: the ones before it went to the old socket).
+        for payload in &opened.kept_pushes {
+            on_inbox(payload, &self.conn, &self.outbound, &self.member.mute);
+        }
+        open_gate(
+            &gate,
+            &self.conn,
+            &self.outbound,
+            &self.member.mute,
+            opened.replaced.is_some(),
+        );
         // A player reconnecting while in a match is told the match again (the push may
         // have gone to the old socket, or nowhere).
         if let Some(match_id) = &opened.live_match {
@@ -407,10 +420,32 @@ impl Connection {
 
 /// Holds inbox messages that arrive while the connection is still opening, so `welcome`
 /// is always the first frame and nothing published after the subscription is lost.
+///
+/// A connection that replaced another session of the player takes only the pushes after
+/// its own hand-over marker (published by `session_open.lua` with the session): those
+/// before it on the inbox went to the old socket, whose gateway stops at the marker. So
+/// each push reaches one socket of the player. Should the marker not come (the
+/// subscription was cut), the wait ends after [`HANDOVER_WAIT`] and pushes flow.
 #[derive(Debug, Default)]
 struct InboxGate {
     open: bool,
     held: Vec<Bytes>,
+    /// Since when pushes are dropped until this connection's hand-over marker comes.
+    awaiting_handover: Option<std::time::Instant>,
+}
+
+/// The longest a replacing connection waits for its hand-over marker.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether `payload` is the hand-over marker of connection `conn`.
+fn is_handover_of(payload: &[u8], conn: &ConnId) -> bool {
+    matches!(
+        proto::decode_event(payload, proto::MAX_EVENT_BYTES),
+        Ok(proto::EventEnvelope {
+            event: Event::SessionReplaced { new_conn, .. },
+            ..
+        }) if new_conn == *conn
+    )
 }
 
 fn lock(gate: &Mutex<InboxGate>) -> std::sync::MutexGuard<'_, InboxGate> {
@@ -418,17 +453,34 @@ fn lock(gate: &Mutex<InboxGate>) -> std::sync::MutexGuard<'_, InboxGate> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Opens the gate once `welcome` is queued, handing on what it held.
+/// Opens the gate once `welcome` is queued, handing on what it held; after a hand-over
+/// (`replaced`) only what came after this connection's marker.
 fn open_gate(
     gate: &Mutex<InboxGate>,
     conn: &ConnId,
     outbound: &Outbound,
     mute: &crate::chat::Mute,
+    replaced: bool,
 ) {
     let mut gate = lock(gate);
     gate.open = true;
-    for payload in std::mem::take(&mut gate.held) {
-        on_inbox(&payload, conn, outbound, mute);
+    let held = std::mem::take(&mut gate.held);
+    let (from, dropped) = if replaced {
+        match held.iter().position(|p| is_handover_of(p, conn)) {
+            Some(marker) => (marker + 1, marker),
+            None => {
+                gate.awaiting_handover = Some(std::time::Instant::now());
+                (held.len(), held.len())
+            }
+        }
+    } else {
+        (0, 0)
+    };
+    if dropped > 0 {
+        metrics::counter!("rallypoint_gateway_handover_skipped_total").increment(dropped as u64);
+    }
+    for payload in held.iter().skip(from) {
+        on_inbox(payload, conn, outbound, mute);
     }
 }
 
@@ -442,11 +494,23 @@ fn inbox_handler(
 ) -> impl Fn(Bytes) + Send + Sync + 'static {
     move |payload| {
         let mut gate = lock(&gate);
-        if gate.open {
-            on_inbox(&payload, &conn, &outbound, &mute);
-        } else {
+        if !gate.open {
             gate.held.push(payload);
+            return;
         }
+        if let Some(since) = gate.awaiting_handover {
+            if is_handover_of(&payload, &conn) {
+                gate.awaiting_handover = None;
+                return;
+            }
+            if since.elapsed() < HANDOVER_WAIT {
+                // The old socket's: its gateway delivers it.
+                metrics::counter!("rallypoint_gateway_handover_skipped_total").increment(1);
+                return;
+            }
+            gate.awaiting_handover = None;
+        }
+        on_inbox(&payload, &conn, &outbound, &mute);
     }
 }
 

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use service_runtime::clock::now_ms;
+use service_runtime::publish::Reached;
 use service_runtime::subscriptions::HandlerSubscription;
 
 use crate::outbound::Encoded;
@@ -180,25 +181,31 @@ fn path_id(raw: &str, what: &str) -> Result<Id, Failure> {
     Id::parse(raw).map_err(|e| Failure::bad_request(format!("invalid {what} {raw:?}: {e}")))
 }
 
-/// Publishes `event` to `player`'s inbox: `404 not_online` when nobody holds their socket,
-/// `503` when they have a session but their gateway could not be reached just now.
+/// Sends `event` to `player`'s inbox (kept for their next socket while they are between
+/// sockets): `404 not_online` when they are neither connected nor between sockets, `503`
+/// when they have a session but their gateway could not be reached just now.
 async fn to_player(shared: &Shared, player: &PlayerId, event: Event) -> Result<(), Failure> {
-    let inbox = shared.ctx.keys.player(player.as_str()).inbox_channel();
-    if shared.ctx.publisher.send_event(&inbox, event).await? > 0 {
-        return Ok(());
-    }
-    if shared.sessions.is_online(player.as_str()).await? {
-        Err(Failure::new(
+    let publisher = &shared.ctx.publisher;
+    let reached = publisher
+        .send_to_player(&shared.ctx.keys, player.as_str(), event)
+        .await?;
+    answer_for(player, reached)
+}
+
+/// The answer for a push to `player` that went as `reached`.
+fn answer_for(player: &PlayerId, reached: Reached) -> Result<(), Failure> {
+    match reached {
+        Reached::Socket | Reached::Kept => Ok(()),
+        Reached::Unreachable => Err(Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             format!("{player} is online but could not be reached just now; retry"),
-        ))
-    } else {
-        Err(Failure::new(
+        )),
+        Reached::Offline => Err(Failure::new(
             StatusCode::NOT_FOUND,
             "not_online",
             format!("{player} is not connected"),
-        ))
+        )),
     }
 }
 
@@ -303,15 +310,17 @@ async fn disconnect(
             "invalid `reason`: at most {MAX_REASON_BYTES} bytes"
         )));
     }
-    to_player(
-        &shared,
-        &player,
-        Event::Disconnect {
-            player: player.clone(),
-            reason,
-        },
-    )
-    .await?;
+    // Only for the socket the player has now: a disconnect is not kept for the next one.
+    let event = Event::Disconnect {
+        player: player.clone(),
+        reason,
+    };
+    let reached = shared
+        .ctx
+        .publisher
+        .send_to_socket(&shared.ctx.keys, player.as_str(), event)
+        .await?;
+    answer_for(&player, reached)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

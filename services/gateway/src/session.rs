@@ -17,7 +17,8 @@ use fred::prelude::Client;
 use service_runtime::clock::now_ms;
 use service_runtime::script::LuaScript;
 
-static OPEN: LuaScript<Vec<String>> = LuaScript::new(include_str!("session/session_open.lua"));
+static OPEN: LuaScript<Vec<fred::types::Value>> =
+    LuaScript::new(include_str!("session/session_open.lua"));
 static TOUCH: LuaScript<(i64, i64, String, i64)> =
     LuaScript::new(include_str!("session/session_touch.lua"));
 static CLOSE: LuaScript<(i64, String)> = LuaScript::new(include_str!("session/session_close.lua"));
@@ -38,6 +39,9 @@ pub struct Opened {
     pub party: Option<String>,
     /// Until when the studio's backend muted the player (ms since the epoch; 0: not).
     pub muted_until_ms: u64,
+    /// The pushes sent while the player was between sockets (encoded event envelopes,
+    /// oldest first), to deliver right after `welcome`.
+    pub kept_pushes: Vec<bytes::Bytes>,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
@@ -127,23 +131,36 @@ impl Sessions {
         ]
     }
 
-    /// Makes `conn` the live session of `player`.
-    pub async fn open(&self, player: &str, conn: &str) -> Result<Opened, fred::error::Error> {
+    /// Makes `conn` the live session of `player`; `handover` (an encoded
+    /// `session_replaced` naming `conn`) is published on the player's inbox if it replaces
+    /// another session, in the same step.
+    pub async fn open(
+        &self,
+        player: &str,
+        conn: &str,
+        handover: bytes::Bytes,
+    ) -> Result<Opened, fred::error::Error> {
+        let mut args: Vec<fred::types::Value> =
+            self.open_args(conn).into_iter().map(Into::into).collect();
+        args.push(fred::types::Value::Bytes(handover));
         let reply = OPEN
-            .run(
-                &self.redis,
-                scripts::session_open(&self.keys, player),
-                self.open_args(conn),
-            )
+            .run(&self.redis, scripts::session_open(&self.keys, player), args)
             .await?;
         let mut reply = reply.into_iter();
-        let old_gateway = reply.next().unwrap_or_default();
-        let old_conn = reply.next().unwrap_or_default();
-        let live_match = reply.next().unwrap_or_default();
-        let profile_cached = reply.next().is_some_and(|cached| cached == "1");
-        let chat_full_at_ms = reply.next().map_or(0, |saved| budget_ms(&saved));
-        let party = reply.next().filter(|party| !party.is_empty());
-        let muted_until_ms = reply.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        let mut text = || reply_text(reply.next());
+        let old_gateway = text();
+        let old_conn = text();
+        let live_match = text();
+        let profile_cached = text() == "1";
+        let chat_full_at_ms = budget_ms(&text());
+        let party = Some(text()).filter(|party| !party.is_empty());
+        let muted_until_ms = text().parse().unwrap_or(0);
+        let kept = text().parse::<usize>().unwrap_or(0);
+        let kept_pushes = reply
+            .by_ref()
+            .take(kept)
+            .filter_map(|v| v.as_bytes().map(bytes::Bytes::copy_from_slice))
+            .collect();
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
@@ -151,7 +168,8 @@ impl Sessions {
             chat_full_at_ms,
             party,
             muted_until_ms,
-            rooms: reply.collect(),
+            kept_pushes,
+            rooms: reply.map(|v| reply_text(Some(v))).collect(),
         })
     }
 
@@ -256,4 +274,9 @@ fn budget_ms(saved: &str) -> u64 {
 
 fn ms(d: Duration) -> String {
     d.as_millis().to_string()
+}
+
+/// A script reply's element as text ('' for none).
+fn reply_text(value: Option<fred::types::Value>) -> String {
+    value.and_then(|v| v.as_string()).unwrap_or_default()
 }

@@ -234,11 +234,21 @@ async fn every_route_works_from_either_gateway_for_a_player_on_the_other() {
     )
     .await
     .expect("offline, last seen");
+    // Bob is between sockets now (within the reconnect grace): a notice is kept for his
+    // next socket. A player never connected is not online.
     let (status, answer) = api_two
         .call(
             "POST",
             "/v1/send",
             Some(json!({"player": "bob", "body": 1})),
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    let (status, answer) = api_two
+        .call(
+            "POST",
+            "/v1/send",
+            Some(json!({"player": "nobody", "body": 1})),
         )
         .await;
     assert_eq!(

@@ -34,7 +34,22 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
             .request(json!({"type": "whisper", "to": "slow", "body": body}))
             .await
         {
-            ServerMessage::WhisperSent { .. } => delivered += 1,
+            // Once dropped, the slow player is between sockets: whispers are kept for
+            // their next socket, so the drop shows as the session ending.
+            ServerMessage::WhisperSent { .. } => {
+                delivered += 1;
+                if delivered % 8 == 0 {
+                    let presence = bystander
+                        .request(json!({"type": "presence.get", "players": ["slow"]}))
+                        .await;
+                    if matches!(&presence, ServerMessage::Presence { players, .. }
+                        if players.values().all(|p| !p.online))
+                    {
+                        dropped = true;
+                        break;
+                    }
+                }
+            }
             ServerMessage::Error {
                 code: ErrorCode::NotOnline,
                 ..
@@ -51,6 +66,13 @@ async fn a_client_that_stops_reading_is_dropped_and_counted() {
     );
     eprintln!("dropped after {delivered} whispers of 4 KiB");
     assert!(delivered >= 8, "the queue held its 8 frames first");
+    let presence = bystander
+        .request(json!({"type": "presence.get", "players": ["slow"]}))
+        .await;
+    assert!(
+        matches!(&presence, ServerMessage::Presence { players, .. } if players.values().all(|p| !p.online)),
+        "the slow client's session ended: {presence:?}"
+    );
 
     // The others were never held up.
     let reply = bystander.request(json!({"type": "ping"})).await;

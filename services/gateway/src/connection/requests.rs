@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::Connection;
 use crate::rooms::{JoinAs, RoomError};
 use service_runtime::clock::now_ms;
-use service_runtime::publish::PublishError;
+use service_runtime::publish::{PublishError, Reached};
 
 /// What is owed right after a reply.
 #[derive(Debug)]
@@ -840,21 +840,27 @@ impl Connection {
                 ts: now_ms(),
             },
         };
-        let channel = self.shared.ctx.keys.player(to.as_str()).inbox_channel();
-        if self.publish(&channel, event).await? > 0 {
-            return Ok(ServerMessage::WhisperSent { rid: None });
-        }
-        // Nobody subscribed: offline, or their gateway is re-subscribing right now.
-        if self.shared.sessions.is_online(to.as_str()).await? {
-            Err(Refusal::new(
+        let reached = self
+            .shared
+            .ctx
+            .publisher
+            .send_to_player(&self.shared.ctx.keys, to.as_str(), event)
+            .await;
+        match reached {
+            // Delivered, or kept for the socket they are coming back on.
+            Ok(Reached::Socket | Reached::Kept) => Ok(ServerMessage::WhisperSent { rid: None }),
+            Ok(Reached::Unreachable) => Err(Refusal::new(
                 ErrorCode::Unavailable,
                 format!("{to} is online but could not be reached just now; retry"),
-            ))
-        } else {
-            Err(Refusal::new(
+            )),
+            Ok(Reached::Offline) => Err(Refusal::new(
                 ErrorCode::NotOnline,
                 format!("{to} is not online"),
-            ))
+            )),
+            Err(PublishError::Encode(err)) => {
+                Err(Refusal::new(ErrorCode::Internal, err.to_string()))
+            }
+            Err(PublishError::Redis(err)) => Err(err.into()),
         }
     }
 

@@ -5,6 +5,8 @@
 -- KEYS[5]  the player's chat budget (string: ms since the epoch when it is full again)
 -- KEYS[6]  the player's party (string: party id), kept for the grace like the rooms
 -- KEYS[7]  when the player was last seen (string: ms since the epoch), for presence
+-- KEYS[10] the player's between-sockets marker (string): set for the reconnect grace, so
+--          pushes meanwhile are kept for the next socket (inbox_keep.lua)
 -- ARGV[1]  the closing connection id
 -- ARGV[2]  how long the player's rooms are remembered for a reconnect, in ms
 -- ARGV[3]  the chat budget the connection held (ms since the epoch, 0 if full)
@@ -22,6 +24,7 @@ end
 if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[5])
+  redis.call('SET', KEYS[10], '1', 'PX', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   local party = redis.call('GET', KEYS[6])
   if party then

@@ -7,17 +7,27 @@
 -- KEYS[6]  the player's party (string: party id), kept alive like the rooms
 -- KEYS[7]  when the player was last seen (not used here; session_close.lua sets it)
 -- KEYS[8]  until when the player is muted (string: ms since the epoch), if they are
+-- KEYS[9]  the pushes kept while the player was between sockets (list)
+-- KEYS[10] the player's between-sockets marker (string)
+-- KEYS[11] the player's inbox channel (sharded; same slot)
 -- ARGV[1]  this gateway's instance id
 -- ARGV[2]  the new connection id
 -- ARGV[3]  now, ms since the epoch
 -- ARGV[4]  session TTL in ms (refreshed by the gateway's heartbeat)
 -- ARGV[5]  rooms TTL in ms
+-- ARGV[6]  the hand-over (an encoded session_replaced event naming this connection),
+--          published on the inbox when this replaces another session: pushes before it
+--          on the channel are the old socket's, pushes after it this one's
 -- Returns {old gateway or '', old connection or '', live match or '', '1' if the profile is
--- cached else '0', chat budget or '0', party or '', muted until or '0', room, room, ...}:
--- the session it replaced, the match to tell the player about again, whether to ask for
--- the profile, the chat budget the connection starts from, the party to rejoin, until when
--- the player is muted, the rooms to rejoin.
+-- cached else '0', chat budget or '0', party or '', muted until or '0', N, N kept pushes,
+-- room, room, ...}: the session it replaced, the match to tell the player about again,
+-- whether to ask for the profile, the chat budget the connection starts from, the party
+-- to rejoin, until when the player is muted, the pushes sent while the player was
+-- between sockets (oldest first), the rooms to rejoin.
 local old = redis.call('HMGET', KEYS[1], 'gateway', 'conn')
+if old[2] and old[2] ~= ARGV[2] and ARGV[6] ~= '' then
+  redis.call('SPUBLISH', KEYS[11], ARGV[6])
+end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'gateway', ARGV[1], 'conn', ARGV[2], 'connected_ms', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -27,6 +37,12 @@ if party then
 end
 local out = {old[1] or '', old[2] or '', redis.call('GET', KEYS[3]) or '', tostring(redis.call('EXISTS', KEYS[4])),
   redis.call('GET', KEYS[5]) or '0', party or '', redis.call('GET', KEYS[8]) or '0'}
+local kept = redis.call('LRANGE', KEYS[9], 0, -1)
+redis.call('DEL', KEYS[9], KEYS[10])
+out[#out + 1] = #kept
+for _, push in ipairs(kept) do
+  out[#out + 1] = push
+end
 local rooms = redis.call('SMEMBERS', KEYS[2])
 if #rooms > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])

@@ -83,7 +83,7 @@ pub async fn online(redis: &Client, keys: &core_keys::Keys, player: &str) {
         Duration::from_secs(60),
     );
     sessions
-        .open(player, &format!("conn-{player}"))
+        .open(player, &format!("conn-{player}"), Default::default())
         .await
         .expect("session opened");
 }
