@@ -117,6 +117,10 @@ if ((QUICK)); then
   settle
   scenario fanout "${BOTH[@]}" fanout --rooms 4 --members 20 --rate 200 --duration 3
   scenario whisper "${BOTH[@]}" whisper --pairs 50 --rate 500 --duration 3
+  scenario recovery "${BOTH[@]}" recovery --rooms 4 --members 10 --rate 200 --duration 3 --reconnects-per-second 10
+  settle
+  scenario broadcast "${BOTH[@]}" broadcast --players 500 --broadcasts 2
+  settle
   scenario abuse "${BOTH[@]}" abuse --pairs 10 --rate 100 --duration 3 --abusers 4 --storm-rate 20 --half-open 200 --probe-rate 5
   scenario matchmaking "${BOTH[@]}" matchmaking --rate 200 --duration 3 --players 1000 --game-ms 300
   scenario parties "${BOTH[@]}" parties --players 100 --max-party 5 --rate 50 --decline-share 0.05 --ready-wait-ms 10000
@@ -128,6 +132,15 @@ else
   settle
   scenario fanout-50k "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 1000 --duration 10
   scenario fanout-200k "${BOTH[@]}" fanout --rooms 4 --members 500 --rate 400 --duration 10
+  # The same as fanout-50k in rooms that keep history (lobby:): what the append costs.
+  scenario fanout-history-50k "${BOTH[@]}" fanout --rooms 40 --members 50 --rate 1000 --duration 10 --room-prefix lobby:
+  # Members of busy history rooms reconnecting at random to the other gateway, 20 a
+  # second: every member must still get every message once.
+  scenario recovery "${BOTH[@]}" recovery --rooms 40 --members 25 --rate 1000 --duration 10 --reconnects-per-second 20
+  settle
+  # One server-API broadcast to 15,000 connected players, five times: until the last has it.
+  scenario broadcast "${BOTH[@]}" broadcast --players 15000 --broadcasts 5
+  settle
   scenario whisper-5k "${BOTH[@]}" whisper --pairs 1000 --rate 5000 --duration 10
   scenario whisper-10k "${BOTH[@]}" whisper --pairs 1000 --rate 10000 --duration 10
   scenario whisper-20k "${BOTH[@]}" whisper --pairs 1000 --rate 20000 --duration 10

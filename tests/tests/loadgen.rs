@@ -9,6 +9,9 @@ use std::process::Output;
 use rallypoint_tests::stack::{Sizes, Stack};
 use serde_json::Value;
 
+/// The server API token of the stack under test.
+const API_TOKEN: &str = "loadgen-test-api-token-0123456789";
+
 /// Runs the load generator with `args` (split at spaces) and returns its JSON report.
 fn loadgen(stack: &Stack, args: &str) -> Value {
     let args: Vec<&str> = args.split_whitespace().collect();
@@ -59,10 +62,27 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
             ..Sizes::SMALL
         },
         testkit::redis_urls(),
-        &[(
-            "RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS",
-            "3000".to_owned(),
-        )],
+        &[
+            (
+                "RALLYPOINT_MATCHMAKING__QUEUES__SQUAD__READY_CHECK_MS",
+                "3000".to_owned(),
+            ),
+            // Rooms that keep history, for `recovery`; the server API, for `broadcast`.
+            (
+                "RALLYPOINT_GATEWAY__ROOMS__LOBBY__PREFIX",
+                "lobby:".to_owned(),
+            ),
+            (
+                "RALLYPOINT_GATEWAY__ROOMS__LOBBY__HISTORY_LEN",
+                "100".to_owned(),
+            ),
+            (
+                "RALLYPOINT_GATEWAY__ROOMS__LOBBY__HISTORY_TTL_MS",
+                "60000".to_owned(),
+            ),
+            ("RALLYPOINT_GATEWAY__API_LISTEN", "127.0.0.1:0".to_owned()),
+            ("RALLYPOINT_GATEWAY__API_TOKEN", API_TOKEN.to_owned()),
+        ],
     )
     .await;
     let gateway_pid = stack.gateways[0].pid().expect("gateway pid").to_string();
@@ -81,6 +101,41 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
     );
     assert_eq!(figure(&fanout, "lost") + figure(&fanout, "duplicated"), 0.0);
     assert!(figure(&fanout, "delivery latency p99") > 0.0);
+
+    // Members reconnecting to the other gateway while messages flow in history rooms:
+    // every member still gets every message once.
+    let recovery = loadgen(
+        &stack,
+        "recovery --rooms 2 --members 6 --rate 50 --duration 2 --warmup 0 \
+         --reconnects-per-second 10",
+    );
+    assert_clean(&recovery);
+    assert_eq!(
+        figure(&recovery, "delivered"),
+        figure(&recovery, "sent") * 6.0
+    );
+    assert_eq!(
+        figure(&recovery, "lost") + figure(&recovery, "duplicated"),
+        0.0
+    );
+    assert!(
+        figure(&recovery, "members reconnected") >= 5.0,
+        "{recovery:#}"
+    );
+
+    let api = stack.gateways[0].endpoint("api").expect("the server API");
+    let broadcast = loadgen(
+        &stack,
+        &format!(
+            "broadcast --players 30 --broadcasts 2 --api http://{api} --api-token {API_TOKEN}"
+        ),
+    );
+    assert_clean(&broadcast);
+    assert_eq!(
+        figure(&broadcast, "lost") + figure(&broadcast, "duplicated"),
+        0.0
+    );
+    assert!(figure(&broadcast, "call to the last player max") > 0.0);
 
     let whisper = loadgen(
         &stack,

@@ -306,6 +306,13 @@ impl Task {
                 command = commands.recv() => match command {
                     None => return Ended::Abandoned,
                     Some(Command::Close { done }) => return Ended::Closed(done),
+                    Some(Command::Reconnect) => {
+                        let _ = socket.close(None).await;
+                        return Ended::Lost {
+                            reason: "the game asked to reconnect".into(),
+                            after: Some(Duration::ZERO),
+                        };
+                    }
                     Some(Command::Send { request, reply }) => {
                         self.note_rooms(&request.body);
                         if let Err(err) = self.send(socket, request, reply).await {
@@ -425,6 +432,8 @@ impl Task {
                         Some(Command::Send { reply, .. }) => {
                             let _ = reply.send(Err(ClientError::Disconnected));
                         }
+                        // Reconnecting already.
+                        Some(Command::Reconnect) => {}
                     },
                 }
             }

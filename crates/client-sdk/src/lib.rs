@@ -98,6 +98,9 @@ pub(crate) enum Command {
     },
     /// Close the socket (1000) and stop; `done` when closed.
     Close { done: oneshot::Sender<()> },
+    /// Drop the socket and reconnect to the next gateway in the list, resuming as after a
+    /// lost connection.
+    Reconnect,
 }
 
 /// A connected client. Cheap to clone; every clone talks over the same connection.
@@ -426,6 +429,17 @@ impl Client {
             match_id: id(match_id)?,
         })
         .await
+    }
+
+    /// Leaves the current gateway and connects to the next one in the list (the same one
+    /// if there is only one), resuming as after a lost connection: `Disconnected`, then
+    /// `Reconnected` once back, with every room rejoined with `since` (a game moving to a
+    /// better network, say; the load generator's `recovery` scenario).
+    pub async fn reconnect(&self) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Reconnect)
+            .await
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Closes the connection (code 1000) and stops reconnecting.

@@ -94,8 +94,15 @@ pub enum Scenario {
     /// Rooms of M members spread over the gateways, messages sent at a fixed rate; report
     /// delivered messages per second, delivery latency, loss and duplicates.
     Fanout(FanoutArgs),
+    /// `fanout` in rooms that keep history (`lobby:` in the local stack) while members
+    /// reconnect at random to the other gateway: each resumes with `since`, and every
+    /// member must still get every message once (the same figures, and the reconnects).
+    Recovery(RecoveryArgs),
     /// Player-to-player messages across gateways at a fixed rate; the same figures.
     Whisper(WhisperArgs),
+    /// N players connected, then server-API broadcasts one after the other; report the
+    /// time from the call until the last player has it, and that each got it once.
+    Broadcast(BroadcastArgs),
     /// Players arriving at a fixed rate into `duel` and `squad`, simulated game servers
     /// playing and posting results; report tickets matched per second, join-to-match
     /// latency, queue depth, allocations, and any invariant broken.
@@ -180,9 +187,54 @@ pub struct FanoutArgs {
     /// Members per room (each on the next gateway in turn).
     #[arg(long, default_value_t = 50)]
     pub members: usize,
+    /// The start of every room's name: a prefix the gateways configure with history
+    /// (`lobby:` in the local stack) measures rooms that keep it.
+    #[arg(long, default_value = "")]
+    pub room_prefix: String,
     #[command(flatten)]
     #[serde(flatten)]
     pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct RecoveryArgs {
+    /// Rooms.
+    #[arg(long, default_value_t = 20)]
+    pub rooms: usize,
+    /// Members per room (each on the next gateway in turn).
+    #[arg(long, default_value_t = 20)]
+    pub members: usize,
+    /// The start of every room's name: a prefix configured with history.
+    #[arg(long, default_value = "lobby:")]
+    pub room_prefix: String,
+    /// Members made to reconnect (to the next gateway) per second, picked at random.
+    #[arg(long, default_value_t = 20.0)]
+    pub reconnects_per_second: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct BroadcastArgs {
+    /// Players connected (spread over the gateways).
+    #[arg(long, default_value_t = 15_000)]
+    pub players: usize,
+    /// Broadcasts sent, one after the other.
+    #[arg(long, default_value_t = 5)]
+    pub broadcasts: usize,
+    /// A gateway's server API (PROTOCOL.md section 4).
+    #[arg(long, default_value = "http://127.0.0.1:8180")]
+    pub api: String,
+    /// Its token (the local stack's by default).
+    #[arg(
+        long,
+        env = "RALLYPOINT_GATEWAY__API_TOKEN",
+        default_value = "rallypoint-dev-api",
+        hide_env_values = true
+    )]
+    #[serde(skip)]
+    pub api_token: String,
 }
 
 #[derive(Debug, Clone, Args, serde::Serialize)]

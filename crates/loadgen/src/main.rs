@@ -65,7 +65,9 @@ fn main() -> ExitCode {
                 scenarios::connections::worker(&cli.common, args).await
             }
             Scenario::Fanout(args) => scenarios::fanout::run(&cli.common, args).await,
+            Scenario::Recovery(args) => scenarios::fanout::recovery(&cli.common, args).await,
             Scenario::Whisper(args) => scenarios::whisper::run(&cli.common, args).await,
+            Scenario::Broadcast(args) => scenarios::broadcast::run(&cli.common, args).await,
             Scenario::Matchmaking(args) => scenarios::matchmaking::run(&cli.common, args).await,
             Scenario::Abuse(args) => scenarios::abuse::run(&cli.common, args).await,
             Scenario::Parties(args) => scenarios::parties::run(&cli.common, args).await,

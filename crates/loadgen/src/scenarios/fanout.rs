@@ -3,6 +3,10 @@
 //! every message of its room. Reports delivered messages per second, delivery latency
 //! (the sender's timestamp in the body to the receiver's clock), and what was lost or
 //! duplicated.
+//!
+//! `recovery` is the same in rooms that keep history, while members are made to reconnect
+//! at random to the next gateway (`Client::reconnect`): the SDK rejoins with `since`, so
+//! the same ledger proves that nothing was lost or duplicated across the reconnects.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +14,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use rallypoint_client::proto::ServerMessage;
 
-use crate::cli::{Common, FanoutArgs};
+use crate::cli::{Common, FanoutArgs, RecoveryArgs};
 use crate::clients::{bar, close_all, connect_all};
 use crate::figures::Report;
 use crate::latency::stamped_body;
@@ -24,6 +28,30 @@ fn room_body(message: &ServerMessage) -> Option<&serde_json::Value> {
 }
 
 pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Option<Report>> {
+    run_with(common, args, "fanout", 0.0).await
+}
+
+/// `recovery`: fan-out in history rooms with members reconnecting meanwhile.
+pub async fn recovery(common: &Common, args: &RecoveryArgs) -> anyhow::Result<Option<Report>> {
+    anyhow::ensure!(
+        args.reconnects_per_second > 0.0,
+        "--reconnects-per-second must be above 0"
+    );
+    let fanout = FanoutArgs {
+        rooms: args.rooms,
+        members: args.members,
+        room_prefix: args.room_prefix.clone(),
+        timing: args.timing.clone(),
+    };
+    run_with(common, &fanout, "recovery", args.reconnects_per_second).await
+}
+
+async fn run_with(
+    common: &Common,
+    args: &FanoutArgs,
+    scenario: &str,
+    reconnects_per_second: f64,
+) -> anyhow::Result<Option<Report>> {
     anyhow::ensure!(
         args.rooms > 0 && args.members > 0,
         "--rooms and --members must be at least 1"
@@ -36,7 +64,9 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Option<Re
         .map(|i| (format!("{run}-f{i}"), i % gateways))
         .collect();
     let mut players = connect_all(common, ids, 0, bar(0, "connecting members")).await?;
-    let rooms: Vec<String> = (0..args.rooms).map(|r| format!("{run}-room{r}")).collect();
+    let rooms: Vec<String> = (0..args.rooms)
+        .map(|r| format!("{}{run}-room{r}", args.room_prefix))
+        .collect();
 
     let joining = bar(total as u64, "joining rooms");
     let joins: Vec<anyhow::Result<u32>> = futures::stream::iter(players.iter().enumerate())
@@ -68,8 +98,9 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Option<Re
     let receivers = players.iter_mut().map(|p| p.take_events()).collect();
     let rooms = Arc::new(rooms);
     let (room_count, members) = (args.rooms as u64, args.members);
+    let moving = Moving::start(&players, reconnects_per_second, args.timing.duration())?;
     let report = measure(
-        "fanout",
+        scenario,
         args,
         common,
         &args.timing,
@@ -88,7 +119,68 @@ pub async fn run(common: &Common, args: &FanoutArgs) -> anyhow::Result<Option<Re
             }
         },
     )
-    .await?;
+    .await;
+    let reconnected = moving.stop().await;
+    let mut report = report?;
+    if reconnects_per_second > 0.0 {
+        report.figure("members reconnected", reconnected as f64, "");
+    }
     close_all(&players).await;
     Ok(Some(report))
+}
+
+/// Members made to reconnect at random while a `recovery` run sends.
+struct Moving {
+    stop: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<u64>>,
+}
+
+impl Moving {
+    /// Moves `per_second` members for `during` (the sending), then stops by itself.
+    fn start(
+        players: &[crate::clients::Player],
+        per_second: f64,
+        during: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        let stop = tokio_util::sync::CancellationToken::new();
+        if per_second <= 0.0 {
+            return Ok(Self { stop, task: None });
+        }
+        let clients = players
+            .iter()
+            .map(crate::clients::Player::sdk)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let every = std::time::Duration::from_secs_f64(1.0 / per_second);
+        let until = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut pace = tokio::time::interval(every);
+            pace.tick().await;
+            let ends = tokio::time::Instant::now() + during;
+            let mut moved = 0_u64;
+            loop {
+                tokio::select! {
+                    () = until.cancelled() => return moved,
+                    () = tokio::time::sleep_until(ends) => return moved,
+                    _ = pace.tick() => {}
+                }
+                let client = &clients[fastrand::usize(..clients.len())];
+                if client.reconnect().await.is_ok() {
+                    moved += 1;
+                }
+            }
+        });
+        Ok(Self {
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Stops moving members; how many were moved.
+    async fn stop(self) -> u64 {
+        self.stop.cancel();
+        match self.task {
+            Some(task) => task.await.unwrap_or(0),
+            None => 0,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! (stamped messages, who got what, latency at the receivers).
 
 pub mod abuse;
+pub mod broadcast;
 pub mod connections;
 pub mod delivery;
 pub mod fanout;
