@@ -193,6 +193,11 @@ pub enum ServerMessage {
         /// (false: the history no longer reaches back that far, or the room keeps none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
+        /// Only for a join without `since` of a room that keeps history: the room's latest
+        /// offset now; every later message reaches this connection (a client keeps it as
+        /// its `since` until a message brings a newer one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
         /// Echoed request id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,

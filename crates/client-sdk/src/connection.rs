@@ -385,7 +385,13 @@ impl Task {
     }
 
     async fn deliver(&mut self, message: ServerMessage) {
+        // The latest offset of each history room: a message's, or the join's.
         if let ServerMessage::RoomMessage {
+            room,
+            offset: Some(offset),
+            ..
+        }
+        | ServerMessage::RoomJoined {
             room,
             offset: Some(offset),
             ..

@@ -162,12 +162,21 @@ pub fn server_messages() -> Vec<ServerMessage> {
             room: id("lobby"),
             members: 4,
             recovered: None,
+            offset: None,
+            rid: rid.clone(),
+        },
+        ServerMessage::RoomJoined {
+            room: id("lobby:eu"),
+            members: 4,
+            recovered: None,
+            offset: Some(1_796_517_274_768_000),
             rid: rid.clone(),
         },
         ServerMessage::RoomJoined {
             room: id("lobby:eu"),
             members: 4,
             recovered: Some(true),
+            offset: None,
             rid: rid.clone(),
         },
         ServerMessage::RoomHistory {

@@ -87,6 +87,32 @@ impl RoomHistory {
         Ok(gateways)
     }
 
+    /// `room`'s latest offset, for a join: every message after it reaches a member that
+    /// joined before this read. A room without messages yet gets its first offset now
+    /// (the clock in microseconds, as `room_publish.lua` would seed it), so the first
+    /// message is one more. `None` when the room keeps no history.
+    pub async fn latest(&self, room: &RoomId) -> Result<Option<u64>, fred::error::Error> {
+        use fred::prelude::KeysInterface;
+        let Some(history) = self.kinds.history(room.as_str()) else {
+            return Ok(None);
+        };
+        let seed = service_runtime::clock::now_ms().saturating_mul(1000);
+        let previous: Option<String> = self
+            .redis
+            .set(
+                self.keys.room(room.as_str()).offset(),
+                seed,
+                Some(fred::types::Expiration::PX(history.ttl.as_millis() as i64)),
+                Some(fred::types::SetOptions::NX),
+                true,
+            )
+            .await?;
+        Ok(Some(match previous {
+            Some(latest) => latest.parse::<f64>().map_or(seed, |f| f as u64),
+            None => seed,
+        }))
+    }
+
     /// The messages of `room` after offset `since`, oldest first, and whether the history
     /// reaches back that far. `None` when the room keeps no history.
     pub async fn since(

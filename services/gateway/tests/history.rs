@@ -211,6 +211,33 @@ async fn history_pages_back_and_a_since_older_than_what_is_kept_is_not_recovered
         other => panic!("{other:?}"),
     }
 
+    // A plain join is told the room's latest offset (its `since` for later); in a room
+    // without messages yet, the first one gets the next.
+    let mut plain = Client::player(ws_addr(&other), "plain", Encoding::Json).await;
+    match plain
+        .request(json!({"type": "room.join", "room": room}))
+        .await
+    {
+        ServerMessage::RoomJoined {
+            offset, recovered, ..
+        } => {
+            assert_eq!((offset, recovered), (Some(offsets[7]), None));
+        }
+        other => panic!("{other:?}"),
+    }
+    let empty_offset = match plain
+        .request(json!({"type": "room.join", "room": "short:empty"}))
+        .await
+    {
+        ServerMessage::RoomJoined { offset, .. } => offset.expect("an offset for a new room"),
+        other => panic!("{other:?}"),
+    };
+    send(&mut plain, "short:empty", 0).await;
+    assert_eq!(
+        next_numbered(&mut plain, "short:empty").await,
+        (0, empty_offset + 1)
+    );
+
     // A since older than the oldest kept: not recovered; what is kept follows.
     let mut late = Client::player(ws_addr(&other), "late", Encoding::MsgPack).await;
     assert_eq!(join(&mut late, room, Some(offsets[0])).await, Some(false));

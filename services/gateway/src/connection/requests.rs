@@ -660,10 +660,11 @@ impl Connection {
         };
         let joined = self.shared.rooms.join(&room, &self.member, mode).await?;
         self.rooms.insert(room.clone());
-        let reply = |recovered| ServerMessage::RoomJoined {
+        let reply = |recovered, offset| ServerMessage::RoomJoined {
             room: room.clone(),
             members: joined.members,
             recovered,
+            offset,
             rid: None,
         };
         let held = joined.was.unwrap_or(mode) == JoinAs::Held;
@@ -672,18 +673,24 @@ impl Connection {
             if held {
                 self.shared.rooms.release(&room, self.member.local_id, None);
             }
-            return Ok(reply(None));
+            // Read once the member receives the room: every message after it reaches it.
+            let offset = if keeps_history {
+                self.shared.history.latest(&room).await?
+            } else {
+                None
+            };
+            return Ok(reply(None, offset));
         };
         if !held {
             // No history, or the connection already gets the room's messages live: what
             // it missed cannot come in order any more.
-            return Ok(reply(Some(false)));
+            return Ok(reply(Some(false), None));
         }
         let recovery = match self.shared.history.since(&room, since).await {
             Ok(Some(recovery)) => recovery,
             Ok(None) => {
                 self.shared.rooms.release(&room, self.member.local_id, None);
-                return Ok(reply(Some(false)));
+                return Ok(reply(Some(false), None));
             }
             Err(err) => {
                 self.shared.rooms.release(&room, self.member.local_id, None);
@@ -695,7 +702,7 @@ impl Connection {
             room: room.clone(),
             recovery,
         });
-        Ok(reply(Some(recovered)))
+        Ok(reply(Some(recovered), None))
     }
 
     /// `room.history`: the newest kept messages of a room the connection is in.
