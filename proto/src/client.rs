@@ -134,6 +134,19 @@ pub enum ClientRequest {
         /// At most [`MAX_PRESENCE_PLAYERS`] player ids.
         players: Vec<PlayerId>,
     },
+    /// Stop getting whispers from a player (kept across sessions); answered with
+    /// `blocked`.
+    #[serde(rename = "block")]
+    Block {
+        /// The player blocked.
+        player: PlayerId,
+    },
+    /// Get whispers from a blocked player again; answered with `unblocked`.
+    #[serde(rename = "unblock")]
+    Unblock {
+        /// The player unblocked.
+        player: PlayerId,
+    },
     /// Send to every member of a room; answered with `room.sent`.
     #[serde(rename = "room.send")]
     RoomSend {
@@ -218,7 +231,7 @@ pub enum ClientRequest {
 
 impl ClientRequest {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 23] = [
+    pub const TYPES: [&'static str; 25] = [
         "ping",
         "queue.join",
         "queue.leave",
@@ -228,6 +241,8 @@ impl ClientRequest {
         "room.members",
         "room.history",
         "presence.get",
+        "block",
+        "unblock",
         "room.send",
         "whisper",
         "profile.get",
@@ -256,6 +271,8 @@ impl ClientRequest {
             ClientRequest::RoomMembers { .. } => "room.members",
             ClientRequest::RoomHistory { .. } => "room.history",
             ClientRequest::PresenceGet { .. } => "presence.get",
+            ClientRequest::Block { .. } => "block",
+            ClientRequest::Unblock { .. } => "unblock",
             ClientRequest::RoomSend { .. } => "room.send",
             ClientRequest::Whisper { .. } => "whisper",
             ClientRequest::ProfileGet => "profile.get",
@@ -302,6 +319,12 @@ impl ClientRequest {
             },
             "presence.get" => ClientRequest::PresenceGet {
                 players: fields.take("players")?,
+            },
+            "block" => ClientRequest::Block {
+                player: fields.take("player")?,
+            },
+            "unblock" => ClientRequest::Unblock {
+                player: fields.take("player")?,
             },
             "room.send" => ClientRequest::RoomSend {
                 room: fields.take("room")?,

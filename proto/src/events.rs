@@ -16,6 +16,18 @@ use crate::server::ServerMessage;
 /// The envelope version this build writes and reads.
 pub const EVENT_VERSION: u8 = 1;
 
+/// One change of a player's block list, as the gateway leaves it in the cache-warmer's
+/// outbox (`{warm}:block-changes`, JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockChange {
+    /// The player whose list changes.
+    pub player: PlayerId,
+    /// The player blocked or unblocked.
+    pub other: PlayerId,
+    /// Blocked (true) or unblocked.
+    pub block: bool,
+}
+
 /// What goes on the wire for every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
@@ -87,6 +99,14 @@ pub enum Event {
         joined: Vec<PlayerId>,
         /// Players who left (or whose membership lapsed).
         left: Vec<PlayerId>,
+    },
+    /// Cache-warmer -> the gateway holding the player: their block list as loaded from
+    /// PostgreSQL (a connection that opened before it was in Redis takes it).
+    Blocks {
+        /// The player.
+        player: PlayerId,
+        /// Who they blocked.
+        blocked: Vec<PlayerId>,
     },
     /// A message for every member of a room, wherever connected.
     RoomMessage {
@@ -166,11 +186,12 @@ pub enum Event {
 
 impl Event {
     /// Every event `type`.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "deliver",
         "session_replaced",
         "room_message",
         "room_presence",
+        "blocks",
         "match_formed",
         "assignment_ready",
         "match_backfilled",
@@ -188,6 +209,7 @@ impl Event {
             Event::SessionReplaced { .. } => "session_replaced",
             Event::RoomMessage { .. } => "room_message",
             Event::RoomPresence { .. } => "room_presence",
+            Event::Blocks { .. } => "blocks",
             Event::MatchFormed { .. } => "match_formed",
             Event::AssignmentReady { .. } => "assignment_ready",
             Event::MatchBackfilled { .. } => "match_backfilled",

@@ -42,7 +42,7 @@ pub use codec::{
 };
 pub use codes::{CloseCode, ErrorCode};
 pub use error::{DecodeError, EncodeError, RequestError};
-pub use events::{EVENT_VERSION, Event, EventEnvelope};
+pub use events::{BlockChange, EVENT_VERSION, Event, EventEnvelope};
 pub use game_server::{
     Assignment, AssignmentsReply, BackfillAccepted, BackfillRequest, BackfillSlot, Heartbeat,
     HeartbeatReply, HttpError, MatchResult, RegisterServer, Registered, Validate, ValidationError,

@@ -245,6 +245,24 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<Rid>,
     },
+    /// Reply to `block`: the player's whispers no longer reach this one.
+    #[serde(rename = "blocked")]
+    Blocked {
+        /// The player blocked.
+        player: PlayerId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
+    /// Reply to `unblock`.
+    #[serde(rename = "unblocked")]
+    Unblocked {
+        /// The player unblocked.
+        player: PlayerId,
+        /// Echoed request id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<Rid>,
+    },
     /// Reply to `room.send`.
     #[serde(rename = "room.sent")]
     RoomSent {
@@ -501,6 +519,8 @@ macro_rules! match_rid {
             | ServerMessage::RoomSent { rid: $rid, .. }
             | ServerMessage::RoomMembers { rid: $rid, .. }
             | ServerMessage::RoomHistory { rid: $rid, .. }
+            | ServerMessage::Blocked { rid: $rid, .. }
+            | ServerMessage::Unblocked { rid: $rid, .. }
             | ServerMessage::Presence { rid: $rid, .. }
             | ServerMessage::WhisperSent { rid: $rid }
             | ServerMessage::Party { rid: $rid, .. }
@@ -528,7 +548,7 @@ macro_rules! match_rid {
 
 impl ServerMessage {
     /// Every `type` a server may send.
-    pub const TYPES: [&'static str; 32] = [
+    pub const TYPES: [&'static str; 34] = [
         "pong",
         "profile",
         "data",
@@ -541,6 +561,8 @@ impl ServerMessage {
         "room.members",
         "room.history",
         "presence",
+        "blocked",
+        "unblocked",
         "whisper.sent",
         "party",
         "party.invited",
@@ -586,6 +608,8 @@ impl ServerMessage {
             ServerMessage::RoomSent { .. } => "room.sent",
             ServerMessage::RoomMembers { .. } => "room.members",
             ServerMessage::RoomHistory { .. } => "room.history",
+            ServerMessage::Blocked { .. } => "blocked",
+            ServerMessage::Unblocked { .. } => "unblocked",
             ServerMessage::Presence { .. } => "presence",
             ServerMessage::WhisperSent { .. } => "whisper.sent",
             ServerMessage::Welcome { .. } => "welcome",

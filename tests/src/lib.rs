@@ -204,3 +204,16 @@ pub async fn run_with_args(
         String::from_utf8_lossy(&output.stderr).into_owned(),
     ))
 }
+
+/// A cluster client on the shared test Redis, for a test to look at or change a key.
+pub async fn redis() -> fred::prelude::Client {
+    use fred::prelude::ClientLike;
+    let url = testkit::redis_urls()[0].replacen("redis://", "redis-cluster://", 1);
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&url).expect("a redis url"),
+    )
+    .build()
+    .expect("a client");
+    client.init().await.expect("redis");
+    client
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use fred::prelude::{ClientLike, HashesInterface, KeysInterface, SortedSetsInterface};
+use fred::prelude::{HashesInterface, KeysInterface, SortedSetsInterface};
 use futures::StreamExt;
 use rallypoint_client::proto::ServerMessage;
 use rallypoint_tests::stack::{Player, Sizes, Stack};
@@ -182,17 +182,7 @@ async fn a_thousand_players_in_parties_with_churn_keep_every_invariant() {
 
     // Settled: no hand-over in flight, and neither the queue nor the matches formed
     // changed for two seconds in a row.
-    let redis = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&testkit::redis_urls()[0].replacen(
-            "redis://",
-            "redis-cluster://",
-            1,
-        ))
-        .expect("a redis url"),
-    )
-    .build()
-    .expect("a client");
-    redis.init().await.expect("redis");
+    let redis = rallypoint_tests::redis().await;
     let keys = core_keys::Keys::new(&ns).expect("keys");
     let queue = keys.queue("team", "eu");
     let pool = keys.pool("eu");

@@ -320,6 +320,25 @@ impl Client {
         }
     }
 
+    /// `block`: whispers from `player` stop reaching this player (kept across sessions;
+    /// the sender is not told).
+    pub async fn block(&self, player: &str) -> Result<(), ClientError> {
+        self.request(ClientRequest::Block {
+            player: id(player)?,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `unblock`: whispers from `player` reach this player again.
+    pub async fn unblock(&self, player: &str) -> Result<(), ClientError> {
+        self.request(ClientRequest::Unblock {
+            player: id(player)?,
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// `room.send` of a JSON value to every member of `room`.
     pub async fn send_to_room(
         &self,

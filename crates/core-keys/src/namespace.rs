@@ -128,6 +128,18 @@ impl Keys {
         format!("{}:requests", self.tagged("warm"))
     }
 
+    /// `<ns>:{warm}:block-changes`: list, the outbox of block list changes (JSON, oldest
+    /// first) the gateway leaves and the cache-warmer applies to PostgreSQL.
+    pub fn block_changes(&self) -> String {
+        format!("{}:block-changes", self.tagged("warm"))
+    }
+
+    /// `<ns>:{warm}:lease:blocks`: lease of the cache-warmer instance applying the block
+    /// changes; in the outbox's slot, so taking a batch off it is fenced by the lease.
+    pub fn block_changes_lease(&self) -> String {
+        format!("{}:lease:blocks", self.tagged("warm"))
+    }
+
     /// `<ns>:{cache}:invalidate`: sharded channel every instance that keeps a local cache
     /// subscribes to: the cache-warmer announces here what it changed in Redis, and local
     /// copies of it are dropped. Rare traffic, so one shard carries it; sharded like every

@@ -36,6 +36,14 @@ impl PlayerKeys {
         self.key("mute")
     }
 
+    /// Hash: who the player blocked (one field per blocked player), and the field `""`
+    /// once the list was loaded from PostgreSQL. No TTL: the gateway changes it at once
+    /// (and leaves each change in [`crate::Keys::block_changes`]); the cache-warmer loads
+    /// it when it is not there.
+    pub fn blocks(&self) -> String {
+        self.key("blocks")
+    }
+
     /// String, while the player is between sockets: their last session closed and the
     /// reconnect grace has not passed (expires with it). Pushes meanwhile are kept.
     pub fn away(&self) -> String {

@@ -59,7 +59,18 @@ pub fn session_open(keys: &Keys, player: &str) -> ScriptKeys {
         p.away(),
         // The inbox channel (same slot): session_open.lua publishes the hand-over there.
         p.inbox_channel(),
+        p.blocks(),
     ])
+}
+
+/// A player's block list (changing it, or loading it from PostgreSQL).
+pub fn player_blocks(keys: &Keys, player: &str) -> ScriptKeys {
+    ScriptKeys(vec![keys.player(player).blocks()])
+}
+
+/// Taking applied block changes off their outbox: the outbox and its lease.
+pub fn blocks_ack(keys: &Keys) -> ScriptKeys {
+    ScriptKeys(vec![keys.block_changes(), keys.block_changes_lease()])
 }
 
 /// A push that reached no socket: the player's session, whether they are between

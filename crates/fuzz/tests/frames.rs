@@ -36,6 +36,8 @@ fn valid_requests() -> Vec<Value> {
         json!({"type": "room.history", "room": "lobby:eu", "before": 12, "limit": 20}),
         json!({"type": "room.members", "room": "lobby", "cursor": "p2"}),
         json!({"type": "presence.get", "players": ["p1", "p2"]}),
+        json!({"type": "block", "player": "p2"}),
+        json!({"type": "unblock", "player": "p2"}),
         json!({"type": "room.send", "room": "lobby", "body": {"text": "hi", "n": [1, 2.5, null]}}),
         json!({"type": "whisper", "to": "bob", "body": "psst", "rid": "w1"}),
         json!({"type": "profile.get"}),

@@ -9,6 +9,7 @@
 //! - [`migrations`](MIGRATOR): the schema, embedded at build time, applied by [`migrate`]
 //!   (the cache-warmer at start; `rallypoint-cache-warmer migrate` for operators).
 //! - [`players`]: profiles and their creation at the default rating.
+//! - [`blocks`]: who each player blocked, applied from the gateway's outbox.
 //! - [`results`]: a match result, its participants and the new ratings in one idempotent
 //!   transaction.
 //! - [`elo`]: the rating arithmetic (pure).
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod blocks;
 pub mod elo;
 pub mod game_data;
 pub mod players;

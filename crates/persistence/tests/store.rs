@@ -72,6 +72,7 @@ async fn migrations_apply_to_an_empty_database_and_again_as_a_no_op() {
     assert_eq!(
         tables,
         vec![
+            "blocks",
             "game_data",
             "game_data_kinds",
             "match_participants",
@@ -435,4 +436,37 @@ async fn a_batch_rates_each_result_in_order_as_one_by_one_would() {
     // Each result's profiles are its participants', as the batch left them.
     let of_m2: Vec<&str> = stored[2].profiles().iter().map(|x| x.id.as_str()).collect();
     assert_eq!(of_m2, vec![a.as_str(), c.as_str()]);
+}
+
+#[tokio::test]
+async fn block_changes_apply_in_order_and_again_as_a_no_op() {
+    let db = persistence::connect(
+        &testkit::database_url(),
+        2,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("the database");
+    persistence::migrate(&db).await.expect("migrated");
+    let me = format!("b-{}", testkit::unique_namespace("blocks"));
+    let changes = [
+        (me.as_str(), "x", true),
+        (me.as_str(), "y", true),
+        (me.as_str(), "x", false),
+        (me.as_str(), "z", true),
+        (me.as_str(), "z", true),
+    ];
+    for _ in 0..2 {
+        persistence::blocks::apply(&db, &changes)
+            .await
+            .expect("applied");
+        let listed = persistence::blocks::of(&db, std::slice::from_ref(&me))
+            .await
+            .expect("read");
+        assert_eq!(
+            listed,
+            vec![(me.clone(), "y".to_owned()), (me.clone(), "z".to_owned())],
+            "a later unblock wins, a repeated block counts once, and a batch applied again changes nothing"
+        );
+    }
 }

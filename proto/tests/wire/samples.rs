@@ -63,6 +63,8 @@ pub fn requests() -> Vec<ClientRequest> {
         ClientRequest::PresenceGet {
             players: vec![id("p1"), id("p2")],
         },
+        ClientRequest::Block { player: id("p2") },
+        ClientRequest::Unblock { player: id("p2") },
         ClientRequest::RoomSend {
             room: id("lobby"),
             body: body(),
@@ -201,6 +203,14 @@ pub fn server_messages() -> Vec<ServerMessage> {
             room: id("lobby"),
             members: vec![id("p1"), id("p2")],
             cursor: Some(id("p2")),
+            rid: rid.clone(),
+        },
+        ServerMessage::Blocked {
+            player: id("p2"),
+            rid: rid.clone(),
+        },
+        ServerMessage::Unblocked {
+            player: id("p2"),
             rid: rid.clone(),
         },
         ServerMessage::Presence {
@@ -376,6 +386,10 @@ pub fn events() -> Vec<Event> {
         Event::MatchBackfilled {
             match_id: id("m1"),
             region: id("eu"),
+        },
+        Event::Blocks {
+            player: id("p1"),
+            blocked: vec![id("p2")],
         },
         Event::RoomPresence {
             room: id("lobby:eu"),

@@ -22,6 +22,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod api;
+pub mod blocks;
 pub mod config;
 pub mod database;
 pub mod game_data;
@@ -128,6 +129,7 @@ max_body_bytes = 65536
             )));
         }
         workers.push(tokio::spawn(profiles::run(shared.clone(), stop.clone())));
+        workers.push(tokio::spawn(blocks::run(shared.clone(), stop.clone())));
         workers.push(tokio::spawn(game_data::run(
             shared.clone(),
             data_requests,

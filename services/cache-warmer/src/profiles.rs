@@ -62,6 +62,9 @@ pub async fn warm(shared: &Shared, players: &[String]) -> anyhow::Result<usize> 
     )?;
     put(&shared.ctx.redis, &shared.ctx.keys, &profiles, None).await?;
     metrics::counter!("rallypoint_profiles_warmed_total").increment(profiles.len() as u64);
+    // Their block lists too, where Redis does not have them (a connecting player's
+    // gateway asks for both at once).
+    crate::blocks::load(shared, players).await?;
     Ok(profiles.len())
 }
 

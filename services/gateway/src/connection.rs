@@ -83,6 +83,7 @@ pub async fn run(
             outbound: outbound.clone(),
             chat: ChatBudget::default(),
             mute: crate::chat::Mute::default(),
+            blocks: crate::blocks::BlockList::default(),
         },
         limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
         strikes: Strikes::starting_at(shared.config.abuse_strikes, strikes),
@@ -180,12 +181,7 @@ impl Connection {
             .subscriptions
             .subscribe_with(
                 &shared.ctx.keys.player(player).inbox_channel(),
-                inbox_handler(
-                    gate.clone(),
-                    self.conn.clone(),
-                    self.outbound.clone(),
-                    self.member.mute.clone(),
-                ),
+                inbox_handler(gate.clone(), self.conn.clone(), self.member.clone()),
             )
             .await?;
         // The hand-over marker, published by session_open.lua if this replaces a session:
@@ -202,13 +198,21 @@ impl Connection {
         self.member.chat.merge_saved(opened.chat_full_at_ms);
         // A mute event that came since is held by the inbox gate and applied after this.
         self.member.mute.set(opened.muted_until_ms);
+        self.member.blocks.replace(
+            opened
+                .blocks
+                .iter()
+                .filter_map(|b| proto::PlayerId::parse(b).ok()),
+        );
         if let Some((old_gateway, old_conn)) = &opened.replaced {
             // The hand-over went out with the session (a lost one is caught by the old
             // gateway's next heartbeat: its touch finds the session taken over).
             tracing::debug!(player, old_gateway, old_conn, "session replaced");
             settle_chat_budget(&shared, &self.member);
         }
-        if !opened.profile_cached {
+        // The cache-warmer loads the profile, and the block list from PostgreSQL (its
+        // `blocks` event brings the list to this connection).
+        if !opened.profile_cached || !opened.blocks_loaded {
             let warm = Event::WarmProfiles {
                 players: vec![self.identity.player.clone()],
             };
@@ -233,15 +237,9 @@ impl Connection {
         // inbox held since this connection subscribed (after the hand-over, if it
         // replaced a session: the ones before it went to the old socket).
         for payload in &opened.kept_pushes {
-            on_inbox(payload, &self.conn, &self.outbound, &self.member.mute);
+            on_inbox(payload, &self.conn, &self.member);
         }
-        open_gate(
-            &gate,
-            &self.conn,
-            &self.outbound,
-            &self.member.mute,
-            opened.replaced.is_some(),
-        );
+        open_gate(&gate, &self.conn, &self.member, opened.replaced.is_some());
         // A player reconnecting while in a match is told the match again (the push may
         // have gone to the old socket, or nowhere).
         if let Some(match_id) = &opened.live_match {
@@ -455,13 +453,7 @@ fn lock(gate: &Mutex<InboxGate>) -> std::sync::MutexGuard<'_, InboxGate> {
 
 /// Opens the gate once `welcome` is queued, handing on what it held; after a hand-over
 /// (`replaced`) only what came after this connection's marker.
-fn open_gate(
-    gate: &Mutex<InboxGate>,
-    conn: &ConnId,
-    outbound: &Outbound,
-    mute: &crate::chat::Mute,
-    replaced: bool,
-) {
+fn open_gate(gate: &Mutex<InboxGate>, conn: &ConnId, member: &LocalConn, replaced: bool) {
     let mut gate = lock(gate);
     gate.open = true;
     let held = std::mem::take(&mut gate.held);
@@ -480,7 +472,7 @@ fn open_gate(
         metrics::counter!("rallypoint_gateway_handover_skipped_total").increment(dropped as u64);
     }
     for payload in held.iter().skip(from) {
-        on_inbox(payload, conn, outbound, mute);
+        on_inbox(payload, conn, member);
     }
 }
 
@@ -489,8 +481,7 @@ fn open_gate(
 fn inbox_handler(
     gate: Arc<Mutex<InboxGate>>,
     conn: ConnId,
-    outbound: Outbound,
-    mute: crate::chat::Mute,
+    member: LocalConn,
 ) -> impl Fn(Bytes) + Send + Sync + 'static {
     move |payload| {
         let mut gate = lock(&gate);
@@ -510,13 +501,14 @@ fn inbox_handler(
             }
             gate.awaiting_handover = None;
         }
-        on_inbox(&payload, &conn, &outbound, &mute);
+        on_inbox(&payload, &conn, &member);
     }
 }
 
-/// One inbox message: pushes go to the client, and a newer session of the player kicks
-/// this one.
-fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound, mute: &crate::chat::Mute) {
+/// One inbox message: pushes go to the client (a whisper from a player they blocked does
+/// not), and a newer session of the player kicks this one.
+fn on_inbox(payload: &[u8], conn: &ConnId, member: &LocalConn) {
+    let (outbound, mute) = (&member.outbound, &member.mute);
     let envelope = match proto::decode_event(payload, proto::MAX_EVENT_BYTES) {
         Ok(envelope) => envelope,
         Err(err) => {
@@ -528,6 +520,12 @@ fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound, mute: &crate::ch
         Event::Deliver {
             conn: to, message, ..
         } => {
+            if let ServerMessage::Whisper { from, .. } = &message
+                && member.blocks.contains(from)
+            {
+                metrics::counter!("rallypoint_gateway_whispers_blocked_total").increment(1);
+                return;
+            }
             if to.as_ref().is_none_or(|c| c == conn) {
                 metrics::counter!("rallypoint_gateway_deliveries_total", "kind" => "inbox")
                     .increment(1);
@@ -550,6 +548,8 @@ fn on_inbox(payload: &[u8], conn: &ConnId, outbound: &Outbound, mute: &crate::ch
         }
         // The studio's backend mutes the player, or lifts it (server API).
         Event::Mute { until_ms, .. } => mute.set(until_ms),
+        // The cache-warmer loaded the player's block list from PostgreSQL.
+        Event::Blocks { blocked, .. } => member.blocks.replace(blocked),
         // The studio's backend disconnects the player (server API).
         Event::Disconnect { reason, .. } => {
             if outbound.close_code().is_none() {

@@ -24,6 +24,8 @@ pub struct LocalConn {
     pub chat: ChatBudget,
     /// Until when the studio's backend muted the player.
     pub mute: crate::chat::Mute,
+    /// Who the player blocked: their whispers are not delivered.
+    pub blocks: crate::blocks::BlockList,
 }
 
 #[derive(Debug, Default)]

@@ -31,6 +31,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod blocks;
 pub mod catch_up;
 pub mod chat;
 pub mod config;

@@ -42,6 +42,10 @@ pub struct Opened {
     /// The pushes sent while the player was between sockets (encoded event envelopes,
     /// oldest first), to deliver right after `welcome`.
     pub kept_pushes: Vec<bytes::Bytes>,
+    /// Whether the player's block list is in Redis (else the cache-warmer loads it).
+    pub blocks_loaded: bool,
+    /// Who the player blocked.
+    pub blocks: Vec<String>,
     /// The rooms the player was in before (to rejoin).
     pub rooms: Vec<String>,
 }
@@ -161,6 +165,13 @@ impl Sessions {
             .take(kept)
             .filter_map(|v| v.as_bytes().map(bytes::Bytes::copy_from_slice))
             .collect();
+        let blocks_loaded = reply_text(reply.next()) == "1";
+        let listed = reply_text(reply.next()).parse::<usize>().unwrap_or(0);
+        let blocks = reply
+            .by_ref()
+            .take(listed)
+            .map(|v| reply_text(Some(v)))
+            .collect();
         Ok(Opened {
             replaced: (!old_conn.is_empty()).then_some((old_gateway, old_conn)),
             live_match: (!live_match.is_empty()).then_some(live_match),
@@ -169,6 +180,8 @@ impl Sessions {
             party,
             muted_until_ms,
             kept_pushes,
+            blocks_loaded,
+            blocks,
             rooms: reply.map(|v| reply_text(Some(v))).collect(),
         })
     }

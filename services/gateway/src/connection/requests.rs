@@ -270,6 +270,8 @@ impl Connection {
             ClientRequest::RoomLeave { room } => self.room_leave(room).await,
             ClientRequest::RoomMembers { room, cursor } => self.room_members(room, cursor).await,
             ClientRequest::PresenceGet { players } => self.presence_get(players).await,
+            ClientRequest::Block { player } => self.block(player, true).await,
+            ClientRequest::Unblock { player } => self.block(player, false).await,
             ClientRequest::RoomSend { room, body } => self.room_send(room, body).await,
             ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
             ClientRequest::ProfileGet => self.profile_get().await,
@@ -777,6 +779,34 @@ impl Connection {
             members,
             cursor,
             rid: None,
+        })
+    }
+
+    /// `block` / `unblock`.
+    async fn block(&mut self, player: PlayerId, block: bool) -> Result<ServerMessage, Refusal> {
+        if player == self.identity.player {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "a player cannot block themselves",
+            ));
+        }
+        crate::blocks::change(
+            &self.shared.ctx.redis,
+            &self.shared.ctx.keys,
+            &self.identity.player,
+            &player,
+            block,
+            &self.member.blocks,
+        )
+        .await
+        .map_err(|err| match err {
+            crate::blocks::BlockError::Full => Refusal::new(ErrorCode::BadRequest, err.to_string()),
+            crate::blocks::BlockError::Redis(err) => err.into(),
+        })?;
+        Ok(if block {
+            ServerMessage::Blocked { player, rid: None }
+        } else {
+            ServerMessage::Unblocked { player, rid: None }
         })
     }
 

@@ -10,6 +10,7 @@
 -- KEYS[9]  the pushes kept while the player was between sockets (list)
 -- KEYS[10] the player's between-sockets marker (string)
 -- KEYS[11] the player's inbox channel (sharded; same slot)
+-- KEYS[12] the player's block list (hash: a field per blocked player, "" once loaded)
 -- ARGV[1]  this gateway's instance id
 -- ARGV[2]  the new connection id
 -- ARGV[3]  now, ms since the epoch
@@ -20,10 +21,10 @@
 --          on the channel are the old socket's, pushes after it this one's
 -- Returns {old gateway or '', old connection or '', live match or '', '1' if the profile is
 -- cached else '0', chat budget or '0', party or '', muted until or '0', N, N kept pushes,
--- room, room, ...}: the session it replaced, the match to tell the player about again,
+-- '1' if the block list is loaded else '0', M, M blocked players, room, room, ...}: the session it replaced, the match to tell the player about again,
 -- whether to ask for the profile, the chat budget the connection starts from, the party
 -- to rejoin, until when the player is muted, the pushes sent while the player was
--- between sockets (oldest first), the rooms to rejoin.
+-- between sockets (oldest first), who the player blocked, the rooms to rejoin.
 local old = redis.call('HMGET', KEYS[1], 'gateway', 'conn')
 if old[2] and old[2] ~= ARGV[2] and ARGV[6] ~= '' then
   redis.call('SPUBLISH', KEYS[11], ARGV[6])
@@ -42,6 +43,18 @@ redis.call('DEL', KEYS[9], KEYS[10])
 out[#out + 1] = #kept
 for _, push in ipairs(kept) do
   out[#out + 1] = push
+end
+local blocks = redis.call('HKEYS', KEYS[12])
+out[#out + 1] = tostring(redis.call('HEXISTS', KEYS[12], ''))
+local listed = {}
+for _, player in ipairs(blocks) do
+  if player ~= '' then
+    listed[#listed + 1] = player
+  end
+end
+out[#out + 1] = #listed
+for _, player in ipairs(listed) do
+  out[#out + 1] = player
 end
 local rooms = redis.call('SMEMBERS', KEYS[2])
 if #rooms > 0 then
