@@ -277,13 +277,7 @@ impl Matches {
     /// (free its players and tell them), and takes it off the region's `cancelling` set.
     async fn finish(&self, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
         let pool = self.keys.pool(region);
-        let (state, why, outcome, record, backfill_asked): (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ) = self
+        let [state, why, outcome, record, backfill_asked]: [Option<String>; 5] = self
             .redis
             .hmget(
                 pool.pool_match(match_id),

@@ -113,7 +113,7 @@ impl RoomKinds {
                 },
             ));
         }
-        by_prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        by_prefix.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(Self { by_prefix })
     }
 

@@ -200,7 +200,7 @@ async fn a_replaced_socket_hands_every_push_to_exactly_one_of_the_two_sockets() 
 
     // The second socket: everything after the hand-over, up to the last whisper.
     let mut on_second = Vec::new();
-    while on_second.iter().filter_map(whispered).last() != Some(TOTAL - 1) {
+    while on_second.iter().rev().find_map(whispered) != Some(TOTAL - 1) {
         on_second.push(second.recv().await);
     }
     let second_ns: Vec<u64> = on_second.iter().filter_map(whispered).collect();
