@@ -100,10 +100,12 @@ SERVICE_SECTIONS = {
 DUMMY_SECRETS = {
     "RALLYPOINT_REDIS__PASSWORD": "dummy-redis-auth-token-0123456789",
     "RALLYPOINT_GATEWAY__JWT_SECRET": "dummy-jwt-secret-0123456789abcdef",
+    "RALLYPOINT_GATEWAY__API_TOKEN": "dummy-api-token-0123456789abcdef",
     "RALLYPOINT_POOL__TOKEN": "dummy-pool-token-0123456789abcdef",
     "RALLYPOINT_POOL__JOIN_SECRET": "dummy-pool-join-secret-0123456789abcdef",
     # Set only during a rotation (deploy/OPERATIONS.md section 5).
     "RALLYPOINT_GATEWAY__PREVIOUS_JWT_SECRET": "dummy-old-jwt-secret-0123456789",
+    "RALLYPOINT_GATEWAY__PREVIOUS_API_TOKEN": "dummy-old-api-token-0123456789",
     "RALLYPOINT_POOL__PREVIOUS_TOKEN": "dummy-old-pool-token-0123456789",
     "RALLYPOINT_OPS__ADMIN_TOKEN": "dummy-admin-token-0123456789abcdef",
     "RALLYPOINT_DATABASE__URL": "postgres://rallypoint:dummy@db.invalid:5432/rallypoint",
@@ -618,18 +620,21 @@ def drain_findings(tasks: dict[str, dict], docs: dict[str, dict]) -> list[tuple[
 
     local_values = tf_locals(docs)
     groups = {name: (file, body) for file, t, name, body in tf_resources(docs) if t == "aws_lb_target_group"}
-    # Which service each target group serves: ecs.tf's local.target_groups.
-    served = {}
-    for service, ref in (local_values.get("target_groups") or {}).items():
-        m = re.search(r"aws_lb_target_group\.(\w+)\.arn", str(ref))
-        if m:
-            served[unquote(service)] = m.group(1)
+    # Which service, and which of its named ports, each target group serves: ecs.tf's
+    # local.target_groups (a service -> [{arn, port}], or a bare ARN for its client port).
+    served: list[tuple[str, str, str]] = []
+    for service, refs in (local_values.get("target_groups") or {}).items():
+        for ref in refs if isinstance(refs, list) else [refs]:
+            m = re.search(r"aws_lb_target_group\.(\w+)\.arn", str(ref.get("arn") if isinstance(ref, dict) else ref))
+            port = unquote(ref.get("port")) if isinstance(ref, dict) else "client"
+            if m:
+                served.append((unquote(service), m.group(1), port))
     out.append((
-        bool(served) and set(served.values()) == set(groups),
-        f"every target group serves a service (local.target_groups: {', '.join(f'{k} -> {v}' for k, v in sorted(served.items()))})",
-        f"target groups {sorted(groups)}, mapped {sorted(served.values())}",
+        bool(served) and {tg for _, tg, _ in served} == set(groups),
+        f"every target group serves a service (local.target_groups: {', '.join(f'{s}:{p} -> {tg}' for s, tg, p in sorted(served))})",
+        f"target groups {sorted(groups)}, mapped {sorted(tg for _, tg, _ in served)}",
     ))
-    for service, tg in sorted(served.items()):
+    for service, tg, port in sorted(served):
         if tg not in groups or service not in drain_s:
             out.append((False, f"{service}: target group {tg} and a drain deadline", "missing"))
             continue
@@ -648,13 +653,20 @@ def drain_findings(tasks: dict[str, dict], docs: dict[str, dict]) -> list[tuple[
                 f"{service}: deregistration delay {delay} s >= long poll {poll:g} s + drain deadline {drain:g} s",
                 "a game server's long poll in flight would be cut: raise deregistration_delay_s in lb.tf",
             ))
+        elif port != "client":
+            # Short HTTP calls (the gateway's server API): in flight ones end within the drain.
+            out.append((
+                delay >= drain,
+                f"{service}:{port}: deregistration delay {delay} s >= drain deadline {drain:g} s",
+                "raise deregistration_delay_s in lb.tf",
+            ))
         else:
             out.append((
                 delay > drain,
                 f"{service}: deregistration delay {delay} s > drain deadline {drain:g} s",
                 "raise deregistration_delay_s in lb.tf",
             ))
-        if service == "gateway":
+        if service == "gateway" and port == "client":
             out += gateway_connection_findings(file, tg, body, tasks.get("gateway"))
     return out
 
@@ -993,7 +1005,7 @@ def _task(service: str, env: dict[str, str], stop=30, **extra) -> dict:
     return {"family": f"rallypoint-{service}", "containerDefinitions": [container]}
 
 
-def _lb_docs(gateway_delay=20, pool_delay=40, **gateway_tg) -> dict[str, dict]:
+def _lb_docs(gateway_delay=20, pool_delay=40, api_delay=10, **gateway_tg) -> dict[str, dict]:
     gateway = {
         "protocol": '"TCP"', "connection_termination": False, "proxy_protocol_v2": True,
         "target_health_state": [{"enable_unhealthy_connection_termination": False}],
@@ -1002,12 +1014,19 @@ def _lb_docs(gateway_delay=20, pool_delay=40, **gateway_tg) -> dict[str, dict]:
     gateway.update(gateway_tg)
     return {"lb.tf": {
         "locals": [{
-            "deregistration_delay_s": {"gateway": gateway_delay, '"server-pool"': pool_delay},
-            "target_groups": {"gateway": "${aws_lb_target_group.gateway.arn}", '"server-pool"': "${aws_lb_target_group.pool.arn}"},
+            "deregistration_delay_s": {"gateway": gateway_delay, '"server-pool"': pool_delay, '"gateway-api"': api_delay},
+            "target_groups": {
+                "gateway": [
+                    {"arn": "${aws_lb_target_group.gateway.arn}", "port": '"client"'},
+                    {"arn": "${aws_lb_target_group.api.arn}", "port": '"api"'},
+                ],
+                '"server-pool"': [{"arn": "${aws_lb_target_group.pool.arn}", "port": '"client"'}],
+            },
         }],
         "resource": [{'"aws_lb_target_group"': {
             '"gateway"': gateway,
             '"pool"': {"protocol": '"HTTP"', "deregistration_delay": '${local.deregistration_delay_s["server-pool"]}'},
+            '"api"': {"protocol": '"HTTP"', "deregistration_delay": '${local.deregistration_delay_s["gateway-api"]}'},
         }}],
     }}
 
@@ -1021,6 +1040,7 @@ def self_test_drain() -> int:
     cases = {
         "a gateway delay equal to the drain deadline": (good, _lb_docs(gateway_delay=10)),
         "a pool delay shorter than the long poll + drain": (good, _lb_docs(pool_delay=30)),
+        "a server API delay shorter than the drain deadline": (good, _lb_docs(api_delay=5)),
         "a pool delay that misses a longer long poll": (
             {**good, "server-pool": _task("server-pool", {**pool_env, "RALLYPOINT_POOL__LONG_POLL_MAX_MS": "40000"})}, _lb_docs()),
         "a stopTimeout equal to the drain deadline": ({**good, "gateway": _task("gateway", gw_env, stop=10)}, _lb_docs()),

@@ -3,7 +3,8 @@
 #     gauges of a unit of work, a queue-region or a region's pool or outbox, are set by
 #     the instance that holds it, so they are read with Maximum over the service's tasks);
 #   Redis nodes: memory, engine CPU, evictions (AWS/ElastiCache);
-#   load balancers: unhealthy and missing targets, the pool's 5xx;
+#   load balancers: unhealthy and missing targets (gateway, pool, server API), the pool's
+#     5xx;
 #   ECS: a service running fewer tasks than it wants (Container Insights).
 
 locals {
@@ -19,6 +20,11 @@ locals {
     "server-pool" = {
       namespace = "AWS/ApplicationELB"
       dims      = { LoadBalancer = aws_lb.pool.arn_suffix, TargetGroup = aws_lb_target_group.pool.arn_suffix }
+    }
+    # The gateways' server API: the same tasks seen through the API's ALB.
+    "gateway-api" = {
+      namespace = "AWS/ApplicationELB"
+      dims      = { LoadBalancer = aws_lb.api.arn_suffix, TargetGroup = aws_lb_target_group.api.arn_suffix }
     }
   }
 

@@ -77,10 +77,14 @@ resource "aws_ecs_task_definition" "service" {
 }
 
 locals {
-  # Services behind a load balancer: their target group (client port).
+  # Services behind load balancers: each target group with the named port it targets
+  # (the gateway's clients on the NLB, its server API on the API ALB).
   target_groups = {
-    gateway       = aws_lb_target_group.gateway.arn
-    "server-pool" = aws_lb_target_group.pool.arn
+    gateway = [
+      { arn = aws_lb_target_group.gateway.arn, port = "client" },
+      { arn = aws_lb_target_group.api.arn, port = "api" },
+    ]
+    "server-pool" = [{ arn = aws_lb_target_group.pool.arn, port = "client" }]
   }
 }
 
@@ -116,11 +120,11 @@ resource "aws_ecs_service" "service" {
   }
 
   dynamic "load_balancer" {
-    for_each = contains(keys(local.target_groups), each.key) ? [local.target_groups[each.key]] : []
+    for_each = lookup(local.target_groups, each.key, [])
     content {
-      target_group_arn = load_balancer.value
+      target_group_arn = load_balancer.value.arn
       container_name   = each.key
-      container_port   = local.ports[each.key]["client"]
+      container_port   = local.ports[each.key][load_balancer.value.port]
     }
   }
 
@@ -132,6 +136,7 @@ resource "aws_ecs_service" "service" {
   depends_on = [
     aws_lb_listener.gateway_tls,
     aws_lb_listener.pool,
+    aws_lb_listener.api,
     aws_iam_role_policy.execution,
     aws_iam_role_policy_attachment.execution,
     aws_secretsmanager_secret_version.app,

@@ -35,6 +35,14 @@
 # game-server API (register, heartbeat, the 30 s assignments long poll, results),
 # reachable from game_server_cidrs on 443. Its deregistration delay covers a whole long
 # poll plus the drain deadline, so no request in flight is cut when a pool task stops.
+#
+# Server API: a second internal ALB with HTTPS, in front of the gateways' server API port
+# ("api", gateway.api_listen), for the studio's own backend (publish, send, broadcast,
+# kick, mute, presence; PROTOCOL.md section 4), reachable from api_cidrs on 443. Its
+# own load balancer and security group, never the public NLB: the API token is a strong
+# credential and the port must not be reachable from the internet. Any gateway answers
+# any call, so plain round robin is right; calls are short, so the deregistration delay
+# is the gateway's drain deadline.
 
 locals {
   # Seconds a stopping task stays "draining" in its target group. deploy/check.sh (g)
@@ -45,6 +53,7 @@ locals {
   deregistration_delay_s = {
     gateway       = 20
     "server-pool" = 40
+    "gateway-api" = 10
   }
 
   # Target group name prefixes: at most 6 characters (AWS adds a unique suffix, which
@@ -213,5 +222,66 @@ resource "aws_lb_listener" "pool" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.pool.arn
+  }
+}
+
+resource "aws_lb" "api" {
+  name                       = "${var.name}-api"
+  internal                   = true
+  load_balancer_type         = "application"
+  security_groups            = [aws_security_group.api_lb.id]
+  subnets                    = var.private_subnet_ids
+  drop_invalid_header_fields = true
+  enable_deletion_protection = var.deletion_protection
+
+  dynamic "access_logs" {
+    for_each = var.lb_access_logs_bucket == null ? [] : [var.lb_access_logs_bucket]
+    content {
+      bucket  = access_logs.value
+      prefix  = "${var.name}/api"
+      enabled = true
+    }
+  }
+}
+
+resource "aws_lb_target_group" "api" {
+  name_prefix          = "${local.tg_prefix}ap"
+  port                 = local.ports["gateway"]["api"]
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = local.deregistration_delay_s["gateway-api"]
+
+  health_check {
+    path                = "/health/ready"
+    port                = tostring(local.ports["gateway"]["ops"])
+    protocol            = "HTTP"
+    matcher             = "200"
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition     = local.deregistration_delay_s["gateway-api"] >= local.drain_deadline_s["gateway"]
+      error_message = "The server API's deregistration delay (lb.tf) must cover RALLYPOINT_SHUTDOWN__DRAIN_DEADLINE_MS of deploy/ecs/task-definitions/gateway.json."
+    }
+  }
+}
+
+# HTTPS only, like the pool's: the backend sends the API token on every call.
+resource "aws_lb_listener" "api" {
+  load_balancer_arn = aws_lb.api.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = coalesce(var.api_certificate_arn, var.pool_certificate_arn, var.certificate_arn)
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
   }
 }

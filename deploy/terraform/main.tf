@@ -9,7 +9,8 @@
 #                   maxmemory-policy noeviction) and subnet group
 #   network.tf      security groups: gateway NLB, pool ALB, one per service, Redis; each
 #                   with the egress it needs and no more
-#   secrets.tf      Secrets Manager: Redis AUTH token, gateway JWT secret, game-server
+#   secrets.tf      Secrets Manager: Redis AUTH token, gateway JWT secret and server API
+#                   token, game-server
 #                   registration token, join secret, ops admin token (generated),
 #                   database URL (given)
 #   iam.tf          per service: an execution role (pull, logs, its own secrets and
@@ -18,7 +19,8 @@
 #   otel.tf         the metrics sidecar's config per service (SSM parameter)
 #   lb.tf           internet-facing NLB for the gateway (TLS 443, PROXY protocol v2 to
 #                   the tasks, connections kept through a drain), internal ALB with
-#                   HTTPS for the server pool's game-server API
+#                   HTTPS for the server pool's game-server API, internal ALB with
+#                   HTTPS for the gateways' server API (the studio's backends)
 #   autoscaling.tf  Application Auto Scaling: the gateway on connections, the others on CPU
 #   alarms.tf       SNS topic and CloudWatch alarms: queue wait, game-server capacity,
 #                   allocation backlog, results outbox, Redis reachability, Redis nodes'
@@ -98,7 +100,8 @@ locals {
   }
 
   # Named port mappings of the service container: "ops" everywhere, "client" for the
-  # gateway (WebSocket) and the server pool (game-server API).
+  # gateway (WebSocket) and the server pool (game-server API), "api" for the gateway's
+  # server API.
   ports = {
     for s in local.services : s => { for p in local.main_container[s].portMappings : p.name => p.containerPort }
   }

@@ -5,7 +5,10 @@
 #                    with gateway_http_forward)          ports (traffic, health checks)
 #   pool ALB      <- game_server_cidrs (default:     -> pool tasks: client and ops ports
 #                    the VPC) on 443
-#   gateway       <- NLB: client and ops ports       -> Redis 6379; AWS APIs 443
+#   API ALB       <- api_cidrs (default: the VPC)    -> gateway tasks: api and ops ports
+#                    on 443
+#   gateway       <- NLB: client and ops ports;      -> Redis 6379; AWS APIs 443
+#                    API ALB: api and ops ports
 #   server-pool   <- ALB: client and ops ports       -> Redis 6379; AWS APIs 443
 #   matchmaker    (nothing)                          -> Redis 6379; AWS APIs 443
 #   cache-warmer  (nothing)                          -> Redis 6379; AWS APIs 443;
@@ -21,16 +24,19 @@
 locals {
   vpc_cidrs = [data.aws_vpc.this.cidr_block]
 
-  # Which load balancer's security group reaches which service's ports.
+  # Which load balancer's security group reaches which of a service's named ports (the
+  # task definitions' port mappings): the public NLB never reaches the server API.
   lb_sources = {
-    gateway       = aws_security_group.gateway_lb.id
-    "server-pool" = aws_security_group.pool_lb.id
+    gateway       = { sg = aws_security_group.gateway_lb.id, service = "gateway", kinds = ["client", "ops"] }
+    "server-pool" = { sg = aws_security_group.pool_lb.id, service = "server-pool", kinds = ["client", "ops"] }
+    "gateway-api" = { sg = aws_security_group.api_lb.id, service = "gateway", kinds = ["api", "ops"] }
   }
 
   gateway_lb_ports = var.gateway_http_forward ? [443, 80] : [443]
 
   # The variables given, or the whole VPC where they are null.
   game_server_cidrs = var.game_server_cidrs != null ? var.game_server_cidrs : local.vpc_cidrs
+  api_cidrs         = var.api_cidrs != null ? var.api_cidrs : local.vpc_cidrs
   database_cidrs    = var.database_cidrs != null ? var.database_cidrs : local.vpc_cidrs
 }
 
@@ -45,6 +51,12 @@ resource "aws_security_group" "gateway_lb" {
 resource "aws_security_group" "pool_lb" {
   name        = "${var.name}-pool-lb"
   description = "Rallypoint: internal load balancer of the server pools (game-server API)"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_security_group" "api_lb" {
+  name        = "${var.name}-api-lb"
+  description = "Rallypoint: internal load balancer of the gateways' server API (studio backends)"
   vpc_id      = var.vpc_id
 }
 
@@ -74,15 +86,15 @@ resource "aws_security_group" "redis" {
 locals {
   # key => { from, to: the security groups; port; the two rules' descriptions }
   sg_to_sg = merge(
-    # The load balancers to their tasks' client and ops ports (traffic, health checks).
+    # The load balancers to their tasks' ports (traffic, health checks).
     merge([
-      for s, sg in local.lb_sources : {
-        for kind, port in local.ports[s] : "lb:${s}:${kind}" => {
-          from                = sg
-          to                  = aws_security_group.service[s].id
-          port                = port
-          ingress_description = "load balancer to ${s}:${kind}"
-          egress_description  = "to ${s}:${kind} (traffic and health checks)"
+      for lb, src in local.lb_sources : {
+        for kind in src.kinds : "lb:${lb}:${kind}" => {
+          from                = src.sg
+          to                  = aws_security_group.service[src.service].id
+          port                = local.ports[src.service][kind]
+          ingress_description = "${lb} load balancer to ${src.service}:${kind}"
+          egress_description  = "to ${src.service}:${kind} (traffic and health checks)"
         }
       }
     ]...),
@@ -113,6 +125,13 @@ locals {
       cidr        = cidr
       port        = 443
       description = "game servers (HTTPS)"
+    } },
+    # The studio's backends to the server API's ALB (HTTPS).
+    { for cidr in toset(local.api_cidrs) : "api-callers:${cidr}" => {
+      sg          = aws_security_group.api_lb.id
+      cidr        = cidr
+      port        = 443
+      description = "studio backends to the server API (HTTPS)"
     } },
     # Operators to every task's ops port (only with ops_cidrs).
     merge([

@@ -23,6 +23,16 @@ output "pool_internal_url" {
   value       = "https://${aws_lb.pool.dns_name}"
 }
 
+output "api_lb_dns_name" {
+  description = "DNS name of the server API's internal ALB: point the name your API certificate covers at it (a private hosted zone record)."
+  value       = aws_lb.api.dns_name
+}
+
+output "api_internal_url" {
+  description = "The gateways' server API for the studio's backends (inside the VPC, HTTPS), with the ALB's own name: use https://<the certificate's name> instead. Every call carries Authorization: Bearer <the gateway-api-token secret> (secret_arns)."
+  value       = "https://${aws_lb.api.dns_name}"
+}
+
 output "alarm_topic_arn" {
   description = "The SNS topic every alarm (and ElastiCache's events) notifies: subscribe your pager or chat to it."
   value       = aws_sns_topic.alarms.arn

@@ -1,5 +1,5 @@
 # Secrets Manager: every secret a task reads, by the environment variable it becomes
-# (the `secrets` of the task definitions). The three tokens and, unless given, the join
+# (the `secrets` of the task definitions). The four tokens and, unless given, the join
 # secret and the Redis AUTH token are generated here (they are then also in the Terraform
 # state: keep the state encrypted and access-controlled). Rotating one: put a new value in
 # the secret and redeploy the services (ECS reads secrets when a task starts); for the
@@ -11,6 +11,7 @@ locals {
   secret_names = {
     RALLYPOINT_REDIS__PASSWORD     = "redis-auth-token"
     RALLYPOINT_GATEWAY__JWT_SECRET = "gateway-jwt-secret"
+    RALLYPOINT_GATEWAY__API_TOKEN  = "gateway-api-token"
     RALLYPOINT_POOL__TOKEN         = "pool-token"
     RALLYPOINT_POOL__JOIN_SECRET   = "pool-join-secret"
     RALLYPOINT_OPS__ADMIN_TOKEN    = "ops-admin-token"
@@ -19,6 +20,7 @@ locals {
   secret_values = {
     RALLYPOINT_REDIS__PASSWORD     = coalesce(var.redis_auth_token, random_password.generated["redis-auth-token"].result)
     RALLYPOINT_GATEWAY__JWT_SECRET = random_password.generated["gateway-jwt-secret"].result
+    RALLYPOINT_GATEWAY__API_TOKEN  = random_password.generated["gateway-api-token"].result
     RALLYPOINT_POOL__TOKEN         = random_password.generated["pool-token"].result
     RALLYPOINT_POOL__JOIN_SECRET   = coalesce(var.pool_join_secret, random_password.generated["pool-join-secret"].result)
     RALLYPOINT_OPS__ADMIN_TOKEN    = random_password.generated["ops-admin-token"].result
@@ -29,7 +31,7 @@ locals {
 # Letters and digits only: valid as an ElastiCache AUTH token, and safe in headers. 48
 # characters: over the join secret's minimum of 32.
 resource "random_password" "generated" {
-  for_each = toset(["redis-auth-token", "gateway-jwt-secret", "pool-token", "pool-join-secret", "ops-admin-token"])
+  for_each = toset(["redis-auth-token", "gateway-jwt-secret", "gateway-api-token", "pool-token", "pool-join-secret", "ops-admin-token"])
   length   = 48
   special  = false
 }

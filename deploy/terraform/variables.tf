@@ -72,6 +72,16 @@ variable "game_server_cidrs" {
   }
 }
 
+variable "api_cidrs" {
+  description = "Where the studio's backends call the gateways' server API from (its internal load balancer, HTTPS 443; PROTOCOL.md section 4). null: the whole VPC. The API token is still required on every call."
+  type        = list(string)
+  default     = null
+  validation {
+    condition     = var.api_cidrs == null || alltrue([for c in (var.api_cidrs == null ? [] : var.api_cidrs) : can(cidrhost(c, 0)) && !endswith(c, "/0")])
+    error_message = "api_cidrs: IPv4 CIDRs of your backends (not a /0: the server API is never for the internet), or null for the VPC's."
+  }
+}
+
 variable "ops_cidrs" {
   description = "Networks allowed to reach every task's ops port directly (/health, /metrics, /v1/stats with the admin token), e.g. a bastion or VPN range. Empty: only the load balancers' health checks and the in-task metrics sidecar. The ops port is plain HTTP: never the internet."
   type        = list(string)
@@ -131,6 +141,16 @@ variable "pool_certificate_arn" {
   validation {
     condition     = var.pool_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$", coalesce(var.pool_certificate_arn, "-")))
     error_message = "pool_certificate_arn: an ACM certificate ARN, or null to use certificate_arn."
+  }
+}
+
+variable "api_certificate_arn" {
+  description = "ACM certificate of the server API's internal ALB (HTTPS 443); it must cover the name your backends use for it (a private record pointing at output api_lb_dns_name). null: pool_certificate_arn, else certificate_arn."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.api_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$", coalesce(var.api_certificate_arn, "-")))
+    error_message = "api_certificate_arn: an ACM certificate ARN, or null to use pool_certificate_arn or certificate_arn."
   }
 }
 
