@@ -14,7 +14,7 @@ TEST_RUNNER := $(CARGO) test --workspace
 DOC_TESTS := true
 endif
 
-.PHONY: help build test lint fmt run up down status bench bench-quick bench-peer deploy-check fuzz
+.PHONY: help build test lint fmt run up down status bench bench-quick bench-peer deploy-check fuzz sdk schema
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,8 +27,16 @@ test: ## run every test against a real Redis Cluster and PostgreSQL (started her
 	$(CARGO) build --workspace --bins --tests
 	@echo "==> doctests"
 	$(DOC_TESTS)
+	$(LOCAL)/sdk.sh test
 	$(LOCAL)/test-stack.sh -- $(TEST_RUNNER)
 	deploy/check.sh
+
+sdk: ## the TypeScript SDK (sdk/typescript): npm ci from its lock file when needed, type-check, build, bundle the web lobby
+	$(LOCAL)/sdk.sh build
+
+schema: ## after changing a wire type in proto: rewrite proto/schema/protocol.json and the TypeScript SDK's generated types (commit both)
+	RALLYPOINT_SCHEMA_WRITE=1 $(CARGO) test -q -p proto --test wire schema
+	$(LOCAL)/sdk.sh types
 
 deploy-check: ## check the deploy files offline: ECS task definitions against botocore's model, compose and Terraform syntax, every variable they set against the services' --check-config, the drain arithmetic, names derived from var.name, no guests, and checkov over the Terraform
 	$(CARGO) build --workspace --bins

@@ -117,6 +117,29 @@ install_packages() {
   die "missing packages: $* (Debian/Ubuntu names; no apt-get here: install the equivalent with your package manager and make sure the commands are on PATH)"
 }
 
+# ensure_node MAJOR WHO: node and npm (Debian's nodejs and npm when missing), node at
+# least MAJOR; WHO names what needs it in the error.
+ensure_node() {
+  ensure_packages "node nodejs" "npm npm"
+  local v major
+  v="$(node --version 2>/dev/null || true)"
+  major="${v#v}"
+  major="${major%%.*}"
+  is_uint "$major" || die "cannot tell node's version (node --version printed '$v')"
+  ((major >= $1)) || die "node $v is too old: $2 needs node >= $1 (install a newer nodejs)"
+}
+
+# ensure_npm_modules DIR: `npm ci` in DIR (from its package-lock.json) when node_modules
+# is missing or older than the lock file.
+ensure_npm_modules() {
+  local stamp="$1/node_modules/.package-lock.json"
+  if [[ -f "$stamp" && ! "$1/package-lock.json" -nt "$stamp" ]]; then
+    return 0
+  fi
+  say "installing node modules from the lock file (npm ci in ${1#"$REPO_ROOT"/})"
+  (cd "$1" && npm ci --no-audit --no-fund) || die "npm ci in $1 failed"
+}
+
 # start_load_stack LOG [STACK_ONLY]: the local stack from release builds, with the limits
 # a load generator needs raised (its players chat and send far faster than people; the
 # per-player connect and abuse limits and every other default stay), its output in LOG;
@@ -140,7 +163,7 @@ start_load_stack() {
   export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__MAX_WAIT_MS=120000
   export RALLYPOINT_MATCHMAKING__QUEUES__TEAM__READY_CHECK_MS=10000
   say "starting ${only:-the stack} (release build)"
-  STACK_ONLY="$only" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$log" 2>&1 || {
+  STACK_LOBBY=0 STACK_ONLY="$only" STACK_PROFILE=release "$LOCAL_DIR/stack.sh" up >"$log" 2>&1 || {
     cat "$log" >&2
     die "the stack did not start"
   }

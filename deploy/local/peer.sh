@@ -87,25 +87,6 @@ peer_ready() { # peer_ready PORT
   [[ "$(curl -fsS --max-time 2 "http://$HOST:$1/ready" 2>/dev/null || true)" == ready ]]
 }
 
-ensure_node() {
-  ensure_packages "node nodejs" "npm npm"
-  local v major
-  v="$(node --version 2>/dev/null || true)"
-  major="${v#v}"
-  major="${major%%.*}"
-  is_uint "$major" || die "cannot tell node's version (node --version printed '$v')"
-  ((major >= 18)) || die "node $v is too old: the peer needs node >= 18 (install a newer nodejs)"
-}
-
-ensure_modules() {
-  local stamp="$PEER_SRC/node_modules/.package-lock.json"
-  if [[ -f "$stamp" && ! "$PEER_SRC/package-lock.json" -nt "$stamp" ]]; then
-    return 0
-  fi
-  say "installing the peer's node modules (npm ci in bench/peer)"
-  (cd "$PEER_SRC" && npm ci --no-audit --no-fund) || die "npm ci in $PEER_SRC failed"
-}
-
 # redis_pids: the peer cluster's redis-server pids, comma-separated, from its pid files.
 redis_pids() {
   local dir="$PEER_RUN/redis-cluster" p pid out=""
@@ -195,8 +176,8 @@ cmd_start() {
   fi
 
   ensure_packages "curl curl"
-  ensure_node
-  ensure_modules
+  ensure_node 18 "the peer"
+  ensure_npm_modules "$PEER_SRC"
 
   for ((n = 1; n <= PEER_INSTANCES; n++)); do
     port=$((PEER_PORT + n - 1))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the local stack as a new user meets it: `make up`, two example clients on
-# the two gateways play a duel (both must print the same match), `make down`. Bounded in
+# the two gateways play a duel (both must print the same match), the web lobby answers,
+# `make down`. Bounded in
 # time; stops the stack whatever happens. Run by CI after `make test`.
 set -euo pipefail
 
@@ -28,6 +29,10 @@ if [[ -z "$match_a" || "$match_a" != "$match_b" ]]; then
   die "the two example clients did not get the same match"
 fi
 info "both players got match $match_a"
+for page in / /lobby.js; do
+  curl -fsS -o /dev/null "http://127.0.0.1:8060$page" || die "the web lobby does not serve $page (see $RUN_DIR/stack/web-lobby.log)"
+done
+info "the web lobby answers on http://127.0.0.1:8060/"
 "$LOCAL_DIR/stack.sh" down >/dev/null
 trap - EXIT
 say "smoke test passed"

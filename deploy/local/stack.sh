@@ -22,6 +22,9 @@
 # environment reaches every service (e.g. RALLYPOINT_GATEWAY__CHAT_PER_MINUTE).
 # STACK_ONLY="gateway-1 gateway-2" starts only the services named (and no game servers):
 # what `make bench-peer` compares with a peer that has nothing but its socket servers.
+# The web lobby (sdk/typescript/examples/web-lobby, the TypeScript SDK in a browser page) is
+# built (deploy/local/sdk.sh: npm ci from its lock file the first time) and served on
+# http://127.0.0.1:8060/; STACK_LOBBY=0 leaves it out (the load generator's stacks do).
 # Logs: $RUN_DIR/stack/<name>.log; pids: $RUN_DIR/stack/<name>.pid.
 set -euo pipefail
 
@@ -69,11 +72,17 @@ if [[ -n "${STACK_ONLY:-}" ]]; then
   ((${#ONLY[@]})) || die "STACK_ONLY=$STACK_ONLY names none of the services"
   SERVICES=("${ONLY[@]}")
   GAME_SERVERS=()
+  STACK_LOBBY=0
 fi
+LOBBY_PORT=8060
+[[ "${STACK_LOBBY:-1}" == 0 ]] && LOBBY=0 || LOBBY=1
 
 build() {
   say "building the services and the simulated game server (the first build takes several minutes; cargo shows its progress)"
   (cd "$REPO_ROOT" && cargo build "${PROFILE_FLAG[@]}" --bins)
+  if ((LOBBY)); then
+    "$LOCAL_DIR/sdk.sh" build
+  fi
 }
 
 start_infra() {
@@ -157,6 +166,10 @@ start_services() {
       --pool "http://127.0.0.1:8090,http://127.0.0.1:8091" --token "$POOL_TOKEN" \
       --join-secret "$JOIN_SECRET" --id "$name" --region "$region" --capacity 8 --listen "127.0.0.1:$port"
   done
+  if ((LOBBY)); then
+    port_in_use "$LOBBY_PORT" && die "port $LOBBY_PORT (the web lobby) is taken by $(port_owner "$LOBBY_PORT"); stop it, run with STACK_LOBBY=0, or run: make down"
+    launch web-lobby node "$REPO_ROOT/sdk/typescript/scripts/serve-lobby.mjs" "$LOBBY_PORT"
+  fi
 }
 
 wait_ready() {
@@ -193,6 +206,7 @@ Rallypoint is running (namespace "$NAMESPACE"; logs in $STACK_DIR/).
                                                          http://127.0.0.1:9401
   game servers     sim-eu-1/2 (127.0.0.1:7701/7702), sim-us-1/2 (127.0.0.1:7711/7712), capacity 8
   Redis Cluster    $REDIS_URLS
+  web lobby        http://127.0.0.1:$LOBBY_PORT/   (open it in two browser windows: chat, party, queue for duel)
 
 Dev secrets: JWT rallypoint-dev-jwt, game servers rallypoint-dev-pool (registration) and
 rallypoint-dev-join-secret-0123456789 (join tokens), admin rallypoint-dev-admin, server API

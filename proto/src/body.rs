@@ -72,6 +72,19 @@ fn fits(value: &Value) -> bool {
     serde_json::to_writer(Meter { written: 0 }, value).is_ok()
 }
 
+/// Any JSON value (its size is checked, not its shape).
+impl schemars::JsonSchema for Body {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Body".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "any JSON value, at most 4096 bytes encoded as JSON",
+        })
+    }
+}
+
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)

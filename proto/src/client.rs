@@ -4,6 +4,7 @@
 //! value, then `rid` and `type` are read first so that any later failure can still echo the
 //! `rid` and an unknown `type` is reported as `unknown_type`, not `bad_request`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -69,7 +70,7 @@ pub const ROOM_HISTORY_PAGE: u32 = 100;
 pub const ROOM_MEMBERS_PAGE: usize = 100;
 
 /// A client request, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum ClientRequest {
     /// Liveness check; answered with `pong`.

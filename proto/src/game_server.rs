@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv6Addr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,7 +45,7 @@ impl ValidationError {
 }
 
 /// `POST /v1/servers`: a game server joins the pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RegisterServer {
     /// Chosen by the game server; registering again with the same id replaces the entry.
     pub id: ServerId,
@@ -126,7 +127,7 @@ fn check_address(address: &str) -> Result<(), String> {
 }
 
 /// `201` answer to [`RegisterServer`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Registered {
     /// The registered id.
     pub id: ServerId,
@@ -142,7 +143,7 @@ pub struct Registered {
 }
 
 /// `POST /v1/servers/{id}/heartbeat`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Heartbeat {
     /// Games running now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,7 +182,7 @@ impl Validate for Heartbeat {
 }
 
 /// A match allocated to a game server: what `match.found` told the players.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Assignment {
     /// Match id.
     #[serde(rename = "match")]
@@ -206,14 +207,14 @@ pub struct Assignment {
 pub const MAX_BACKFILL_SLOTS: usize = 16;
 
 /// `POST /v1/matches/{match}/backfill`: the server asks for players for a running match.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BackfillRequest {
     /// How many players each team needs.
     pub slots: Vec<BackfillSlot>,
 }
 
 /// Players wanted on one team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BackfillSlot {
     /// The team's index in the match's `teams`.
     pub team: u32,
@@ -251,14 +252,14 @@ impl Validate for BackfillRequest {
 }
 
 /// `202` answer to a backfill request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BackfillAccepted {
     /// The request's id (a new request for the same match replaces it).
     pub backfill: String,
 }
 
 /// Answer to a heartbeat and to `GET /v1/servers/{id}/assignments`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AssignmentsReply {
     /// Pending assignments, possibly none.
     pub assignments: Vec<Assignment>,
@@ -272,7 +273,7 @@ pub struct AssignmentsReply {
 pub type HeartbeatReply = AssignmentsReply;
 
 /// `POST /v1/matches/{match}/result`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MatchResult {
     /// Player ids grouped by placement, best first (ties share a group).
     pub placements: Vec<Vec<PlayerId>>,
@@ -315,7 +316,7 @@ impl Validate for MatchResult {
 }
 
 /// Error body of every non-2xx answer, e.g. `{"error":"unauthorized","message":"..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HttpError {
     /// Short machine-readable code (`unauthorized`, `bad_request`, `not_found`, ...).
     pub error: String,

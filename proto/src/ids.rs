@@ -168,6 +168,21 @@ impl PartialEq<&str> for Id {
     }
 }
 
+/// On the wire an id is a string of the id rule.
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "1 to 64 characters of [A-Za-z0-9_.:-]",
+            "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+        })
+    }
+}
+
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)

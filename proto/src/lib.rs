@@ -16,6 +16,7 @@
 //! - [`join_token`]: the token a player shows a game server, and its check.
 //! - [`events`]: inter-service events carried over Redis pub/sub.
 //! - [`codec`]: JSON / MessagePack encoding, subprotocol negotiation and size limits.
+//! - [`schema`]: the whole protocol as one JSON Schema, for other languages' SDKs.
 //! - [`error`]: decode and encode errors.
 //! - `fields`: reading typed fields out of a decoded map, naming the field on failure.
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod game_server;
 pub mod ids;
 pub mod join_token;
 pub mod rid;
+pub mod schema;
 pub mod server;
 
 pub use body::{Body, BodyTooLarge, MAX_BODY_BYTES};

@@ -35,6 +35,20 @@ impl fmt::Display for Rid {
     }
 }
 
+/// An integer or a short string.
+impl schemars::JsonSchema for Rid {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rid".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "a request id: an integer, or a string of at most 64 bytes",
+            "type": ["integer", "string"],
+        })
+    }
+}
+
 impl Serialize for Rid {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

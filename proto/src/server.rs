@@ -5,6 +5,7 @@
 //! be mistaken for a reply. `reason` fields are free-form strings (see [`reason`]) so that a
 //! new reason never breaks an old client.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::body::Body;
@@ -44,7 +45,7 @@ pub mod reason {
 }
 
 /// Where a player stands in matchmaking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueState {
     /// Not queued.
@@ -56,7 +57,7 @@ pub enum QueueState {
 }
 
 /// One kept message of a room (`room.history`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryMessage {
     /// Sender.
     pub from: PlayerId,
@@ -69,7 +70,7 @@ pub struct HistoryMessage {
 }
 
 /// Whether a player is online (`presence`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlayerPresence {
     /// A session of theirs is live on some gateway.
     pub online: bool,
@@ -79,7 +80,7 @@ pub struct PlayerPresence {
 }
 
 /// One player of a team, as announced in `match.found` and assignments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TeamMember {
     /// The player.
     pub player: PlayerId,
@@ -91,7 +92,7 @@ pub struct TeamMember {
 pub type Teams = Vec<Vec<TeamMember>>;
 
 /// The game server a match was allocated to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerEndpoint {
     /// Game server id.
     pub id: ServerId,
@@ -100,7 +101,7 @@ pub struct ServerEndpoint {
 }
 
 /// A server -> client message, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
     // ---- Replies ----

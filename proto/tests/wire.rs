@@ -8,4 +8,5 @@ mod wire {
     pub mod rejects;
     pub mod roundtrip;
     pub mod samples;
+    pub mod schema;
 }

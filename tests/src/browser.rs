@@ -113,6 +113,28 @@ impl Browser {
         })
     }
 
+    /// Replaces the value of the field with id `id` by `text`, as a user types it.
+    pub async fn type_into(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no field #{id}: {e}"));
+        field.clear().await.expect("clears the field");
+        field.send_keys(text).await.expect("types");
+    }
+
+    /// Clicks the element with id `id`.
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id} to click: {e}"))
+            .click()
+            .await
+            .expect("clicks");
+    }
+
     /// Ends the session and stops chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

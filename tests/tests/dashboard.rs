@@ -118,17 +118,8 @@ async fn the_dashboard_refuses_without_the_token_and_shows_players_as_they_conne
 }
 
 async fn sign_in(browser: &Browser, token: &str) {
-    use fantoccini::Locator;
-    let b = &browser.client;
-    let field = b.find(Locator::Id("token")).await.expect("the token field");
-    field.clear().await.expect("clears");
-    field.send_keys(token).await.expect("types");
-    b.find(Locator::Id("sign-in"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .expect("clicks");
+    browser.type_into("token", token).await;
+    browser.click("sign-in").await;
 }
 
 /// The instance id a gateway announces (from its own `/v1/stats`).
