@@ -21,12 +21,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use proto::{Assignment, MatchResult};
+use game_server_sdk::{JoinVerifier, PoolClient};
+use proto::{Assignment, BackfillRequest, BackfillSlot, MatchResult};
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-
-use crate::pool::PoolClient;
 
 /// One match waiting for or in play.
 struct Match {
@@ -37,18 +36,14 @@ struct Match {
     teams: proto::Teams,
     /// Players who left the game (they are not placed in its result).
     left: HashSet<String>,
-    /// The first acknowledgement went through: a later assignment of this match is a
-    /// backfill's update, acknowledged to take it (before that, the same assignment seen
-    /// again by a poll needs nothing: the first acknowledgement covers it).
-    acked: bool,
 }
 
 struct Inner {
-    /// This server's id: join tokens are bound to it.
-    server: String,
-    /// The keys a join token may be signed with: the join secret, and during a rotation
-    /// the previous one too.
-    secrets: Vec<Vec<u8>>,
+    /// This server's id and the join secrets (the current one, and during a rotation the
+    /// previous one): join tokens are checked with them.
+    verifier: JoinVerifier,
+    /// The pool: backfill requests and results.
+    pool: Arc<PoolClient>,
     join_timeout: Duration,
     game: Duration,
     /// When a player leaves each game and a backfill is asked for, if ever.
@@ -92,15 +87,15 @@ struct Join {
 
 impl Games {
     pub fn new(
-        server: String,
-        secrets: Vec<Vec<u8>>,
+        verifier: JoinVerifier,
+        pool: Arc<PoolClient>,
         join_timeout: Duration,
         game: Duration,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                server,
-                secrets,
+                verifier,
+                pool,
                 join_timeout,
                 game,
                 backfill_after: None,
@@ -141,87 +136,8 @@ impl Games {
             .with_state(self.clone())
     }
 
-    /// Takes an assignment. A new match is acknowledged first and then played in the
-    /// background: the caller polls again only after this returns, so the next poll
-    /// does not bring the same assignment back (a poll answered before the
-    /// acknowledgement landed would, and the match would cost a second poll and a second
-    /// acknowledgement). A match this server runs already is a backfill's update.
-    pub async fn start(&self, assignment: Assignment, pool: Arc<PoolClient>) {
-        let match_id = assignment.match_id.to_string();
-        if !lock(&self.inner.seen).insert(match_id.clone()) {
-            self.update(assignment, &pool).await;
-            return;
-        }
-        let expected: HashSet<String> = assignment
-            .teams
-            .iter()
-            .flatten()
-            .map(|m| m.player.to_string())
-            .collect();
-        let all_joined = Arc::new(Notify::new());
-        let players = expected.len();
-        lock(&self.inner.matches).insert(
-            match_id.clone(),
-            Match {
-                expected,
-                joined: HashSet::new(),
-                all_joined: all_joined.clone(),
-                teams: assignment.teams.clone(),
-                left: HashSet::new(),
-                acked: false,
-            },
-        );
-        tracing::info!(%match_id, players, "took an assignment");
-        self.inner.assigned.notify_waiters();
-        match pool.ack(&match_id).await {
-            Ok(status) if status.is_success() => {
-                if let Some(game) = lock(&self.inner.matches).get_mut(&match_id) {
-                    game.acked = true;
-                }
-            }
-            Ok(status) => {
-                tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
-                lock(&self.inner.matches).remove(&match_id);
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(%match_id, error = %err, "acknowledgement failed; playing anyway")
-            }
-        }
-        let games = self.clone();
-        lock(&self.inner.running).spawn(async move {
-            games.play(assignment, pool, all_joined).await;
-        });
-    }
-
-    /// An assignment for a match this server runs already: backfilled players join its
-    /// teams, and the update is acknowledged.
-    async fn update(&self, assignment: Assignment, pool: &PoolClient) {
-        let match_id = assignment.match_id.to_string();
-        let acked = {
-            let mut matches = lock(&self.inner.matches);
-            let Some(game) = matches.get_mut(&match_id) else {
-                return;
-            };
-            for player in &assignment.backfilled {
-                if game.expected.insert(player.to_string()) {
-                    tracing::info!(%match_id, %player, "a backfilled player is on the way");
-                }
-            }
-            game.teams = assignment.teams;
-            game.acked
-        };
-        self.inner.assigned.notify_waiters();
-        if !acked {
-            return;
-        }
-        if let Err(err) = pool.ack(&match_id).await {
-            tracing::warn!(%match_id, error = %err, "could not acknowledge the backfill; the next poll shows it again");
-        }
-    }
-
     /// A random player of `match_id` leaves; the server asks for one player for their team.
-    async fn one_leaves(&self, match_id: &str, pool: &PoolClient) {
+    async fn one_leaves(&self, match_id: &str) {
         let left = {
             let mut matches = lock(&self.inner.matches);
             let Some(game) = matches.get_mut(match_id) else {
@@ -248,7 +164,10 @@ impl Games {
         };
         let (team, player) = left;
         tracing::info!(%match_id, %player, team, "a player left the game; asking for a backfill");
-        match pool.backfill(match_id, team, 1).await {
+        let request = BackfillRequest {
+            slots: vec![BackfillSlot { team, count: 1 }],
+        };
+        match self.inner.pool.backfill(match_id, &request).await {
             Ok(status) if status.is_success() => {}
             Ok(status) => {
                 tracing::warn!(%match_id, %status, "the pool did not take the backfill request")
@@ -257,7 +176,7 @@ impl Games {
         }
     }
 
-    async fn play(&self, assignment: Assignment, pool: Arc<PoolClient>, all_joined: Arc<Notify>) {
+    async fn play(&self, assignment: Assignment, all_joined: Arc<Notify>) {
         let match_id = assignment.match_id.to_string();
         let joined_all = tokio::time::timeout(self.inner.join_timeout, all_joined.notified())
             .await
@@ -271,7 +190,7 @@ impl Games {
         match self.inner.backfill_after.filter(|after| *after < length) {
             Some(after) => {
                 tokio::time::sleep(after).await;
-                self.one_leaves(&match_id, &pool).await;
+                self.one_leaves(&match_id).await;
                 tokio::time::sleep(length - after).await;
             }
             None => tokio::time::sleep(length).await,
@@ -300,16 +219,85 @@ impl Games {
                 serde_json::json!({ "length_ms": length.as_millis() as u64, "joined": joined }),
             ),
         };
-        match pool.result(&match_id, &result).await {
+        match self.inner.pool.result(&match_id, &result).await {
             Ok(status) if status.is_success() => tracing::info!(%match_id, "result posted"),
             Ok(status) => tracing::warn!(%match_id, %status, "the pool refused the result"),
             Err(err) => tracing::error!(%match_id, error = %err, "could not post the result"),
         }
         lock(&self.inner.matches).remove(&match_id);
     }
+}
+
+/// What the SDK's loop hands this server: new matches (readied, then played once
+/// acknowledged) and backfill updates.
+impl game_server_sdk::Games for Games {
+    fn in_play(&self) -> Vec<proto::Id> {
+        self.ids()
+    }
+
+    fn runs(&self, match_id: &str) -> bool {
+        lock(&self.inner.seen).contains(match_id)
+    }
+
+    fn prepare(&self, assignment: &Assignment) {
+        let match_id = assignment.match_id.to_string();
+        lock(&self.inner.seen).insert(match_id.clone());
+        let expected = assignment
+            .teams
+            .iter()
+            .flatten()
+            .map(|m| m.player.to_string())
+            .collect();
+        lock(&self.inner.matches).insert(
+            match_id,
+            Match {
+                expected,
+                joined: HashSet::new(),
+                all_joined: Arc::new(Notify::new()),
+                teams: assignment.teams.clone(),
+                left: HashSet::new(),
+            },
+        );
+        self.inner.assigned.notify_waiters();
+    }
+
+    fn start(&self, assignment: Assignment) {
+        let Some(all_joined) = lock(&self.inner.matches)
+            .get(assignment.match_id.as_str())
+            .map(|m| m.all_joined.clone())
+        else {
+            return;
+        };
+        let games = self.clone();
+        lock(&self.inner.running).spawn(async move {
+            games.play(assignment, all_joined).await;
+        });
+    }
+
+    fn abandon(&self, match_id: &str) {
+        lock(&self.inner.matches).remove(match_id);
+    }
+
+    /// Backfilled players join the match's teams (before the update is acknowledged).
+    fn update(&self, assignment: Assignment) {
+        let match_id = assignment.match_id.to_string();
+        {
+            let mut matches = lock(&self.inner.matches);
+            let Some(game) = matches.get_mut(&match_id) else {
+                return;
+            };
+            for player in &assignment.backfilled {
+                if game.expected.insert(player.to_string()) {
+                    tracing::info!(%match_id, %player, "a backfilled player is on the way");
+                }
+            }
+            game.teams = assignment.teams;
+        }
+        self.inner.assigned.notify_waiters();
+    }
 
     /// Waits for every game in play to end.
-    pub async fn finish(&self) {
+    async fn finish(&self) {
         let mut running = std::mem::take(&mut *lock(&self.inner.running));
         while running.join_next().await.is_some() {}
     }
@@ -337,15 +325,10 @@ async fn join(
             ),
         );
     };
-    let secrets: Vec<&[u8]> = games.inner.secrets.iter().map(Vec::as_slice).collect();
-    let checked = proto::join_token::verify(
-        &secrets,
-        &join.match_id,
-        &join.player,
-        &games.inner.server,
-        &join.token,
-        now_ms(),
-    );
+    let checked = games
+        .inner
+        .verifier
+        .verify(&join.match_id, &join.player, &join.token);
     let refusal = match checked {
         Ok(()) if game.expected.contains(&join.player) => None,
         Ok(()) => Some("this player is not in this match".to_owned()),
@@ -365,11 +348,4 @@ async fn join(
         StatusCode::OK,
         Json(serde_json::json!({"joined": game.joined.len(), "of": game.expected.len()})),
     )
-}
-
-/// Now, ms since the Unix epoch (join tokens carry their expiry so).
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

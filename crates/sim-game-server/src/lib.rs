@@ -13,24 +13,23 @@
 //! order, best first), retrying until the pool has it. On Ctrl-C or SIGTERM it leaves the
 //! pool (`DELETE /v1/servers/{id}`), finishes its games and exits.
 //!
-//! Layout: [`pool`] (the HTTP client of the server pool), [`games`] (matches in play and
-//! the join endpoint), this file (the arguments and the main loop).
+//! The pool's protocol and the join-token check are the game-server SDK's
+//! (`crates/game-server-sdk`): this crate is what a game adds to it. Layout: [`games`]
+//! (matches in play and the join endpoint: the SDK's `Games`), this file (the arguments).
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod games;
-pub mod pool;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use futures::future::join_all;
+use game_server_sdk::{Exit, JoinVerifier, PoolClient};
 
 use crate::games::Games;
-use crate::pool::{PoolClient, Standing};
 
 /// The simulated server's settings (flags, or the environment variables named).
 #[derive(Debug, Clone, Parser)]
@@ -109,13 +108,14 @@ pub async fn run_until(
             "--previous-join-secret / SIM_PREVIOUS_JOIN_SECRET is empty: give the join secret being rotated out, or leave it out"
         );
     }
-    let secrets = std::iter::once(&args.join_secret)
-        .chain(args.previous_join_secret.as_ref())
-        .map(|t| t.as_bytes().to_vec())
-        .collect();
-    let games = Games::new(
+    let verifier = JoinVerifier::new(
         args.id.clone(),
-        secrets,
+        args.join_secret.as_bytes(),
+        args.previous_join_secret.as_deref().map(str::as_bytes),
+    );
+    let games = Games::new(
+        verifier,
+        pool.clone(),
         Duration::from_millis(args.join_timeout_ms),
         Duration::from_millis(args.game_ms),
     )
@@ -131,54 +131,14 @@ pub async fn run_until(
     let registration = proto::RegisterServer {
         id: proto::Id::parse(&args.id).context("--id is not a valid id")?,
         region: proto::Id::parse(&args.region).context("--region is not a valid id")?,
-        address: address.clone(),
+        address,
         capacity: args.capacity,
         labels: Default::default(),
     };
-    let heartbeat = pool.register(&registration).await?;
-    tracing::info!(id = %args.id, region = %args.region, %address, capacity = args.capacity, "registered with the server pool");
-
-    tokio::pin!(stop);
-    let mut beat = tokio::time::interval(heartbeat);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            _ = beat.tick() => match pool.heartbeat(&registration, games.active(), games.ids()).await {
-                Ok(Standing::Member) => draining = false,
-                Ok(Standing::Draining) => {
-                    if !draining {
-                        tracing::info!("an operator is draining this server: no new games; it leaves when its games end");
-                    }
-                    draining = true;
-                }
-                Ok(Standing::Drained) => {
-                    tracing::info!("drained: this server has left the pool; finishing and stopping");
-                    games.finish().await;
-                    return Ok(());
-                }
-                Err(err) => tracing::warn!(error = %err, "heartbeat failed; retrying at the next beat"),
-            },
-            assignments = pool.assignments(&args.id) => match assignments {
-                Ok(assignments) => {
-                    // Acknowledged before the next poll, several at once.
-                    let taken = assignments
-                        .into_iter()
-                        .map(|assignment| games.start(assignment, pool.clone()));
-                    join_all(taken).await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "polling for assignments failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            },
-        }
+    match game_server_sdk::serve(&pool, &registration, &games, stop).await? {
+        Exit::Stopped => tracing::info!("left the pool; every game finished"),
+        Exit::Drained => tracing::info!("drained; every game finished"),
     }
-    tracing::info!("leaving the pool: no new games; finishing the ones in play");
-    if let Err(err) = pool.leave(&args.id).await {
-        tracing::warn!(error = %err, "could not tell the pool; it reaps this server when heartbeats stop");
-    }
-    games.finish().await;
     Ok(())
 }
 

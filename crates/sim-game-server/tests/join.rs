@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use game_server_sdk::Games as _;
+use game_server_sdk::{JoinVerifier, PoolClient};
 use proto::join_token::{JoinClaim, join_token};
 use sim_game_server::games::Games;
-use sim_game_server::pool::PoolClient;
 
 const SECRET: &[u8] = b"sim-test-join-secret-0123456789abcdef";
 const PREVIOUS: &[u8] = b"sim-test-previous-join-secret-0123456";
@@ -32,21 +33,23 @@ fn token(secret: &[u8], player: &str, server: &str, expires_ms: u64) -> String {
 
 #[tokio::test]
 async fn only_an_unexpired_token_for_this_player_match_and_server_gets_in() {
+    // No pool: nothing here reaches it (the game is readied, not played).
+    let pool = PoolClient::new(vec!["http://127.0.0.1:1".to_owned()], "unused".to_owned())
+        .expect("a pool client");
     let games = Games::new(
-        "gs-1".to_owned(),
-        vec![SECRET.to_vec(), PREVIOUS.to_vec()],
+        JoinVerifier::new("gs-1", SECRET, Some(PREVIOUS)),
+        Arc::new(pool),
         Duration::from_secs(30),
         Duration::from_secs(30),
     );
-    // The assignment, as the pool's long poll brings it (the ack goes nowhere: no pool).
+    // The assignment, as the pool's long poll brings it, readied as the SDK does before
+    // acknowledging it.
     let assignment: proto::Assignment = serde_json::from_value(serde_json::json!({
         "match": "m1", "queue": "duel", "region": "eu",
         "teams": [[{"player": "alice", "rating": 1500.0}], [{"player": "bob", "rating": 1500.0}]]
     }))
     .expect("an assignment");
-    let pool = PoolClient::new(vec!["http://127.0.0.1:1".to_owned()], "unused".to_owned())
-        .expect("a pool client");
-    games.start(assignment, Arc::new(pool)).await;
+    games.prepare(&assignment);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");

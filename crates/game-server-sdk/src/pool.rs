@@ -1,8 +1,10 @@
-//! The server pool's HTTP API as a game server uses it, over every pool address in turn.
+//! The server pool's HTTP API as a game server uses it (PROTOCOL.md section 2), over every
+//! pool address in turn: registration with the fleet's token, then every call with this
+//! incarnation's own `server_token`. Tokens never reach a log.
 
 use std::time::Duration;
 
-use proto::{Assignment, AssignmentsReply, Heartbeat, RegisterServer, Registered};
+use proto::{Assignment, AssignmentsReply, BackfillRequest, Heartbeat, RegisterServer, Registered};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +20,8 @@ pub enum PoolError {
     Status { status: StatusCode, body: String },
     #[error("no pool address answered: {0}")]
     Unreachable(String),
+    #[error("cannot make the pool client: {0}")]
+    Setup(String),
 }
 
 /// Where this server stands with the pool, as its heartbeat learns.
@@ -50,14 +54,19 @@ impl std::fmt::Debug for PoolClient {
 }
 
 /// The longest a long poll for assignments waits.
-const LONG_POLL: Duration = Duration::from_secs(20);
+pub const LONG_POLL: Duration = Duration::from_secs(20);
 
 impl PoolClient {
-    pub fn new(urls: Vec<String>, token: String) -> anyhow::Result<Self> {
-        anyhow::ensure!(!urls.is_empty(), "give at least one --pool URL");
+    /// A client of the pools at `urls` (tried in turn), registering with `token` (the
+    /// fleet's `pool.token`).
+    pub fn new(urls: Vec<String>, token: String) -> Result<Self, PoolError> {
+        if urls.is_empty() {
+            return Err(PoolError::Setup("give at least one pool URL".into()));
+        }
         let http = reqwest::Client::builder()
             .timeout(LONG_POLL + Duration::from_secs(10))
-            .build()?;
+            .build()
+            .map_err(|e| PoolError::Setup(e.to_string()))?;
         Ok(Self {
             http,
             urls,
@@ -219,19 +228,25 @@ impl PoolClient {
             .0)
     }
 
-    /// Asks for `count` players for `team` of the running match (`202` when taken).
+    /// Asks for players for teams of a running match (`202` when taken; a new request
+    /// replaces the open one).
     pub async fn backfill(
         &self,
         match_id: &str,
-        team: u32,
-        count: u32,
+        request: &BackfillRequest,
     ) -> Result<StatusCode, PoolError> {
         let path = format!("/v1/matches/{match_id}/backfill");
-        let request = proto::BackfillRequest {
-            slots: vec![proto::BackfillSlot { team, count }],
-        };
         Ok(self
-            .call::<_, serde_json::Value>(Method::POST, &path, Some(&request))
+            .call::<_, serde_json::Value>(Method::POST, &path, Some(request))
+            .await?
+            .0)
+    }
+
+    /// Cancels the match's open backfill request (`204`; `404` when none was open).
+    pub async fn cancel_backfill(&self, match_id: &str) -> Result<StatusCode, PoolError> {
+        let path = format!("/v1/matches/{match_id}/backfill");
+        Ok(self
+            .call::<(), serde_json::Value>(Method::DELETE, &path, None)
             .await?
             .0)
     }
