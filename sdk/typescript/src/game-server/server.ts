@@ -15,7 +15,7 @@ export interface GameServerOptions {
   server: RegisterServer;
   /** A new match for this server (already acknowledged): start the game. */
   onAssignment: (assignment: Assignment) => void | Promise<void>;
-  /** A running match changed (players added by backfill; acknowledged). */
+  /** A running match changed (players added by backfill); acknowledged once this returns. */
   onUpdate?: (assignment: Assignment) => void | Promise<void>;
   /** The pool's view of this server changed (`draining`, `drained`). */
   onStanding?: (standing: Standing) => void;
@@ -141,9 +141,15 @@ export class GameServer {
     }
   }
 
+  /**
+   * A new match is acknowledged, then handed to the game; an update of a running one
+   * (backfill) is handed to the game first, then acknowledged, so the new players are
+   * expected before they can arrive.
+   */
   private async take(assignment: Assignment): Promise<void> {
     const known = this.games.has(assignment.match);
     this.games.set(assignment.match, assignment);
+    if (known) await this.callback(assignment, () => this.options.onUpdate?.(assignment));
     try {
       await this.pool.ack(assignment.match);
     } catch (error) {
@@ -151,9 +157,12 @@ export class GameServer {
       if (!known) this.games.delete(assignment.match);
       return;
     }
+    if (!known) await this.callback(assignment, () => this.options.onAssignment(assignment));
+  }
+
+  private async callback(assignment: Assignment, call: () => void | Promise<void>): Promise<void> {
     try {
-      if (known) await this.options.onUpdate?.(assignment);
-      else await this.options.onAssignment(assignment);
+      await call();
     } catch (error) {
       this.options.onWarning?.(`the game's callback for ${assignment.match} threw`, error);
     }
