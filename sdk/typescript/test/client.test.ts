@@ -67,6 +67,14 @@ test("connects as a guest in JSON and settles each request with the reply of the
   assert.equal(new Set(rids).size, rids.length, "every request has its own rid");
 });
 
+test("a token is sent as ?token= (what browsers can send), URL-encoded", async () => {
+  const g = await gateway("gw-a");
+  await connect([`${g.url}?region=eu`], { auth: { token: "a.b+c/d=" } });
+  assert.equal(g.queries[0]?.get("token"), "a.b+c/d=");
+  assert.equal(g.queries[0]?.get("region"), "eu", "the URL's own query is kept");
+  assert.equal(g.queries[0]?.get("guest"), null);
+});
+
 test("an error reply rejects with its protocol code; no reply rejects with a timeout", async () => {
   const g = await gateway("gw-a");
   const client = await connect([g.url], { requestTimeoutMs: 150 });
