@@ -21,7 +21,13 @@
 //!     capacity: 8,
 //!     labels: Default::default(),
 //! };
-//! let exit = serve(&pool, &server, &games, tokio::signal::ctrl_c()).await?;
+//! let stop = async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! };
+//! match serve(&pool, &server, &games, stop).await? {
+//!     game_server_sdk::Exit::Stopped => println!("left the pool"),
+//!     game_server_sdk::Exit::Drained => println!("drained by an operator: do not come back"),
+//! }
 //! # Ok(()) }
 //! ```
 //!
