@@ -25,7 +25,6 @@ pub struct Ledger {
     warm_until: u64,
     expected: Vec<AtomicU32>,
     received: Vec<AtomicU32>,
-    expected_total: AtomicU64,
     delivered: AtomicU64,
     /// Deliveries of a sequence number never sent (a corrupted body).
     stray: AtomicU64,
@@ -40,7 +39,6 @@ impl Ledger {
             warm_until,
             expected: (0..n).map(|_| AtomicU32::new(0)).collect(),
             received: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            expected_total: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             stray: AtomicU64::new(0),
             send_latency: Mutex::new(Latency::new()),
@@ -61,8 +59,6 @@ impl Ledger {
             Ok(()) => {
                 if let Some(slot) = self.expected.get(seq as usize) {
                     slot.store(recipients, Ordering::Relaxed);
-                    self.expected_total
-                        .fetch_add(u64::from(recipients), Ordering::Relaxed);
                 }
                 if seq >= self.warm_until {
                     lock(&self.send_latency).record(started.elapsed());
@@ -88,13 +84,25 @@ impl Ledger {
         self.delivered.load(Ordering::Relaxed)
     }
 
+    /// Deliveries still owed: those of messages the gateway took that have not arrived.
+    /// Deliveries of a message whose send failed (it may have been published all the
+    /// same) do not make up for one still on its way.
+    fn missing(&self) -> u64 {
+        self.expected
+            .iter()
+            .zip(&self.received)
+            .map(|(expected, received)| {
+                let expected = expected.load(Ordering::Relaxed);
+                u64::from(expected.saturating_sub(received.load(Ordering::Relaxed)))
+            })
+            .sum()
+    }
+
     /// Waits until every expected delivery arrived, or nothing arrived for `quiet`.
     pub async fn drain(&self, quiet: Duration) {
         let mut last = self.delivered();
         let mut last_change = Instant::now();
-        while self.delivered() < self.expected_total.load(Ordering::Relaxed)
-            && last_change.elapsed() < quiet
-        {
+        while self.missing() > 0 && last_change.elapsed() < quiet {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let now = self.delivered();
             if now != last {
