@@ -20,7 +20,9 @@
 //! A `room.join` with `since` holds the member while it reads the history, so the
 //! recovered messages, then the held ones, then live ones reach the client in order, none
 //! twice and none missed; a reconnect holds the rooms it rejoins until the client asks
-//! with `since` (or [`REJOIN_HOLD`] passes).
+//! with `since` (or [`REJOIN_HOLD`] passes). The channel's copy of a message the history
+//! read already returned may arrive after the release (pub/sub can trail a read): the
+//! released member skips messages up to the offset it was sent (`recovered_upto`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -97,6 +99,12 @@ struct LocalRoom {
     members: HashMap<u64, LocalConn>,
     /// Local members whose messages are held (see the module doc).
     held: HashMap<u64, Held>,
+    /// Members released after a recovery, by connection number, with the offset they
+    /// were sent up to from the room's history. The room channel's own copy of those
+    /// messages can trail the history read and reach this gateway after the release:
+    /// they are skipped for these members. Dropped at the first later message (the
+    /// channel brings offsets in order).
+    recovered_upto: HashMap<u64, u64>,
     /// Presence changes not pushed yet (a room that keeps presence): who joined (true)
     /// or left (false) last; pushed together [`PRESENCE_EVERY`] after the first.
     presence: Option<HashMap<proto::PlayerId, bool>>,
@@ -398,6 +406,9 @@ impl Rooms {
         }
         entry.members.insert(local_id, held.member);
         entry.outbounds = None;
+        if let Some(after) = after {
+            entry.recovered_upto.insert(local_id, after);
+        }
         sent
     }
 
@@ -452,6 +463,7 @@ impl Rooms {
             LocalRoom {
                 members,
                 held: held_members,
+                recovered_upto: HashMap::new(),
                 presence: None,
                 outbounds: None,
                 ready: ready.clone(),
@@ -476,6 +488,7 @@ impl Rooms {
         };
         entry.members.remove(&local_id);
         entry.held.remove(&local_id);
+        entry.recovered_upto.remove(&local_id);
         entry.outbounds = None;
         if entry.members.is_empty() && entry.held.is_empty() {
             // Dropping the entry drops its subscription: the gateway unsubscribes.
@@ -671,6 +684,7 @@ fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
                 members,
                 outbounds,
                 held,
+                recovered_upto,
                 ..
             } = local;
             for held in held.values_mut() {
@@ -680,9 +694,21 @@ fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
                 }
                 held.messages.push_back(message.clone());
             }
-            outbounds
-                .get_or_insert_with(|| members.values().map(|m| m.outbound.clone()).collect())
-                .clone()
+            let recovered =
+                already_recovered(recovered_upto, crate::room_history::offset_of(message));
+            if recovered.is_empty() {
+                outbounds
+                    .get_or_insert_with(|| members.values().map(|m| m.outbound.clone()).collect())
+                    .clone()
+            } else {
+                metrics::counter!("rallypoint_gateway_recovered_skipped_total")
+                    .increment(recovered.len() as u64);
+                members
+                    .iter()
+                    .filter(|(id, _)| !recovered.contains(id))
+                    .map(|(_, m)| m.outbound.clone())
+                    .collect()
+            }
         }
         None => return,
     };
@@ -701,9 +727,47 @@ fn deliver(inner: &Inner, room: &RoomId, message: &ServerMessage) {
         .increment(delivered);
 }
 
+/// The members a message with `offset` already reached from the room's history (see
+/// [`LocalRoom::recovered_upto`]); forgets those it is past. Nothing to do, and nothing
+/// allocated, in the usual case of no recent recovery.
+fn already_recovered(recovered_upto: &mut HashMap<u64, u64>, offset: Option<u64>) -> Vec<u64> {
+    let Some(offset) = offset.filter(|_| !recovered_upto.is_empty()) else {
+        return Vec::new();
+    };
+    let mut skipped = Vec::new();
+    recovered_upto.retain(|local_id, upto| {
+        if offset <= *upto {
+            skipped.push(*local_id);
+            true
+        } else {
+            false
+        }
+    });
+    skipped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recovered_member_skips_the_live_copies_of_what_it_was_sent_and_then_takes_the_rest() {
+        // Member 1 was sent offsets up to 205 from the history, member 2 up to 203.
+        let mut upto = HashMap::from([(1, 205), (2, 203)]);
+        assert!(
+            already_recovered(&mut upto, None).is_empty(),
+            "no offset: a presence push"
+        );
+        let mut skipped = already_recovered(&mut upto, Some(203));
+        skipped.sort();
+        assert_eq!(skipped, vec![1, 2]);
+        // 204 is new to member 2, which is then past its recovery.
+        assert_eq!(already_recovered(&mut upto, Some(204)), vec![1]);
+        assert_eq!(upto, HashMap::from([(1, 205)]));
+        assert_eq!(already_recovered(&mut upto, Some(205)), vec![1]);
+        assert!(already_recovered(&mut upto, Some(206)).is_empty());
+        assert!(upto.is_empty(), "every member is past its recovery");
+    }
 
     fn ids(names: &[&str]) -> Vec<proto::PlayerId> {
         names
