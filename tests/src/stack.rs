@@ -37,6 +37,13 @@ impl Sizes {
         warmers: 1,
         game_servers: 2,
     };
+
+    /// [`Sizes::SMALL`] without simulated game servers: for tests that bring their own, or
+    /// need none.
+    pub const SMALL_WITHOUT_GAME_SERVERS: Sizes = Sizes {
+        game_servers: 0,
+        ..Sizes::SMALL
+    };
 }
 
 /// A running platform.

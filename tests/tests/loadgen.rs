@@ -57,10 +57,7 @@ async fn every_scenario_runs_and_reports_what_it_measured() {
     // squad gets a ready check, for the parties scenario (the matchmaking one plays duel).
     let stack = Stack::start_with_env(
         &ns,
-        Sizes {
-            game_servers: 0,
-            ..Sizes::SMALL
-        },
+        Sizes::SMALL_WITHOUT_GAME_SERVERS,
         testkit::redis_urls(),
         &[
             (

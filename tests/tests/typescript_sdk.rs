@@ -34,15 +34,6 @@ fn node() -> tokio::process::Command {
     command
 }
 
-/// Two gateways and one of each other service, and no simulated game server.
-async fn stack_without_game_servers(ns: &str) -> Stack {
-    let sizes = Sizes {
-        game_servers: 0,
-        ..Sizes::SMALL
-    };
-    Stack::start(ns, sizes).await
-}
-
 /// Serves the web lobby on a free port; the child stops when dropped.
 async fn serve_lobby() -> (tokio::process::Child, String) {
     let port = testkit::ports::free_port().expect("a free port");
@@ -199,7 +190,7 @@ async fn two_browser_pages_chat_form_a_party_and_are_matched_against_each_other(
 async fn the_node_sdk_reconnects_to_the_other_gateway_with_its_ticket_and_room_when_its_gateway_is_killed()
  {
     let ns = testkit::unique_namespace("tsreconnect");
-    let stack = stack_without_game_servers(&ns).await;
+    let stack = Stack::start(&ns, Sizes::SMALL_WITHOUT_GAME_SERVERS).await;
     let pid = stack.gateways[0].pid().expect("the first gateway's pid");
     let output = node()
         .args([
@@ -232,7 +223,7 @@ async fn the_node_sdk_reconnects_to_the_other_gateway_with_its_ticket_and_room_w
 async fn the_node_example_game_server_takes_a_real_match_checks_join_tokens_and_moves_ratings() {
     let ns = testkit::unique_namespace("tsgame");
     // No simulated game server: the Node one is the only place a match can go.
-    let stack = stack_without_game_servers(&ns).await;
+    let stack = Stack::start(&ns, Sizes::SMALL_WITHOUT_GAME_SERVERS).await;
     let pool = format!(
         "http://{}",
         stack.pools[0]

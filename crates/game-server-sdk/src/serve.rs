@@ -114,30 +114,30 @@ pub async fn serve(
 /// running one is applied, then acknowledged (which takes it out of the assignments).
 async fn take(pool: &PoolClient, games: &impl Games, assignment: Assignment) {
     let match_id = assignment.match_id.clone();
-    let update = games.runs(match_id.as_str());
-    if update {
-        games.update(assignment.clone());
-    } else {
-        tracing::info!(%match_id, players = assignment.teams.iter().map(Vec::len).sum::<usize>(), "took an assignment");
-        games.prepare(&assignment);
-    }
-    match pool.ack(match_id.as_str()).await {
-        Ok(status) if status.is_success() => {
-            if !update {
-                games.start(assignment);
+    if games.runs(match_id.as_str()) {
+        games.update(assignment);
+        match pool.ack(match_id.as_str()).await {
+            Ok(status) if status.is_success() => {}
+            Ok(status) => {
+                tracing::warn!(%match_id, %status, "the pool did not take the update's acknowledgement")
+            }
+            Err(err) => {
+                tracing::warn!(%match_id, error = %err, "could not acknowledge the update; the next poll shows it again")
             }
         }
+        return;
+    }
+    tracing::info!(%match_id, players = assignment.teams.iter().map(Vec::len).sum::<usize>(), "took an assignment");
+    games.prepare(&assignment);
+    match pool.ack(match_id.as_str()).await {
+        Ok(status) if status.is_success() => games.start(assignment),
         Ok(status) => {
             tracing::warn!(%match_id, %status, "the pool did not take the acknowledgement; dropping the match");
-            if !update {
-                games.abandon(match_id.as_str());
-            }
+            games.abandon(match_id.as_str());
         }
         Err(err) => {
             tracing::warn!(%match_id, error = %err, "acknowledgement failed; playing anyway (the next poll shows it again)");
-            if !update {
-                games.start(assignment);
-            }
+            games.start(assignment);
         }
     }
 }

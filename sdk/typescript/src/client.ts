@@ -24,6 +24,7 @@ import {
 } from "./errors.js";
 import { type ClientEvent, EventHub, type EventName, type ListenerOf, type Push } from "./events.js";
 import type { ClientRequest, ServerMessage } from "./protocol.js";
+import { sleep } from "./retry.js";
 import { type WebSocketConstructor, type WebSocketLike, resolveWebSocket } from "./socket.js";
 
 /** Close code: the same player connected again elsewhere; never reconnect after it. */
@@ -612,8 +613,4 @@ function open(WebSocketImpl: WebSocketConstructor, options: Resolved, index: num
       // onclose follows.
     };
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

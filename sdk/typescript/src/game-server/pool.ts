@@ -15,6 +15,7 @@ import type {
   RegisterServer,
   Registered,
 } from "../protocol.js";
+import { retrying } from "../retry.js";
 
 /** A pool call answered with an error status. `error` is the body's code (`id_in_use`, `not_your_match`, ...). */
 export class PoolError extends Error {
@@ -75,24 +76,19 @@ export class PoolClient {
    * pool answers or the id is still held by a lapsing incarnation (`409 id_in_use`).
    */
   async register(server: RegisterServer, options: { attempts?: number } = {}): Promise<Registered> {
-    let pause = 200;
-    for (let attempt = 1; ; attempt++) {
-      try {
+    return retrying(
+      async () => {
         const answer = await this.call<Registered>("POST", "/v1/servers", server);
-        if (answer.status === 201 && answer.body) {
-          this.serverToken = answer.body.server_token;
-          this.incarnation = answer.body.incarnation;
-          return answer.body;
+        if (answer.status !== 201 || !answer.body) {
+          throw new PoolError(answer.status, "unexpected", "the registration was not answered 201");
         }
-        throw new PoolError(answer.status, "unexpected", "the registration was not answered 201");
-      } catch (error) {
-        const retry =
-          error instanceof PoolUnreachableError || (error instanceof PoolError && error.error === "id_in_use");
-        if (!retry || (options.attempts !== undefined && attempt >= options.attempts)) throw error;
-      }
-      await sleep(pause);
-      pause = Math.min(pause * 2, 5_000);
-    }
+        this.serverToken = answer.body.server_token;
+        this.incarnation = answer.body.incarnation;
+        return answer.body;
+      },
+      (error) => error instanceof PoolUnreachableError || (error instanceof PoolError && error.error === "id_in_use"),
+      options.attempts,
+    );
   }
 
   /**
@@ -152,18 +148,11 @@ export class PoolClient {
    * (503): results are idempotent. Resolves `recorded` (202) or `duplicate` (200).
    */
   async result(match: string, result: MatchResult): Promise<"recorded" | "duplicate"> {
-    let pause = 200;
-    for (;;) {
-      try {
-        const answer = await this.call("POST", `/v1/matches/${enc(match)}/result`, result);
-        return answer.status === 200 ? "duplicate" : "recorded";
-      } catch (error) {
-        const retry = error instanceof PoolUnreachableError || (error instanceof PoolError && error.status === 503);
-        if (!retry) throw error;
-      }
-      await sleep(pause);
-      pause = Math.min(pause * 2, 5_000);
-    }
+    const answer = await retrying(
+      () => this.call("POST", `/v1/matches/${enc(match)}/result`, result),
+      (error) => error instanceof PoolUnreachableError || (error instanceof PoolError && error.status === 503),
+    );
+    return answer.status === 200 ? "duplicate" : "recorded";
   }
 
   /** Leaves the pool once the games in play end. */
@@ -220,8 +209,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,8 @@
  * results, honour a drain, leave on stop.
  */
 import type { Assignment, MatchResult, RegisterServer, Registered } from "../protocol.js";
-import { PoolClient, type PoolClientOptions, PoolError, type Standing, sleep } from "./pool.js";
+import { sleep } from "../retry.js";
+import { PoolClient, type PoolClientOptions, PoolError, type Standing } from "./pool.js";
 
 /** What a `GameServer` runs. */
 export interface GameServerOptions {
