@@ -5,6 +5,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: service_runtime::Allocator = service_runtime::ALLOCATOR;
+
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         return cache_warmer::migrate_command(std::env::args().skip(2).collect());
