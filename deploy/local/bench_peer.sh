@@ -4,9 +4,13 @@
 # on its own 6-node Redis Cluster (bench/peer/, deploy/local/peer.sh), both driven by the
 # same load generator (rallypoint-loadgen --protocol rallypoint|socketio).
 #
-# For each side, one after the other (never both under load at once):
+# Both sides are up at once (on their own ports and Redis Clusters) and take turns, rate
+# by rate, never both under load at once: at each rate Rallypoint runs, then the peer, so
+# a machine that drifts (a shared VM's neighbours come and go) moves both sides' figures
+# alike and the ratios hold. Measured:
 #   - fan-out in rooms of 10 (100 rooms over two instances) and rooms of 100 (10 rooms),
-#     at rising rates until delivery latency p99 passes 10 ms (or something is lost);
+#     at rising rates until delivery latency p99 passes 10 ms (or something is lost),
+#     each side's ladder ending on its own;
 #   - idle connections: resident memory per connection.
 # Then the report: deliveries/s at p99 < 10 ms, CPU per delivery of the servers and of
 # Redis per room message, bytes per idle connection, and the ratios; written to
@@ -63,60 +67,74 @@ fi
 # Two rates in a row whose p99 passes this (or that lose a message) end the shape's
 # ladder (one alone may be a hiccup of a shared machine).
 P99_LIMIT_MS=10
+# Seconds of idle measured before each run: one whole heartbeat of the gateways (their
+# session refreshes come in bursts over the first half of each 10 s beat; a 3 s window
+# could see none of them and make Rallypoint's idle Redis look cheaper than it is).
+IDLE_WINDOW=10
+((QUICK)) && IDLE_WINDOW=3
 
-# ladder SIDE SHAPE ROOMS MEMBERS RATES...: one fan-out run per rate, rising, until the
-# p99 passes the limit twice in a row. Reads SIDE_ARGS (the side's --url/--protocol/--*-pid flags).
-ladder() {
-  local side="$1" shape="$2" rooms="$3" members="$4" rate name code p99 over=0
-  shift 4
+# run_rate SIDE SHAPE ROOMS MEMBERS RATE: one fan-out run; counts a run over the p99
+# limit (or one that lost a message) in OVER[SIDE], sets DONE[SIDE] at the second in a
+# row. Reads SIDE_ARGS_<SIDE> (the side's --url/--protocol/--*-pid flags).
+declare -A OVER DONE
+run_rate() {
+  local side="$1" shape="$2" rooms="$3" members="$4" rate="$5" name code p99
+  local -n side_args="SIDE_ARGS_$side"
+  name="peer-$side-$shape-$rate"
+  say "$side, $shape: $rate messages/s ($((rate * members)) deliveries/s)"
+  code=0
+  "$LOADGEN" --json --run-id "bp-$side-$shape-$rate-$$" "${side_args[@]}" \
+    --idle-window "$IDLE_WINDOW" fanout --rooms "$rooms" --members "$members" --rate "$rate" \
+    --duration "$SECONDS_PER_RUN" --warmup 2 >"$WORK/$name.json" || code=$?
+  ((code == 0 || code == 2)) || die "$name: the load generator failed (exit $code)"
+  p99="$(python3 "$LOCAL_DIR/bench_report.py" figure "$WORK/$name.json" "delivery latency p99")"
+  info "delivery latency p99 $p99 ms"
+  if ((code == 2)) || python3 -c "import sys; sys.exit(0 if float('$p99') > $P99_LIMIT_MS else 1)"; then
+    OVER[$side]=$((${OVER[$side]:-0} + 1))
+    ((OVER[$side] < 2)) || DONE[$side]=1
+  else
+    OVER[$side]=0
+  fi
+}
+
+# ladders SHAPE ROOMS MEMBERS RATES...: both sides' ladders, taking turns at each rate.
+ladders() {
+  local shape="$1" rooms="$2" members="$3" rate side
+  shift 3
+  OVER=() DONE=()
   for rate in "$@"; do
-    name="peer-$side-$shape-$rate"
-    say "$side, $shape: $rate messages/s ($((rate * members)) deliveries/s)"
-    code=0
-    "$LOADGEN" --json --run-id "bp-$side-$shape-$rate-$$" "${SIDE_ARGS[@]}" \
-      fanout --rooms "$rooms" --members "$members" --rate "$rate" \
-      --duration "$SECONDS_PER_RUN" --warmup 2 >"$WORK/$name.json" || code=$?
-    ((code == 0 || code == 2)) || die "$name: the load generator failed (exit $code)"
-    p99="$(python3 "$LOCAL_DIR/bench_report.py" figure "$WORK/$name.json" "delivery latency p99")"
-    info "delivery latency p99 $p99 ms"
-    if ((code == 2)) || python3 -c "import sys; sys.exit(0 if float('$p99') > $P99_LIMIT_MS else 1)"; then
-      over=$((over + 1))
-      ((over < 2)) || break
-    else
-      over=0
-    fi
+    for side in rallypoint socketio; do
+      [[ -n "${DONE[$side]:-}" ]] || run_rate "$side" "$shape" "$rooms" "$members" "$rate"
+    done
+    [[ -z "${DONE[rallypoint]:-}" || -z "${DONE[socketio]:-}" ]] || break
   done
 }
 
 # idle SIDE: idle connections held for a few seconds, memory per connection.
 idle() {
   local side="$1"
+  local -n idle_args="IDLE_ARGS_$side"
   say "$side: $IDLE idle connections"
-  "$LOADGEN" --json --run-id "bp-$side-idle-$$" "${SIDE_ARGS[@]}" \
+  "$LOADGEN" --json --run-id "bp-$side-idle-$$" "${idle_args[@]}" \
     connections --count "$IDLE" --hold 3 >"$WORK/peer-$side-idle.json" ||
     die "$side: the idle connections run failed"
 }
 
-# --- Rallypoint -------------------------------------------------------------------------
-# Only the gateways: the peer has nothing but its socket servers either.
+# --- both sides up --------------------------------------------------------------------
+# Rallypoint: only the gateways (the peer has nothing but its socket servers either).
 start_load_stack "$WORK/stack-up.log" "gateway-1 gateway-2"
 GATEWAYS="$(cat "$RUN_DIR/stack/gateway-1.pid"),$(cat "$RUN_DIR/stack/gateway-2.pid")"
 REDIS_PIDS="$(cat "$RUN_DIR"/redis-cluster/*/redis.pid | paste -sd, -)"
-SIDE_ARGS=(--threads 1 --protocol rallypoint --url "ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws"
+# shellcheck disable=SC2034 # read through run_rate's and idle's namerefs
+SIDE_ARGS_rallypoint=(--threads 1 --protocol rallypoint --url "ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws"
   --gateway-pid "$GATEWAYS" --redis-pid "$REDIS_PIDS")
-for shape in "${SHAPES[@]}"; do
-  read -r name rooms members <<<"$shape"
-  if [[ "$name" == rooms-10 ]]; then rates=("${RATES_10[@]}"); else rates=("${RATES_100[@]}"); fi
-  ladder rallypoint "$name" "$rooms" "$members" "${rates[@]}"
-done
-SIDE_ARGS=(--threads 1 --protocol rallypoint --url ws://127.0.0.1:8080/ws --gateway-pid "${GATEWAYS%%,*}")
-idle rallypoint
-"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
+# shellcheck disable=SC2034
+IDLE_ARGS_rallypoint=(--threads 1 --protocol rallypoint --url ws://127.0.0.1:8080/ws --gateway-pid "${GATEWAYS%%,*}")
 
-# --- the peer ---------------------------------------------------------------------------
+# The peer, on ports clear of the stack's (its gateways' server API has 8180 and 8181).
 say "starting the peer (Socket.IO + sharded Redis adapter)"
-trap '"$LOCAL_DIR/peer.sh" stop >/dev/null 2>&1 || true' EXIT
-"$LOCAL_DIR/peer.sh" start >"$WORK/peer-up.log" 2>&1 || {
+trap '"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true; "$LOCAL_DIR/peer.sh" stop >/dev/null 2>&1 || true' EXIT
+PEER_PORT="${PEER_PORT:-8280}" "$LOCAL_DIR/peer.sh" start >"$WORK/peer-up.log" 2>&1 || {
   cat "$WORK/peer-up.log" >&2
   die "the peer did not start"
 }
@@ -125,14 +143,20 @@ PEER_PIDS="$(sed -n 's/^PEER_PIDS=//p' "$WORK/peer-up.log" | tail -n1)"
 PEER_REDIS_PIDS="$(sed -n 's/^PEER_REDIS_PIDS=//p' "$WORK/peer-up.log" | tail -n1)"
 [[ -n "$PEER_URLS" && -n "$PEER_PIDS" && -n "$PEER_REDIS_PIDS" ]] ||
   die "peer.sh start did not print PEER_URLS, PEER_PIDS and PEER_REDIS_PIDS"
-SIDE_ARGS=(--threads 1 --protocol socketio --url "$PEER_URLS" --gateway-pid "$PEER_PIDS" --redis-pid "$PEER_REDIS_PIDS")
+# shellcheck disable=SC2034
+SIDE_ARGS_socketio=(--threads 1 --protocol socketio --url "$PEER_URLS" --gateway-pid "$PEER_PIDS" --redis-pid "$PEER_REDIS_PIDS")
+# shellcheck disable=SC2034
+IDLE_ARGS_socketio=(--threads 1 --protocol socketio --url "${PEER_URLS%%,*}" --gateway-pid "${PEER_PIDS%%,*}")
+
+# --- the runs, taking turns ---------------------------------------------------------------
 for shape in "${SHAPES[@]}"; do
   read -r name rooms members <<<"$shape"
   if [[ "$name" == rooms-10 ]]; then rates=("${RATES_10[@]}"); else rates=("${RATES_100[@]}"); fi
-  ladder socketio "$name" "$rooms" "$members" "${rates[@]}"
+  ladders "$name" "$rooms" "$members" "${rates[@]}"
 done
-SIDE_ARGS=(--threads 1 --protocol socketio --url "${PEER_URLS%%,*}" --gateway-pid "${PEER_PIDS%%,*}")
+idle rallypoint
 idle socketio
+"$LOCAL_DIR/stack.sh" down >/dev/null 2>&1 || true
 "$LOCAL_DIR/peer.sh" stop >/dev/null 2>&1 || true
 trap - EXIT
 

@@ -425,11 +425,12 @@ def peer(work, out_base):
         "",
         "The same load generator drives Rallypoint (2 gateways, its 6-node Redis Cluster) and "
         "the peer (2 Node.js Socket.IO 4.8 servers with `@socket.io/redis-adapter`'s sharded "
-        "adapter, one channel per room, on their own 6-node Redis Cluster), one after the other "
-        "on this machine. Each shape's rate rises until delivery latency p99 passes "
+        "adapter, one channel per room, on their own 6-node Redis Cluster), on this machine: both are up at once and take "
+        "turns rate by rate, never both under load together, so a drifting machine moves both "
+        "sides' figures alike. Each shape's rate rises until delivery latency p99 passes "
         f"{P99_LIMIT_MS:.0f} ms twice in a row. The load generator runs on one thread (`--threads 1`). CPU is read from /proc over each run (servers: the two "
         "gateways or the two Node processes; Redis: all six nodes). Each run first measures "
-        "3 s with the members connected and nothing sent: \"above idle\" leaves out what Redis "
+        "10 s (a whole gateway heartbeat; 3 s in a quick run) with the members connected and nothing sent: \"above idle\" leaves out what Redis "
         "burns anyway (the cluster bus; for Rallypoint also the gateways' session heartbeats, "
         "health checks and pub/sub canaries), so it is what the room messages themselves cost.",
         "",

@@ -59,6 +59,12 @@ pub struct Common {
     /// is reported.
     #[arg(long = "redis-pid", global = true, value_delimiter = ',')]
     pub redis_pids: Vec<u32>,
+    /// With `--redis-pid`: seconds the servers' and Redis's idle CPU is measured before a
+    /// delivery scenario sends. Make it cover a whole gateway heartbeat (`make bench-peer`
+    /// gives 10 s, the gateways' `heartbeat_ms`): a shorter window can fall between two
+    /// beats' session refreshes and make the idle look cheaper than it is.
+    #[arg(long = "idle-window", global = true, default_value_t = 3)]
+    pub idle_window_secs: u64,
 }
 
 /// The wire protocol of the players.

@@ -239,9 +239,6 @@ pub async fn receive(
     received
 }
 
-/// How long the idle CPU of servers and Redis is measured before sending.
-const IDLE_WINDOW: Duration = Duration::from_secs(3);
-
 /// A delivery scenario's measured part, the same for `fanout` and `whisper`: `receivers`
 /// are read while `send(seq, ledger)` runs at the timing's rate; then the stragglers are
 /// awaited (bounded), and the report made with the gateways' CPU and memory.
@@ -268,7 +265,7 @@ where
         None
     } else {
         let idle = crate::procstat::Gateways::with_redis(&common.gateway_pids, &common.redis_pids)?;
-        tokio::time::sleep(IDLE_WINDOW).await;
+        tokio::time::sleep(Duration::from_secs(common.idle_window_secs.max(1))).await;
         let (servers, redis) = idle.seconds();
         let seconds = idle.elapsed().as_secs_f64();
         Some((
