@@ -25,6 +25,8 @@
 # The web lobby (sdk/typescript/examples/web-lobby, the TypeScript SDK in a browser page) is
 # built (deploy/local/sdk.sh: npm ci from its lock file the first time) and served on
 # http://127.0.0.1:8060/; STACK_LOBBY=0 leaves it out (the load generator's stacks do).
+# STACK_SKIP_BUILD=1 runs the binaries already in the target directory without calling
+# cargo (an A/B of two builds copies each in turn; cargo would rebuild over the copy).
 # Logs: $RUN_DIR/stack/<name>.log; pids: $RUN_DIR/stack/<name>.pid.
 set -euo pipefail
 
@@ -78,6 +80,10 @@ LOBBY_PORT=8060
 [[ "${STACK_LOBBY:-1}" == 0 ]] && LOBBY=0 || LOBBY=1
 
 build() {
+  if [[ "${STACK_SKIP_BUILD:-0}" == 1 ]]; then
+    say "not building (STACK_SKIP_BUILD=1): running the binaries in the target directory"
+    return
+  fi
   say "building the services and the simulated game server (the first build takes several minutes; cargo shows its progress)"
   (cd "$REPO_ROOT" && cargo build "${PROFILE_FLAG[@]}" --bins)
   if ((LOBBY)); then

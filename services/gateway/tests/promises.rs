@@ -1,13 +1,14 @@
 //! Promises of PROTOCOL.md and the architecture that no other test crosses: the rooms limit
-//! per connection, the `503` on an upgrade while the gateway drains, and a session that
-//! lapsed in Redis coming back with the next heartbeat.
+//! per connection, the `503` on an upgrade while the gateway drains, and what the
+//! heartbeat makes good: a session that lapsed in Redis comes back, a session taken over
+//! while the signal was lost is kicked, a mute whose event was lost is applied.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{Client, assert_error, open, ws_addr};
-use fred::prelude::KeysInterface;
+use fred::prelude::{HashesInterface, KeysInterface};
 use proto::{Encoding, ErrorCode, ServerMessage};
 use serde_json::json;
 
@@ -102,4 +103,112 @@ async fn a_session_deleted_in_redis_comes_back_with_the_next_heartbeat() {
     assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
     client.close().await;
     gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_session_taken_over_while_the_signal_was_lost_is_kicked_at_the_next_heartbeat() {
+    let ns = testkit::unique_namespace("lost-handover");
+    let gateway = common::start(&ns, &[]).await;
+    let mut client = Client::player(ws_addr(&gateway), "taken", Encoding::Json).await;
+    let session = core_keys::Keys::new(&ns)
+        .expect("ns")
+        .player("taken")
+        .session();
+    let redis = common::redis().await;
+    // Another connection holds the session now, and no session_replaced was published.
+    let _: i64 = redis
+        .hset(&session, ("conn", "another-connection"))
+        .await
+        .expect("hset");
+    let (before_close, code) = client.until_closed().await;
+    assert_eq!(code, Some(4001), "closed as replaced");
+    assert!(
+        before_close.iter().any(|m| matches!(
+            m,
+            ServerMessage::Kicked { reason } if reason == "session_replaced"
+        )),
+        "kicked before the close: {before_close:?}"
+    );
+    // The connection that was kicked left the other connection's session alone.
+    let holder: Option<String> = redis.hget(&session, "conn").await.expect("hget");
+    assert_eq!(holder.as_deref(), Some("another-connection"));
+    gateway.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_mute_whose_event_was_lost_applies_from_the_next_heartbeat() {
+    let ns = testkit::unique_namespace("lost-mute");
+    let gateway = common::start(&ns, &[]).await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let redis = common::redis().await;
+    // "quiet" never chats (the heartbeat's plain refresh); "loud" has spending to save
+    // (the heartbeat's script).
+    let mut quiet = Client::player(ws_addr(&gateway), "quiet", Encoding::Json).await;
+    let mut loud = Client::player(ws_addr(&gateway), "loud", Encoding::Json).await;
+    for client in [&mut quiet, &mut loud] {
+        let joined = client
+            .request(json!({"type": "room.join", "room": "hall"}))
+            .await;
+        assert!(
+            matches!(joined, ServerMessage::RoomJoined { .. }),
+            "{joined:?}"
+        );
+    }
+    let sent = loud
+        .request(json!({"type": "room.send", "room": "hall", "body": "before"}))
+        .await;
+    assert!(matches!(sent, ServerMessage::RoomSent { .. }), "{sent:?}");
+
+    let until_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+        + 60_000;
+    for player in ["quiet", "loud"] {
+        // Written as the server API would, but without the event that tells the gateway.
+        let _: () = redis
+            .set(
+                keys.player(player).mute(),
+                until_ms.to_string(),
+                None,
+                None,
+                false,
+            )
+            .await
+            .expect("set");
+    }
+    // Two refreshes of each session after the write: the first read the mute, and its
+    // reply was handled a heartbeat before the second.
+    for player in ["quiet", "loud"] {
+        session_refreshes(&redis, &keys.player(player).session(), 2).await;
+    }
+    for client in [&mut quiet, &mut loud] {
+        let refused = client
+            .request(json!({"type": "room.send", "room": "hall", "body": "after"}))
+            .await;
+        assert_error(&refused, ErrorCode::Muted);
+    }
+    quiet.close().await;
+    loud.close().await;
+    gateway.stop().await.expect("stops");
+}
+
+/// Waits until the heartbeat has pushed `session`'s TTL forward `count` times (polled,
+/// as `testkit::wait_until` polls: the refresh sends nothing to wait on).
+async fn session_refreshes(redis: &fred::prelude::Client, session: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last: i64 = redis.pttl(session).await.expect("pttl");
+    let mut seen = 0;
+    while seen < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{session}: {seen} refreshes in 10 s, expected {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now: i64 = redis.pttl(session).await.expect("pttl");
+        if now > last {
+            seen += 1;
+        }
+        last = now;
+    }
 }
