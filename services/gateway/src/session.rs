@@ -8,9 +8,8 @@
 //! session that replaced it. The gateway refreshes every local session once per heartbeat
 //! (one pipeline of plain commands, or `session_touch.lua` when the chat budget has
 //! spending to save or the session had lapsed); a session whose gateway died lapses
-//! after the TTL, and a touch
-//! that finds the session taken over tells the connection it was replaced, in case the
-//! signal was lost (signals are hints, state is the truth).
+//! after the TTL, and a touch that finds the session taken over tells the connection it
+//! was replaced, in case the signal was lost (signals are hints, state is the truth).
 
 use std::time::Duration;
 
