@@ -31,8 +31,11 @@ const [host, port] = required("LISTEN").split(":");
 /** How long a game lasts once everyone joined, and how long the server waits for them. */
 const GAME_MS = Number(process.env.GAME_MS ?? 200);
 const JOIN_TIMEOUT_MS = Number(process.env.JOIN_TIMEOUT_MS ?? 15_000);
-/** How long a join for a match not assigned yet waits (the player may beat the long poll). */
-const EARLY_JOIN_WAIT_MS = 3_000;
+/**
+ * How long a join for a match not assigned yet waits: the player may beat the long poll,
+ * by several seconds while Redis fails over (PROTOCOL.md, "Join tokens").
+ */
+const EARLY_JOIN_WAIT_MS = 10_000;
 
 interface Game {
   assignment: Assignment;
