@@ -1,11 +1,12 @@
 //! What a game server asks or says about its matches: the assignments it has not taken
 //! yet, the acknowledgement that starts a game, and the posted result that ends it.
 //!
-//! A match's region comes from its record (`{m:<match>}:record`, written by the
-//! hand-over). Only the server a match was given to may act on it: the match keeps the
-//! hash of that server incarnation's token, and every call is checked against it (before
-//! anything is written, and again inside the script). A posted result first takes the
-//! players out of the match and marks their rating pending
+//! A server's own matches are in its region's pool; a match looked for elsewhere has its
+//! region in its record (`{m:<match>}:record`, written by the hand-over). Only the server
+//! a match was given to may act on it: the match keeps the hash of that server
+//! incarnation's token, and every call is checked against it inside its script (a result
+//! also before anything is written, since it marks the players first). A posted result
+//! first takes the players out of the match and marks their rating pending
 //! ([`Matches::mark_rating_pending`], one script per player slot), then frees the server's
 //! slot and goes into the region's outbox in one script (`pool_result.lua`), counted once
 //! however often it is posted, and is answered only once a replica has it. The
@@ -252,22 +253,18 @@ impl Matches {
         Ok(out)
     }
 
-    /// The game server took its assignment: the game starts.
+    /// The game server took its assignment: the game starts. One script in the caller's
+    /// region, which checks the server and its token itself; only a match it does not
+    /// find there costs a look-up, to tell another region's match from an unknown one.
     pub async fn ack(
         &self,
         match_id: &str,
         caller: &Caller<'_>,
     ) -> Result<Outcome, fred::error::Error> {
-        let Some(at) = self.locate(match_id, caller).await? else {
-            return Ok(Outcome::Unknown);
-        };
-        if let Some(refused) = at.refuses(caller) {
-            return Ok(refused);
-        }
         let state = ACK
             .run(
                 &self.redis,
-                scripts::pool_ack(&self.keys, &at.region, match_id, &at.server),
+                scripts::pool_ack(&self.keys, caller.region, match_id, caller.server),
                 vec![
                     match_id.to_owned(),
                     now_ms().to_string(),
@@ -278,6 +275,10 @@ impl Matches {
             .await?;
         Ok(match state {
             StateReply::State(MatchState::Started) => Outcome::Done,
+            StateReply::Unknown => match self.locate(match_id, caller).await? {
+                Some(elsewhere) => elsewhere.refuses(caller).unwrap_or(Outcome::Unknown),
+                None => Outcome::Unknown,
+            },
             other => other.outcome(),
         })
     }

@@ -63,6 +63,22 @@ async fn a_server_acts_only_as_itself_and_only_on_its_own_matches() {
         (403, json!("not_your_match")),
         "{body}"
     );
+    // Nor can a server of another region (its ack looks in its own region first, where
+    // the match is not): 403 too, not 404; an id no region has is 404.
+    api.register("gs-us", "us", 2).await;
+    let us_api = api.as_server("gs-us");
+    let (status, body) = us_api.call("POST", "/v1/matches/m1/ack", None).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (403, json!("not_your_match")),
+        "{body}"
+    );
+    let (status, body) = us_api.call("POST", "/v1/matches/no-such/ack", None).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (404, json!("not_found")),
+        "{body}"
+    );
     let (status, body) = other_api
         .call("POST", "/v1/matches/m1/result", Some(result.clone()))
         .await;
