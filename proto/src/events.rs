@@ -119,7 +119,8 @@ pub enum Event {
         /// When the gateway accepted it, ms since the Unix epoch.
         ts: u64,
     },
-    /// Matchmaker -> server pool: a match waits for a game server.
+    /// Matchmaker -> server pool: matches wait for a game server in `region` (sent once
+    /// for all the matches handed over together; it names one of them).
     MatchFormed {
         /// Match id.
         #[serde(rename = "match")]

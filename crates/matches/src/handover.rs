@@ -4,8 +4,13 @@
 //!
 //! 1. every player: ticket marker released, live match recorded (`player_matched.lua`);
 //! 2. the match record (`{m:<match>}:record`), state `formed`;
-//! 3. the server pool's pending set for the region (`pool_pend.lua`, once), and a hint
-//!    for the region's allocator.
+//! 3. the server pool's pending set for the region (`pool_pend.lua`, once).
+//!
+//! The region's allocator is woken by a hint ([`Matches::hint_pool`]) that the caller
+//! sends once for all the matches it handed over together (the matchmaker: once per
+//! tick and queue): woken, the allocator takes every match pending in the region, so one
+//! hint per match only cost a publish and a wake-up each (its tick finds a lost hint's
+//! matches).
 //!
 //! A redone hand-over first asks [`Matches::is_handed_over`]: if the pool has the match,
 //! steps 1-3 were done (they run in order) and the pool may have moved on (allocated,
@@ -52,7 +57,8 @@ impl Matches {
     }
 
     /// Steps 1-3 for `record`; `live_match_ttl` is how long a player's live-match marker
-    /// lives unless the match's end clears it.
+    /// lives unless the match's end clears it. The caller then hints the region
+    /// ([`Matches::hint_pool`]), once for all it handed over.
     pub async fn hand_over(
         &self,
         record: &MatchRecord,
@@ -73,8 +79,9 @@ impl Matches {
         let json =
             serde_json::to_string(record).map_err(|e| HandoverError::Encode(e.to_string()))?;
         let record_key = self.keys.match_(&record.match_id).record();
-        let _: i64 = self
-            .redis
+        // Written and given its lifetime in one round trip (one slot, in order).
+        let pipeline = self.redis.pipeline();
+        let _: () = pipeline
             .hset(
                 &record_key,
                 [
@@ -86,7 +93,8 @@ impl Matches {
                 ],
             )
             .await?;
-        let _: bool = self.redis.pexpire(&record_key, RECORD_TTL_MS, None).await?;
+        let _: () = pipeline.pexpire(&record_key, RECORD_TTL_MS, None).await?;
+        let _: (i64, bool) = pipeline.all().await?;
         Ok(json)
     }
 
@@ -110,7 +118,7 @@ impl Matches {
         Ok(())
     }
 
-    /// Step 3: the match into the pool's pending set (once), and the allocator told.
+    /// Step 3: the match into the pool's pending set (once).
     pub(crate) async fn to_pool(
         &self,
         record: &MatchRecord,
@@ -123,12 +131,13 @@ impl Matches {
                 vec![record.match_id.clone(), json, record.formed_ms.to_string()],
             )
             .await?;
-        self.signal_pool(record).await;
         Ok(())
     }
 
-    /// A hint for the region's allocator; it also reconciles from the pending set.
-    async fn signal_pool(&self, record: &MatchRecord) {
+    /// Wakes the allocator of `record`'s region (a hint: it also works from the pending
+    /// set on its tick). Once for all the matches handed over together: woken, it
+    /// allocates every match pending in the region.
+    pub async fn hint_pool(&self, record: &MatchRecord) {
         let (Ok(match_id), Ok(queue), Ok(region)) = (
             Id::parse(&record.match_id),
             Id::parse(&record.queue),

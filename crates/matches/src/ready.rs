@@ -291,6 +291,8 @@ impl Matches {
             .zrange(&index, 0, 255, None, false, None, false)
             .await?;
         let mut open = 0;
+        // One hint for all the matches that go to the pool (`Matches::hint_pool`).
+        let mut proceeded: Option<MatchRecord> = None;
         for match_id in ids {
             let settled = SETTLE
                 .run(
@@ -329,6 +331,7 @@ impl Matches {
                     };
                     if outcome == "proceed" {
                         self.to_pool(&parsed, record).await?;
+                        proceeded = Some(parsed);
                     } else {
                         self.cancel_ready_check(&parsed, &outcome, &answers, cooldown)
                             .await?;
@@ -339,6 +342,9 @@ impl Matches {
             if !still_open {
                 let _: i64 = self.redis.zrem(&index, &match_id).await?;
             }
+        }
+        if let Some(record) = proceeded {
+            self.hint_pool(&record).await;
         }
         Ok(open)
     }

@@ -3,7 +3,8 @@
 //! ([`matches::ready`]), then the claim marked done in the queue's slot. Whichever
 //! instance holds the queue next redoes a hand-over a crashed one left unfinished
 //! (`queues::QueueHolder::unfinished`); a match the pool has already is not handed over
-//! twice, whatever became of it since.
+//! twice, whatever became of it since. The caller wakes the region's allocator once for
+//! all the matches that went to the pool ([`Handover::hint`]).
 
 use std::time::Duration;
 
@@ -22,24 +23,27 @@ impl Handover {
     /// Hands `record`, claimed by `holder`, over (unless that was done) and marks the
     /// claim done. With a ready check (`ready`), the match waits for its players first
     /// ([`matches::ready`]): the check is opened here and settled by [`Handover::settle`].
+    /// Whether the match went to the pool now: the caller then wakes its region
+    /// ([`Handover::hint`]), once for all the matches it handed over together.
     pub async fn run(
         &self,
         holder: &QueueHolder,
         record: &MatchRecord,
         ready: Option<Duration>,
-    ) -> Result<(), HandoverError> {
+    ) -> Result<bool, HandoverError> {
         // A backfill's fill goes to its running match's region (once, however often redone).
         if record.fill.is_some() {
             self.matches.pend_fill(record, self.match_ttl).await?;
             holder.finish(record.claim_id()).await?;
-            return Ok(());
+            return Ok(false);
         }
         // A check opened by an earlier hand-over is resumed, never opened again (it may be
         // settled, and its players requeued or matched since), whatever the config says now.
         if self.matches.resume_ready_check(record).await? {
             holder.finish(record.claim_id()).await?;
-            return Ok(());
+            return Ok(false);
         }
+        let mut to_pool = false;
         if !self.matches.is_handed_over(record).await? {
             match ready {
                 Some(window) => {
@@ -47,11 +51,19 @@ impl Handover {
                         .start_ready_check(record, self.match_ttl, window)
                         .await?;
                 }
-                None => self.matches.hand_over(record, self.match_ttl).await?,
+                None => {
+                    self.matches.hand_over(record, self.match_ttl).await?;
+                    to_pool = true;
+                }
             }
         }
         holder.finish(record.claim_id()).await?;
-        Ok(())
+        Ok(to_pool)
+    }
+
+    /// Wakes the allocator of `record`'s region for the matches just handed over there.
+    pub async fn hint(&self, record: &MatchRecord) {
+        self.matches.hint_pool(record).await;
     }
 
     /// Decides the queue's ready checks that can be: accepted ones go to the pool,

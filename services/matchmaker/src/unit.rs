@@ -663,11 +663,21 @@ impl Worker {
                 .instrument(span.clone())
         }))
         .await;
+        let mut to_pool = None;
         for ((record, _), result) in claimed.iter().zip(handovers) {
-            if let Err(err) = result {
+            match result {
+                Ok(true) => to_pool = to_pool.or(Some(record)),
+                Ok(false) => {}
                 // The claim is recorded: the next resync hands it over again.
-                tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed; it is retried");
+                Err(err) => {
+                    tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed; it is retried");
+                }
             }
+        }
+        // One wake-up of the region's allocator for the tick's matches (this unit's
+        // matches are all in its region).
+        if let Some(record) = to_pool {
+            self.shared.handover.hint(record).await;
         }
         Ok(())
     }
@@ -713,8 +723,12 @@ impl Worker {
         for record in records {
             tracing::info!(match_id = %record.match_id, "finishing the hand-over of a match claimed by an instance that stopped");
             let ready = self.ready_window();
-            if let Err(err) = self.shared.handover.run(&self.holder, &record, ready).await {
-                tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed again; it is retried");
+            match self.shared.handover.run(&self.holder, &record, ready).await {
+                Ok(true) => self.shared.handover.hint(&record).await,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed again; it is retried");
+                }
             }
         }
     }

@@ -283,3 +283,79 @@ async fn a_redone_hand_over_never_hands_a_match_to_the_pool_twice() {
     assert_eq!(state.as_deref(), Some("cancelled"));
     matchmaker.stop().await.expect("stops");
 }
+
+/// The matches one tick hands over wake the region's allocator once (one `match_formed`
+/// on `{pool:<region>}:events`; woken, it takes every pending match), not once each:
+/// three duels formed together give one hint, and the next hint is the next tick's match.
+#[tokio::test]
+async fn the_matches_of_one_tick_wake_the_pool_once() {
+    use service_runtime::publish::Publisher;
+    use service_runtime::subscriptions::{SubscriptionConfig, Subscriptions};
+
+    let ns = testkit::unique_namespace("hint");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let tickets = common::tickets(&redis, &keys);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let subscriptions = Subscriptions::start(
+        &redis,
+        Publisher::new(redis.clone()),
+        keys.clone(),
+        &format!("hint-test-{ns}"),
+        SubscriptionConfig::from_redis(&common::config(&ns, &[]).common.redis),
+        stop.clone(),
+    );
+    let mut hints = subscriptions
+        .subscribe(&keys.pool("eu").events_channel())
+        .await
+        .expect("subscribed");
+    // Six players queued before any matchmaker runs: its first tick forms three duels.
+    let first: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
+    for (i, player) in first.iter().enumerate() {
+        common::online(&redis, &keys, player).await;
+        common::rating(&redis, &keys, player, 1500.0 + i as f64).await;
+        assert!(matches!(
+            tickets.join(player, "duel", "eu").await.expect("join"),
+            JoinOutcome::Joined(_)
+        ));
+    }
+    let matchmaker = common::start(&ns, &[]).await;
+    let hinted = next_hint(&mut hints).await;
+    let batch = common::handed_over(&redis, &keys, "eu").await;
+    assert_eq!(batch.len(), 3, "the three duels are pending: {batch:?}");
+    assert!(batch.contains_key(&hinted), "the hint names one of them");
+
+    // Two more players: a fourth match, in a later tick. The next hint is for it; a hint
+    // per match would have been one of the first three.
+    for player in ["b0", "b1"] {
+        common::online(&redis, &keys, player).await;
+        common::rating(&redis, &keys, player, 1500.0).await;
+        assert!(matches!(
+            tickets.join(player, "duel", "eu").await.expect("join"),
+            JoinOutcome::Joined(_)
+        ));
+    }
+    let hinted = next_hint(&mut hints).await;
+    let fourth = common::live_match(&redis, &keys, "b0")
+        .await
+        .expect("b0 is in a match");
+    assert_eq!(hinted, fourth, "the next hint is the fourth match's");
+    assert_eq!(common::handed_over(&redis, &keys, "eu").await.len(), 4);
+    matchmaker.stop().await.expect("stops");
+    stop.cancel();
+}
+
+/// The match the next `match_formed` hint names.
+async fn next_hint(hints: &mut service_runtime::subscriptions::Subscription) -> String {
+    let payload = tokio::time::timeout(Duration::from_secs(10), hints.recv())
+        .await
+        .expect("a hint within 10 s")
+        .expect("the subscription is open");
+    match proto::decode_event(&payload, proto::MAX_EVENT_BYTES)
+        .expect("an event")
+        .event
+    {
+        proto::Event::MatchFormed { match_id, .. } => match_id.to_string(),
+        other => panic!("not a match_formed hint: {other:?}"),
+    }
+}

@@ -246,10 +246,13 @@ pub async fn pend(
         backfilled: Vec::new(),
     };
     let publisher = service_runtime::publish::Publisher::new(redis.clone());
-    matches::Matches::new(keys.clone(), redis.clone(), publisher)
+    let matches = matches::Matches::new(keys.clone(), redis.clone(), publisher);
+    matches
         .hand_over(&record, Duration::from_secs(3600))
         .await
         .expect("handed over");
+    // As the matchmaker does after handing matches over: the region's allocator woken.
+    matches.hint_pool(&record).await;
 }
 
 /// The games the pool counts on `server` right now.
