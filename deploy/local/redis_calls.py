@@ -6,6 +6,15 @@ the microseconds Redis spent on them (summed over the nodes), per operation of t
 usage: redis_calls.py snapshot OUT.json HOST:PORT...   record every node's counters now
        redis_calls.py diff BEFORE.json AFTER.json OPS  print the difference per operation
                                                        (and write it as JSON with --json)
+       redis_calls.py monitor SECONDS HOST:PORT...     who sends what: every command the
+                                                       nodes get from clients for SECONDS
+                                                       (MONITOR), by program and key shape
+
+`monitor` answers what commandstats cannot: which service sends each command, and how
+many round trips an operation really takes (a script's own commands are left out, since
+they cost no round trip). Programs are told apart by the client's port (`ss -tnp`, so run
+it as the user running the services); ids in keys are shown as `#`. MONITOR slows Redis
+down: use it to count, never while measuring CPU.
 
 Masters and replicas are counted apart: a replica applies what its master did (a
 script's writes arrive as MULTI ... EXEC), which is CPU on the machine but not a command
@@ -17,9 +26,14 @@ figure to make smaller, the usec says which of them are heavy. A script's own co
 (`redis.call` inside EVALSHA) are counted under their names too, so a step done by a
 script shows as its EVALSHA plus what the script called.
 """
+import collections
 import json
+import re
+import select
+import socket
 import subprocess
 import sys
+import time
 
 
 def info(address, section):
@@ -78,7 +92,70 @@ def diff(before_path, after_path, ops):
     return rows
 
 
+def client_programs():
+    """The program behind each loopback client port, from `ss -tnp`."""
+    out = subprocess.run(["ss", "-tnpH"], capture_output=True, text=True).stdout
+    programs = {}
+    for line in out.splitlines():
+        m = re.search(r"127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+\s.*users:\(\(\"([^\"]+)\"", line)
+        if m:
+            programs[m.group(1)] = m.group(2)
+    return programs
+
+
+# 1733000000.123456 [0 127.0.0.1:51234] "EVALSHA" "sha" "2" "key" ...
+MONITOR_LINE = re.compile(r'^[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"(.*)$')
+ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def shape(text):
+    """A key with its ids (hex, numbers) shown as #."""
+    return re.sub(r"[0-9a-f]{8,}|\d+", "#", text)[:60]
+
+
+def monitor(seconds, addresses):
+    programs = client_programs()
+    conns = []
+    for address in addresses:
+        host, port = address.rsplit(":", 1)
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(b"MONITOR\r\n")
+        conns.append(conn)
+    # Every node's stream, read side by side until the time is up.
+    buffers = {conn: b"" for conn in conns}
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select(conns, [], [], left)
+        for conn in readable:
+            buffers[conn] += conn.recv(1 << 20)
+    for conn in conns:
+        conn.close()
+    counts = collections.Counter()
+    for data in buffers.values():
+        for raw in data.split(b"\r\n"):
+            m = MONITOR_LINE.match(raw.decode(errors="replace").lstrip("+"))
+            if not m or m.group(1) == "lua":
+                continue
+            program = programs.get(m.group(1).rsplit(":", 1)[-1], "?")
+            args = ARG.findall(m.group(3))
+            command = m.group(2).lower()
+            # EVALSHA's first key says which script it is; other commands' first argument.
+            target = args[2] if command in ("evalsha", "eval") and len(args) > 2 else (args[0] if args else "")
+            counts[(program, f"{command} {shape(target)}")] += 1
+    return counts
+
+
 def main(argv):
+    if len(argv) >= 4 and argv[1] == "monitor":
+        counts = monitor(float(argv[2]), argv[3:])
+        by_program = collections.Counter()
+        for (program, _), n in counts.items():
+            by_program[program] += n
+        print(f"{sum(counts.values())} commands in {argv[2]} s; by program: "
+              + ", ".join(f"{p} {n}" for p, n in by_program.most_common()))
+        for (program, what), n in counts.most_common():
+            print(f"{n:>8}  {program:<18}{what}")
+        return 0
     if len(argv) >= 3 and argv[1] == "snapshot":
         snapshot(argv[2], argv[3:])
         return 0
