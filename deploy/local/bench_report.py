@@ -137,14 +137,16 @@ def cpu_per_op_line(per_op):
 
 def previous_results(out_base):
     """The results file this run is compared with: the one it replaces, else the newest
-    one before it."""
+    one before it (a `make bench` file: the side-by-side's `-peer` files measure other
+    things)."""
     if os.path.exists(out_base + ".json"):
         path = out_base + ".json"
     else:
         older = sorted(
             p
             for p in glob.glob(os.path.join(os.path.dirname(out_base), "*.json"))
-            if os.path.basename(p) < os.path.basename(out_base) + ".json"
+            if not p.endswith("-peer.json")
+            and os.path.basename(p) < os.path.basename(out_base) + ".json"
         )
         if not older:
             return None, None
