@@ -162,10 +162,14 @@ async fn upgrade(
         .max_message_size(max_frame)
         .max_frame_size(max_frame);
     let tracker = shared.tracker.clone();
+    // The connection gets a task of its own and axum's upgrade task ends: that task keeps
+    // its own copy of the socket and more (about 480 bytes) for as long as the future it
+    // awaits, which would be the connection's whole life.
     ws.on_upgrade(move |socket| {
-        tracker.track_future(connection::run(
+        tracker.spawn(connection::run(
             shared, socket, identity, encoding, slot, strikes,
-        ))
+        ));
+        std::future::ready(())
     })
 }
 
