@@ -90,6 +90,7 @@ pub fn run(
             chat: ChatBudget::default(),
             mute: crate::chat::Mute::default(),
             blocks: crate::blocks::BlockList::default(),
+            refresh: crate::session::RefreshHints::default(),
         },
         limiter: TokenBucket::new(shared.config.rate_per_second, shared.config.rate_burst),
         strikes: Strikes::starting_at(shared.config.abuse_strikes, strikes),
@@ -175,6 +176,7 @@ fn settle_chat_budget(shared: &Arc<Shared>, member: &LocalConn) {
                 member.player.as_str(),
                 &member.conn,
                 member.chat.to_save_ms(),
+                member.refresh.needs().0,
             )
             .await;
         if let Ok(touched) = touched {
@@ -315,6 +317,9 @@ impl Connection {
         // `room.join` with `since` (or REJOIN_HOLD), so it can recover what it missed in
         // order; a client that does not ask gets them when the hold ends.
         let mut held = Vec::new();
+        if !opened.rooms.is_empty() {
+            self.member.refresh.joining_rooms();
+        }
         for room in opened.rooms {
             let Ok(room) = RoomId::parse(&room) else {
                 continue;

@@ -61,9 +61,13 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
                 let sessions = shared.sessions.clone();
                 let parties = shared.parties.clone();
                 async move {
+                    let (needs, party_seen) = c.refresh.needs();
                     let result = sessions
-                        .touch(c.player.as_str(), &c.conn, c.chat.to_save_ms())
+                        .touch(c.player.as_str(), &c.conn, c.chat.to_save_ms(), needs)
                         .await;
+                    if let Ok(crate::session::Touched { party: None, .. }) = &result {
+                        c.refresh.no_party(party_seen);
+                    }
                     // A member's party membership lives as long as their session does.
                     if let Ok(crate::session::Touched {
                         party: Some(party),

@@ -26,6 +26,8 @@ pub struct LocalConn {
     pub mute: crate::chat::Mute,
     /// Who the player blocked: their whispers are not delivered.
     pub blocks: crate::blocks::BlockList,
+    /// What the heartbeat's refresh of this connection may leave out.
+    pub refresh: crate::session::RefreshHints,
 }
 
 #[derive(Debug, Default)]

@@ -51,6 +51,92 @@ pub struct Opened {
     pub rooms: Vec<String>,
 }
 
+/// What one connection's heartbeat refresh needs besides the session itself: its rooms'
+/// TTL only while it is in a room, the party pointer's TTL and value only while the
+/// player may be in a party. Most players are in neither: their refresh is four plain
+/// commands instead of seven.
+///
+/// Only this connection puts the player in a room or a party (`room.join`, the rejoin at
+/// open; `party.create`, `party.accept`), so it knows. Rooms: once the connection tries
+/// to join one, its refreshes push the rooms' TTL forward for the rest of its life (a
+/// join that failed half-way may have left the room in the set, which must not outlive
+/// the session). Party: others may take the player out (a kick, a lapse), so the hint
+/// stays "maybe" until a refresh reads no party. A connection starts at "maybe", so its
+/// first refresh reads what the player had.
+#[derive(Debug, Clone)]
+pub struct RefreshHints(std::sync::Arc<HintState>);
+
+#[derive(Debug)]
+struct HintState {
+    /// `generation << 1 | maybe_in_party`: a party request bumps the generation, so a
+    /// refresh that read no party before the request cannot clear the hint after it.
+    party: std::sync::atomic::AtomicU64,
+    /// Whether the connection tried to join a room.
+    rooms: std::sync::atomic::AtomicBool,
+}
+
+impl Default for RefreshHints {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(HintState {
+            party: std::sync::atomic::AtomicU64::new(1),
+            rooms: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+}
+
+impl RefreshHints {
+    /// What the next refresh needs, and the party hint it was decided on (for
+    /// [`RefreshHints::no_party`]).
+    pub fn needs(&self) -> (Needs, u64) {
+        use std::sync::atomic::Ordering;
+        let party = self.0.party.load(Ordering::Acquire);
+        let needs = Needs {
+            rooms: self.0.rooms.load(Ordering::Acquire),
+            party: party & 1 == 1,
+        };
+        (needs, party)
+    }
+
+    /// After a request that may have put the player in a party (once its script ran).
+    pub fn party_maybe(&self) {
+        use std::sync::atomic::Ordering;
+        self.0.party.fetch_add(2, Ordering::AcqRel);
+        self.0.party.fetch_or(1, Ordering::AcqRel);
+    }
+
+    /// A refresh decided on `seen` read no party: the hint clears, unless a party request
+    /// came since.
+    pub fn no_party(&self, seen: u64) {
+        use std::sync::atomic::Ordering;
+        let _changed_since =
+            self.0
+                .party
+                .compare_exchange(seen, seen & !1, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Before the connection joins a room (from then on, refreshes keep the rooms).
+    pub fn joining_rooms(&self) {
+        self.0
+            .rooms
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// What a refresh pushes forward and reads besides the session (see [`RefreshHints`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub rooms: bool,
+    pub party: bool,
+}
+
+impl Needs {
+    /// Everything (a refresh with no hints).
+    pub const ALL: Needs = Needs {
+        rooms: true,
+        party: true,
+    };
+}
+
 /// The result of a heartbeat refresh: what happened to the session, and the chat budget
 /// Redis holds now (the later of what it had and what the connection held).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,14 +280,16 @@ impl Sessions {
     /// (the budget the connection holds is full by now), is one round trip of plain
     /// commands in the player's slot ([`Sessions::refresh`]); the script runs only when
     /// there is something to decide: spending to merge, or a session found lapsed.
+    /// `needs`: what the plain refresh may leave out ([`RefreshHints`]).
     pub async fn touch(
         &self,
         player: &str,
         conn: &str,
         chat_full_at_ms: u64,
+        needs: Needs,
     ) -> Result<Touched, fred::error::Error> {
         if chat_full_at_ms <= now_ms()
-            && let Some(touched) = self.refresh(player, conn).await?
+            && let Some(touched) = self.refresh(player, conn, needs).await?
         {
             return Ok(touched);
         }
@@ -209,16 +297,18 @@ impl Sessions {
     }
 
     /// The heartbeat's plain refresh: reads who holds the session, pushes forward the
-    /// session's, the rooms' and the party's TTLs, reads the party, the saved chat budget
-    /// and the mute, in one pipeline. `None` when the session has lapsed (the script then
-    /// restores it). A session another connection holds gets its TTLs pushed forward as
-    /// well (harmless: that connection refreshes them anyway) and is reported `Replaced`.
-    /// About a quarter of the script's time inside Redis, and a replica applies two
-    /// `PEXPIREAT`s instead of a `MULTI`/`EXEC` (measured in the commit that made it).
+    /// session's TTL, reads the saved chat budget and the mute, and, as `needs` says,
+    /// pushes forward the rooms' TTL and the party pointer's and reads it, in one
+    /// pipeline. `None` when the session has lapsed (the script then restores it). A
+    /// session another connection holds gets its TTLs pushed forward as well (harmless:
+    /// that connection refreshes them anyway) and is reported `Replaced`. About a
+    /// quarter of the script's time inside Redis, and a replica applies the `PEXPIREAT`s
+    /// alone instead of a `MULTI`/`EXEC` (measured in the commit that made it).
     async fn refresh(
         &self,
         player: &str,
         conn: &str,
+        needs: Needs,
     ) -> Result<Option<Touched>, fred::error::Error> {
         use fred::prelude::{HashesInterface, KeysInterface};
         let p = self.keys.player(player);
@@ -227,16 +317,30 @@ impl Sessions {
         let _: () = pipeline
             .pexpire(p.session(), ttl_ms(self.ttl), None)
             .await?;
-        let _: () = pipeline
-            .pexpire(p.rooms(), ttl_ms(self.rooms_ttl()), None)
-            .await?;
-        let _: () = pipeline
-            .pexpire(p.party(), ttl_ms(self.rooms_ttl()), None)
-            .await?;
-        let _: () = pipeline.get(p.party()).await?;
         let _: () = pipeline.get(p.chat_rate()).await?;
         let _: () = pipeline.get(p.mute()).await?;
-        let (holder, _, _, _, party, saved, muted): RefreshReply = pipeline.all().await?;
+        if needs.rooms {
+            let _: () = pipeline
+                .pexpire(p.rooms(), ttl_ms(self.rooms_ttl()), None)
+                .await?;
+        }
+        if needs.party {
+            let _: () = pipeline
+                .pexpire(p.party(), ttl_ms(self.rooms_ttl()), None)
+                .await?;
+            let _: () = pipeline.get(p.party()).await?;
+        }
+        let replies: Vec<fred::types::Value> = pipeline.all().await?;
+        let text = |at: usize| -> Result<Option<String>, fred::error::Error> {
+            replies.get(at).cloned().map_or(Ok(None), |v| v.convert())
+        };
+        let (holder, saved, muted) = (text(0)?, text(2)?, text(3)?);
+        // The party's GET is the last command when there is one.
+        let party = if needs.party {
+            text(replies.len().saturating_sub(1))?
+        } else {
+            None
+        };
         let Some(holder) = holder else {
             return Ok(None);
         };
@@ -357,18 +461,6 @@ fn ms(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
-/// [`Sessions::refresh`]'s pipeline's replies: who holds the session, three `PEXPIRE`s,
-/// the party, the saved chat budget, the mute.
-type RefreshReply = (
-    Option<String>,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
 /// A TTL for `PEXPIRE`.
 fn ttl_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -377,4 +469,62 @@ fn ttl_ms(d: Duration) -> i64 {
 /// A script reply's element as text ('' for none).
 fn reply_text(value: Option<fred::types::Value>) -> String {
     value.and_then(|v| v.as_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_starts_unsure_of_its_party_and_sure_it_is_in_no_room() {
+        let (needs, _) = RefreshHints::default().needs();
+        assert_eq!(
+            needs,
+            Needs {
+                rooms: false,
+                party: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_refresh_that_read_no_party_clears_the_hint_unless_a_party_request_came_since() {
+        let hints = RefreshHints::default();
+        let (_, seen) = hints.needs();
+        hints.no_party(seen);
+        assert!(!hints.needs().0.party, "no party read, nothing since");
+
+        // A refresh decides, a party.create runs, then the refresh reads no party (its
+        // GET ran before the create's script): the hint must stay.
+        hints.party_maybe();
+        let (_, seen) = hints.needs();
+        hints.party_maybe();
+        hints.no_party(seen);
+        assert!(
+            hints.needs().0.party,
+            "the create came after the refresh decided"
+        );
+
+        // A refresh that left the party out (decided on "no party") cannot clear a
+        // party request that came while it ran.
+        let (_, seen) = hints.needs();
+        hints.no_party(seen);
+        let (needs, seen) = hints.needs();
+        assert!(!needs.party);
+        hints.party_maybe();
+        hints.no_party(seen);
+        assert!(hints.needs().0.party);
+    }
+
+    #[test]
+    fn joining_a_room_makes_every_later_refresh_keep_the_rooms() {
+        let hints = RefreshHints::default();
+        hints.joining_rooms();
+        assert!(hints.needs().0.rooms);
+        let copy = hints.clone();
+        assert!(
+            copy.needs().0.rooms,
+            "the hint is shared by the connection's copies"
+        );
+    }
 }

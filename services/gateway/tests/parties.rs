@@ -303,6 +303,33 @@ async fn a_member_back_within_the_grace_keeps_their_place_and_the_lapsed_are_dro
 }
 
 #[tokio::test]
+async fn the_heartbeat_keeps_the_party_and_rooms_of_a_player_who_joined_them_late() {
+    let ns = testkit::unique_namespace("party-refresh");
+    let one = common::start(&ns, &[]).await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let mut ann = Client::player(ws_addr(&one), "ann", Encoding::Json).await;
+    let mut bob = Client::player(ws_addr(&one), "bob", Encoding::Json).await;
+    // Two refreshes each first: both read that they are in no party, and from then on a
+    // refresh leaves the party out until a request of theirs may have put them in one.
+    common::ttl_pushed(&redis, &keys.player("ann").session(), 2).await;
+    common::ttl_pushed(&redis, &keys.player("bob").session(), 2).await;
+
+    party_of(&ann.request(json!({"type": "party.create"})).await);
+    common::ttl_pushed(&redis, &keys.player("ann").party(), 2).await;
+    invite_and_accept(&mut ann, &mut bob).await;
+    common::ttl_pushed(&redis, &keys.player("bob").party(), 2).await;
+    let joined = bob
+        .request(json!({"type": "room.join", "room": "hall"}))
+        .await;
+    assert!(
+        matches!(joined, ServerMessage::RoomJoined { .. }),
+        "{joined:?}"
+    );
+    common::ttl_pushed(&redis, &keys.player("bob").rooms(), 2).await;
+}
+
+#[tokio::test]
 async fn bad_party_requests_are_answered_with_their_codes() {
     let ns = testkit::unique_namespace("party-bad");
     let gateway = common::start(&ns, &[("parties.max_pending_invites", "2")]).await;

@@ -176,7 +176,7 @@ async fn a_mute_whose_event_was_lost_applies_from_the_next_heartbeat() {
     // Two refreshes of each session after the write: the first read the mute, and its
     // reply was handled a heartbeat before the second.
     for player in ["quiet", "loud"] {
-        session_refreshes(&redis, &keys.player(player).session(), 2).await;
+        common::ttl_pushed(&redis, &keys.player(player).session(), 2).await;
     }
     for client in [&mut quiet, &mut loud] {
         let refused = client
@@ -187,24 +187,4 @@ async fn a_mute_whose_event_was_lost_applies_from_the_next_heartbeat() {
     quiet.close().await;
     loud.close().await;
     gateway.stop().await.expect("stops");
-}
-
-/// Waits until the heartbeat has pushed `session`'s TTL forward `count` times (polled,
-/// as `testkit::wait_until` polls: the refresh sends nothing to wait on).
-async fn session_refreshes(redis: &fred::prelude::Client, session: &str, count: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut last: i64 = redis.pttl(session).await.expect("pttl");
-    let mut seen = 0;
-    while seen < count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{session}: {seen} refreshes in 10 s, expected {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now: i64 = redis.pttl(session).await.expect("pttl");
-        if now > last {
-            seen += 1;
-        }
-        last = now;
-    }
 }

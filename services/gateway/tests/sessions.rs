@@ -12,6 +12,44 @@ use proto::{Encoding, ServerMessage};
 use serde_json::json;
 
 #[tokio::test]
+async fn the_heartbeat_leaves_out_the_party_and_rooms_of_a_player_in_neither() {
+    use fred::prelude::{KeysInterface, SetsInterface};
+    let ns = testkit::unique_namespace("refresh-lean");
+    let one = common::start(&ns, &[]).await;
+    let redis = common::redis().await;
+    let erin = core_keys::Keys::new(&ns).expect("ns").player("erin");
+    let _client = Client::player(ws_addr(&one), "erin", Encoding::Json).await;
+    // The first refresh reads the party (a new connection may have one) and finds none.
+    common::ttl_pushed(&redis, &erin.session(), 2).await;
+
+    // Keys a refresh that still touched them would push forward to the session TTL plus
+    // the reconnect grace (33 s here).
+    let _: () = redis
+        .set(
+            &erin.party(),
+            "someone-elses",
+            Some(fred::types::Expiration::PX(4_000)),
+            None,
+            false,
+        )
+        .await
+        .expect("set");
+    let _: i64 = redis.sadd(&erin.rooms(), "hall").await.expect("sadd");
+    let _: bool = redis
+        .pexpire(&erin.rooms(), 4_000, None)
+        .await
+        .expect("pexpire");
+    common::ttl_pushed(&redis, &erin.session(), 2).await;
+    for key in [erin.party(), erin.rooms()] {
+        let left = common::pttl(&redis, &key).await;
+        assert!(
+            (0..4_000).contains(&left),
+            "{key} has {left} ms left: the refresh pushed it forward"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_second_connection_on_another_gateway_replaces_the_first() {
     let ns = testkit::unique_namespace("replace");
     let one = common::start(&ns, &[]).await;

@@ -276,7 +276,12 @@ impl Connection {
             ClientRequest::Whisper { to, body } => self.whisper(to, body).await,
             ClientRequest::ProfileGet => self.profile_get().await,
             ClientRequest::DataGet { kind, id } => self.data_get(kind, id).await,
-            ClientRequest::PartyCreate => Ok(self.parties().create(self.me()).await?.reply()?),
+            ClientRequest::PartyCreate => {
+                let created = self.parties().create(self.me()).await;
+                // Once the script ran: the heartbeat refreshes the pointer it may have set.
+                self.member.refresh.party_maybe();
+                Ok(created?.reply()?)
+            }
             ClientRequest::PartyInvite { to } => {
                 let party = self.parties().invite(self.me(), to.as_str()).await?;
                 Ok(ServerMessage::PartyInvited {
@@ -295,11 +300,9 @@ impl Connection {
                         "that party is queued: join it once it is out of the queue",
                     ));
                 }
-                Ok(self
-                    .parties()
-                    .accept(self.me(), party.as_str())
-                    .await?
-                    .reply()?)
+                let accepted = self.parties().accept(self.me(), party.as_str()).await;
+                self.member.refresh.party_maybe();
+                Ok(accepted?.reply()?)
             }
             ClientRequest::PartyDecline { party } => {
                 self.parties().decline(self.me(), party.as_str()).await?;
@@ -660,6 +663,7 @@ impl Connection {
         } else {
             JoinAs::Live
         };
+        self.member.refresh.joining_rooms();
         let joined = self.shared.rooms.join(&room, &self.member, mode).await?;
         self.rooms.insert(room.clone());
         let reply = |recovered, offset| ServerMessage::RoomJoined {

@@ -460,3 +460,30 @@ pub async fn redis() -> fred::prelude::Client {
     client.wait_for_connect().await.expect("connected");
     client
 }
+
+/// A key's TTL in Redis, in ms (-2: no such key, -1: no TTL).
+pub async fn pttl(redis: &fred::prelude::Client, key: &str) -> i64 {
+    use fred::prelude::KeysInterface;
+    redis.pttl(key).await.expect("pttl")
+}
+
+/// Waits (bounded) until `key`'s TTL has been pushed forward `times` times: how a test
+/// sees the gateway's heartbeat refresh a player's keys (polled, as `testkit::wait_until`
+/// polls: the refresh sends nothing to wait on).
+pub async fn ttl_pushed(redis: &fred::prelude::Client, key: &str, times: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut last = pttl(redis, key).await;
+    let mut pushed = 0;
+    while pushed < times {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key}'s TTL was pushed forward {pushed} times, not {times}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = pttl(redis, key).await;
+        if now > last {
+            pushed += 1;
+        }
+        last = now;
+    }
+}
