@@ -559,6 +559,11 @@ fn on_inbox(payload: &[u8], conn: &ConnId, member: &LocalConn) {
         Event::Deliver {
             conn: to, message, ..
         } => {
+            // The player may be in a party now (one a replaced connection's late request
+            // put them in, too): the heartbeat keeps their party pointer alive again.
+            if matches!(message, ServerMessage::PartyUpdated { .. }) {
+                member.refresh.party_maybe();
+            }
             if let ServerMessage::Whisper { from, .. } = &message
                 && member.blocks.contains(from)
             {
@@ -615,4 +620,50 @@ pub fn kick(outbound: &Outbound) {
         reason: reason::SESSION_REPLACED.to_owned(),
     });
     outbound.close(CloseCode::SessionReplaced);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> proto::Id {
+        proto::Id::parse(s).expect("an id")
+    }
+
+    fn push(message: ServerMessage) -> Bytes {
+        let event = Event::Deliver {
+            player: id("bob"),
+            conn: None,
+            message,
+        };
+        proto::encode_event(&proto::EventEnvelope::new(event, 0)).expect("encodes")
+    }
+
+    #[test]
+    fn a_party_change_reaching_the_player_makes_the_heartbeat_keep_their_party_again() {
+        let conn = id("c1");
+        let member = LocalConn {
+            local_id: 1,
+            player: id("bob"),
+            conn: conn.to_string(),
+            outbound: Outbound::new(8, Encoding::Json),
+            chat: ChatBudget::default(),
+            mute: crate::chat::Mute::default(),
+            blocks: crate::blocks::BlockList::default(),
+            refresh: crate::session::RefreshHints::default(),
+        };
+        let (_, seen) = member.refresh.needs();
+        member.refresh.no_party(seen);
+
+        on_inbox(&push(ServerMessage::Pong { rid: None }), &conn, &member);
+        assert!(!member.refresh.needs().0.party, "not a party change");
+
+        let updated = ServerMessage::PartyUpdated {
+            party: id("p1"),
+            leader: id("ann"),
+            members: vec![id("ann"), id("bob")],
+        };
+        on_inbox(&push(updated), &conn, &member);
+        assert!(member.refresh.needs().0.party);
+    }
 }

@@ -57,7 +57,9 @@ pub struct Opened {
 /// commands instead of seven.
 ///
 /// Only this connection puts the player in a room or a party (`room.join`, the rejoin at
-/// open; `party.create`, `party.accept`), so it knows. Rooms: once the connection tries
+/// open; `party.create`, `party.accept`), so it knows; a party change reaching the player
+/// (`party.updated`, which a replaced connection's late accept also sends) sets the
+/// party hint too. Rooms: once the connection tries
 /// to join one, its refreshes push the rooms' TTL forward for the rest of its life (a
 /// join that failed half-way may have left the room in the set, which must not outlive
 /// the session). Party: others may take the player out (a kick, a lapse), so the hint
