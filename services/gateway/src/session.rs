@@ -58,13 +58,13 @@ pub struct Opened {
 ///
 /// Only this connection puts the player in a room or a party (`room.join`, the rejoin at
 /// open; `party.create`, `party.accept`), so it knows; a party change reaching the player
-/// (`party.updated`, which a replaced connection's late accept also sends) sets the
-/// party hint too. Rooms: once the connection tries
-/// to join one, its refreshes push the rooms' TTL forward for the rest of its life (a
-/// join that failed half-way may have left the room in the set, which must not outlive
-/// the session). Party: others may take the player out (a kick, a lapse), so the hint
-/// stays "maybe" until a refresh reads no party. A connection starts at "maybe", so its
-/// first refresh reads what the player had.
+/// (`party.updated`, which a replaced connection's late accept also sends) sets the party
+/// hint too. Rooms: once the connection tries to join one, its refreshes push the rooms'
+/// TTL forward for the rest of its life (a join that failed half-way may have left the
+/// room in the set, which must not outlive the session). Party: others may take the
+/// player out (a kick, a lapse), so the hint stays "maybe" until a refresh reads no
+/// party. A connection starts at "maybe", so its first refresh reads what the player
+/// had.
 #[derive(Debug, Clone)]
 pub struct RefreshHints(std::sync::Arc<HintState>);
 
@@ -102,8 +102,13 @@ impl RefreshHints {
     /// After a request that may have put the player in a party (once its script ran).
     pub fn party_maybe(&self) {
         use std::sync::atomic::Ordering;
-        self.0.party.fetch_add(2, Ordering::AcqRel);
-        self.0.party.fetch_or(1, Ordering::AcqRel);
+        // Next generation, "maybe" set: one step, so no refresh sees half of it.
+        let _previous = self
+            .0
+            .party
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |hint| {
+                Some(hint.wrapping_add(2) | 1)
+            });
     }
 
     /// A refresh decided on `seen` read no party: the hint clears, unless a party request
@@ -129,14 +134,6 @@ impl RefreshHints {
 pub struct Needs {
     pub rooms: bool,
     pub party: bool,
-}
-
-impl Needs {
-    /// Everything (a refresh with no hints).
-    pub const ALL: Needs = Needs {
-        rooms: true,
-        party: true,
-    };
 }
 
 /// The result of a heartbeat refresh: what happened to the session, and the chat budget
