@@ -104,7 +104,6 @@ pub fn run(
     metrics::counter!("rallypoint_gateway_connections_total").increment(1);
     // Captured values are used in place, never rebound: each is kept once in the task.
     futures::future::Either::Right(async move {
-        let _slot = slot;
         // Opening, answering a request and cleaning up are boxed: their futures are large
         // (Redis scripts, several awaits) and only live while they run, so an idle
         // connection's task stays small (see `Connection::boxed_open`). The opening's result
@@ -149,6 +148,8 @@ pub fn run(
             })
             .await;
         }
+        // The connection's place under the cap is free once its socket is done with.
+        drop(slot);
     })
 }
 
