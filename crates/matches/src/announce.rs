@@ -1,13 +1,16 @@
 //! Announcing an allocated match: the match record first (its state, its server, and each
 //! player's `match.found` with their join token, so a player who reconnects is told again
-//! by the gateway), then side by side the pushes to every player and a wake-up for the
-//! server's long poll.
+//! by the gateway), then side by side the pushes to every player.
 //!
 //! An allocation puts the match in the region's to-announce set in the same script; the
-//! announcer takes it out once announced, one command per batch. A match left there (its
-//! instance died in between) is announced again by whichever instance works the region
-//! next: `match.found` may come twice, as PROTOCOL.md allows.
+//! announcer takes it out once announced, one command per batch, and wakes the long poll
+//! of each server the batch gave matches to, once per server (its poll reads all its
+//! assignments; a wake-up per match was a publish each that the poll, mostly busy
+//! reading, did not need). A match left there (its instance died in between) is
+//! announced again by whichever instance works the region next: `match.found` may come
+//! twice, as PROTOCOL.md allows.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fred::prelude::{HashesInterface, SortedSetsInterface};
@@ -36,6 +39,15 @@ impl std::fmt::Debug for Announcer {
     }
 }
 
+/// A match that leaves the to-announce set ([`Announcer::announced`]): `server` is the
+/// server to wake if it was announced, `None` if it needed no announcement (cancelled
+/// meanwhile).
+#[derive(Debug, Clone)]
+pub struct Announced {
+    pub match_id: String,
+    pub server: Option<String>,
+}
+
 /// One allocated match to announce.
 #[derive(Debug, Clone, Copy)]
 pub struct Assigned<'a> {
@@ -57,7 +69,8 @@ impl Announcer {
     }
 
     /// Announces a match just allocated (the caller takes it out of the to-announce set
-    /// with [`Announcer::announced`]). A record that cannot be read only gets its state.
+    /// and wakes its server with [`Announcer::announced`], once for the batch). A record
+    /// that cannot be read only gets its state.
     pub async fn announce(
         &self,
         assigned: Assigned<'_>,
@@ -107,11 +120,7 @@ impl Announcer {
         let pushes = messages
             .into_iter()
             .map(|(player, message)| async move { m.push(&player, message).await });
-        futures::future::join(
-            futures::future::join_all(pushes),
-            self.wake_server(assigned),
-        )
-        .await;
+        futures::future::join_all(pushes).await;
         Ok(())
     }
 
@@ -214,7 +223,6 @@ impl Announcer {
                     .map(|(player, message)| async move { m.push(&player, message).await }),
             )
             .await;
-            self.wake_server(assigned).await;
             metrics::counter!("rallypoint_backfill_players_total").increment(count as u64);
             tracing::info!(match_id = %fill.match_id, players = ?fill.players, "backfilled players were told their match");
             Ok::<String, fred::error::Error>(fill.fill_id.clone())
@@ -222,23 +230,38 @@ impl Announcer {
         .await
         .into_iter()
         .collect::<Result<Vec<String>, _>>()?;
+        self.wake_servers(
+            region,
+            fills
+                .iter()
+                .map(|f| (f.server.as_str(), f.match_id.as_str())),
+        )
+        .await;
         m.fills_done(region, &announced).await
     }
 
-    /// Wakes the long poll of the server `assigned` names.
-    async fn wake_server(&self, assigned: Assigned<'_>) {
-        let (Ok(server), Ok(match_id)) = (Id::parse(assigned.server), Id::parse(assigned.match_id))
-        else {
-            return;
-        };
-        let ready = Event::AssignmentReady { server, match_id };
+    /// Wakes the long poll of each server in `assigned` (server, match) once, however
+    /// many of the matches it was given: its poll reads every assignment it has.
+    async fn wake_servers<'a>(
+        &self,
+        region: &str,
+        assigned: impl Iterator<Item = (&'a str, &'a str)>,
+    ) {
         let m = &self.matches;
-        let channel = m
-            .keys
-            .pool(assigned.region)
-            .assignments_channel(assigned.server);
-        // A lost wake-up is made good by the server's next poll.
-        m.publisher.publish_event(&channel, ready).await;
+        let servers: BTreeMap<&str, &str> = assigned.collect();
+        let wakes = servers.into_iter().map(|(server, match_id)| async move {
+            let (Ok(server_id), Ok(match_id)) = (Id::parse(server), Id::parse(match_id)) else {
+                return;
+            };
+            let ready = Event::AssignmentReady {
+                server: server_id,
+                match_id,
+            };
+            let channel = m.keys.pool(region).assignments_channel(server);
+            // A lost wake-up is made good by the server's next poll.
+            m.publisher.publish_event(&channel, ready).await;
+        });
+        futures::future::join_all(wakes).await;
     }
 
     /// Announces again the matches of `region` allocated at least `retry_after_ms` ago
@@ -258,17 +281,22 @@ impl Announcer {
             .await?;
         let announced = futures::stream::iter(left_over)
             .map(|match_id| async move {
-                self.announce_again(region, &match_id).await?;
-                Ok::<String, fred::error::Error>(match_id)
+                let server = self.announce_again(region, &match_id).await?;
+                Ok::<Announced, fred::error::Error>(Announced { match_id, server })
             })
             .buffer_unordered(in_flight)
-            .try_collect::<Vec<String>>()
+            .try_collect::<Vec<Announced>>()
             .await?;
         self.announced(region, announced).await
     }
 
-    /// Announces a match found in the to-announce set, from what its pool hash says.
-    async fn announce_again(&self, region: &str, match_id: &str) -> Result<(), fred::error::Error> {
+    /// Announces a match found in the to-announce set, from what its pool hash says: its
+    /// server (to wake), or `None` if it is no longer on one.
+    async fn announce_again(
+        &self,
+        region: &str,
+        match_id: &str,
+    ) -> Result<Option<String>, fred::error::Error> {
         let m = &self.matches;
         let (record, server, address, state): (
             Option<String>,
@@ -296,26 +324,35 @@ impl Announcer {
                     server: &server,
                     address: &address,
                 };
-                self.announce(assigned, record.as_ref()).await
+                self.announce(assigned, record.as_ref()).await?;
+                Ok(Some(server))
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 
-    /// The matches just announced leave the to-announce set: one command per batch.
+    /// The matches just announced leave the to-announce set, one command per batch, and
+    /// the servers they were given are woken, once each.
     pub async fn announced(
         &self,
         region: &str,
-        announced: Vec<String>,
+        announced: Vec<Announced>,
     ) -> Result<(), fred::error::Error> {
         if announced.is_empty() {
             return Ok(());
         }
         let m = &self.matches;
-        let _: i64 = m
-            .redis
-            .zrem(m.keys.pool(region).announce(), announced)
-            .await?;
+        let servers = announced
+            .iter()
+            .filter_map(|a| Some((a.server.as_deref()?, a.match_id.as_str())));
+        let ids: Vec<&str> = announced.iter().map(|a| a.match_id.as_str()).collect();
+        let (left, ()) = futures::future::join(
+            m.redis
+                .zrem::<i64, _, _>(m.keys.pool(region).announce(), ids),
+            self.wake_servers(region, servers),
+        )
+        .await;
+        left?;
         Ok(())
     }
 }

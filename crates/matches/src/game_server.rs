@@ -232,7 +232,8 @@ impl Matches {
         }))
     }
 
-    /// The matches allocated to `server` that it has not acknowledged yet.
+    /// The matches allocated to `server` that it has not acknowledged yet. Their records
+    /// are read side by side (fred pipelines them: one round trip, not one per match).
     pub async fn assignments(
         &self,
         region: &str,
@@ -243,9 +244,12 @@ impl Matches {
             .redis
             .zrange(pool.assignments(server), 0, -1, None, false, None, false)
             .await?;
+        let records = ids.iter().map(|id| {
+            self.redis
+                .hget::<Option<String>, _, _>(pool.pool_match(id), field::RECORD)
+        });
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let json: Option<String> = self.redis.hget(pool.pool_match(&id), field::RECORD).await?;
+        for json in futures::future::try_join_all(records).await? {
             if let Some(assignment) = json.as_deref().and_then(assignment) {
                 out.push(assignment);
             }

@@ -3,13 +3,27 @@
 //! ([`matches::ready`]), then the claim marked done in the queue's slot. Whichever
 //! instance holds the queue next redoes a hand-over a crashed one left unfinished
 //! (`queues::QueueHolder::unfinished`); a match the pool has already is not handed over
-//! twice, whatever became of it since. The caller wakes the region's allocator once for
-//! all the matches that went to the pool ([`Handover::hint`]).
+//! twice, whatever became of it since. A hand-over made right after its own claim skips
+//! the look-ups only a redone one needs ([`Attempt`]). The caller wakes the region's
+//! allocator once for all the matches that went to the pool ([`Handover::hint`]).
 
 use std::time::Duration;
 
 use matches::{HandoverError, Matches};
 use queues::{MatchRecord, QueueHolder};
+
+/// Whether a hand-over follows its claim at once or is redone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Right after this instance's claim, in the same tick: the match id is new, so no
+    /// ready check and no pool entry can exist for it yet, and the two look-ups that
+    /// tell a redone hand-over where it stopped (two round trips before any step) are
+    /// skipped. If a step fails, the claim stays recorded and the hand-over is redone.
+    First,
+    /// The claim was found unfinished (its instance died, or a step failed): where the
+    /// hand-over stopped is read first, and nothing done is done again.
+    Redone,
+}
 
 /// What the hand-over needs.
 #[derive(Debug, Clone)]
@@ -20,8 +34,8 @@ pub struct Handover {
 }
 
 impl Handover {
-    /// Hands `record`, claimed by `holder`, over (unless that was done) and marks the
-    /// claim done. With a ready check (`ready`), the match waits for its players first
+    /// Hands `record`, claimed by `holder`, over (unless that was done, which only a
+    /// [`Attempt::Redone`] looks for) and marks the claim done. With a ready check (`ready`), the match waits for its players first
     /// ([`matches::ready`]): the check is opened here and settled by [`Handover::settle`].
     /// Whether the match went to the pool now: the caller then wakes its region
     /// ([`Handover::hint`]), once for all the matches it handed over together.
@@ -30,7 +44,9 @@ impl Handover {
         holder: &QueueHolder,
         record: &MatchRecord,
         ready: Option<Duration>,
+        attempt: Attempt,
     ) -> Result<bool, HandoverError> {
+        let redone = attempt == Attempt::Redone;
         // A backfill's fill goes to its running match's region (once, however often redone).
         if record.fill.is_some() {
             self.matches.pend_fill(record, self.match_ttl).await?;
@@ -39,12 +55,12 @@ impl Handover {
         }
         // A check opened by an earlier hand-over is resumed, never opened again (it may be
         // settled, and its players requeued or matched since), whatever the config says now.
-        if self.matches.resume_ready_check(record).await? {
+        if redone && self.matches.resume_ready_check(record).await? {
             holder.finish(record.claim_id()).await?;
             return Ok(false);
         }
         let mut to_pool = false;
-        if !self.matches.is_handed_over(record).await? {
+        if !(redone && self.matches.is_handed_over(record).await?) {
             match ready {
                 Some(window) => {
                     self.matches

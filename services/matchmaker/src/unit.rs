@@ -27,6 +27,7 @@ use service_runtime::lease::{Lease, LeaseKeeper, Transition};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::handover::Attempt;
 use crate::matching::{fill_backfill, form_matches};
 use crate::mirror::Mirror;
 use crate::state::Shared;
@@ -531,7 +532,11 @@ impl Worker {
                         still.wanted.retain(|_, wanted| *wanted > 0);
                     }
                     metrics::counter!("rallypoint_matchmaker_backfill_fills_total").increment(1);
-                    if let Err(err) = self.shared.handover.run(&self.holder, &fill, None).await {
+                    let handed =
+                        self.shared
+                            .handover
+                            .run(&self.holder, &fill, None, Attempt::First);
+                    if let Err(err) = handed.await {
                         // The claim is recorded: the next hand-over check redoes it.
                         tracing::warn!(match_id = %fill.match_id, error = %err, "a backfill's hand-over failed; it is retried");
                     }
@@ -659,7 +664,7 @@ impl Worker {
         let handovers = futures::future::join_all(claimed.iter().map(|(record, span)| {
             self.shared
                 .handover
-                .run(&self.holder, record, ready)
+                .run(&self.holder, record, ready, Attempt::First)
                 .instrument(span.clone())
         }))
         .await;
@@ -723,7 +728,11 @@ impl Worker {
         for record in records {
             tracing::info!(match_id = %record.match_id, "finishing the hand-over of a match claimed by an instance that stopped");
             let ready = self.ready_window();
-            match self.shared.handover.run(&self.holder, &record, ready).await {
+            let handed = self
+                .shared
+                .handover
+                .run(&self.holder, &record, ready, Attempt::Redone);
+            match handed.await {
                 Ok(true) => self.shared.handover.hint(&record).await,
                 Ok(false) => {}
                 Err(err) => {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use fred::prelude::HashesInterface;
+use matchmaker::handover::Attempt;
 use queues::{JoinOutcome, TicketStatus};
 
 #[tokio::test]
@@ -271,7 +272,10 @@ async fn a_redone_hand_over_never_hands_a_match_to_the_pool_twice() {
         match_ttl: Duration::from_secs(60),
     };
     let holder = queues::QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", "someone");
-    handover.run(&holder, &record, None).await.expect("redone");
+    handover
+        .run(&holder, &record, None, Attempt::Redone)
+        .await
+        .expect("redone");
     assert!(
         common::handed_over(&redis, &keys, "eu").await.is_empty(),
         "the match is not pending again"

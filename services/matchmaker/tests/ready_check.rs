@@ -12,6 +12,7 @@ mod gateway_common;
 use std::time::Duration;
 
 use gateway_common::{Client, assert_error, ws_addr};
+use matchmaker::handover::Attempt;
 use proto::{Encoding, ErrorCode, QueueState, ServerMessage};
 use serde_json::json;
 
@@ -438,7 +439,12 @@ async fn a_hand_over_redone_after_its_check_was_settled_changes_nothing() {
     };
     let holder = queues::QueueHolder::new(keys.clone(), redis.clone(), "duel", "eu", "late");
     handover
-        .run(&holder, &record, Some(Duration::from_secs(20)))
+        .run(
+            &holder,
+            &record,
+            Some(Duration::from_secs(20)),
+            Attempt::Redone,
+        )
         .await
         .expect("redone");
     assert_eq!(state(&mut yes).await.0, QueueState::Searching);

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use matches::announce::Assigned;
+use matches::announce::{Announced, Assigned};
 use matches::{Allocation, AllocationRequest};
 use metrics::{Counter, Histogram};
 use service_runtime::clock::now_ms;
@@ -338,7 +338,7 @@ impl Round<'_> {
 }
 
 /// Announces `allocated` once a replica has them (one `WAIT` for the lot), then takes them
-/// out of the region's to-announce set. `false` if no replica confirmed them in time: they
+/// out of the region's to-announce set and wakes each of their servers once. `false` if no replica confirmed them in time: they
 /// stay in that set and a later round announces them.
 async fn confirm_and_announce(
     shared: &Shared,
@@ -364,10 +364,13 @@ async fn confirm_and_announce(
                 .announcer
                 .announce(assigned, done.record.as_deref())
                 .await?;
-            Ok::<String, AllocateError>(done.match_id)
+            Ok::<Announced, AllocateError>(Announced {
+                match_id: done.match_id,
+                server: Some(done.server),
+            })
         })
         .buffered(IN_FLIGHT)
-        .try_collect::<Vec<String>>()
+        .try_collect::<Vec<Announced>>()
         .await?;
     shared.announcer.announced(region, announced).await?;
     Ok(true)

@@ -169,6 +169,73 @@ async fn a_long_poll_returns_as_soon_as_a_match_is_assigned() {
     pool.stop().await.expect("stops");
 }
 
+/// A batch of allocations wakes each server it gave matches to (once each, however many
+/// it got): two servers waiting in a long poll both return early with a match when four
+/// matches are pended, and between their polls they are told every match.
+#[tokio::test]
+async fn one_batch_wakes_every_server_it_gave_matches_to() {
+    let ns = testkit::unique_namespace("pollbatch");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    let pool = common::start(&ns, &[]).await;
+    let api = Api::new(&pool);
+    api.register("gs-a", "us", 4).await;
+    api.register("gs-b", "us", 4).await;
+    let poll = |server: &str| {
+        let api = api.clone();
+        let path = format!("/v1/servers/{server}/assignments?wait_ms=8000");
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = api.call("GET", &path, None).await;
+            (answer, started.elapsed())
+        })
+    };
+    let (a, b) = (poll("gs-a"), poll("gs-b"));
+    // Both polls are waiting before anything is pended (a poll that found its match
+    // already there would prove nothing about the wake-up).
+    for server in ["gs-a", "gs-b"] {
+        common::eventually_subscribed(&redis, &keys.pool("us").assignments_channel(server)).await;
+    }
+    common::pend_together(&redis, &keys, "us", &["b1", "b2", "b3", "b4"]).await;
+    let mut given = Vec::new();
+    for poll in [a, b] {
+        let ((status, body), waited) = poll.await.expect("poll");
+        assert_eq!(status, 200, "{body}");
+        assert!(waited < Duration::from_secs(8), "woken before wait_ms");
+        let matches = body["assignments"].as_array().cloned().unwrap_or_default();
+        assert!(!matches.is_empty(), "each server was given a match: {body}");
+        given.extend(
+            matches
+                .iter()
+                .map(|m| m["match"].as_str().unwrap_or("").to_owned()),
+        );
+    }
+    // Whatever a poll missed (allocated after it returned) is read by the next one.
+    for id in ["b1", "b2", "b3", "b4"] {
+        testkit::wait_until(
+            &format!("{id} to be allocated"),
+            Duration::from_secs(5),
+            || common::server_of(&redis, &keys, "us", id),
+        )
+        .await
+        .expect("allocated");
+    }
+    for server in ["gs-a", "gs-b"] {
+        let (_, body) = api
+            .call("GET", &format!("/v1/servers/{server}/assignments"), None)
+            .await;
+        for m in body["assignments"].as_array().cloned().unwrap_or_default() {
+            let id = m["match"].as_str().unwrap_or("").to_owned();
+            if !given.contains(&id) {
+                given.push(id);
+            }
+        }
+    }
+    given.sort();
+    assert_eq!(given, ["b1", "b2", "b3", "b4"]);
+    pool.stop().await.expect("stops");
+}
+
 #[tokio::test]
 async fn a_draining_server_gets_no_new_games_and_leaves_after_its_last() {
     let ns = testkit::unique_namespace("drainsrv");

@@ -216,7 +216,8 @@ pub async fn redis() -> Client {
 }
 
 /// A match handed over to the pool as the matchmaker does it (`matches::handover`: the
-/// players' live match, the record, the pool's pending entry).
+/// players' live match, the record, the pool's pending entry), and the region's allocator
+/// woken.
 pub async fn pend(
     redis: &Client,
     keys: &core_keys::Keys,
@@ -224,6 +225,38 @@ pub async fn pend(
     match_id: &str,
     players: &[&str],
 ) {
+    let record = hand_over(redis, keys, region, match_id, players).await;
+    // As the matchmaker does after handing matches over: the region's allocator woken.
+    matches(redis, keys).hint_pool(&record).await;
+}
+
+/// [`pend`] for several matches at once, with one wake-up for them all (as one tick of
+/// the matchmaker): the allocator then takes them in one batch, unless its own tick came
+/// in between.
+pub async fn pend_together(redis: &Client, keys: &core_keys::Keys, region: &str, ids: &[&str]) {
+    let mut last = None;
+    for id in ids {
+        let (x, y) = (format!("{id}-x"), format!("{id}-y"));
+        last = Some(hand_over(redis, keys, region, id, &[&x, &y]).await);
+    }
+    if let Some(record) = last {
+        matches(redis, keys).hint_pool(&record).await;
+    }
+}
+
+fn matches(redis: &Client, keys: &core_keys::Keys) -> matches::Matches {
+    let publisher = service_runtime::publish::Publisher::new(redis.clone());
+    matches::Matches::new(keys.clone(), redis.clone(), publisher)
+}
+
+/// The hand-over of a duel `match_id` between `players` in `region`, without the hint.
+async fn hand_over(
+    redis: &Client,
+    keys: &core_keys::Keys,
+    region: &str,
+    match_id: &str,
+    players: &[&str],
+) -> MatchRecord {
     let record = MatchRecord {
         match_id: match_id.to_owned(),
         queue: "duel".to_owned(),
@@ -245,14 +278,26 @@ pub async fn pend(
         fill: None,
         backfilled: Vec::new(),
     };
-    let publisher = service_runtime::publish::Publisher::new(redis.clone());
-    let matches = matches::Matches::new(keys.clone(), redis.clone(), publisher);
-    matches
+    matches(redis, keys)
         .hand_over(&record, Duration::from_secs(3600))
         .await
         .expect("handed over");
-    // As the matchmaker does after handing matches over: the region's allocator woken.
-    matches.hint_pool(&record).await;
+    record
+}
+
+/// Waits until someone listens on the sharded `channel` (a long poll waiting there).
+pub async fn eventually_subscribed(redis: &Client, channel: &str) {
+    use fred::prelude::PubsubInterface;
+    testkit::wait_until(
+        &format!("a subscriber on {channel}"),
+        Duration::from_secs(10),
+        || async {
+            let (_, count): (String, i64) = redis.pubsub_shardnumsub(channel).await.ok()?;
+            (count >= 1).then_some(())
+        },
+    )
+    .await
+    .expect("subscribed");
 }
 
 /// The games the pool counts on `server` right now.
