@@ -61,6 +61,7 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
         ("party_refresh", scripts::party_state(k, &ticket)),
         ("session_touch", scripts::session_open(k, &player)),
         ("session_close", scripts::session_open(k, &player)),
+        ("session_mute", scripts::session_open(k, &player)),
         ("guard_admit", scripts::player_guard(k, &player)),
         ("guard_strike", scripts::player_guard(k, &player)),
         ("room_refresh", scripts::room_membership(k, &player)),

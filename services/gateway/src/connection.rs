@@ -182,7 +182,9 @@ fn settle_chat_budget(shared: &Arc<Shared>, member: &LocalConn) {
             .await;
         if let Ok(touched) = touched {
             member.chat.merge_saved(touched.chat_full_at_ms);
-            member.mute.set(touched.muted_until_ms);
+            if let Some(until_ms) = touched.muted_until_ms {
+                member.mute.set(until_ms);
+            }
         }
     });
 }

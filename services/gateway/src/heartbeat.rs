@@ -96,7 +96,9 @@ async fn beat(shared: &Shared, stop: &CancellationToken) {
             // Spending saved by a connection this one replaced counts here too.
             conn.chat.merge_saved(touched.chat_full_at_ms);
             // A lost mute event is made good here, a heartbeat later at most.
-            conn.mute.set(touched.muted_until_ms);
+            if let Some(until_ms) = touched.muted_until_ms {
+                conn.mute.set(until_ms);
+            }
         }
         match result.map(|touched| touched.session) {
             Ok(Touch::Refreshed) => {}

@@ -335,14 +335,13 @@ const MAX_MUTE_MS: u64 = 366 * 24 * 3600 * 1000;
 
 /// `POST /v1/players/{id}/mute` {`until_ms`}: until then the player's `room.send` and
 /// `whisper` get `error muted`, across reconnects to any gateway. The mute is kept in the
-/// player's slot (expiring then) and told to the gateway holding their socket, which
-/// checks it without asking Redis.
+/// player's slot (expiring then; in their live session's hash too) and told to the
+/// gateway holding their socket, which checks it without asking Redis.
 async fn mute(
     State(shared): State<Arc<Shared>>,
     Path(raw): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, Failure> {
-    use fred::prelude::KeysInterface;
     let player = path_id(&raw, "player id")?;
     let MuteUntil { until_ms } = body(bytes)?;
     let now = now_ms();
@@ -351,17 +350,7 @@ async fn mute(
             "invalid `until_ms`: a time in the next year, ms since the epoch (DELETE lifts a mute)",
         ));
     }
-    let _: () = shared
-        .ctx
-        .redis
-        .set(
-            shared.ctx.keys.player(player.as_str()).mute(),
-            until_ms.to_string(),
-            Some(fred::types::Expiration::PX((until_ms - now) as i64)),
-            None,
-            false,
-        )
-        .await?;
+    shared.sessions.set_mute(player.as_str(), until_ms).await?;
     tell_mute(&shared, player, until_ms).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -371,13 +360,8 @@ async fn unmute(
     State(shared): State<Arc<Shared>>,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Failure> {
-    use fred::prelude::KeysInterface;
     let player = path_id(&raw, "player id")?;
-    let _: i64 = shared
-        .ctx
-        .redis
-        .del(shared.ctx.keys.player(player.as_str()).mute())
-        .await?;
+    shared.sessions.set_mute(player.as_str(), 0).await?;
     tell_mute(&shared, player, 0).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,6 +23,7 @@ static OPEN: LuaScript<Vec<fred::types::Value>> =
 static TOUCH: LuaScript<(i64, i64, String, i64)> =
     LuaScript::new(include_str!("session/session_touch.lua"));
 static CLOSE: LuaScript<(i64, String)> = LuaScript::new(include_str!("session/session_close.lua"));
+static MUTE: LuaScript<i64> = LuaScript::new(include_str!("session/session_mute.lua"));
 
 /// What opening a session found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,8 +145,10 @@ pub struct Touched {
     pub chat_full_at_ms: u64,
     /// The party the player is in, whose membership the heartbeat refreshes too.
     pub party: Option<String>,
-    /// Until when the player is muted (0: not), as Redis holds it.
-    pub muted_until_ms: u64,
+    /// Until when the player is muted (0: not), as Redis holds it; `None` when the
+    /// refresh read no mute (the session's hash has none: the connection keeps the one
+    /// it opened with or was told by event).
+    pub muted_until_ms: Option<u64>,
 }
 
 /// Where a player stands, for presence.
@@ -295,10 +298,13 @@ impl Sessions {
         self.touch_by_script(player, conn, chat_full_at_ms).await
     }
 
-    /// The heartbeat's plain refresh: reads who holds the session, pushes forward the
-    /// session's TTL, reads the saved chat budget and the mute, and, as `needs` says,
-    /// pushes forward the rooms' TTL and the party pointer's and reads it, in one
-    /// pipeline. `None` when the session has lapsed (the script then restores it). A
+    /// The heartbeat's plain refresh: reads the session's hash (who holds it, and what
+    /// was put there for its connection since it opened: a chat budget a replaced
+    /// connection saved as it closed, a mute set by the server API), pushes forward the
+    /// session's TTL, and, as `needs` says, pushes forward the rooms' TTL and the party
+    /// pointer's and reads it, in one pipeline: two commands for a player in no room and
+    /// no party (the saved budget and the mute had a `GET` each before they were copied
+    /// into the hash). `None` when the session has lapsed (the script then restores it). A
     /// session another connection holds gets its TTLs pushed forward as well (harmless:
     /// that connection refreshes them anyway) and is reported `Replaced`. About a
     /// quarter of the script's time inside Redis, and a replica applies the `PEXPIREAT`s
@@ -312,12 +318,12 @@ impl Sessions {
         use fred::prelude::{HashesInterface, KeysInterface};
         let p = self.keys.player(player);
         let pipeline = self.redis.pipeline();
-        let _: () = pipeline.hget(p.session(), "conn").await?;
+        let _: () = pipeline
+            .hmget(p.session(), vec!["conn", "chat_saved", "muted_until"])
+            .await?;
         let _: () = pipeline
             .pexpire(p.session(), ttl_ms(self.ttl), None)
             .await?;
-        let _: () = pipeline.get(p.chat_rate()).await?;
-        let _: () = pipeline.get(p.mute()).await?;
         if needs.rooms {
             let _: () = pipeline
                 .pexpire(p.rooms(), ttl_ms(self.rooms_ttl()), None)
@@ -333,13 +339,18 @@ impl Sessions {
         let text = |at: usize| -> Result<Option<String>, fred::error::Error> {
             replies.get(at).cloned().map_or(Ok(None), |v| v.convert())
         };
-        let (holder, saved, muted) = (text(0)?, text(2)?, text(3)?);
         // The party's GET is the last command when there is one.
         let party = if needs.party {
             text(replies.len().saturating_sub(1))?
         } else {
             None
         };
+        let fields: Vec<Option<String>> = replies
+            .first()
+            .cloned()
+            .map_or(Ok(Vec::new()), |v| v.convert())?;
+        let field = |at: usize| fields.get(at).cloned().flatten();
+        let (holder, saved, muted) = (field(0), field(1), field(2));
         let Some(holder) = holder else {
             return Ok(None);
         };
@@ -353,8 +364,22 @@ impl Sessions {
             chat_full_at_ms: budget_ms(saved.as_deref().unwrap_or("")),
             // As the script: a replaced connection does not refresh the party.
             party: party.filter(|party| !party.is_empty() && session == Touch::Refreshed),
-            muted_until_ms: muted.and_then(|m| m.parse().ok()).unwrap_or(0),
+            muted_until_ms: muted.and_then(|m| m.parse().ok()),
         }))
+    }
+
+    /// Mutes `player` until `until_ms` (0 lifts the mute): kept in the player's slot for
+    /// the sessions to come, and in the live session's hash, where the heartbeat finds it
+    /// if the event telling the connection is lost (`session_mute.lua`).
+    pub async fn set_mute(&self, player: &str, until_ms: u64) -> Result<(), fred::error::Error> {
+        let _: i64 = MUTE
+            .run(
+                &self.redis,
+                scripts::session_open(&self.keys, player),
+                vec![until_ms.to_string(), now_ms().to_string()],
+            )
+            .await?;
+        Ok(())
     }
 
     /// `session_touch.lua`: the refresh that also saves the connection's chat spending,
@@ -379,7 +404,7 @@ impl Sessions {
             session,
             chat_full_at_ms: u64::try_from(saved).unwrap_or(0),
             party: (!party.is_empty()).then_some(party),
-            muted_until_ms: u64::try_from(muted_until).unwrap_or(0),
+            muted_until_ms: Some(u64::try_from(muted_until).unwrap_or(0)),
         })
     }
 

@@ -161,17 +161,17 @@ async fn a_mute_whose_event_was_lost_applies_from_the_next_heartbeat() {
 
     let until_ms = service_runtime::clock::now_ms() + 60_000;
     for player in ["quiet", "loud"] {
-        // Written as the server API would, but without the event that tells the gateway.
+        // Written as the server API would (`session_mute.lua`: the player's mute, and
+        // their live session's copy), but without the event that tells the gateway.
+        let p = keys.player(player);
         let _: () = redis
-            .set(
-                keys.player(player).mute(),
-                until_ms.to_string(),
-                None,
-                None,
-                false,
-            )
+            .set(p.mute(), until_ms.to_string(), None, None, false)
             .await
             .expect("set");
+        let _: i64 = redis
+            .hset(p.session(), [("muted_until", until_ms.to_string())])
+            .await
+            .expect("hset");
     }
     // Two refreshes of each session after the write: the first read the mute, and its
     // reply was handled a heartbeat before the second.

@@ -15,13 +15,18 @@
 -- Returns {1, party or ''} if the session was removed (the party, whose membership the
 -- gateway then marks as away), {0, ''} if it belongs to another connection. Either way
 -- the chat budget is saved (the later of the stored and the held one): a replaced
--- connection's spending still counts for the connection that replaced it.
+-- connection's spending still counts for the connection that replaced it, which finds
+-- it in the session hash (`chat_saved`) at its next heartbeat's one read of the session.
 local stored = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
 local held = tonumber(ARGV[3]) or 0
+local holder = redis.call('HGET', KEYS[1], 'conn')
 if held > stored and held > tonumber(ARGV[4]) then
   redis.call('SET', KEYS[5], ARGV[3], 'PX', held - tonumber(ARGV[4]))
+  if holder and holder ~= ARGV[1] then
+    redis.call('HSET', KEYS[1], 'chat_saved', ARGV[3])
+  end
 end
-if redis.call('HGET', KEYS[1], 'conn') == ARGV[1] then
+if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[5])
   redis.call('SET', KEYS[10], '1', 'PX', ARGV[2])
