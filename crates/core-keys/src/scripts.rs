@@ -324,6 +324,13 @@ pub fn queue_requeue(keys: &Keys, queue: &str, region: &str, ticket: &str) -> Sc
     queue_enqueue(keys, queue, region, ticket)
 }
 
+/// A posted result's first step: the match's pool hash and the region's rating-pending
+/// index.
+pub fn pool_result_begin(keys: &Keys, region: &str, match_id: &str) -> ScriptKeys {
+    let p = keys.pool(region);
+    ScriptKeys(vec![p.pool_match(match_id), p.rating_pending()])
+}
+
 /// A game ended: its match, its server, the region's indexes, outbox and counters.
 pub fn pool_result(keys: &Keys, region: &str, match_id: &str, server: &str) -> ScriptKeys {
     let p = keys.pool(region);

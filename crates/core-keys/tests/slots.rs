@@ -128,6 +128,10 @@ fn every_script(k: &Keys, i: usize) -> Vec<(&'static str, scripts::ScriptKeys)> 
             scripts::pool_result(k, region, &match_id, server),
         ),
         (
+            "pool_result_begin",
+            scripts::pool_result_begin(k, region, &match_id),
+        ),
+        (
             "pool_cancel",
             scripts::pool_cancel(k, region, &match_id, server),
         ),

@@ -6,8 +6,9 @@
 //! a match was given to may act on it: the match keeps the hash of that server
 //! incarnation's token, and every call is checked against it inside its script (a result
 //! also before anything is written, since it marks the players first). A posted result
-//! first takes the players out of the match and marks their rating pending
-//! ([`Matches::mark_rating_pending`], one script per player slot), then frees the server's
+//! is looked up and, if its caller may post it, its match indexed as rating-pending in one
+//! script (`pool_result_begin.lua`); then it takes the players out of the match and marks
+//! their rating pending (one script per player slot), then frees the server's
 //! slot and goes into the region's outbox in one script (`pool_result.lua`), counted once
 //! however often it is posted, and is answered only once a replica has it. The
 //! cache-warmer commits the outbox to PostgreSQL and clears the pending marks with the new
@@ -25,6 +26,8 @@ use crate::state::{MatchState, field};
 use crate::{Matches, ResultEntry};
 
 static ACK: LuaScript<StateReply> = LuaScript::new(include_str!("game_server/pool_ack.lua"));
+static RESULT_BEGIN: LuaScript<BegunFields> =
+    LuaScript::new(include_str!("game_server/pool_result_begin.lua"));
 static RESULT: LuaScript<ResultReply> = LuaScript::with_library(
     crate::SLOT_FREE,
     include_str!("game_server/pool_result.lua"),
@@ -155,6 +158,18 @@ type LocatedFields = (
     Option<String>,
 );
 
+/// What `pool_result_begin.lua` answers: the fields [`Matches::locate`] reads, and 1 if
+/// the match went into the rating-pending index.
+type BegunFields = (
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
 /// Where a match lives in the pool.
 pub(crate) struct Located {
     pub(crate) region: String,
@@ -169,6 +184,20 @@ pub(crate) struct Located {
 }
 
 impl Located {
+    /// The match in `region` from its pool hash's fields, if it is there.
+    fn from_fields(region: &str, fields: LocatedFields) -> Option<Self> {
+        let (server, state, started_ms, record, token_hash, backfill_asked) = fields;
+        server.map(|server| Located {
+            region: region.to_owned(),
+            server,
+            state: state.as_deref().and_then(MatchState::parse),
+            started_ms,
+            record: record.and_then(|r| serde_json::from_str(&r).ok()),
+            token_hash,
+            backfill_asked: backfill_asked.is_some(),
+        })
+    }
+
     /// Why `caller` may not act on this match, if it may not.
     pub(crate) fn refuses(&self, caller: &Caller<'_>) -> Option<Outcome> {
         if caller.region != self.region || caller.server != self.server {
@@ -191,6 +220,16 @@ impl Matches {
         if let Some(found) = self.located_in(caller.region, match_id).await? {
             return Ok(Some(found));
         }
+        self.located_elsewhere(match_id, caller).await
+    }
+
+    /// A match not in the caller's region: found in its record's region (and then refused
+    /// as not the caller's), or unknown.
+    async fn located_elsewhere(
+        &self,
+        match_id: &str,
+        caller: &Caller<'_>,
+    ) -> Result<Option<Located>, fred::error::Error> {
         let region: Option<String> = self
             .redis
             .hget(self.keys.match_(match_id).record(), field::REGION)
@@ -207,7 +246,7 @@ impl Matches {
         region: &str,
         match_id: &str,
     ) -> Result<Option<Located>, fred::error::Error> {
-        let (server, state, started_ms, record, token_hash, backfill_asked): LocatedFields = self
+        let fields: LocatedFields = self
             .redis
             .hmget(
                 self.keys.pool(region).pool_match(match_id),
@@ -221,15 +260,45 @@ impl Matches {
                 ],
             )
             .await?;
-        Ok(server.map(|server| Located {
-            region: region.to_owned(),
+        Ok(Located::from_fields(region, fields))
+    }
+
+    /// A result's first step (`pool_result_begin.lua`): the match as the caller's region
+    /// has it and, if the caller may post its result and the game is on, the match in the
+    /// region's rating-pending index, in one round trip. Whether it was indexed; a match
+    /// not in the caller's region is looked for in its record's region.
+    async fn begin_result(
+        &self,
+        match_id: &str,
+        caller: &Caller<'_>,
+    ) -> Result<Option<(Located, bool)>, fred::error::Error> {
+        let (server, state, started_ms, record, token_hash, backfill_asked, indexed) = RESULT_BEGIN
+            .run(
+                &self.redis,
+                scripts::pool_result_begin(&self.keys, caller.region, match_id),
+                vec![
+                    caller.server.to_owned(),
+                    caller.token_hash.to_owned(),
+                    match_id.to_owned(),
+                    now_ms().to_string(),
+                ],
+            )
+            .await?;
+        let fields = (
             server,
-            state: state.as_deref().and_then(MatchState::parse),
+            state,
             started_ms,
-            record: record.and_then(|r| serde_json::from_str(&r).ok()),
+            record,
             token_hash,
-            backfill_asked: backfill_asked.is_some(),
-        }))
+            backfill_asked,
+        );
+        if let Some(found) = Located::from_fields(caller.region, fields) {
+            return Ok(Some((found, indexed == 1)));
+        }
+        Ok(self
+            .located_elsewhere(match_id, caller)
+            .await?
+            .map(|found| (found, false)))
     }
 
     /// The matches allocated to `server` that it has not acknowledged yet. Their records
@@ -299,7 +368,7 @@ impl Matches {
             server_left: None,
             after_loss: false,
         };
-        let Some(at) = self.locate(match_id, caller).await? else {
+        let Some((at, indexed)) = self.begin_result(match_id, caller).await? else {
             return Ok(answer(Outcome::Unknown));
         };
         if let Some(refused) = at.refuses(caller) {
@@ -313,12 +382,20 @@ impl Matches {
                 .flatten()
                 .find(|p| !record.players().any(|t| t.player == p.as_str()));
             if let Some(stranger) = stranger {
+                if indexed {
+                    // Nobody was marked: the index entry goes (the reconciler would drop
+                    // it after its grace anyway).
+                    let _: i64 = self
+                        .redis
+                        .zrem(self.keys.pool(&at.region).rating_pending(), match_id)
+                        .await?;
+                }
                 return Ok(answer(Outcome::NotInMatch(stranger.to_string())));
             }
         }
-        let fresh = at.state.is_some_and(MatchState::is_on_server);
-        if let (true, Some(record)) = (fresh, record) {
-            self.mark_rating_pending(&at.region, match_id, players_of(record))
+        // Indexed by the first step when the game was on its server: now the marks.
+        if let (true, Some(record)) = (indexed, record) {
+            self.mark_players_rating_pending(match_id, players_of(record))
                 .await?;
         }
         let now = now_ms();

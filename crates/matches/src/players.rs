@@ -44,6 +44,16 @@ impl Matches {
         players: impl Iterator<Item = &'a str>,
     ) -> Result<(), fred::error::Error> {
         // Indexed first, so no mark stands that the reconciler does not know of.
+        self.index_rating_pending(region, match_id).await?;
+        self.mark_players_rating_pending(match_id, players).await
+    }
+
+    /// The match into `region`'s rating-pending index (before its players are marked).
+    async fn index_rating_pending(
+        &self,
+        region: &str,
+        match_id: &str,
+    ) -> Result<(), fred::error::Error> {
         let _: i64 = self
             .redis
             .zadd(
@@ -55,6 +65,16 @@ impl Matches {
                 (service_runtime::clock::now_ms() as f64, match_id),
             )
             .await?;
+        Ok(())
+    }
+
+    /// [`Matches::mark_rating_pending`] for a match already in its region's index
+    /// (`pool_result_begin.lua` put it there): the players' marks alone.
+    pub(crate) async fn mark_players_rating_pending<'a>(
+        &self,
+        match_id: &str,
+        players: impl Iterator<Item = &'a str>,
+    ) -> Result<(), fred::error::Error> {
         let ttl = core_keys::ttl::RATING_PENDING.as_millis().to_string();
         self.per_player(&PLAYER_RESULT, players, vec![match_id.to_owned(), ttl])
             .await

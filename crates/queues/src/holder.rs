@@ -357,13 +357,18 @@ impl QueueHolder {
         Ok(records)
     }
 
-    /// Marks the hand-over of a claim done (`claim` is [`MatchRecord::claim_id`]): out of
-    /// the claimed set, then its hash deleted, in one round trip (one slot, in order).
-    pub async fn finish(&self, claim: &str) -> Result<(), TicketError> {
+    /// Marks the hand-overs of `claims` done (each a [`MatchRecord::claim_id`]): out of
+    /// the claimed set, then their hashes deleted, in one round trip (one slot, in order)
+    /// however many there are.
+    pub async fn finish(&self, claims: &[&str]) -> Result<(), TicketError> {
+        if claims.is_empty() {
+            return Ok(());
+        }
         let q = self.keys.queue(&self.queue, &self.region);
+        let hashes: Vec<String> = claims.iter().map(|c| q.claimed_match(c)).collect();
         let pipeline = self.redis.pipeline();
-        let _: () = pipeline.zrem(q.claimed(), claim).await?;
-        let _: () = pipeline.del(q.claimed_match(claim)).await?;
+        let _: () = pipeline.zrem(q.claimed(), claims.to_vec()).await?;
+        let _: () = pipeline.del(hashes).await?;
         let _: (i64, i64) = pipeline.all().await?;
         Ok(())
     }

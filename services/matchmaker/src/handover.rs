@@ -34,10 +34,8 @@ pub struct Handover {
 }
 
 impl Handover {
-    /// Hands `record`, claimed by `holder`, over (unless that was done, which only a
-    /// [`Attempt::Redone`] looks for) and marks the claim done. With a ready check (`ready`), the match waits for its players first
-    /// ([`matches::ready`]): the check is opened here and settled by [`Handover::settle`].
-    /// Whether the match went to the pool now: the caller then wakes its region
+    /// Hands `record`, claimed by `holder`, over ([`Handover::steps`]) and marks the claim
+    /// done. Whether the match went to the pool now: the caller then wakes its region
     /// ([`Handover::hint`]), once for all the matches it handed over together.
     pub async fn run(
         &self,
@@ -46,35 +44,49 @@ impl Handover {
         ready: Option<Duration>,
         attempt: Attempt,
     ) -> Result<bool, HandoverError> {
+        let to_pool = self.steps(record, ready, attempt).await?;
+        holder.finish(&[record.claim_id()]).await?;
+        Ok(to_pool)
+    }
+
+    /// The hand-over of `record` (unless that was done, which only an [`Attempt::Redone`]
+    /// looks for), without marking its claim done: a caller handing several over together
+    /// marks their claims done in one round trip ([`QueueHolder::finish`]) once their
+    /// steps are. With a ready check (`ready`), the match waits for its players first
+    /// ([`matches::ready`]): the check is opened here and settled by
+    /// [`Handover::settle`]. Whether the match went to the pool now.
+    pub async fn steps(
+        &self,
+        record: &MatchRecord,
+        ready: Option<Duration>,
+        attempt: Attempt,
+    ) -> Result<bool, HandoverError> {
         let redone = attempt == Attempt::Redone;
         // A backfill's fill goes to its running match's region (once, however often redone).
         if record.fill.is_some() {
             self.matches.pend_fill(record, self.match_ttl).await?;
-            holder.finish(record.claim_id()).await?;
             return Ok(false);
         }
         // A check opened by an earlier hand-over is resumed, never opened again (it may be
         // settled, and its players requeued or matched since), whatever the config says now.
         if redone && self.matches.resume_ready_check(record).await? {
-            holder.finish(record.claim_id()).await?;
             return Ok(false);
         }
-        let mut to_pool = false;
-        if !(redone && self.matches.is_handed_over(record).await?) {
-            match ready {
-                Some(window) => {
-                    self.matches
-                        .start_ready_check(record, self.match_ttl, window)
-                        .await?;
-                }
-                None => {
-                    self.matches.hand_over(record, self.match_ttl).await?;
-                    to_pool = true;
-                }
+        if redone && self.matches.is_handed_over(record).await? {
+            return Ok(false);
+        }
+        match ready {
+            Some(window) => {
+                self.matches
+                    .start_ready_check(record, self.match_ttl, window)
+                    .await?;
+                Ok(false)
+            }
+            None => {
+                self.matches.hand_over(record, self.match_ttl).await?;
+                Ok(true)
             }
         }
-        holder.finish(record.claim_id()).await?;
-        Ok(to_pool)
     }
 
     /// Wakes the allocator of `record`'s region for the matches just handed over there.

@@ -664,20 +664,29 @@ impl Worker {
         let handovers = futures::future::join_all(claimed.iter().map(|(record, span)| {
             self.shared
                 .handover
-                .run(&self.holder, record, ready, Attempt::First)
+                .steps(record, ready, Attempt::First)
                 .instrument(span.clone())
         }))
         .await;
         let mut to_pool = None;
+        let mut done = Vec::with_capacity(claimed.len());
         for ((record, _), result) in claimed.iter().zip(handovers) {
             match result {
-                Ok(true) => to_pool = to_pool.or(Some(record)),
-                Ok(false) => {}
-                // The claim is recorded: the next resync hands it over again.
+                Ok(went) => {
+                    if went {
+                        to_pool = to_pool.or(Some(record));
+                    }
+                    done.push(record.claim_id());
+                }
+                // The claim stays recorded: the next hand-over check redoes it.
                 Err(err) => {
                     tracing::warn!(match_id = %record.match_id, error = %err, "hand-over failed; it is retried");
                 }
             }
+        }
+        // The tick's claims marked done together: one round trip for all of them.
+        if let Err(err) = self.holder.finish(&done).await {
+            tracing::warn!(error = %err, "could not mark the tick's hand-overs done; the next hand-over check finds them done and marks them");
         }
         // One wake-up of the region's allocator for the tick's matches (this unit's
         // matches are all in its region).

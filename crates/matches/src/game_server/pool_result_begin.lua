@@ -1,0 +1,23 @@
+-- pool_result_begin.lua: the first step of a posted result, one round trip: the match as the
+-- pool has it, and, when the caller is the server incarnation the match was given to and
+-- the game is on that server, the match in the region's rating-pending index, before any
+-- player's rating is marked pending (so the reconciler knows of every mark; an entry
+-- whose players were never marked is dropped by it, or at once by the caller).
+-- KEYS[1]  the match's hash in the pool
+-- KEYS[2]  the region's matches whose players' ratings are pending (sorted set)
+-- ARGV[1]  the calling server's id
+-- ARGV[2]  the SHA-256 (hex) of the token the caller sent
+-- ARGV[3]  match id
+-- ARGV[4]  now, ms since the epoch
+-- Returns {server, state, started_ms, record, server_token_hash, backfill_asked, indexed}:
+-- the hash's fields (nil where absent) and 1 if the match was indexed now, else 0.
+local m = redis.call('HMGET', KEYS[1], 'server', 'state', 'started_ms', 'record',
+  'server_token_hash', 'backfill_asked')
+local on_server = m[2] == 'assigned' or m[2] == 'started'
+if m[1] == ARGV[1] and m[5] == ARGV[2] and on_server and m[4] then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[3])
+  m[7] = 1
+else
+  m[7] = 0
+end
+return m
