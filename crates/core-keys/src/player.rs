@@ -18,8 +18,10 @@ impl PlayerKeys {
         format!("{}:{name}", self.prefix)
     }
 
-    /// Hash: the live session (gateway id, connection id, connected at). TTL kept alive by
-    /// heartbeats ([`crate::ttl::SESSION`]).
+    /// Hash: the live session (gateway id, connection id, connected at; and what its
+    /// heartbeat must learn: `muted_until` set by the server API, `chat_saved` by a
+    /// replaced connection's close). TTL kept alive by heartbeats
+    /// ([`crate::ttl::SESSION`]).
     pub fn session(&self) -> String {
         self.key("session")
     }

@@ -302,6 +302,11 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         .await
         .expect("posted");
     assert_eq!(posted.outcome, Outcome::NotInMatch("mallory".to_owned()));
+    assert_eq!(
+        rating_pending_entry(&w, id).await,
+        None,
+        "a result naming a stranger leaves no rating-pending entry"
+    );
 
     let result = MatchResult {
         placements: vec![
@@ -325,6 +330,11 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
                 .expect("exists");
             assert_eq!(pending, 0, "a refused result marks nobody's rating pending");
         }
+        assert_eq!(
+            rating_pending_entry(&w, id).await,
+            None,
+            "nor indexes the match"
+        );
     }
     let posted = w
         .matches
@@ -332,6 +342,10 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         .await
         .expect("posted");
     assert_eq!(posted.outcome, Outcome::Done);
+    assert!(
+        rating_pending_entry(&w, id).await.is_some(),
+        "the accepted result indexed its match before marking its players"
+    );
     assert_eq!(posted.server_left, None);
     assert_eq!(active(&w, "gs-1").await, Some(0), "the slot is free again");
     assert_eq!(record_state(&w, id).await.as_deref(), Some("ended"));
@@ -537,4 +551,12 @@ async fn pending_ratings_whose_result_never_got_recorded_are_cleared() {
     assert_eq!(pending("dan").await.as_deref(), Some("m-kept"));
     let left: i64 = w.redis.zcard(&index).await.expect("zcard");
     assert_eq!(left, 0, "both were looked at once");
+}
+
+/// The match's entry in the region's rating-pending index, if it has one.
+async fn rating_pending_entry(w: &World, match_id: &str) -> Option<f64> {
+    w.redis
+        .zscore(w.keys.pool(REGION).rating_pending(), match_id)
+        .await
+        .expect("zscore")
 }
