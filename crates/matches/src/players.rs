@@ -35,8 +35,12 @@ impl Matches {
 
     /// A result for `match_id` was posted: takes `players` out of the match and marks
     /// their rating pending until the cache-warmer has committed it
-    /// (`player_result.lua`). Runs before the result enters the outbox, so the commit's
-    /// refresh always clears the mark.
+    /// (`player_result.lua`), after putting the match in `region`'s rating-pending index.
+    /// Runs before the result enters the outbox, so the commit's refresh always clears
+    /// the mark. A posted result indexes the match with its look-up instead
+    /// (`pool_result_begin.lua`) and then marks the players alone; this whole step is
+    /// what a caller without that look-up runs (the reconciler's test leaves marks of a
+    /// result that never got recorded with it).
     pub async fn mark_rating_pending<'a>(
         &self,
         region: &str,
