@@ -158,17 +158,9 @@ type LocatedFields = (
     Option<String>,
 );
 
-/// What `pool_result_begin.lua` answers: the fields [`Matches::locate`] reads, and 1 if
-/// the match went into the rating-pending index.
-type BegunFields = (
-    Option<String>,
-    Option<String>,
-    Option<u64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-);
+/// What `pool_result_begin.lua` answers: 1 if the match went into the rating-pending
+/// index, and the fields [`Matches::locate`] reads.
+type BegunFields = (i64, LocatedFields);
 
 /// Where a match lives in the pool.
 pub(crate) struct Located {
@@ -272,7 +264,7 @@ impl Matches {
         match_id: &str,
         caller: &Caller<'_>,
     ) -> Result<Option<(Located, bool)>, fred::error::Error> {
-        let (server, state, started_ms, record, token_hash, backfill_asked, indexed) = RESULT_BEGIN
+        let (indexed, fields) = RESULT_BEGIN
             .run(
                 &self.redis,
                 scripts::pool_result_begin(&self.keys, caller.region, match_id),
@@ -284,14 +276,6 @@ impl Matches {
                 ],
             )
             .await?;
-        let fields = (
-            server,
-            state,
-            started_ms,
-            record,
-            token_hash,
-            backfill_asked,
-        );
         if let Some(found) = Located::from_fields(caller.region, fields) {
             return Ok(Some((found, indexed == 1)));
         }

@@ -9,15 +9,13 @@
 -- ARGV[2]  the SHA-256 (hex) of the token the caller sent
 -- ARGV[3]  match id
 -- ARGV[4]  now, ms since the epoch
--- Returns {server, state, started_ms, record, server_token_hash, backfill_asked, indexed}:
--- the hash's fields (nil where absent) and 1 if the match was indexed now, else 0.
+-- Returns {indexed, {server, state, started_ms, record, server_token_hash, backfill_asked}}:
+-- 1 if the match was indexed now, else 0, and the hash's fields (nil where absent).
 local m = redis.call('HMGET', KEYS[1], 'server', 'state', 'started_ms', 'record',
   'server_token_hash', 'backfill_asked')
 local on_server = m[2] == 'assigned' or m[2] == 'started'
 if m[1] == ARGV[1] and m[5] == ARGV[2] and on_server and m[4] then
   redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[3])
-  m[7] = 1
-else
-  m[7] = 0
+  return {1, m}
 end
-return m
+return {0, m}
