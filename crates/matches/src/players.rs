@@ -48,16 +48,6 @@ impl Matches {
         players: impl Iterator<Item = &'a str>,
     ) -> Result<(), fred::error::Error> {
         // Indexed first, so no mark stands that the reconciler does not know of.
-        self.index_rating_pending(region, match_id).await?;
-        self.mark_players_rating_pending(match_id, players).await
-    }
-
-    /// The match into `region`'s rating-pending index (before its players are marked).
-    async fn index_rating_pending(
-        &self,
-        region: &str,
-        match_id: &str,
-    ) -> Result<(), fred::error::Error> {
         let _: i64 = self
             .redis
             .zadd(
@@ -69,7 +59,7 @@ impl Matches {
                 (service_runtime::clock::now_ms() as f64, match_id),
             )
             .await?;
-        Ok(())
+        self.mark_players_rating_pending(match_id, players).await
     }
 
     /// [`Matches::mark_rating_pending`] for a match already in its region's index
