@@ -5,9 +5,9 @@
 //! [`ScriptKeys`], which nothing but `core_keys::scripts` can build, so the slot test in
 //! `crates/core-keys/tests/slots.rs` covers every key set a script is ever given. The
 //! reply is parsed into the declared type: a number, a string, a list, or an enum of the
-//! script's answers declared with [`script_reply!`](crate::script_reply). Loading and
-//! `NOSCRIPT` reloading (after a failover or a `SCRIPT FLUSH`) happen here and nowhere
-//! else.
+//! script's answers declared with [`script_reply!`](crate::script_reply). Loading (a
+//! node that answers `NOSCRIPT`, after a failover or a `SCRIPT FLUSH`, is sent the text)
+//! and waiting for a client still connecting happen here and nowhere else.
 //!
 //! A script may be given a library: Lua functions that several scripts share (freeing a
 //! game server's slot, say), written once in their own file and put in front of the
@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use fred::error::{Error, ErrorKind};
-use fred::prelude::Client;
+use fred::prelude::{Client, ClientLike, LuaInterface};
 use fred::types::scripts::Script;
 use fred::types::{FromValue, MultipleValues};
 
@@ -76,17 +76,62 @@ impl<R: FromValue> LuaScript<R> {
         })
     }
 
-    /// Runs the script on `keys` with `args` (`EVALSHA`, loading it first where the
-    /// node does not have it yet) and parses its reply.
+    /// Runs the script on `keys` with `args` and parses its reply: `EVALSHA`, and where
+    /// the node does not have the script (a new release's, or any after a failover or a
+    /// `SCRIPT FLUSH`) `EVAL` with its text, which runs it and leaves it cached there: one
+    /// more round trip on the same connection, where fred's `evalsha_with_reload` sends
+    /// `SCRIPT LOAD` to every master (draining every connection first) and then the
+    /// `EVALSHA` again.
+    ///
+    /// fred routes a script call by the client's copy of the cluster's slot map and fails
+    /// it at once ("Missing cluster routing state") while a client is still connecting,
+    /// where a plain command waits for the connection: a call that finds it so waits for
+    /// the connection (at most the client's command timeout) and is sent once more
+    /// (docs/STACK.md).
     pub async fn run<V>(&self, redis: &Client, keys: ScriptKeys, args: V) -> Result<R, Error>
     where
         V: TryInto<MultipleValues> + Send,
         V::Error: Into<Error> + Send,
     {
-        self.script()
-            .evalsha_with_reload(redis, keys.into_vec(), args)
-            .await
+        let script = self.script();
+        let keys = keys.into_vec();
+        let args: MultipleValues = args.try_into().map_err(Into::into)?;
+        let mut waited = false;
+        loop {
+            match redis
+                .evalsha(script.sha1().clone(), keys.clone(), args.clone())
+                .await
+            {
+                Err(err) if err.details().starts_with("NOSCRIPT") => {
+                    let text = script.lua().cloned().unwrap_or_default();
+                    return redis.eval(text, keys, args).await;
+                }
+                Err(err) if !waited && is_unrouted(&err) => {
+                    waited = true;
+                    connected(redis).await?;
+                }
+                answered => return answered,
+            }
+        }
     }
+}
+
+/// fred's error for a script call on a client with no slot map yet.
+fn is_unrouted(err: &Error) -> bool {
+    *err.kind() == ErrorKind::Cluster && err.details() == "Missing cluster routing state."
+}
+
+/// Waits until `redis` is connected, at most its command timeout.
+async fn connected(redis: &Client) -> Result<(), Error> {
+    let timeout = redis.perf_config().default_command_timeout;
+    tokio::time::timeout(timeout, redis.wait_for_connect())
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                "a script call waited for the Redis connection past the command timeout",
+            )
+        })?
 }
 
 /// The file name a script's header line gives (`-- pool_cancel.lua: ...`), or the first

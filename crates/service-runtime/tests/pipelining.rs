@@ -59,3 +59,43 @@ async fn script_calls_sent_together_share_socket_writes() {
         "{CALLS} script calls sent together took {writes} socket writes: scripts are not pipelined"
     );
 }
+
+/// A script a node does not have (a new release's, or any after a failover or a `SCRIPT
+/// FLUSH`) is loaded on the fly even when many calls of it are out together on the same
+/// connections: every call answers. fred's own reload (`SCRIPT LOAD` on every master)
+/// drains every connection first, and with calls pipelined behind the one that found
+/// the script missing, that broke connections and failed calls ("Missing cluster routing
+/// state"); `LuaScript::run` sends the script itself (`EVAL`) instead.
+#[tokio::test]
+async fn a_script_no_node_has_yet_answers_every_call_sent_together() {
+    const CALLS: usize = 64;
+    let namespace = testkit::unique_namespace("noscript");
+    let config = common::redis_config(&testkit::redis_urls(), &namespace);
+    // A client just built, still connecting (as a service's are at start).
+    let redis = service_runtime::redis::build_client(&config).expect("client");
+    let keys = config.keys().expect("namespace");
+    // A text of its own (the namespace in it), so no node has this script yet.
+    let source: &'static str = Box::leak(
+        format!("-- noscript.lua: {namespace}\nreturn redis.call('INCR', KEYS[1])")
+            .into_boxed_str(),
+    );
+    let count: service_runtime::script::LuaScript<i64> =
+        service_runtime::script::LuaScript::new(source);
+    // Players' keys spread over every master; each lease key is one player's.
+    let players: Vec<String> = (0..CALLS).map(|n| format!("p{n}")).collect();
+    let calls = players.iter().map(|player| {
+        count.run(
+            &redis,
+            core_keys::scripts::lease(&keys.player(player).session()),
+            (),
+        )
+    });
+    let replies = futures::future::join_all(calls).await;
+    for (player, reply) in players.iter().zip(replies) {
+        assert_eq!(
+            reply.expect("the script runs"),
+            1,
+            "{player}'s call ran once"
+        );
+    }
+}
