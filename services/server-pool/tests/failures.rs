@@ -52,6 +52,12 @@ async fn no_server_in_time_cancels_and_requeues_with_the_original_wait() {
             ("no_server".to_owned(), true)
         );
         match client.request(json!({"type": "queue.status"})).await {
+            // Back in the queue: searching, or already matched again if the
+            // matchmaker's next tick came first (the new match is cancelled in turn).
+            ServerMessage::QueueStatus {
+                state: QueueState::Matched,
+                ..
+            } => {}
             ServerMessage::QueueStatus {
                 state, waited_ms, ..
             } => {
