@@ -113,6 +113,21 @@ impl StateReply {
     }
 }
 
+/// A result a game server posted, one of a group [`Matches::post_results`] records.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultPost<'a> {
+    pub match_id: &'a str,
+    pub caller: Caller<'a>,
+    pub result: &'a MatchResult,
+}
+
+/// A result's steps done but its confirmation: the answer, and the region whose outbox
+/// write a `WAIT` must confirm before it is given (none for a refused result).
+struct Recorded {
+    posted: Posted,
+    confirm_in: Option<String>,
+}
+
 /// What `pool_result.lua` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ResultReply {
@@ -340,22 +355,104 @@ impl Matches {
         })
     }
 
-    /// Records a result, frees the slot, and frees the players to queue again.
+    /// Records a result, frees the slot, and frees the players to queue again: a group
+    /// of one ([`Matches::post_results`]).
     pub async fn post_result(
         &self,
         match_id: &str,
         caller: &Caller<'_>,
         result: &MatchResult,
     ) -> Result<Posted, fred::error::Error> {
-        let answer = |outcome| Posted {
-            outcome,
-            server_left: None,
-            after_loss: false,
+        let post = ResultPost {
+            match_id,
+            caller: *caller,
+            result,
         };
-        let Some((at, indexed)) = self.begin_result(match_id, caller).await? else {
+        self.post_results(&[post]).await.pop().unwrap_or_else(|| {
+            Err(fred::error::Error::new(
+                fred::error::ErrorKind::Unknown,
+                "a group of one result got no answer",
+            ))
+        })
+    }
+
+    /// Records a group of results together, an answer for each in their order. Every
+    /// result takes its own steps (each as [`Matches::post_result`] describes), side by
+    /// side, so each step of the whole group leaves in one write per Redis node; the
+    /// results' outbox writes all go through one of the replicated-write clients, and one
+    /// `WAIT` per region confirms them all (the one that counts for a game server's
+    /// "recorded": docs/ARCHITECTURE.md, "Batch the round trips").
+    pub async fn post_results(
+        &self,
+        posts: &[ResultPost<'_>],
+    ) -> Vec<Result<Posted, fred::error::Error>> {
+        let client = self.replicated.single();
+        let recorded =
+            futures::future::join_all(posts.iter().map(|post| self.record_result(post, client)))
+                .await;
+        // The regions whose outbox this group wrote to: one confirmation each.
+        let mut regions: Vec<String> = recorded
+            .iter()
+            .filter_map(|r| r.as_ref().ok()?.confirm_in.clone())
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        let confirmations = futures::future::join_all(regions.iter().map(|region| {
+            let key = self.keys.pool(region).results_outbox();
+            async move { (region.as_str(), self.replicated.confirm(client, &key).await) }
+        }))
+        .await;
+        recorded
+            .into_iter()
+            .zip(posts)
+            .map(|(recorded, post)| {
+                let Recorded { posted, confirm_in } = recorded?;
+                let Some(region) = confirm_in else {
+                    return Ok(posted);
+                };
+                match confirmations.iter().find(|(r, _)| *r == region.as_str()) {
+                    Some((_, Ok(Ok(())))) => Ok(posted),
+                    Some((_, Ok(Err(not_replicated)))) => {
+                        tracing::warn!(match_id = post.match_id, error = %not_replicated, "a result is recorded but no replica confirmed it in time; the game server is told to retry");
+                        Ok(Posted {
+                            outcome: Outcome::NotReplicated(not_replicated.clone()),
+                            ..posted
+                        })
+                    }
+                    Some((_, Err(err))) => Err(err.clone()),
+                    None => Err(fred::error::Error::new(
+                        fred::error::ErrorKind::Unknown,
+                        "a recorded result's region was not confirmed",
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// A result's steps up to its confirmation: its outbox write (if it makes one) goes
+    /// through `client`, which the caller then confirms.
+    async fn record_result(
+        &self,
+        post: &ResultPost<'_>,
+        client: &fred::prelude::Client,
+    ) -> Result<Recorded, fred::error::Error> {
+        let ResultPost {
+            match_id,
+            caller,
+            result,
+        } = *post;
+        let answer = |outcome| Recorded {
+            posted: Posted {
+                outcome,
+                server_left: None,
+                after_loss: false,
+            },
+            confirm_in: None,
+        };
+        let Some((at, indexed)) = self.begin_result(match_id, &caller).await? else {
             return Ok(answer(Outcome::Unknown));
         };
-        if let Some(refused) = at.refuses(caller) {
+        if let Some(refused) = at.refuses(&caller) {
             return Ok(answer(refused));
         }
         let record = at.record.as_ref();
@@ -399,7 +496,6 @@ impl Matches {
         };
         let entry = serde_json::to_string(&entry)
             .map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Parse, e.to_string()))?;
-        let client = self.replicated.single();
         let reply = RESULT
             .run(
                 client,
@@ -415,19 +511,11 @@ impl Matches {
             )
             .await?;
         let posted = self.recorded(match_id, &at, now, reply).await?;
-        if matches!(posted.outcome, Outcome::Done | Outcome::Duplicate) {
-            // Answered as recorded only once a replica has it: a failover now loses
-            // nothing the game server was told is safe.
-            let key = self.keys.pool(&at.region).pool_match(match_id);
-            if let Err(not_replicated) = self.replicated.confirm(client, &key).await? {
-                tracing::warn!(match_id, error = %not_replicated, "a result is recorded but no replica confirmed it in time; the game server is told to retry");
-                return Ok(Posted {
-                    outcome: Outcome::NotReplicated(not_replicated),
-                    ..posted
-                });
-            }
-        }
-        Ok(posted)
+        // Answered as recorded only once a replica has it: a failover then loses nothing
+        // the game server was told is safe.
+        let confirm_in =
+            matches!(posted.outcome, Outcome::Done | Outcome::Duplicate).then(|| at.region.clone());
+        Ok(Recorded { posted, confirm_in })
     }
 
     /// What `pool_result.lua`'s answer means, with the steps that follow it.

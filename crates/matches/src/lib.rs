@@ -49,7 +49,7 @@ pub use allocation::{Allocation, AllocationRequest};
 pub use announce::Announcer;
 pub use backfill::{BackfillAnswer, Fill};
 pub use cancel::{Cancel, Cancelled};
-pub use game_server::{Caller, Outcome};
+pub use game_server::{Caller, Outcome, Posted, ResultPost};
 pub use handover::HandoverError;
 pub use results::ResultEntry;
 pub use service_runtime::redis::{NotReplicated, Replicated};

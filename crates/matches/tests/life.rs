@@ -11,7 +11,7 @@ use matches::announce::Assigned;
 use matches::cancel::CancelOutcome;
 use matches::{
     Allocation, AllocationRequest, Announcer, Caller, Cancel, MatchState, Matches, Outcome,
-    ResultEntry,
+    ResultEntry, ResultPost,
 };
 use proto::{Id, MatchResult, ServerMessage};
 use queues::{MatchRecord, MatchedTicket};
@@ -106,6 +106,11 @@ fn token_hash(id: &str) -> String {
 }
 
 fn record(match_id: &str) -> MatchRecord {
+    record_of(match_id, ["ann", "bob"])
+}
+
+/// A 1v1 match of `players`.
+fn record_of(match_id: &str, players: [&str; 2]) -> MatchRecord {
     let player = |p: &str| MatchedTicket {
         ticket: format!("t-{p}"),
         player: p.to_owned(),
@@ -118,7 +123,7 @@ fn record(match_id: &str) -> MatchRecord {
         queue: "duel".to_owned(),
         region: REGION.to_owned(),
         formed_ms: now_ms(),
-        teams: vec![vec![player("ann")], vec![player("bob")]],
+        teams: vec![vec![player(players[0])], vec![player(players[1])]],
         trace: None,
         fill: None,
         backfilled: Vec::new(),
@@ -379,6 +384,125 @@ async fn a_match_lives_from_its_hand_over_to_its_result() {
         .await
         .expect("llen");
     assert_eq!(outbox_len, 1);
+}
+
+/// Results posted together are recorded as a group: each is answered for itself (one
+/// refused among them included), and one `WAIT` confirms the whole group's writes, where
+/// results posted one by one take one each.
+#[tokio::test]
+async fn a_group_of_results_is_confirmed_by_one_wait() {
+    let w = world("result-group").await;
+    server(&w, "gs-1", 8).await;
+    let own = token_hash("gs-1");
+    let gs1 = Caller {
+        region: REGION,
+        server: "gs-1",
+        token_hash: &own,
+    };
+    let other = token_hash("gs-2");
+    let gs2 = Caller {
+        region: REGION,
+        server: "gs-2",
+        token_hash: &other,
+    };
+    let names: Vec<[String; 2]> = (0..4)
+        .map(|n| [format!("ann-{n}"), format!("bob-{n}")])
+        .collect();
+    let mut records = Vec::new();
+    for (n, [a, b]) in names.iter().enumerate() {
+        let record = record_of(&format!("m-group-{n}"), [a, b]);
+        assert_eq!(allocated(&w, &record).await, "gs-1");
+        assert_eq!(
+            w.matches.ack(&record.match_id, &gs1).await.expect("ack"),
+            Outcome::Done
+        );
+        records.push(record);
+    }
+    let results: Vec<MatchResult> = names
+        .iter()
+        .map(|[a, b]| MatchResult {
+            placements: vec![
+                vec![Id::parse(a).expect("id")],
+                vec![Id::parse(b).expect("id")],
+            ],
+            stats: None,
+        })
+        .collect();
+    // The shared test cluster has a replica per master: one must confirm.
+    let replicated = matches::Replicated::new(
+        vec![w.redis.clone(), w.redis.clone()],
+        1,
+        Duration::from_secs(5),
+    );
+    let grouped = w.matches.clone().with_replication(replicated.clone());
+    let posts: Vec<ResultPost<'_>> = records
+        .iter()
+        .zip(&results)
+        .enumerate()
+        .map(|(n, (record, result))| ResultPost {
+            match_id: &record.match_id,
+            // The last one is posted by a server it was not given to.
+            caller: if n == 3 { gs2 } else { gs1 },
+            result,
+        })
+        .collect();
+
+    let untouched = record_state(&w, &records[3].match_id).await;
+    let waits = replicated.waits_sent();
+    let answers: Vec<Outcome> = grouped
+        .post_results(&posts)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("posted").outcome)
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            Outcome::Done,
+            Outcome::Done,
+            Outcome::Done,
+            Outcome::NotYours
+        ]
+    );
+    assert_eq!(
+        replicated.waits_sent() - waits,
+        1,
+        "one WAIT confirms the group's three results"
+    );
+    for record in &records[..3] {
+        assert_eq!(
+            record_state(&w, &record.match_id).await.as_deref(),
+            Some("ended")
+        );
+    }
+    assert_eq!(
+        record_state(&w, &records[3].match_id).await,
+        untouched,
+        "the refused result changed nothing"
+    );
+    let outbox: i64 = w
+        .redis
+        .llen(w.keys.pool(REGION).results_outbox())
+        .await
+        .expect("llen");
+    assert_eq!(outbox, 3);
+
+    // One by one, each result takes a WAIT of its own: the refused one from its own
+    // server, and a repeat of the first (a duplicate, confirmed all the same).
+    let waits = replicated.waits_sent();
+    for (record, result) in [(&records[3], &results[3]), (&records[0], &results[0])] {
+        let posted = grouped
+            .post_result(&record.match_id, &gs1, result)
+            .await
+            .expect("posted");
+        assert!(matches!(posted.outcome, Outcome::Done | Outcome::Duplicate));
+    }
+    assert_eq!(replicated.waits_sent() - waits, 2);
+    assert_eq!(
+        active(&w, "gs-1").await,
+        Some(0),
+        "every slot is free again"
+    );
 }
 
 /// Freeing a slot is one piece of Lua for the result and the cancel path alike: a

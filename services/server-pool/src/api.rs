@@ -527,8 +527,8 @@ async fn result(
     let match_id = id(&raw, "match id")?;
     let posted: MatchResult = body(bytes)?;
     let posted = shared
-        .matches
-        .post_result(match_id.as_str(), &credential.caller(), &posted)
+        .result_groups
+        .post(match_id.clone(), credential, posted)
         .await?;
     if let Some(server) = &posted.server_left {
         shared.registry.forget_drained(server).await?;

@@ -36,6 +36,12 @@ pub struct PoolSection {
     /// The longest to wait for them: past it a result is answered 503 (the game server
     /// retries; results are idempotent) and allocations are announced by a later round.
     pub replica_ack_timeout_ms: u64,
+    /// Results are recorded in groups (`result_groups.rs`): a posted result waits at most
+    /// this long for others to share its writes and its `WAIT`. 0: only the results
+    /// posted while the previous group was being written share them.
+    pub result_group_ms: u64,
+    /// A group is written at once when this many results have come.
+    pub result_group_max: usize,
     /// How often game servers should heartbeat (told at registration).
     pub heartbeat_interval_ms: u64,
     /// A server that has not sent a heartbeat for this long gets no new games.
@@ -131,6 +137,18 @@ impl PoolSection {
             return Err(ConfigError::new(
                 "pool.previous_token",
                 "is the same as pool.token: set it to the token being rotated out, or leave it empty",
+            ));
+        }
+        if self.result_group_ms > 1000 {
+            return Err(ConfigError::new(
+                "pool.result_group_ms",
+                "must be at most 1000: a result waits this long for its group before it is written",
+            ));
+        }
+        if !(1..=1024).contains(&self.result_group_max) {
+            return Err(ConfigError::new(
+                "pool.result_group_max",
+                "must be between 1 and 1024",
             ));
         }
         positive("pool.heartbeat_interval_ms", self.heartbeat_interval_ms)?;

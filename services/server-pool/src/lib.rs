@@ -28,6 +28,7 @@ pub mod ops;
 pub mod reaper;
 pub mod region;
 pub mod registry;
+pub mod result_groups;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 use matches::{Announcer, Matches};
 use registry::Registry;
+use result_groups::ResultGroups;
 use state::Shared;
 
 /// Clients (each with a connection per master) for the writes answered only once a
@@ -72,6 +74,8 @@ join_secret = ""
 max_game_ms = 14400000
 replicas_to_ack = 1
 replica_ack_timeout_ms = 1000
+result_group_ms = 10
+result_group_max = 64
 heartbeat_interval_ms = 10000
 heartbeat_ttl_ms = 60000
 tick_ms = 50
@@ -113,7 +117,13 @@ max_body_bytes = 65536
             config.pool.replicas_to_ack,
             Duration::from_millis(config.pool.replica_ack_timeout_ms),
         ));
+        let result_groups = ResultGroups::start(
+            matches.clone(),
+            Duration::from_millis(config.pool.result_group_ms),
+            config.pool.result_group_max,
+        );
         let shared = Arc::new(Shared {
+            result_groups,
             announcer: Announcer::new(
                 matches.clone(),
                 &config.pool.join_secret,

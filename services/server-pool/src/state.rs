@@ -5,6 +5,7 @@ use service_runtime::ServiceContext;
 
 use crate::config::Config;
 use crate::registry::Registry;
+use crate::result_groups::ResultGroups;
 
 #[derive(Debug)]
 pub struct Shared {
@@ -15,6 +16,8 @@ pub struct Shared {
     pub registry: Registry,
     /// Every step of a match's life (`crates/matches`).
     pub matches: Matches,
+    /// Posted results, recorded in groups.
+    pub result_groups: ResultGroups,
     /// `match.found` with join tokens signed with the pool's current token.
     pub announcer: Announcer,
     /// What the region workers last read of their regions, for the announcement.

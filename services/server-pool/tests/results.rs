@@ -121,3 +121,52 @@ async fn a_result_for_a_game_ended_as_server_lost_is_recorded_and_rated() {
     warmer.stop().await.expect("stops");
     pool.stop().await.expect("stops");
 }
+
+/// Results posted together are recorded as one group (`pool.result_group_max` of them
+/// close it) and each is answered for itself: two recorded, one refused as another
+/// server's, in the same group.
+#[tokio::test]
+async fn results_posted_together_are_answered_each_for_itself() {
+    let ns = testkit::unique_namespace("resgroup");
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("ns");
+    // A window far longer than the test waits: only the third result closes the group.
+    let pool = common::start(
+        &ns,
+        &[
+            ("pool.result_group_ms", "1000"),
+            ("pool.result_group_max", "3"),
+        ],
+    )
+    .await;
+    let api = common::Api::new(&pool);
+    api.register("grp", "eu", 2).await;
+    let (first, second) = (format!("g1-{ns}"), format!("g2-{ns}"));
+    for id in [&first, &second] {
+        let (a, b) = (format!("{id}-a"), format!("{id}-b"));
+        common::pend(&redis, &keys, "eu", id, &[&a, &b]).await;
+        api.take("grp", id).await;
+    }
+    // Registered once both games are on `grp` (else the less loaded server gets one).
+    api.register("stranger", "eu", 2).await;
+    let result = |id: &str| json!({"placements": [[format!("{id}-a")], [format!("{id}-b")]]});
+    let (own, stranger) = (api.as_server("grp"), api.as_server("stranger"));
+    let post = |caller: &common::Api, id: &str| {
+        let (caller, path, body) = (
+            caller.clone(),
+            format!("/v1/matches/{id}/result"),
+            result(id),
+        );
+        async move { caller.call("POST", &path, Some(body)).await }
+    };
+    let (one, two, refused) = tokio::join!(
+        post(&own, &first),
+        post(&own, &second),
+        post(&stranger, &first)
+    );
+    assert_eq!(one, (202, json!({"recorded": true})));
+    assert_eq!(two, (202, json!({"recorded": true})));
+    assert_eq!(refused.0, 403, "{refused:?}");
+    assert_eq!(refused.1["error"], "not_your_match", "{refused:?}");
+    assert_eq!(common::active(&redis, &keys, "eu", "grp").await, 0);
+}

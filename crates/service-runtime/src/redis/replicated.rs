@@ -12,7 +12,7 @@
 //! wait. A write and its `WAIT` always use the same client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fred::prelude::Options;
@@ -24,6 +24,8 @@ use fred::types::ClusterHash;
 pub struct Replicated {
     clients: Arc<[Client]>,
     next: Arc<AtomicUsize>,
+    /// The `WAIT`s sent so far (what a group of writes confirmed together saves).
+    waits: Arc<AtomicU64>,
     replicas: u32,
     timeout: Duration,
 }
@@ -46,6 +48,7 @@ impl Replicated {
         Self {
             clients: clients.into(),
             next: Arc::default(),
+            waits: Arc::default(),
             replicas,
             timeout,
         }
@@ -66,6 +69,11 @@ impl Replicated {
     /// The client for writes that one confirmation covers together (always the same).
     pub fn batches(&self) -> &Client {
         &self.clients[0]
+    }
+
+    /// How many `WAIT`s these clients have sent.
+    pub fn waits_sent(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
     }
 
     /// Every client (to close them).
@@ -92,6 +100,7 @@ impl Replicated {
             ..Options::default()
         };
         let timeout_ms = self.timeout.as_millis() as u64;
+        self.waits.fetch_add(1, Ordering::Relaxed);
         let acked: i64 = client
             .with_options(&options)
             .wait(i64::from(self.replicas), timeout_ms as i64)
