@@ -10,7 +10,9 @@
 //! script (`pool_result_begin.lua`); then it takes the players out of the match and marks
 //! their rating pending (one script per player slot), then frees the server's
 //! slot and goes into the region's outbox in one script (`pool_result.lua`), counted once
-//! however often it is posted, and is answered only once a replica has it. The
+//! however often it is posted, and is answered only once a replica has it. Results
+//! posted together go through these steps side by side ([`Matches::post_results`]: the
+//! pool groups them), one `WAIT` per region confirming the whole group. The
 //! cache-warmer commits the outbox to PostgreSQL and clears the pending marks with the new
 //! ratings; a join in between waits for them rather than queue at the old rating.
 
