@@ -366,3 +366,42 @@ async fn a_party_queues_as_one_ticket_goes_back_whole_after_a_cancel_and_leaves_
         );
     }
 }
+
+/// The queue's change log stays bounded when nobody follows it (no matchmaker running):
+/// a join onto a full log drops the oldest entry and keeps its own, and one onto a log
+/// below the bound trims nothing.
+#[tokio::test]
+async fn the_change_log_keeps_its_bound_when_nobody_follows_it() {
+    use fred::prelude::ListInterface;
+    const BOUND: usize = 100_000;
+    let (tickets, redis, keys) = tickets(&testkit::unique_namespace("log-bound")).await;
+    let log = keys.queue("duel", "eu").changes();
+    // Filled to the bound in a few large pushes: the oldest entry is "old 0".
+    for chunk in (0..BOUND).collect::<Vec<_>>().chunks(10_000) {
+        let entries: Vec<String> = chunk.iter().map(|i| format!("old {i}")).collect();
+        let _: i64 = redis.rpush(&log, entries).await.expect("fill the log");
+    }
+    let JoinOutcome::Joined(ticket) = tickets.join("late", "duel", "eu").await.expect("join")
+    else {
+        panic!("the join was refused");
+    };
+    let length: usize = redis.llen(&log).await.expect("llen");
+    assert_eq!(length, BOUND, "the log grew past its bound");
+    let first: String = redis.lindex(&log, 0).await.expect("lindex");
+    assert_eq!(first, "old 1", "the oldest entry is the one dropped");
+    let last: String = redis.lindex(&log, -1).await.expect("lindex");
+    assert!(
+        last.starts_with(&format!("j {} ", ticket.id)),
+        "the join is the newest entry: {last}"
+    );
+
+    // Below the bound, nothing is dropped.
+    let short = keys.queue("duel", "us").changes();
+    let _: i64 = redis.rpush(&short, vec!["old 0"]).await.expect("push");
+    let JoinOutcome::Joined(_) = tickets.join("early", "duel", "us").await.expect("join") else {
+        panic!("the join was refused");
+    };
+    let kept: Vec<String> = redis.lrange(&short, 0, -1).await.expect("lrange");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0], "old 0");
+}

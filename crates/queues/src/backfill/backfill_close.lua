@@ -13,8 +13,10 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if open == 0 then
   return 0
 end
-redis.call('RPUSH', KEYS[3], 'bx ' .. ARGV[1])
-redis.call('LTRIM', KEYS[3], -100000, -1)
+local logged = redis.call('RPUSH', KEYS[3], 'bx ' .. ARGV[1])
+if logged > 100000 then
+  redis.call('LTRIM', KEYS[3], -100000, -1)
+end
 if ARGV[2] ~= '' then
   redis.call('HINCRBY', KEYS[4], ARGV[2], 1)
 end

@@ -22,7 +22,9 @@ for i = 7, #ARGV, 2 do
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-redis.call('RPUSH', KEYS[3], 'b ' .. ARGV[1])
-redis.call('LTRIM', KEYS[3], -100000, -1)
+local logged = redis.call('RPUSH', KEYS[3], 'b ' .. ARGV[1])
+if logged > 100000 then
+  redis.call('LTRIM', KEYS[3], -100000, -1)
+end
 redis.call('HINCRBY', KEYS[4], 'backfill_requests', 1)
 return 1

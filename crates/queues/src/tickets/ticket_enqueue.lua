@@ -22,8 +22,11 @@ local change = 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARG
 if ARGV[5] and ARGV[5] ~= '' then
   change = change .. ' ' .. ARGV[5]
 end
-redis.call('RPUSH', KEYS[5], change)
+local logged = redis.call('RPUSH', KEYS[5], change)
 -- Nobody may be following the log (no matchmaker running): keep it bounded; the next
--- holder starts from a snapshot anyway.
-redis.call('LTRIM', KEYS[5], -100000, -1)
+-- holder starts from a snapshot anyway. Trimmed only once past the bound: an `LTRIM`
+-- on every join was one more command, replicated, for nothing.
+if logged > 100000 then
+  redis.call('LTRIM', KEYS[5], -100000, -1)
+end
 return 1

@@ -22,6 +22,8 @@ redis.call('HSET', KEYS[3], 'player', ARGV[2], 'rating', ARGV[3], 'enqueued_ms',
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[5], 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
-redis.call('LTRIM', KEYS[5], -100000, -1)
+local logged = redis.call('RPUSH', KEYS[5], 'j ' .. ARGV[1] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[2])
+if logged > 100000 then
+  redis.call('LTRIM', KEYS[5], -100000, -1)
+end
 return 1
