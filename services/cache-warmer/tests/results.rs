@@ -106,10 +106,7 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
         .execute(&mut *lock)
         .await
         .expect("rows locked");
-    let holder: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *lock)
-        .await
-        .expect("pid");
+    let holder = common::backend_pid(&mut lock).await;
     let (status, body) = api
         .as_server(&server)
         .call(
@@ -119,22 +116,12 @@ async fn a_result_survives_a_killed_warmer_lands_once_and_moves_ratings_as_elo_s
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    testkit::wait_until(
+    common::wait_blocked_by(
+        &db,
+        holder,
         "the warmer's commit to block on the locked rows",
-        Duration::from_secs(20),
-        || async {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-            )
-            .bind(holder)
-            .fetch_one(&db)
-            .await
-            .ok()?;
-            (waiting > 0).then_some(())
-        },
     )
-    .await
-    .expect("in time");
+    .await;
 
     // A join while the result is not in the rating waits, then refuses: never the old rating.
     let reply = w

@@ -246,3 +246,77 @@ async fn an_invalidation_event_reloads_a_data_kind() {
     );
     warmer.stop().await.expect("stops");
 }
+
+/// A warm that PostgreSQL holds up longer than the warming lease lives does not let the
+/// lease lapse (it was renewed only between warms, and the requests heard while nobody
+/// held it were dropped), and what is asked meanwhile is warmed once the database answers.
+#[tokio::test]
+async fn a_warm_held_up_by_the_database_keeps_the_lease_and_what_is_asked_meanwhile() {
+    const LEASE_MS: u64 = 600;
+    let ns = testkit::unique_namespace("warmheld");
+    let (held, later) = (format!("held-{ns}"), format!("later-{ns}"));
+    let db = common::db().await;
+    let redis = common::redis().await;
+    let keys = core_keys::Keys::new(&ns).expect("namespace");
+    let tickets = Tickets::new(keys.clone(), redis.clone(), required(20_000));
+    let lease = keys.profile_warm_lease();
+
+    let warmer = common::start(
+        &ns,
+        &[
+            ("warmer.lease_ms", &LEASE_MS.to_string()),
+            ("warmer.reconcile_interval_ms", "600000"),
+        ],
+    )
+    .await;
+    testkit::wait_until(
+        "the warmer to hold its lease",
+        Duration::from_secs(20),
+        || async {
+            let owner: Option<String> = redis.get(&lease).await.ok()?;
+            owner.map(|_| ())
+        },
+    )
+    .await
+    .expect("in time");
+
+    // The held player's row is being inserted by a transaction left open: the warmer's
+    // own insert of that id waits for it.
+    let mut insert = db.begin().await.expect("a transaction");
+    sqlx::query("INSERT INTO players (id, display_name, rating) VALUES ($1, $1, 1650)")
+        .bind(&held)
+        .execute(&mut *insert)
+        .await
+        .expect("inserted, not committed");
+    let holder = common::backend_pid(&mut insert).await;
+    let join_held = tokio::spawn({
+        let (tickets, held) = (tickets.clone(), held.clone());
+        async move { tickets.join(&held, "duel", "eu").await }
+    });
+    common::wait_blocked_by(&db, holder, "the warm to wait for the open insert").await;
+    let join_later = tokio::spawn({
+        let (tickets, later) = (tickets.clone(), later.clone());
+        async move { tickets.join(&later, "duel", "eu").await }
+    });
+
+    // Three lifetimes of the lease with the warm held up: it is never gone.
+    let mut probe = tokio::time::interval(Duration::from_millis(50));
+    let until = Instant::now() + Duration::from_millis(3 * LEASE_MS);
+    while Instant::now() < until {
+        probe.tick().await;
+        let owner: Option<String> = redis.get(&lease).await.expect("redis");
+        assert!(
+            owner.is_some(),
+            "the warming lease lapsed while a warm was held up"
+        );
+    }
+
+    insert.commit().await.expect("committed");
+    for (join, player, rating) in [(join_held, &held, 1650.0), (join_later, &later, 1500.0)] {
+        match join.await.expect("the join ran").expect("joined") {
+            JoinOutcome::Joined(ticket) => assert_eq!(ticket.rating, rating, "{player}"),
+            other => panic!("{player}: {other:?}"),
+        }
+    }
+    warmer.stop().await.expect("stops");
+}

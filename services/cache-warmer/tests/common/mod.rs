@@ -100,3 +100,28 @@ pub fn expected(rating: f64, opponent: f64) -> f64 {
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
 }
+
+/// The backend pid of the connection `tx` runs on (to wait for others it blocks).
+pub async fn backend_pid(tx: &mut sqlx::PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(tx)
+        .await
+        .expect("pid")
+}
+
+/// Waits until some session waits for a lock `holder` (a backend pid) holds: `what`, the
+/// cache-warmer's step that should now be held up, names the wait in a timeout.
+pub async fn wait_blocked_by(db: &sqlx::PgPool, holder: i32, what: &str) {
+    testkit::wait_until(what, Duration::from_secs(20), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder)
+        .fetch_one(db)
+        .await
+        .ok()?;
+        (waiting > 0).then_some(())
+    })
+    .await
+    .expect("in time");
+}
