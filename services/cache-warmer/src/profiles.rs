@@ -100,9 +100,10 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     // time), so requests are warmed and the lease renewed while it goes.
     let mut scan: Option<tokio::task::JoinHandle<()>> = None;
     // A warm runs beside this loop too (one at a time; what is asked meanwhile waits for
-    // the next): run inside it, a warm that PostgreSQL held up past the lease let the lease
-    // lapse, and every request heard until it was taken again was dropped (`make bench`'s
-    // warm-up of 10,500 players once lost 128 that way).
+    // the next): run inside it, a warm that outlasted the lease (a slow database, a burst
+    // of thousands of players on a busy machine) let the lease lapse, and every request
+    // heard until it was taken again was dropped (`make bench`'s warm-up of 10,500 players
+    // once lost 128 that way).
     let mut warming: Option<tokio::task::JoinHandle<()>> = None;
     let (warmed_tx, mut warmed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
