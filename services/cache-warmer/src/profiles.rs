@@ -105,7 +105,6 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     // heard until it was taken again was dropped (`make bench`'s warm-up of 10,500 players
     // once lost 128 that way).
     let mut warming: Option<tokio::task::JoinHandle<()>> = None;
-    let (warmed_tx, mut warmed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -141,16 +140,13 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                         },
                     }
                 }
-                // (Finished, not only none: a warm that ended by a panic said nothing.)
-                if warming.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
-                    warming = start_warm(&shared, &keeper, &mut wanted, &warmed_tx);
+                if warming.is_none() {
+                    warming = start_warm(&shared, &keeper, &mut wanted);
                 }
             }
-            Some(()) = warmed.recv() => {
-                // A request may have started the next warm before this word was read.
-                if warming.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
-                    warming = start_warm(&shared, &keeper, &mut wanted, &warmed_tx);
-                }
+            // The warm running ended (a panic too): the next takes what was asked meanwhile.
+            Some(_ended) = futures::future::OptionFuture::from(warming.as_mut()) => {
+                warming = start_warm(&shared, &keeper, &mut wanted);
             }
         }
     }
@@ -160,26 +156,22 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     keeper.release(&shared.ctx.redis).await;
 }
 
-/// Starts warming what is `wanted` (taking it) if this instance holds the lease, in a task
-/// that says on `warmed` when it ends; drops it otherwise (the holder heard it too).
+/// Starts warming what is `wanted` (taking it) in a task if this instance holds the lease;
+/// drops it otherwise (the holder heard it too).
 fn start_warm(
     shared: &Arc<Shared>,
     keeper: &LeaseKeeper,
     wanted: &mut BTreeSet<String>,
-    warmed: &tokio::sync::mpsc::Sender<()>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let batch: Vec<String> = std::mem::take(wanted).into_iter().collect();
     if batch.is_empty() || !keeper.is_held() {
         return None;
     }
-    let (shared, warmed) = (shared.clone(), warmed.clone());
+    let shared = shared.clone();
     Some(tokio::spawn(async move {
         if let Err(err) = warm(&shared, &batch).await {
             tracing::warn!(error = %err, players = batch.len(), "warming requested profiles failed; the reconcile scan retries");
         }
-        // The loop starts the next warm on this; the channel has room for it, since one
-        // warm runs at a time.
-        let _next = warmed.try_send(());
     }))
 }
 
