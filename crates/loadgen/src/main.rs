@@ -33,6 +33,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Scenario};
 
+/// The services' allocator: the load generator shares the machine with what it measures
+/// in `make bench`, so what it spends (a frame per delivery, decoded and dropped) is kept
+/// as low as theirs.
+#[global_allocator]
+static ALLOCATOR: service_runtime::Allocator = service_runtime::ALLOCATOR;
+
 /// Locks a std mutex, taking the data even if a panicking holder poisoned it (counters
 /// and latency histograms stay usable).
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
