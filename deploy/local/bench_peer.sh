@@ -59,7 +59,10 @@ if ((QUICK)); then
   IDLE=400
   SECONDS_PER_RUN=3
 else
-  RATES_10=(250 500 1000 1500 2000 3000 4000 5000 6000 8000 10000)
+  # Steps of an eighth to a sixth of the rate where the sides' ceilings lie (1,500 to
+  # 6,000): a side's figure is the last rate it held, so coarser steps understate it by up
+  # to a quarter.
+  RATES_10=(250 500 1000 1500 1750 2000 2500 3000 3500 4000 4500 5000 5500 6000 8000 10000)
   RATES_100=(50 100 200 300 400 600 800 1000)
   IDLE=5000
   SECONDS_PER_RUN=8
