@@ -133,9 +133,9 @@ impl HandlerSubscription {
     }
 }
 
-/// A callback taking a channel's messages. It runs on the dispatcher, which serves every
-/// channel of the process: it must be quick and never block (decode, hand on with a
-/// `try_send`, count what it drops).
+/// A callback taking a channel's messages. It runs on the dispatcher, inside the reader of
+/// the subscriber's connection, which serves every channel of the process: it must be
+/// quick and never block (decode, hand on with a `try_send`, count what it drops).
 pub type Handler = Arc<dyn Fn(Bytes) + Send + Sync>;
 
 /// Where one subscription's messages go.

@@ -1,6 +1,6 @@
-//! The tasks behind [`super::Subscriptions`]: the dispatcher, which hands each message
-//! to the subscriptions of its channel, and the supervisor, which keeps every tracked
-//! `SSUBSCRIBE` in place while the cluster changes.
+//! What runs behind [`super::Subscriptions`]: the dispatcher, a hook in fred's reader
+//! that hands each message to the subscriptions of its channel, and the supervisor, a
+//! task that keeps every tracked `SSUBSCRIBE` in place while the cluster changes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,30 +39,34 @@ pub(super) fn spawn(
     config: SubscriptionConfig,
     released: mpsc::UnboundedReceiver<Arc<str>>,
 ) {
-    tokio::spawn(dispatch(shared.clone()));
+    dispatch(&shared);
     tokio::spawn(supervise(shared, publisher, config, released));
 }
 
-/// Reads every message of the subscriber connections and hands it on.
-async fn dispatch(shared: Arc<Shared>) {
-    let mut messages = shared.subscriber.message_rx();
-    loop {
-        tokio::select! {
-            () = shared.stop.cancelled() => break,
-            message = messages.recv() => match message {
-                Ok(message) => deliver(&shared, &message.channel, message.value.into_bytes()),
-                Err(RecvError::Lagged(missed)) => {
-                    // fred's broadcast buffer overflowed: those messages are gone. Consumers
-                    // reconcile from state (docs/ARCHITECTURE.md: signals are hints).
-                    metrics::counter!("rallypoint_pubsub_lagged_total").increment(missed);
-                    tracing::warn!(missed, "pub/sub dispatcher fell behind; messages lost");
-                }
-                Err(RecvError::Closed) => break,
-            },
+/// Hands every message of the subscriber connections on as fred's reader parses it (a
+/// hook in the patched fred, vendor/README.md): no queue between the socket and the
+/// subscriptions, so a burst larger than any buffer cannot be dropped on the way, and no
+/// task to wake per message. Set before any subscription exists. Once the manager stops,
+/// messages are ignored and every subscription's stream ends.
+fn dispatch(shared: &Arc<Shared>) {
+    let weak = Arc::downgrade(shared);
+    let hooked = shared.subscriber.set_message_hook(move |message| {
+        // Weak: the client holding this hook is itself held by `shared`.
+        if let Some(shared) = weak.upgrade()
+            && !shared.stop.is_cancelled()
+        {
+            deliver(&shared, &message.channel, message.value.into_bytes());
         }
+    });
+    if !hooked {
+        tracing::error!("the subscriber client already had a message hook; messages go to it");
     }
-    // Dropping every sender ends every subscription's stream.
-    shared.table().clear();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        shared.stop.cancelled().await;
+        // Dropping every sender ends every subscription's stream.
+        shared.table().clear();
+    });
 }
 
 fn deliver(shared: &Shared, channel: &str, payload: Option<Bytes>) {

@@ -137,6 +137,14 @@ impl PubsubInterface for Client {}
 impl RediSearchInterface for Client {}
 
 impl Client {
+  /// Rallypoint: hands every pubsub message to `hook`, called where the connection's reader
+  /// parses it, instead of sending it to the `on_message` broadcast channel (whose bounded
+  /// buffer drops what a slower receiving task has not read yet). `hook` must be quick
+  /// and never block. Only the first hook set is kept; false if one was set already.
+  pub fn set_message_hook(&self, hook: impl Fn(crate::types::Message) + Send + Sync + 'static) -> bool {
+    self.inner.notifications.message_hook.set(Box::new(hook)).is_ok()
+  }
+
   /// Create a new client instance without connecting to the server.
   ///
   /// See the [builder](crate::types::Builder) interface for more information.

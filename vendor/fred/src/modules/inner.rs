@@ -82,7 +82,13 @@ pub struct Notifications {
   pub invalidations:  RefSwap<RefCount<BroadcastSender<Invalidation>>>,
   /// A broadcast channel for notifying callers when servers go unresponsive.
   pub unresponsive:   RefSwap<RefCount<BroadcastSender<Server>>>,
+  /// Rallypoint: a callback given every pubsub message where the reader parsed it, in place
+  /// of the `on_message` broadcast channel (vendor/README.md).
+  pub message_hook:   std::sync::OnceLock<MessageHook>,
 }
+
+/// Rallypoint: the type of [`Notifications::message_hook`].
+pub type MessageHook = Box<dyn Fn(Message) + Send + Sync>;
 
 impl Notifications {
   pub fn new(id: &Str, capacity: usize) -> Self {
@@ -98,6 +104,7 @@ impl Notifications {
       #[cfg(feature = "i-tracking")]
       invalidations:                                RefSwap::new(RefCount::new(broadcast_channel(capacity).0)),
       unresponsive:                                 RefSwap::new(RefCount::new(broadcast_channel(capacity).0)),
+      message_hook:                                 std::sync::OnceLock::new(),
     }
   }
 
@@ -121,6 +128,11 @@ impl Notifications {
   }
 
   pub fn broadcast_pubsub(&self, message: Message) {
+    // Rallypoint: a hook takes the message at once; nothing can lag behind or be dropped.
+    if let Some(hook) = self.message_hook.get() {
+      hook(message);
+      return;
+    }
     broadcast_send(self.pubsub.load().as_ref(), &message, |_| {
       debug!("{}: No `on_message` listeners.", self.id);
     });
