@@ -298,12 +298,25 @@ impl Player {
 
     /// `queue.join`, retried on `unavailable` (and on a dropped connection) as
     /// PROTOCOL.md tells clients to: every 250 ms for up to 15 s (a Redis failover
-    /// takes a few seconds).
+    /// takes a few seconds). A retry answered `already_queued` in this queue means an
+    /// earlier attempt was carried out although its answer was `unavailable` (a command
+    /// that timed out while the cluster changed): the player is queued.
     pub async fn join(&self, queue: &str) {
         const ATTEMPTS: u32 = 60;
+        let mine = format!("already queued in {queue}/eu");
         for attempt in 1..=ATTEMPTS {
             match self.client.join_queue(queue, "eu").await {
                 Ok(_) => return,
+                Err(ClientError::Server {
+                    code: ErrorCode::AlreadyQueued,
+                    message,
+                }) if attempt > 1 && message.starts_with(&mine) => {
+                    eprintln!(
+                        "{}: join attempt {attempt}: {message} (an earlier attempt went through)",
+                        self.id
+                    );
+                    return;
+                }
                 Err(ClientError::Server {
                     code: ErrorCode::Unavailable,
                     message,
