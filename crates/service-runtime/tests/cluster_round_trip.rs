@@ -286,32 +286,21 @@ async fn a_burst_held_up_in_the_socket_arrives_whole() {
         "every message reached the subscribed process"
     );
 
+    // How many of the burst's messages arrived at least once.
+    let delivered = |seen: &std::sync::Mutex<Vec<u32>>| {
+        let seen = seen.lock().expect("not poisoned");
+        seen.iter().filter(|c| **c > 0).count() as u64
+    };
     testkit::wait_until(
         "the whole burst to be delivered",
         Duration::from_secs(20),
         || {
             let seen = seen.clone();
-            async move {
-                let delivered = seen
-                    .lock()
-                    .expect("not poisoned")
-                    .iter()
-                    .filter(|c| **c > 0)
-                    .count();
-                (delivered as u64 == BURST).then_some(())
-            }
+            async move { (delivered(&seen) == BURST).then_some(()) }
         },
     )
     .await
-    .unwrap_or_else(|_| {
-        let delivered = seen
-            .lock()
-            .expect("not poisoned")
-            .iter()
-            .filter(|c| **c > 0)
-            .count();
-        panic!("{delivered} of {BURST} messages delivered");
-    });
+    .unwrap_or_else(|_| panic!("{} of {BURST} messages delivered", delivered(&seen)));
     assert!(
         seen.lock().expect("not poisoned").iter().all(|c| *c == 1),
         "every message delivered once"
