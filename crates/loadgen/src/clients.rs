@@ -18,6 +18,12 @@ use tokio::sync::mpsc;
 use crate::cli::{Common, Protocol};
 use crate::socketio;
 
+/// Each socket's read buffer, for both protocols: tungstenite zero-fills this much before
+/// every read (its default, 128 KiB, cost the Socket.IO side a 128 KiB `memset` per
+/// frame); the load generator's thousands of sockets read small frames, and a bigger one
+/// takes a few reads.
+pub const READ_BUFFER_BYTES: usize = 1024;
+
 /// One player's connection, in the protocol the run speaks.
 #[derive(Debug, Clone)]
 pub enum Conn {
@@ -125,6 +131,7 @@ pub fn config_for(
         config = config.msgpack();
     }
     config.request_timeout = Duration::from_secs(10);
+    config.read_buffer_bytes = READ_BUFFER_BYTES;
     if loopback && common.source_ips > 1 {
         let last = 1 + (index % usize::from(common.source_ips)) as u8;
         config.local_address = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)));

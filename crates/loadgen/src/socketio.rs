@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -183,8 +184,13 @@ async fn open(url: &str, local: Option<IpAddr>) -> Result<Socket, anyhow::Error>
     }
     let stream = socket.connect(address).await?;
     stream.set_nodelay(true)?;
-    let (socket, _response) =
-        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
+    let config = WebSocketConfig::default().read_buffer_size(crate::clients::READ_BUFFER_BYTES);
+    let (socket, _response) = tokio_tungstenite::client_async_with_config(
+        url,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await?;
     Ok(socket)
 }
 

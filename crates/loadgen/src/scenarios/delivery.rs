@@ -197,9 +197,13 @@ pub async fn receive(
         tasks.spawn(async move {
             let mut latency = Latency::new();
             let mut disconnects = 0_u64;
+            // One wait for the stop, registered once: a fresh `cancelled()` per event
+            // would take the token's lock twice per delivery.
+            let stopped = stop.cancelled_owned();
+            tokio::pin!(stopped);
             loop {
                 let event = tokio::select! {
-                    () = stop.cancelled() => break,
+                    () = &mut stopped => break,
                     event = events.recv() => event,
                 };
                 let Some(event) = event else { break };
